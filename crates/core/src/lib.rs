@@ -1,0 +1,15 @@
+//! keyaudit-core: the domain model of keyaudit.
+//!
+//! Identifiers, the per-account inventory the scanner collects, the rules and their registry, the pure
+//! evaluation of an inventory at one fixed `as_of` instant, and the org-wide report model that every output
+//! writer maps from. Nothing here performs I/O, talks to AWS or reads a clock: time is always an input.
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod eval;
+pub mod ids;
+pub mod inventory;
+pub mod report;
+pub mod rules;
+
+pub use error::ModelError;

@@ -1,0 +1,495 @@
+//! The org-wide report model: every account with exactly one status, every finding, and the run's facts.
+//! Output writers map this model to their own types; nothing here is serialised directly.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+
+use crate::eval::{Finding, RuleConfig, Verdict};
+use crate::ids::{AccountId, Partition};
+use crate::inventory::KeyStatus;
+
+/// An Organizations account state (`State`, not the retiring `Status`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum AccountState {
+    /// ACTIVE: the only state that is scanned.
+    Active,
+    /// SUSPENDED.
+    Suspended,
+    /// PENDING_CLOSURE.
+    PendingClosure,
+    /// CLOSED.
+    Closed,
+    /// PENDING_ACTIVATION.
+    PendingActivation,
+    /// A state this version does not know, kept verbatim.
+    Other(String),
+}
+
+impl AccountState {
+    /// Maps the API's upper-case state name.
+    pub fn from_api(value: &str) -> Self {
+        match value {
+            "ACTIVE" => Self::Active,
+            "SUSPENDED" => Self::Suspended,
+            "PENDING_CLOSURE" => Self::PendingClosure,
+            "CLOSED" => Self::Closed,
+            "PENDING_ACTIVATION" => Self::PendingActivation,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+
+    /// The API's upper-case state name.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Active => "ACTIVE",
+            Self::Suspended => "SUSPENDED",
+            Self::PendingClosure => "PENDING_CLOSURE",
+            Self::Closed => "CLOSED",
+            Self::PendingActivation => "PENDING_ACTIVATION",
+            Self::Other(s) => s,
+        }
+    }
+}
+
+/// An account to audit, as discovered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// The account id.
+    pub id: AccountId,
+    /// The account name from Organizations (absent outside an organization).
+    pub name: Option<String>,
+    /// OU path such as `/Root/Prod/Payments` (absent outside an organization).
+    pub ou_path: Option<String>,
+    /// The account's state.
+    pub state: AccountState,
+    /// How keyaudit reaches the account.
+    pub access: AccessMethod,
+}
+
+/// How an account's IAM data is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessMethod {
+    /// With the caller's own credentials (the management account, the caller's account).
+    CallerCredentials,
+    /// Through STS AssumeRole of this role ARN.
+    AssumeRole {
+        /// `arn:{partition}:iam::{account}:role/{path}{name}`.
+        role_arn: String,
+    },
+}
+
+/// Why an account could not be assessed. The codes are stable and machine-readable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FailureCode {
+    /// AssumeRole was denied (missing role, trust policy, SCP, external id).
+    AssumeRoleDenied,
+    /// AssumeRole failed for another reason.
+    AssumeRoleError,
+    /// The credential report could not be generated or fetched within the budget.
+    ReportUnavailable,
+    /// AWS kept throttling after the retry budget was spent.
+    Throttled,
+    /// The account did not finish within the per-account timeout.
+    Timeout,
+    /// An IAM call was denied.
+    AccessDenied,
+    /// The credential report could not be parsed.
+    MalformedReport,
+    /// The scan was interrupted before the account finished.
+    Interrupted,
+    /// Any other error.
+    Error,
+}
+
+impl FailureCode {
+    /// Snake-case code used in every output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AssumeRoleDenied => "assume_role_denied",
+            Self::AssumeRoleError => "assume_role_error",
+            Self::ReportUnavailable => "report_unavailable",
+            Self::Throttled => "throttled",
+            Self::Timeout => "timeout",
+            Self::AccessDenied => "access_denied",
+            Self::MalformedReport => "malformed_report",
+            Self::Interrupted => "interrupted",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// Why an account failed: a stable code, the AWS action and error code when there is one, and a sentence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureReason {
+    /// Stable code.
+    pub code: FailureCode,
+    /// The IAM/STS action involved, e.g. `sts:AssumeRole`.
+    pub action: Option<&'static str>,
+    /// The AWS error code, e.g. `AccessDenied`.
+    pub aws_error_code: Option<String>,
+    /// Human explanation (never contains credentials).
+    pub message: String,
+}
+
+impl std::fmt::Display for FailureReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.action, &self.aws_error_code) {
+            (Some(action), Some(code)) => write!(f, "{action} {code}: {}", self.message),
+            (Some(action), None) => write!(f, "{action}: {}", self.message),
+            _ => f.write_str(&self.message),
+        }
+    }
+}
+
+/// Why an account was deliberately not scanned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SkipReason {
+    /// The account's state is not ACTIVE.
+    NotActive(AccountState),
+}
+
+impl SkipReason {
+    /// Stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SkipReason::NotActive(_) => "not_active",
+        }
+    }
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SkipReason::NotActive(state) => {
+                write!(f, "account state is {}; only ACTIVE accounts are scanned", state.as_str())
+            }
+        }
+    }
+}
+
+/// The one status each account ends in.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AccountStatus {
+    /// Assessed; its findings are in the report.
+    Scanned {
+        /// When AWS generated the credential report used.
+        report_generated_at: Option<Timestamp>,
+    },
+    /// Deliberately not scanned.
+    Skipped(SkipReason),
+    /// Could not be assessed. Never counts as passing.
+    Failed(FailureReason),
+}
+
+impl AccountStatus {
+    /// `scanned`, `skipped` or `failed`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AccountStatus::Scanned { .. } => "scanned",
+            AccountStatus::Skipped(_) => "skipped",
+            AccountStatus::Failed(_) => "failed",
+        }
+    }
+}
+
+/// Operational figures for one account.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AccountStats {
+    /// AWS API operations called for this account (STS and IAM), counted once per operation.
+    pub api_calls: u32,
+    /// Of which `ListAccessKeys` calls made to attach key ids.
+    pub enrichment_calls: u32,
+    /// Retries made by keyaudit for credential-report semantics (not the SDK's transport retries).
+    pub report_retries: u32,
+    /// Milliseconds from start to end of the account's scan.
+    pub duration_ms: u64,
+    /// Key slots whose id could not be matched unambiguously.
+    pub unmatched_key_ids: u32,
+}
+
+/// One account's line in the report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountRecord {
+    /// The account.
+    pub account: Account,
+    /// Its status.
+    pub status: AccountStatus,
+    /// Operational figures.
+    pub stats: AccountStats,
+}
+
+/// Whether the run audited an organization or a single account outside one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// An organization, discovered from its management or delegated-admin account.
+    Organization {
+        /// `o-…`.
+        id: String,
+        /// The management account.
+        management_account_id: AccountId,
+    },
+    /// The caller's account is not in an organization: only that account was scanned.
+    StandaloneAccount,
+}
+
+/// Facts about the run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunInfo {
+    /// The instant all ages are measured against.
+    pub as_of: Timestamp,
+    /// Wall-clock start.
+    pub started_at: Timestamp,
+    /// Wall-clock end.
+    pub finished_at: Timestamp,
+    /// The rule settings.
+    pub config: RuleConfig,
+    /// What was audited.
+    pub scope: Scope,
+    /// The caller's ARN (GetCallerIdentity).
+    pub caller_arn: String,
+    /// The caller's account.
+    pub caller_account_id: AccountId,
+    /// The partition.
+    pub partition: Partition,
+    /// Accounts in the organization before filters (1 for a standalone account).
+    pub accounts_discovered: usize,
+}
+
+/// The whole org-wide report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// Run facts.
+    pub run: RunInfo,
+    /// Every selected account, in account-id order.
+    pub accounts: Vec<AccountRecord>,
+    /// Every finding, in (account, user, slot) order.
+    pub findings: Vec<Finding>,
+}
+
+/// Counts derived from a report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Selected accounts.
+    pub accounts_total: usize,
+    /// Scanned accounts.
+    pub accounts_scanned: usize,
+    /// Skipped accounts.
+    pub accounts_skipped: usize,
+    /// Failed accounts.
+    pub accounts_failed: usize,
+    /// Failed accounts by reason code.
+    pub failures_by_code: BTreeMap<&'static str, usize>,
+    /// Key slots found.
+    pub keys_total: usize,
+    /// Active keys.
+    pub keys_active: usize,
+    /// Findings by verdict.
+    pub pass: usize,
+    /// Findings with verdict warn.
+    pub warn: usize,
+    /// Findings with verdict fail.
+    pub fail: usize,
+    /// Findings with verdict not_applicable.
+    pub not_applicable: usize,
+}
+
+/// The level from which findings make the run fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailOn {
+    /// Only `fail` findings.
+    Fail,
+    /// `warn` and `fail` findings.
+    Warn,
+}
+
+/// The run's outcome, as the exit code reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every selected account assessed (or skipped) and nothing at or above the fail-on level.
+    Clean,
+    /// Findings at or above the fail-on level.
+    Findings,
+    /// At least one account could not be assessed: the report cannot claim compliance.
+    Incomplete,
+}
+
+impl Report {
+    /// Sorts accounts and findings into their documented order.
+    pub fn normalize(&mut self) {
+        self.accounts.sort_by(|a, b| a.account.id.cmp(&b.account.id));
+        self.findings.sort_by(|a, b| {
+            (&a.account_id, &a.user_name, a.key_slot, a.rule_id).cmp(&(
+                &b.account_id,
+                &b.user_name,
+                b.key_slot,
+                b.rule_id,
+            ))
+        });
+    }
+
+    /// Counts accounts and findings.
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary { accounts_total: self.accounts.len(), ..Summary::default() };
+        for record in &self.accounts {
+            match &record.status {
+                AccountStatus::Scanned { .. } => s.accounts_scanned += 1,
+                AccountStatus::Skipped(_) => s.accounts_skipped += 1,
+                AccountStatus::Failed(reason) => {
+                    s.accounts_failed += 1;
+                    *s.failures_by_code.entry(reason.code.as_str()).or_default() += 1;
+                }
+            }
+        }
+        for f in &self.findings {
+            s.keys_total += 1;
+            if f.key_status == KeyStatus::Active {
+                s.keys_active += 1;
+            }
+            match f.verdict {
+                Verdict::Pass => s.pass += 1,
+                Verdict::Warn => s.warn += 1,
+                Verdict::Fail => s.fail += 1,
+                Verdict::NotApplicable => s.not_applicable += 1,
+            }
+        }
+        s
+    }
+
+    /// The outcome: an incomplete scan takes precedence over findings, since it cannot claim compliance.
+    pub fn outcome(&self, fail_on: FailOn) -> Outcome {
+        let s = self.summary();
+        if s.accounts_failed > 0 {
+            Outcome::Incomplete
+        } else if s.fail > 0 || (fail_on == FailOn::Warn && s.warn > 0) {
+            Outcome::Findings
+        } else {
+            Outcome::Clean
+        }
+    }
+
+    /// The record of an account, by id.
+    pub fn account(&self, id: &AccountId) -> Option<&AccountRecord> {
+        self.accounts.iter().find(|r| &r.account.id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jiff::SignedDuration;
+
+    use super::*;
+    use crate::inventory::KeySlot;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn record(id: &str, status: AccountStatus) -> AccountRecord {
+        AccountRecord {
+            account: Account {
+                id: AccountId::parse(id).unwrap(),
+                name: Some(format!("acct-{id}")),
+                ou_path: Some("/Root".into()),
+                state: AccountState::Active,
+                access: AccessMethod::CallerCredentials,
+            },
+            status,
+            stats: AccountStats::default(),
+        }
+    }
+
+    fn finding(account: &str, verdict: Verdict) -> Finding {
+        Finding {
+            rule_id: "KA-IAM-001",
+            severity: crate::rules::Severity::Medium,
+            account_id: AccountId::parse(account).unwrap(),
+            user_name: "u".into(),
+            user_arn: "arn:aws:iam::000000000001:user/u".into(),
+            key_slot: KeySlot::One,
+            access_key_id: None,
+            key_status: if verdict == Verdict::NotApplicable { KeyStatus::Inactive } else { KeyStatus::Active },
+            last_rotated: ts("2026-01-01T00:00:00Z"),
+            created_at: None,
+            last_used_at: None,
+            age: SignedDuration::ZERO,
+            due_at: ts("2026-04-01T00:00:00Z"),
+            verdict,
+            message: String::new(),
+        }
+    }
+
+    fn report(accounts: Vec<AccountRecord>, findings: Vec<Finding>) -> Report {
+        Report {
+            run: RunInfo {
+                as_of: ts("2026-11-28T00:00:00Z"),
+                started_at: ts("2026-11-28T00:00:00Z"),
+                finished_at: ts("2026-11-28T00:00:01Z"),
+                config: RuleConfig::default(),
+                scope: Scope::StandaloneAccount,
+                caller_arn: "arn:aws:iam::000000000001:user/admin".into(),
+                caller_account_id: AccountId::parse("000000000001").unwrap(),
+                partition: Partition::aws(),
+                accounts_discovered: accounts.len(),
+            },
+            accounts,
+            findings,
+        }
+    }
+
+    fn failed() -> AccountStatus {
+        AccountStatus::Failed(FailureReason {
+            code: FailureCode::AssumeRoleDenied,
+            action: Some("sts:AssumeRole"),
+            aws_error_code: Some("AccessDenied".into()),
+            message: "not authorized".into(),
+        })
+    }
+
+    #[test]
+    fn outcomes_follow_the_documented_precedence() {
+        let scanned = || AccountStatus::Scanned { report_generated_at: None };
+        let cases = [
+            (vec![scanned()], vec![Verdict::Pass, Verdict::NotApplicable], FailOn::Fail, Outcome::Clean),
+            (vec![scanned()], vec![Verdict::Warn], FailOn::Fail, Outcome::Clean),
+            (vec![scanned()], vec![Verdict::Warn], FailOn::Warn, Outcome::Findings),
+            (vec![scanned()], vec![Verdict::Fail], FailOn::Fail, Outcome::Findings),
+            (vec![scanned(), failed()], vec![Verdict::Fail], FailOn::Fail, Outcome::Incomplete),
+            (vec![failed()], vec![], FailOn::Fail, Outcome::Incomplete),
+            (
+                vec![AccountStatus::Skipped(SkipReason::NotActive(AccountState::Suspended))],
+                vec![],
+                FailOn::Fail,
+                Outcome::Clean,
+            ),
+        ];
+        for (i, (statuses, verdicts, fail_on, expected)) in cases.into_iter().enumerate() {
+            let accounts =
+                statuses.into_iter().enumerate().map(|(n, st)| record(&format!("00000000000{}", n + 1), st)).collect();
+            let findings = verdicts.into_iter().map(|v| finding("000000000001", v)).collect();
+            assert_eq!(report(accounts, findings).outcome(fail_on), expected, "case {i}");
+        }
+    }
+
+    #[test]
+    fn summary_counts_every_status_and_verdict() {
+        let r = report(
+            vec![
+                record("000000000001", AccountStatus::Scanned { report_generated_at: None }),
+                record("000000000002", failed()),
+                record("000000000003", AccountStatus::Skipped(SkipReason::NotActive(AccountState::Closed))),
+            ],
+            vec![finding("000000000001", Verdict::Fail), finding("000000000001", Verdict::NotApplicable)],
+        );
+        let s = r.summary();
+        assert_eq!((s.accounts_total, s.accounts_scanned, s.accounts_failed, s.accounts_skipped), (3, 1, 1, 1));
+        assert_eq!((s.keys_total, s.keys_active, s.fail, s.not_applicable), (2, 1, 1, 1));
+        assert_eq!(s.failures_by_code.get("assume_role_denied"), Some(&1));
+    }
+
+    #[test]
+    fn failure_reasons_read_as_action_code_message() {
+        let AccountStatus::Failed(reason) = failed() else { unreachable!() };
+        assert_eq!(reason.to_string(), "sts:AssumeRole AccessDenied: not authorized");
+    }
+}

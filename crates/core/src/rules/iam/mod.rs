@@ -1,0 +1,3 @@
+//! Rules over IAM data.
+
+pub mod stale_access_key;

@@ -1,0 +1,230 @@
+//! KA-IAM-001 `stale-access-key`: active access keys must be rotated within the maximum age (90 days by
+//! default, CIS AWS Foundations "access keys are rotated every 90 days or less").
+
+use crate::eval::{EvalContext, Finding, Verdict};
+use crate::ids::AccountId;
+use crate::inventory::{AccountInventory, CredentialUser, KeySlotRecord, KeyStatus};
+use crate::rules::{CisRef, Rule, RuleMeta, Severity};
+
+static META: RuleMeta = RuleMeta {
+    id: "KA-IAM-001",
+    name: "stale-access-key",
+    title: "Active IAM access keys are rotated within the maximum key age (90 days by default)",
+    severity: Severity::Medium,
+    cis: &[
+        CisRef { version: "1.2.0", control: "1.4" },
+        CisRef { version: "1.3.0", control: "1.14" },
+        CisRef { version: "1.4.0", control: "1.14" },
+        CisRef { version: "1.5.0", control: "1.14" },
+        CisRef { version: "2.0.0", control: "1.14" },
+        CisRef { version: "3.0.0", control: "1.14" },
+        CisRef { version: "4.0.0", control: "1.14" },
+        CisRef { version: "4.0.1", control: "1.14" },
+        CisRef { version: "5.0.0", control: "1.13" },
+        CisRef { version: "6.0.0", control: "2.13" },
+        CisRef { version: "7.0.0", control: "2.12" },
+    ],
+    security_hub: &["IAM.3"],
+    aws_config: &["access-keys-rotated"],
+    remediation: "Create a second access key while the old one is still active (aws iam create-access-key), move \
+                  every application to the new key, confirm the old key is no longer used (aws iam \
+                  get-access-key-last-used), deactivate it (aws iam update-access-key --status Inactive), confirm \
+                  nothing broke, then delete it (aws iam delete-access-key).",
+    docs: include_str!("stale_access_key.md"),
+};
+
+/// The rule; its settings come from [`EvalContext::config`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StaleAccessKey;
+
+impl Rule for StaleAccessKey {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn evaluate(&self, ctx: &EvalContext, account_id: &AccountId, inv: &AccountInventory) -> Vec<Finding> {
+        inv.users
+            .iter()
+            .flat_map(|user| user.keys.iter().map(move |key| (user, key)))
+            .map(|(user, key)| evaluate_key(ctx, account_id, user, key))
+            .collect()
+    }
+}
+
+fn evaluate_key(ctx: &EvalContext, account_id: &AccountId, user: &CredentialUser, key: &KeySlotRecord) -> Finding {
+    let cfg = ctx.config;
+    let age = ctx.as_of.duration_since(key.last_rotated);
+    // Saturate on absurd inputs instead of failing: a year-9999 due date is still correct for the verdict.
+    let due_at = key.last_rotated.checked_add(cfg.max_age()).unwrap_or(jiff::Timestamp::MAX);
+    let verdict = match key.status {
+        KeyStatus::Inactive => Verdict::NotApplicable,
+        KeyStatus::Active if age > cfg.max_age() => Verdict::Fail,
+        KeyStatus::Active if age > cfg.warn_after() => Verdict::Warn,
+        KeyStatus::Active => Verdict::Pass,
+    };
+    let mut finding = Finding {
+        rule_id: META.id,
+        severity: META.severity,
+        account_id: account_id.clone(),
+        user_name: user.user_name.clone(),
+        user_arn: user.arn.clone(),
+        key_slot: key.slot,
+        access_key_id: key.access_key_id.clone(),
+        key_status: key.status,
+        last_rotated: key.last_rotated,
+        created_at: key.created_at,
+        last_used_at: key.last_used_at,
+        age,
+        due_at,
+        verdict,
+        message: String::new(),
+    };
+    finding.message = message(&finding, cfg.max_age_days());
+    finding
+}
+
+fn message(f: &Finding, max_age_days: u32) -> String {
+    let who = format!("access key {} of {}", f.key_slot.number(), f.user_name);
+    let days = f.age_days();
+    let due = f.due_at.strftime("%Y-%m-%d");
+    match f.verdict {
+        Verdict::NotApplicable => format!("{who} is inactive; the control covers active keys only"),
+        Verdict::Fail => {
+            format!("{who} was last rotated {days} days ago; the maximum is {max_age_days} days (overdue since {due})")
+        }
+        Verdict::Warn => {
+            format!("{who} was last rotated {days} days ago; rotate it before {due} (maximum {max_age_days} days)")
+        }
+        Verdict::Pass => format!("{who} was last rotated {days} days ago; due for rotation by {due}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jiff::{SignedDuration, Timestamp};
+
+    use super::*;
+    use crate::eval::RuleConfig;
+    use crate::inventory::KeySlot;
+
+    const AS_OF: &str = "2026-11-28T12:00:00Z";
+    const DAY: i64 = 86_400;
+
+    fn as_of() -> Timestamp {
+        AS_OF.parse().unwrap()
+    }
+
+    fn eval_with(config: RuleConfig, age: SignedDuration, status: KeyStatus) -> Finding {
+        let ctx = EvalContext { as_of: as_of(), config };
+        let inv = AccountInventory {
+            report_generated_at: None,
+            users: vec![CredentialUser {
+                user_name: "alice".into(),
+                arn: "arn:aws:iam::012345678901:user/alice".into(),
+                keys: vec![KeySlotRecord {
+                    slot: KeySlot::One,
+                    status,
+                    last_rotated: as_of() - age,
+                    last_used_at: None,
+                    last_used_service: None,
+                    last_used_region: None,
+                    access_key_id: None,
+                    created_at: None,
+                }],
+            }],
+        };
+        let account = AccountId::parse("012345678901").unwrap();
+        let mut findings = StaleAccessKey.evaluate(&ctx, &account, &inv);
+        assert_eq!(findings.len(), 1);
+        findings.remove(0)
+    }
+
+    fn eval_key(age: SignedDuration, status: KeyStatus) -> Finding {
+        eval_with(RuleConfig::default(), age, status)
+    }
+
+    #[test]
+    fn verdicts_at_every_boundary() {
+        let secs = |s: i64| SignedDuration::from_secs(s);
+        let cases: &[(&str, SignedDuration, KeyStatus, Verdict, i64)] = &[
+            ("brand new", secs(0), KeyStatus::Active, Verdict::Pass, 0),
+            ("newer than as_of", secs(-3600), KeyStatus::Active, Verdict::Pass, -1),
+            ("exactly 76 days is the last pass", secs(76 * DAY), KeyStatus::Active, Verdict::Pass, 76),
+            ("one second into the warn window", secs(76 * DAY + 1), KeyStatus::Active, Verdict::Warn, 76),
+            ("exactly 90 days passes (CIS: less than or equal)", secs(90 * DAY), KeyStatus::Active, Verdict::Warn, 90),
+            ("one second over 90 days fails", secs(90 * DAY + 1), KeyStatus::Active, Verdict::Fail, 90),
+            ("a year old", secs(365 * DAY), KeyStatus::Active, Verdict::Fail, 365),
+            ("inactive and ancient", secs(900 * DAY), KeyStatus::Inactive, Verdict::NotApplicable, 900),
+            ("inactive and new", secs(DAY), KeyStatus::Inactive, Verdict::NotApplicable, 1),
+        ];
+        for (name, age, status, verdict, days) in cases {
+            let f = eval_key(*age, *status);
+            assert_eq!(f.verdict, *verdict, "{name}");
+            assert_eq!(f.age_days(), *days, "{name}");
+            assert_eq!(f.age, *age, "{name}");
+        }
+    }
+
+    #[test]
+    fn exactly_90_days_is_compliant_and_due_now() {
+        let f = eval_key(SignedDuration::from_secs(90 * DAY), KeyStatus::Active);
+        assert_ne!(f.verdict, Verdict::Fail);
+        assert_eq!(f.due_at, as_of());
+    }
+
+    #[test]
+    fn a_custom_threshold_moves_every_boundary() {
+        let cfg = RuleConfig::new(365, 30).unwrap();
+        let at = |d: i64, s: i64| eval_with(cfg, SignedDuration::from_secs(d * DAY + s), KeyStatus::Active).verdict;
+        assert_eq!(at(335, 0), Verdict::Pass);
+        assert_eq!(at(335, 1), Verdict::Warn);
+        assert_eq!(at(365, 0), Verdict::Warn);
+        assert_eq!(at(365, 1), Verdict::Fail);
+        let no_warn = RuleConfig::new(90, 0).unwrap();
+        assert_eq!(eval_with(no_warn, SignedDuration::from_secs(90 * DAY), KeyStatus::Active).verdict, Verdict::Pass);
+    }
+
+    #[test]
+    fn messages_name_the_key_and_the_deadline() {
+        let f = eval_key(SignedDuration::from_secs(120 * DAY), KeyStatus::Active);
+        assert_eq!(
+            f.message,
+            "access key 1 of alice was last rotated 120 days ago; the maximum is 90 days (overdue since 2026-10-29)"
+        );
+        let f = eval_key(SignedDuration::from_secs(DAY), KeyStatus::Inactive);
+        assert_eq!(f.message, "access key 1 of alice is inactive; the control covers active keys only");
+    }
+
+    #[test]
+    fn invalid_settings_are_rejected() {
+        assert!(RuleConfig::new(0, 0).is_err());
+        assert!(RuleConfig::new(90, 90).is_err());
+        assert!(RuleConfig::new(36_501, 0).is_err());
+    }
+
+    #[test]
+    fn root_keys_are_evaluated_like_any_other() {
+        let ctx = EvalContext { as_of: as_of(), config: RuleConfig::default() };
+        let inv = AccountInventory {
+            report_generated_at: None,
+            users: vec![CredentialUser {
+                user_name: crate::inventory::ROOT_USER_NAME.into(),
+                arn: "arn:aws:iam::012345678901:root".into(),
+                keys: vec![KeySlotRecord {
+                    slot: KeySlot::Two,
+                    status: KeyStatus::Active,
+                    last_rotated: as_of() - SignedDuration::from_secs(200 * DAY),
+                    last_used_at: None,
+                    last_used_service: None,
+                    last_used_region: None,
+                    access_key_id: None,
+                    created_at: None,
+                }],
+            }],
+        };
+        let findings = StaleAccessKey.evaluate(&ctx, &AccountId::parse("012345678901").unwrap(), &inv);
+        assert_eq!(findings[0].verdict, Verdict::Fail);
+        assert!(findings[0].is_root());
+        assert_eq!(findings[0].key_slot, KeySlot::Two);
+    }
+}

@@ -1,0 +1,140 @@
+//! Rules: metadata, the [`Rule`] trait and the registry of built-in rules.
+//!
+//! Each rule lives in its own file under a service folder, with its user documentation beside it in a
+//! Markdown file of the same name. Registering a rule takes one line in [`builtin`].
+
+use crate::eval::{EvalContext, Finding};
+use crate::ids::AccountId;
+use crate::inventory::AccountInventory;
+
+pub mod iam;
+
+/// How much a failing finding matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Severity {
+    /// Informational.
+    Low,
+    /// Security Hub's rating for IAM.3.
+    Medium,
+    /// Serious.
+    High,
+    /// Critical.
+    Critical,
+}
+
+impl Severity {
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// A control in one version of the CIS AWS Foundations Benchmark (the numbering moves between versions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CisRef {
+    /// Benchmark version, e.g. `5.0.0`.
+    pub version: &'static str,
+    /// Control number in that version, e.g. `1.13`.
+    pub control: &'static str,
+}
+
+/// Static description of a rule.
+#[derive(Debug)]
+pub struct RuleMeta {
+    /// Stable id, never reused (`KA-<SERVICE>-NNN`).
+    pub id: &'static str,
+    /// Kebab-case name of the problem.
+    pub name: &'static str,
+    /// The passing state, in one line.
+    pub title: &'static str,
+    /// Severity of a failing finding.
+    pub severity: Severity,
+    /// CIS AWS Foundations references, one per benchmark version.
+    pub cis: &'static [CisRef],
+    /// AWS Security Hub control ids.
+    pub security_hub: &'static [&'static str],
+    /// AWS Config managed rule identifiers.
+    pub aws_config: &'static [&'static str],
+    /// Short remediation, one paragraph.
+    pub remediation: &'static str,
+    /// Full documentation (Markdown): what, why, remediation, references.
+    pub docs: &'static str,
+}
+
+/// A check over one account's inventory. Must be pure: same input, same findings.
+pub trait Rule: Send + Sync {
+    /// The rule's metadata.
+    fn meta(&self) -> &'static RuleMeta;
+    /// Findings for every key the rule applies to, passing ones included.
+    fn evaluate(&self, ctx: &EvalContext, account_id: &AccountId, inv: &AccountInventory) -> Vec<Finding>;
+}
+
+/// The rules a run evaluates.
+pub struct RuleSet {
+    rules: Vec<Box<dyn Rule>>,
+}
+
+impl RuleSet {
+    /// Iterates over the rules.
+    pub fn iter(&self) -> impl Iterator<Item = &dyn Rule> {
+        self.rules.iter().map(|r| r.as_ref())
+    }
+
+    /// The metadata of every rule, in registration order.
+    pub fn metas(&self) -> Vec<&'static RuleMeta> {
+        self.iter().map(|r| r.meta()).collect()
+    }
+
+    /// Finds a rule by id or name (case-insensitive).
+    pub fn find(&self, id_or_name: &str) -> Option<&'static RuleMeta> {
+        self.metas()
+            .into_iter()
+            .find(|m| m.id.eq_ignore_ascii_case(id_or_name) || m.name.eq_ignore_ascii_case(id_or_name))
+    }
+}
+
+/// Every built-in rule. One line per rule.
+pub fn builtin() -> RuleSet {
+    RuleSet { rules: vec![Box::new(iam::stale_access_key::StaleAccessKey)] }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn registry_metadata_is_unique_and_complete() {
+        let metas = builtin().metas();
+        let mut ids = HashSet::new();
+        let mut names = HashSet::new();
+        let mut cis = HashSet::new();
+        for m in &metas {
+            assert!(ids.insert(m.id), "duplicate id {}", m.id);
+            assert!(names.insert(m.name), "duplicate name {}", m.name);
+            assert!(m.id.starts_with("KA-") && m.id.len() == 10, "id {} is not KA-XXX-NNN", m.id);
+            assert!(m.name.chars().all(|c| c.is_ascii_lowercase() || c == '-'), "name {} is not kebab-case", m.name);
+            assert!(!m.title.starts_with("Ensure"), "title of {} states a command, not the passing state", m.id);
+            assert!(!m.remediation.trim().is_empty() && !m.docs.trim().is_empty(), "{} lacks docs", m.id);
+            for r in m.cis {
+                assert!(cis.insert((r.version, r.control)), "{} repeats CIS {} {}", m.id, r.version, r.control);
+            }
+        }
+        let listed: Vec<&str> = metas.iter().map(|m| m.id).collect();
+        assert_eq!(listed, ["KA-IAM-001"], "rule ids are stable forever: review any change to this list");
+    }
+
+    #[test]
+    fn rules_are_found_by_id_or_name() {
+        let rules = builtin();
+        assert_eq!(rules.find("ka-iam-001").unwrap().name, "stale-access-key");
+        assert_eq!(rules.find("stale-access-key").unwrap().id, "KA-IAM-001");
+        assert!(rules.find("KA-IAM-999").is_none());
+    }
+}
