@@ -1,1 +1,17 @@
-//! placeholder
+//! keyaudit-scanner: per-account IAM collection.
+//!
+//! For each account: the IAM credential report (a few API calls however many users), parsed by header name,
+//! evaluated by the core rules at the run's `as_of`, then `ListAccessKeys` only for the users whose keys need
+//! attention, to attach key ids. Accounts run concurrently; IAM calls are rate limited per target account
+//! (IAM quotas are per account); transport retries and throttling backoff belong to the AWS SDK, and the only
+//! waits here are the ones credential-report semantics require.
+#![warn(missing_docs)]
+
+pub mod collect;
+pub mod credential_report;
+pub mod iam;
+pub mod scan;
+
+pub use collect::{KeyIdMode, ReportPolicy};
+pub use iam::{CollectError, IamApi, SdkIam, iam_rate_limiter};
+pub use scan::{AccountConnector, AccountDone, ConnectFailure, ScanOptions, ScanOutput, scan_accounts};

@@ -1,0 +1,352 @@
+//! Per-account collection: the credential report (with the bounded waits AWS semantics call for), evaluation,
+//! and key-id enrichment for the users that need it.
+
+use std::time::Duration;
+
+use futures::stream::{self, StreamExt};
+use keyaudit_core::eval::{EvalContext, Finding, evaluate};
+use keyaudit_core::ids::AccountId;
+use keyaudit_core::inventory::{AccountInventory, attach_key_ids};
+use keyaudit_core::rules::RuleSet;
+use rand::Rng;
+
+use crate::credential_report::parse_credential_report;
+use crate::iam::{CollectError, IamApi, ReportState};
+
+/// How long to wait for a credential report. The SDK retries transport errors and throttling itself; these
+/// waits cover only what AWS's report semantics require (a generation under way, no capacity to start one,
+/// a report not present or expired).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportPolicy {
+    /// Report-level attempts before the account fails with `report_unavailable`.
+    pub max_attempts: u32,
+    /// First wait; doubled after each attempt, with jitter.
+    pub initial_backoff: Duration,
+    /// Cap on one wait.
+    pub max_backoff: Duration,
+}
+
+impl Default for ReportPolicy {
+    fn default() -> Self {
+        Self { max_attempts: 10, initial_backoff: Duration::from_millis(250), max_backoff: Duration::from_secs(8) }
+    }
+}
+
+impl ReportPolicy {
+    /// The wait before attempt `attempt + 1`: exponential, capped, with "equal jitter" (half fixed, half random),
+    /// so that many accounts refused at once do not retry in lockstep.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self.initial_backoff.saturating_mul(2u32.saturating_pow(attempt.min(16)));
+        let capped = exp.min(self.max_backoff);
+        let half = capped / 2;
+        half + half.mul_f64(rand::rng().random::<f64>())
+    }
+}
+
+/// Which users get a `ListAccessKeys` call to attach key ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeyIdMode {
+    /// Users with a `fail` or `warn` key: API cost grows with violations, not with users.
+    #[default]
+    Failing,
+    /// Every user with a key.
+    All,
+    /// Nobody: the credential report alone.
+    None,
+}
+
+/// What collection produced for one account.
+#[derive(Debug)]
+pub struct Collected {
+    /// The inventory after enrichment.
+    pub inventory: AccountInventory,
+    /// Findings from every rule.
+    pub findings: Vec<Finding>,
+    /// Report-level retries made.
+    pub report_retries: u32,
+    /// `ListAccessKeys` calls made.
+    pub enrichment_calls: u32,
+    /// Key slots left without an id (ambiguous or deleted since the report), or why enrichment failed.
+    pub warnings: Vec<String>,
+}
+
+/// Generates (or reuses) the credential report, waiting as AWS semantics require, bounded by `policy`.
+pub async fn collect_credential_report(
+    api: &impl IamApi,
+    policy: &ReportPolicy,
+) -> Result<(AccountInventory, u32), CollectError> {
+    let mut attempt = 0;
+    let mut need_generate = true;
+    loop {
+        let result = async {
+            if need_generate {
+                match api.generate_credential_report().await? {
+                    ReportState::Complete => {}
+                    // A generation was started or is under way: give it a moment before asking for it.
+                    ReportState::Started | ReportState::InProgress => {
+                        tokio::time::sleep(policy.backoff(0)).await;
+                    }
+                }
+            }
+            api.get_credential_report().await
+        }
+        .await;
+        let last = match result {
+            Ok(raw) => {
+                let users = parse_credential_report(&raw.content)?;
+                return Ok((AccountInventory { report_generated_at: raw.generated_at, users }, attempt));
+            }
+            Err(err @ CollectError::ReportNotReady { .. }) => err,
+            Err(other) => return Err(other),
+        };
+        // A report in progress only needs another Get; a missing or expired one needs a new generation, and
+        // LimitExceeded ("no more capacity") needs the generation retried.
+        need_generate = !matches!(&last, CollectError::ReportNotReady { code, .. } if code == "ReportInProgress");
+        attempt += 1;
+        if attempt >= policy.max_attempts {
+            return Err(CollectError::ReportUnavailable { attempts: attempt, last: Box::new(last) });
+        }
+        tracing::debug!(attempt, error = %last, "credential report not ready; waiting");
+        tokio::time::sleep(policy.backoff(attempt)).await;
+    }
+}
+
+/// Collects, evaluates and enriches one account.
+pub async fn collect_account(
+    api: &impl IamApi,
+    account_id: &AccountId,
+    rules: &RuleSet,
+    ctx: &EvalContext,
+    policy: &ReportPolicy,
+    key_ids: KeyIdMode,
+    enrichment_concurrency: usize,
+) -> Result<Collected, CollectError> {
+    let (mut inventory, report_retries) = collect_credential_report(api, policy).await?;
+    let mut findings = evaluate(rules, ctx, account_id, &inventory);
+    let wanted: Vec<usize> = inventory
+        .users
+        .iter()
+        .enumerate()
+        .filter(|(_, u)| !u.keys.is_empty() && !u.is_root())
+        .filter(|(_, u)| match key_ids {
+            KeyIdMode::None => false,
+            KeyIdMode::All => true,
+            KeyIdMode::Failing => findings.iter().any(|f| f.user_arn == u.arn && f.verdict.is_actionable()),
+        })
+        .map(|(i, _)| i)
+        .collect();
+    let mut warnings = Vec::new();
+    let enrichment_calls_before = api.api_calls();
+    if !wanted.is_empty() {
+        let listed: Vec<_> = stream::iter(wanted)
+            .map(|i| {
+                let name = inventory.users[i].user_name.clone();
+                async move { (i, api.list_access_keys(&name).await) }
+            })
+            .buffer_unordered(enrichment_concurrency.max(1))
+            .collect()
+            .await;
+        for (i, result) in listed {
+            let user = &mut inventory.users[i];
+            match result {
+                Ok(keys) => {
+                    let unmatched = attach_key_ids(&mut user.keys, &keys);
+                    if unmatched > 0 {
+                        warnings.push(format!(
+                            "{unmatched} key slot(s) of {} could not be matched to a key id unambiguously",
+                            user.user_name
+                        ));
+                    }
+                }
+                Err(err) => warnings.push(format!("key ids of {} not attached: {err}", user.user_name)),
+            }
+        }
+        // Re-evaluate the enriched inventory: evaluation is pure and cheap, and findings are built in one place.
+        findings = evaluate(rules, ctx, account_id, &inventory);
+    }
+    let enrichment_calls = api.api_calls() - enrichment_calls_before;
+    Ok(Collected { inventory, findings, report_retries, enrichment_calls, warnings })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{HashMap, VecDeque};
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use keyaudit_core::eval::{RuleConfig, Verdict};
+    use keyaudit_core::ids::AccessKeyId;
+    use keyaudit_core::inventory::{KeyStatus, ListedKey};
+    use keyaudit_core::rules::builtin;
+
+    use super::*;
+    use crate::iam::RawReport;
+
+    const HEADER: &str = "user,arn,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date";
+
+    #[derive(Default)]
+    struct FakeIam {
+        generate: Mutex<VecDeque<Result<ReportState, CollectError>>>,
+        get: Mutex<VecDeque<Result<RawReport, CollectError>>>,
+        keys: HashMap<String, Vec<ListedKey>>,
+        listed: Mutex<Vec<String>>,
+        calls: AtomicU32,
+    }
+
+    fn not_ready(action: &'static str, code: &str) -> CollectError {
+        CollectError::ReportNotReady { action, code: code.into(), message: "not yet".into() }
+    }
+
+    impl IamApi for FakeIam {
+        async fn generate_credential_report(&self) -> Result<ReportState, CollectError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            self.generate.lock().unwrap().pop_front().unwrap_or(Ok(ReportState::Complete))
+        }
+        async fn get_credential_report(&self) -> Result<RawReport, CollectError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            self.get.lock().unwrap().pop_front().expect("unexpected GetCredentialReport")
+        }
+        async fn list_access_keys(&self, user: &str) -> Result<Vec<ListedKey>, CollectError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            self.listed.lock().unwrap().push(user.to_owned());
+            Ok(self.keys.get(user).cloned().unwrap_or_default())
+        }
+        fn api_calls(&self) -> u32 {
+            self.calls.load(Ordering::SeqCst)
+        }
+    }
+
+    fn raw(rows: &[&str]) -> RawReport {
+        RawReport { content: format!("{HEADER}\n{}\n", rows.join("\n")).into_bytes(), generated_at: None }
+    }
+
+    fn ctx() -> EvalContext {
+        EvalContext { as_of: "2026-11-28T00:00:00Z".parse().unwrap(), config: RuleConfig::default() }
+    }
+
+    fn policy(max_attempts: u32) -> ReportPolicy {
+        ReportPolicy {
+            max_attempts,
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(40),
+        }
+    }
+
+    const STALE: &str = "stale,arn:aws:iam::012345678901:user/stale,true,2026-01-01T00:00:00+00:00,N/A,true,2026-11-01T00:00:00+00:00,N/A";
+    const FRESH: &str = "fresh,arn:aws:iam::012345678901:user/fresh,true,2026-11-01T00:00:00+00:00,N/A,false,N/A,N/A";
+
+    fn key(id: &str, created: &str) -> ListedKey {
+        ListedKey {
+            access_key_id: AccessKeyId::parse(id).unwrap(),
+            status: KeyStatus::Active,
+            created_at: created.parse().unwrap(),
+        }
+    }
+
+    async fn run(api: &FakeIam, mode: KeyIdMode) -> Result<Collected, CollectError> {
+        let account = AccountId::parse("012345678901").unwrap();
+        collect_account(api, &account, &builtin(), &ctx(), &policy(4), mode, 2).await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn key_ids_are_listed_only_for_users_with_failing_keys() {
+        let mut api = FakeIam::default();
+        api.get.lock().unwrap().push_back(Ok(raw(&[STALE, FRESH])));
+        api.keys.insert(
+            "stale".into(),
+            vec![
+                key("AKIA0000000000000001", "2026-01-01T00:00:00Z"),
+                key("AKIA0000000000000002", "2026-11-01T00:00:00Z"),
+            ],
+        );
+        let c = run(&api, KeyIdMode::Failing).await.unwrap();
+        assert_eq!(*api.listed.lock().unwrap(), ["stale"]);
+        assert_eq!((c.enrichment_calls, api.api_calls()), (1, 3));
+        let stale: Vec<_> = c.findings.iter().filter(|f| f.user_name == "stale").collect();
+        assert_eq!(stale[0].verdict, Verdict::Fail);
+        assert_eq!(stale[0].access_key_id.as_ref().unwrap().as_str(), "AKIA0000000000000001");
+        assert_eq!(stale[1].access_key_id.as_ref().unwrap().as_str(), "AKIA0000000000000002");
+        assert!(c.findings.iter().filter(|f| f.user_name == "fresh").all(|f| f.access_key_id.is_none()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn key_id_modes_all_and_none() {
+        let api = FakeIam::default();
+        api.get.lock().unwrap().push_back(Ok(raw(&[STALE, FRESH])));
+        run(&api, KeyIdMode::All).await.unwrap();
+        assert_eq!(api.listed.lock().unwrap().len(), 2);
+        let api = FakeIam::default();
+        api.get.lock().unwrap().push_back(Ok(raw(&[STALE, FRESH])));
+        let c = run(&api, KeyIdMode::None).await.unwrap();
+        assert!(api.listed.lock().unwrap().is_empty());
+        assert_eq!(c.enrichment_calls, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn limit_exceeded_and_report_in_progress_are_waited_out() {
+        let api = FakeIam::default();
+        api.generate
+            .lock()
+            .unwrap()
+            .extend([Err(not_ready("iam:GenerateCredentialReport", "LimitExceeded")), Ok(ReportState::Started)]);
+        api.get
+            .lock()
+            .unwrap()
+            .extend([Err(not_ready("iam:GetCredentialReport", "ReportInProgress")), Ok(raw(&[FRESH]))]);
+        let c = run(&api, KeyIdMode::None).await.unwrap();
+        assert_eq!(c.report_retries, 2);
+        // generate (refused), generate (started), get (in progress), get (ok): no needless regeneration.
+        assert_eq!(api.api_calls(), 4);
+        assert_eq!(c.findings.len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_expired_report_is_regenerated() {
+        let api = FakeIam::default();
+        api.get.lock().unwrap().extend([Err(not_ready("iam:GetCredentialReport", "ReportExpired")), Ok(raw(&[FRESH]))]);
+        run(&api, KeyIdMode::None).await.unwrap();
+        assert_eq!(api.api_calls(), 4, "generate, get (expired), generate, get");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_report_that_never_comes_fails_the_account_instead_of_yielding_nothing() {
+        let api = FakeIam::default();
+        api.generate
+            .lock()
+            .unwrap()
+            .extend((0..10).map(|_| Err(not_ready("iam:GenerateCredentialReport", "LimitExceeded"))));
+        let err = run(&api, KeyIdMode::None).await.unwrap_err();
+        let failure = err.to_failure();
+        assert_eq!(failure.code, keyaudit_core::report::FailureCode::ReportUnavailable);
+        assert_eq!(failure.action, Some("iam:GenerateCredentialReport"));
+        assert_eq!(failure.aws_error_code.as_deref(), Some("LimitExceeded"));
+        assert_eq!(api.api_calls(), 4, "bounded by max_attempts");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn access_denied_is_not_retried() {
+        let api = FakeIam::default();
+        api.generate.lock().unwrap().push_back(Err(CollectError::AccessDenied {
+            action: "iam:GenerateCredentialReport",
+            code: "AccessDenied".into(),
+            message: "no".into(),
+        }));
+        let err = run(&api, KeyIdMode::None).await.unwrap_err();
+        assert_eq!(err.to_failure().code, keyaudit_core::report::FailureCode::AccessDenied);
+        assert_eq!(api.api_calls(), 1);
+    }
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered_within_bounds() {
+        let p = ReportPolicy {
+            max_attempts: 5,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(1),
+        };
+        for attempt in 0..20 {
+            let full = (Duration::from_millis(100) * 2u32.pow(attempt.min(10))).min(Duration::from_secs(1));
+            let b = p.backoff(attempt);
+            assert!(b >= full / 2 && b <= full, "attempt {attempt}: {b:?} not in [{:?}, {full:?}]", full / 2);
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! The IAM seam: a small trait in domain types, its AWS SDK implementation, and error classification.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_iam::types::{ReportStateType, StatusType};
+use aws_smithy_types::error::display::DisplayErrorContext;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use jiff::Timestamp;
+use keyaudit_core::ids::AccessKeyId;
+use keyaudit_core::inventory::{KeyStatus, ListedKey};
+use keyaudit_core::report::{FailureCode, FailureReason};
+
+use crate::credential_report::ReportParseError;
+
+/// State answered by `GenerateCredentialReport`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportState {
+    /// A new report generation was started.
+    Started,
+    /// A generation is under way.
+    InProgress,
+    /// A report (possibly up to 4 hours old) is ready.
+    Complete,
+}
+
+/// The raw credential report, already base64-decoded by the SDK.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawReport {
+    /// CSV bytes.
+    pub content: Vec<u8>,
+    /// When AWS generated it.
+    pub generated_at: Option<Timestamp>,
+}
+
+/// An error while collecting one account's IAM data.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    /// The caller lacks the IAM permission for `action`.
+    #[error("{action} {code}: {message}")]
+    AccessDenied {
+        /// e.g. `iam:GetCredentialReport`.
+        action: &'static str,
+        /// AWS error code.
+        code: String,
+        /// AWS message.
+        message: String,
+    },
+    /// AWS kept throttling after the SDK's retries.
+    #[error("{action} {code}: throttled after the SDK's retries")]
+    Throttled {
+        /// The action.
+        action: &'static str,
+        /// AWS error code.
+        code: String,
+    },
+    /// The credential report is not available yet (or any more).
+    #[error("{action} {code}: {message}")]
+    ReportNotReady {
+        /// The action.
+        action: &'static str,
+        /// `LimitExceeded`, `ReportInProgress`, `ReportNotPresent` or `ReportExpired`.
+        code: String,
+        /// AWS message.
+        message: String,
+    },
+    /// The credential report could not be generated or fetched within the retry budget.
+    #[error("credential report unavailable after {attempts} attempts; last answer: {last}")]
+    ReportUnavailable {
+        /// Attempts made.
+        attempts: u32,
+        /// The last error.
+        last: Box<CollectError>,
+    },
+    /// The credential report is malformed.
+    #[error(transparent)]
+    MalformedReport(#[from] ReportParseError),
+    /// Any other API failure.
+    #[error("{action} {}: {message}", code.as_deref().unwrap_or("error"))]
+    Api {
+        /// The action.
+        action: &'static str,
+        /// AWS error code, when the service sent one.
+        code: Option<String>,
+        /// The error with its full context (never includes credentials).
+        message: String,
+    },
+}
+
+impl CollectError {
+    /// The account-level failure this error amounts to.
+    pub fn to_failure(&self) -> FailureReason {
+        let (code, action, aws_code) = match self {
+            CollectError::AccessDenied { action, code, .. } => {
+                (FailureCode::AccessDenied, Some(*action), Some(code.clone()))
+            }
+            CollectError::Throttled { action, code } => (FailureCode::Throttled, Some(*action), Some(code.clone())),
+            CollectError::ReportNotReady { action, code, .. } => {
+                (FailureCode::ReportUnavailable, Some(*action), Some(code.clone()))
+            }
+            CollectError::ReportUnavailable { last, .. } => {
+                let inner = last.to_failure();
+                (FailureCode::ReportUnavailable, inner.action, inner.aws_error_code)
+            }
+            CollectError::MalformedReport(_) => (FailureCode::MalformedReport, Some("iam:GetCredentialReport"), None),
+            CollectError::Api { action, code, .. } => (FailureCode::Error, Some(*action), code.clone()),
+        };
+        FailureReason { code, action, aws_error_code: aws_code, message: self.message_only() }
+    }
+
+    fn message_only(&self) -> String {
+        match self {
+            CollectError::AccessDenied { message, .. }
+            | CollectError::ReportNotReady { message, .. }
+            | CollectError::Api { message, .. } => message.clone(),
+            CollectError::Throttled { .. } => "throttled after the SDK's retries".into(),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// Classifies an SDK error by its AWS error code.
+pub(crate) fn classify<E, R>(action: &'static str, err: SdkError<E, R>) -> CollectError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let code = err.code().map(str::to_owned);
+    let message = err.message().map(str::to_owned);
+    match code.as_deref() {
+        Some(c @ ("AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation")) => {
+            CollectError::AccessDenied { action, code: c.to_owned(), message: message.unwrap_or_default() }
+        }
+        Some(c @ ("Throttling" | "ThrottlingException" | "TooManyRequestsException" | "RequestLimitExceeded")) => {
+            CollectError::Throttled { action, code: c.to_owned() }
+        }
+        Some(c @ ("LimitExceeded" | "ReportInProgress" | "ReportNotPresent" | "ReportExpired")) => {
+            CollectError::ReportNotReady { action, code: c.to_owned(), message: message.unwrap_or_default() }
+        }
+        _ => CollectError::Api { action, code, message: DisplayErrorContext(&err).to_string() },
+    }
+}
+
+/// The IAM operations keyaudit needs, in domain types.
+pub trait IamApi: Send + Sync {
+    /// `iam:GenerateCredentialReport`.
+    fn generate_credential_report(&self) -> impl Future<Output = Result<ReportState, CollectError>> + Send;
+    /// `iam:GetCredentialReport`.
+    fn get_credential_report(&self) -> impl Future<Output = Result<RawReport, CollectError>> + Send;
+    /// `iam:ListAccessKeys` for one user, every page.
+    fn list_access_keys(&self, user_name: &str) -> impl Future<Output = Result<Vec<ListedKey>, CollectError>> + Send;
+    /// API operations made so far for this account (including the STS calls that opened it).
+    fn api_calls(&self) -> u32;
+}
+
+/// Builds the even-rate limiter used for one account's IAM calls (no bursts above the rate).
+pub fn iam_rate_limiter(per_second: NonZeroU32) -> Arc<DefaultDirectRateLimiter> {
+    Arc::new(RateLimiter::direct(Quota::per_second(per_second).allow_burst(NonZeroU32::MIN)))
+}
+
+/// [`IamApi`] over the AWS SDK, rate limited per target account.
+pub struct SdkIam {
+    client: aws_sdk_iam::Client,
+    limiter: Arc<DefaultDirectRateLimiter>,
+    calls: AtomicU32,
+}
+
+impl SdkIam {
+    /// A client for one account. `prior_calls` counts the calls already made to reach it (AssumeRole).
+    pub fn new(config: &aws_config::SdkConfig, limiter: Arc<DefaultDirectRateLimiter>, prior_calls: u32) -> Self {
+        Self { client: aws_sdk_iam::Client::new(config), limiter, calls: AtomicU32::new(prior_calls) }
+    }
+
+    async fn before_call(&self) {
+        self.limiter.until_ready().await;
+        self.calls.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn timestamp(dt: &aws_smithy_types::DateTime) -> Option<Timestamp> {
+    Timestamp::new(dt.secs(), i32::try_from(dt.subsec_nanos()).ok()?).ok()
+}
+
+impl IamApi for SdkIam {
+    async fn generate_credential_report(&self) -> Result<ReportState, CollectError> {
+        const ACTION: &str = "iam:GenerateCredentialReport";
+        self.before_call().await;
+        let out = self.client.generate_credential_report().send().await.map_err(|e| classify(ACTION, e))?;
+        Ok(match out.state() {
+            Some(ReportStateType::Complete) => ReportState::Complete,
+            Some(ReportStateType::Started) => ReportState::Started,
+            _ => ReportState::InProgress,
+        })
+    }
+
+    async fn get_credential_report(&self) -> Result<RawReport, CollectError> {
+        const ACTION: &str = "iam:GetCredentialReport";
+        self.before_call().await;
+        let out = self.client.get_credential_report().send().await.map_err(|e| classify(ACTION, e))?;
+        Ok(RawReport {
+            content: out.content().map(|b| b.as_ref().to_vec()).unwrap_or_default(),
+            generated_at: out.generated_time().and_then(timestamp),
+        })
+    }
+
+    async fn list_access_keys(&self, user_name: &str) -> Result<Vec<ListedKey>, CollectError> {
+        const ACTION: &str = "iam:ListAccessKeys";
+        let mut keys = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            self.before_call().await;
+            let out = self
+                .client
+                .list_access_keys()
+                .user_name(user_name)
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| classify(ACTION, e))?;
+            for meta in out.access_key_metadata() {
+                let (Some(id), Some(created)) = (meta.access_key_id(), meta.create_date().and_then(timestamp)) else {
+                    continue;
+                };
+                let Ok(access_key_id) = AccessKeyId::parse(id) else {
+                    tracing::warn!(user = user_name, "ignoring an access key id that is not well-formed");
+                    continue;
+                };
+                let status =
+                    if meta.status() == Some(&StatusType::Active) { KeyStatus::Active } else { KeyStatus::Inactive };
+                keys.push(ListedKey { access_key_id, status, created_at: created });
+            }
+            match out.marker() {
+                Some(next) if out.is_truncated() => marker = Some(next.to_owned()),
+                _ => break,
+            }
+        }
+        Ok(keys)
+    }
+
+    fn api_calls(&self) -> u32 {
+        self.calls.load(Ordering::Relaxed)
+    }
+}
