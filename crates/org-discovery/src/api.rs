@@ -1,0 +1,226 @@
+//! The Organizations and STS seams in domain types, and their AWS SDK implementations.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use aws_sdk_organizations::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_types::error::display::DisplayErrorContext;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use keyaudit_core::ids::{AccountId, Partition};
+use keyaudit_core::report::AccountState;
+
+use crate::DiscoveryError;
+
+/// An organization, as DescribeOrganization answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgInfo {
+    /// `o-…`.
+    pub id: String,
+    /// The management account.
+    pub management_account_id: AccountId,
+}
+
+/// A root or OU.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgUnit {
+    /// `r-…` or `ou-…`.
+    pub id: String,
+    /// Its name (`Root` for the root).
+    pub name: String,
+}
+
+/// A member account as listed under a parent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgAccount {
+    /// Account id.
+    pub id: AccountId,
+    /// Account name.
+    pub name: String,
+    /// Its state.
+    pub state: AccountState,
+}
+
+/// Who is calling (GetCallerIdentity).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallerIdentity {
+    /// The caller's account.
+    pub account_id: AccountId,
+    /// The caller's ARN.
+    pub arn: String,
+    /// The partition, from the ARN.
+    pub partition: Partition,
+}
+
+/// The Organizations operations discovery needs.
+pub trait OrganizationsApi: Send + Sync {
+    /// DescribeOrganization; `None` when the account is not in an organization.
+    fn describe_organization(&self) -> impl Future<Output = Result<Option<OrgInfo>, DiscoveryError>> + Send;
+    /// ListRoots, every page.
+    fn list_roots(&self) -> impl Future<Output = Result<Vec<OrgUnit>, DiscoveryError>> + Send;
+    /// ListOrganizationalUnitsForParent, every page.
+    fn list_child_ous(&self, parent_id: &str) -> impl Future<Output = Result<Vec<OrgUnit>, DiscoveryError>> + Send;
+    /// ListAccountsForParent, every page.
+    fn list_accounts_for_parent(
+        &self,
+        parent_id: &str,
+    ) -> impl Future<Output = Result<Vec<OrgAccount>, DiscoveryError>> + Send;
+}
+
+/// An even-rate limiter (no bursts above the rate), shared by every call of one API family.
+pub fn rate_limiter(per_second: NonZeroU32) -> Arc<DefaultDirectRateLimiter> {
+    Arc::new(RateLimiter::direct(Quota::per_second(per_second).allow_burst(NonZeroU32::MIN)))
+}
+
+pub(crate) fn api_error<E, R>(action: &'static str, err: SdkError<E, R>) -> DiscoveryError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    DiscoveryError::Api {
+        action,
+        code: err.code().map(str::to_owned),
+        message: err.message().map(str::to_owned).unwrap_or_else(|| DisplayErrorContext(&err).to_string()),
+    }
+}
+
+/// [`OrganizationsApi`] over the AWS SDK, under the Organizations rate limit.
+pub struct SdkOrganizations {
+    client: aws_sdk_organizations::Client,
+    limiter: Arc<DefaultDirectRateLimiter>,
+    calls: AtomicU32,
+}
+
+impl SdkOrganizations {
+    /// A client with the caller's configuration.
+    pub fn new(config: &aws_config::SdkConfig, limiter: Arc<DefaultDirectRateLimiter>) -> Self {
+        Self { client: aws_sdk_organizations::Client::new(config), limiter, calls: AtomicU32::new(0) }
+    }
+
+    /// Calls made so far.
+    pub fn api_calls(&self) -> u32 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    async fn before_call(&self) {
+        self.limiter.until_ready().await;
+        self.calls.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn unit(action: &'static str, id: Option<&str>, name: Option<&str>) -> Result<OrgUnit, DiscoveryError> {
+    match (id, name) {
+        (Some(id), Some(name)) => Ok(OrgUnit { id: id.to_owned(), name: name.to_owned() }),
+        _ => Err(DiscoveryError::BadResponse { action, problem: "a parent without id or name".into() }),
+    }
+}
+
+// Pages are fetched by hand (not with the SDK paginator) so that every page passes the rate limiter.
+impl OrganizationsApi for SdkOrganizations {
+    async fn describe_organization(&self) -> Result<Option<OrgInfo>, DiscoveryError> {
+        const ACTION: &str = "organizations:DescribeOrganization";
+        self.before_call().await;
+        match self.client.describe_organization().send().await {
+            Ok(out) => {
+                let org = out
+                    .organization()
+                    .ok_or(DiscoveryError::BadResponse { action: ACTION, problem: "no organization".into() })?;
+                let id = org.id().unwrap_or_default().to_owned();
+                let mgmt = org.master_account_id().unwrap_or_default();
+                let management_account_id = AccountId::parse(mgmt)
+                    .map_err(|e| DiscoveryError::BadResponse { action: ACTION, problem: e.to_string() })?;
+                Ok(Some(OrgInfo { id, management_account_id }))
+            }
+            Err(e) if e.code() == Some("AWSOrganizationsNotInUseException") => Ok(None),
+            Err(e) => Err(api_error(ACTION, e)),
+        }
+    }
+
+    async fn list_roots(&self) -> Result<Vec<OrgUnit>, DiscoveryError> {
+        const ACTION: &str = "organizations:ListRoots";
+        let mut units = Vec::new();
+        let mut token = None;
+        loop {
+            self.before_call().await;
+            let out = self.client.list_roots().set_next_token(token).send().await.map_err(|e| api_error(ACTION, e))?;
+            for r in out.roots() {
+                units.push(unit(ACTION, r.id(), r.name())?);
+            }
+            token = out.next_token().map(str::to_owned);
+            if token.is_none() {
+                return Ok(units);
+            }
+        }
+    }
+
+    async fn list_child_ous(&self, parent_id: &str) -> Result<Vec<OrgUnit>, DiscoveryError> {
+        const ACTION: &str = "organizations:ListOrganizationalUnitsForParent";
+        let mut units = Vec::new();
+        let mut token = None;
+        loop {
+            self.before_call().await;
+            let out = self
+                .client
+                .list_organizational_units_for_parent()
+                .parent_id(parent_id)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| api_error(ACTION, e))?;
+            for ou in out.organizational_units() {
+                units.push(unit(ACTION, ou.id(), ou.name())?);
+            }
+            token = out.next_token().map(str::to_owned);
+            if token.is_none() {
+                return Ok(units);
+            }
+        }
+    }
+
+    async fn list_accounts_for_parent(&self, parent_id: &str) -> Result<Vec<OrgAccount>, DiscoveryError> {
+        const ACTION: &str = "organizations:ListAccountsForParent";
+        let mut accounts = Vec::new();
+        let mut token = None;
+        loop {
+            self.before_call().await;
+            let out = self
+                .client
+                .list_accounts_for_parent()
+                .parent_id(parent_id)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| api_error(ACTION, e))?;
+            for a in out.accounts() {
+                let id = AccountId::parse(a.id().unwrap_or_default())
+                    .map_err(|e| DiscoveryError::BadResponse { action: ACTION, problem: e.to_string() })?;
+                // `State` replaces the retiring `Status`; fall back to `Status` for older responses.
+                let state = match (a.state(), a.status()) {
+                    (Some(s), _) => AccountState::from_api(s.as_str()),
+                    (None, Some(s)) => AccountState::from_api(s.as_str()),
+                    (None, None) => AccountState::Other("UNKNOWN".into()),
+                };
+                accounts.push(OrgAccount { id, name: a.name().unwrap_or_default().to_owned(), state });
+            }
+            token = out.next_token().map(str::to_owned);
+            if token.is_none() {
+                return Ok(accounts);
+            }
+        }
+    }
+}
+
+/// GetCallerIdentity: the caller's account, ARN and partition.
+pub async fn caller_identity(
+    sts: &aws_sdk_sts::Client,
+    limiter: &DefaultDirectRateLimiter,
+) -> Result<CallerIdentity, DiscoveryError> {
+    const ACTION: &str = "sts:GetCallerIdentity";
+    limiter.until_ready().await;
+    let out = sts.get_caller_identity().send().await.map_err(|e| api_error(ACTION, e))?;
+    let bad = |problem: String| DiscoveryError::BadResponse { action: ACTION, problem };
+    let account_id = AccountId::parse(out.account().unwrap_or_default()).map_err(|e| bad(e.to_string()))?;
+    let arn = out.arn().unwrap_or_default().to_owned();
+    let partition = Partition::from_arn(&arn).ok_or_else(|| bad(format!("caller ARN {arn:?} is not an ARN")))?;
+    Ok(CallerIdentity { account_id, arn, partition })
+}

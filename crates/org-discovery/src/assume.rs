@@ -1,0 +1,139 @@
+//! Access to member accounts through STS AssumeRole, with credentials that refresh themselves.
+//!
+//! The first AssumeRole is made eagerly so that a denied role fails the account at once with a precise reason
+//! (`sts:AssumeRole AccessDenied`). The resulting provider hands those credentials to the SDK's identity cache,
+//! which asks it again shortly before they expire; every later call is a fresh AssumeRole, so a scan longer
+//! than the session duration never runs on expired credentials.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::{self, ProvideCredentials, SharedCredentialsProvider, error::CredentialsError};
+use aws_sdk_sts::error::ProvideErrorMetadata;
+use governor::DefaultDirectRateLimiter;
+use keyaudit_core::report::{FailureCode, FailureReason};
+
+const ACTION: &str = "sts:AssumeRole";
+
+/// Settings for AssumeRole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssumeSettings {
+    /// RoleSessionName (shows up in the member accounts' CloudTrail).
+    pub session_name: String,
+    /// ExternalId, when the audit role's trust policy requires one.
+    pub external_id: Option<String>,
+    /// DurationSeconds (900 to 43200; the role's maximum session duration applies).
+    pub duration: Duration,
+}
+
+/// Assumes the audit role in member accounts, under the STS rate limit.
+#[derive(Clone)]
+pub struct RoleAssumer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    sts: aws_sdk_sts::Client,
+    limiter: Arc<DefaultDirectRateLimiter>,
+    settings: AssumeSettings,
+}
+
+impl RoleAssumer {
+    /// An assumer using the caller's configuration.
+    pub fn new(
+        config: &aws_config::SdkConfig,
+        limiter: Arc<DefaultDirectRateLimiter>,
+        settings: AssumeSettings,
+    ) -> Self {
+        Self { inner: Arc::new(Inner { sts: aws_sdk_sts::Client::new(config), limiter, settings }) }
+    }
+
+    /// Assumes `role_arn` now and returns a provider that renews the session before it expires.
+    pub async fn assume(&self, role_arn: &str) -> Result<SharedCredentialsProvider, FailureReason> {
+        let first = self.inner.call(role_arn).await?;
+        Ok(SharedCredentialsProvider::new(AssumedRoleProvider {
+            inner: Arc::clone(&self.inner),
+            role_arn: role_arn.to_owned(),
+            primed: Mutex::new(Some(first)),
+        }))
+    }
+}
+
+impl Inner {
+    async fn call(&self, role_arn: &str) -> Result<Credentials, FailureReason> {
+        self.limiter.until_ready().await;
+        let duration = i32::try_from(self.settings.duration.as_secs()).unwrap_or(i32::MAX);
+        let out = self
+            .sts
+            .assume_role()
+            .role_arn(role_arn)
+            .role_session_name(&self.settings.session_name)
+            .set_external_id(self.settings.external_id.clone())
+            .duration_seconds(duration)
+            .send()
+            .await
+            .map_err(|err| {
+                let code = err.code().map(str::to_owned);
+                let reason_code = match code.as_deref() {
+                    Some(c) if c.starts_with("AccessDenied") => FailureCode::AssumeRoleDenied,
+                    Some("Throttling" | "ThrottlingException" | "TooManyRequestsException") => FailureCode::Throttled,
+                    _ => FailureCode::AssumeRoleError,
+                };
+                let message = err
+                    .message()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| aws_smithy_types::error::display::DisplayErrorContext(&err).to_string());
+                FailureReason {
+                    code: reason_code,
+                    action: Some(ACTION),
+                    aws_error_code: code,
+                    message: format!("{message} (role {role_arn})"),
+                }
+            })?;
+        let c = out.credentials().ok_or_else(|| FailureReason {
+            code: FailureCode::AssumeRoleError,
+            action: Some(ACTION),
+            aws_error_code: None,
+            message: format!("AssumeRole returned no credentials (role {role_arn})"),
+        })?;
+        let expiry = SystemTime::try_from(*c.expiration()).ok();
+        Ok(Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_owned()),
+            expiry,
+            "keyaudit-assume-role",
+        ))
+    }
+}
+
+struct AssumedRoleProvider {
+    inner: Arc<Inner>,
+    role_arn: String,
+    /// The credentials of the eager first call, handed out once.
+    primed: Mutex<Option<Credentials>>,
+}
+
+impl std::fmt::Debug for AssumedRoleProvider {
+    // Never prints credentials.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AssumedRoleProvider").field("role_arn", &self.role_arn).finish_non_exhaustive()
+    }
+}
+
+impl ProvideCredentials for AssumedRoleProvider {
+    fn provide_credentials<'a>(&'a self) -> provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        provider::future::ProvideCredentials::new(async move {
+            let primed = self.primed.lock().map(|mut p| p.take()).unwrap_or(None);
+            if let Some(creds) = primed {
+                return Ok(creds);
+            }
+            tracing::debug!(role = %self.role_arn, "renewing assumed-role credentials");
+            self.inner.call(&self.role_arn).await.map_err(|reason| CredentialsError::provider_error(reason.to_string()))
+        })
+    }
+}

@@ -1,0 +1,55 @@
+//! Errors of organization discovery and account access.
+
+/// Discovery failed, or the user's filters do not match the organization.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoveryError {
+    /// An `--ou` value names no OU (by id or path).
+    #[error(
+        "--ou {value:?} matches no organizational unit (give an id like ou-ab12-cdefgh34 or a path like /Root/Prod); known paths: {known}"
+    )]
+    UnknownOu {
+        /// The value given.
+        value: String,
+        /// Some known OU paths, to help.
+        known: String,
+    },
+    /// An `--account` value is not an account of the organization.
+    #[error("--account {value} is not an account of {scope}")]
+    UnknownAccount {
+        /// The id given.
+        value: String,
+        /// The organization id, or a note that there is none.
+        scope: String,
+    },
+    /// `--role-path` is malformed.
+    #[error("--role-path {value:?} is invalid: expected a path that starts and ends with '/', such as /audit/")]
+    InvalidRolePath {
+        /// The value given.
+        value: String,
+    },
+    /// An Organizations or STS call failed.
+    #[error("{action} {}: {message}", code.as_deref().unwrap_or("error"))]
+    Api {
+        /// e.g. `organizations:ListRoots`.
+        action: &'static str,
+        /// AWS error code.
+        code: Option<String>,
+        /// The error with context (never includes credentials).
+        message: String,
+    },
+    /// The service returned data keyaudit cannot use.
+    #[error("{action} returned unusable data: {problem}")]
+    BadResponse {
+        /// The action.
+        action: &'static str,
+        /// What was wrong.
+        problem: String,
+    },
+}
+
+impl DiscoveryError {
+    /// Whether the failure is a denied permission.
+    pub fn is_access_denied(&self) -> bool {
+        matches!(self, DiscoveryError::Api { code: Some(c), .. } if c.starts_with("AccessDenied"))
+    }
+}
