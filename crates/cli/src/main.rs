@@ -1,1 +1,103 @@
-fn main() {}
+//! keyaudit: audits every account of an AWS Organization for IAM access keys older than 90 days.
+//!
+//! Exit codes: 0 clean; 1 failing findings at or above `--fail-on`; 2 usage or configuration error;
+//! 3 at least one account not assessed (or the organization could not be discovered).
+
+use std::process::ExitCode;
+
+use anyhow::anyhow;
+use clap::Parser;
+use keyaudit_core::rules::builtin;
+use tracing_subscriber::EnvFilter;
+
+mod args;
+mod aws;
+mod output;
+mod progress;
+mod scan;
+mod settings;
+
+use args::{Cli, Command};
+
+/// The documented exit statuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ExitStatus {
+    Clean = 0,
+    Findings = 1,
+    Usage = 2,
+    Incomplete = 3,
+}
+
+/// An error with the exit status it maps to.
+pub(crate) struct Failure {
+    status: ExitStatus,
+    error: anyhow::Error,
+}
+
+impl Failure {
+    pub(crate) fn usage(error: anyhow::Error) -> Self {
+        Self { status: ExitStatus::Usage, error }
+    }
+    pub(crate) fn incomplete(error: anyhow::Error) -> Self {
+        Self { status: ExitStatus::Incomplete, error }
+    }
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let filter = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "warn,keyaudit=info,keyaudit_scanner=info,keyaudit_org_discovery=info",
+        (false, 2) => "warn,keyaudit=debug,keyaudit_scanner=debug,keyaudit_org_discovery=debug",
+        (false, _) => "debug",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .init();
+}
+
+#[allow(clippy::print_stdout)]
+fn run(cli: Cli) -> Result<ExitStatus, Failure> {
+    match cli.command {
+        Command::Rules => {
+            for meta in builtin().metas() {
+                let cis: Vec<String> = meta.cis.iter().map(|c| format!("{} {}", c.version, c.control)).collect();
+                println!("{}  {}  [{}]  {}", meta.id, meta.name, meta.severity.as_str(), meta.title);
+                println!("    CIS AWS Foundations: {}", cis.join(", "));
+                println!("    AWS Security Hub: {}", meta.security_hub.join(", "));
+            }
+            Ok(ExitStatus::Clean)
+        }
+        Command::Rule { id } => {
+            let meta = builtin()
+                .find(&id)
+                .ok_or_else(|| Failure::usage(anyhow!("unknown rule {id:?}; `keyaudit rules` lists them")))?;
+            print!("{}", meta.docs);
+            Ok(ExitStatus::Clean)
+        }
+        Command::Scan(args) => {
+            let settings = settings::Settings::resolve(&args).map_err(Failure::usage)?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| Failure::incomplete(anyhow!("cannot start the async runtime: {e}")))?;
+            runtime.block_on(scan::run(settings, cli.quiet))
+        }
+    }
+}
+
+#[allow(clippy::print_stderr)]
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    match run(cli) {
+        Ok(status) => ExitCode::from(status as u8),
+        Err(Failure { status, error }) => {
+            eprintln!("keyaudit: error: {error:#}");
+            ExitCode::from(status as u8)
+        }
+    }
+}

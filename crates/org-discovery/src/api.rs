@@ -212,12 +212,12 @@ impl OrganizationsApi for SdkOrganizations {
 
 /// GetCallerIdentity: the caller's account, ARN and partition.
 pub async fn caller_identity(
-    sts: &aws_sdk_sts::Client,
+    config: &aws_config::SdkConfig,
     limiter: &DefaultDirectRateLimiter,
 ) -> Result<CallerIdentity, DiscoveryError> {
     const ACTION: &str = "sts:GetCallerIdentity";
     limiter.until_ready().await;
-    let out = sts.get_caller_identity().send().await.map_err(|e| api_error(ACTION, e))?;
+    let out = aws_sdk_sts::Client::new(config).get_caller_identity().send().await.map_err(|e| api_error(ACTION, e))?;
     let bad = |problem: String| DiscoveryError::BadResponse { action: ACTION, problem };
     let account_id = AccountId::parse(out.account().unwrap_or_default()).map_err(|e| bad(e.to_string()))?;
     let arn = out.arn().unwrap_or_default().to_owned();

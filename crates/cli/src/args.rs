@@ -1,0 +1,169 @@
+//! Command-line flags. Every scan flag is optional here so that the settings layer can tell a flag given on
+//! the command line (or through its `KEYAUDIT_*` variable) from one left to the config file or the default.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Parser, Subcommand, ValueEnum};
+
+/// Audit every account of an AWS Organization for IAM access keys older than 90 days.
+///
+/// keyaudit checks the CIS AWS Foundations control "access keys are rotated every 90 days or less" (CIS 1.14 in
+/// v1.3-v4.0, 1.13 in v5.0, 2.13 in v6.0, 2.12 in v7.0; Security Hub IAM.3; AWS Config access-keys-rotated)
+/// across a whole organization: run it from the management (or delegated-admin) account.
+///
+/// Exit codes: 0 nothing failing; 1 at least one failing key (or warning key with --fail-on warn);
+/// 2 usage or configuration error; 3 at least one account could not be assessed (takes precedence over 1).
+#[derive(Debug, Parser)]
+#[command(name = "keyaudit", version, propagate_version = true, max_term_width = 110)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+
+    /// More logs on stderr (-v: info, -vv: debug, -vvv: debug including the AWS SDK).
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    pub(crate) verbose: u8,
+
+    /// No progress bar and only errors in the logs.
+    #[arg(short, long, global = true)]
+    pub(crate) quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Scan the organization (or the caller's standalone account) and write the report.
+    Scan(Box<ScanArgs>),
+    /// List the rules keyaudit evaluates.
+    Rules,
+    /// Show one rule's documentation (by id or name, e.g. KA-IAM-001 or stale-access-key).
+    Rule {
+        /// Rule id or name.
+        id: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum KeyIdsArg {
+    /// ListAccessKeys for users with a failing or warning key.
+    Failing,
+    /// ListAccessKeys for every user with a key.
+    All,
+    /// Never call ListAccessKeys (key ids are null).
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum FailOnArg {
+    /// Exit 1 when a key fails.
+    Fail,
+    /// Exit 1 when a key fails or warns.
+    Warn,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ScanArgs {
+    /// Settings file (TOML; keys as the long flags with '_' or '-'). Flags and KEYAUDIT_* variables override it.
+    #[arg(long, env = "KEYAUDIT_CONFIG", value_name = "FILE", help_heading = "Configuration")]
+    pub(crate) config: Option<PathBuf>,
+
+    /// AWS shared-config profile (SSO profiles included). Default: the standard credential chain.
+    #[arg(long, value_name = "NAME", help_heading = "AWS")]
+    pub(crate) profile: Option<String>,
+
+    /// Region for the API endpoints (IAM, STS and Organizations are global). Default: from the profile or
+    /// environment, else us-east-1.
+    #[arg(long, value_name = "REGION", help_heading = "AWS")]
+    pub(crate) region: Option<String>,
+
+    /// Send every AWS call to this endpoint (also AWS_ENDPOINT_URL), e.g. an emulator.
+    #[arg(long, value_name = "URL", help_heading = "AWS")]
+    pub(crate) endpoint_url: Option<String>,
+
+    /// Audit only accounts under this OU (id like ou-ab12-cdefgh34, or path like /Root/Prod), its subtree
+    /// included. Repeatable; combined with --account as a union.
+    #[arg(long = "ou", value_name = "ID|PATH", help_heading = "Selection")]
+    pub(crate) ous: Vec<String>,
+
+    /// Audit this account (12 digits). Repeatable.
+    #[arg(long = "account", value_name = "ID", help_heading = "Selection")]
+    pub(crate) accounts: Vec<String>,
+
+    /// Leave this account out (applied after --ou and --account). Repeatable.
+    #[arg(long = "exclude-account", value_name = "ID", help_heading = "Selection")]
+    pub(crate) exclude_accounts: Vec<String>,
+
+    /// Audit role assumed in member accounts [default: OrganizationAccountAccessRole].
+    #[arg(long, env = "KEYAUDIT_ROLE_NAME", value_name = "NAME", help_heading = "Access")]
+    pub(crate) role_name: Option<String>,
+
+    /// IAM path of the audit role [default: /].
+    #[arg(long, env = "KEYAUDIT_ROLE_PATH", value_name = "PATH", help_heading = "Access")]
+    pub(crate) role_path: Option<String>,
+
+    /// ExternalId for AssumeRole, when the role's trust policy requires one.
+    #[arg(long, env = "KEYAUDIT_EXTERNAL_ID", value_name = "ID", help_heading = "Access")]
+    pub(crate) external_id: Option<String>,
+
+    /// RoleSessionName for AssumeRole (visible in CloudTrail) [default: keyaudit].
+    #[arg(long, env = "KEYAUDIT_SESSION_NAME", value_name = "NAME", help_heading = "Access")]
+    pub(crate) session_name: Option<String>,
+
+    /// Assumed-role session length, renewed before expiry (15m to 12h) [default: 1h].
+    #[arg(long, env = "KEYAUDIT_SESSION_DURATION", value_name = "DURATION", help_heading = "Access")]
+    pub(crate) session_duration: Option<String>,
+
+    /// The instant all ages are measured against (RFC 3339, e.g. 2026-11-28T00:00:00Z) [default: now].
+    #[arg(long, env = "KEYAUDIT_AS_OF", value_name = "TIME", help_heading = "Rule")]
+    pub(crate) as_of: Option<String>,
+
+    /// Maximum age of an active key in days; exactly this old still passes [default: 90].
+    #[arg(long, env = "KEYAUDIT_MAX_AGE_DAYS", value_name = "DAYS", help_heading = "Rule")]
+    pub(crate) max_age_days: Option<u32>,
+
+    /// Warn this many days before the maximum age [default: 14].
+    #[arg(long, env = "KEYAUDIT_WARN_DAYS", value_name = "DAYS", help_heading = "Rule")]
+    pub(crate) warn_days: Option<u32>,
+
+    /// Which findings make the exit code 1 [default: fail].
+    #[arg(long, env = "KEYAUDIT_FAIL_ON", value_enum, help_heading = "Rule")]
+    pub(crate) fail_on: Option<FailOnArg>,
+
+    /// Which users get an iam:ListAccessKeys call to attach key ids [default: failing].
+    #[arg(long, env = "KEYAUDIT_KEY_IDS", value_enum, help_heading = "Collection")]
+    pub(crate) key_ids: Option<KeyIdsArg>,
+
+    /// Accounts scanned at once [default: 16].
+    #[arg(long, env = "KEYAUDIT_CONCURRENCY", value_name = "N", help_heading = "Collection")]
+    pub(crate) concurrency: Option<usize>,
+
+    /// IAM requests per second, per target account (IAM quotas are per account) [default: 10].
+    #[arg(long, env = "KEYAUDIT_IAM_RPS", value_name = "N", help_heading = "Collection")]
+    pub(crate) iam_rps: Option<u32>,
+
+    /// STS requests per second for the caller (AssumeRole) [default: 20].
+    #[arg(long, env = "KEYAUDIT_STS_RPS", value_name = "N", help_heading = "Collection")]
+    pub(crate) sts_rps: Option<u32>,
+
+    /// Organizations requests per second for the organization [default: 5].
+    #[arg(long, env = "KEYAUDIT_ORG_RPS", value_name = "N", help_heading = "Collection")]
+    pub(crate) org_rps: Option<u32>,
+
+    /// Attempts per AWS call, owned by the SDK's standard retry mode (throttling, 5xx) [default: 5].
+    #[arg(long, env = "KEYAUDIT_MAX_ATTEMPTS", value_name = "N", help_heading = "Collection")]
+    pub(crate) max_attempts: Option<u32>,
+
+    /// Attempts to get a credential report while AWS answers LimitExceeded / ReportInProgress /
+    /// ReportNotPresent / ReportExpired; then the account fails with report_unavailable [default: 10].
+    #[arg(long, env = "KEYAUDIT_REPORT_ATTEMPTS", value_name = "N", help_heading = "Collection")]
+    pub(crate) report_attempts: Option<u32>,
+
+    /// Budget for one account; past it the account fails with reason timeout [default: 5m].
+    #[arg(long, env = "KEYAUDIT_ACCOUNT_TIMEOUT", value_name = "DURATION", help_heading = "Collection")]
+    pub(crate) account_timeout: Option<String>,
+
+    /// Write the report as FORMAT (table, json) to PATH, or to stdout without =PATH. Repeatable
+    /// [default: table to stdout].
+    #[arg(long = "output", short = 'o', value_name = "FORMAT[=PATH]", help_heading = "Output")]
+    pub(crate) outputs: Vec<String>,
+}

@@ -1,0 +1,96 @@
+//! `keyaudit scan`: discovery, the concurrent scan, the merged report and its outputs.
+
+use anyhow::{Context, Result};
+use jiff::Timestamp;
+use keyaudit_core::eval::EvalContext;
+use keyaudit_core::report::{Outcome, Report, RunInfo};
+use keyaudit_core::rules::builtin;
+use keyaudit_org_discovery::{AssumeSettings, RoleAssumer, SdkOrganizations, caller_identity, discover, rate_limiter};
+use keyaudit_scanner::scan_accounts;
+
+use crate::aws::{Connector, base_config};
+use crate::output::write_all;
+use crate::progress::Progress;
+use crate::settings::Settings;
+use crate::{ExitStatus, Failure};
+
+/// The one place keyaudit reads the wall clock.
+#[allow(clippy::disallowed_methods)]
+fn now() -> Timestamp {
+    Timestamp::now()
+}
+
+pub(crate) async fn run(settings: Settings, quiet: bool) -> Result<ExitStatus, Failure> {
+    let started_at = now();
+    let as_of = settings.as_of.unwrap_or(started_at);
+    let rules = builtin();
+    let base = base_config(&settings).await;
+    let sts_limiter = rate_limiter(settings.sts_rps);
+    let caller = caller_identity(&base, &sts_limiter).await.map_err(|e| {
+        Failure::usage(anyhow::Error::new(e).context(
+            "cannot identify the caller (sts:GetCallerIdentity); check the AWS credentials (AWS_PROFILE or --profile, \
+             AWS_ACCESS_KEY_ID, SSO login) and --endpoint-url",
+        ))
+    })?;
+    tracing::info!(caller = %caller.arn, "caller identified");
+
+    let orgs = SdkOrganizations::new(&base, rate_limiter(settings.org_rps));
+    let discovery = discover(&orgs, &caller, &settings.filter, &settings.role).await.map_err(|e| match e {
+        e @ (keyaudit_org_discovery::DiscoveryError::UnknownOu { .. }
+        | keyaudit_org_discovery::DiscoveryError::UnknownAccount { .. }) => Failure::usage(e.into()),
+        e => Failure::incomplete(anyhow::Error::new(e).context(
+            "cannot discover the organization's accounts; run keyaudit from the management or a delegated-admin \
+             account with organizations:Describe*/List* permissions",
+        )),
+    })?;
+    tracing::info!(
+        accounts = discovery.accounts.len(),
+        discovered = discovery.discovered,
+        calls = orgs.api_calls(),
+        "organization discovered"
+    );
+
+    let connector = Connector {
+        assumer: RoleAssumer::new(
+            &base,
+            sts_limiter,
+            AssumeSettings {
+                session_name: settings.session_name.clone(),
+                external_id: settings.external_id.clone(),
+                duration: settings.session_duration,
+            },
+        ),
+        base,
+        iam_rps: settings.iam_rps,
+    };
+    let ctx = EvalContext { as_of, config: settings.rule_config };
+    let progress = Progress::new(discovery.accounts.len(), quiet);
+    let output = scan_accounts(&connector, discovery.accounts, &rules, &ctx, &settings.scan, &|done| {
+        progress.account_done(&done)
+    })
+    .await;
+    progress.finish();
+
+    let mut report = Report {
+        run: RunInfo {
+            as_of,
+            started_at,
+            finished_at: now(),
+            config: settings.rule_config,
+            scope: discovery.scope,
+            caller_arn: caller.arn,
+            caller_account_id: caller.account_id,
+            partition: caller.partition,
+            accounts_discovered: discovery.discovered,
+        },
+        accounts: output.accounts,
+        findings: output.findings,
+    };
+    report.normalize();
+    write_all(&settings.outputs, &report, &rules).context("writing the report").map_err(Failure::incomplete)?;
+    Ok(match report.outcome(settings.fail_on) {
+        Outcome::Clean => ExitStatus::Clean,
+        Outcome::Findings => ExitStatus::Findings,
+        Outcome::Incomplete => ExitStatus::Incomplete,
+    })
+}

@@ -1,0 +1,216 @@
+//! Settings: the config file < `KEYAUDIT_*` variables < flags, merged and validated into one [`Settings`].
+//! Every problem names the flag or file and what was expected; the caller turns it into exit code 2.
+
+use std::num::NonZeroU32;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use jiff::Timestamp;
+use keyaudit_core::eval::RuleConfig;
+use keyaudit_core::ids::AccountId;
+use keyaudit_core::report::FailOn;
+use keyaudit_org_discovery::{AccountFilter, RoleSpec};
+use keyaudit_scanner::{KeyIdMode, ReportPolicy, ScanOptions};
+use serde::Deserialize;
+
+use crate::args::{FailOnArg, KeyIdsArg, ScanArgs};
+use crate::output::OutputSpec;
+
+/// The config file: the same settings as the flags, all optional. Unknown keys are errors.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileConfig {
+    profile: Option<String>,
+    region: Option<String>,
+    endpoint_url: Option<String>,
+    #[serde(default)]
+    ou: Vec<String>,
+    #[serde(default)]
+    account: Vec<String>,
+    #[serde(default)]
+    exclude_account: Vec<String>,
+    role_name: Option<String>,
+    role_path: Option<String>,
+    external_id: Option<String>,
+    session_name: Option<String>,
+    session_duration: Option<String>,
+    max_age_days: Option<u32>,
+    warn_days: Option<u32>,
+    fail_on: Option<FailOnArg>,
+    key_ids: Option<KeyIdsArg>,
+    concurrency: Option<usize>,
+    iam_rps: Option<u32>,
+    sts_rps: Option<u32>,
+    org_rps: Option<u32>,
+    max_attempts: Option<u32>,
+    report_attempts: Option<u32>,
+    account_timeout: Option<String>,
+    #[serde(default)]
+    output: Vec<String>,
+}
+
+/// Validated settings for one scan.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub(crate) profile: Option<String>,
+    pub(crate) region: Option<String>,
+    pub(crate) endpoint_url: Option<String>,
+    pub(crate) filter: AccountFilter,
+    pub(crate) role: RoleSpec,
+    pub(crate) external_id: Option<String>,
+    pub(crate) session_name: String,
+    pub(crate) session_duration: Duration,
+    /// `None`: now, read once when the scan starts.
+    pub(crate) as_of: Option<Timestamp>,
+    pub(crate) rule_config: RuleConfig,
+    pub(crate) fail_on: FailOn,
+    pub(crate) scan: ScanOptions,
+    pub(crate) iam_rps: NonZeroU32,
+    pub(crate) sts_rps: NonZeroU32,
+    pub(crate) org_rps: NonZeroU32,
+    pub(crate) max_attempts: u32,
+    pub(crate) outputs: Vec<OutputSpec>,
+}
+
+fn load_file(path: &Path) -> Result<FileConfig> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("--config {}: cannot read the file", path.display()))?;
+    toml::from_str(&text).map_err(|e| anyhow!("--config {}: {}", path.display(), e.to_string().trim_end()))
+}
+
+/// Parses a duration such as `90s`, `5m`, `1h30m` or ISO 8601 `PT1H`.
+pub(crate) fn parse_duration(flag: &str, value: &str) -> Result<Duration> {
+    let d: jiff::SignedDuration =
+        value.trim().parse().map_err(|_| anyhow!("{flag} {value:?}: expected a duration such as 90s, 5m or 1h30m"))?;
+    Duration::try_from(d).map_err(|_| anyhow!("{flag} {value:?}: expected a positive duration"))
+}
+
+fn positive(flag: &str, value: u32) -> Result<NonZeroU32> {
+    NonZeroU32::new(value).ok_or_else(|| anyhow!("{flag} 0: expected a whole number of at least 1"))
+}
+
+fn account_ids(flag: &str, values: &[String]) -> Result<Vec<AccountId>> {
+    values.iter().map(|v| AccountId::parse(v.trim()).map_err(|e| anyhow!("{flag}: {e}"))).collect()
+}
+
+impl Settings {
+    pub(crate) fn resolve(args: &ScanArgs) -> Result<Self> {
+        let file = match &args.config {
+            Some(path) => load_file(path)?,
+            None => FileConfig::default(),
+        };
+        let pick = |flag: Option<String>, file: Option<String>| flag.or(file);
+        let list = |flag: &[String], file: Vec<String>| if flag.is_empty() { file } else { flag.to_vec() };
+
+        let as_of = args
+            .as_of
+            .as_deref()
+            .map(|v| {
+                v.trim().parse::<Timestamp>().map_err(|_| {
+                    anyhow!(
+                        "--as-of {v:?}: expected an RFC 3339 instant with a time zone, such as 2026-11-28T00:00:00Z"
+                    )
+                })
+            })
+            .transpose()?;
+        let max_age_days = args.max_age_days.or(file.max_age_days).unwrap_or(RuleConfig::DEFAULT_MAX_AGE_DAYS);
+        let warn_days = args.warn_days.or(file.warn_days).unwrap_or(RuleConfig::DEFAULT_WARN_DAYS);
+        let rule_config = RuleConfig::new(max_age_days, warn_days).map_err(|e| anyhow!("--{e}"))?;
+
+        let role_name =
+            pick(args.role_name.clone(), file.role_name).unwrap_or_else(|| "OrganizationAccountAccessRole".into());
+        if role_name.is_empty() || role_name.len() > 64 {
+            bail!("--role-name {role_name:?}: expected an IAM role name of 1 to 64 characters");
+        }
+        let role_path = pick(args.role_path.clone(), file.role_path).unwrap_or_else(|| "/".into());
+        let role = RoleSpec::new(&role_name, &role_path)?;
+
+        let session_name = pick(args.session_name.clone(), file.session_name).unwrap_or_else(|| "keyaudit".into());
+        let valid_session = (2..=64).contains(&session_name.len())
+            && session_name.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@-_".contains(c));
+        if !valid_session {
+            bail!("--session-name {session_name:?}: expected 2 to 64 characters from A-Z a-z 0-9 +=,.@-_");
+        }
+        let session_duration = parse_duration(
+            "--session-duration",
+            &pick(args.session_duration.clone(), file.session_duration).unwrap_or_else(|| "1h".into()),
+        )?;
+        if !(Duration::from_secs(900)..=Duration::from_secs(43_200)).contains(&session_duration) {
+            bail!("--session-duration: expected between 15m and 12h (AWS's AssumeRole limits)");
+        }
+        let account_timeout = parse_duration(
+            "--account-timeout",
+            &pick(args.account_timeout.clone(), file.account_timeout).unwrap_or_else(|| "5m".into()),
+        )?;
+        if account_timeout.is_zero() {
+            bail!("--account-timeout: expected a duration above zero");
+        }
+
+        let concurrency = args.concurrency.or(file.concurrency).unwrap_or(16);
+        if !(1..=256).contains(&concurrency) {
+            bail!("--concurrency {concurrency}: expected 1 to 256");
+        }
+        let max_attempts = positive("--max-attempts", args.max_attempts.or(file.max_attempts).unwrap_or(5))?.get();
+        let report_attempts =
+            positive("--report-attempts", args.report_attempts.or(file.report_attempts).unwrap_or(10))?.get();
+        let key_ids = match args.key_ids.or(file.key_ids).unwrap_or(KeyIdsArg::Failing) {
+            KeyIdsArg::Failing => KeyIdMode::Failing,
+            KeyIdsArg::All => KeyIdMode::All,
+            KeyIdsArg::None => KeyIdMode::None,
+        };
+        let fail_on = match args.fail_on.or(file.fail_on).unwrap_or(FailOnArg::Fail) {
+            FailOnArg::Fail => FailOn::Fail,
+            FailOnArg::Warn => FailOn::Warn,
+        };
+
+        let filter = AccountFilter {
+            ous: list(&args.ous, file.ou),
+            accounts: account_ids("--account", &list(&args.accounts, file.account))?,
+            exclude: account_ids("--exclude-account", &list(&args.exclude_accounts, file.exclude_account))?,
+        };
+        let outputs = OutputSpec::parse_all(&list(&args.outputs, file.output))?;
+
+        Ok(Self {
+            profile: pick(args.profile.clone(), file.profile),
+            region: pick(args.region.clone(), file.region),
+            endpoint_url: pick(args.endpoint_url.clone(), file.endpoint_url),
+            filter,
+            role,
+            external_id: pick(args.external_id.clone(), file.external_id),
+            session_name,
+            session_duration,
+            as_of,
+            rule_config,
+            fail_on,
+            scan: ScanOptions {
+                concurrency,
+                report_policy: ReportPolicy { max_attempts: report_attempts, ..ReportPolicy::default() },
+                key_ids,
+                enrichment_concurrency: 4,
+                account_timeout,
+            },
+            iam_rps: positive("--iam-rps", args.iam_rps.or(file.iam_rps).unwrap_or(10))?,
+            sts_rps: positive("--sts-rps", args.sts_rps.or(file.sts_rps).unwrap_or(20))?,
+            org_rps: positive("--org-rps", args.org_rps.or(file.org_rps).unwrap_or(5))?,
+            max_attempts,
+            outputs,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_accept_friendly_and_iso_forms() {
+        assert_eq!(parse_duration("--x", "90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("--x", "5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("--x", "1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("--x", "PT1H").unwrap(), Duration::from_secs(3600));
+        let err = parse_duration("--account-timeout", "soon").unwrap_err().to_string();
+        assert_eq!(err, "--account-timeout \"soon\": expected a duration such as 90s, 5m or 1h30m");
+        assert!(parse_duration("--x", "-5s").is_err());
+    }
+}
