@@ -1,0 +1,216 @@
+//! The end-to-end harness: starts keyaudit's emulator launcher (moto in-process plus control routes) on a free
+//! loopback port, seeds it through the AWS API, runs the real `keyaudit` binary against it and hands back its
+//! exit code, stdout, stderr and JSON report.
+//!
+//! No emulator is a test failure, never a skip: the launcher's Python comes from `KEYAUDIT_EMULATOR_PYTHON`
+//! (set by `.ci/run` to the project's venv) or `python3`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// The value of the fake secret key every run uses; it must never appear in any output.
+pub(crate) const FAKE_SECRET: &str = "kEyAuDiTtEsTsEcReTdOnOtLeAkThIsVaLuE0000";
+pub(crate) const MANAGEMENT: &str = "123456789012";
+/// The instant every test scans at.
+pub(crate) const AS_OF: &str = "2026-11-28T12:00:00Z";
+
+pub(crate) struct Emulator {
+    child: Child,
+    pub(crate) url: String,
+    host_port: String,
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+#[allow(clippy::disallowed_methods)] // the harness reads its own environment, as documented above
+fn python() -> String {
+    std::env::var("KEYAUDIT_EMULATOR_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+impl Emulator {
+    pub(crate) fn start() -> Self {
+        let launcher = repo_root().join("tests/emulator/keyaudit_emulator.py");
+        let mut child = Command::new(python())
+            .arg(&launcher)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start the emulator with {} {}: {e}", python(), launcher.display()));
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let first = lines.next().and_then(Result::ok);
+            let _ = tx.send(first);
+            for _ in lines {}
+        });
+        let ready = rx.recv_timeout(Duration::from_secs(60)).ok().flatten();
+        let Some(url) = ready.as_deref().and_then(|l| l.strip_prefix("KEYAUDIT_EMULATOR_READY ")) else {
+            let _ = child.kill();
+            let mut err = String::new();
+            let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+            panic!(
+                "the emulator did not start (is `pip install -r tests/emulator/requirements.txt` done for {}?)\n{err}",
+                python()
+            );
+        };
+        // Drain stderr so the emulator never blocks on a full pipe.
+        let mut stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            let mut sink = Vec::new();
+            let _ = stderr.read_to_end(&mut sink);
+        });
+        let url = url.to_owned();
+        let host_port = url.trim_start_matches("http://").to_owned();
+        Self { child, url, host_port }
+    }
+
+    /// One control-route call; panics with the emulator's message on failure.
+    pub(crate) fn control(&self, method: &str, route: &str, body: &Value) -> Value {
+        let payload = body.to_string();
+        let mut stream = TcpStream::connect(&self.host_port).expect("connect to the emulator");
+        stream.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+        write!(
+            stream,
+            "{method} /_keyaudit/{route} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
+            self.host_port,
+            payload.len()
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+        let value: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("bad control response {body:?}: {e}"));
+        assert!(head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"), "{route}: {value}");
+        value
+    }
+
+    pub(crate) fn seed(&self, spec: Value) -> Seeded {
+        Seeded(self.control("POST", "seed", &spec))
+    }
+
+    pub(crate) fn fault(&self, fault: Value) {
+        self.control("POST", "faults", &fault);
+    }
+
+    /// Runs `keyaudit` with the emulator's endpoint and fake credentials.
+    pub(crate) fn keyaudit(&self, args: &[&str]) -> Run {
+        let dir = tempfile::tempdir().unwrap();
+        let report = dir.path().join("report.json");
+        let mut all: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+        all.push("-o".into());
+        all.push(format!("json={}", report.display()));
+        let output = self.command(&all.iter().map(String::as_str).collect::<Vec<_>>());
+        let json = std::fs::read_to_string(&report).ok().map(|s| serde_json::from_str(&s).expect("the report is JSON"));
+        Run::new(output, json)
+    }
+
+    /// Runs `keyaudit` exactly with `args` (no JSON report added).
+    pub(crate) fn command(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_keyaudit"))
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", std::env::temp_dir())
+            .env("AWS_ENDPOINT_URL", &self.url)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+            .env("AWS_SECRET_ACCESS_KEY", FAKE_SECRET)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .expect("run keyaudit")
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub(crate) struct Seeded(pub Value);
+
+impl Seeded {
+    pub(crate) fn account(&self, name: &str) -> String {
+        self.0["accounts"][name].as_str().unwrap_or_else(|| panic!("no account {name}")).to_owned()
+    }
+    pub(crate) fn ou(&self, path: &str) -> String {
+        self.0["ous"][path].as_str().unwrap_or_else(|| panic!("no OU {path}")).to_owned()
+    }
+    pub(crate) fn key(&self, account: &str, user: &str, index: usize) -> String {
+        self.0["keys"][format!("{account}/{user}")][index].as_str().unwrap().to_owned()
+    }
+}
+
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+    pub(crate) json: Option<Value>,
+}
+
+impl Run {
+    fn new(output: Output, json: Option<Value>) -> Self {
+        let run = Self {
+            code: output.status.code().expect("keyaudit exited normally"),
+            stdout: String::from_utf8(output.stdout).unwrap(),
+            stderr: String::from_utf8(output.stderr).unwrap(),
+            json,
+        };
+        assert!(!run.stderr.contains("panicked"), "keyaudit panicked:\n{}", run.stderr);
+        for text in [&run.stdout, &run.stderr, &run.json.as_ref().map(|j| j.to_string()).unwrap_or_default()] {
+            assert!(!text.contains(FAKE_SECRET), "a secret reached the output:\n{text}");
+        }
+        run
+    }
+
+    pub(crate) fn report(&self) -> &Value {
+        self.json.as_ref().unwrap_or_else(|| panic!("no report; exit {} stderr:\n{}", self.code, self.stderr))
+    }
+
+    pub(crate) fn account(&self, id: &str) -> &Value {
+        self.report()["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["account_id"] == id)
+            .unwrap_or_else(|| panic!("account {id} not in the report"))
+    }
+
+    pub(crate) fn findings_of(&self, account: &str, user: &str) -> Vec<&Value> {
+        self.report()["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["account_id"] == account && f["user_name"] == user)
+            .collect()
+    }
+
+    /// (account_id, user, slot, verdict) of every finding, for whole-report comparisons.
+    pub(crate) fn verdicts(&self) -> Vec<(String, String, u64, String, Value)> {
+        self.report()["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["account_id"].as_str().unwrap().to_owned(),
+                    f["user_name"].as_str().unwrap().to_owned(),
+                    f["key_slot"].as_u64().unwrap(),
+                    f["verdict"].as_str().unwrap().to_owned(),
+                    f["access_key_id"].clone(),
+                )
+            })
+            .collect()
+    }
+}

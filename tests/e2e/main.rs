@@ -1,0 +1,339 @@
+//! End-to-end tests: the real `keyaudit` binary against keyaudit's moto-based emulator. Each test starts its
+//! own emulator on a free loopback port, so tests are independent and may run in parallel.
+#![allow(clippy::unwrap_used)]
+
+mod harness;
+
+use harness::{AS_OF, Emulator, MANAGEMENT, Run, Seeded};
+use serde_json::{Value, json};
+
+/// The reference organization (ages relative to AS_OF = 2026-11-28T12:00:00Z):
+///
+/// /Root                 management (admin: 331 days → fail), sandbox (user with `+=,.@_-`: exactly 90 days
+///                       → warn, plus an old inactive key), empty (no users)
+/// /Root/Prod            legacy (SUSPENDED), closing (PENDING_CLOSURE)
+/// /Root/Prod/Payments   payments (ci: 90 days + 1 s → fail; fresh: 10 days → pass and 80 days → warn; nokeys)
+/// /Root/Dev             dev (bob: 30 days → pass), denied (AssumeRole answers AccessDenied, when injected)
+fn org_spec() -> Value {
+    json!({
+        "management": {"users": [{"name": "admin", "keys": [{"created": "2026-01-01T00:00:00Z"}]}]},
+        "accounts": [
+            {"name": "sandbox", "users": [{"name": "a+b=c,d.e@f_g-h", "keys": [
+                {"created": "2026-08-30T12:00:00Z"},
+                {"created": "2020-01-01T00:00:00Z", "status": "Inactive"}]}]},
+            {"name": "empty"}
+        ],
+        "ous": [
+            {"name": "Prod", "accounts": [
+                {"name": "legacy", "state": "SUSPENDED"},
+                {"name": "closing", "state": "PENDING_CLOSURE"}],
+             "ous": [{"name": "Payments", "accounts": [{"name": "payments", "users": [
+                {"name": "ci", "keys": [{"created": "2026-08-30T11:59:59Z", "last_used": "2026-11-27T08:00:00Z"}]},
+                {"name": "fresh", "keys": [{"created": "2026-11-18T12:00:00Z"}, {"created": "2026-09-09T12:00:00Z"}]},
+                {"name": "nokeys"}]}]}]},
+            {"name": "Dev", "accounts": [
+                {"name": "dev", "users": [{"name": "bob", "keys": [{"created": "2026-10-29T12:00:00Z"}]}]},
+                {"name": "denied"}]}
+        ]
+    })
+}
+
+fn setup() -> (Emulator, Seeded) {
+    let emu = Emulator::start();
+    let seeded = emu.seed(org_spec());
+    (emu, seeded)
+}
+
+fn deny_assume_role(emu: &Emulator, account: &str) {
+    emu.fault(json!({"service": "sts", "action": "AssumeRole", "account_id": account,
+                     "error_code": "AccessDenied", "http_status": 403,
+                     "message": "User is not authorized to perform: sts:AssumeRole"}));
+}
+
+fn scan(emu: &Emulator, extra: &[&str]) -> Run {
+    let mut args = vec!["scan", "--as-of", AS_OF, "-o", "table"];
+    args.extend_from_slice(extra);
+    emu.keyaudit(&args)
+}
+
+fn ids(run: &Run) -> Vec<String> {
+    let mut ids: Vec<String> =
+        run.report()["accounts"].as_array().unwrap().iter().map(|a| a["account_id"].as_str().unwrap().into()).collect();
+    ids.sort();
+    ids
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+#[test]
+fn org_wide_scan_reports_exact_verdicts_ou_paths_and_account_statuses() {
+    let (emu, s) = setup();
+    deny_assume_role(&emu, &s.account("denied"));
+    let run = scan(&emu, &[]);
+    assert_eq!(run.code, 3, "a failed account makes the scan incomplete (exit 3)\n{}", run.stderr);
+    let r = run.report();
+    assert_eq!(r["schema_version"], 1);
+    assert_eq!(r["run"]["as_of"], AS_OF);
+    assert_eq!(r["run"]["scope"], "organization");
+    assert_eq!(r["run"]["management_account_id"], MANAGEMENT);
+    assert_eq!(r["run"]["organization_id"], s.0["organization_id"]);
+    assert_eq!((r["run"]["max_age_days"].as_u64(), r["run"]["warn_days"].as_u64()), (Some(90), Some(14)));
+
+    let expect_account = |name: &str, ou: &str, state: &str, status: &str| {
+        let a = run.account(&s.account(name));
+        assert_eq!(a["ou_path"], ou, "{name}");
+        assert_eq!(a["state"], state, "{name}");
+        assert_eq!(a["status"], status, "{name}: {a}");
+        a.clone()
+    };
+    let mgmt = expect_account("management", "/Root", "ACTIVE", "scanned");
+    assert_eq!(mgmt["access"], "caller_credentials");
+    assert!(mgmt["report_generated_at"].is_string());
+    expect_account("sandbox", "/Root", "ACTIVE", "scanned");
+    expect_account("empty", "/Root", "ACTIVE", "scanned");
+    let legacy = expect_account("legacy", "/Root/Prod", "SUSPENDED", "skipped");
+    assert_eq!(legacy["reason_code"], "not_active");
+    assert!(legacy["reason"].as_str().unwrap().contains("SUSPENDED"));
+    expect_account("closing", "/Root/Prod", "PENDING_CLOSURE", "skipped");
+    let payments = expect_account("payments", "/Root/Prod/Payments", "ACTIVE", "scanned");
+    assert_eq!(payments["access"], "assume_role");
+    assert_eq!(
+        payments["role_arn"],
+        format!("arn:aws:iam::{}:role/OrganizationAccountAccessRole", s.account("payments"))
+    );
+    expect_account("dev", "/Root/Dev", "ACTIVE", "scanned");
+    let denied = expect_account("denied", "/Root/Dev", "ACTIVE", "failed");
+    assert_eq!(denied["reason_code"], "assume_role_denied");
+    assert_eq!(denied["reason_action"], "sts:AssumeRole");
+    assert_eq!(denied["reason_aws_error_code"], "AccessDenied");
+    assert!(denied["reason"].as_str().unwrap().starts_with("sts:AssumeRole AccessDenied: "), "{denied}");
+
+    let (sandbox, payments, dev) = (s.account("sandbox"), s.account("payments"), s.account("dev"));
+    let special = "a+b=c,d.e@f_g-h";
+    let expected = sorted_findings(vec![
+        (MANAGEMENT.into(), "admin".into(), 1, "fail".into(), json!(s.key(MANAGEMENT, "admin", 0))),
+        (sandbox.clone(), special.into(), 1, "warn".into(), json!(s.key(&sandbox, special, 0))),
+        (sandbox.clone(), special.into(), 2, "not_applicable".into(), json!(s.key(&sandbox, special, 1))),
+        (payments.clone(), "ci".into(), 1, "fail".into(), json!(s.key(&payments, "ci", 0))),
+        (payments.clone(), "fresh".into(), 1, "pass".into(), json!(s.key(&payments, "fresh", 0))),
+        (payments.clone(), "fresh".into(), 2, "warn".into(), json!(s.key(&payments, "fresh", 1))),
+        (dev.clone(), "bob".into(), 1, "pass".into(), Value::Null),
+    ]);
+    assert_eq!(sorted_findings(run.verdicts()), expected);
+
+    let ci = &run.findings_of(&payments, "ci")[0];
+    assert_eq!(ci["age_days"], 90, "90 days and 1 second floors to 90 days, and fails");
+    assert_eq!(ci["age_seconds"], 90 * 86_400 + 1);
+    assert_eq!(ci["last_rotated"], "2026-08-30T11:59:59Z");
+    assert_eq!(ci["due_at"], "2026-11-28T11:59:59Z");
+    assert_eq!(ci["last_used_at"], "2026-11-27T08:00:00Z");
+    assert_eq!(ci["key_status"], "active");
+    assert_eq!(ci["ou_path"], "/Root/Prod/Payments");
+    assert_eq!(ci["account_name"], "payments");
+    assert_eq!(ci["user_arn"], format!("arn:aws:iam::{payments}:user/ci"));
+    assert_eq!(ci["rule_id"], "KA-IAM-001");
+    let exact = &run.findings_of(&sandbox, special)[0];
+    assert_eq!((exact["age_days"].as_i64(), exact["verdict"].as_str()), (Some(90), Some("warn")));
+    assert_eq!(exact["due_at"], AS_OF, "exactly 90 days is still compliant");
+
+    let summary = &r["summary"];
+    assert_eq!(
+        summary["accounts"],
+        json!({"discovered": 8, "selected": 8, "scanned": 5, "skipped": 2, "failed": 1,
+                                            "failed_by_reason": {"assume_role_denied": 1}})
+    );
+    assert_eq!(summary["keys"], json!({"total": 7, "active": 6, "fail": 2, "warn": 2, "pass": 2, "not_applicable": 1}));
+
+    for text in ["/Root/Prod/Payments", "INCOMPLETE", "assume_role_denied", "Failing keys", special] {
+        assert!(run.stdout.contains(text), "table lacks {text:?}:\n{}", run.stdout);
+    }
+}
+
+fn sorted_findings(mut v: Vec<(String, String, u64, String, Value)>) -> Vec<(String, String, u64, String, Value)> {
+    v.sort_by(|a, b| (&a.0, &a.1, a.2).cmp(&(&b.0, &b.1, b.2)));
+    v
+}
+
+#[test]
+fn ou_account_and_exclude_filters_select_accounts() {
+    let (emu, s) = setup();
+    let by_path = scan(&emu, &["--ou", "/Root/Prod"]);
+    assert_eq!(ids(&by_path), sorted(vec![s.account("legacy"), s.account("closing"), s.account("payments")]));
+    assert_eq!(by_path.report()["summary"]["accounts"]["discovered"], 8);
+
+    let by_id_and_account = scan(&emu, &["--ou", &s.ou("/Root/Prod/Payments"), "--account", &s.account("sandbox")]);
+    assert_eq!(ids(&by_id_and_account), sorted(vec![s.account("payments"), s.account("sandbox")]));
+
+    let excluded = scan(&emu, &["--ou", "Root/Dev", "--exclude-account", &s.account("denied")]);
+    assert_eq!(ids(&excluded), vec![s.account("dev")]);
+    assert_eq!(excluded.code, 0);
+}
+
+#[test]
+fn exit_codes_follow_the_documented_contract() {
+    let (emu, s) = setup();
+    assert_eq!(scan(&emu, &["--account", &s.account("dev")]).code, 0, "only passing keys");
+    assert_eq!(scan(&emu, &["--account", &s.account("sandbox")]).code, 0, "warnings alone pass by default");
+    assert_eq!(scan(&emu, &["--account", &s.account("sandbox"), "--fail-on", "warn"]).code, 1);
+    assert_eq!(scan(&emu, &["--account", &s.account("payments")]).code, 1, "a failing key");
+    assert_eq!(scan(&emu, &["--account", &s.account("legacy")]).code, 0, "a skipped account is not a failure");
+    deny_assume_role(&emu, &s.account("denied"));
+    let run = scan(&emu, &["--account", &s.account("denied"), "--account", &s.account("payments")]);
+    assert_eq!(run.code, 3, "incomplete takes precedence over failing keys");
+}
+
+#[test]
+fn bad_input_exits_2_with_a_message_naming_the_input() {
+    let (emu, s) = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let bad_config = dir.path().join("keyaudit.toml");
+    std::fs::write(&bad_config, "max-age-days = 90\nconcurrency = \"many\"\n").unwrap();
+    let unknown_key = dir.path().join("unknown.toml");
+    std::fs::write(&unknown_key, "max-age = 90\n").unwrap();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["--as-of".into(), "yesterday".into()], "--as-of \"yesterday\": expected an RFC 3339 instant"),
+        (vec!["--ou".into(), "/Root/Nope".into()], "--ou \"/Root/Nope\" matches no organizational unit"),
+        (vec!["--account".into(), "999999999999".into()], "--account 999999999999 is not an account of organization"),
+        (vec!["--account".into(), "12345".into()], "invalid AWS account id \"12345\""),
+        (
+            vec!["-o".into(), "json=/nonexistent-dir/report.json".into()],
+            "--output /nonexistent-dir/report.json: cannot write",
+        ),
+        (vec!["-o".into(), "xml".into()], "unknown format \"xml\""),
+        (vec!["-o".into(), "json".into(), "-o".into(), "table".into()], "at most one format can go to stdout"),
+        (vec!["--warn-days".into(), "90".into()], "warn-days"),
+        (vec!["--account-timeout".into(), "soon".into()], "--account-timeout \"soon\": expected a duration"),
+        (vec!["--role-path".into(), "audit".into()], "--role-path \"audit\" is invalid"),
+        (vec!["--config".into(), bad_config.display().to_string()], "line 2"),
+        (vec!["--config".into(), unknown_key.display().to_string()], "unknown field `max-age`"),
+        (vec!["--no-such-flag".into()], "unexpected argument '--no-such-flag'"),
+    ];
+    for (args, message) in cases {
+        let mut all = vec!["scan", "--as-of", AS_OF];
+        // --as-of given twice is a clap error of its own: drop the default when the case sets it.
+        if args[0] == "--as-of" {
+            all.truncate(1);
+        }
+        all.extend(args.iter().map(String::as_str));
+        let out = emu.command(&all);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: expected {message:?} in:\n{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(out.stdout.is_empty(), "{args:?} wrote a report");
+    }
+    let _ = s;
+}
+
+#[test]
+fn throttled_calls_are_retried_and_the_report_is_unchanged() {
+    let (emu, s) = setup();
+    let clean = scan(&emu, &[]);
+    emu.control("DELETE", "requests", &Value::Null);
+    for (service, action) in [
+        ("organizations", "ListAccountsForParent"),
+        ("organizations", "ListOrganizationalUnitsForParent"),
+        ("sts", "AssumeRole"),
+        ("iam", "GenerateCredentialReport"),
+        ("iam", "GetCredentialReport"),
+        ("iam", "ListAccessKeys"),
+    ] {
+        let code = if service == "organizations" { "TooManyRequestsException" } else { "Throttling" };
+        emu.fault(json!({"service": service, "action": action, "error_code": code, "http_status": 400, "times": 2}));
+    }
+    let throttled = scan(&emu, &[]);
+    assert_eq!(throttled.code, clean.code, "{}", throttled.stderr);
+    assert_eq!(sorted_findings(throttled.verdicts()), sorted_findings(clean.verdicts()));
+    assert_eq!(throttled.report()["summary"], clean.report()["summary"]);
+    let faults = emu.control("GET", "faults", &Value::Null);
+    for fault in faults.as_array().unwrap() {
+        assert_eq!(fault["hits"], 2, "every fault was hit and retried past: {fault}");
+    }
+    let _ = s;
+}
+
+#[test]
+fn an_account_outside_an_organization_is_scanned_alone() {
+    let emu = Emulator::start();
+    emu.seed(json!({"organization": false,
+                    "management": {"users": [{"name": "solo", "keys": [{"created": "2026-01-01T00:00:00Z"}]}]}}));
+    let run = scan(&emu, &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let r = run.report();
+    assert_eq!(r["run"]["scope"], "standalone_account");
+    assert_eq!(r["run"]["organization_id"], Value::Null);
+    assert_eq!(ids(&run), vec![MANAGEMENT.to_owned()]);
+    assert_eq!(run.findings_of(MANAGEMENT, "solo")[0]["verdict"], "fail");
+    assert!(run.stdout.contains("is not in an AWS Organization"), "{}", run.stdout);
+}
+
+#[test]
+fn a_malformed_credential_report_fails_only_that_account() {
+    let (emu, s) = setup();
+    emu.fault(json!({"service": "iam", "action": "GetCredentialReport", "account_id": s.account("dev"),
+                     "report_content": "user,arn,access_key_1_active\nbob,arn:aws:iam::1:user/bob,true\n"}));
+    let run = scan(&emu, &[]);
+    assert_eq!(run.code, 3);
+    let dev = run.account(&s.account("dev"));
+    assert_eq!(dev["status"], "failed");
+    assert_eq!(dev["reason_code"], "malformed_report");
+    assert!(dev["reason"].as_str().unwrap().contains("no column \"access_key_1_last_rotated\""), "{dev}");
+    assert_eq!(run.account(&s.account("payments"))["status"], "scanned");
+    assert!(run.findings_of(&s.account("dev"), "bob").is_empty(), "no findings invented for a failed account");
+}
+
+#[test]
+fn a_credential_report_that_never_comes_fails_the_account_as_report_unavailable() {
+    let (emu, s) = setup();
+    emu.fault(json!({"service": "iam", "action": "GenerateCredentialReport", "account_id": s.account("payments"),
+                     "error_code": "LimitExceeded", "http_status": 409,
+                     "message": "No more capacity to launch new report generation tasks"}));
+    let run = scan(&emu, &["--report-attempts", "2"]);
+    assert_eq!(run.code, 3);
+    let payments = run.account(&s.account("payments"));
+    assert_eq!(payments["status"], "failed");
+    assert_eq!(payments["reason_code"], "report_unavailable");
+    assert_eq!(payments["reason_aws_error_code"], "LimitExceeded");
+    assert!(run.findings_of(&s.account("payments"), "ci").is_empty());
+    assert_eq!(run.account(&s.account("dev"))["status"], "scanned");
+}
+
+#[test]
+fn stdout_carries_only_the_report_and_logs_go_to_stderr() {
+    let (emu, s) = setup();
+    let out = emu.command(&["scan", "--as-of", AS_OF, "-vv", "-o", "json", "--account", &s.account("dev")]);
+    assert_eq!(out.status.code(), Some(0));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("stdout is exactly one JSON document");
+    assert_eq!(report["summary"]["accounts"]["scanned"], 1);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("organization discovered"), "-vv logs reach stderr:\n{stderr}");
+    assert!(!stderr.contains(harness::FAKE_SECRET));
+}
+
+#[test]
+fn key_id_lookups_follow_the_key_ids_mode() {
+    let (emu, s) = setup();
+    let (payments, dev) = (s.account("payments"), s.account("dev"));
+    let all = scan(&emu, &["--account", &payments, "--account", &dev, "--key-ids", "all"]);
+    let bob = all.findings_of(&dev, "bob");
+    assert_eq!(bob[0]["verdict"], "pass");
+    assert_eq!(bob[0]["access_key_id"], s.key(&dev, "bob", 0), "--key-ids all names passing keys too");
+    assert_eq!(bob[0]["created_at"], "2026-10-29T12:00:00Z");
+    assert_eq!(all.account(&dev)["enrichment_calls"], 1);
+    assert_eq!(all.account(&payments)["enrichment_calls"], 2, "users without keys are never listed");
+
+    let failing = scan(&emu, &["--account", &payments, "--account", &dev]);
+    assert_eq!(failing.account(&dev)["enrichment_calls"], 0, "bob's key passes: no ListAccessKeys");
+    assert!(failing.findings_of(&dev, "bob")[0]["access_key_id"].is_null());
+    assert_eq!(failing.account(&payments)["enrichment_calls"], 2, "ci fails, fresh warns");
+    // AssumeRole + GenerateCredentialReport + GetCredentialReport are the base calls; the rest are enrichment.
+    assert_eq!(failing.account(&dev)["api_calls"], 3);
+    assert_eq!(failing.account(&payments)["api_calls"], 5);
+
+    let none = scan(&emu, &["--account", &payments, "--key-ids", "none"]);
+    assert!(none.findings_of(&payments, "ci")[0]["access_key_id"].is_null());
+    assert_eq!(none.account(&payments)["enrichment_calls"], 0);
+}

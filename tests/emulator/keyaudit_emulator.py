@@ -1,0 +1,386 @@
+"""keyaudit's AWS emulator: moto's WSGI app, served in-process, plus test-only control routes.
+
+Plain moto cannot age keys, change an account's state or inject faults. This launcher runs moto's own WSGI
+application (``DomainDispatcherApplication(create_backend_app)``) behind a small middleware that adds:
+
+  POST   /_keyaudit/reset            moto reset + clear faults and the request log
+  POST   /_keyaudit/seed             seed an organization from a JSON spec (through the AWS API, with boto3)
+  POST   /_keyaudit/keys/backdate    set a key's CreateDate (and last-used date) in moto's IAM backend
+  POST   /_keyaudit/accounts/state   set an Organizations account's State (SUSPENDED, PENDING_CLOSURE, ...)
+  POST   /_keyaudit/faults           add a fault rule for matching requests: {service?, action?, account_id?,
+                                     error_code?, http_status?, message?, latency_ms?, probability?, times?,
+                                     report_content? (a successful GetCredentialReport with this CSV)}
+  DELETE /_keyaudit/faults           remove every fault rule
+  GET    /_keyaudit/requests         the request log: time, service, action, account of every AWS call
+  DELETE /_keyaudit/requests         clear the request log
+
+Requests are matched by service (SigV4 credential scope), action (X-Amz-Target or the Action= form field) and
+account (the RoleArn of AssumeRole, else the account that owns the signing access key).
+
+Usage: python keyaudit_emulator.py [--host 127.0.0.1] [--port 0]
+Prints ``KEYAUDIT_EMULATOR_READY http://HOST:PORT`` on stdout once it accepts connections.
+It binds to loopback only. It is a test tool: never point it at, or expose it to, anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import io
+import json
+import random
+import re
+import sys
+import threading
+import time
+import uuid
+from typing import Any
+from urllib.parse import parse_qs
+
+import boto3
+from botocore.config import Config
+from moto.iam.models import get_account_id_from, iam_backends
+from moto.moto_api._internal.models import moto_api_backend
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from moto.organizations.models import organizations_backends
+from werkzeug.serving import make_server
+
+CONTROL = "/_keyaudit/"
+SCOPE_RE = re.compile(r"Credential=([A-Z0-9]+)/\d{8}/[^/]+/([a-z0-9-]+)/aws4_request")
+ROLE_ARN_RE = re.compile(r"arn:[a-z-]+:iam::(\d{12}):role/")
+MANAGEMENT_ACCOUNT = "123456789012"
+IAM_XMLNS = {
+    "iam": "https://iam.amazonaws.com/doc/2010-05-08/",
+    "sts": "https://sts.amazonaws.com/doc/2011-06-15/",
+}
+
+
+def parse_time(value: str) -> dt.datetime:
+    """RFC 3339 -> naive UTC datetime, as moto's models keep them."""
+    t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if t.tzinfo is not None:
+        t = t.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return t
+
+
+class State:
+    """Faults and the request log, shared by every request thread."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.faults: list[dict[str, Any]] = []
+        self.requests: list[dict[str, Any]] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.rng = random.Random(1234)
+
+    def reset(self) -> None:
+        with self.lock:
+            self.faults.clear()
+            self.requests.clear()
+            self.max_in_flight = 0
+            self.rng = random.Random(1234)
+
+    def match_fault(self, req: dict[str, Any]) -> dict[str, Any] | None:
+        with self.lock:
+            for fault in self.faults:
+                if any(fault.get(k) not in (None, req.get(k)) for k in ("service", "action", "account_id")):
+                    continue
+                if fault.get("times") is not None and fault["times"] <= 0:
+                    continue
+                if self.rng.random() >= fault.get("probability", 1.0):
+                    continue
+                if fault.get("times") is not None:
+                    fault["times"] -= 1
+                fault["hits"] = fault.get("hits", 0) + 1
+                return dict(fault)
+        return None
+
+
+def describe_request(environ: dict[str, Any], body: bytes) -> dict[str, Any]:
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    scope = SCOPE_RE.search(auth)
+    access_key, service = (scope.group(1), scope.group(2)) if scope else (None, None)
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    form = {}
+    if not target and body:
+        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+    action = target.rsplit(".", 1)[-1] if target else form.get("Action")
+    account_id = None
+    role_arn = form.get("RoleArn")
+    if role_arn and ROLE_ARN_RE.match(role_arn):
+        account_id = ROLE_ARN_RE.match(role_arn).group(1)
+    elif access_key:
+        account_id = get_account_id_from(access_key)
+    return {"service": service, "action": action, "account_id": account_id}
+
+
+def error_response(req: dict[str, Any], fault: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+    code = fault.get("error_code", "Throttling")
+    message = fault.get("message", "Injected by the keyaudit emulator")
+    status = int(fault.get("http_status", 400))
+    reason = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 409: "Conflict", 410: "Gone"}.get(status, "Error")
+    request_id = str(uuid.uuid4())
+    if req.get("service") in ("iam", "sts"):
+        xmlns = IAM_XMLNS[req["service"]]
+        body = (
+            f'<ErrorResponse xmlns="{xmlns}"><Error><Type>Sender</Type><Code>{code}</Code>'
+            f"<Message>{message}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+        )
+        headers = [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)]
+    else:
+        body = json.dumps({"__type": code, "Message": message})
+        headers = [
+            ("Content-Type", "application/x-amz-json-1.1"),
+            ("x-amzn-RequestId", request_id),
+            ("x-amzn-ErrorType", code),
+        ]
+    return f"{status} {reason}", headers, body.encode()
+
+
+def credential_report_response(content: str) -> bytes:
+    """A successful GetCredentialReport answer carrying `content` (to test malformed reports)."""
+    encoded = base64.b64encode(content.encode()).decode()
+    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (
+        f'<GetCredentialReportResponse xmlns="{IAM_XMLNS["iam"]}"><GetCredentialReportResult>'
+        f"<Content>{encoded}</Content><ReportFormat>text/csv</ReportFormat><GeneratedTime>{now}</GeneratedTime>"
+        f"</GetCredentialReportResult><ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata>"
+        f"</GetCredentialReportResponse>"
+    ).encode()
+
+
+class Emulator:
+    def __init__(self) -> None:
+        self.moto = DomainDispatcherApplication(create_backend_app)
+        self.state = State()
+        self.url = ""
+
+    # ---- WSGI entry point -------------------------------------------------------------------------------
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(CONTROL):
+            return self.control(environ, start_response, path[len(CONTROL):].strip("/"))
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        req = describe_request(environ, body)
+        with self.state.lock:
+            self.state.in_flight += 1
+            self.state.max_in_flight = max(self.state.max_in_flight, self.state.in_flight)
+            self.state.requests.append({"t": time.time(), **req})
+        try:
+            fault = self.state.match_fault(req)
+            if fault and fault.get("latency_ms"):
+                time.sleep(fault["latency_ms"] / 1000.0)
+            if fault and fault.get("report_content") is not None:
+                payload = credential_report_response(fault["report_content"])
+                start_response("200 OK", [("Content-Type", "text/xml"), ("Content-Length", str(len(payload)))])
+                return [payload]
+            if fault and fault.get("error_code"):
+                status, headers, payload = error_response(req, fault)
+                start_response(status, headers + [("Content-Length", str(len(payload)))])
+                return [payload]
+            return self.passthrough(environ, start_response, req)
+        finally:
+            with self.state.lock:
+                self.state.in_flight -= 1
+
+    def passthrough(self, environ: dict[str, Any], start_response: Any, req: dict[str, Any]) -> Any:
+        if req.get("action") != "GetCredentialReport":
+            return self.moto(environ, start_response)
+        # moto hard-codes GeneratedTime to 2015-02-02; AWS reports when the report was generated.
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            captured["status"], captured["headers"] = status, headers
+            return lambda _data: None
+
+        payload = b"".join(self.moto(environ, capture))
+        now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        payload = payload.replace(b"2015-02-02T20:02:02Z", now.encode())
+        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
+        start_response(captured["status"], headers + [("Content-Length", str(len(payload)))])
+        return [payload]
+
+    # ---- control routes ---------------------------------------------------------------------------------
+    def control(self, environ: dict[str, Any], start_response: Any, route: str) -> Any:
+        method = environ.get("REQUEST_METHOD", "GET")
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        try:
+            args = json.loads(raw) if raw else {}
+            result = self.dispatch(method, route, args)
+            status, payload = "200 OK", result
+        except Exception as exc:  # a control-route failure is a test bug: say exactly what went wrong
+            status, payload = "400 Bad Request", {"error": f"{type(exc).__name__}: {exc}"}
+        body = json.dumps(payload, default=str).encode()
+        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    def dispatch(self, method: str, route: str, args: dict[str, Any]) -> Any:
+        if (method, route) == ("POST", "reset"):
+            moto_api_backend.reset()
+            self.state.reset()
+            return {"ok": True}
+        if (method, route) == ("POST", "seed"):
+            result = Seeder(self.url).seed(args)
+            with self.state.lock:
+                self.state.requests.clear()
+                self.state.max_in_flight = 0
+            return result
+        if (method, route) == ("POST", "keys/backdate"):
+            return backdate_key(**args)
+        if (method, route) == ("POST", "accounts/state"):
+            return set_account_state(**args)
+        if (method, route) == ("POST", "faults"):
+            fault = {"id": str(uuid.uuid4()), **args}
+            with self.state.lock:
+                self.state.faults.append(fault)
+            return fault
+        if (method, route) == ("GET", "faults"):
+            with self.state.lock:
+                return list(self.state.faults)
+        if (method, route) == ("DELETE", "faults"):
+            with self.state.lock:
+                self.state.faults.clear()
+            return {"ok": True}
+        if (method, route) == ("GET", "requests"):
+            with self.state.lock:
+                return {"max_in_flight": self.state.max_in_flight, "requests": list(self.state.requests)}
+        if (method, route) == ("DELETE", "requests"):
+            with self.state.lock:
+                self.state.requests.clear()
+                self.state.max_in_flight = 0
+            return {"ok": True}
+        raise KeyError(f"no control route {method} /_keyaudit/{route}")
+
+
+def iam_backend(account_id: str) -> Any:
+    return iam_backends[account_id]["global"]
+
+
+def backdate_key(account_id: str, user_name: str, access_key_id: str, created: str,
+                 last_used: str | None = None) -> dict[str, Any]:
+    user = iam_backend(account_id).get_user(user_name)
+    for key in user.access_keys:
+        if key.access_key_id == access_key_id:
+            key.create_date = parse_time(created)
+            if last_used:
+                from moto.iam.models import AccessKeyLastUsed
+
+                key.last_used = AccessKeyLastUsed(timestamp=parse_time(last_used), service="iam", region="us-east-1")
+            return {"ok": True}
+    raise KeyError(f"user {user_name} in {account_id} has no key {access_key_id}")
+
+
+def set_account_state(account_id: str, state: str) -> dict[str, Any]:
+    status = {"ACTIVE": "ACTIVE", "PENDING_ACTIVATION": "ACTIVE", "PENDING_CLOSURE": "PENDING_CLOSURE"}.get(state, "SUSPENDED")
+    for backends in organizations_backends.values():
+        for backend in backends.values():
+            for account in getattr(backend, "accounts", []):
+                if account.id == account_id:
+                    account.state, account.status = state, status
+                    return {"ok": True}
+    raise KeyError(f"no organization account {account_id}")
+
+
+class Seeder:
+    """Builds an organization from a declarative spec, through the AWS API (boto3 against this emulator).
+
+    Spec: {"organization"?: false, "management": {"users": [USER]}, "accounts": [ACCOUNT], "ous": [OU]}
+      OU      = {"name": str, "accounts": [ACCOUNT], "ous": [OU]}
+      ACCOUNT = {"name": str, "state"?: "SUSPENDED"|..., "users": [USER]}
+      USER    = {"name": str, "keys": [{"created": RFC3339, "status"?: "Active"|"Inactive", "last_used"?: RFC3339}]}
+    Returns account ids by name, OU ids by path, and key ids by "account_id/user".
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.cfg = Config(retries={"max_attempts": 1})
+        self.creds = {"aws_access_key_id": "AKIAIOSFODNN7EXAMPLE", "aws_secret_access_key": "x" * 40,
+                      "region_name": "us-east-1"}
+        self.result: dict[str, Any] = {"accounts": {}, "ous": {}, "keys": {}}
+
+    def client(self, service: str, **creds: Any) -> Any:
+        return boto3.client(service, endpoint_url=self.url, config=self.cfg, **{**self.creds, **creds})
+
+    def seed(self, spec: dict[str, Any]) -> dict[str, Any]:
+        if spec.get("organization", True) is False:  # a standalone account, outside any organization
+            self.users(MANAGEMENT_ACCOUNT, self.client("iam"), spec.get("management", {}).get("users", []))
+            self.result["accounts"]["management"] = MANAGEMENT_ACCOUNT
+            return self.result
+        org = self.client("organizations")
+        org_id = org.create_organization(FeatureSet="ALL")["Organization"]["Id"]
+        root = org.list_roots()["Roots"][0]["Id"]
+        self.result.update(organization_id=org_id, management_account_id=MANAGEMENT_ACCOUNT, root_id=root)
+        self.result["ous"]["/Root"] = root
+        self.users(MANAGEMENT_ACCOUNT, self.client("iam"), spec.get("management", {}).get("users", []))
+        self.result["accounts"]["management"] = MANAGEMENT_ACCOUNT
+        self.populate(org, root, "/Root", spec)
+        return self.result
+
+    def populate(self, org: Any, parent: str, path: str, node: dict[str, Any]) -> None:
+        for account in node.get("accounts", []):
+            self.account(org, parent, account)
+        for ou in node.get("ous", []):
+            ou_id = org.create_organizational_unit(ParentId=parent, Name=ou["name"])["OrganizationalUnit"]["Id"]
+            ou_path = f"{path}/{ou['name']}"
+            self.result["ous"][ou_path] = ou_id
+            self.populate(org, ou_id, ou_path, ou)
+
+    def account(self, org: Any, parent: str, spec: dict[str, Any]) -> None:
+        name = spec["name"]
+        email = spec.get("email", f"{re.sub(r'[^a-z0-9]', '-', name.lower())}@example.com")
+        status = org.create_account(Email=email, AccountName=name)["CreateAccountStatus"]
+        account_id = status["AccountId"]
+        root = self.result["root_id"]
+        if parent != root:
+            org.move_account(AccountId=account_id, SourceParentId=root, DestinationParentId=parent)
+        self.result["accounts"][name] = account_id
+        if spec.get("users"):
+            sts = self.client("sts")
+            creds = sts.assume_role(RoleArn=f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole",
+                                    RoleSessionName="seed")["Credentials"]
+            iam = self.client("iam", aws_access_key_id=creds["AccessKeyId"],
+                              aws_secret_access_key=creds["SecretAccessKey"],
+                              aws_session_token=creds["SessionToken"])
+            self.users(account_id, iam, spec["users"])
+        if spec.get("state", "ACTIVE") != "ACTIVE":
+            set_account_state(account_id, spec["state"])
+
+    def users(self, account_id: str, iam: Any, users: list[dict[str, Any]]) -> None:
+        for user in users:
+            iam.create_user(UserName=user["name"], Path=user.get("path", "/"))
+            ids = []
+            for key in user.get("keys", []):
+                key_id = iam.create_access_key(UserName=user["name"])["AccessKey"]["AccessKeyId"]
+                if key.get("status", "Active") != "Active":
+                    iam.update_access_key(UserName=user["name"], AccessKeyId=key_id, Status=key["status"])
+                backdate_key(account_id, user["name"], key_id, key["created"], key.get("last_used"))
+                ids.append(key_id)
+            self.result["keys"][f"{account_id}/{user['name']}"] = ids
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="port (default 0: any free port)")
+    args = parser.parse_args()
+    if not args.host.startswith("127.") and args.host not in ("localhost", "::1"):
+        parser.error("the emulator binds to loopback only")
+    emulator = Emulator()
+    server = make_server(args.host, args.port, emulator, threaded=True)
+    emulator.url = f"http://{args.host}:{server.server_port}"
+    print(f"KEYAUDIT_EMULATOR_READY {emulator.url}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
