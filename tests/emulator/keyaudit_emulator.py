@@ -226,7 +226,7 @@ class Emulator:
             self.state.reset()
             return {"ok": True}
         if (method, route) == ("POST", "seed"):
-            result = Seeder(self.url).seed(args)
+            result = Seeder(self.url, self.state).seed(args)
             with self.state.lock:
                 self.state.requests.clear()
                 self.state.max_in_flight = 0
@@ -293,12 +293,15 @@ class Seeder:
     Spec: {"organization"?: false, "management": {"users": [USER]}, "accounts": [ACCOUNT], "ous": [OU]}
       OU      = {"name": str, "accounts": [ACCOUNT], "ous": [OU]}
       ACCOUNT = {"name": str, "state"?: "SUSPENDED"|..., "users": [USER]}
-      USER    = {"name": str, "keys": [{"created": RFC3339, "status"?: "Active"|"Inactive", "last_used"?: RFC3339}]}
+      ACCOUNT may also say "deny_assume_role": true (AssumeRole into it answers AccessDenied, for demos)
+      USER    = {"name": str, "keys": [KEY]}
+      KEY     = {"created": RFC3339 | "age_days": number, "status"?: "Active"|"Inactive", "last_used"?: RFC3339}
     Returns account ids by name, OU ids by path, and key ids by "account_id/user".
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, state: State) -> None:
         self.url = url
+        self.state = state
         self.cfg = Config(retries={"max_attempts": 1})
         self.creds = {"aws_access_key_id": "AKIAIOSFODNN7EXAMPLE", "aws_secret_access_key": "x" * 40,
                       "region_name": "us-east-1"}
@@ -350,6 +353,13 @@ class Seeder:
             self.users(account_id, iam, spec["users"])
         if spec.get("state", "ACTIVE") != "ACTIVE":
             set_account_state(account_id, spec["state"])
+        if spec.get("deny_assume_role"):
+            with self.state.lock:
+                self.state.faults.append({
+                    "id": str(uuid.uuid4()), "service": "sts", "action": "AssumeRole", "account_id": account_id,
+                    "error_code": "AccessDenied", "http_status": 403,
+                    "message": f"User is not authorized to perform: sts:AssumeRole on resource: "
+                               f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole"})
 
     def users(self, account_id: str, iam: Any, users: list[dict[str, Any]]) -> None:
         for user in users:
@@ -359,7 +369,9 @@ class Seeder:
                 key_id = iam.create_access_key(UserName=user["name"])["AccessKey"]["AccessKeyId"]
                 if key.get("status", "Active") != "Active":
                     iam.update_access_key(UserName=user["name"], AccessKeyId=key_id, Status=key["status"])
-                backdate_key(account_id, user["name"], key_id, key["created"], key.get("last_used"))
+                created = key.get("created") or (
+                    dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=key["age_days"])).isoformat()
+                backdate_key(account_id, user["name"], key_id, created, key.get("last_used"))
                 ids.append(key_id)
             self.result["keys"][f"{account_id}/{user['name']}"] = ids
 

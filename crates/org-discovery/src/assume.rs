@@ -88,7 +88,8 @@ impl Inner {
                     code: reason_code,
                     action: Some(ACTION),
                     aws_error_code: code,
-                    message: format!("{message} (role {role_arn})"),
+                    // AWS's own message usually names the role already; add it only when it does not.
+                    message: if message.contains(role_arn) { message } else { format!("{message} (role {role_arn})") },
                 }
             })?;
         let c = out.credentials().ok_or_else(|| FailureReason {
