@@ -214,3 +214,23 @@ impl Run {
             .collect()
     }
 }
+
+/// Validates `report` against docs/json-schema.json with Python's `jsonschema` (a real consumer).
+pub(crate) fn assert_matches_json_schema(report: &Value) {
+    let schema = repo_root().join("docs/json-schema.json");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("report.json");
+    std::fs::write(&file, report.to_string()).unwrap();
+    let script = "import json,sys,jsonschema\n\
+        schema=json.load(open(sys.argv[1])); doc=json.load(open(sys.argv[2]))\n\
+        v=jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())\n\
+        errors=[f'{list(e.absolute_path)}: {e.message}' for e in v.iter_errors(doc)]\n\
+        print('\\n'.join(errors)); sys.exit(1 if errors else 0)";
+    let out = Command::new(python()).args(["-c", script]).arg(&schema).arg(&file).output().unwrap();
+    assert!(
+        out.status.success(),
+        "the report does not match docs/json-schema.json:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

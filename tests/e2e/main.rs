@@ -75,6 +75,7 @@ fn org_wide_scan_reports_exact_verdicts_ou_paths_and_account_statuses() {
     let run = scan(&emu, &[]);
     assert_eq!(run.code, 3, "a failed account makes the scan incomplete (exit 3)\n{}", run.stderr);
     let r = run.report();
+    harness::assert_matches_json_schema(r);
     assert_eq!(r["schema_version"], 1);
     assert_eq!(r["run"]["as_of"], AS_OF);
     assert_eq!(r["run"]["scope"], "organization");
