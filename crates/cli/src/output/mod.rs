@@ -159,7 +159,9 @@ mod tests {
             name: Some(name.into()),
             ou_path: Some(ou.into()),
             state,
-            access: AccessMethod::AssumeRole { role_arn: format!("arn:aws:iam::{id}:role/OrganizationAccountAccessRole") },
+            access: AccessMethod::AssumeRole {
+                role_arn: format!("arn:aws:iam::{id}:role/OrganizationAccountAccessRole"),
+            },
         }
     }
 
@@ -195,12 +197,21 @@ mod tests {
                 CredentialUser {
                     user_name: "app".into(),
                     arn: "arn:aws:iam::000000000002:user/app".into(),
-                    keys: vec![key(KeySlot::One, KeyStatus::Active, 80, None), key(KeySlot::Two, KeyStatus::Active, 3, None)],
+                    keys: vec![
+                        key(KeySlot::One, KeyStatus::Active, 80, None),
+                        key(KeySlot::Two, KeyStatus::Active, 3, None),
+                    ],
                 },
             ],
         };
         let findings = evaluate(&rules, &ctx, &payments.id, &inv);
-        let stats = AccountStats { api_calls: 4, enrichment_calls: 1, report_retries: 0, duration_ms: 120, unmatched_key_ids: 0 };
+        let stats = AccountStats {
+            api_calls: 4,
+            enrichment_calls: 1,
+            report_retries: 0,
+            duration_ms: 120,
+            unmatched_key_ids: 0,
+        };
         let mut report = Report {
             run: RunInfo {
                 as_of: ctx.as_of,
