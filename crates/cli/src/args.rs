@@ -141,7 +141,7 @@ pub(crate) struct ScanArgs {
     #[arg(long, env = "KEYAUDIT_IAM_RPS", value_name = "N", help_heading = "Collection")]
     pub(crate) iam_rps: Option<u32>,
 
-    /// STS requests per second for the caller (AssumeRole) [default: 20].
+    /// STS requests per second for the caller (AssumeRole; AWS allows 600) [default: 50].
     #[arg(long, env = "KEYAUDIT_STS_RPS", value_name = "N", help_heading = "Collection")]
     pub(crate) sts_rps: Option<u32>,
 
@@ -157,6 +157,11 @@ pub(crate) struct ScanArgs {
     /// ReportNotPresent / ReportExpired; then the account fails with report_unavailable [default: 10].
     #[arg(long, env = "KEYAUDIT_REPORT_ATTEMPTS", value_name = "N", help_heading = "Collection")]
     pub(crate) report_attempts: Option<u32>,
+
+    /// Credential-report generations in flight at once, org-wide (AWS refuses new ones with LimitExceeded
+    /// when it has no capacity) [default: 16].
+    #[arg(long, env = "KEYAUDIT_REPORT_CONCURRENCY", value_name = "N", help_heading = "Collection")]
+    pub(crate) report_concurrency: Option<usize>,
 
     /// Budget for one account; past it the account fails with reason timeout [default: 5m].
     #[arg(long, env = "KEYAUDIT_ACCOUNT_TIMEOUT", value_name = "DURATION", help_heading = "Collection")]

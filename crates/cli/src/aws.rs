@@ -1,26 +1,40 @@
 //! The AWS side of the binary: the base SDK configuration (credential chain, profile, region, endpoint, the
-//! SDK-owned retry policy) and the connector that opens each account for the scanner.
+//! SDK-owned retry policy), one rate-limited HTTP client per API family, and the connector that opens each
+//! account for the scanner.
 
 use std::num::NonZeroU32;
 
+use aws_config::environment::region::EnvironmentVariableRegionProvider;
 use aws_config::meta::region::RegionProviderChain;
+use aws_config::profile::ProfileFileRegionProvider;
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_http_client::proxy::ProxyConfig;
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+use aws_smithy_http_client::{Builder, ConnectorBuilder};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use keyaudit_core::report::{AccessMethod, Account};
 use keyaudit_org_discovery::RoleAssumer;
-use keyaudit_scanner::{AccountConnector, ConnectFailure, SdkIam, iam_rate_limiter};
+use keyaudit_scanner::{AccountConnector, ConnectFailure, RateLimitedHttpClient, SdkIam, rate_limiter};
 
 use crate::settings::Settings;
 
 /// Loads the caller's configuration. `AWS_ENDPOINT_URL` is honoured by aws-config itself; `--endpoint-url`
-/// overrides it. IAM, STS and Organizations are global, so a missing region falls back to us-east-1.
+/// overrides it. IAM, STS and Organizations are global: the region comes from `--region`, `AWS_REGION` or the
+/// profile, else us-east-1 (never from EC2 instance metadata, which would only add a slow lookup).
 pub(crate) async fn base_config(settings: &Settings) -> SdkConfig {
+    let mut profile_region = ProfileFileRegionProvider::builder();
+    if let Some(profile) = &settings.profile {
+        profile_region = profile_region.profile_name(profile);
+    }
     let region = RegionProviderChain::first_try(settings.region.clone().map(Region::new))
-        .or_default_provider()
+        .or_else(EnvironmentVariableRegionProvider::new())
+        .or_else(profile_region.build())
         .or_else(Region::from_static("us-east-1"));
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(region)
-        .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts));
+        .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts))
+        .http_client(https_client());
     if let Some(profile) = &settings.profile {
         loader = loader.profile_name(profile);
     }
@@ -30,8 +44,29 @@ pub(crate) async fn base_config(settings: &Settings) -> SdkConfig {
     loader.load().await
 }
 
+/// The one HTTPS client (rustls with aws-lc, proxy settings from the environment) whose connection pool every
+/// rate-limited wrapper shares; the same client the SDK would build by default.
+fn https_client() -> SharedHttpClient {
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector = ConnectorBuilder::default().tls_provider(Provider::Rustls(CryptoMode::AwsLc));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    })
+}
+
+/// `base` with its HTTP client wrapped in a new limiter of `per_second`.
+pub(crate) fn limited(base: &SdkConfig, per_second: NonZeroU32) -> (SdkConfig, RateLimitedHttpClient) {
+    let inner = base.http_client().unwrap_or_else(https_client);
+    let client = RateLimitedHttpClient::new(inner, rate_limiter(per_second));
+    (base.to_builder().http_client(client.clone()).build(), client)
+}
+
 /// Opens accounts: the caller's own credentials for the management and caller accounts, AssumeRole for the
-/// rest. Each account gets its own IAM rate limiter, since IAM quotas are per account.
+/// rest. Each account's IAM calls get their own rate limiter, since IAM quotas are per account.
 pub(crate) struct Connector {
     pub(crate) base: SdkConfig,
     pub(crate) assumer: RoleAssumer,
@@ -42,14 +77,14 @@ impl AccountConnector for Connector {
     type Api = SdkIam;
 
     async fn connect(&self, account: &Account) -> Result<SdkIam, ConnectFailure> {
-        let limiter = iam_rate_limiter(self.iam_rps);
+        let (config, http) = limited(&self.base, self.iam_rps);
         match &account.access {
-            AccessMethod::CallerCredentials => Ok(SdkIam::new(&self.base, limiter, 0)),
+            AccessMethod::CallerCredentials => Ok(SdkIam::new(&config, &account.id, http.attempts(), 0)),
             AccessMethod::AssumeRole { role_arn } => {
                 let provider =
                     self.assumer.assume(role_arn).await.map_err(|reason| ConnectFailure { reason, api_calls: 1 })?;
-                let config = self.base.to_builder().credentials_provider(provider).build();
-                Ok(SdkIam::new(&config, limiter, 1))
+                let config = config.to_builder().credentials_provider(provider).build();
+                Ok(SdkIam::new(&config, &account.id, http.attempts(), 1))
             }
         }
     }

@@ -5,14 +5,40 @@ use jiff::Timestamp;
 use keyaudit_core::eval::EvalContext;
 use keyaudit_core::report::{Outcome, Report, RunInfo};
 use keyaudit_core::rules::builtin;
-use keyaudit_org_discovery::{AssumeSettings, RoleAssumer, SdkOrganizations, caller_identity, discover, rate_limiter};
+use keyaudit_org_discovery::{AssumeSettings, RoleAssumer, SdkOrganizations, caller_identity, discover};
 use keyaudit_scanner::scan_accounts;
 
-use crate::aws::{Connector, base_config};
+use crate::aws::{Connector, base_config, limited};
 use crate::output::write_all;
 use crate::progress::Progress;
 use crate::settings::Settings;
 use crate::{ExitStatus, Failure};
+
+/// Resolves on the first Ctrl-C (SIGINT) or SIGTERM: the scan then stops, marks unfinished accounts
+/// `interrupted` and still writes its report.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::warn!("interrupted: finishing the report with what was scanned");
+}
 
 /// The one place keyaudit reads the wall clock.
 #[allow(clippy::disallowed_methods)]
@@ -25,8 +51,9 @@ pub(crate) async fn run(settings: Settings, quiet: bool) -> Result<ExitStatus, F
     let as_of = settings.as_of.unwrap_or(started_at);
     let rules = builtin();
     let base = base_config(&settings).await;
-    let sts_limiter = rate_limiter(settings.sts_rps);
-    let caller = caller_identity(&base, &sts_limiter).await.map_err(|e| {
+    let (sts_config, _) = limited(&base, settings.sts_rps);
+    let (org_config, _) = limited(&base, settings.org_rps);
+    let caller = caller_identity(&sts_config).await.map_err(|e| {
         Failure::usage(anyhow::Error::new(e).context(
             "cannot identify the caller (sts:GetCallerIdentity); check the AWS credentials (AWS_PROFILE or --profile, \
              AWS_ACCESS_KEY_ID, SSO login) and --endpoint-url",
@@ -34,7 +61,7 @@ pub(crate) async fn run(settings: Settings, quiet: bool) -> Result<ExitStatus, F
     })?;
     tracing::info!(caller = %caller.arn, "caller identified");
 
-    let orgs = SdkOrganizations::new(&base, rate_limiter(settings.org_rps));
+    let orgs = SdkOrganizations::new(&org_config);
     let discovery = discover(&orgs, &caller, &settings.filter, &settings.role).await.map_err(|e| match e {
         e @ (keyaudit_org_discovery::DiscoveryError::UnknownOu { .. }
         | keyaudit_org_discovery::DiscoveryError::UnknownAccount { .. }) => Failure::usage(e.into()),
@@ -52,8 +79,7 @@ pub(crate) async fn run(settings: Settings, quiet: bool) -> Result<ExitStatus, F
 
     let connector = Connector {
         assumer: RoleAssumer::new(
-            &base,
-            sts_limiter,
+            &sts_config,
             AssumeSettings {
                 session_name: settings.session_name.clone(),
                 external_id: settings.external_id.clone(),
@@ -65,10 +91,9 @@ pub(crate) async fn run(settings: Settings, quiet: bool) -> Result<ExitStatus, F
     };
     let ctx = EvalContext { as_of, config: settings.rule_config };
     let progress = Progress::new(discovery.accounts.len(), quiet);
-    let output = scan_accounts(&connector, discovery.accounts, &rules, &ctx, &settings.scan, &|done| {
-        progress.account_done(&done)
-    })
-    .await;
+    let on_done = |done: keyaudit_scanner::AccountDone<'_>| progress.account_done(&done);
+    let output =
+        scan_accounts(&connector, discovery.accounts, &rules, &ctx, &settings.scan, &on_done, shutdown_signal()).await;
     progress.finish();
 
     let mut report = Report {

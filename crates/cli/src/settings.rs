@@ -45,6 +45,7 @@ struct FileConfig {
     org_rps: Option<u32>,
     max_attempts: Option<u32>,
     report_attempts: Option<u32>,
+    report_concurrency: Option<usize>,
     account_timeout: Option<String>,
     #[serde(default)]
     output: Vec<String>,
@@ -154,6 +155,10 @@ impl Settings {
         let max_attempts = positive("--max-attempts", args.max_attempts.or(file.max_attempts).unwrap_or(5))?.get();
         let report_attempts =
             positive("--report-attempts", args.report_attempts.or(file.report_attempts).unwrap_or(10))?.get();
+        let report_concurrency = args.report_concurrency.or(file.report_concurrency).unwrap_or(16);
+        if !(1..=256).contains(&report_concurrency) {
+            bail!("--report-concurrency {report_concurrency}: expected 1 to 256");
+        }
         let key_ids = match args.key_ids.or(file.key_ids).unwrap_or(KeyIdsArg::Failing) {
             KeyIdsArg::Failing => KeyIdMode::Failing,
             KeyIdsArg::All => KeyIdMode::All,
@@ -189,9 +194,10 @@ impl Settings {
                 key_ids,
                 enrichment_concurrency: 4,
                 account_timeout,
+                max_report_generations: report_concurrency,
             },
             iam_rps: positive("--iam-rps", args.iam_rps.or(file.iam_rps).unwrap_or(10))?,
-            sts_rps: positive("--sts-rps", args.sts_rps.or(file.sts_rps).unwrap_or(20))?,
+            sts_rps: positive("--sts-rps", args.sts_rps.or(file.sts_rps).unwrap_or(50))?,
             org_rps: positive("--org-rps", args.org_rps.or(file.org_rps).unwrap_or(5))?,
             max_attempts,
             outputs,

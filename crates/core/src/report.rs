@@ -200,8 +200,10 @@ pub struct AccountStats {
     pub api_calls: u32,
     /// Of which `ListAccessKeys` calls made to attach key ids.
     pub enrichment_calls: u32,
-    /// Retries made by keyaudit for credential-report semantics (not the SDK's transport retries).
+    /// Retries made by keyaudit for credential-report semantics (LimitExceeded, ReportInProgress, …).
     pub report_retries: u32,
+    /// IAM request attempts the SDK retried (throttling, 5xx), beyond one per operation.
+    pub sdk_retries: u32,
     /// Milliseconds from start to end of the account's scan.
     pub duration_ms: u64,
     /// Key slots whose id could not be matched unambiguously.

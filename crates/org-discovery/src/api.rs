@@ -1,12 +1,9 @@
 //! The Organizations and STS seams in domain types, and their AWS SDK implementations.
 
-use std::num::NonZeroU32;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use aws_sdk_organizations::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_types::error::display::DisplayErrorContext;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use keyaudit_core::ids::{AccountId, Partition};
 use keyaudit_core::report::AccountState;
 
@@ -67,11 +64,6 @@ pub trait OrganizationsApi: Send + Sync {
     ) -> impl Future<Output = Result<Vec<OrgAccount>, DiscoveryError>> + Send;
 }
 
-/// An even-rate limiter (no bursts above the rate), shared by every call of one API family.
-pub fn rate_limiter(per_second: NonZeroU32) -> Arc<DefaultDirectRateLimiter> {
-    Arc::new(RateLimiter::direct(Quota::per_second(per_second).allow_burst(NonZeroU32::MIN)))
-}
-
 pub(crate) fn api_error<E, R>(action: &'static str, err: SdkError<E, R>) -> DiscoveryError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -84,17 +76,17 @@ where
     }
 }
 
-/// [`OrganizationsApi`] over the AWS SDK, under the Organizations rate limit.
+/// [`OrganizationsApi`] over the AWS SDK. Rate limits apply at the wire, through the configuration's HTTP
+/// client (see `keyaudit_scanner::ratelimit`), so SDK retries are limited too.
 pub struct SdkOrganizations {
     client: aws_sdk_organizations::Client,
-    limiter: Arc<DefaultDirectRateLimiter>,
     calls: AtomicU32,
 }
 
 impl SdkOrganizations {
     /// A client with the caller's configuration.
-    pub fn new(config: &aws_config::SdkConfig, limiter: Arc<DefaultDirectRateLimiter>) -> Self {
-        Self { client: aws_sdk_organizations::Client::new(config), limiter, calls: AtomicU32::new(0) }
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Self { client: aws_sdk_organizations::Client::new(config), calls: AtomicU32::new(0) }
     }
 
     /// Calls made so far.
@@ -102,8 +94,7 @@ impl SdkOrganizations {
         self.calls.load(Ordering::Relaxed)
     }
 
-    async fn before_call(&self) {
-        self.limiter.until_ready().await;
+    fn before_call(&self) {
         self.calls.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -115,11 +106,11 @@ fn unit(action: &'static str, id: Option<&str>, name: Option<&str>) -> Result<Or
     }
 }
 
-// Pages are fetched by hand (not with the SDK paginator) so that every page passes the rate limiter.
+// Pages are fetched by hand (not with the SDK paginator) so that every page is counted.
 impl OrganizationsApi for SdkOrganizations {
     async fn describe_organization(&self) -> Result<Option<OrgInfo>, DiscoveryError> {
         const ACTION: &str = "organizations:DescribeOrganization";
-        self.before_call().await;
+        self.before_call();
         match self.client.describe_organization().send().await {
             Ok(out) => {
                 let org = out
@@ -141,7 +132,7 @@ impl OrganizationsApi for SdkOrganizations {
         let mut units = Vec::new();
         let mut token = None;
         loop {
-            self.before_call().await;
+            self.before_call();
             let out = self.client.list_roots().set_next_token(token).send().await.map_err(|e| api_error(ACTION, e))?;
             for r in out.roots() {
                 units.push(unit(ACTION, r.id(), r.name())?);
@@ -158,7 +149,7 @@ impl OrganizationsApi for SdkOrganizations {
         let mut units = Vec::new();
         let mut token = None;
         loop {
-            self.before_call().await;
+            self.before_call();
             let out = self
                 .client
                 .list_organizational_units_for_parent()
@@ -182,7 +173,7 @@ impl OrganizationsApi for SdkOrganizations {
         let mut accounts = Vec::new();
         let mut token = None;
         loop {
-            self.before_call().await;
+            self.before_call();
             let out = self
                 .client
                 .list_accounts_for_parent()
@@ -211,12 +202,8 @@ impl OrganizationsApi for SdkOrganizations {
 }
 
 /// GetCallerIdentity: the caller's account, ARN and partition.
-pub async fn caller_identity(
-    config: &aws_config::SdkConfig,
-    limiter: &DefaultDirectRateLimiter,
-) -> Result<CallerIdentity, DiscoveryError> {
+pub async fn caller_identity(config: &aws_config::SdkConfig) -> Result<CallerIdentity, DiscoveryError> {
     const ACTION: &str = "sts:GetCallerIdentity";
-    limiter.until_ready().await;
     let out = aws_sdk_sts::Client::new(config).get_caller_identity().send().await.map_err(|e| api_error(ACTION, e))?;
     let bad = |problem: String| DiscoveryError::BadResponse { action: ACTION, problem };
     let account_id = AccountId::parse(out.account().unwrap_or_default()).map_err(|e| bad(e.to_string()))?;

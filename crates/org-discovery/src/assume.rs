@@ -11,7 +11,6 @@ use std::time::{Duration, SystemTime};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{self, ProvideCredentials, SharedCredentialsProvider, error::CredentialsError};
 use aws_sdk_sts::error::ProvideErrorMetadata;
-use governor::DefaultDirectRateLimiter;
 use keyaudit_core::report::{FailureCode, FailureReason};
 
 const ACTION: &str = "sts:AssumeRole";
@@ -27,7 +26,7 @@ pub struct AssumeSettings {
     pub duration: Duration,
 }
 
-/// Assumes the audit role in member accounts, under the STS rate limit.
+/// Assumes the audit role in member accounts (the configuration's HTTP client carries the STS rate limit).
 #[derive(Clone)]
 pub struct RoleAssumer {
     inner: Arc<Inner>,
@@ -35,18 +34,13 @@ pub struct RoleAssumer {
 
 struct Inner {
     sts: aws_sdk_sts::Client,
-    limiter: Arc<DefaultDirectRateLimiter>,
     settings: AssumeSettings,
 }
 
 impl RoleAssumer {
     /// An assumer using the caller's configuration.
-    pub fn new(
-        config: &aws_config::SdkConfig,
-        limiter: Arc<DefaultDirectRateLimiter>,
-        settings: AssumeSettings,
-    ) -> Self {
-        Self { inner: Arc::new(Inner { sts: aws_sdk_sts::Client::new(config), limiter, settings }) }
+    pub fn new(config: &aws_config::SdkConfig, settings: AssumeSettings) -> Self {
+        Self { inner: Arc::new(Inner { sts: aws_sdk_sts::Client::new(config), settings }) }
     }
 
     /// Assumes `role_arn` now and returns a provider that renews the session before it expires.
@@ -62,7 +56,6 @@ impl RoleAssumer {
 
 impl Inner {
     async fn call(&self, role_arn: &str) -> Result<Credentials, FailureReason> {
-        self.limiter.until_ready().await;
         let duration = i32::try_from(self.settings.duration.as_secs()).unwrap_or(i32::MAX);
         let out = self
             .sts

@@ -1,7 +1,8 @@
 //! keyaudit-org-discovery: finds the organization's accounts with their OU paths, and opens member accounts
 //! through STS AssumeRole.
 //!
-//! Organizations calls run under one rate limiter for the organization, STS calls under one for the caller.
+//! Rate limits are not applied here but at the wire, by the HTTP client of the configuration each client is
+//! built from, so that the SDK's own retries are limited too.
 #![warn(missing_docs)]
 
 pub mod api;
@@ -9,7 +10,7 @@ pub mod assume;
 pub mod discover;
 mod error;
 
-pub use api::{CallerIdentity, OrganizationsApi, SdkOrganizations, caller_identity, rate_limiter};
+pub use api::{CallerIdentity, OrganizationsApi, SdkOrganizations, caller_identity};
 pub use assume::{AssumeSettings, RoleAssumer};
 pub use discover::{AccountFilter, Discovery, RoleSpec, discover};
 pub use error::DiscoveryError;

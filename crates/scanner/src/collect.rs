@@ -9,6 +9,7 @@ use keyaudit_core::ids::AccountId;
 use keyaudit_core::inventory::{AccountInventory, attach_key_ids};
 use keyaudit_core::rules::RuleSet;
 use rand::Rng;
+use tokio::sync::Semaphore;
 
 use crate::credential_report::parse_credential_report;
 use crate::iam::{CollectError, IamApi, ReportState};
@@ -71,6 +72,9 @@ pub struct Collected {
 }
 
 /// Generates (or reuses) the credential report, waiting as AWS semantics require, bounded by `policy`.
+///
+/// The report is asked for right after the generation request, whatever its state: a small report is often
+/// ready at once, and one that is not answers `ReportInProgress`, which is then waited out with backoff.
 pub async fn collect_credential_report(
     api: &impl IamApi,
     policy: &ReportPolicy,
@@ -80,13 +84,8 @@ pub async fn collect_credential_report(
     loop {
         let result = async {
             if need_generate {
-                match api.generate_credential_report().await? {
-                    ReportState::Complete => {}
-                    // A generation was started or is under way: give it a moment before asking for it.
-                    ReportState::Started | ReportState::InProgress => {
-                        tokio::time::sleep(policy.backoff(0)).await;
-                    }
-                }
+                let state: ReportState = api.generate_credential_report().await?;
+                tracing::trace!(?state, "credential report generation");
             }
             api.get_credential_report().await
         }
@@ -118,10 +117,15 @@ pub async fn collect_account(
     rules: &RuleSet,
     ctx: &EvalContext,
     policy: &ReportPolicy,
+    generations: &Semaphore,
     key_ids: KeyIdMode,
     enrichment_concurrency: usize,
 ) -> Result<Collected, CollectError> {
-    let (mut inventory, report_retries) = collect_credential_report(api, policy).await?;
+    let (mut inventory, report_retries) = {
+        // The permit is held for the whole generate-and-fetch, waits included: it caps report generations.
+        let _permit = generations.acquire().await.ok();
+        collect_credential_report(api, policy).await?
+    };
     let mut findings = evaluate(rules, ctx, account_id, &inventory);
     let wanted: Vec<usize> = inventory
         .users
@@ -245,7 +249,7 @@ mod tests {
 
     async fn run(api: &FakeIam, mode: KeyIdMode) -> Result<Collected, CollectError> {
         let account = AccountId::parse("012345678901").unwrap();
-        collect_account(api, &account, &builtin(), &ctx(), &policy(4), mode, 2).await
+        collect_account(api, &account, &builtin(), &ctx(), &policy(4), &Semaphore::new(1), mode, 2).await
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,15 +1,14 @@
 //! The IAM seam: a small trait in domain types, its AWS SDK implementation, and error classification.
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use aws_sdk_iam::config::retry::RetryPartition;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::types::{ReportStateType, StatusType};
 use aws_smithy_types::error::display::DisplayErrorContext;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use jiff::Timestamp;
-use keyaudit_core::ids::AccessKeyId;
+use keyaudit_core::ids::{AccessKeyId, AccountId};
 use keyaudit_core::inventory::{KeyStatus, ListedKey};
 use keyaudit_core::report::{FailureCode, FailureReason};
 
@@ -153,29 +152,46 @@ pub trait IamApi: Send + Sync {
     fn list_access_keys(&self, user_name: &str) -> impl Future<Output = Result<Vec<ListedKey>, CollectError>> + Send;
     /// API operations made so far for this account (including the STS calls that opened it).
     fn api_calls(&self) -> u32;
+    /// IAM request attempts beyond one per operation: the SDK's own retries (throttling, 5xx).
+    fn sdk_retries(&self) -> u32 {
+        0
+    }
 }
 
-/// Builds the even-rate limiter used for one account's IAM calls (no bursts above the rate).
-pub fn iam_rate_limiter(per_second: NonZeroU32) -> Arc<DefaultDirectRateLimiter> {
-    Arc::new(RateLimiter::direct(Quota::per_second(per_second).allow_burst(NonZeroU32::MIN)))
-}
-
-/// [`IamApi`] over the AWS SDK, rate limited per target account.
+/// [`IamApi`] over the AWS SDK for one account.
 pub struct SdkIam {
     client: aws_sdk_iam::Client,
-    limiter: Arc<DefaultDirectRateLimiter>,
     calls: AtomicU32,
+    iam_calls: AtomicU32,
+    wire_attempts: Arc<AtomicU32>,
 }
 
 impl SdkIam {
-    /// A client for one account. `prior_calls` counts the calls already made to reach it (AssumeRole).
-    pub fn new(config: &aws_config::SdkConfig, limiter: Arc<DefaultDirectRateLimiter>, prior_calls: u32) -> Self {
-        Self { client: aws_sdk_iam::Client::new(config), limiter, calls: AtomicU32::new(prior_calls) }
+    /// A client for one account. `config` carries the account's credentials and its rate-limited HTTP client,
+    /// whose attempt counter is `wire_attempts`; `prior_calls` counts the calls made to reach the account
+    /// (AssumeRole). Each account gets its own SDK retry partition: the SDK's retry-quota token bucket is
+    /// otherwise shared by every IAM client in the process, and throttling in one account would use up the
+    /// retries of all the others, while IAM quotas are per account.
+    pub fn new(
+        config: &aws_config::SdkConfig,
+        account: &AccountId,
+        wire_attempts: Arc<AtomicU32>,
+        prior_calls: u32,
+    ) -> Self {
+        let iam_config = aws_sdk_iam::config::Builder::from(config)
+            .retry_partition(RetryPartition::new(format!("keyaudit-iam-{account}")))
+            .build();
+        Self {
+            client: aws_sdk_iam::Client::from_conf(iam_config),
+            calls: AtomicU32::new(prior_calls),
+            iam_calls: AtomicU32::new(0),
+            wire_attempts,
+        }
     }
 
-    async fn before_call(&self) {
-        self.limiter.until_ready().await;
+    fn before_call(&self) {
         self.calls.fetch_add(1, Ordering::Relaxed);
+        self.iam_calls.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -186,7 +202,7 @@ fn timestamp(dt: &aws_smithy_types::DateTime) -> Option<Timestamp> {
 impl IamApi for SdkIam {
     async fn generate_credential_report(&self) -> Result<ReportState, CollectError> {
         const ACTION: &str = "iam:GenerateCredentialReport";
-        self.before_call().await;
+        self.before_call();
         let out = self.client.generate_credential_report().send().await.map_err(|e| classify(ACTION, e))?;
         Ok(match out.state() {
             Some(ReportStateType::Complete) => ReportState::Complete,
@@ -197,7 +213,7 @@ impl IamApi for SdkIam {
 
     async fn get_credential_report(&self) -> Result<RawReport, CollectError> {
         const ACTION: &str = "iam:GetCredentialReport";
-        self.before_call().await;
+        self.before_call();
         let out = self.client.get_credential_report().send().await.map_err(|e| classify(ACTION, e))?;
         Ok(RawReport {
             content: out.content().map(|b| b.as_ref().to_vec()).unwrap_or_default(),
@@ -210,7 +226,7 @@ impl IamApi for SdkIam {
         let mut keys = Vec::new();
         let mut marker: Option<String> = None;
         loop {
-            self.before_call().await;
+            self.before_call();
             let out = self
                 .client
                 .list_access_keys()
@@ -241,5 +257,9 @@ impl IamApi for SdkIam {
 
     fn api_calls(&self) -> u32 {
         self.calls.load(Ordering::Relaxed)
+    }
+
+    fn sdk_retries(&self) -> u32 {
+        self.wire_attempts.load(Ordering::Relaxed).saturating_sub(self.iam_calls.load(Ordering::Relaxed))
     }
 }

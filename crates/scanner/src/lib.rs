@@ -10,8 +10,10 @@
 pub mod collect;
 pub mod credential_report;
 pub mod iam;
+pub mod ratelimit;
 pub mod scan;
 
 pub use collect::{KeyIdMode, ReportPolicy};
-pub use iam::{CollectError, IamApi, SdkIam, iam_rate_limiter};
+pub use iam::{CollectError, IamApi, SdkIam};
+pub use ratelimit::{RateLimitedHttpClient, rate_limiter};
 pub use scan::{AccountConnector, AccountDone, ConnectFailure, ScanOptions, ScanOutput, scan_accounts};

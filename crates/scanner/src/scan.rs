@@ -1,6 +1,7 @@
 //! Org-wide orchestration: accounts run concurrently, each ends in exactly one status, one account's failure
 //! never touches another, and results are evaluated per account as they arrive.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use futures::stream::{self, StreamExt};
@@ -9,6 +10,7 @@ use keyaudit_core::report::{
     Account, AccountRecord, AccountState, AccountStats, AccountStatus, FailureCode, FailureReason, SkipReason,
 };
 use keyaudit_core::rules::RuleSet;
+use tokio::sync::Semaphore;
 
 use crate::collect::{KeyIdMode, ReportPolicy, collect_account};
 use crate::iam::IamApi;
@@ -43,6 +45,8 @@ pub struct ScanOptions {
     pub enrichment_concurrency: usize,
     /// Budget for one account, from connect to the last call.
     pub account_timeout: Duration,
+    /// Credential-report generations (generate + fetch, waits included) in flight at once, org-wide.
+    pub max_report_generations: usize,
 }
 
 impl Default for ScanOptions {
@@ -53,6 +57,7 @@ impl Default for ScanOptions {
             key_ids: KeyIdMode::default(),
             enrichment_concurrency: 4,
             account_timeout: Duration::from_secs(300),
+            max_report_generations: 16,
         }
     }
 }
@@ -76,6 +81,9 @@ pub struct ScanOutput {
 }
 
 /// Scans `accounts` concurrently; `on_done` sees each account as it finishes.
+///
+/// When `shutdown` resolves (Ctrl-C, SIGTERM), accounts in flight are abandoned and every account without a
+/// result ends `failed` with reason `interrupted`; the output is complete in that every account has a status.
 pub async fn scan_accounts<C: AccountConnector>(
     connector: &C,
     accounts: Vec<Account>,
@@ -83,15 +91,54 @@ pub async fn scan_accounts<C: AccountConnector>(
     ctx: &EvalContext,
     opts: &ScanOptions,
     on_done: &(dyn Fn(AccountDone<'_>) + Send + Sync),
+    shutdown: impl Future<Output = ()>,
 ) -> ScanOutput {
     let mut out = ScanOutput::default();
-    let mut results = stream::iter(accounts)
-        .map(|account| scan_one(connector, account, rules, ctx, opts))
-        .buffer_unordered(opts.concurrency.max(1));
-    while let Some((record, findings)) = results.next().await {
+    let mut record = |record: AccountRecord, findings: Vec<Finding>| {
         on_done(AccountDone { record: &record, findings: &findings });
         out.accounts.push(record);
         out.findings.extend(findings);
+    };
+    let (active, inactive): (Vec<Account>, Vec<Account>) =
+        accounts.into_iter().partition(|a| a.state == AccountState::Active);
+    for account in inactive {
+        let status = AccountStatus::Skipped(SkipReason::NotActive(account.state.clone()));
+        record(AccountRecord { account, status, stats: AccountStats::default() }, Vec::new());
+    }
+    let mut pending: BTreeMap<_, _> = active.iter().map(|a| (a.id.clone(), a.clone())).collect();
+    let generations = Semaphore::new(opts.max_report_generations.max(1));
+    let mut results = stream::iter(active)
+        .map(|account| scan_one(connector, account, rules, ctx, opts, &generations))
+        .buffer_unordered(opts.concurrency.max(1));
+    let mut shutdown = std::pin::pin!(shutdown);
+    let interrupted = loop {
+        tokio::select! {
+            biased;
+            () = &mut shutdown => break true,
+            next = results.next() => match next {
+                Some((rec, findings)) => {
+                    pending.remove(&rec.account.id);
+                    record(rec, findings);
+                }
+                None => break false,
+            },
+        }
+    };
+    drop(results);
+    if interrupted {
+        tracing::warn!(accounts = pending.len(), "interrupted: accounts without a result are marked failed");
+        for account in pending.into_values() {
+            let reason = FailureReason {
+                code: FailureCode::Interrupted,
+                action: None,
+                aws_error_code: None,
+                message: "the scan was interrupted before this account finished".into(),
+            };
+            record(
+                AccountRecord { account, status: AccountStatus::Failed(reason), stats: AccountStats::default() },
+                Vec::new(),
+            );
+        }
     }
     out
 }
@@ -102,11 +149,8 @@ async fn scan_one<C: AccountConnector>(
     rules: &RuleSet,
     ctx: &EvalContext,
     opts: &ScanOptions,
+    generations: &Semaphore,
 ) -> (AccountRecord, Vec<Finding>) {
-    if account.state != AccountState::Active {
-        let status = AccountStatus::Skipped(SkipReason::NotActive(account.state.clone()));
-        return (AccountRecord { account, status, stats: AccountStats::default() }, Vec::new());
-    }
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + opts.account_timeout;
     let mut stats = AccountStats::default();
@@ -129,10 +173,20 @@ async fn scan_one<C: AccountConnector>(
     };
     let collected = tokio::time::timeout_at(
         deadline,
-        collect_account(&api, &account.id, rules, ctx, &opts.report_policy, opts.key_ids, opts.enrichment_concurrency),
+        collect_account(
+            &api,
+            &account.id,
+            rules,
+            ctx,
+            &opts.report_policy,
+            generations,
+            opts.key_ids,
+            opts.enrichment_concurrency,
+        ),
     )
     .await;
     stats.api_calls = api.api_calls();
+    stats.sdk_retries = api.sdk_retries();
     match collected {
         Ok(Ok(c)) => {
             stats.report_retries = c.report_retries;

@@ -106,6 +106,7 @@ struct JsonAccount<'a> {
     api_calls: u32,
     enrichment_calls: u32,
     report_retries: u32,
+    sdk_retries: u32,
     duration_ms: u64,
 }
 
@@ -161,6 +162,7 @@ fn account<'a>(r: &'a AccountRecord) -> JsonAccount<'a> {
         api_calls: r.stats.api_calls,
         enrichment_calls: r.stats.enrichment_calls,
         report_retries: r.stats.report_retries,
+        sdk_retries: r.stats.sdk_retries,
         duration_ms: r.stats.duration_ms,
     }
 }

@@ -209,6 +209,7 @@ mod tests {
             api_calls: 4,
             enrichment_calls: 1,
             report_retries: 0,
+            sdk_retries: 0,
             duration_ms: 120,
             unmatched_key_ids: 0,
         };
