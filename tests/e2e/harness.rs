@@ -116,7 +116,20 @@ impl Emulator {
 
     /// Runs `keyaudit` exactly with `args` (no JSON report added).
     pub(crate) fn command(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_keyaudit"))
+        self.prepare(args).output().expect("run keyaudit")
+    }
+
+    /// Starts `keyaudit` with `args` and a JSON report at `report`, without waiting for it.
+    pub(crate) fn spawn(&self, args: &[&str], report: &Path) -> Child {
+        let spec = format!("json={}", report.display());
+        let mut all = args.to_vec();
+        all.extend(["-o", &spec]);
+        self.prepare(&all).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start keyaudit")
+    }
+
+    fn prepare(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_keyaudit"));
+        command
             .args(args)
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
@@ -125,9 +138,8 @@ impl Emulator {
             .env("AWS_REGION", "us-east-1")
             .env("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
             .env("AWS_SECRET_ACCESS_KEY", FAKE_SECRET)
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .output()
-            .expect("run keyaudit")
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        command
     }
 }
 
@@ -160,7 +172,7 @@ pub(crate) struct Run {
 }
 
 impl Run {
-    fn new(output: Output, json: Option<Value>) -> Self {
+    pub(crate) fn new(output: Output, json: Option<Value>) -> Self {
         let run = Self {
             code: output.status.code().expect("keyaudit exited normally"),
             stdout: String::from_utf8(output.stdout).unwrap(),

@@ -4,6 +4,8 @@
 
 mod harness;
 
+use std::process::Command;
+
 use harness::{AS_OF, Emulator, MANAGEMENT, Run, Seeded};
 use serde_json::{Value, json};
 
@@ -337,4 +339,134 @@ fn key_id_lookups_follow_the_key_ids_mode() {
     let none = scan(&emu, &["--account", &payments, "--key-ids", "none"]);
     assert!(none.findings_of(&payments, "ci")[0]["access_key_id"].is_null());
     assert_eq!(none.account(&payments)["enrichment_calls"], 0);
+}
+
+// ---- Scale and faults ---------------------------------------------------------------------------------------
+
+#[test]
+fn a_quarter_of_all_calls_throttled_yields_the_clean_report_key_for_key() {
+    let (emu, _s) = setup();
+    let clean = scan(&emu, &["--key-ids", "all"]);
+    for (service, code) in [("iam", "Throttling"), ("sts", "Throttling"), ("organizations", "TooManyRequestsException")]
+    {
+        emu.fault(json!({"service": service, "error_code": code, "http_status": 400, "probability": 0.25}));
+    }
+    // 10 attempts: the chance that one call is throttled 10 times in a row is 0.25^10, about one in a million.
+    let throttled = scan(&emu, &["--key-ids", "all", "--max-attempts", "10"]);
+    assert_eq!(throttled.code, clean.code, "{}", throttled.stderr);
+    assert_eq!(sorted_findings(throttled.verdicts()), sorted_findings(clean.verdicts()));
+    assert_eq!(throttled.report()["summary"], clean.report()["summary"]);
+    let hits: u64 = emu
+        .control("GET", "faults", &Value::Null)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["hits"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(hits >= 5, "the faults were hit ({hits} times)");
+    let sdk_retries: u64 =
+        throttled.report()["accounts"].as_array().unwrap().iter().map(|a| a["sdk_retries"].as_u64().unwrap()).sum();
+    assert!(sdk_retries > 0, "IAM retries are counted per account");
+}
+
+#[test]
+fn report_capacity_and_in_progress_answers_are_waited_out() {
+    let (emu, s) = setup();
+    let clean = scan(&emu, &[]);
+    let payments = s.account("payments");
+    emu.fault(json!({"service": "iam", "action": "GenerateCredentialReport", "account_id": payments,
+                     "error_code": "LimitExceeded", "http_status": 409, "times": 3,
+                     "message": "No more capacity to launch new report generation tasks"}));
+    emu.fault(json!({"service": "iam", "action": "GetCredentialReport", "account_id": payments,
+                     "error_code": "ReportInProgress", "http_status": 404, "times": 3,
+                     "message": "Report generation in progress"}));
+    let waited = scan(&emu, &[]);
+    assert_eq!(waited.code, clean.code, "{}", waited.stderr);
+    assert_eq!(sorted_findings(waited.verdicts()), sorted_findings(clean.verdicts()));
+    assert_eq!(waited.account(&payments)["report_retries"], 6);
+    assert_eq!(waited.account(&payments)["status"], "scanned");
+}
+
+#[test]
+fn a_hung_account_times_out_and_the_rest_finish() {
+    let (emu, s) = setup();
+    let payments = s.account("payments");
+    emu.fault(json!({"service": "iam", "action": "GetCredentialReport", "account_id": payments, "latency_ms": 8000}));
+    let run = scan(&emu, &["--account-timeout", "1s"]);
+    assert_eq!(run.code, 3);
+    let hung = run.account(&payments);
+    assert_eq!(hung["status"], "failed");
+    assert_eq!(hung["reason_code"], "timeout");
+    assert!(hung["duration_ms"].as_u64().unwrap() < 5000, "abandoned at the timeout: {hung}");
+    assert_eq!(run.report()["summary"]["accounts"]["scanned"], 5, "every other active account was scanned");
+}
+
+/// Request times the emulator saw for one service (and account), in order.
+fn request_times(emu: &Emulator, service: &str, account: Option<&str>) -> Vec<f64> {
+    let log = emu.control("GET", "requests", &Value::Null);
+    let mut times: Vec<f64> = log["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["service"] == service && account.is_none_or(|a| r["account_id"] == a))
+        .map(|r| r["t"].as_f64().unwrap())
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times
+}
+
+/// No window of one second holds more than `rate` requests (10 ms allowed for arrival jitter).
+fn assert_rate_held(times: &[f64], rate: usize, what: &str) {
+    assert!(times.len() > rate, "{what}: too few requests ({}) to test a rate of {rate}/s", times.len());
+    for (i, window) in times.windows(rate + 1).enumerate() {
+        let span = window[rate] - window[0];
+        assert!(span >= 0.99, "{what}: requests {i}..={} within {span:.3}s exceed {rate}/s", i + rate);
+    }
+}
+
+#[test]
+fn the_rate_limiters_hold_at_the_wire() {
+    let emu = Emulator::start();
+    let users: Vec<Value> =
+        (0..5).map(|i| json!({"name": format!("u{i}"), "keys": [{"created": "2026-01-01T00:00:00Z"}]})).collect();
+    let accounts: Vec<Value> = (0..5).map(|i| json!({"name": format!("a{i}"), "users": users})).collect();
+    let s = emu.seed(json!({"accounts": accounts}));
+    // Throttling makes the SDK retry: the retries must wait for the limiter too.
+    emu.fault(json!({"service": "iam", "action": "ListAccessKeys", "error_code": "Throttling", "times": 3}));
+    let run = scan(&emu, &["--iam-rps", "3", "--sts-rps", "2", "--concurrency", "8"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let a0 = s.account("a0");
+    let times = request_times(&emu, "iam", Some(&a0));
+    assert!(times.len() >= 7, "generate, get and 5 ListAccessKeys for a0: {}", times.len());
+    for i in 0..5 {
+        let account = s.account(&format!("a{i}"));
+        assert_rate_held(&request_times(&emu, "iam", Some(&account)), 3, &format!("IAM in {account}"));
+    }
+    // STS: GetCallerIdentity and one AssumeRole per member account, all under one limiter.
+    assert_rate_held(&request_times(&emu, "sts", None), 2, "STS");
+    let retried: u64 =
+        run.report()["accounts"].as_array().unwrap().iter().map(|a| a["sdk_retries"].as_u64().unwrap()).sum();
+    assert_eq!(retried, 3, "the three throttled calls were retried by the SDK");
+}
+
+#[test]
+fn an_interrupt_marks_unfinished_accounts_and_still_writes_the_report() {
+    let (emu, s) = setup();
+    emu.fault(json!({"service": "iam", "action": "GetCredentialReport", "latency_ms": 4000}));
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.json");
+    let child = emu.spawn(&["scan", "--as-of", AS_OF, "-o", "table"], &report);
+    std::thread::sleep(std::time::Duration::from_millis(2000));
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let json = serde_json::from_str(&std::fs::read_to_string(&report).expect("the report was written")).unwrap();
+    let run = Run::new(output, Some(json));
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let summary = &run.report()["summary"]["accounts"];
+    assert_eq!(summary["selected"], 8, "every account is in the report");
+    assert_eq!(summary["skipped"], 2);
+    assert_eq!(summary["failed_by_reason"]["interrupted"], 6, "the 6 active accounts were all in flight: {summary}");
+    assert_eq!(run.account(&s.account("dev"))["reason_code"], "interrupted");
+    assert!(run.stdout.contains("INCOMPLETE"));
 }

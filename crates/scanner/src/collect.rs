@@ -13,6 +13,7 @@ use tokio::sync::Semaphore;
 
 use crate::credential_report::parse_credential_report;
 use crate::iam::{CollectError, IamApi, ReportState};
+use crate::scan::ScanOptions;
 
 /// How long to wait for a credential report. The SDK retries transport errors and throttling itself; these
 /// waits cover only what AWS's report semantics require (a generation under way, no capacity to start one,
@@ -110,21 +111,20 @@ pub async fn collect_credential_report(
     }
 }
 
-/// Collects, evaluates and enriches one account.
+/// Collects, evaluates and enriches one account, under `opts` (report waits, key-id mode) and the org-wide cap
+/// on report generations.
 pub async fn collect_account(
     api: &impl IamApi,
     account_id: &AccountId,
     rules: &RuleSet,
     ctx: &EvalContext,
-    policy: &ReportPolicy,
+    opts: &ScanOptions,
     generations: &Semaphore,
-    key_ids: KeyIdMode,
-    enrichment_concurrency: usize,
 ) -> Result<Collected, CollectError> {
     let (mut inventory, report_retries) = {
         // The permit is held for the whole generate-and-fetch, waits included: it caps report generations.
         let _permit = generations.acquire().await.ok();
-        collect_credential_report(api, policy).await?
+        collect_credential_report(api, &opts.report_policy).await?
     };
     let mut findings = evaluate(rules, ctx, account_id, &inventory);
     let wanted: Vec<usize> = inventory
@@ -132,7 +132,7 @@ pub async fn collect_account(
         .iter()
         .enumerate()
         .filter(|(_, u)| !u.keys.is_empty() && !u.is_root())
-        .filter(|(_, u)| match key_ids {
+        .filter(|(_, u)| match opts.key_ids {
             KeyIdMode::None => false,
             KeyIdMode::All => true,
             KeyIdMode::Failing => findings.iter().any(|f| f.user_arn == u.arn && f.verdict.is_actionable()),
@@ -147,7 +147,7 @@ pub async fn collect_account(
                 let name = inventory.users[i].user_name.clone();
                 async move { (i, api.list_access_keys(&name).await) }
             })
-            .buffer_unordered(enrichment_concurrency.max(1))
+            .buffer_unordered(opts.enrichment_concurrency.max(1))
             .collect()
             .await;
         for (i, result) in listed {
@@ -249,7 +249,13 @@ mod tests {
 
     async fn run(api: &FakeIam, mode: KeyIdMode) -> Result<Collected, CollectError> {
         let account = AccountId::parse("012345678901").unwrap();
-        collect_account(api, &account, &builtin(), &ctx(), &policy(4), &Semaphore::new(1), mode, 2).await
+        let opts = ScanOptions {
+            report_policy: policy(4),
+            key_ids: mode,
+            enrichment_concurrency: 2,
+            ..ScanOptions::default()
+        };
+        collect_account(api, &account, &builtin(), &ctx(), &opts, &Semaphore::new(1)).await
     }
 
     #[tokio::test(start_paused = true)]

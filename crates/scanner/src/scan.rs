@@ -171,20 +171,8 @@ async fn scan_one<C: AccountConnector>(
         }
         Err(_) => return finish(account, AccountStatus::Failed(timeout()), stats, started, Vec::new()),
     };
-    let collected = tokio::time::timeout_at(
-        deadline,
-        collect_account(
-            &api,
-            &account.id,
-            rules,
-            ctx,
-            &opts.report_policy,
-            generations,
-            opts.key_ids,
-            opts.enrichment_concurrency,
-        ),
-    )
-    .await;
+    let collected =
+        tokio::time::timeout_at(deadline, collect_account(&api, &account.id, rules, ctx, opts, generations)).await;
     stats.api_calls = api.api_calls();
     stats.sdk_retries = api.sdk_retries();
     match collected {
@@ -216,4 +204,162 @@ fn finish(
 ) -> (AccountRecord, Vec<Finding>) {
     stats.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     (AccountRecord { account, status, stats }, findings)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use keyaudit_core::eval::RuleConfig;
+    use keyaudit_core::ids::AccountId;
+    use keyaudit_core::inventory::ListedKey;
+    use keyaudit_core::report::AccessMethod;
+    use keyaudit_core::rules::builtin;
+
+    use super::*;
+    use crate::iam::{CollectError, RawReport, ReportState};
+
+    const REPORT: &str = "user,arn,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date\n\
+        u,arn:aws:iam::000000000001:user/u,true,2026-01-01T00:00:00+00:00,N/A,false,N/A,N/A\n";
+
+    /// Behaviour per account id suffix: `1` fine, `2` AssumeRole denied, `3` hangs, anything else fine.
+    struct FakeConnector {
+        in_flight: Arc<AtomicUsize>,
+        max_in_flight: Arc<AtomicUsize>,
+    }
+
+    struct FakeApi {
+        hang: bool,
+        in_flight: Arc<AtomicUsize>,
+        max_in_flight: Arc<AtomicUsize>,
+        calls: AtomicU32,
+    }
+
+    impl IamApi for FakeApi {
+        async fn generate_credential_report(&self) -> Result<ReportState, CollectError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(if self.hang { Duration::from_secs(3600) } else { Duration::from_millis(50) }).await;
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            Ok(ReportState::Complete)
+        }
+        async fn get_credential_report(&self) -> Result<RawReport, CollectError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            Ok(RawReport { content: REPORT.as_bytes().to_vec(), generated_at: None })
+        }
+        async fn list_access_keys(&self, _: &str) -> Result<Vec<ListedKey>, CollectError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            Ok(Vec::new())
+        }
+        fn api_calls(&self) -> u32 {
+            self.calls.load(Ordering::SeqCst)
+        }
+    }
+
+    impl AccountConnector for FakeConnector {
+        type Api = FakeApi;
+        async fn connect(&self, account: &Account) -> Result<FakeApi, ConnectFailure> {
+            if account.id.as_str().ends_with('2') {
+                return Err(ConnectFailure {
+                    reason: FailureReason {
+                        code: FailureCode::AssumeRoleDenied,
+                        action: Some("sts:AssumeRole"),
+                        aws_error_code: Some("AccessDenied".into()),
+                        message: "denied".into(),
+                    },
+                    api_calls: 1,
+                });
+            }
+            Ok(FakeApi {
+                hang: account.id.as_str().ends_with('3'),
+                in_flight: Arc::clone(&self.in_flight),
+                max_in_flight: Arc::clone(&self.max_in_flight),
+                calls: AtomicU32::new(1),
+            })
+        }
+    }
+
+    fn account(id: &str, state: AccountState) -> Account {
+        Account {
+            id: AccountId::parse(id).unwrap(),
+            name: None,
+            ou_path: Some("/Root".into()),
+            state,
+            access: AccessMethod::CallerCredentials,
+        }
+    }
+
+    fn connector() -> FakeConnector {
+        FakeConnector { in_flight: Arc::default(), max_in_flight: Arc::default() }
+    }
+
+    async fn run(
+        c: &FakeConnector,
+        accounts: Vec<Account>,
+        opts: ScanOptions,
+        shutdown: impl Future<Output = ()>,
+    ) -> (ScanOutput, usize) {
+        let ctx = EvalContext { as_of: "2026-11-28T00:00:00Z".parse().unwrap(), config: RuleConfig::default() };
+        let seen = Mutex::new(0usize);
+        let out = scan_accounts(c, accounts, &builtin(), &ctx, &opts, &|_| *seen.lock().unwrap() += 1, shutdown).await;
+        let seen = *seen.lock().unwrap();
+        (out, seen)
+    }
+
+    fn status_of<'a>(out: &'a ScanOutput, id: &str) -> &'a AccountStatus {
+        &out.accounts.iter().find(|r| r.account.id.as_str() == id).unwrap().status
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_account_ends_in_exactly_one_status_and_failures_stay_local() {
+        let accounts = vec![
+            account("000000000001", AccountState::Active),
+            account("000000000002", AccountState::Active),
+            account("000000000003", AccountState::Active),
+            account("000000000004", AccountState::Suspended),
+        ];
+        let opts = ScanOptions { account_timeout: Duration::from_secs(5), ..ScanOptions::default() };
+        let (out, seen) = run(&connector(), accounts, opts, std::future::pending()).await;
+        assert_eq!((out.accounts.len(), seen), (4, 4));
+        assert!(matches!(status_of(&out, "000000000001"), AccountStatus::Scanned { .. }));
+        assert!(
+            matches!(status_of(&out, "000000000002"), AccountStatus::Failed(r) if r.code == FailureCode::AssumeRoleDenied)
+        );
+        assert!(matches!(status_of(&out, "000000000003"), AccountStatus::Failed(r) if r.code == FailureCode::Timeout));
+        assert!(matches!(status_of(&out, "000000000004"), AccountStatus::Skipped(_)));
+        assert_eq!(out.findings.len(), 1, "only the scanned account has findings");
+        let denied = out.accounts.iter().find(|r| r.account.id.as_str() == "000000000002").unwrap();
+        assert_eq!(denied.stats.api_calls, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrency_and_the_report_generation_cap_hold() {
+        // Ids ending in 1: every account behaves (see FakeConnector).
+        let accounts: Vec<Account> =
+            (10..40).map(|i| account(&format!("000000000{i}1"), AccountState::Active)).collect();
+        let c = connector();
+        let opts = ScanOptions { concurrency: 8, max_report_generations: 3, ..ScanOptions::default() };
+        let (out, _) = run(&c, accounts, opts, std::future::pending()).await;
+        assert_eq!(out.accounts.len(), 30);
+        assert_eq!(c.max_in_flight.load(Ordering::SeqCst), 3, "report generations are capped at 3");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_interrupt_fails_every_unfinished_account_as_interrupted() {
+        let accounts = vec![
+            account("000000000001", AccountState::Active),
+            account("000000000003", AccountState::Active),
+            account("000000000004", AccountState::Suspended),
+        ];
+        let shutdown = tokio::time::sleep(Duration::from_secs(10));
+        let (out, seen) = run(&connector(), accounts, ScanOptions::default(), shutdown).await;
+        assert_eq!((out.accounts.len(), seen), (3, 3));
+        assert!(matches!(status_of(&out, "000000000001"), AccountStatus::Scanned { .. }));
+        assert!(
+            matches!(status_of(&out, "000000000003"), AccountStatus::Failed(r) if r.code == FailureCode::Interrupted)
+        );
+        assert!(matches!(status_of(&out, "000000000004"), AccountStatus::Skipped(_)));
+    }
 }
