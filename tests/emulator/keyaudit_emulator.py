@@ -167,10 +167,17 @@ class Emulator:
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
         req = describe_request(environ, body)
+        entry = {"t": time.time(), **req, "status": None}
         with self.state.lock:
             self.state.in_flight += 1
             self.state.max_in_flight = max(self.state.max_in_flight, self.state.in_flight)
-            self.state.requests.append({"t": time.time(), **req})
+            self.state.requests.append(entry)
+        real_start_response = start_response
+
+        def start_response(status: str, headers: list, exc_info: Any = None) -> Any:  # noqa: F811
+            entry["status"] = int(status.split(" ", 1)[0])
+            return real_start_response(status, headers, exc_info)
+
         try:
             fault = self.state.match_fault(req)
             if fault and fault.get("latency_ms"):

@@ -133,7 +133,7 @@ pub(crate) struct ScanArgs {
     #[arg(long, env = "KEYAUDIT_KEY_IDS", value_enum, help_heading = "Collection")]
     pub(crate) key_ids: Option<KeyIdsArg>,
 
-    /// Accounts scanned at once [default: 16].
+    /// Accounts scanned at once [default: 32].
     #[arg(long, env = "KEYAUDIT_CONCURRENCY", value_name = "N", help_heading = "Collection")]
     pub(crate) concurrency: Option<usize>,
 
@@ -141,11 +141,11 @@ pub(crate) struct ScanArgs {
     #[arg(long, env = "KEYAUDIT_IAM_RPS", value_name = "N", help_heading = "Collection")]
     pub(crate) iam_rps: Option<u32>,
 
-    /// STS requests per second for the caller (AssumeRole; AWS allows 600) [default: 50].
+    /// STS requests per second for the caller (AssumeRole; AWS allows 600) [default: 200].
     #[arg(long, env = "KEYAUDIT_STS_RPS", value_name = "N", help_heading = "Collection")]
     pub(crate) sts_rps: Option<u32>,
 
-    /// Organizations requests per second for the organization [default: 5].
+    /// Organizations requests per second for the organization [default: 20].
     #[arg(long, env = "KEYAUDIT_ORG_RPS", value_name = "N", help_heading = "Collection")]
     pub(crate) org_rps: Option<u32>,
 

@@ -5,6 +5,7 @@
 use std::num::NonZeroU32;
 
 use aws_config::environment::region::EnvironmentVariableRegionProvider;
+use aws_config::identity::IdentityCache;
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::profile::ProfileFileRegionProvider;
 use aws_config::retry::RetryConfig;
@@ -83,7 +84,14 @@ impl AccountConnector for Connector {
             AccessMethod::AssumeRole { role_arn } => {
                 let provider =
                     self.assumer.assume(role_arn).await.map_err(|reason| ConnectFailure { reason, api_calls: 1 })?;
-                let config = config.to_builder().credentials_provider(provider).build();
+                // A cache of its own: the SDK's shared lazy identity cache keeps at most 64 partitions and evicts
+                // arbitrary ones, so with many accounts in flight it would drop live sessions and every IAM call
+                // after an eviction would cost another AssumeRole (measured: 543 AssumeRole calls for 300 accounts).
+                let config = config
+                    .to_builder()
+                    .credentials_provider(provider)
+                    .identity_cache(IdentityCache::lazy().build())
+                    .build();
                 Ok(SdkIam::new(&config, &account.id, http.attempts(), 1))
             }
         }

@@ -148,7 +148,7 @@ impl Settings {
             bail!("--account-timeout: expected a duration above zero");
         }
 
-        let concurrency = args.concurrency.or(file.concurrency).unwrap_or(16);
+        let concurrency = args.concurrency.or(file.concurrency).unwrap_or(32);
         if !(1..=256).contains(&concurrency) {
             bail!("--concurrency {concurrency}: expected 1 to 256");
         }
@@ -197,8 +197,8 @@ impl Settings {
                 max_report_generations: report_concurrency,
             },
             iam_rps: positive("--iam-rps", args.iam_rps.or(file.iam_rps).unwrap_or(10))?,
-            sts_rps: positive("--sts-rps", args.sts_rps.or(file.sts_rps).unwrap_or(50))?,
-            org_rps: positive("--org-rps", args.org_rps.or(file.org_rps).unwrap_or(5))?,
+            sts_rps: positive("--sts-rps", args.sts_rps.or(file.sts_rps).unwrap_or(200))?,
+            org_rps: positive("--org-rps", args.org_rps.or(file.org_rps).unwrap_or(20))?,
             max_attempts,
             outputs,
         })

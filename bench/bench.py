@@ -1,0 +1,172 @@
+"""keyaudit benchmark: keyaudit vs a sequential boto3 reference scan, side by side, on the same emulated org.
+
+For each organization size N: reset the emulator, seed N member accounts (USERS users each, one stale key and
+one fresh key per user), inject LATENCY ms on every AWS call, then
+  1. run `keyaudit scan` (wall time, peak RSS of the keyaudit process, API calls per account from its report,
+     maximum requests in flight as the emulator saw them);
+  2. run the reference: one account after another, AssumeRole + GenerateCredentialReport +
+     GetCredentialReport (waiting out ReportInProgress) + CSV parse, with boto3.
+Prints one table and writes bench-output/results.json. Run it through bench/run (which builds keyaudit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+
+ROOT = Path(__file__).resolve().parent.parent
+CREDS = {"aws_access_key_id": "AKIAIOSFODNN7EXAMPLE", "aws_secret_access_key": "bench-not-a-secret",
+         "region_name": "us-east-1"}
+
+
+def control(url: str, method: str, route: str, body: object = None) -> object:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(f"{url}/_keyaudit/{route}", data=data, method=method)
+    with urllib.request.urlopen(req, timeout=600) as resp:
+        return json.loads(resp.read())
+
+
+def start_emulator() -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tests/emulator/keyaudit_emulator.py")],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = proc.stdout.readline().strip()
+    if not line.startswith("KEYAUDIT_EMULATOR_READY "):
+        proc.kill()
+        raise SystemExit(f"the emulator did not start: {line!r}")
+    return proc, line.split(" ", 1)[1]
+
+
+def org_spec(accounts: int, users: int) -> dict:
+    # Realistic: most keys are fresh; user-0 of every third account has a stale key (and one user in ten an
+    # inactive old one), so per-user enrichment calls stay a minority, as in a well-run organization.
+    def user(i: int, u: int) -> dict:
+        keys = [{"age_days": 200 + u if (u == 0 and i % 3 == 0) else 10 + u}]
+        if (i + u) % 10 == 0:
+            keys.append({"age_days": 400, "status": "Inactive"})
+        return {"name": f"user-{u}", "keys": keys}
+
+    def account(i: int) -> dict:
+        return {"name": f"acct-{i:04d}", "users": [user(i, u) for u in range(users)]}
+    ous = [{"name": f"OU{o}", "accounts": [account(i) for i in range(o, accounts, 4)]} for o in range(4)]
+    return {"ous": ous}
+
+
+def run_keyaudit(binary: str, url: str, extra: list[str]) -> dict:
+    out = Path(tempfile.mkdtemp()) / "report.json"
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp"),
+           "AWS_ENDPOINT_URL": url, "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
+           "AWS_ACCESS_KEY_ID": CREDS["aws_access_key_id"], "AWS_SECRET_ACCESS_KEY": CREDS["aws_secret_access_key"]}
+    start = time.perf_counter()
+    proc = subprocess.Popen([binary, "scan", "--quiet", "-o", f"json={out}", *extra], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    code = os.waitstatus_to_exitcode(status)
+    if code not in (0, 1):
+        raise SystemExit(f"keyaudit exited {code}: {proc.stderr.read().decode()}")
+    report = json.loads(out.read_text())
+    return {"wall_s": wall, "peak_rss_mib": usage.ru_maxrss / 1024, "report": report}
+
+
+def reference_scan(url: str) -> tuple[float, int]:
+    """The sequential reference: what a careful script does, one account after another."""
+    cfg = Config(retries={"max_attempts": 5, "mode": "standard"})
+    start = time.perf_counter()
+    org = boto3.client("organizations", endpoint_url=url, config=cfg, **CREDS)
+    sts = boto3.client("sts", endpoint_url=url, config=cfg, **CREDS)
+    me = sts.get_caller_identity()["Account"]
+    rows = 0
+    for page in org.get_paginator("list_accounts").paginate():
+        for account in page["Accounts"]:
+            if account["Id"] == me:
+                creds = CREDS
+            else:
+                c = sts.assume_role(RoleArn=f"arn:aws:iam::{account['Id']}:role/OrganizationAccountAccessRole",
+                                    RoleSessionName="reference")["Credentials"]
+                creds = {"aws_access_key_id": c["AccessKeyId"], "aws_secret_access_key": c["SecretAccessKey"],
+                         "aws_session_token": c["SessionToken"], "region_name": "us-east-1"}
+            iam = boto3.client("iam", endpoint_url=url, config=cfg, **creds)
+            iam.generate_credential_report()
+            while True:
+                try:
+                    content = iam.get_credential_report()["Content"]
+                    break
+                except iam.exceptions.CredentialReportNotReadyException:
+                    time.sleep(0.25)
+            rows += sum(1 for _ in csv.DictReader(io.StringIO(content.decode())))
+    return time.perf_counter() - start, rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--keyaudit", required=True, help="path to the keyaudit binary")
+    parser.add_argument("--accounts", default="50,150,300", help="organization sizes (comma-separated)")
+    parser.add_argument("--users", type=int, default=3, help="IAM users per account")
+    parser.add_argument("--latency-ms", type=int, default=25, help="latency injected on every AWS call")
+    parser.add_argument("--keyaudit-args", default="", help="extra flags for keyaudit scan")
+    parser.add_argument("--out", default=str(ROOT / "bench-output"), help="results folder")
+    args = parser.parse_args()
+
+    emulator, url = start_emulator()
+    results = []
+    try:
+        for n in [int(x) for x in args.accounts.split(",")]:
+            control(url, "POST", "reset", {})
+            t = time.perf_counter()
+            control(url, "POST", "seed", org_spec(n, args.users))
+            seed_s = time.perf_counter() - t
+            control(url, "POST", "faults", {"latency_ms": args.latency_ms})
+            control(url, "DELETE", "requests")
+            ka = run_keyaudit(args.keyaudit, url, args.keyaudit_args.split())
+            log = control(url, "GET", "requests")
+            control(url, "DELETE", "requests")
+            ref_s, ref_rows = reference_scan(url)
+            report = ka.pop("report")
+            scanned = [a for a in report["accounts"] if a["status"] == "scanned"]
+            calls = sum(a["api_calls"] for a in scanned)
+            enrich = sum(a["enrichment_calls"] for a in scanned)
+            row = {
+                "accounts": n + 1,
+                "users_per_account": args.users,
+                "latency_ms": args.latency_ms,
+                "seed_s": round(seed_s, 2),
+                "keyaudit_wall_s": round(ka["wall_s"], 3),
+                "accounts_per_s": round(len(scanned) / ka["wall_s"], 1),
+                "scanned": len(scanned),
+                "failed": report["summary"]["accounts"]["failed"],
+                "base_calls_per_account": round((calls - enrich) / len(scanned), 2),
+                "enrichment_calls_per_account": round(enrich / len(scanned), 2),
+                "requests_seen_by_emulator": len(log["requests"]),
+                "max_in_flight": log["max_in_flight"],
+                "peak_rss_mib": round(ka["peak_rss_mib"], 1),
+                "reference_wall_s": round(ref_s, 3),
+                "reference_rows": ref_rows,
+                "speedup": round(ref_s / ka["wall_s"], 1),
+            }
+            results.append(row)
+            print(json.dumps(row), flush=True)
+    finally:
+        emulator.kill()
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    Path(args.out, "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    cols = ["accounts", "keyaudit_wall_s", "accounts_per_s", "base_calls_per_account",
+            "enrichment_calls_per_account", "max_in_flight", "peak_rss_mib", "reference_wall_s", "speedup"]
+    print("\n" + "  ".join(f"{c:>16}" for c in cols))
+    for r in results:
+        print("  ".join(f"{r[c]:>16}" for c in cols))
+
+
+if __name__ == "__main__":
+    main()
