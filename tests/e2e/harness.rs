@@ -246,3 +246,43 @@ pub(crate) fn assert_matches_json_schema(report: &Value) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[allow(clippy::disallowed_methods)] // set by scripts/lib.sh, as documented in the README
+fn tool_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests through scripts/test, which installs the export validators")
+    })
+}
+
+/// Runs Microsoft's SARIF validator on `file` and returns its (error and warning level) results.
+pub(crate) fn sarif_multitool_problems(file: &Path) -> Vec<Value> {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("validation.sarif");
+    let status = Command::new(tool_env("KEYAUDIT_SARIF_MULTITOOL"))
+        .args(["validate", "--level", "Error", "Warning", "--log", "ForceOverwrite", "-o"])
+        .arg(&out)
+        .arg(file)
+        .status()
+        .expect("run sarif-multitool");
+    assert!(status.success() || out.exists(), "sarif-multitool failed to run on {}", file.display());
+    let log: Value = serde_json::from_str(&std::fs::read_to_string(&out).expect("a validation log")).unwrap();
+    log["runs"][0]["results"].as_array().cloned().unwrap_or_default()
+}
+
+/// Runs tests/consumers/check_exports.py with `args`; panics with its report on any problem.
+pub(crate) fn check_exports(args: &[&std::ffi::OsStr]) {
+    let script = repo_root().join("tests/consumers/check_exports.py");
+    let out = Command::new(python())
+        .arg(script)
+        .args(args)
+        .arg("--sarif-schema")
+        .arg(tool_env("KEYAUDIT_SARIF_SCHEMA"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "an export was rejected by its consumer:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -470,3 +470,139 @@ fn an_interrupt_marks_unfinished_accounts_and_still_writes_the_report() {
     assert_eq!(run.account(&s.account("dev"))["reason_code"], "interrupted");
     assert!(run.stdout.contains("INCOMPLETE"));
 }
+
+// ---- Exports ------------------------------------------------------------------------------------------------
+
+fn file_with_suffix(dir: &std::path::Path, suffix: &str) -> std::path::PathBuf {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.to_string_lossy().ends_with(suffix)
+                && !p.to_string_lossy().ends_with(&format!(".ocsf{suffix}"))
+                && !p.to_string_lossy().ends_with(&format!(".asff{suffix}"))
+        })
+        .unwrap_or_else(|| panic!("no *{suffix} in {}", dir.display()))
+}
+
+fn export_all(emu: &Emulator, dir: &std::path::Path, extra: &[&str]) -> Run {
+    let d = dir.display().to_string();
+    let mut args = vec!["scan", "--as-of", AS_OF, "-q", "--output-dir", &d];
+    for f in ["sarif", "ocsf", "asff", "csv", "ndjson"] {
+        args.extend(["-o", f]);
+    }
+    args.extend_from_slice(extra);
+    emu.keyaudit(&args)
+}
+
+#[test]
+fn every_export_is_accepted_by_its_real_consumer() {
+    let (emu, s) = setup();
+    deny_assume_role(&emu, &s.account("denied"));
+    let dir = tempfile::tempdir().unwrap();
+    let run = export_all(&emu, dir.path(), &[]);
+    assert_eq!(run.code, 3);
+    let report_file = dir.path().join("report.json");
+    std::fs::write(&report_file, run.report().to_string()).unwrap();
+    let sarif = file_with_suffix(dir.path(), ".sarif");
+    let (ocsf, asff) = (file_with_suffix(dir.path(), ".ocsf.json"), file_with_suffix(dir.path(), ".asff.json"));
+    let (csv, ndjson) = (file_with_suffix(dir.path(), ".csv"), file_with_suffix(dir.path(), ".ndjson"));
+    assert!(sarif.file_name().unwrap().to_string_lossy().starts_with("keyaudit-2026"), "timestamped names");
+
+    let problems = harness::sarif_multitool_problems(&sarif);
+    assert!(problems.is_empty(), "sarif-multitool found errors or warnings: {problems:#?}");
+    harness::check_exports(&[
+        "--report".as_ref(),
+        report_file.as_os_str(),
+        "--sarif".as_ref(),
+        sarif.as_os_str(),
+        "--ocsf".as_ref(),
+        ocsf.as_os_str(),
+        "--asff".as_ref(),
+        asff.as_os_str(),
+        "--endpoint".as_ref(),
+        emu.url.as_ref(),
+        "--csv".as_ref(),
+        csv.as_os_str(),
+        "--ndjson".as_ref(),
+        ndjson.as_os_str(),
+    ]);
+
+    let log: Value = serde_json::from_str(&std::fs::read_to_string(&sarif).unwrap()).unwrap();
+    let run0 = &log["runs"][0];
+    let tags: Vec<&str> = run0["tool"]["driver"]["rules"][0]["properties"]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    for tag in [
+        "CIS AWS 1.4.0 1.14",
+        "CIS AWS 5.0.0 1.13",
+        "CIS AWS 6.0.0 2.13",
+        "CIS AWS 7.0.0 2.12",
+        "AWS Security Hub IAM.3",
+    ] {
+        assert!(tags.contains(&tag), "missing tag {tag}: {tags:?}");
+    }
+    let invocation = &run0["invocations"][0];
+    assert_eq!(invocation["executionSuccessful"], false, "an account was not assessed");
+    let notes = invocation["toolExecutionNotifications"].as_array().unwrap();
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0]["properties"]["account_id"], s.account("denied"));
+    assert_eq!(notes[0]["descriptor"]["id"], "assume_role_denied");
+    assert_eq!(invocation["properties"]["as_of"], AS_OF);
+    assert_eq!(run0["properties"]["skipped_accounts"].as_array().unwrap().len(), 2);
+    let results = run0["results"].as_array().unwrap();
+    assert_eq!(results.len(), 4, "2 fail + 2 warn; passing keys only with --sarif-include-pass");
+    let levels: Vec<&str> = results.iter().map(|r| r["level"].as_str().unwrap()).collect();
+    assert_eq!(levels.iter().filter(|l| **l == "error").count(), 2);
+    let json_fingerprints: Vec<&Value> =
+        run.report()["findings"].as_array().unwrap().iter().map(|f| &f["fingerprint"]).collect();
+    for r in results {
+        assert!(json_fingerprints.contains(&&r["partialFingerprints"]["keyaudit/v1"]), "SARIF and JSON agree");
+        let chain = r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"].as_str().unwrap();
+        assert!(chain.starts_with(s.0["organization_id"].as_str().unwrap()), "{chain}");
+    }
+
+    // A second run: the same keys keep the same fingerprints.
+    let again = tempfile::tempdir().unwrap();
+    export_all(&emu, again.path(), &["--sarif-include-pass"]);
+    let log2: Value =
+        serde_json::from_str(&std::fs::read_to_string(file_with_suffix(again.path(), ".sarif")).unwrap()).unwrap();
+    let prints = |l: &Value| -> Vec<String> {
+        let mut v: Vec<String> = l["runs"][0]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["kind"] == "fail")
+            .map(|r| r["partialFingerprints"]["keyaudit/v1"].as_str().unwrap().to_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(prints(&log), prints(&log2));
+    assert_eq!(log2["runs"][0]["results"].as_array().unwrap().len(), 6, "--sarif-include-pass adds the 2 passing keys");
+}
+
+#[test]
+fn ndjson_lines_are_complete_even_when_the_scan_is_interrupted() {
+    let (emu, _s) = setup();
+    emu.fault(json!({"service": "iam", "action": "GetCredentialReport", "latency_ms": 4000, "account_id": MANAGEMENT}));
+    let dir = tempfile::tempdir().unwrap();
+    let stream = dir.path().join("stream.ndjson");
+    let spec = format!("ndjson={}", stream.display());
+    let child = emu.spawn(&["scan", "--as-of", AS_OF, "-o", &spec], &dir.path().join("report.json"));
+    // The other accounts finish while the management account hangs: their lines are already there.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let partial = std::fs::read_to_string(&stream).unwrap();
+    assert!(partial.lines().any(|l| l.contains("\"type\":\"finding\"")), "lines are streamed during the scan");
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    let text = std::fs::read_to_string(&stream).unwrap();
+    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).expect("every line is whole JSON")).collect();
+    assert_eq!(lines.last().unwrap()["type"], "summary");
+    assert_eq!(lines.last().unwrap()["summary"]["accounts"]["failed_by_reason"]["interrupted"], 1);
+    assert!(text.ends_with('\n'));
+}

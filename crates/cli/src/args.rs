@@ -167,8 +167,21 @@ pub(crate) struct ScanArgs {
     #[arg(long, env = "KEYAUDIT_ACCOUNT_TIMEOUT", value_name = "DURATION", help_heading = "Collection")]
     pub(crate) account_timeout: Option<String>,
 
-    /// Write the report as FORMAT (table, json) to PATH, or to stdout without =PATH. Repeatable
-    /// [default: table to stdout].
+    /// Write the report as FORMAT (table, json, sarif, ocsf, asff, csv, ndjson) to PATH, to --output-dir
+    /// without =PATH when that is given, else to stdout. Repeatable [default: table to stdout].
     #[arg(long = "output", short = 'o', value_name = "FORMAT[=PATH]", help_heading = "Output")]
     pub(crate) outputs: Vec<String>,
+
+    /// Write every --output without a path into DIR as keyaudit-<UTC start time>.<ext> (for scheduled runs;
+    /// without --output: JSON there and the table on stdout). Created if missing.
+    #[arg(long, env = "KEYAUDIT_OUTPUT_DIR", value_name = "DIR", help_heading = "Output")]
+    pub(crate) output_dir: Option<std::path::PathBuf>,
+
+    /// SARIF: also report passing keys, as results of kind "pass".
+    #[arg(long, help_heading = "Output")]
+    pub(crate) sarif_include_pass: bool,
+
+    /// OCSF: also report passing and inactive keys.
+    #[arg(long, help_heading = "Output")]
+    pub(crate) ocsf_include_pass: bool,
 }

@@ -9,7 +9,7 @@ use keyaudit_org_discovery::{AssumeSettings, RoleAssumer, SdkOrganizations, call
 use keyaudit_scanner::scan_accounts;
 
 use crate::aws::{Connector, base_config, limited};
-use crate::output::write_all;
+use crate::output::{open_streams, write_all};
 use crate::progress::Progress;
 use crate::settings::Settings;
 use crate::{ExitStatus, Failure};
@@ -51,6 +51,7 @@ pub(crate) async fn run(settings: Settings, quiet: bool) -> Result<ExitStatus, F
     let as_of = settings.as_of.unwrap_or(started_at);
     let rules = builtin();
     let base = base_config(&settings).await;
+    let region = base.region().map_or_else(|| "us-east-1".to_owned(), |r| r.to_string());
     let (sts_config, _) = limited(&base, settings.sts_rps);
     let (org_config, _) = limited(&base, settings.org_rps);
     let caller = caller_identity(&sts_config).await.map_err(|e| {
@@ -90,8 +91,14 @@ pub(crate) async fn run(settings: Settings, quiet: bool) -> Result<ExitStatus, F
         iam_rps: settings.iam_rps,
     };
     let ctx = EvalContext { as_of, config: settings.rule_config };
+    let streams = open_streams(&settings.outputs, started_at, &caller.partition).map_err(Failure::usage)?;
     let progress = Progress::new(discovery.accounts.len(), quiet);
-    let on_done = |done: keyaudit_scanner::AccountDone<'_>| progress.account_done(&done);
+    let on_done = |done: keyaudit_scanner::AccountDone<'_>| {
+        progress.account_done(&done);
+        for stream in &streams {
+            stream.account_done(&done);
+        }
+    };
     let output =
         scan_accounts(&connector, discovery.accounts, &rules, &ctx, &settings.scan, &on_done, shutdown_signal()).await;
     progress.finish();
@@ -106,13 +113,19 @@ pub(crate) async fn run(settings: Settings, quiet: bool) -> Result<ExitStatus, F
             caller_arn: caller.arn,
             caller_account_id: caller.account_id,
             partition: caller.partition,
+            region,
             accounts_discovered: discovery.discovered,
         },
         accounts: output.accounts,
         findings: output.findings,
     };
     report.normalize();
-    write_all(&settings.outputs, &report, &rules).context("writing the report").map_err(Failure::incomplete)?;
+    for stream in &streams {
+        stream.finish(&report, &rules).map_err(Failure::incomplete)?;
+    }
+    write_all(&settings.outputs, &report, &rules, &settings.output_options)
+        .context("writing the report")
+        .map_err(Failure::incomplete)?;
     Ok(match report.outcome(settings.fail_on) {
         Outcome::Clean => ExitStatus::Clean,
         Outcome::Findings => ExitStatus::Findings,

@@ -15,7 +15,7 @@ use keyaudit_scanner::{KeyIdMode, ReportPolicy, ScanOptions};
 use serde::Deserialize;
 
 use crate::args::{FailOnArg, KeyIdsArg, ScanArgs};
-use crate::output::OutputSpec;
+use crate::output::{OutputOptions, OutputSpec};
 
 /// The config file: the same settings as the flags, all optional. Unknown keys are errors.
 #[derive(Debug, Default, Deserialize)]
@@ -49,6 +49,9 @@ struct FileConfig {
     account_timeout: Option<String>,
     #[serde(default)]
     output: Vec<String>,
+    output_dir: Option<std::path::PathBuf>,
+    sarif_include_pass: Option<bool>,
+    ocsf_include_pass: Option<bool>,
 }
 
 /// Validated settings for one scan.
@@ -72,6 +75,7 @@ pub(crate) struct Settings {
     pub(crate) org_rps: NonZeroU32,
     pub(crate) max_attempts: u32,
     pub(crate) outputs: Vec<OutputSpec>,
+    pub(crate) output_options: OutputOptions,
 }
 
 fn load_file(path: &Path) -> Result<FileConfig> {
@@ -174,7 +178,12 @@ impl Settings {
             accounts: account_ids("--account", &list(&args.accounts, file.account))?,
             exclude: account_ids("--exclude-account", &list(&args.exclude_accounts, file.exclude_account))?,
         };
-        let outputs = OutputSpec::parse_all(&list(&args.outputs, file.output))?;
+        let output_dir = args.output_dir.clone().or(file.output_dir);
+        let outputs = OutputSpec::parse_all(&list(&args.outputs, file.output), output_dir.as_deref())?;
+        let output_options = OutputOptions {
+            sarif_include_pass: args.sarif_include_pass || file.sarif_include_pass.unwrap_or(false),
+            ocsf_include_pass: args.ocsf_include_pass || file.ocsf_include_pass.unwrap_or(false),
+        };
 
         Ok(Self {
             profile: pick(args.profile.clone(), file.profile),
@@ -201,6 +210,7 @@ impl Settings {
             org_rps: positive("--org-rps", args.org_rps.or(file.org_rps).unwrap_or(20))?,
             max_attempts,
             outputs,
+            output_options,
         })
     }
 }

@@ -3,7 +3,7 @@
 use jiff::{SignedDuration, Timestamp};
 
 use crate::ModelError;
-use crate::ids::{AccessKeyId, AccountId};
+use crate::ids::{AccessKeyId, AccountId, Partition};
 use crate::inventory::{AccountInventory, KeySlot, KeyStatus};
 use crate::rules::{RuleSet, Severity};
 
@@ -150,9 +150,66 @@ impl Finding {
     pub fn is_root(&self) -> bool {
         self.user_name == crate::inventory::ROOT_USER_NAME
     }
+
+    /// A stable identifier of what the finding is about: SHA-256 (hex) of the rule, partition, account, user ARN
+    /// and access key id (or the key slot when the id was not looked up). It does not change between runs
+    /// while the key stays the same, so SIEMs and code-scanning tools can track one key's finding over time.
+    pub fn fingerprint(&self, partition: &Partition) -> String {
+        use sha2::Digest;
+        let subject = match &self.access_key_id {
+            Some(id) => format!("key:{id}"),
+            None => format!("slot:{}", self.key_slot.number()),
+        };
+        let input = format!("keyaudit/v1|{}|{partition}|{}|{}|{subject}", self.rule_id, self.account_id, self.user_arn);
+        hex::encode(sha2::Sha256::digest(input.as_bytes()))
+    }
 }
 
 /// Evaluates every registered rule on one account's inventory.
 pub fn evaluate(rules: &RuleSet, ctx: &EvalContext, account_id: &AccountId, inv: &AccountInventory) -> Vec<Finding> {
     rules.iter().flat_map(|rule| rule.evaluate(ctx, account_id, inv)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::{CredentialUser, KeySlotRecord};
+    use crate::rules::builtin;
+
+    fn finding(key_id: Option<&str>, last_rotated: &str, as_of: &str) -> Finding {
+        let inv = AccountInventory {
+            report_generated_at: None,
+            users: vec![CredentialUser {
+                user_name: "alice".into(),
+                arn: "arn:aws:iam::012345678901:user/alice".into(),
+                keys: vec![KeySlotRecord {
+                    slot: KeySlot::One,
+                    status: KeyStatus::Active,
+                    last_rotated: last_rotated.parse().unwrap(),
+                    last_used_at: None,
+                    last_used_service: None,
+                    last_used_region: None,
+                    access_key_id: key_id.map(|k| AccessKeyId::parse(k).unwrap()),
+                    created_at: None,
+                }],
+            }],
+        };
+        let ctx = EvalContext { as_of: as_of.parse().unwrap(), config: RuleConfig::default() };
+        evaluate(&builtin(), &ctx, &AccountId::parse("012345678901").unwrap(), &inv).remove(0)
+    }
+
+    #[test]
+    fn fingerprints_stay_stable_while_the_key_stays_the_same() {
+        let aws = Partition::aws();
+        let a = finding(Some("AKIA0000000000000001"), "2026-01-01T00:00:00Z", "2026-05-01T00:00:00Z");
+        let b = finding(Some("AKIA0000000000000001"), "2026-01-01T00:00:00Z", "2026-11-28T00:00:00Z");
+        assert_ne!(a.verdict, b.verdict);
+        assert_eq!(a.fingerprint(&aws), b.fingerprint(&aws), "another run, another verdict: same key");
+        assert_eq!(a.fingerprint(&aws).len(), 64);
+        let other_key = finding(Some("AKIA0000000000000002"), "2026-01-01T00:00:00Z", "2026-05-01T00:00:00Z");
+        assert_ne!(a.fingerprint(&aws), other_key.fingerprint(&aws));
+        let no_id = finding(None, "2026-01-01T00:00:00Z", "2026-05-01T00:00:00Z");
+        assert_ne!(a.fingerprint(&aws), no_id.fingerprint(&aws));
+        assert_ne!(a.fingerprint(&aws), a.fingerprint(&Partition::from_arn("arn:aws-cn:iam::x").unwrap()));
+    }
 }

@@ -254,6 +254,8 @@ pub struct RunInfo {
     pub caller_account_id: AccountId,
     /// The partition.
     pub partition: Partition,
+    /// The region the API endpoints were resolved in (IAM is global; exports such as ASFF need one).
+    pub region: String,
     /// Accounts in the organization before filters (1 for a standalone account).
     pub accounts_discovered: usize,
 }
@@ -432,6 +434,7 @@ mod tests {
                 caller_arn: "arn:aws:iam::000000000001:user/admin".into(),
                 caller_account_id: AccountId::parse("000000000001").unwrap(),
                 partition: Partition::aws(),
+                region: "us-east-1".into(),
                 accounts_discovered: accounts.len(),
             },
             accounts,

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Result;
 use keyaudit_core::eval::Finding;
-use keyaudit_core::ids::AccountId;
+use keyaudit_core::ids::{AccountId, Partition};
 use keyaudit_core::report::{AccessMethod, AccountRecord, AccountStatus, Report, Scope};
 use keyaudit_core::rules::RuleSet;
 use serde::Serialize;
@@ -43,6 +43,7 @@ struct Run<'a> {
     caller_arn: &'a str,
     caller_account_id: &'a str,
     partition: &'a str,
+    region: &'a str,
     rules: Vec<JsonRule>,
 }
 
@@ -90,7 +91,7 @@ struct KeyCounts {
 }
 
 #[derive(Serialize)]
-struct JsonAccount<'a> {
+pub(crate) struct JsonAccount<'a> {
     account_id: &'a str,
     name: Option<&'a str>,
     ou_path: Option<&'a str>,
@@ -110,8 +111,32 @@ struct JsonAccount<'a> {
     duration_ms: u64,
 }
 
+/// The columns of a finding, in order (the CSV header). A test keeps it equal to [`JsonFinding`]'s fields.
+pub(crate) const FINDING_COLUMNS: [&str; 19] = [
+    "fingerprint",
+    "rule_id",
+    "severity",
+    "account_id",
+    "account_name",
+    "ou_path",
+    "user_name",
+    "user_arn",
+    "key_slot",
+    "access_key_id",
+    "key_status",
+    "last_rotated",
+    "created_at",
+    "age_days",
+    "age_seconds",
+    "due_at",
+    "last_used_at",
+    "verdict",
+    "message",
+];
+
 #[derive(Serialize)]
-struct JsonFinding<'a> {
+pub(crate) struct JsonFinding<'a> {
+    fingerprint: String,
     rule_id: &'static str,
     severity: &'static str,
     account_id: &'a str,
@@ -132,7 +157,7 @@ struct JsonFinding<'a> {
     message: &'a str,
 }
 
-fn account<'a>(r: &'a AccountRecord) -> JsonAccount<'a> {
+pub(crate) fn account(r: &AccountRecord) -> JsonAccount<'_> {
     let (reason, reason_code, reason_action, reason_aws_error_code, report_generated_at) = match &r.status {
         AccountStatus::Scanned { report_generated_at } => {
             (None, None, None, None, report_generated_at.map(|t| t.to_string()))
@@ -167,9 +192,10 @@ fn account<'a>(r: &'a AccountRecord) -> JsonAccount<'a> {
     }
 }
 
-fn finding<'a>(f: &'a Finding, accounts: &HashMap<&AccountId, &'a AccountRecord>) -> JsonFinding<'a> {
-    let record = accounts.get(&f.account_id);
+/// One finding, with its account's name and OU path from `record`.
+pub(crate) fn finding<'a>(f: &'a Finding, record: Option<&'a AccountRecord>, partition: &Partition) -> JsonFinding<'a> {
     JsonFinding {
+        fingerprint: f.fingerprint(partition),
         rule_id: f.rule_id,
         severity: f.severity.as_str(),
         account_id: f.account_id.as_str(),
@@ -215,6 +241,7 @@ pub(crate) fn build<'a>(report: &'a Report, rules: &RuleSet) -> JsonReport<'a> {
             caller_arn: &report.run.caller_arn,
             caller_account_id: report.run.caller_account_id.as_str(),
             partition: report.run.partition.as_str(),
+            region: &report.run.region,
             rules: rules
                 .metas()
                 .into_iter()
@@ -248,8 +275,26 @@ pub(crate) fn build<'a>(report: &'a Report, rules: &RuleSet) -> JsonReport<'a> {
             },
         },
         accounts: report.accounts.iter().map(account).collect(),
-        findings: report.findings.iter().map(|f| finding(f, &by_id)).collect(),
+        findings: report
+            .findings
+            .iter()
+            .map(|f| finding(f, by_id.get(&f.account_id).copied(), &report.run.partition))
+            .collect(),
     }
+}
+
+/// The report without its accounts and findings (the NDJSON summary line).
+#[derive(Serialize)]
+pub(crate) struct JsonHeader<'a> {
+    schema_version: u32,
+    tool: Tool,
+    run: Run<'a>,
+    summary: Summary,
+}
+
+pub(crate) fn header<'a>(report: &'a Report, rules: &RuleSet) -> JsonHeader<'a> {
+    let full = build(report, rules);
+    JsonHeader { schema_version: full.schema_version, tool: full.tool, run: full.run, summary: full.summary }
 }
 
 pub(crate) fn render(report: &Report, rules: &RuleSet) -> Result<Vec<u8>> {

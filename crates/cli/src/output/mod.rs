@@ -1,15 +1,24 @@
 //! Output writers. Each maps the core report model to its own output types; files are written atomically
-//! (a temporary file in the same directory, renamed into place), so a reader never sees half a report.
+//! (a temporary file in the same directory, renamed into place), so a reader never sees half a report. The
+//! one exception is NDJSON, which is streamed line by line as accounts finish.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
+use jiff::Timestamp;
 use keyaudit_core::report::Report;
-use keyaudit_core::rules::RuleSet;
+use keyaudit_core::rules::{RuleMeta, RuleSet};
 
+mod asff;
+mod csv;
 mod json;
+mod ndjson;
+mod ocsf;
+mod sarif;
 mod table;
+
+pub(crate) use ndjson::NdjsonStream;
 
 /// An output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,13 +27,35 @@ pub(crate) enum Format {
     Table,
     /// Versioned JSON (schema_version 1).
     Json,
+    /// SARIF 2.1.0.
+    Sarif,
+    /// OCSF 1.5 Compliance Finding records.
+    Ocsf,
+    /// AWS Security Finding Format for Security Hub.
+    Asff,
+    /// One CSV row per finding.
+    Csv,
+    /// Streamed JSON lines.
+    Ndjson,
 }
 
 impl Format {
-    const ALL: &[(&str, Format)] = &[("table", Format::Table), ("json", Format::Json)];
+    const ALL: &[(&str, Format, &str)] = &[
+        ("table", Format::Table, "txt"),
+        ("json", Format::Json, "json"),
+        ("sarif", Format::Sarif, "sarif"),
+        ("ocsf", Format::Ocsf, "ocsf.json"),
+        ("asff", Format::Asff, "asff.json"),
+        ("csv", Format::Csv, "csv"),
+        ("ndjson", Format::Ndjson, "ndjson"),
+    ];
 
     fn parse(value: &str) -> Option<Self> {
-        Self::ALL.iter().find(|(name, _)| name.eq_ignore_ascii_case(value)).map(|(_, f)| *f)
+        Self::ALL.iter().find(|(name, ..)| name.eq_ignore_ascii_case(value)).map(|(_, f, _)| *f)
+    }
+
+    fn extension(self) -> &'static str {
+        Self::ALL.iter().find(|(_, f, _)| *f == self).map_or("out", |(.., ext)| ext)
     }
 }
 
@@ -33,6 +64,8 @@ impl Format {
 pub(crate) enum Target {
     Stdout,
     File(PathBuf),
+    /// `--output-dir`: a timestamped file in this directory, named when the run starts.
+    Dir(PathBuf),
 }
 
 /// One `--output FORMAT[=PATH]`.
@@ -42,15 +75,35 @@ pub(crate) struct OutputSpec {
     pub(crate) target: Target,
 }
 
+/// Per-format options.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct OutputOptions {
+    pub(crate) sarif_include_pass: bool,
+    pub(crate) ocsf_include_pass: bool,
+}
+
 impl OutputSpec {
-    /// Parses every `--output`; none means a table on stdout. At most one may go to stdout.
-    pub(crate) fn parse_all(values: &[String]) -> Result<Vec<Self>> {
-        let mut specs: Vec<Self> = values.iter().map(|v| Self::parse(v)).collect::<Result<_>>()?;
+    /// Parses every `--output`. Without `--output`: a table on stdout (and JSON into `--output-dir`, if given).
+    /// Formats without a path go to `--output-dir` when it is given, else to stdout (at most one may).
+    pub(crate) fn parse_all(values: &[String], output_dir: Option<&Path>) -> Result<Vec<Self>> {
+        let mut specs: Vec<Self> = values.iter().map(|v| Self::parse(v, output_dir)).collect::<Result<_>>()?;
         if specs.is_empty() {
             specs.push(Self { format: Format::Table, target: Target::Stdout });
+            if let Some(dir) = output_dir {
+                specs.push(Self { format: Format::Json, target: Target::Dir(dir.to_owned()) });
+            }
         }
         if specs.iter().filter(|s| s.target == Target::Stdout).count() > 1 {
-            bail!("--output: at most one format can go to stdout; give the others a path (FORMAT=PATH)");
+            bail!(
+                "--output: at most one format can go to stdout; give the others a path (FORMAT=PATH) or --output-dir"
+            );
+        }
+        if let Some(dir) = output_dir {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| anyhow!("--output-dir {}: cannot create the directory ({e})", dir.display()))?;
+            tempfile::NamedTempFile::new_in(dir)
+                .map(drop)
+                .map_err(|e| anyhow!("--output-dir {}: cannot write there ({e})", dir.display()))?;
         }
         for spec in &specs {
             if let Target::File(path) = &spec.target {
@@ -60,21 +113,35 @@ impl OutputSpec {
         Ok(specs)
     }
 
-    fn parse(value: &str) -> Result<Self> {
+    fn parse(value: &str, output_dir: Option<&Path>) -> Result<Self> {
         let (name, path) = match value.split_once('=') {
             Some((name, path)) => (name, Some(path)),
             None => (value, None),
         };
-        let names: Vec<&str> = Format::ALL.iter().map(|(n, _)| *n).collect();
+        let names: Vec<&str> = Format::ALL.iter().map(|(n, ..)| *n).collect();
         let format = Format::parse(name.trim()).ok_or_else(|| {
             anyhow!("--output {value:?}: unknown format {name:?}; expected one of {}", names.join(", "))
         })?;
-        let target = match path {
-            None => Target::Stdout,
-            Some("" | "-") => Target::Stdout,
-            Some(p) => Target::File(PathBuf::from(p)),
+        let target = match (path, output_dir) {
+            (Some("-"), _) => Target::Stdout,
+            (Some(p), _) if !p.is_empty() => Target::File(PathBuf::from(p)),
+            (_, Some(dir)) => Target::Dir(dir.to_owned()),
+            (_, None) => Target::Stdout,
         };
         Ok(Self { format, target })
+    }
+
+    /// The file this spec writes to (`None` for stdout), given the run's start time for `--output-dir` names.
+    pub(crate) fn path(&self, started_at: Timestamp) -> Option<PathBuf> {
+        match &self.target {
+            Target::Stdout => None,
+            Target::File(p) => Some(p.clone()),
+            Target::Dir(dir) => Some(dir.join(format!(
+                "keyaudit-{}.{}",
+                started_at.strftime("%Y%m%dT%H%M%SZ"),
+                self.format.extension()
+            ))),
+        }
     }
 }
 
@@ -96,28 +163,79 @@ fn parent_dir(path: &Path) -> &Path {
     }
 }
 
-/// Renders `report` in `format`.
-fn render(format: Format, report: &Report, rules: &RuleSet, color: bool) -> Result<Vec<u8>> {
-    match format {
-        Format::Table => Ok(table::render(report, rules, color).into_bytes()),
-        Format::Json => json::render(report, rules),
-    }
+/// Every tag a rule carries in exports: one per CIS benchmark version, Security Hub and Config references.
+pub(crate) fn rule_tags(m: &RuleMeta) -> Vec<String> {
+    let mut tags = vec!["security".to_owned()];
+    tags.extend(m.cis.iter().map(|c| format!("CIS AWS {} {}", c.version, c.control)));
+    tags.extend(m.security_hub.iter().map(|c| format!("AWS Security Hub {c}")));
+    tags.extend(m.aws_config.iter().map(|c| format!("AWS Config {c}")));
+    tags
 }
 
-/// Writes every requested output.
-pub(crate) fn write_all(specs: &[OutputSpec], report: &Report, rules: &RuleSet) -> Result<()> {
+/// Compliance requirements in the form Security Hub and OCSF consumers use.
+pub(crate) fn requirements(m: &RuleMeta) -> Vec<String> {
+    let mut reqs: Vec<String> =
+        m.cis.iter().map(|c| format!("CIS AWS Foundations Benchmark v{}/{}", c.version, c.control)).collect();
+    reqs.extend(m.security_hub.iter().map(|c| format!("AWS Security Hub {c}")));
+    reqs
+}
+
+/// Text as a sentence ending in a period (SARIF asks for that in messages).
+pub(crate) fn sentence(text: &str) -> String {
+    let t = text.trim_end();
+    if t.ends_with('.') { t.to_owned() } else { format!("{t}.") }
+}
+
+/// Renders `report` in `format` (NDJSON only as a whole-report fallback: the scan streams it).
+fn render(format: Format, report: &Report, rules: &RuleSet, opts: &OutputOptions, color: bool) -> Result<Vec<u8>> {
+    Ok(match format {
+        Format::Table => table::render(report, rules, color).into_bytes(),
+        Format::Json => json::render(report, rules)?,
+        Format::Sarif => sarif::render(report, rules, opts)?,
+        Format::Ocsf => ocsf::render(report, rules, opts)?,
+        Format::Asff => asff::render(report, rules)?,
+        Format::Csv => csv::render(report)?,
+        Format::Ndjson => bail!("NDJSON is streamed during the scan"),
+    })
+}
+
+/// Opens the NDJSON streams requested, before the scan starts.
+pub(crate) fn open_streams(
+    specs: &[OutputSpec],
+    report_start: Timestamp,
+    partition: &keyaudit_core::ids::Partition,
+) -> Result<Vec<NdjsonStream>> {
+    specs
+        .iter()
+        .filter(|s| s.format == Format::Ndjson)
+        .map(|s| {
+            let out: Box<dyn Write + Send> = match s.path(report_start) {
+                None => Box::new(std::io::stdout()),
+                Some(path) => Box::new(
+                    std::fs::File::create(&path)
+                        .with_context(|| format!("--output {}: cannot create", path.display()))?,
+                ),
+            };
+            Ok(NdjsonStream::new(out, partition.clone()))
+        })
+        .collect()
+}
+
+/// Writes every requested output except the streamed ones.
+pub(crate) fn write_all(specs: &[OutputSpec], report: &Report, rules: &RuleSet, opts: &OutputOptions) -> Result<()> {
     use std::io::IsTerminal;
-    for spec in specs {
-        match &spec.target {
-            Target::Stdout => {
+    for spec in specs.iter().filter(|s| s.format != Format::Ndjson) {
+        match spec.path(report.run.started_at) {
+            None => {
                 let color = std::io::stdout().is_terminal();
-                let bytes = render(spec.format, report, rules, color)?;
+                let bytes = render(spec.format, report, rules, opts, color)?;
                 let mut out = std::io::stdout().lock();
                 out.write_all(&bytes).and_then(|()| out.flush()).context("writing the report to stdout")?;
             }
-            Target::File(path) => {
-                let bytes = render(spec.format, report, rules, false)?;
-                write_atomically(path, &bytes)?;
+            Some(path) => {
+                let bytes = render(spec.format, report, rules, opts, false)?;
+                write_atomically(&path, &bytes)?;
+                tracing::info!(path = %path.display(), "report written");
             }
         }
     }
@@ -125,7 +243,17 @@ pub(crate) fn write_all(specs: &[OutputSpec], report: &Report, rules: &RuleSet) 
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut tmp = tempfile::NamedTempFile::new_in(parent_dir(path))
+    // Like any file the user creates (0666 less the umask), not tempfile's private 0600: a SIEM forwarder
+    // running as another user must be able to read the reports.
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let mut tmp = builder
+        .prefix(".keyaudit-")
+        .tempfile_in(parent_dir(path))
         .with_context(|| format!("--output {}: cannot create a temporary file beside it", path.display()))?;
     tmp.write_all(bytes)
         .and_then(|()| tmp.as_file().sync_all())
@@ -226,6 +354,7 @@ mod tests {
                 caller_arn: "arn:aws:iam::000000000001:user/auditor".into(),
                 caller_account_id: AccountId::parse("000000000001").unwrap(),
                 partition: Partition::aws(),
+                region: "us-east-1".into(),
                 accounts_discovered: 4,
             },
             accounts: vec![
@@ -268,16 +397,103 @@ mod tests {
     }
 
     #[test]
+    fn sarif_snapshot() {
+        let opts = OutputOptions { sarif_include_pass: true, ..OutputOptions::default() };
+        let value: serde_json::Value =
+            serde_json::from_slice(&sarif::render(&report(), &builtin(), &opts).unwrap()).unwrap();
+        insta::assert_json_snapshot!(value, {
+            ".runs[0].tool.driver.version" => "[version]",
+            ".runs[0].tool.driver.semanticVersion" => "[version]",
+            ".runs[0].tool.driver.rules[0].help.markdown" => "[docs]",
+        });
+    }
+
+    #[test]
+    fn ocsf_snapshot() {
+        let value: serde_json::Value =
+            serde_json::from_slice(&ocsf::render(&report(), &builtin(), &OutputOptions::default()).unwrap()).unwrap();
+        insta::assert_json_snapshot!(value, { "[].metadata.product.version" => "[version]" });
+    }
+
+    #[test]
+    fn asff_snapshot() {
+        let value: serde_json::Value = serde_json::from_slice(&asff::render(&report(), &builtin()).unwrap()).unwrap();
+        insta::assert_json_snapshot!(value, { "[].ProductFields.ProviderVersion" => "[version]" });
+    }
+
+    #[test]
+    fn csv_snapshot_and_round_trip() {
+        let bytes = csv::render(&report()).unwrap();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        insta::assert_snapshot!(text);
+        let mut reader = ::csv::Reader::from_reader(bytes.as_slice());
+        assert_eq!(reader.headers().unwrap().iter().collect::<Vec<_>>(), json::FINDING_COLUMNS);
+        let rows: Vec<::csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(rows.len(), report().findings.len());
+        assert_eq!(&rows[0][6], "app");
+        assert!(rows.iter().any(|r| &r[6] == "ci,deployer"), "a user name with a comma survives quoting");
+    }
+
+    #[test]
+    fn csv_columns_match_the_json_finding_fields() {
+        let r = report();
+        let value =
+            serde_json::to_value(json::finding(&r.findings[0], Some(&r.accounts[0]), &r.run.partition)).unwrap();
+        let keys: Vec<&str> = value.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut columns = json::FINDING_COLUMNS.to_vec();
+        columns.sort_unstable();
+        let mut keys = keys.clone();
+        keys.sort_unstable();
+        assert_eq!(keys, columns);
+    }
+
+    #[test]
+    fn ndjson_lines_are_whole_objects_ending_with_a_summary() {
+        let r = report();
+        let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl Write for Shared {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().write(b)
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let stream = NdjsonStream::new(Box::new(Shared(buf.clone())), r.run.partition.clone());
+        for record in &r.accounts {
+            let findings: Vec<_> = r.findings.iter().filter(|f| f.account_id == record.account.id).cloned().collect();
+            stream.account_done(&keyaudit_scanner::AccountDone { record, findings: &findings });
+        }
+        stream.finish(&r, &builtin()).unwrap();
+        let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let kinds: Vec<&str> = lines.iter().map(|l| l["type"].as_str().unwrap()).collect();
+        assert_eq!(kinds.iter().filter(|k| **k == "finding").count(), r.findings.len());
+        assert_eq!(kinds.iter().filter(|k| **k == "account").count(), r.accounts.len());
+        assert_eq!(kinds.last(), Some(&"summary"));
+        assert_eq!(lines.last().unwrap()["summary"]["keys"]["fail"], 1);
+    }
+
+    #[test]
     fn output_specs_parse_and_validate() {
-        let specs = OutputSpec::parse_all(&["json".into()]).unwrap();
+        let specs = OutputSpec::parse_all(&["json".into()], None).unwrap();
         assert_eq!(specs, [OutputSpec { format: Format::Json, target: Target::Stdout }]);
-        assert_eq!(OutputSpec::parse_all(&[]).unwrap()[0].format, Format::Table);
+        assert_eq!(OutputSpec::parse_all(&[], None).unwrap()[0].format, Format::Table);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.json");
         let spec = format!("JSON={}", path.display());
-        assert_eq!(OutputSpec::parse_all(&[spec]).unwrap()[0].target, Target::File(path));
-        let err = OutputSpec::parse_all(&[format!("json={}", dir.path().display())]).unwrap_err();
+        assert_eq!(OutputSpec::parse_all(&[spec], None).unwrap()[0].target, Target::File(path));
+        let err = OutputSpec::parse_all(&[format!("json={}", dir.path().display())], None).unwrap_err();
         assert!(err.to_string().contains("is a directory"), "{err}");
+        let out = dir.path().join("out");
+        let specs = OutputSpec::parse_all(&["sarif".into(), "csv".into()], Some(&out)).unwrap();
+        let started: Timestamp = "2026-11-28T12:00:00Z".parse().unwrap();
+        assert_eq!(specs[0].path(started), Some(out.join("keyaudit-20261128T120000Z.sarif")));
+        assert_eq!(specs[1].path(started), Some(out.join("keyaudit-20261128T120000Z.csv")));
+        assert!(out.is_dir(), "--output-dir is created");
+        let defaults = OutputSpec::parse_all(&[], Some(&out)).unwrap();
+        assert_eq!(defaults.len(), 2, "table on stdout and JSON in the directory");
     }
 
     #[test]
@@ -288,5 +504,21 @@ mod tests {
         write_atomically(&path, b"new").unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left behind");
+        assert!(
+            std::fs::read_dir(dir.path()).unwrap().all(|e| !e
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".keyaudit-"))
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            // The same mode as a file created the ordinary way (0666 less the umask).
+            let reference = dir.path().join("reference");
+            std::fs::write(&reference, "x").unwrap();
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode();
+            assert_eq!(mode(&path), mode(&reference));
+        }
     }
 }

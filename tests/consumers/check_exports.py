@@ -1,0 +1,147 @@
+"""Checks keyaudit's exports with their real consumers (used by the end-to-end tests).
+
+    check_exports.py --report R.json [--sarif F --sarif-schema S] [--ocsf F] [--asff F --endpoint URL]
+                     [--csv F] [--ndjson F]
+
+- SARIF: the official SARIF 2.1.0 JSON schema shipped with @microsoft/sarif-multitool (the multitool itself is
+  run by the Rust test; once a log deserializes it no longer reports schema errors, hence this second check).
+- OCSF: every record must validate as py-ocsf-models' ComplianceFinding, and no top-level field may be dropped.
+- ASFF: BatchImportFindings into Security Hub (the emulator's) with FailedCount 0, then GetFindings reads back
+  every Id.
+- CSV: parsed with Python's csv module, equal to the JSON report's findings, row for row.
+- NDJSON: every line parses; finding lines equal the JSON report's findings; the last line is the summary.
+Prints one line per problem and exits 1 if there is any.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+
+problems: list[str] = []
+
+
+def check(cond: bool, message: str) -> None:
+    if not cond:
+        problems.append(message)
+
+
+def stringify(v: object) -> str:
+    return "" if v is None else str(v)
+
+
+def check_sarif(path: str, schema_path: str) -> None:
+    import jsonschema
+
+    schema = json.load(open(schema_path))
+    log = json.load(open(path))
+    for e in jsonschema.Draft7Validator(schema).iter_errors(log):
+        problems.append(f"SARIF schema: {list(e.absolute_path)}: {e.message}")
+
+
+def check_ocsf(path: str) -> None:
+    from py_ocsf_models.events.findings.compliance_finding import ComplianceFinding
+    from py_ocsf_models.objects.cloud import Cloud
+
+    records = json.load(open(path))
+    check(isinstance(records, list) and records, "OCSF: expected a non-empty JSON array")
+    fields = set(ComplianceFinding.model_fields)
+    for i, r in enumerate(records):
+        try:
+            ComplianceFinding.model_validate(r)
+        except Exception as e:  # pydantic's ValidationError, reported verbatim
+            problems.append(f"OCSF record {i}: {e}")
+        # `cloud` comes from OCSF's cloud profile, which the record must declare; validate it on its own.
+        profiles = r.get("metadata", {}).get("profiles", [])
+        if "cloud" in r:
+            check("cloud" in profiles, f"OCSF record {i}: `cloud` without the cloud profile in metadata.profiles")
+            try:
+                Cloud.model_validate(r["cloud"])
+            except Exception as e:
+                problems.append(f"OCSF record {i} cloud: {e}")
+        dropped = set(r) - fields - ({"cloud", "api"} if "cloud" in profiles else set())
+        check(not dropped, f"OCSF record {i}: fields the model does not know: {sorted(dropped)}")
+        check(r.get("class_uid") == 2003, f"OCSF record {i}: class_uid {r.get('class_uid')}")
+
+
+def check_asff(path: str, endpoint: str) -> None:
+    import boto3
+
+    findings = json.load(open(path))
+    check(bool(findings), "ASFF: no findings")
+    hub = boto3.client("securityhub", endpoint_url=endpoint, region_name="us-east-1",
+                       aws_access_key_id="AKIAIOSFODNN7EXAMPLE", aws_secret_access_key="consumer-check")
+    failed = 0
+    for start in range(0, len(findings), 100):  # BatchImportFindings takes at most 100 findings
+        out = hub.batch_import_findings(Findings=findings[start:start + 100])
+        failed += out["FailedCount"]
+        for f in out.get("FailedFindings", []):
+            problems.append(f"ASFF import failed: {f}")
+    check(failed == 0, f"ASFF: FailedCount {failed}")
+    got = []
+    for page in hub.get_paginator("get_findings").paginate():
+        got.extend(page["Findings"])
+    ids = {f["Id"] for f in got}
+    missing = {f["Id"] for f in findings} - ids
+    check(not missing, f"ASFF: {len(missing)} findings not read back")
+    by_id = {f["Id"]: f for f in got}
+    for f in findings:
+        back = by_id.get(f["Id"])
+        if back:
+            check(back["Compliance"]["Status"] == f["Compliance"]["Status"], f"ASFF {f['Id']}: status changed")
+            check(back["AwsAccountId"] == f["AwsAccountId"], f"ASFF {f['Id']}: account changed")
+
+
+def check_csv(path: str, report: dict) -> None:
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    expected = report["findings"]
+    check(len(rows) == len(expected), f"CSV: {len(rows)} rows, {len(expected)} findings")
+    for i, (row, f) in enumerate(zip(rows, expected)):
+        want = {k: stringify(v) for k, v in f.items()}
+        check(row == want, f"CSV row {i} differs: {row} != {want}")
+
+
+def check_ndjson(path: str, report: dict) -> None:
+    lines = [json.loads(line) for line in open(path) if line.strip()]
+    check(bool(lines) and lines[-1].get("type") == "summary", "NDJSON: the last line is not the summary")
+    findings = [{k: v for k, v in line.items() if k != "type"} for line in lines if line.get("type") == "finding"]
+    key = lambda f: f["fingerprint"]  # noqa: E731
+    check(sorted(findings, key=key) == sorted(report["findings"], key=key), "NDJSON findings differ from the JSON report")
+    accounts = [line for line in lines if line.get("type") == "account"]
+    check(len(accounts) == len(report["accounts"]), "NDJSON: one account line per account")
+    check(lines[-1].get("summary") == report["summary"], "NDJSON: the summary differs from the JSON report")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--report", required=True)
+    p.add_argument("--sarif")
+    p.add_argument("--sarif-schema")
+    p.add_argument("--ocsf")
+    p.add_argument("--asff")
+    p.add_argument("--endpoint")
+    p.add_argument("--csv")
+    p.add_argument("--ndjson")
+    a = p.parse_args()
+    report = json.load(open(a.report))
+    if a.sarif:
+        check_sarif(a.sarif, a.sarif_schema)
+    if a.ocsf:
+        check_ocsf(a.ocsf)
+    if a.asff:
+        check_asff(a.asff, a.endpoint)
+    if a.csv:
+        check_csv(a.csv, report)
+    if a.ndjson:
+        check_ndjson(a.ndjson, report)
+    for line in problems:
+        print(line)
+    print(f"{len(problems)} problems")
+    sys.exit(1 if problems else 0)
+
+
+if __name__ == "__main__":
+    main()
