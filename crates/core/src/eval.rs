@@ -201,7 +201,7 @@ mod tests {
     #[test]
     fn fingerprints_stay_stable_while_the_key_stays_the_same() {
         let aws = Partition::aws();
-        let a = finding(Some("AKIA0000000000000001"), "2026-01-01T00:00:00Z", "2026-05-01T00:00:00Z");
+        let a = finding(Some("AKIA0000000000000001"), "2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z");
         let b = finding(Some("AKIA0000000000000001"), "2026-01-01T00:00:00Z", "2026-11-28T00:00:00Z");
         assert_ne!(a.verdict, b.verdict);
         assert_eq!(a.fingerprint(&aws), b.fingerprint(&aws), "another run, another verdict: same key");
