@@ -606,3 +606,23 @@ fn ndjson_lines_are_complete_even_when_the_scan_is_interrupted() {
     assert_eq!(lines.last().unwrap()["summary"]["accounts"]["failed_by_reason"]["interrupted"], 1);
     assert!(text.ends_with('\n'));
 }
+
+#[test]
+fn environment_failures_name_the_permission_and_map_to_their_exit_codes() {
+    let (emu, _s) = setup();
+    emu.fault(json!({"service": "organizations", "action": "ListRoots", "error_code": "AccessDeniedException",
+                     "message": "You don't have permissions to access this resource.", "times": 1}));
+    let out = emu.command(&["scan", "--as-of", AS_OF]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "discovery failing leaves the organization unassessed: {stderr}");
+    assert!(stderr.contains("organizations:ListRoots AccessDeniedException"), "{stderr}");
+    assert!(stderr.contains("management or a delegated-admin account"), "{stderr}");
+
+    emu.fault(json!({"service": "sts", "action": "GetCallerIdentity", "error_code": "InvalidClientTokenId",
+                     "http_status": 403, "message": "The security token included in the request is invalid.", "times": 1}));
+    let out = emu.command(&["scan", "--as-of", AS_OF]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "unusable credentials are a configuration error: {stderr}");
+    assert!(stderr.contains("sts:GetCallerIdentity InvalidClientTokenId"), "{stderr}");
+    assert!(!stderr.contains(harness::FAKE_SECRET));
+}

@@ -206,8 +206,6 @@ pub struct AccountStats {
     pub sdk_retries: u32,
     /// Milliseconds from start to end of the account's scan.
     pub duration_ms: u64,
-    /// Key slots whose id could not be matched unambiguously.
-    pub unmatched_key_ids: u32,
 }
 
 /// One account's line in the report.

@@ -179,8 +179,6 @@ async fn scan_one<C: AccountConnector>(
         Ok(Ok(c)) => {
             stats.report_retries = c.report_retries;
             stats.enrichment_calls = c.enrichment_calls;
-            stats.unmatched_key_ids =
-                c.inventory.users.iter().flat_map(|u| &u.keys).filter(|k| k.access_key_id.is_none()).count() as u32;
             for w in &c.warnings {
                 tracing::warn!(account = %account.id, "{w}");
             }

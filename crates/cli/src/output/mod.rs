@@ -333,14 +333,8 @@ mod tests {
             ],
         };
         let findings = evaluate(&rules, &ctx, &payments.id, &inv);
-        let stats = AccountStats {
-            api_calls: 4,
-            enrichment_calls: 1,
-            report_retries: 0,
-            sdk_retries: 0,
-            duration_ms: 120,
-            unmatched_key_ids: 0,
-        };
+        let stats =
+            AccountStats { api_calls: 4, enrichment_calls: 1, report_retries: 0, sdk_retries: 0, duration_ms: 120 };
         let mut report = Report {
             run: RunInfo {
                 as_of: ctx.as_of,
