@@ -626,3 +626,27 @@ fn environment_failures_name_the_permission_and_map_to_their_exit_codes() {
     assert!(stderr.contains("sts:GetCallerIdentity InvalidClientTokenId"), "{stderr}");
     assert!(!stderr.contains(harness::FAKE_SECRET));
 }
+
+#[test]
+fn assumed_role_sessions_renew_before_they_expire() {
+    let (emu, s) = setup();
+    let payments = s.account("payments");
+    // Sessions that expire 13 s after issue. The SDK's identity cache treats them as expired 10 s before that,
+    // give or take up to 5 s of jitter added back: 3–8 s after issue. The account's second IAM call comes 9 s
+    // after its first, so it must run on a renewed session.
+    emu.control("POST", "sts", &json!({"expiry_seconds": 13}));
+    emu.fault(
+        json!({"service": "iam", "action": "GenerateCredentialReport", "account_id": payments, "latency_ms": 9000}),
+    );
+    let run = scan(&emu, &["--account", &payments, "--key-ids", "none"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.account(&payments)["status"], "scanned");
+    let log = emu.control("GET", "requests", &Value::Null);
+    let assumed = log["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "AssumeRole" && r["account_id"] == payments.as_str())
+        .count();
+    assert_eq!(assumed, 2, "one AssumeRole to open the account, one renewal before the session expired: {log}");
+}

@@ -11,6 +11,8 @@ application (``DomainDispatcherApplication(create_backend_app)``) behind a small
                                      error_code?, http_status?, message?, latency_ms?, probability?, times?,
                                      report_content? (a successful GetCredentialReport with this CSV)}
   DELETE /_keyaudit/faults           remove every fault rule
+  POST   /_keyaudit/sts              {"expiry_seconds": N}: AssumeRole credentials expire N seconds after issue
+                                     (moto issues them for the requested duration; null restores that)
   GET    /_keyaudit/requests         the request log: time, service, action, account of every AWS call
   DELETE /_keyaudit/requests         clear the request log
 
@@ -74,9 +76,11 @@ class State:
         self.in_flight = 0
         self.max_in_flight = 0
         self.rng = random.Random(1234)
+        self.assume_role_expiry: float | None = None
 
     def reset(self) -> None:
         with self.lock:
+            self.assume_role_expiry = None
             self.faults.clear()
             self.requests.clear()
             self.max_in_flight = 0
@@ -196,18 +200,26 @@ class Emulator:
                 self.state.in_flight -= 1
 
     def passthrough(self, environ: dict[str, Any], start_response: Any, req: dict[str, Any]) -> Any:
-        if req.get("action") != "GetCredentialReport":
+        expiry = self.state.assume_role_expiry
+        rewrite = {
+            # moto hard-codes GeneratedTime to 2015-02-02; AWS reports when the report was generated.
+            "GetCredentialReport": lambda p: p.replace(
+                b"2015-02-02T20:02:02Z", dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ").encode()),
+            # Short-lived sessions, to test credential renewal without waiting an hour.
+            "AssumeRole": lambda p: re.sub(
+                rb"<Expiration>[^<]*</Expiration>",
+                ("<Expiration>" + (dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=expiry or 0))
+                 .strftime("%Y-%m-%dT%H:%M:%SZ") + "</Expiration>").encode(), p),
+        }.get(req.get("action") or "")
+        if rewrite is None or (req.get("action") == "AssumeRole" and expiry is None):
             return self.moto(environ, start_response)
-        # moto hard-codes GeneratedTime to 2015-02-02; AWS reports when the report was generated.
         captured: dict[str, Any] = {}
 
         def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             captured["status"], captured["headers"] = status, headers
             return lambda _data: None
 
-        payload = b"".join(self.moto(environ, capture))
-        now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        payload = payload.replace(b"2015-02-02T20:02:02Z", now.encode())
+        payload = rewrite(b"".join(self.moto(environ, capture)))
         headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
         start_response(captured["status"], headers + [("Content-Length", str(len(payload)))])
         return [payload]
@@ -238,6 +250,9 @@ class Emulator:
                 self.state.requests.clear()
                 self.state.max_in_flight = 0
             return result
+        if (method, route) == ("POST", "sts"):
+            self.state.assume_role_expiry = args.get("expiry_seconds")
+            return {"ok": True}
         if (method, route) == ("POST", "keys/backdate"):
             return backdate_key(**args)
         if (method, route) == ("POST", "accounts/state"):
