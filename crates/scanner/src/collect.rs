@@ -1,6 +1,7 @@
 //! Per-account collection: the credential report (with the bounded waits AWS semantics call for), evaluation,
 //! and key-id enrichment for the users that need it.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
@@ -127,6 +128,8 @@ pub async fn collect_account(
         collect_credential_report(api, &opts.report_policy).await?
     };
     let mut findings = evaluate(rules, ctx, account_id, &inventory);
+    let actionable: HashSet<&str> =
+        findings.iter().filter(|f| f.verdict.is_actionable()).map(|f| f.user_arn.as_str()).collect();
     let wanted: Vec<usize> = inventory
         .users
         .iter()
@@ -135,7 +138,7 @@ pub async fn collect_account(
         .filter(|(_, u)| match opts.key_ids {
             KeyIdMode::None => false,
             KeyIdMode::All => true,
-            KeyIdMode::Failing => findings.iter().any(|f| f.user_arn == u.arn && f.verdict.is_actionable()),
+            KeyIdMode::Failing => actionable.contains(u.arn.as_str()),
         })
         .map(|(i, _)| i)
         .collect();
