@@ -183,14 +183,8 @@ mod tests {
                 user_name: "alice".into(),
                 arn: "arn:aws:iam::012345678901:user/alice".into(),
                 keys: vec![KeySlotRecord {
-                    slot: KeySlot::One,
-                    status: KeyStatus::Active,
-                    last_rotated: last_rotated.parse().unwrap(),
-                    last_used_at: None,
-                    last_used_service: None,
-                    last_used_region: None,
                     access_key_id: key_id.map(|k| AccessKeyId::parse(k).unwrap()),
-                    created_at: None,
+                    ..KeySlotRecord::new(KeySlot::One, KeyStatus::Active, last_rotated.parse().unwrap())
                 }],
             }],
         };

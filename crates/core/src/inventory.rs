@@ -94,6 +94,22 @@ pub struct KeySlotRecord {
     pub created_at: Option<Timestamp>,
 }
 
+impl KeySlotRecord {
+    /// A key known only from its report columns (no last use, no id yet).
+    pub fn new(slot: KeySlot, status: KeyStatus, last_rotated: Timestamp) -> Self {
+        Self {
+            slot,
+            status,
+            last_rotated,
+            last_used_at: None,
+            last_used_service: None,
+            last_used_region: None,
+            access_key_id: None,
+            created_at: None,
+        }
+    }
+}
+
 /// One key as `ListAccessKeys` returns it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListedKey {
@@ -150,16 +166,7 @@ mod tests {
     }
 
     fn slot(slot: KeySlot, status: KeyStatus, last_rotated: &str) -> KeySlotRecord {
-        KeySlotRecord {
-            slot,
-            status,
-            last_rotated: ts(last_rotated),
-            last_used_at: None,
-            last_used_service: None,
-            last_used_region: None,
-            access_key_id: None,
-            created_at: None,
-        }
+        KeySlotRecord::new(slot, status, ts(last_rotated))
     }
 
     fn key(id: &str, status: KeyStatus, created: &str) -> ListedKey {

@@ -295,14 +295,9 @@ mod tests {
 
     fn key(slot: KeySlot, status: KeyStatus, days: i64, id: Option<&str>) -> KeySlotRecord {
         KeySlotRecord {
-            slot,
-            status,
-            last_rotated: ts("2026-11-28T12:00:00Z") - SignedDuration::from_hours(24 * days),
             last_used_at: Some(ts("2026-11-27T08:00:00Z")),
-            last_used_service: None,
-            last_used_region: None,
             access_key_id: id.map(|i| AccessKeyId::parse(i).unwrap()),
-            created_at: None,
+            ..KeySlotRecord::new(slot, status, ts("2026-11-28T12:00:00Z") - SignedDuration::from_hours(24 * days))
         }
     }
 

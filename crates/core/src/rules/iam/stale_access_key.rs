@@ -121,16 +121,7 @@ mod tests {
             users: vec![CredentialUser {
                 user_name: "alice".into(),
                 arn: "arn:aws:iam::012345678901:user/alice".into(),
-                keys: vec![KeySlotRecord {
-                    slot: KeySlot::One,
-                    status,
-                    last_rotated: as_of() - age,
-                    last_used_at: None,
-                    last_used_service: None,
-                    last_used_region: None,
-                    access_key_id: None,
-                    created_at: None,
-                }],
+                keys: vec![KeySlotRecord::new(KeySlot::One, status, as_of() - age)],
             }],
         };
         let account = AccountId::parse("012345678901").unwrap();
@@ -210,16 +201,11 @@ mod tests {
             users: vec![CredentialUser {
                 user_name: crate::inventory::ROOT_USER_NAME.into(),
                 arn: "arn:aws:iam::012345678901:root".into(),
-                keys: vec![KeySlotRecord {
-                    slot: KeySlot::Two,
-                    status: KeyStatus::Active,
-                    last_rotated: as_of() - SignedDuration::from_secs(200 * DAY),
-                    last_used_at: None,
-                    last_used_service: None,
-                    last_used_region: None,
-                    access_key_id: None,
-                    created_at: None,
-                }],
+                keys: vec![KeySlotRecord::new(
+                    KeySlot::Two,
+                    KeyStatus::Active,
+                    as_of() - SignedDuration::from_secs(200 * DAY),
+                )],
             }],
         };
         let findings = StaleAccessKey.evaluate(&ctx, &AccountId::parse("012345678901").unwrap(), &inv);
