@@ -1,13 +1,42 @@
 //! Progress on stderr: accounts done / total, failing keys so far, elapsed time. Hidden when stderr is not a
-//! terminal or with --quiet; stdout is never touched.
+//! terminal or with --quiet; stdout is never touched. Log lines written while the bar is shown go through
+//! [`LogWriter`], which lifts the bar for the line so the two never garble each other.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use keyaudit_core::eval::Verdict;
 use keyaudit_scanner::AccountDone;
+
+/// The bar currently shown, if any, for [`LogWriter`].
+static SHOWN: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+/// stderr for `tracing`, suspending the progress bar around each log line.
+pub(crate) struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let shown = SHOWN.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        match shown {
+            Some(bar) => bar.suspend(|| std::io::stderr().write_all(buf)).map(|()| buf.len()),
+            None => std::io::stderr().write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogWriter {
+    type Writer = LogWriter;
+    fn make_writer(&'a self) -> Self::Writer {
+        LogWriter
+    }
+}
 
 pub(crate) struct Progress {
     bar: ProgressBar,
@@ -26,6 +55,9 @@ impl Progress {
         }
         bar.enable_steady_tick(Duration::from_millis(200));
         bar.set_message("0 failing keys");
+        if visible {
+            *SHOWN.lock().unwrap_or_else(PoisonError::into_inner) = Some(bar.clone());
+        }
         Self { bar, failing: AtomicUsize::new(0) }
     }
 
@@ -37,6 +69,7 @@ impl Progress {
     }
 
     pub(crate) fn finish(&self) {
+        SHOWN.lock().unwrap_or_else(PoisonError::into_inner).take();
         self.bar.finish_and_clear();
     }
 }
