@@ -63,7 +63,8 @@ pub(crate) enum FailOnArg {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct ScanArgs {
-    /// Settings file (TOML; keys as the long flags with '_' or '-'). Flags and KEYAUDIT_* variables override it.
+    /// Settings file (TOML; keys are the long flag names, e.g. `max-age-days = 90`, `ou = ["/Root/Prod"]`).
+    /// KEYAUDIT_* variables and flags override it.
     #[arg(long, env = "KEYAUDIT_CONFIG", value_name = "FILE", help_heading = "Configuration")]
     pub(crate) config: Option<PathBuf>,
 
