@@ -650,3 +650,20 @@ fn assumed_role_sessions_renew_before_they_expire() {
         .count();
     assert_eq!(assumed, 2, "one AssumeRole to open the account, one renewal before the session expired: {log}");
 }
+
+#[test]
+fn a_config_file_sets_defaults_that_flags_override() {
+    let (emu, s) = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("keyaudit.toml");
+    std::fs::write(&config, "max-age-days = 400\nwarn-days = 30\nou = [\"/Root/Dev\"]\nkey-ids = \"none\"\n").unwrap();
+    let config = config.display().to_string();
+    let from_file = scan(&emu, &["--config", &config]);
+    let run = &from_file.report()["run"];
+    assert_eq!((run["max_age_days"].as_u64(), run["warn_days"].as_u64()), (Some(400), Some(30)));
+    assert_eq!(ids(&from_file), sorted(vec![s.account("dev"), s.account("denied")]));
+    let overridden = scan(&emu, &["--config", &config, "--max-age-days", "100", "--ou", "/Root/Prod"]);
+    assert_eq!(overridden.report()["run"]["max_age_days"], 100);
+    assert_eq!(overridden.report()["run"]["warn_days"], 30, "what the flags leave alone still comes from the file");
+    assert_eq!(ids(&overridden), sorted(vec![s.account("legacy"), s.account("closing"), s.account("payments")]));
+}
