@@ -369,11 +369,6 @@ impl Report {
             Outcome::Clean
         }
     }
-
-    /// The record of an account, by id.
-    pub fn account(&self, id: &AccountId) -> Option<&AccountRecord> {
-        self.accounts.iter().find(|r| &r.account.id == id)
-    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use super::with_accounts;
 use keyaudit_core::eval::{Finding, Verdict};
 use keyaudit_core::report::{AccountRecord, Report};
 use keyaudit_core::rules::{RuleMeta, RuleSet, Severity};
@@ -87,12 +88,9 @@ fn finding(report: &Report, meta: &RuleMeta, f: &Finding, account: Option<&Accou
 
 pub(crate) fn render(report: &Report, rules: &RuleSet) -> serde_json::Result<Vec<u8>> {
     let metas: HashMap<&str, &RuleMeta> = rules.metas().into_iter().map(|m| (m.id, m)).collect();
-    let accounts: HashMap<_, _> = report.accounts.iter().map(|r| (&r.account.id, r)).collect();
-    let findings: Vec<Value> = report
-        .findings
-        .iter()
-        .filter(|f| f.verdict != Verdict::NotApplicable)
-        .map(|f| finding(report, metas[f.rule_id], f, accounts.get(&f.account_id).copied()))
+    let findings: Vec<Value> = with_accounts(report)
+        .filter(|(f, _)| f.verdict != Verdict::NotApplicable)
+        .map(|(f, account)| finding(report, metas[f.rule_id], f, account))
         .collect();
     let mut bytes = serde_json::to_vec_pretty(&findings)?;
     bytes.push(b'\n');

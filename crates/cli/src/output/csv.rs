@@ -1,18 +1,15 @@
 //! CSV: one row per key finding, with the JSON report's finding fields as columns (RFC 4180 quoting: user
 //! names may contain commas). Absent values are empty cells.
 
-use std::collections::HashMap;
-
 use anyhow::Result;
 use keyaudit_core::report::Report;
 
-use super::json;
+use super::{json, with_accounts};
 
 pub(crate) fn render(report: &Report) -> Result<Vec<u8>> {
-    let accounts: HashMap<_, _> = report.accounts.iter().map(|r| (&r.account.id, r)).collect();
     let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
-    for f in &report.findings {
-        writer.serialize(json::finding(f, accounts.get(&f.account_id).copied(), &report.run.partition))?;
+    for (f, account) in with_accounts(report) {
+        writer.serialize(json::finding(f, account, &report.run.partition))?;
     }
     if report.findings.is_empty() {
         // Headers are written with the first row; an empty report still gets them.

@@ -2,24 +2,24 @@
 //! `docs/json-schema.json` and `docs/output.md`; they are separate from the core model on purpose, so the
 //! model can change without breaking consumers.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use anyhow::Result;
 use keyaudit_core::eval::Finding;
-use keyaudit_core::ids::{AccountId, Partition};
+use keyaudit_core::ids::Partition;
 use keyaudit_core::report::{AccessMethod, AccountRecord, AccountStatus, Report, Scope};
 use keyaudit_core::rules::RuleSet;
 use serde::Serialize;
+
+use super::with_accounts;
 
 /// The JSON schema version. Bump only for breaking changes; adding fields is not one.
 pub(crate) const SCHEMA_VERSION: u32 = 1;
 
 #[derive(Serialize)]
 pub(crate) struct JsonReport<'a> {
-    schema_version: u32,
-    tool: Tool,
-    run: Run<'a>,
-    summary: Summary,
+    #[serde(flatten)]
+    header: JsonHeader<'a>,
     accounts: Vec<JsonAccount<'a>>,
     findings: Vec<JsonFinding<'a>>,
 }
@@ -217,7 +217,16 @@ pub(crate) fn finding<'a>(f: &'a Finding, record: Option<&'a AccountRecord>, par
     }
 }
 
-pub(crate) fn build<'a>(report: &'a Report, rules: &RuleSet) -> JsonReport<'a> {
+/// The report without its accounts and findings (also the NDJSON summary line).
+#[derive(Serialize)]
+pub(crate) struct JsonHeader<'a> {
+    schema_version: u32,
+    tool: Tool,
+    run: Run<'a>,
+    summary: Summary,
+}
+
+pub(crate) fn header<'a>(report: &'a Report, rules: &RuleSet) -> JsonHeader<'a> {
     let s = report.summary();
     let (scope, organization_id, management_account_id) = match &report.run.scope {
         Scope::Organization { id, management_account_id } => {
@@ -225,8 +234,7 @@ pub(crate) fn build<'a>(report: &'a Report, rules: &RuleSet) -> JsonReport<'a> {
         }
         Scope::StandaloneAccount => ("standalone_account", None, None),
     };
-    let by_id: HashMap<&AccountId, &AccountRecord> = report.accounts.iter().map(|r| (&r.account.id, r)).collect();
-    JsonReport {
+    JsonHeader {
         schema_version: SCHEMA_VERSION,
         tool: Tool { name: "keyaudit", version: env!("CARGO_PKG_VERSION") },
         run: Run {
@@ -274,27 +282,15 @@ pub(crate) fn build<'a>(report: &'a Report, rules: &RuleSet) -> JsonReport<'a> {
                 not_applicable: s.not_applicable,
             },
         },
-        accounts: report.accounts.iter().map(account).collect(),
-        findings: report
-            .findings
-            .iter()
-            .map(|f| finding(f, by_id.get(&f.account_id).copied(), &report.run.partition))
-            .collect(),
     }
 }
 
-/// The report without its accounts and findings (the NDJSON summary line).
-#[derive(Serialize)]
-pub(crate) struct JsonHeader<'a> {
-    schema_version: u32,
-    tool: Tool,
-    run: Run<'a>,
-    summary: Summary,
-}
-
-pub(crate) fn header<'a>(report: &'a Report, rules: &RuleSet) -> JsonHeader<'a> {
-    let full = build(report, rules);
-    JsonHeader { schema_version: full.schema_version, tool: full.tool, run: full.run, summary: full.summary }
+fn build<'a>(report: &'a Report, rules: &RuleSet) -> JsonReport<'a> {
+    JsonReport {
+        header: header(report, rules),
+        accounts: report.accounts.iter().map(account).collect(),
+        findings: with_accounts(report).map(|(f, record)| finding(f, record, &report.run.partition)).collect(),
+    }
 }
 
 pub(crate) fn render(report: &Report, rules: &RuleSet) -> Result<Vec<u8>> {

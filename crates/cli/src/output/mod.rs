@@ -7,7 +7,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 use jiff::Timestamp;
-use keyaudit_core::report::Report;
+use std::collections::HashMap;
+
+use keyaudit_core::eval::Finding;
+use keyaudit_core::ids::AccountId;
+use keyaudit_core::report::{AccountRecord, Report};
 use keyaudit_core::rules::{RuleMeta, RuleSet};
 
 mod asff;
@@ -101,9 +105,7 @@ impl OutputSpec {
         if let Some(dir) = output_dir {
             std::fs::create_dir_all(dir)
                 .map_err(|e| anyhow!("--output-dir {}: cannot create the directory ({e})", dir.display()))?;
-            tempfile::NamedTempFile::new_in(dir)
-                .map(drop)
-                .map_err(|e| anyhow!("--output-dir {}: cannot write there ({e})", dir.display()))?;
+            probe(dir).map_err(|e| anyhow!("--output-dir {}: cannot write there ({e})", dir.display()))?;
         }
         for spec in &specs {
             if let Target::File(path) = &spec.target {
@@ -151,9 +153,12 @@ fn check_writable(path: &Path) -> Result<()> {
         bail!("--output {}: is a directory; expected a file path", path.display());
     }
     let dir = parent_dir(path);
-    tempfile::NamedTempFile::new_in(dir)
-        .map(drop)
-        .map_err(|e| anyhow!("--output {}: cannot write in {} ({e})", path.display(), dir.display()))
+    probe(dir).map_err(|e| anyhow!("--output {}: cannot write in {} ({e})", path.display(), dir.display()))
+}
+
+/// Creates and removes a temporary file in `dir`: the same operation the atomic write will need.
+fn probe(dir: &Path) -> std::io::Result<()> {
+    tempfile::NamedTempFile::new_in(dir).map(drop)
 }
 
 fn parent_dir(path: &Path) -> &Path {
@@ -161,6 +166,12 @@ fn parent_dir(path: &Path) -> &Path {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     }
+}
+
+/// Each finding with its account's record (name, OU path), in the report's order.
+pub(crate) fn with_accounts(report: &Report) -> impl Iterator<Item = (&Finding, Option<&AccountRecord>)> {
+    let by_id: HashMap<&AccountId, &AccountRecord> = report.accounts.iter().map(|r| (&r.account.id, r)).collect();
+    report.findings.iter().map(move |f| (f, by_id.get(&f.account_id).copied()))
 }
 
 /// Every tag a rule carries in exports: one per CIS benchmark version, Security Hub and Config references.
@@ -483,6 +494,11 @@ mod tests {
         assert!(out.is_dir(), "--output-dir is created");
         let defaults = OutputSpec::parse_all(&[], Some(&out)).unwrap();
         assert_eq!(defaults.len(), 2, "table on stdout and JSON in the directory");
+        let a_file = dir.path().join("r.json");
+        std::fs::write(&a_file, "x").unwrap();
+        let err = OutputSpec::parse_all(&["json".into()], Some(&a_file.join("sub"))).unwrap_err();
+        assert!(err.to_string().starts_with("--output-dir "), "{err}");
+        assert!(err.to_string().contains("cannot create the directory"), "{err}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use keyaudit_core::report::{AccountRecord, Report, Scope};
 use keyaudit_core::rules::{RuleMeta, RuleSet, Severity};
 use serde_json::{Value, json};
 
-use super::{OutputOptions, requirements};
+use super::{OutputOptions, requirements, with_accounts};
 
 const OCSF_VERSION: &str = "1.5.0";
 
@@ -133,12 +133,9 @@ fn record(report: &Report, meta: &RuleMeta, f: &Finding, account: Option<&Accoun
 
 pub(crate) fn render(report: &Report, rules: &RuleSet, opts: &OutputOptions) -> serde_json::Result<Vec<u8>> {
     let metas: HashMap<&str, &RuleMeta> = rules.metas().into_iter().map(|m| (m.id, m)).collect();
-    let accounts: HashMap<_, _> = report.accounts.iter().map(|r| (&r.account.id, r)).collect();
-    let records: Vec<Value> = report
-        .findings
-        .iter()
-        .filter(|f| f.verdict.is_actionable() || opts.ocsf_include_pass)
-        .map(|f| record(report, metas[f.rule_id], f, accounts.get(&f.account_id).copied()))
+    let records: Vec<Value> = with_accounts(report)
+        .filter(|(f, _)| f.verdict.is_actionable() || opts.ocsf_include_pass)
+        .map(|(f, account)| record(report, metas[f.rule_id], f, account))
         .collect();
     let mut bytes = serde_json::to_vec_pretty(&records)?;
     bytes.push(b'\n');

@@ -10,7 +10,7 @@ use keyaudit_core::report::{AccountRecord, AccountStatus, Report, Scope};
 use keyaudit_core::rules::{RuleMeta, RuleSet, Severity};
 use serde_json::{Value, json};
 
-use super::{OutputOptions, rule_tags, sentence};
+use super::{OutputOptions, rule_tags, sentence, with_accounts};
 
 const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 const INFORMATION_URI: &str = "https://github.com/keyaudit/keyaudit";
@@ -159,13 +159,10 @@ fn result(
 pub(crate) fn render(report: &Report, rules: &RuleSet, opts: &OutputOptions) -> serde_json::Result<Vec<u8>> {
     let metas = rules.metas();
     let rule_index: HashMap<&str, usize> = metas.iter().enumerate().map(|(i, m)| (m.id, i)).collect();
-    let records: HashMap<_, _> = report.accounts.iter().map(|r| (&r.account.id, r)).collect();
     let mut locs = Locations::default();
-    let results: Vec<Value> = report
-        .findings
-        .iter()
-        .filter(|f| f.verdict.is_actionable() || (opts.sarif_include_pass && f.verdict == Verdict::Pass))
-        .map(|f| result(report, f, records.get(&f.account_id).copied(), rule_index[f.rule_id], &mut locs))
+    let results: Vec<Value> = with_accounts(report)
+        .filter(|(f, _)| f.verdict.is_actionable() || (opts.sarif_include_pass && f.verdict == Verdict::Pass))
+        .map(|(f, account)| result(report, f, account, rule_index[f.rule_id], &mut locs))
         .collect();
 
     let account_label = |r: &AccountRecord| match (&r.account.name, &r.account.ou_path) {

@@ -4,8 +4,10 @@
 use std::fmt::Write;
 
 use keyaudit_core::eval::{Finding, Verdict};
-use keyaudit_core::report::{AccountStatus, FailOn, Outcome, Report, Scope};
+use keyaudit_core::report::{AccountRecord, AccountStatus, FailOn, Outcome, Report, Scope};
 use keyaudit_core::rules::RuleSet;
+
+use super::with_accounts;
 
 struct Style {
     color: bool,
@@ -150,15 +152,15 @@ pub(crate) fn render(report: &Report, rules: &RuleSet, color: bool) -> String {
     for (verdict, title) in
         [(Verdict::Fail, "Failing keys (oldest first)"), (Verdict::Warn, "Keys due soon (oldest first)")]
     {
-        let mut keys: Vec<&Finding> = report.findings.iter().filter(|f| f.verdict == verdict).collect();
+        let mut keys: Vec<(&Finding, Option<&AccountRecord>)> =
+            with_accounts(report).filter(|(f, _)| f.verdict == verdict).collect();
         if keys.is_empty() {
             continue;
         }
-        keys.sort_by(|a, b| b.age.cmp(&a.age).then_with(|| a.account_id.cmp(&b.account_id)));
+        keys.sort_by(|(a, _), (b, _)| b.age.cmp(&a.age).then_with(|| a.account_id.cmp(&b.account_id)));
         let rows: Vec<Vec<String>> = keys
             .iter()
-            .map(|f| {
-                let record = report.account(&f.account_id);
+            .map(|(f, record)| {
                 vec![
                     format!("{}d", f.age_days()),
                     f.account_id.to_string(),
