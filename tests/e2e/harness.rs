@@ -119,6 +119,39 @@ impl Emulator {
         self.prepare(args).output().expect("run keyaudit")
     }
 
+    /// Like [`Emulator::command`], without the environment variables `unset`.
+    pub(crate) fn command_without(&self, args: &[&str], unset: &[&str]) -> Output {
+        let mut command = self.prepare(args);
+        for name in unset {
+            command.env_remove(name);
+        }
+        command.output().expect("run keyaudit")
+    }
+
+    /// Changes a user's keys between two scans (`create`, `deactivate`, `activate`, `delete`); returns the key id.
+    pub(crate) fn change_key(&self, account: &str, user: &str, op: &str, key: Option<&str>) -> String {
+        let answer = self.control(
+            "POST",
+            "keys",
+            &serde_json::json!({"account_id": account, "user_name": user, "op": op, "access_key_id": key}),
+        );
+        answer["access_key_id"].as_str().unwrap().to_owned()
+    }
+
+    /// The emulator's request log: (service, action, account) of every AWS call since the last clear.
+    pub(crate) fn requests(&self) -> Vec<(String, String, String)> {
+        let log = self.control("GET", "requests", &Value::Null);
+        log["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let text = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
+                (text("service"), text("action"), text("account_id"))
+            })
+            .collect()
+    }
+
     /// Starts `keyaudit` with `args` and a JSON report at `report`, without waiting for it.
     pub(crate) fn spawn(&self, args: &[&str], report: &Path) -> Child {
         let spec = format!("json={}", report.display());

@@ -2,6 +2,7 @@
 //! own emulator on a free loopback port, so tests are independent and may run in parallel.
 #![allow(clippy::unwrap_used)]
 
+mod aws_behaviour;
 mod harness;
 
 use std::process::Command;
@@ -148,7 +149,10 @@ fn org_wide_scan_reports_exact_verdicts_ou_paths_and_account_statuses() {
         json!({"discovered": 8, "selected": 8, "scanned": 5, "skipped": 2, "failed": 1,
                                             "failed_by_reason": {"assume_role_denied": 1}})
     );
-    assert_eq!(summary["keys"], json!({"total": 7, "active": 6, "fail": 2, "warn": 2, "pass": 2, "not_applicable": 1}));
+    assert_eq!(
+        summary["keys"],
+        json!({"total": 7, "active": 6, "fail": 2, "warn": 2, "pass": 2, "not_applicable": 1, "resolved": 0})
+    );
 
     for text in ["/Root/Prod/Payments", "INCOMPLETE", "assume_role_denied", "Failing keys", special] {
         assert!(run.stdout.contains(text), "table lacks {text:?}:\n{}", run.stdout);

@@ -6,6 +6,15 @@ application (``DomainDispatcherApplication(create_backend_app)``) behind a small
   POST   /_keyaudit/reset            moto reset + clear faults and the request log
   POST   /_keyaudit/seed             seed an organization from a JSON spec (through the AWS API, with boto3)
   POST   /_keyaudit/keys/backdate    set a key's CreateDate (and last-used date) in moto's IAM backend
+  POST   /_keyaudit/keys             change a user's keys as the user would, between two scans:
+                                     {account_id, user_name, op: create|deactivate|activate|delete, access_key_id?}
+                                     answers {access_key_id}
+  POST   /_keyaudit/root-keys        give an account's root user access keys (moto has none):
+                                     {account_id, keys: [{created, status?: Active|Inactive, last_used?}]}
+  POST   /_keyaudit/reports          {generation_ms?: N}: a new credential report takes N ms to generate
+  GET    /_keyaudit/reports          the cached credential reports: {account_id: generated_time}
+  DELETE /_keyaudit/reports          forget every cached report (as if their 4 hours had passed)
+  POST   /_keyaudit/clock            {skew_seconds: N}: every AWS answer's Date header is N seconds off
   POST   /_keyaudit/accounts/state   set an Organizations account's State (SUSPENDED, PENDING_CLOSURE, ...)
   POST   /_keyaudit/faults           add a fault rule for matching requests: {service?, action?, account_id?,
                                      error_code?, http_status?, message?, latency_ms?, probability?, times?,
@@ -15,6 +24,13 @@ application (``DomainDispatcherApplication(create_backend_app)``) behind a small
                                      (moto issues them for the requested duration; null restores that)
   GET    /_keyaudit/requests         the request log: time, service, action, account of every AWS call
   DELETE /_keyaudit/requests         clear the request log
+
+Credential reports behave as AWS documents, not as plain moto (which rebuilds the report on every request):
+GenerateCredentialReport freezes the account's report content at that moment (with the `<root_account>` row
+AWS always writes first), answers STARTED, then INPROGRESS until `generation_ms` have passed, then COMPLETE,
+and reuses that report for 4 hours; GetCredentialReport answers ReportNotPresent before any generation,
+ReportInProgress while generating, ReportExpired after 4 hours, else the frozen content with GeneratedTime =
+the generation time.
 
 Requests are matched by service (SigV4 credential scope), action (X-Amz-Target or the Action= form field) and
 account (the RoleArn of AssumeRole, else the account that owns the signing access key).
@@ -29,6 +45,7 @@ from __future__ import annotations
 import argparse
 import base64
 import datetime as dt
+import email.utils
 import io
 import json
 import random
@@ -46,12 +63,20 @@ from moto.iam.models import get_account_id_from, iam_backends
 from moto.moto_api._internal.models import moto_api_backend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.organizations.models import organizations_backends
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 CONTROL = "/_keyaudit/"
 SCOPE_RE = re.compile(r"Credential=([A-Z0-9]+)/\d{8}/[^/]+/([a-z0-9-]+)/aws4_request")
 ROLE_ARN_RE = re.compile(r"arn:[a-z-]+:iam::(\d{12}):role/")
 MANAGEMENT_ACCOUNT = "123456789012"
+REPORT_TTL_SECONDS = 4 * 3600
+REPORT_HEADER = (
+    "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,"
+    "password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,"
+    "access_key_1_last_used_region,access_key_1_last_used_service,access_key_2_active,access_key_2_last_rotated,"
+    "access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,"
+    "cert_1_last_rotated,cert_2_active,cert_2_last_rotated"
+)
 IAM_XMLNS = {
     "iam": "https://iam.amazonaws.com/doc/2010-05-08/",
     "sts": "https://sts.amazonaws.com/doc/2011-06-15/",
@@ -77,10 +102,19 @@ class State:
         self.max_in_flight = 0
         self.rng = random.Random(1234)
         self.assume_role_expiry: float | None = None
+        # account id -> {"content": CSV, "generated": epoch seconds, "ready": epoch seconds}
+        self.reports: dict[str, dict[str, Any]] = {}
+        self.report_generation_ms = 0
+        self.root_keys: dict[str, list[dict[str, Any]]] = {}
+        self.clock_skew = 0.0
 
     def reset(self) -> None:
         with self.lock:
             self.assume_role_expiry = None
+            self.reports.clear()
+            self.report_generation_ms = 0
+            self.root_keys.clear()
+            self.clock_skew = 0.0
             self.faults.clear()
             self.requests.clear()
             self.max_in_flight = 0
@@ -143,16 +177,47 @@ def error_response(req: dict[str, Any], fault: dict[str, Any]) -> tuple[str, lis
     return f"{status} {reason}", headers, body.encode()
 
 
-def credential_report_response(content: str) -> bytes:
-    """A successful GetCredentialReport answer carrying `content` (to test malformed reports)."""
+def iso(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def credential_report_response(content: str, generated: float | None = None) -> bytes:
+    """A successful GetCredentialReport answer carrying `content`, generated at `generated` (default now)."""
     encoded = base64.b64encode(content.encode()).decode()
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     return (
         f'<GetCredentialReportResponse xmlns="{IAM_XMLNS["iam"]}"><GetCredentialReportResult>'
-        f"<Content>{encoded}</Content><ReportFormat>text/csv</ReportFormat><GeneratedTime>{now}</GeneratedTime>"
+        f"<Content>{encoded}</Content><ReportFormat>text/csv</ReportFormat>"
+        f"<GeneratedTime>{iso(generated if generated is not None else time.time())}</GeneratedTime>"
         f"</GetCredentialReportResult><ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata>"
         f"</GetCredentialReportResponse>"
     ).encode()
+
+
+def generate_report_response(state: str) -> bytes:
+    return (
+        f'<GenerateCredentialReportResponse xmlns="{IAM_XMLNS["iam"]}"><GenerateCredentialReportResult>'
+        f"<State>{state}</State></GenerateCredentialReportResult>"
+        f"<ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata>"
+        f"</GenerateCredentialReportResponse>"
+    ).encode()
+
+
+def root_row(account_id: str, keys: list[dict[str, Any]]) -> str:
+    """The `<root_account>` row AWS writes first in every credential report (moto writes none)."""
+    slots = []
+    for i in range(2):
+        key = keys[i] if i < len(keys) else None
+        if key is None:
+            slots.append("false,N/A,N/A,N/A,N/A")
+            continue
+        active = "true" if key.get("status", "Active") == "Active" else "false"
+        created = parse_time(key["created"]).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+        used = key.get("last_used")
+        used_cols = (f"{parse_time(used).strftime('%Y-%m-%dT%H:%M:%S+00:00')},us-east-1,iam" if used
+                     else "N/A,N/A,N/A")
+        slots.append(f"{active},{created},{used_cols}")
+    return (f"<root_account>,arn:aws:iam::{account_id}:root,2019-01-01T00:00:00+00:00,not_supported,"
+            f"no_information,not_supported,not_supported,true,{slots[0]},{slots[1]},false,N/A,false,N/A")
 
 
 class Emulator:
@@ -191,20 +256,59 @@ class Emulator:
                 start_response("200 OK", [("Content-Type", "text/xml"), ("Content-Length", str(len(payload)))])
                 return [payload]
             if fault and fault.get("error_code"):
-                status, headers, payload = error_response(req, fault)
-                start_response(status, headers + [("Content-Length", str(len(payload)))])
-                return [payload]
+                return self.respond_error(start_response, req, fault)
+            if req.get("service") == "iam" and req.get("action") in ("GenerateCredentialReport", "GetCredentialReport"):
+                return self.credential_report(start_response, req)
             return self.passthrough(environ, start_response, req)
         finally:
             with self.state.lock:
                 self.state.in_flight -= 1
 
+    @staticmethod
+    def respond_error(start_response: Any, req: dict[str, Any], fault: dict[str, Any]) -> Any:
+        status, headers, payload = error_response(req, fault)
+        start_response(status, headers + [("Content-Length", str(len(payload)))])
+        return [payload]
+
+    @staticmethod
+    def respond_xml(start_response: Any, payload: bytes) -> Any:
+        start_response("200 OK", [("Content-Type", "text/xml"), ("Content-Length", str(len(payload)))])
+        return [payload]
+
+    def credential_report(self, start_response: Any, req: dict[str, Any]) -> Any:
+        """GenerateCredentialReport / GetCredentialReport as AWS documents them (see the module docstring)."""
+        account = req.get("account_id") or MANAGEMENT_ACCOUNT
+        now = time.time()
+        with self.state.lock:
+            report = self.state.reports.get(account)
+            expired = report is not None and now - report["generated"] > REPORT_TTL_SECONDS
+            if req["action"] == "GenerateCredentialReport":
+                if report is None or expired:
+                    backend = iam_backend(account)
+                    backend.generate_report()
+                    body = backend.get_credential_report().split("\n", 1)[1]
+                    content = f"{REPORT_HEADER}\n{root_row(account, self.state.root_keys.get(account, []))}\n{body}"
+                    ready = now + self.state.report_generation_ms / 1000.0
+                    self.state.reports[account] = {"content": content, "generated": now, "ready": ready}
+                    state = "STARTED"
+                else:
+                    state = "INPROGRESS" if now < report["ready"] else "COMPLETE"
+                return self.respond_xml(start_response, generate_report_response(state))
+            if report is None:
+                error = ("ReportNotPresent", 410, "Credential report not present")
+            elif expired:
+                error = ("ReportExpired", 410, "Credential report expired")
+            elif now < report["ready"]:
+                error = ("ReportInProgress", 404, "Report generation in progress")
+            else:
+                payload = credential_report_response(report["content"], report["generated"])
+                return self.respond_xml(start_response, payload)
+        code, status, message = error
+        return self.respond_error(start_response, req, {"error_code": code, "http_status": status, "message": message})
+
     def passthrough(self, environ: dict[str, Any], start_response: Any, req: dict[str, Any]) -> Any:
         expiry = self.state.assume_role_expiry
         rewrite = {
-            # moto hard-codes GeneratedTime to 2015-02-02; AWS reports when the report was generated.
-            "GetCredentialReport": lambda p: p.replace(
-                b"2015-02-02T20:02:02Z", dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ").encode()),
             # Short-lived sessions, to test credential renewal without waiting an hour.
             "AssumeRole": lambda p: re.sub(
                 rb"<Expiration>[^<]*</Expiration>",
@@ -255,6 +359,27 @@ class Emulator:
             return {"ok": True}
         if (method, route) == ("POST", "keys/backdate"):
             return backdate_key(**args)
+        if (method, route) == ("POST", "keys"):
+            return change_key(**args)
+        if (method, route) == ("POST", "root-keys"):
+            with self.state.lock:
+                self.state.root_keys[args["account_id"]] = list(args["keys"])
+            return {"ok": True}
+        if (method, route) == ("POST", "reports"):
+            with self.state.lock:
+                self.state.report_generation_ms = int(args.get("generation_ms", 0))
+            return {"ok": True}
+        if (method, route) == ("GET", "reports"):
+            with self.state.lock:
+                return {a: iso(r["generated"]) for a, r in self.state.reports.items()}
+        if (method, route) == ("DELETE", "reports"):
+            with self.state.lock:
+                self.state.reports.clear()
+            return {"ok": True}
+        if (method, route) == ("POST", "clock"):
+            with self.state.lock:
+                self.state.clock_skew = float(args.get("skew_seconds", 0))
+            return {"ok": True}
         if (method, route) == ("POST", "accounts/state"):
             return set_account_state(**args)
         if (method, route) == ("POST", "faults"):
@@ -296,6 +421,22 @@ def backdate_key(account_id: str, user_name: str, access_key_id: str, created: s
                 key.last_used = AccessKeyLastUsed(timestamp=parse_time(last_used), service="iam", region="us-east-1")
             return {"ok": True}
     raise KeyError(f"user {user_name} in {account_id} has no key {access_key_id}")
+
+
+def change_key(account_id: str, user_name: str, op: str, access_key_id: str | None = None) -> dict[str, Any]:
+    """What a user does between two scans: create a key, deactivate, re-activate or delete one."""
+    backend = iam_backend(account_id)
+    if op == "create":
+        return {"access_key_id": backend.create_access_key(user_name).access_key_id}
+    if access_key_id is None:
+        raise ValueError(f"op {op!r} needs access_key_id")
+    if op in ("deactivate", "activate"):
+        backend.update_access_key(user_name, access_key_id, "Inactive" if op == "deactivate" else "Active")
+    elif op == "delete":
+        backend.delete_access_key(access_key_id, user_name)
+    else:
+        raise ValueError(f"unknown op {op!r}: expected create, deactivate, activate or delete")
+    return {"access_key_id": access_key_id}
 
 
 def set_account_state(account_id: str, state: str) -> dict[str, Any]:
@@ -352,7 +493,8 @@ class Seeder:
             self.account(org, parent, account)
         for ou in node.get("ous", []):
             ou_id = org.create_organizational_unit(ParentId=parent, Name=ou["name"])["OrganizationalUnit"]["Id"]
-            ou_path = f"{path}/{ou['name']}"
+            # The path keyaudit prints: '\\' and '/' inside a name are escaped, so every path names one OU.
+            ou_path = f"{path}/{ou['name'].replace(chr(92), chr(92) * 2).replace('/', chr(92) + '/')}"
             self.result["ous"][ou_path] = ou_id
             self.populate(org, ou_id, ou_path, ou)
 
@@ -398,6 +540,17 @@ class Seeder:
             self.result["keys"][f"{account_id}/{user['name']}"] = ids
 
 
+class SkewedClockHandler(WSGIRequestHandler):
+    """Writes the Date header of every answer from a clock `state.clock_skew` seconds off (the base handler
+    always sends its own Date first, so the header cannot be changed from inside the WSGI app)."""
+
+    state: State | None = None
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        skew = self.state.clock_skew if self.state else 0.0
+        return email.utils.formatdate((timestamp if timestamp is not None else time.time()) + skew, usegmt=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
@@ -406,7 +559,8 @@ def main() -> None:
     if not args.host.startswith("127.") and args.host not in ("localhost", "::1"):
         parser.error("the emulator binds to loopback only")
     emulator = Emulator()
-    server = make_server(args.host, args.port, emulator, threaded=True)
+    SkewedClockHandler.state = emulator.state
+    server = make_server(args.host, args.port, emulator, threaded=True, request_handler=SkewedClockHandler)
     emulator.url = f"http://{args.host}:{server.server_port}"
     print(f"KEYAUDIT_EMULATOR_READY {emulator.url}", flush=True)
     try:

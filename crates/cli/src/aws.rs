@@ -14,24 +14,32 @@ use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use aws_smithy_http_client::{Builder, ConnectorBuilder};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use keyaudit_core::ids::AccountId;
 use keyaudit_core::report::{AccessMethod, Account};
-use keyaudit_org_discovery::RoleAssumer;
+use keyaudit_org_discovery::{RoleAssumer, with_management_account_hint};
 use keyaudit_scanner::{AccountConnector, ConnectFailure, RateLimitedHttpClient, SdkIam, rate_limiter};
 
 use crate::settings::Settings;
 
+/// The region used when none is configured: IAM, STS and Organizations of the `aws` partition are global.
+pub(crate) const DEFAULT_REGION: &str = "us-east-1";
+
 /// Loads the caller's configuration. `AWS_ENDPOINT_URL` is honoured by aws-config itself; `--endpoint-url`
 /// overrides it. IAM, STS and Organizations are global: the region comes from `--region`, `AWS_REGION` or the
-/// profile, else us-east-1 (never from EC2 instance metadata, which would only add a slow lookup).
-pub(crate) async fn base_config(settings: &Settings) -> SdkConfig {
+/// profile, else us-east-1 (never from EC2 instance metadata, which would only add a slow lookup). The flag
+/// says whether the region fell back to that default (credentials of aws-cn or aws-us-gov then cannot work).
+pub(crate) async fn base_config(settings: &Settings) -> (SdkConfig, bool) {
     let mut profile_region = ProfileFileRegionProvider::builder();
     if let Some(profile) = &settings.profile {
         profile_region = profile_region.profile_name(profile);
     }
-    let region = RegionProviderChain::first_try(settings.region.clone().map(Region::new))
+    let configured = RegionProviderChain::first_try(settings.region.clone().map(Region::new))
         .or_else(EnvironmentVariableRegionProvider::new())
         .or_else(profile_region.build())
-        .or_else(Region::from_static("us-east-1"));
+        .region()
+        .await;
+    let defaulted = configured.is_none();
+    let region = configured.unwrap_or_else(|| Region::from_static(DEFAULT_REGION));
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(region)
         .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts))
@@ -42,7 +50,7 @@ pub(crate) async fn base_config(settings: &Settings) -> SdkConfig {
     if let Some(url) = &settings.endpoint_url {
         loader = loader.endpoint_url(url);
     }
-    loader.load().await
+    (loader.load().await, defaulted)
 }
 
 /// The one HTTPS client (rustls with aws-lc, proxy settings from the environment) whose connection pool every
@@ -66,12 +74,15 @@ pub(crate) fn limited(base: &SdkConfig, per_second: NonZeroU32) -> (SdkConfig, R
     (base.to_builder().http_client(client.clone()).build(), client)
 }
 
-/// Opens accounts: the caller's own credentials for the management and caller accounts, AssumeRole for the
-/// rest. Each account's IAM calls get their own rate limiter, since IAM quotas are per account.
+/// Opens accounts: the caller's own credentials for the caller's account, AssumeRole for the rest (the
+/// management account included). Each account's IAM calls get their own rate limiter, since IAM quotas are per
+/// account.
 pub(crate) struct Connector {
     pub(crate) base: SdkConfig,
     pub(crate) assumer: RoleAssumer,
     pub(crate) iam_rps: NonZeroU32,
+    /// The organization's management account, whose denied AssumeRole gets a hint on deploying the role there.
+    pub(crate) management_account_id: Option<AccountId>,
 }
 
 impl AccountConnector for Connector {
@@ -82,8 +93,14 @@ impl AccountConnector for Connector {
         match &account.access {
             AccessMethod::CallerCredentials => Ok(SdkIam::new(&config, &account.id, http.attempts(), 0)),
             AccessMethod::AssumeRole { role_arn } => {
-                let provider =
-                    self.assumer.assume(role_arn).await.map_err(|reason| ConnectFailure { reason, api_calls: 1 })?;
+                let provider = self.assumer.assume(role_arn).await.map_err(|reason| {
+                    let reason = if self.management_account_id.as_ref() == Some(&account.id) {
+                        with_management_account_hint(reason)
+                    } else {
+                        reason
+                    };
+                    ConnectFailure { reason, api_calls: 1 }
+                })?;
                 // A cache of its own: the SDK's shared lazy identity cache keeps at most 64 partitions and evicts
                 // arbitrary ones, so with many accounts in flight it would drop live sessions and every IAM call
                 // after an eviction would cost another AssumeRole (measured: 543 AssumeRole calls for 300 accounts).

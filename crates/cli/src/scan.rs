@@ -3,12 +3,15 @@
 use anyhow::{Context, Result};
 use jiff::Timestamp;
 use keyaudit_core::eval::EvalContext;
-use keyaudit_core::report::{Outcome, Report, RunInfo};
+use keyaudit_core::report::Scope;
+use keyaudit_core::report::{ClockCheck, Outcome, Report, RunInfo};
 use keyaudit_core::rules::builtin;
-use keyaudit_org_discovery::{AssumeSettings, RoleAssumer, SdkOrganizations, caller_identity, discover};
+use keyaudit_org_discovery::{
+    AssumeSettings, DiscoveryError, RoleAssumer, SdkOrganizations, caller_identity, discover,
+};
 use keyaudit_scanner::scan_accounts;
 
-use crate::aws::{Connector, base_config, limited};
+use crate::aws::{Connector, DEFAULT_REGION, base_config, limited};
 use crate::output::{open_streams, write_all};
 use crate::progress::Progress;
 use crate::settings::Settings;
@@ -50,26 +53,50 @@ pub(crate) async fn run(settings: Settings, quiet: bool) -> Result<ExitStatus, F
     let started_at = now();
     let as_of = settings.as_of.unwrap_or(started_at);
     let rules = builtin();
-    let base = base_config(&settings).await;
-    let region = base.region().map_or_else(|| "us-east-1".to_owned(), |r| r.to_string());
+    let (base, region_defaulted) = base_config(&settings).await;
+    let region = base.region().map_or_else(|| DEFAULT_REGION.to_owned(), |r| r.to_string());
     let (sts_config, _) = limited(&base, settings.sts_rps);
     let (org_config, _) = limited(&base, settings.org_rps);
     let caller = caller_identity(&sts_config).await.map_err(|e| {
-        Failure::usage(anyhow::Error::new(e).context(
-            "cannot identify the caller (sts:GetCallerIdentity); check the AWS credentials (AWS_PROFILE or --profile, \
-             AWS_ACCESS_KEY_ID, SSO login) and --endpoint-url",
-        ))
+        let mut hint = "cannot identify the caller (sts:GetCallerIdentity); check the AWS credentials (AWS_PROFILE or \
+                        --profile, AWS_ACCESS_KEY_ID, SSO login) and --endpoint-url"
+            .to_owned();
+        if region_defaulted {
+            hint.push_str(&format!(
+                "; no region is set, so keyaudit used {DEFAULT_REGION} (the aws partition): credentials of the \
+                 aws-cn or aws-us-gov partitions need --region or AWS_REGION (e.g. cn-north-1, us-gov-west-1)"
+            ));
+        }
+        Failure::usage(anyhow::Error::new(e).context(hint))
     })?;
+    // To the second on both sides: the Date header has no finer precision.
+    let local = Timestamp::from_second(now().as_second()).unwrap_or(started_at);
+    let clock = caller.aws_time.map(|aws| ClockCheck { local, aws });
+    if let Some(check) = clock.filter(ClockCheck::is_skewed) {
+        let as_of_note = if settings.as_of.is_none() {
+            "; as_of defaults to the local clock, so ages are off by as much"
+        } else {
+            ""
+        };
+        tracing::warn!(
+            "the local clock is {:#} {} AWS's (local {}, AWS {}){as_of_note}: fix the clock or set --as-of",
+            check.skew().abs(),
+            if check.skew().is_positive() { "ahead of" } else { "behind" },
+            check.local,
+            check.aws,
+        );
+    }
     tracing::info!(caller = %caller.arn, "caller identified");
 
     let orgs = SdkOrganizations::new(&org_config);
-    let discovery = discover(&orgs, &caller, &settings.filter, &settings.role).await.map_err(|e| match e {
-        e @ (keyaudit_org_discovery::DiscoveryError::UnknownOu { .. }
-        | keyaudit_org_discovery::DiscoveryError::UnknownAccount { .. }) => Failure::usage(e.into()),
-        e => Failure::incomplete(anyhow::Error::new(e).context(
+    let discovery = discover(&orgs, &caller, &settings.filter, &settings.role).await.map_err(|e: DiscoveryError| {
+        if e.is_usage() {
+            return Failure::usage(e.into());
+        }
+        Failure::incomplete(anyhow::Error::new(e).context(
             "cannot discover the organization's accounts; run keyaudit from the management or a delegated-admin \
              account with organizations:Describe*/List* permissions",
-        )),
+        ))
     })?;
     tracing::info!(
         accounts = discovery.accounts.len(),
@@ -89,6 +116,10 @@ pub(crate) async fn run(settings: Settings, quiet: bool) -> Result<ExitStatus, F
         ),
         base,
         iam_rps: settings.iam_rps,
+        management_account_id: match &discovery.scope {
+            Scope::Organization { management_account_id, .. } => Some(management_account_id.clone()),
+            Scope::StandaloneAccount => None,
+        },
     };
     let ctx = EvalContext { as_of, config: settings.rule_config };
     let streams = open_streams(&settings.outputs, started_at, &caller.partition).map_err(Failure::usage)?;
@@ -115,6 +146,7 @@ pub(crate) async fn run(settings: Settings, quiet: bool) -> Result<ExitStatus, F
             partition: caller.partition,
             region,
             accounts_discovered: discovery.discovered,
+            clock,
         },
         accounts: output.accounts,
         findings: output.findings,

@@ -4,7 +4,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::ModelError;
 use crate::ids::{AccessKeyId, AccountId, Partition};
-use crate::inventory::{AccountInventory, KeySlot, KeyStatus};
+use crate::inventory::{AccountInventory, KeyChange, KeySlot, KeyStatus};
 use crate::rules::{RuleSet, Severity};
 
 const SECONDS_PER_DAY: i64 = 86_400;
@@ -86,6 +86,8 @@ pub enum Verdict {
     Pass,
     /// Inactive: the control covers active keys only.
     NotApplicable,
+    /// In the credential report, but deleted since it was generated (`ListAccessKeys` no longer lists it).
+    Resolved,
 }
 
 impl Verdict {
@@ -96,6 +98,7 @@ impl Verdict {
             Verdict::Warn => "warn",
             Verdict::Pass => "pass",
             Verdict::NotApplicable => "not_applicable",
+            Verdict::Resolved => "resolved",
         }
     }
 
@@ -122,8 +125,10 @@ pub struct Finding {
     pub key_slot: KeySlot,
     /// Key id, when it was looked up and matched.
     pub access_key_id: Option<AccessKeyId>,
-    /// Active or inactive.
+    /// Active or inactive: the report's status, or `ListAccessKeys`'s when it shows a deactivation since.
     pub key_status: KeyStatus,
+    /// What changed since the credential report, when `ListAccessKeys` proved it.
+    pub change: Option<KeyChange>,
     /// Creation or last re-activation, per the credential report.
     pub last_rotated: Timestamp,
     /// `CreateDate`, when the key id was looked up.
@@ -144,6 +149,14 @@ impl Finding {
     /// Whole days of age, floored (a key 90 days and 1 second old is 90 days old, and fails).
     pub fn age_days(&self) -> i64 {
         self.age.as_secs().div_euclid(SECONDS_PER_DAY)
+    }
+
+    /// The key's state as last seen: `active`, `inactive`, or `deleted` (since the credential report).
+    pub fn key_state(&self) -> &'static str {
+        match self.change {
+            Some(KeyChange::Deleted) => "deleted",
+            _ => self.key_status.as_str(),
+        }
     }
 
     /// Whether this is the root user's key.

@@ -73,6 +73,29 @@ impl KeyStatus {
     }
 }
 
+/// What `ListAccessKeys`, read after the credential report was generated, says changed about a key since then.
+///
+/// AWS reuses a credential report for up to 4 hours, so a key fixed in that window still looks stale in it.
+/// keyaudit lists the keys of every user with a non-passing key anyway (to attach key ids), and that listing
+/// is fresher evidence: the finding follows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyChange {
+    /// Active in the report, inactive now.
+    Deactivated,
+    /// In the report, but `ListAccessKeys` lists no key that can be it: deleted since.
+    Deleted,
+}
+
+impl KeyChange {
+    /// `deactivated` or `deleted`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyChange::Deactivated => "deactivated",
+            KeyChange::Deleted => "deleted",
+        }
+    }
+}
+
 /// One existing access key as the credential report describes it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeySlotRecord {
@@ -92,6 +115,8 @@ pub struct KeySlotRecord {
     pub access_key_id: Option<AccessKeyId>,
     /// `CreateDate` from `ListAccessKeys`, once matched (never changes, unlike `last_rotated`).
     pub created_at: Option<Timestamp>,
+    /// What changed since the report, when `ListAccessKeys` proved it.
+    pub change: Option<KeyChange>,
 }
 
 impl KeySlotRecord {
@@ -106,6 +131,15 @@ impl KeySlotRecord {
             last_used_region: None,
             access_key_id: None,
             created_at: None,
+            change: None,
+        }
+    }
+
+    /// The key's status as last seen: the report's, unless `ListAccessKeys` showed it deactivated since.
+    pub fn current_status(&self) -> KeyStatus {
+        match self.change {
+            Some(KeyChange::Deactivated) => KeyStatus::Inactive,
+            _ => self.status,
         }
     }
 }
@@ -121,40 +155,82 @@ pub struct ListedKey {
     pub created_at: Timestamp,
 }
 
-/// Attaches key ids from `ListAccessKeys` to a user's report slots.
-///
-/// The report has no key ids and `ListAccessKeys` has no slot numbers, so keys are matched by evidence, never by
-/// guess: first a key whose status matches and whose `CreateDate` equals the slot's `last_rotated` to the second
-/// (the report's precision); then, for slots still open, the only remaining key with the slot's status. A slot
-/// that stays ambiguous keeps `access_key_id: None` rather than a possibly wrong id. Returns how many slots
-/// stayed unmatched.
-pub fn attach_key_ids(slots: &mut [KeySlotRecord], listed: &[ListedKey]) -> usize {
-    let mut used = vec![false; listed.len()];
-    for slot in slots.iter_mut() {
-        let exact = listed.iter().enumerate().find(|(i, k)| {
-            !used[*i] && k.status == slot.status && k.created_at.as_second() == slot.last_rotated.as_second()
-        });
-        if let Some((i, key)) = exact {
-            used[i] = true;
-            set_key(slot, key);
-        }
-    }
-    let open: Vec<usize> = (0..slots.len()).filter(|&i| slots[i].access_key_id.is_none()).collect();
-    for &i in &open {
-        let status = slots[i].status;
-        let open_same_status = open.iter().filter(|&&j| slots[j].status == status).count();
-        let candidates: Vec<usize> = (0..listed.len()).filter(|&k| !used[k] && listed[k].status == status).collect();
-        if open_same_status == 1 && candidates.len() == 1 {
-            used[candidates[0]] = true;
-            set_key(&mut slots[i], &listed[candidates[0]]);
-        }
-    }
-    slots.iter().filter(|s| s.access_key_id.is_none()).count()
+/// What matching a user's `ListAccessKeys` answer to its report slots found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyMatch {
+    /// Slots that got a key id.
+    pub matched: usize,
+    /// Slots whose key is gone (`KeyChange::Deleted`).
+    pub deleted: usize,
+    /// Slots left without an id because more than one listed key could be theirs.
+    pub ambiguous: usize,
 }
 
-fn set_key(slot: &mut KeySlotRecord, key: &ListedKey) {
-    slot.access_key_id = Some(key.access_key_id.clone());
-    slot.created_at = Some(key.created_at);
+/// Attaches key ids from `ListAccessKeys` to a user's report slots, and records what changed since the report.
+///
+/// The report has no key ids and `ListAccessKeys` has no slot numbers, so keys are matched by evidence only.
+/// A listed key can be a slot's key only if its `CreateDate` is no later than the slot's `last_rotated`
+/// (creation or re-activation) and no later than the report's `generated_at`, both to the second (the report's
+/// precision): a key created after the report cannot be in it. Within that:
+/// 1. a slot takes the one key whose `CreateDate` equals its `last_rotated` to the second;
+/// 2. a slot still open takes the only remaining candidate, if no other open slot could take it too;
+/// 3. a slot with no remaining candidate at all held a key that `ListAccessKeys` no longer lists: deleted.
+///
+/// A matched key that is inactive now while the report said active was deactivated since. A slot that stays
+/// ambiguous keeps `access_key_id: None` rather than a possibly wrong id. A key re-activated since the report
+/// keeps the report's status: its new `last_rotated` is not known before the next report.
+pub fn attach_key_ids(slots: &mut [KeySlotRecord], listed: &[ListedKey], generated_at: Option<Timestamp>) -> KeyMatch {
+    let can_be = |slot: &KeySlotRecord, key: &ListedKey| {
+        let created = key.created_at.as_second();
+        created <= slot.last_rotated.as_second() && generated_at.is_none_or(|g| created <= g.as_second())
+    };
+    let mut owner: Vec<Option<usize>> = vec![None; listed.len()];
+    for (s, slot) in slots.iter().enumerate() {
+        let mut exact = (0..listed.len())
+            .filter(|&k| can_be(slot, &listed[k]) && listed[k].created_at.as_second() == slot.last_rotated.as_second());
+        if let (Some(k), None) = (exact.next(), exact.next())
+            && owner[k].is_none()
+        {
+            owner[k] = Some(s);
+        }
+    }
+    let is_open = |owner: &[Option<usize>], s: usize| !owner.contains(&Some(s));
+    let candidates = |owner: &[Option<usize>], s: usize| -> Vec<usize> {
+        (0..listed.len()).filter(|&k| owner[k].is_none() && can_be(&slots[s], &listed[k])).collect()
+    };
+    for s in 0..slots.len() {
+        if !is_open(&owner, s) {
+            continue;
+        }
+        if let [k] = candidates(&owner, s)[..] {
+            let contested = (0..slots.len()).any(|o| o != s && is_open(&owner, o) && can_be(&slots[o], &listed[k]));
+            if !contested {
+                owner[k] = Some(s);
+            }
+        }
+    }
+    let mut result = KeyMatch::default();
+    let deleted: Vec<bool> = (0..slots.len()).map(|s| is_open(&owner, s) && candidates(&owner, s).is_empty()).collect();
+    for (k, s) in owner.iter().enumerate() {
+        if let Some(s) = *s {
+            let (slot, key) = (&mut slots[s], &listed[k]);
+            slot.access_key_id = Some(key.access_key_id.clone());
+            slot.created_at = Some(key.created_at);
+            if slot.status == KeyStatus::Active && key.status == KeyStatus::Inactive {
+                slot.change = Some(KeyChange::Deactivated);
+            }
+            result.matched += 1;
+        }
+    }
+    for (slot, gone) in slots.iter_mut().zip(deleted) {
+        if gone {
+            slot.change = Some(KeyChange::Deleted);
+            result.deleted += 1;
+        } else if slot.access_key_id.is_none() {
+            result.ambiguous += 1;
+        }
+    }
+    result
 }
 
 #[cfg(test)]
@@ -173,6 +249,24 @@ mod tests {
         ListedKey { access_key_id: AccessKeyId::parse(id).unwrap(), status, created_at: ts(created) }
     }
 
+    fn ids(slots: &[KeySlotRecord]) -> Vec<Option<&str>> {
+        slots.iter().map(|s| s.access_key_id.as_ref().map(AccessKeyId::as_str)).collect()
+    }
+
+    fn changes(slots: &[KeySlotRecord]) -> Vec<Option<KeyChange>> {
+        slots.iter().map(|s| s.change).collect()
+    }
+
+    const OLD: &str = "AKIA0000000000000OLD";
+    const NEW: &str = "AKIA0000000000000NEW";
+    /// The report was generated at noon; it shows OLD, created 200 days earlier, active.
+    const GENERATED: &str = "2026-11-28T12:00:00Z";
+    const OLD_CREATED: &str = "2026-05-12T12:00:00Z";
+
+    fn cached_report_slot() -> Vec<KeySlotRecord> {
+        vec![slot(KeySlot::One, KeyStatus::Active, OLD_CREATED)]
+    }
+
     #[test]
     fn keys_match_slots_by_creation_time_to_the_second() {
         let mut slots = vec![
@@ -183,15 +277,16 @@ mod tests {
             key("AKIA0000000000000002", KeyStatus::Active, "2026-05-01T00:00:00.734Z"),
             key("AKIA0000000000000001", KeyStatus::Active, "2026-01-01T00:00:00.120Z"),
         ];
-        assert_eq!(attach_key_ids(&mut slots, &listed), 0);
-        assert_eq!(slots[0].access_key_id.as_ref().unwrap().as_str(), "AKIA0000000000000001");
-        assert_eq!(slots[1].access_key_id.as_ref().unwrap().as_str(), "AKIA0000000000000002");
+        let m = attach_key_ids(&mut slots, &listed, Some(ts(GENERATED)));
+        assert_eq!(m, KeyMatch { matched: 2, deleted: 0, ambiguous: 0 });
+        assert_eq!(ids(&slots), [Some("AKIA0000000000000001"), Some("AKIA0000000000000002")]);
         assert_eq!(slots[1].created_at, Some(ts("2026-05-01T00:00:00.734Z")));
+        assert_eq!(changes(&slots), [None, None]);
     }
 
     #[test]
-    fn a_reactivated_key_matches_by_status_when_it_is_the_only_candidate() {
-        // last_rotated moved on re-activation, so CreateDate no longer equals it.
+    fn a_reactivated_key_matches_when_it_is_the_only_key_old_enough() {
+        // last_rotated moved on re-activation, so CreateDate no longer equals it; the other key is newer.
         let mut slots = vec![
             slot(KeySlot::One, KeyStatus::Active, "2026-03-01T00:00:00Z"),
             slot(KeySlot::Two, KeyStatus::Inactive, "2026-04-01T00:00:00Z"),
@@ -200,9 +295,8 @@ mod tests {
             key("AKIA0000000000000001", KeyStatus::Active, "2025-01-01T00:00:00Z"),
             key("AKIA0000000000000002", KeyStatus::Inactive, "2026-04-01T00:00:00Z"),
         ];
-        assert_eq!(attach_key_ids(&mut slots, &listed), 0);
-        assert_eq!(slots[0].access_key_id.as_ref().unwrap().as_str(), "AKIA0000000000000001");
-        assert_eq!(slots[1].access_key_id.as_ref().unwrap().as_str(), "AKIA0000000000000002");
+        assert_eq!(attach_key_ids(&mut slots, &listed, Some(ts(GENERATED))).matched, 2);
+        assert_eq!(ids(&slots), [Some("AKIA0000000000000001"), Some("AKIA0000000000000002")]);
     }
 
     #[test]
@@ -215,13 +309,80 @@ mod tests {
             key("AKIA0000000000000001", KeyStatus::Active, "2025-01-01T00:00:00Z"),
             key("AKIA0000000000000002", KeyStatus::Active, "2025-02-01T00:00:00Z"),
         ];
-        assert_eq!(attach_key_ids(&mut slots, &listed), 2);
-        assert!(slots.iter().all(|s| s.access_key_id.is_none()));
+        let m = attach_key_ids(&mut slots, &listed, Some(ts(GENERATED)));
+        assert_eq!(m, KeyMatch { matched: 0, deleted: 0, ambiguous: 2 });
+        assert_eq!(ids(&slots), [None, None]);
+        assert_eq!(changes(&slots), [None, None]);
+    }
+
+    /// Issue "Never wrong, never lost", item 1: the user rotated after the cached report (created NEW,
+    /// deactivated OLD). NEW must never be attached to OLD's stale slot; OLD is reported deactivated.
+    #[test]
+    fn a_rotation_after_the_report_never_attaches_the_new_key_to_the_old_slot() {
+        let mut slots = cached_report_slot();
+        let listed = [key(OLD, KeyStatus::Inactive, OLD_CREATED), key(NEW, KeyStatus::Active, "2026-11-28T12:30:00Z")];
+        let m = attach_key_ids(&mut slots, &listed, Some(ts(GENERATED)));
+        assert_eq!(m, KeyMatch { matched: 1, deleted: 0, ambiguous: 0 });
+        assert_eq!(ids(&slots), [Some(OLD)]);
+        assert_eq!(changes(&slots), [Some(KeyChange::Deactivated)]);
+        assert_eq!(slots[0].current_status(), KeyStatus::Inactive);
     }
 
     #[test]
-    fn a_key_deleted_since_the_report_leaves_its_slot_unmatched() {
-        let mut slots = vec![slot(KeySlot::One, KeyStatus::Active, "2026-03-01T00:00:00Z")];
-        assert_eq!(attach_key_ids(&mut slots, &[]), 1);
+    fn a_key_deleted_since_the_report_is_recorded_as_deleted() {
+        let mut slots = cached_report_slot();
+        let m = attach_key_ids(&mut slots, &[], Some(ts(GENERATED)));
+        assert_eq!(m, KeyMatch { matched: 0, deleted: 1, ambiguous: 0 });
+        assert_eq!(changes(&slots), [Some(KeyChange::Deleted)]);
+    }
+
+    /// Deleted OLD, created NEW: the only active key is NEW, but it is younger than the slot, so it is not it.
+    #[test]
+    fn a_key_created_after_the_slot_is_never_attached_to_it() {
+        let mut slots = cached_report_slot();
+        let listed = [key(NEW, KeyStatus::Active, "2026-11-28T12:30:00Z")];
+        let m = attach_key_ids(&mut slots, &listed, Some(ts(GENERATED)));
+        assert_eq!(m, KeyMatch { matched: 0, deleted: 1, ambiguous: 0 });
+        assert_eq!(ids(&slots), [None]);
+    }
+
+    /// A slot re-activated after its creation has last_rotated later than CreateDate; a key created after the
+    /// report was generated cannot be in the report, even though it is older than that last_rotated.
+    #[test]
+    fn a_key_created_after_the_report_was_generated_is_never_attached() {
+        let mut slots = vec![slot(KeySlot::One, KeyStatus::Active, "2026-11-28T13:00:00Z")];
+        let listed = [key(NEW, KeyStatus::Active, "2026-11-28T12:00:01Z")];
+        let m = attach_key_ids(&mut slots, &listed, Some(ts(GENERATED)));
+        assert_eq!(m.matched, 0);
+        assert_eq!(ids(&slots), [None]);
+        // Without a generation time only last_rotated bounds it, and the key may be the slot's.
+        let mut slots = vec![slot(KeySlot::One, KeyStatus::Active, "2026-11-28T13:00:00Z")];
+        assert_eq!(attach_key_ids(&mut slots, &listed, None).matched, 1);
+    }
+
+    #[test]
+    fn one_of_two_slots_deleted_and_the_other_matched() {
+        let mut slots = vec![
+            slot(KeySlot::One, KeyStatus::Active, "2026-01-01T00:00:00Z"),
+            slot(KeySlot::Two, KeyStatus::Active, "2026-06-01T00:00:00Z"),
+        ];
+        let listed = [
+            key("AKIA0000000000000002", KeyStatus::Active, "2026-06-01T00:00:00Z"),
+            key(NEW, KeyStatus::Active, "2026-11-28T12:30:00Z"),
+        ];
+        let m = attach_key_ids(&mut slots, &listed, Some(ts(GENERATED)));
+        assert_eq!(m, KeyMatch { matched: 1, deleted: 1, ambiguous: 0 });
+        assert_eq!(ids(&slots), [None, Some("AKIA0000000000000002")]);
+        assert_eq!(changes(&slots), [Some(KeyChange::Deleted), None]);
+    }
+
+    #[test]
+    fn a_key_reactivated_since_the_report_keeps_the_reports_status() {
+        let mut slots = vec![slot(KeySlot::One, KeyStatus::Inactive, OLD_CREATED)];
+        let listed = [key(OLD, KeyStatus::Active, OLD_CREATED)];
+        attach_key_ids(&mut slots, &listed, Some(ts(GENERATED)));
+        assert_eq!(ids(&slots), [Some(OLD)]);
+        assert_eq!(slots[0].change, None);
+        assert_eq!(slots[0].current_status(), KeyStatus::Inactive);
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
 use crate::eval::{Finding, RuleConfig, Verdict};
 use crate::ids::{AccountId, Partition};
@@ -37,6 +37,12 @@ impl AccountState {
             "PENDING_ACTIVATION" => Self::PendingActivation,
             other => Self::Other(other.to_owned()),
         }
+    }
+
+    /// One of the non-active states AWS documents: such an account is skipped. A state this version does not
+    /// know is neither active nor known to be inactive, so it is never skipped.
+    pub fn is_known_inactive(&self) -> bool {
+        matches!(self, Self::Suspended | Self::PendingClosure | Self::Closed | Self::PendingActivation)
     }
 
     /// The API's upper-case state name.
@@ -98,6 +104,8 @@ pub enum FailureCode {
     MalformedReport,
     /// The scan was interrupted before the account finished.
     Interrupted,
+    /// Organizations reports a `State` this version does not know: not assessed, never assumed closed.
+    UnknownState,
     /// Any other error.
     Error,
 }
@@ -114,6 +122,7 @@ impl FailureCode {
             Self::AccessDenied => "access_denied",
             Self::MalformedReport => "malformed_report",
             Self::Interrupted => "interrupted",
+            Self::UnknownState => "unknown_state",
             Self::Error => "error",
         }
     }
@@ -233,6 +242,30 @@ pub enum Scope {
     StandaloneAccount,
 }
 
+/// The local clock against AWS's, read from the `Date` of the first STS answer (to the second).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClockCheck {
+    /// The local clock when the answer arrived.
+    pub local: Timestamp,
+    /// AWS's clock, from the answer's `Date` header.
+    pub aws: Timestamp,
+}
+
+impl ClockCheck {
+    /// More skew than this is worth a warning: ages, due dates and the default `as_of` come from the local clock.
+    pub const TOLERANCE: SignedDuration = SignedDuration::from_secs(60);
+
+    /// How far the local clock is ahead of AWS's (negative: behind).
+    pub fn skew(&self) -> SignedDuration {
+        self.local.duration_since(self.aws)
+    }
+
+    /// Whether the skew is over [`ClockCheck::TOLERANCE`] either way.
+    pub fn is_skewed(&self) -> bool {
+        self.skew().abs() > Self::TOLERANCE
+    }
+}
+
 /// Facts about the run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunInfo {
@@ -256,6 +289,8 @@ pub struct RunInfo {
     pub region: String,
     /// Accounts in the organization before filters (1 for a standalone account).
     pub accounts_discovered: usize,
+    /// The local clock against AWS's, when AWS's answer carried a `Date`.
+    pub clock: Option<ClockCheck>,
 }
 
 /// The whole org-wide report.
@@ -294,6 +329,8 @@ pub struct Summary {
     pub fail: usize,
     /// Findings with verdict not_applicable.
     pub not_applicable: usize,
+    /// Findings with verdict resolved (keys deleted since the credential report).
+    pub resolved: usize,
 }
 
 /// The level from which findings make the run fail.
@@ -345,7 +382,7 @@ impl Report {
         }
         for f in &self.findings {
             s.keys_total += 1;
-            if f.key_status == KeyStatus::Active {
+            if f.key_status == KeyStatus::Active && f.verdict != Verdict::Resolved {
                 s.keys_active += 1;
             }
             match f.verdict {
@@ -353,6 +390,7 @@ impl Report {
                 Verdict::Warn => s.warn += 1,
                 Verdict::Fail => s.fail += 1,
                 Verdict::NotApplicable => s.not_applicable += 1,
+                Verdict::Resolved => s.resolved += 1,
             }
         }
         s
@@ -373,8 +411,6 @@ impl Report {
 
 #[cfg(test)]
 mod tests {
-    use jiff::SignedDuration;
-
     use super::*;
     use crate::inventory::KeySlot;
 
@@ -406,6 +442,7 @@ mod tests {
             key_slot: KeySlot::One,
             access_key_id: None,
             key_status: if verdict == Verdict::NotApplicable { KeyStatus::Inactive } else { KeyStatus::Active },
+            change: (verdict == Verdict::Resolved).then_some(crate::inventory::KeyChange::Deleted),
             last_rotated: ts("2026-01-01T00:00:00Z"),
             created_at: None,
             last_used_at: None,
@@ -429,6 +466,7 @@ mod tests {
                 partition: Partition::aws(),
                 region: "us-east-1".into(),
                 accounts_discovered: accounts.len(),
+                clock: None,
             },
             accounts,
             findings,
@@ -449,6 +487,7 @@ mod tests {
         let scanned = || AccountStatus::Scanned { report_generated_at: None };
         let cases = [
             (vec![scanned()], vec![Verdict::Pass, Verdict::NotApplicable], FailOn::Fail, Outcome::Clean),
+            (vec![scanned()], vec![Verdict::Resolved], FailOn::Warn, Outcome::Clean),
             (vec![scanned()], vec![Verdict::Warn], FailOn::Fail, Outcome::Clean),
             (vec![scanned()], vec![Verdict::Warn], FailOn::Warn, Outcome::Findings),
             (vec![scanned()], vec![Verdict::Fail], FailOn::Fail, Outcome::Findings),
@@ -477,12 +516,27 @@ mod tests {
                 record("000000000002", failed()),
                 record("000000000003", AccountStatus::Skipped(SkipReason::NotActive(AccountState::Closed))),
             ],
-            vec![finding("000000000001", Verdict::Fail), finding("000000000001", Verdict::NotApplicable)],
+            vec![
+                finding("000000000001", Verdict::Fail),
+                finding("000000000001", Verdict::NotApplicable),
+                finding("000000000001", Verdict::Resolved),
+            ],
         );
         let s = r.summary();
         assert_eq!((s.accounts_total, s.accounts_scanned, s.accounts_failed, s.accounts_skipped), (3, 1, 1, 1));
-        assert_eq!((s.keys_total, s.keys_active, s.fail, s.not_applicable), (2, 1, 1, 1));
+        assert_eq!((s.keys_total, s.keys_active, s.fail, s.not_applicable, s.resolved), (3, 1, 1, 1, 1));
         assert_eq!(s.failures_by_code.get("assume_role_denied"), Some(&1));
+    }
+
+    #[test]
+    fn a_clock_more_than_a_minute_off_either_way_is_skewed() {
+        let aws = ts("2026-11-28T12:00:00Z");
+        let cases = [(0, false), (60, false), (-60, false), (61, true), (-61, true), (3600, true)];
+        for (secs, skewed) in cases {
+            let check = ClockCheck { local: aws + SignedDuration::from_secs(secs), aws };
+            assert_eq!(check.skew(), SignedDuration::from_secs(secs));
+            assert_eq!(check.is_skewed(), skewed, "{secs} s");
+        }
     }
 
     #[test]

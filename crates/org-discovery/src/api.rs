@@ -1,9 +1,14 @@
 //! The Organizations and STS seams in domain types, and their AWS SDK implementations.
 
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 
 use aws_sdk_organizations::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sts::config::interceptors::BeforeDeserializationInterceptorContextRef;
+use aws_sdk_sts::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_smithy_types::date_time::{DateTime, Format};
 use aws_smithy_types::error::display::DisplayErrorContext;
+use jiff::Timestamp;
 use keyaudit_core::ids::{AccountId, Partition};
 use keyaudit_core::report::AccountState;
 
@@ -47,6 +52,8 @@ pub struct CallerIdentity {
     pub arn: String,
     /// The partition, from the ARN.
     pub partition: Partition,
+    /// AWS's clock: the `Date` header of the GetCallerIdentity response (to the second), when it had one.
+    pub aws_time: Option<Timestamp>,
 }
 
 /// The Organizations operations discovery needs.
@@ -62,6 +69,10 @@ pub trait OrganizationsApi: Send + Sync {
         &self,
         parent_id: &str,
     ) -> impl Future<Output = Result<Vec<OrgAccount>, DiscoveryError>> + Send;
+    /// ListAccounts, every page: the whole organization in one listing, to cross-check the tree walk.
+    fn list_accounts(&self) -> impl Future<Output = Result<Vec<OrgAccount>, DiscoveryError>> + Send;
+    /// ListParents for an account: the id of its one parent (root or OU).
+    fn parent_of(&self, account_id: &AccountId) -> impl Future<Output = Result<String, DiscoveryError>> + Send;
 }
 
 pub(crate) fn api_error<E, R>(action: &'static str, err: SdkError<E, R>) -> DiscoveryError
@@ -183,15 +194,7 @@ impl OrganizationsApi for SdkOrganizations {
                 .await
                 .map_err(|e| api_error(ACTION, e))?;
             for a in out.accounts() {
-                let id = AccountId::parse(a.id().unwrap_or_default())
-                    .map_err(|e| DiscoveryError::BadResponse { action: ACTION, problem: e.to_string() })?;
-                // `State` replaces the retiring `Status`; fall back to `Status` for older responses.
-                let state = match (a.state(), a.status()) {
-                    (Some(s), _) => AccountState::from_api(s.as_str()),
-                    (None, Some(s)) => AccountState::from_api(s.as_str()),
-                    (None, None) => AccountState::Other("UNKNOWN".into()),
-                };
-                accounts.push(OrgAccount { id, name: a.name().unwrap_or_default().to_owned(), state });
+                accounts.push(org_account(ACTION, a)?);
             }
             token = out.next_token().map(str::to_owned);
             if token.is_none() {
@@ -199,15 +202,103 @@ impl OrganizationsApi for SdkOrganizations {
             }
         }
     }
+
+    async fn list_accounts(&self) -> Result<Vec<OrgAccount>, DiscoveryError> {
+        const ACTION: &str = "organizations:ListAccounts";
+        let mut accounts = Vec::new();
+        let mut token = None;
+        loop {
+            self.before_call();
+            let out =
+                self.client.list_accounts().set_next_token(token).send().await.map_err(|e| api_error(ACTION, e))?;
+            for a in out.accounts() {
+                accounts.push(org_account(ACTION, a)?);
+            }
+            token = out.next_token().map(str::to_owned);
+            if token.is_none() {
+                return Ok(accounts);
+            }
+        }
+    }
+
+    async fn parent_of(&self, account_id: &AccountId) -> Result<String, DiscoveryError> {
+        const ACTION: &str = "organizations:ListParents";
+        self.before_call();
+        let out =
+            self.client.list_parents().child_id(account_id.as_str()).send().await.map_err(|e| api_error(ACTION, e))?;
+        out.parents().iter().find_map(|p| p.id()).map(str::to_owned).ok_or_else(|| DiscoveryError::BadResponse {
+            action: ACTION,
+            problem: format!("no parent for account {account_id}"),
+        })
+    }
 }
 
-/// GetCallerIdentity: the caller's account, ARN and partition.
+fn org_account(action: &'static str, a: &aws_sdk_organizations::types::Account) -> Result<OrgAccount, DiscoveryError> {
+    let id = AccountId::parse(a.id().unwrap_or_default())
+        .map_err(|e| DiscoveryError::BadResponse { action, problem: e.to_string() })?;
+    // `State` replaces the retiring `Status`; fall back to `Status` for older responses.
+    let state = match (a.state(), a.status()) {
+        (Some(s), _) => AccountState::from_api(s.as_str()),
+        (None, Some(s)) => AccountState::from_api(s.as_str()),
+        (None, None) => AccountState::Other("UNKNOWN".into()),
+    };
+    Ok(OrgAccount { id, name: a.name().unwrap_or_default().to_owned(), state })
+}
+
+/// Keeps the `Date` header of the response: AWS's clock, to compare the local one with.
+#[derive(Debug, Clone, Default)]
+struct ServerDate(Arc<Mutex<Option<String>>>);
+
+impl Intercept for ServerDate {
+    fn name(&self) -> &'static str {
+        "keyaudit-server-date"
+    }
+
+    fn read_after_transmit(
+        &self,
+        context: &BeforeDeserializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_sts::error::BoxError> {
+        if let (Some(date), Ok(mut slot)) = (context.response().headers().get("date"), self.0.lock()) {
+            *slot = Some(date.to_owned());
+        }
+        Ok(())
+    }
+}
+
+/// An HTTP `Date` header (`Sat, 28 Nov 2026 12:00:00 GMT`) as a timestamp.
+fn http_date(value: &str) -> Option<Timestamp> {
+    let t = DateTime::from_str(value.trim(), Format::HttpDate).ok()?;
+    Timestamp::from_second(t.secs()).ok()
+}
+
+/// GetCallerIdentity: the caller's account, ARN and partition, and AWS's clock at the time of the answer.
 pub async fn caller_identity(config: &aws_config::SdkConfig) -> Result<CallerIdentity, DiscoveryError> {
     const ACTION: &str = "sts:GetCallerIdentity";
-    let out = aws_sdk_sts::Client::new(config).get_caller_identity().send().await.map_err(|e| api_error(ACTION, e))?;
+    let date = ServerDate::default();
+    let out = aws_sdk_sts::Client::new(config)
+        .get_caller_identity()
+        .customize()
+        .interceptor(date.clone())
+        .send()
+        .await
+        .map_err(|e| api_error(ACTION, e))?;
     let bad = |problem: String| DiscoveryError::BadResponse { action: ACTION, problem };
     let account_id = AccountId::parse(out.account().unwrap_or_default()).map_err(|e| bad(e.to_string()))?;
     let arn = out.arn().unwrap_or_default().to_owned();
     let partition = Partition::from_arn(&arn).ok_or_else(|| bad(format!("caller ARN {arn:?} is not an ARN")))?;
-    Ok(CallerIdentity { account_id, arn, partition })
+    let aws_time = date.0.lock().ok().and_then(|d| d.as_deref().and_then(http_date));
+    Ok(CallerIdentity { account_id, arn, partition, aws_time })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_dates_parse_to_the_second() {
+        assert_eq!(http_date("Sat, 28 Nov 2026 12:00:05 GMT"), Some("2026-11-28T12:00:05Z".parse().unwrap()));
+        assert_eq!(http_date("yesterday"), None);
+    }
 }

@@ -102,6 +102,20 @@ impl Inner {
     }
 }
 
+/// AssumeRole into the management account failed: says how to fix it. The management account is assumed like
+/// every other account (unless keyaudit runs in it), but it has no `OrganizationAccountAccessRole`, and
+/// service-managed StackSets never deploy to it, so the audit role must be created there by hand.
+pub fn with_management_account_hint(mut reason: FailureReason) -> FailureReason {
+    if reason.code == FailureCode::AssumeRoleDenied {
+        reason.message.push_str(
+            "; this is the management account: it has no OrganizationAccountAccessRole and service-managed \
+             StackSets do not deploy to it, so create the audit role there yourself (a self-managed stack or the \
+             console), trusting the principal keyaudit runs as",
+        );
+    }
+    reason
+}
+
 struct AssumedRoleProvider {
     inner: Arc<Inner>,
     role_arn: String,
@@ -129,5 +143,29 @@ impl ProvideCredentials for AssumedRoleProvider {
             tracing::debug!(role = %self.role_arn, "renewing assumed-role credentials");
             self.inner.call(&self.role_arn).await.map_err(|reason| CredentialsError::provider_error(reason.to_string()))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_denied_management_account_says_how_to_deploy_the_role_there() {
+        let denied = FailureReason {
+            code: FailureCode::AssumeRoleDenied,
+            action: Some(ACTION),
+            aws_error_code: Some("AccessDenied".into()),
+            message: "not authorized (role arn:aws:iam::000000000001:role/Audit)".into(),
+        };
+        let hinted = with_management_account_hint(denied.clone());
+        assert_eq!(
+            hinted.message,
+            "not authorized (role arn:aws:iam::000000000001:role/Audit); this is the management account: it has no \
+             OrganizationAccountAccessRole and service-managed StackSets do not deploy to it, so create the audit \
+             role there yourself (a self-managed stack or the console), trusting the principal keyaudit runs as"
+        );
+        let throttled = FailureReason { code: FailureCode::Throttled, ..denied };
+        assert_eq!(with_management_account_hint(throttled.clone()), throttled, "only a denial gets the hint");
     }
 }

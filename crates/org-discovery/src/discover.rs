@@ -7,7 +7,7 @@ use keyaudit_core::ids::{AccountId, Partition};
 use keyaudit_core::report::{AccessMethod, Account, AccountState, Scope};
 
 use crate::DiscoveryError;
-use crate::api::{CallerIdentity, OrganizationsApi};
+use crate::api::{CallerIdentity, OrgAccount, OrganizationsApi};
 
 /// Which accounts to audit. Empty `ous` and `accounts` select every account.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -55,12 +55,57 @@ pub struct Discovery {
 }
 
 struct Node {
-    path: String,
+    /// The names from the root down (`Root` first), as Organizations has them (unescaped).
+    names: Vec<String>,
     /// This node and all its ancestors.
     lineage: Vec<String>,
 }
 
+/// An OU name as one segment of an OU path: `\` becomes `\\` and `/` becomes `\/`, so that a path names
+/// exactly one OU even when names contain the separator (OU names may contain any character).
+pub fn escape_ou_name(name: &str) -> String {
+    name.replace('\\', "\\\\").replace('/', "\\/")
+}
+
+/// The OU path of a node: `/` followed by its escaped names joined with `/` (`/Root/Prod/a\/b`).
+pub fn ou_path(names: &[String]) -> String {
+    names.iter().map(|n| format!("/{}", escape_ou_name(n))).collect()
+}
+
+/// Splits an `--ou` path into OU names, undoing [`escape_ou_name`]. The leading and a trailing `/` are
+/// optional; an empty name or a `\` before anything but `/` or `\` is an error.
+pub fn parse_ou_path(value: &str) -> Result<Vec<String>, DiscoveryError> {
+    let invalid =
+        |problem: &str| DiscoveryError::InvalidOuPath { value: value.to_owned(), problem: problem.to_owned() };
+    let body = value.trim();
+    let body = body.strip_prefix('/').unwrap_or(body);
+    let (mut names, mut name) = (Vec::new(), String::new());
+    let mut chars = body.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(e @ ('/' | '\\')) => name.push(e),
+                _ => return Err(invalid("a '\\' must be followed by '/' or '\\' (write a/b as a\\/b)")),
+            },
+            '/' => names.push(std::mem::take(&mut name)),
+            c => name.push(c),
+        }
+    }
+    // A trailing '/' leaves an empty last name behind: it is optional, so it is dropped.
+    if !name.is_empty() || names.is_empty() {
+        names.push(name);
+    }
+    if names.iter().any(String::is_empty) {
+        return Err(invalid("an OU name in the path is empty"));
+    }
+    Ok(names)
+}
+
 /// Discovers the organization's accounts and their OU paths, and applies `filter`.
+///
+/// The tree walk gives every account its OU path. Accounts can move while it runs, so it is cross-checked with
+/// one listing of the whole organization (`ListAccounts`): an account listed under two parents, or found only
+/// in that listing, gets its parent from `ListParents`. Neither happens unless an account moves mid-walk.
 pub async fn discover(
     api: &impl OrganizationsApi,
     caller: &CallerIdentity,
@@ -70,28 +115,48 @@ pub async fn discover(
     let Some(org) = api.describe_organization().await? else {
         return standalone(caller, filter);
     };
-    // Breadth-first walk; `nodes` maps every root/OU id to its path and lineage.
+    // Depth-first walk; `nodes` maps every root/OU id to its names and lineage.
     let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
     let mut queue: Vec<String> = Vec::new();
     for root in api.list_roots().await? {
-        nodes.insert(root.id.clone(), Node { path: "/Root".into(), lineage: vec![root.id.clone()] });
+        nodes.insert(root.id.clone(), Node { names: vec!["Root".into()], lineage: vec![root.id.clone()] });
         queue.push(root.id);
     }
-    let mut found: Vec<(crate::api::OrgAccount, String)> = Vec::new();
+    // Account id -> (account, every parent it was listed under).
+    let mut placed: BTreeMap<AccountId, (OrgAccount, Vec<String>)> = BTreeMap::new();
     while let Some(parent) = queue.pop() {
-        let (parent_path, parent_lineage) = {
+        let (names, lineage) = {
             let n = &nodes[&parent];
-            (n.path.clone(), n.lineage.clone())
+            (n.names.clone(), n.lineage.clone())
         };
         for ou in api.list_child_ous(&parent).await? {
-            let mut lineage = parent_lineage.clone();
-            lineage.push(ou.id.clone());
-            nodes.insert(ou.id.clone(), Node { path: format!("{parent_path}/{}", ou.name), lineage });
+            let mut child = Node { names: names.clone(), lineage: lineage.clone() };
+            child.names.push(ou.name);
+            child.lineage.push(ou.id.clone());
+            nodes.insert(ou.id.clone(), child);
             queue.push(ou.id);
         }
         for account in api.list_accounts_for_parent(&parent).await? {
-            found.push((account, parent.clone()));
+            placed.entry(account.id.clone()).or_insert_with(|| (account, Vec::new())).1.push(parent.clone());
         }
+    }
+    let mut found: Vec<(OrgAccount, String)> = Vec::new();
+    let listed = api.list_accounts().await?;
+    let walked: HashSet<AccountId> = placed.keys().cloned().collect();
+    for (id, (account, parents)) in placed {
+        let parent = match &parents[..] {
+            [one] => one.clone(),
+            _ => {
+                tracing::info!(account = %id, "account listed under {} parents during the walk (moved)", parents.len());
+                api.parent_of(&id).await?
+            }
+        };
+        found.push((account, parent));
+    }
+    for account in listed.into_iter().filter(|a| !walked.contains(&a.id)) {
+        tracing::info!(account = %account.id, "account missed by the walk (moved during it); asking for its parent");
+        let parent = api.parent_of(&account.id).await?;
+        found.push((account, parent));
     }
     let discovered = found.len();
 
@@ -109,16 +174,23 @@ pub async fn discover(
         .filter(|(a, parent)| {
             select_all
                 || filter.accounts.contains(&a.id)
-                || nodes[parent].lineage.iter().any(|id| selected_ous.contains(id.as_str()))
+                || nodes.get(parent).is_some_and(|n| n.lineage.iter().any(|id| selected_ous.contains(id.as_str())))
         })
         .filter(|(a, _)| !filter.exclude.contains(&a.id))
         .map(|(a, parent)| {
-            let access = if a.id == org.management_account_id || a.id == caller.account_id {
+            // Only the caller's own account is read with the caller's credentials. The management account is
+            // assumed like any other: run from a delegated-admin account, the caller's credentials would read
+            // the delegated admin's own IAM data and report it as the management account's.
+            let access = if a.id == caller.account_id {
                 AccessMethod::CallerCredentials
             } else {
                 AccessMethod::AssumeRole { role_arn: role.arn(&caller.partition, &a.id) }
             };
-            Account { id: a.id, name: Some(a.name), ou_path: Some(nodes[&parent].path.clone()), state: a.state, access }
+            let ou_path = nodes.get(&parent).map(|n| ou_path(&n.names));
+            if ou_path.is_none() {
+                tracing::warn!(account = %a.id, parent = %parent, "the account's parent appeared after the walk; no OU path");
+            }
+            Account { id: a.id, name: Some(a.name), ou_path, state: a.state, access }
         })
         .collect();
     accounts.sort_by(|a, b| a.id.cmp(&b.id));
@@ -129,20 +201,28 @@ pub async fn discover(
     })
 }
 
+/// The ids of the OUs that `--ou` values name: an id (`ou-…`, `r-…`) or an exact path.
 fn resolve_ous<'a>(wanted: &[String], nodes: &'a BTreeMap<String, Node>) -> Result<HashSet<&'a str>, DiscoveryError> {
     let mut ids = HashSet::new();
     for value in wanted {
-        let path = format!("/{}", value.trim().trim_matches('/'));
-        let hit = nodes.iter().find(|(id, node)| *id == value.trim() || node.path == path);
-        match hit {
-            Some((id, _)) => ids.insert(id.as_str()),
-            None => {
-                let mut known: Vec<&str> = nodes.values().map(|n| n.path.as_str()).collect();
+        if let Some((id, _)) = nodes.get_key_value(value.trim()) {
+            ids.insert(id.as_str());
+            continue;
+        }
+        let names = parse_ou_path(value)?;
+        let hits: Vec<&str> = nodes.iter().filter(|(_, n)| n.names == names).map(|(id, _)| id.as_str()).collect();
+        match hits[..] {
+            [id] => {
+                ids.insert(id);
+            }
+            [] => {
+                let mut known: Vec<String> = nodes.values().map(|n| ou_path(&n.names)).collect();
                 known.sort_unstable();
                 known.truncate(20);
                 return Err(DiscoveryError::UnknownOu { value: value.clone(), known: known.join(", ") });
             }
-        };
+            _ => return Err(DiscoveryError::AmbiguousOu { value: value.clone(), ids: hits.join(", ") }),
+        }
     }
     Ok(ids)
 }
@@ -178,29 +258,53 @@ mod tests {
     use super::*;
     use crate::api::{OrgAccount, OrgInfo, OrgUnit};
 
-    /// A fake organization: parent id → (child OUs, accounts).
+    /// A fake organization: parent id → (child OUs, accounts). `ListAccounts` answers every account of the
+    /// tree plus `extra`; `ListParents` answers from `parents`.
     struct FakeOrg {
         org: Option<OrgInfo>,
         children: HashMap<&'static str, (Vec<OrgUnit>, Vec<OrgAccount>)>,
-        calls: Mutex<u32>,
+        extra: Vec<OrgAccount>,
+        parents: HashMap<&'static str, &'static str>,
+        calls: Mutex<Vec<&'static str>>,
+    }
+
+    impl FakeOrg {
+        fn count(&self) -> usize {
+            self.calls.lock().unwrap().len()
+        }
+        fn called(&self, action: &str) -> usize {
+            self.calls.lock().unwrap().iter().filter(|a| **a == action).count()
+        }
     }
 
     impl OrganizationsApi for FakeOrg {
         async fn describe_organization(&self) -> Result<Option<OrgInfo>, DiscoveryError> {
-            *self.calls.lock().unwrap() += 1;
+            self.calls.lock().unwrap().push("DescribeOrganization");
             Ok(self.org.clone())
         }
         async fn list_roots(&self) -> Result<Vec<OrgUnit>, DiscoveryError> {
-            *self.calls.lock().unwrap() += 1;
+            self.calls.lock().unwrap().push("ListRoots");
             Ok(vec![OrgUnit { id: "r-root".into(), name: "Root".into() }])
         }
         async fn list_child_ous(&self, parent: &str) -> Result<Vec<OrgUnit>, DiscoveryError> {
-            *self.calls.lock().unwrap() += 1;
+            self.calls.lock().unwrap().push("ListOrganizationalUnitsForParent");
             Ok(self.children.get(parent).map(|c| c.0.clone()).unwrap_or_default())
         }
         async fn list_accounts_for_parent(&self, parent: &str) -> Result<Vec<OrgAccount>, DiscoveryError> {
-            *self.calls.lock().unwrap() += 1;
+            self.calls.lock().unwrap().push("ListAccountsForParent");
             Ok(self.children.get(parent).map(|c| c.1.clone()).unwrap_or_default())
+        }
+        async fn list_accounts(&self) -> Result<Vec<OrgAccount>, DiscoveryError> {
+            self.calls.lock().unwrap().push("ListAccounts");
+            let mut all: Vec<OrgAccount> = self.children.values().flat_map(|c| c.1.clone()).collect();
+            all.extend(self.extra.clone());
+            all.sort_by(|a, b| a.id.cmp(&b.id));
+            all.dedup_by(|a, b| a.id == b.id);
+            Ok(all)
+        }
+        async fn parent_of(&self, account_id: &AccountId) -> Result<String, DiscoveryError> {
+            self.calls.lock().unwrap().push("ListParents");
+            Ok(self.parents[account_id.as_str()].to_owned())
         }
     }
 
@@ -232,7 +336,9 @@ mod tests {
         FakeOrg {
             org: Some(OrgInfo { id: "o-test".into(), management_account_id: id("000000000001") }),
             children,
-            calls: Mutex::new(0),
+            extra: Vec::new(),
+            parents: HashMap::new(),
+            calls: Mutex::default(),
         }
     }
 
@@ -241,6 +347,7 @@ mod tests {
             account_id: id("000000000001"),
             arn: "arn:aws:iam::000000000001:user/admin".into(),
             partition: Partition::aws(),
+            aws_time: None,
         }
     }
 
@@ -280,8 +387,10 @@ mod tests {
         );
         assert_eq!(d.accounts[1].state, AccountState::Suspended);
         assert_eq!(d.discovered, 4);
-        // describe + roots + (OUs + accounts) for each of the 4 parents: grows with OUs, not accounts.
-        assert_eq!(*fake.calls.lock().unwrap(), 2 + 2 * 4);
+        // describe + roots + (OUs + accounts) for each of the 4 parents + one ListAccounts page to cross-check:
+        // grows with OUs, not accounts; no ListParents while nothing moves.
+        assert_eq!(fake.count(), 2 + 2 * 4 + 1);
+        assert_eq!(fake.called("ListParents"), 0);
     }
 
     #[tokio::test]
@@ -317,7 +426,13 @@ mod tests {
 
     #[tokio::test]
     async fn outside_an_organization_only_the_callers_account_is_audited() {
-        let fake = FakeOrg { org: None, children: HashMap::new(), calls: Mutex::new(0) };
+        let fake = FakeOrg {
+            org: None,
+            children: HashMap::new(),
+            extra: Vec::new(),
+            parents: HashMap::new(),
+            calls: Mutex::default(),
+        };
         let d = discover(&fake, &caller(), &AccountFilter::default(), &role()).await.unwrap();
         assert_eq!(d.scope, Scope::StandaloneAccount);
         assert_eq!(ids(&d), ["000000000001"]);
@@ -327,6 +442,91 @@ mod tests {
                 .await
                 .unwrap_err();
         assert!(matches!(err, DiscoveryError::UnknownOu { .. }));
+    }
+
+    /// Issue "Never wrong, never lost", item 3: run from a delegated-admin account (000000000004), only that
+    /// account uses the caller's credentials; the management account is assumed like any other.
+    #[tokio::test]
+    async fn from_a_delegated_admin_the_management_account_is_assumed_and_only_the_callers_account_is_not() {
+        let delegated = CallerIdentity {
+            account_id: id("000000000004"),
+            arn: "arn:aws:sts::000000000004:assumed-role/Audit/keyaudit".into(),
+            partition: Partition::aws(),
+            aws_time: None,
+        };
+        let d = discover(&org(), &delegated, &AccountFilter::default(), &role()).await.unwrap();
+        let access: Vec<(&str, &AccessMethod)> = d.accounts.iter().map(|a| (a.id.as_str(), &a.access)).collect();
+        let assumed = |acct: &str| AccessMethod::AssumeRole {
+            role_arn: format!("arn:aws:iam::{acct}:role/OrganizationAccountAccessRole"),
+        };
+        assert_eq!(access[0], ("000000000001", &assumed("000000000001")), "the management account");
+        assert_eq!(access[3], ("000000000004", &AccessMethod::CallerCredentials), "the caller's own account");
+    }
+
+    /// Issue "Never wrong, never lost", item 5: an OU named `a/b` under the root and OU `b` under OU `a` get
+    /// different paths, and `--ou` picks exactly the one it names.
+    #[tokio::test]
+    async fn ou_names_with_slashes_are_escaped_and_ou_paths_are_exact() {
+        let mut fake = org();
+        fake.children.get_mut("r-root").unwrap().0.extend([ou("ou-slash", "a/b"), ou("ou-a", "a")]);
+        fake.children.insert("ou-slash", (vec![], vec![acct("000000000005", "slash", AccountState::Active)]));
+        fake.children.insert("ou-a", (vec![ou("ou-a-b", "b")], vec![]));
+        fake.children.insert("ou-a-b", (vec![], vec![acct("000000000006", "nested", AccountState::Active)]));
+        fake.children.get_mut("ou-prod").unwrap().0.push(ou("ou-bs", "back\\slash"));
+        fake.children.insert("ou-bs", (vec![], vec![acct("000000000007", "bs", AccountState::Active)]));
+        let fake = &fake;
+        let run = |ous: &[&str]| {
+            let filter = AccountFilter { ous: ous.iter().map(|o| (*o).to_owned()).collect(), ..Default::default() };
+            async move { discover(fake, &caller(), &filter, &role()).await }
+        };
+        let d = run(&[]).await.unwrap();
+        let path = |acct: &str| d.accounts.iter().find(|a| a.id.as_str() == acct).unwrap().ou_path.clone().unwrap();
+        assert_eq!(path("000000000005"), "/Root/a\\/b");
+        assert_eq!(path("000000000006"), "/Root/a/b");
+        assert_eq!(path("000000000007"), "/Root/Prod/back\\\\slash");
+        assert_eq!(ids(&run(&["/Root/a\\/b"]).await.unwrap()), ["000000000005"]);
+        assert_eq!(ids(&run(&["Root/a\\/b/"]).await.unwrap()), ["000000000005"]);
+        assert_eq!(ids(&run(&["/Root/a/b"]).await.unwrap()), ["000000000006"]);
+        assert_eq!(ids(&run(&["/Root/a"]).await.unwrap()), ["000000000006"]);
+        assert_eq!(ids(&run(&["/Root/Prod/back\\\\slash"]).await.unwrap()), ["000000000007"]);
+        let err = run(&["/Root/a\\b"]).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--ou \"/Root/a\\\\b\" is not a valid OU path: a '\\' must be followed by '/' or '\\' (write a/b as a\\/b)"
+        );
+        assert!(err.is_usage());
+    }
+
+    #[test]
+    fn ou_paths_round_trip_through_escaping() {
+        for names in [vec!["Root"], vec!["Root", "a/b", "c\\d", "/", "\\/", "x y"]] {
+            let names: Vec<String> = names.into_iter().map(str::to_owned).collect();
+            assert_eq!(parse_ou_path(&ou_path(&names)).unwrap(), names);
+        }
+        for bad in ["", "/", "//", "/Root//Prod", "/Root/\\"] {
+            assert!(parse_ou_path(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    /// An account moved between OUs during the walk: listed under both parents, or under neither. Each is
+    /// reported once, under the parent ListParents names.
+    #[tokio::test]
+    async fn accounts_moved_during_the_walk_are_neither_lost_nor_listed_twice() {
+        let mut fake = org();
+        // 000000000003 seen under Payments and again under Dev (moved after Payments was listed).
+        fake.children.get_mut("ou-dev").unwrap().1.push(acct("000000000003", "payments", AccountState::Active));
+        // 000000000009 moved from an unlisted parent into one already listed: only ListAccounts sees it.
+        fake.extra.push(acct("000000000009", "mover", AccountState::Active));
+        fake.parents.insert("000000000003", "ou-dev");
+        fake.parents.insert("000000000009", "ou-prod");
+        let d = discover(&fake, &caller(), &AccountFilter::default(), &role()).await.unwrap();
+        assert_eq!(ids(&d), ["000000000001", "000000000002", "000000000003", "000000000004", "000000000009"]);
+        assert_eq!(d.discovered, 5);
+        let path = |acct: &str| d.accounts.iter().find(|a| a.id.as_str() == acct).unwrap().ou_path.as_deref();
+        assert_eq!(path("000000000003"), Some("/Root/Dev"));
+        assert_eq!(path("000000000009"), Some("/Root/Prod"));
+        assert_eq!(fake.called("ListParents"), 2);
+        assert_eq!(fake.called("ListAccounts"), 1);
     }
 
     #[test]

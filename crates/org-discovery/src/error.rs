@@ -13,6 +13,22 @@ pub enum DiscoveryError {
         /// Some known OU paths, to help.
         known: String,
     },
+    /// An `--ou` path cannot be read.
+    #[error("--ou {value:?} is not a valid OU path: {problem}")]
+    InvalidOuPath {
+        /// The value given.
+        value: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// An `--ou` path names more than one OU (possible only if sibling OUs share a name).
+    #[error("--ou {value:?} names more than one organizational unit ({ids}); give the OU id instead")]
+    AmbiguousOu {
+        /// The value given.
+        value: String,
+        /// The matching OU ids.
+        ids: String,
+    },
     /// An `--account` value is not an account of the organization.
     #[error("--account {value} is not an account of {scope}")]
     UnknownAccount {
@@ -48,6 +64,18 @@ pub enum DiscoveryError {
 }
 
 impl DiscoveryError {
+    /// Whether the error is in the user's input (a filter that does not fit the organization): exit code 2.
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            DiscoveryError::UnknownOu { .. }
+                | DiscoveryError::InvalidOuPath { .. }
+                | DiscoveryError::AmbiguousOu { .. }
+                | DiscoveryError::UnknownAccount { .. }
+                | DiscoveryError::InvalidRolePath { .. }
+        )
+    }
+
     /// Whether the failure is a denied permission.
     pub fn is_access_denied(&self) -> bool {
         matches!(self, DiscoveryError::Api { code: Some(c), .. } if c.starts_with("AccessDenied"))

@@ -11,6 +11,6 @@ pub mod discover;
 mod error;
 
 pub use api::{CallerIdentity, OrganizationsApi, SdkOrganizations, caller_identity};
-pub use assume::{AssumeSettings, RoleAssumer};
-pub use discover::{AccountFilter, Discovery, RoleSpec, discover};
+pub use assume::{AssumeSettings, RoleAssumer, with_management_account_hint};
+pub use discover::{AccountFilter, Discovery, RoleSpec, discover, escape_ou_name, ou_path, parse_ou_path};
 pub use error::DiscoveryError;

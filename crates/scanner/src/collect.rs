@@ -69,7 +69,7 @@ pub struct Collected {
     pub report_retries: u32,
     /// `ListAccessKeys` calls made.
     pub enrichment_calls: u32,
-    /// Key slots left without an id (ambiguous or deleted since the report), or why enrichment failed.
+    /// Key slots left without an id because more than one key could be theirs, or why enrichment failed.
     pub warnings: Vec<String>,
 }
 
@@ -153,15 +153,16 @@ pub async fn collect_account(
             .buffer_unordered(opts.enrichment_concurrency.max(1))
             .collect()
             .await;
+        let generated_at = inventory.report_generated_at;
         for (i, result) in listed {
             let user = &mut inventory.users[i];
             match result {
                 Ok(keys) => {
-                    let unmatched = attach_key_ids(&mut user.keys, &keys);
-                    if unmatched > 0 {
+                    let found = attach_key_ids(&mut user.keys, &keys, generated_at);
+                    if found.ambiguous > 0 {
                         warnings.push(format!(
-                            "{unmatched} key slot(s) of {} could not be matched to a key id unambiguously",
-                            user.user_name
+                            "{} key slot(s) of {} could not be matched to a key id unambiguously",
+                            found.ambiguous, user.user_name
                         ));
                     }
                 }
@@ -224,7 +225,8 @@ mod tests {
     }
 
     fn raw(rows: &[&str]) -> RawReport {
-        RawReport { content: format!("{HEADER}\n{}\n", rows.join("\n")).into_bytes(), generated_at: None }
+        let root = "<root_account>,arn:aws:iam::012345678901:root,false,N/A,N/A,false,N/A,N/A";
+        RawReport { content: format!("{HEADER}\n{root}\n{}\n", rows.join("\n")).into_bytes(), generated_at: None }
     }
 
     fn ctx() -> EvalContext {

@@ -4,6 +4,9 @@
 //! the empty string mean "absent". AWS documents `access_key_N_last_rotated` as `N/A` when the slot holds no
 //! active key, so an inactive key may be invisible here; inactive keys cannot fail the control.
 //!
+//! AWS always lists the root user first, as `<root_account>`: a report without that row is rejected as
+//! malformed rather than read as an account whose root user has no keys.
+//!
 //! IAM user names may contain commas. A report whose names are not quoted (moto writes them that way) has
 //! `2·m` extra fields on such a row; the row is repaired only when the name it rebuilds is exactly the last
 //! segment of the ARN it rebuilds, and rejected otherwise.
@@ -17,6 +20,10 @@ pub enum ReportParseError {
     /// The report is empty or has no header line.
     #[error("the credential report is empty")]
     Empty,
+    /// The report has no `<root_account>` row. AWS always lists the root user first; a report without it is not
+    /// one keyaudit can vouch for (the root user's keys would go unaudited without a word).
+    #[error("the credential report has no <root_account> row (AWS always lists the root user)")]
+    NoRootRow,
     /// A required column is missing from the header.
     #[error("the credential report header has no column {column:?}")]
     MissingColumn {
@@ -118,6 +125,9 @@ pub fn parse_credential_report(content: &[u8]) -> Result<Vec<CredentialUser>, Re
         let fields = normalize_fields(&record, &cols, line)?;
         users.push(parse_row(&fields, &cols, line)?);
     }
+    if !users.iter().any(CredentialUser::is_root) {
+        return Err(ReportParseError::NoRootRow);
+    }
     Ok(users)
 }
 
@@ -195,6 +205,7 @@ fn parse_slot(fields: &[String], c: &SlotColumns, line: u64) -> Result<Option<Ke
         last_used_region: text(c.last_used_region),
         access_key_id: None,
         created_at: None,
+        change: None,
     }))
 }
 
@@ -235,8 +246,16 @@ mod tests {
 
     const HEADER: &str = "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated";
 
+    /// The root user's row without keys, as AWS writes it for an account whose root has no access key.
+    const ROOT: &str = "<root_account>,arn:aws:iam::012345678901:root,2019-01-01T00:00:00+00:00,not_supported,no_information,not_supported,not_supported,true,false,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A";
+
+    /// A report with `rows`, after the root row when `rows` does not start with one (line 2 is the root row).
     fn report(rows: &[&str]) -> Vec<u8> {
         let mut s = String::from(HEADER);
+        if !rows.first().is_some_and(|r| r.starts_with("<root_account>")) {
+            s.push('\n');
+            s.push_str(ROOT);
+        }
         for r in rows {
             s.push('\n');
             s.push_str(r);
@@ -280,42 +299,43 @@ mod tests {
     #[test]
     fn columns_are_found_by_name_in_any_order() {
         let csv = "access_key_2_last_used_date,access_key_2_last_rotated,access_key_2_active,arn,user,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date\n\
+                   N/A,N/A,false,arn:aws:iam::012345678901:root,<root_account>,false,N/A,N/A\n\
                    N/A,N/A,false,arn:aws:iam::012345678901:user/x,x,true,2026-01-01T00:00:00+00:00,N/A\n";
         let users = parse_credential_report(csv.as_bytes()).unwrap();
-        assert_eq!(users[0].user_name, "x");
-        assert_eq!(users[0].keys[0].last_rotated, ts("2026-01-01T00:00:00Z"));
+        assert_eq!(users[1].user_name, "x");
+        assert_eq!(users[1].keys[0].last_rotated, ts("2026-01-01T00:00:00Z"));
     }
 
     #[test]
     fn quoted_user_names_with_every_allowed_character_parse() {
         let row = "\"a+b=c,d.e@f_g-h\",\"arn:aws:iam::012345678901:user/a+b=c,d.e@f_g-h\",2020-01-01T00:00:00+00:00,false,N/A,N/A,N/A,false,true,2026-01-01T00:00:00+00:00,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A";
         let users = parse_credential_report(&report(&[row])).unwrap();
-        assert_eq!(users[0].user_name, "a+b=c,d.e@f_g-h");
+        assert_eq!(users[1].user_name, "a+b=c,d.e@f_g-h");
     }
 
     #[test]
     fn unquoted_commas_in_user_names_are_repaired_when_the_arn_confirms_them() {
         let row = "x,y,,z,arn:aws:iam::012345678901:user/x,y,,z,2020-01-01T00:00:00+00:00,false,N/A,N/A,N/A,false,true,2026-01-01T00:00:00+00:00,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A";
         let users = parse_credential_report(&report(&[row])).unwrap();
-        assert_eq!(users[0].user_name, "x,y,,z");
-        assert_eq!(users[0].arn, "arn:aws:iam::012345678901:user/x,y,,z");
-        assert_eq!(users[0].keys.len(), 1);
+        assert_eq!(users[1].user_name, "x,y,,z");
+        assert_eq!(users[1].arn, "arn:aws:iam::012345678901:user/x,y,,z");
+        assert_eq!(users[1].keys.len(), 1);
     }
 
     #[test]
     fn a_row_with_an_unexplained_field_count_is_rejected_with_its_line() {
         let row = "x,arn:aws:iam::012345678901:user/x,extra,2020-01-01T00:00:00+00:00,false,N/A,N/A,N/A,false,true,2026-01-01T00:00:00+00:00,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A";
         let err = parse_credential_report(&report(&[AWS_ROWS[1], row])).unwrap_err();
-        assert!(matches!(err, ReportParseError::Malformed { line: 3, .. }), "{err:?}");
+        assert!(matches!(err, ReportParseError::Malformed { line: 4, .. }), "{err:?}");
         let short = "x,arn:aws:iam::012345678901:user/x,2020";
-        assert!(matches!(parse_credential_report(&report(&[short])), Err(ReportParseError::Malformed { line: 2, .. })));
+        assert!(matches!(parse_credential_report(&report(&[short])), Err(ReportParseError::Malformed { line: 3, .. })));
     }
 
     #[test]
     fn bad_values_name_the_column_and_what_was_expected() {
         let bad_bool = AWS_ROWS[2].replacen(",true,2026", ",yes,2026", 1);
         let err = parse_credential_report(&report(&[&bad_bool])).unwrap_err();
-        assert_eq!(err.to_string(), "credential report line 2: access_key_1_active is \"yes\"; expected true or false");
+        assert_eq!(err.to_string(), "credential report line 3: access_key_1_active is \"yes\"; expected true or false");
         let bad_date = AWS_ROWS[2].replacen("2026-01-01T00:00:00+00:00", "01/01/2026", 1);
         let err = parse_credential_report(&report(&[&bad_date])).unwrap_err();
         assert!(err.to_string().contains("access_key_1_last_rotated is \"01/01/2026\""), "{err}");
@@ -339,8 +359,16 @@ mod tests {
     }
 
     #[test]
-    fn blank_lines_and_a_header_only_report_yield_no_users() {
-        assert!(parse_credential_report(&report(&[])).unwrap().is_empty());
-        assert_eq!(parse_credential_report(&report(&["", AWS_ROWS[1]])).unwrap().len(), 1);
+    fn blank_lines_are_skipped_and_a_root_row_alone_is_an_account_without_users() {
+        assert_eq!(parse_credential_report(&report(&[])).unwrap().len(), 1);
+        assert_eq!(parse_credential_report(&report(&["", AWS_ROWS[1]])).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_report_without_the_root_row_is_malformed_not_clean() {
+        let header_only = format!("{HEADER}\n");
+        assert_eq!(parse_credential_report(header_only.as_bytes()), Err(ReportParseError::NoRootRow));
+        let users_only = format!("{HEADER}\n{}\n", AWS_ROWS[2]);
+        assert_eq!(parse_credential_report(users_only.as_bytes()), Err(ReportParseError::NoRootRow));
     }
 }

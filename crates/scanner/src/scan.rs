@@ -99,10 +99,25 @@ pub async fn scan_accounts<C: AccountConnector>(
         out.accounts.push(record);
         out.findings.extend(findings);
     };
-    let (active, inactive): (Vec<Account>, Vec<Account>) =
+    let (active, other): (Vec<Account>, Vec<Account>) =
         accounts.into_iter().partition(|a| a.state == AccountState::Active);
-    for account in inactive {
-        let status = AccountStatus::Skipped(SkipReason::NotActive(account.state.clone()));
+    for account in other {
+        // Only the documented non-active states are skipped; a state this version does not know is not assumed
+        // to be closed: the account fails, so the run cannot claim it was assessed.
+        let status = if account.state.is_known_inactive() {
+            AccountStatus::Skipped(SkipReason::NotActive(account.state.clone()))
+        } else {
+            AccountStatus::Failed(FailureReason {
+                code: FailureCode::UnknownState,
+                action: None,
+                aws_error_code: None,
+                message: format!(
+                    "Organizations reports the account state {:?}, which this version of keyaudit does not know; \
+                     it was not scanned",
+                    account.state.as_str()
+                ),
+            })
+        };
         record(AccountRecord { account, status, stats: AccountStats::default() }, Vec::new());
     }
     let mut pending: BTreeMap<_, _> = active.iter().map(|a| (a.id.clone(), a.clone())).collect();
@@ -219,6 +234,7 @@ mod tests {
     use crate::iam::{CollectError, RawReport, ReportState};
 
     const REPORT: &str = "user,arn,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date\n\
+        <root_account>,arn:aws:iam::000000000001:root,false,N/A,N/A,false,N/A,N/A\n\
         u,arn:aws:iam::000000000001:user/u,true,2026-01-01T00:00:00+00:00,N/A,false,N/A,N/A\n";
 
     /// Behaviour per account id suffix: `1` fine, `2` AssumeRole denied, `3` hangs, anything else fine.
@@ -317,10 +333,15 @@ mod tests {
             account("000000000002", AccountState::Active),
             account("000000000003", AccountState::Active),
             account("000000000004", AccountState::Suspended),
+            account("000000000005", AccountState::Other("MIGRATING".into())),
         ];
         let opts = ScanOptions { account_timeout: Duration::from_secs(5), ..ScanOptions::default() };
         let (out, seen) = run(&connector(), accounts, opts, std::future::pending()).await;
-        assert_eq!((out.accounts.len(), seen), (4, 4));
+        assert_eq!((out.accounts.len(), seen), (5, 5));
+        assert!(
+            matches!(status_of(&out, "000000000005"), AccountStatus::Failed(r) if r.code == FailureCode::UnknownState && r.message.contains("\"MIGRATING\"")),
+            "an unknown state is never skipped as if closed"
+        );
         assert!(matches!(status_of(&out, "000000000001"), AccountStatus::Scanned { .. }));
         assert!(
             matches!(status_of(&out, "000000000002"), AccountStatus::Failed(r) if r.code == FailureCode::AssumeRoleDenied)

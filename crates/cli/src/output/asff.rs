@@ -21,7 +21,7 @@ fn label(f: &Finding) -> &'static str {
         (Verdict::Fail, Severity::High) => "HIGH",
         (Verdict::Fail, Severity::Critical) => "CRITICAL",
         (Verdict::Warn, _) => "LOW",
-        (Verdict::Pass | Verdict::NotApplicable, _) => "INFORMATIONAL",
+        (Verdict::Pass | Verdict::NotApplicable | Verdict::Resolved, _) => "INFORMATIONAL",
     }
 }
 
@@ -32,7 +32,7 @@ fn finding(report: &Report, meta: &RuleMeta, f: &Finding, account: Option<&Accou
     let status = match f.verdict {
         Verdict::Fail => "FAILED",
         Verdict::Warn => "WARNING",
-        Verdict::Pass | Verdict::NotApplicable => "PASSED",
+        Verdict::Pass | Verdict::NotApplicable | Verdict::Resolved => "PASSED",
     };
     // Details.Other is a map of strings.
     let mut other = Map::new();
@@ -43,7 +43,7 @@ fn finding(report: &Report, meta: &RuleMeta, f: &Finding, account: Option<&Accou
     };
     put("AccessKeyId", f.access_key_id.as_ref().map(|k| k.to_string()));
     put("KeySlot", Some(f.key_slot.number().to_string()));
-    put("KeyStatus", Some(f.key_status.as_str().to_owned()));
+    put("KeyStatus", Some(f.key_state().to_owned()));
     put("LastRotated", Some(f.last_rotated.to_string()));
     put("AgeDays", Some(f.age_days().to_string()));
     put("DueAt", Some(f.due_at.to_string()));
@@ -81,7 +81,9 @@ fn finding(report: &Report, meta: &RuleMeta, f: &Finding, account: Option<&Accou
             "RelatedRequirements": super::requirements(meta),
             "SecurityControlId": meta.security_hub.first().copied(),
         },
-        "RecordState": "ACTIVE",
+        // A key deleted since the credential report no longer exists: its finding is archived, as AWS's own
+        // controls do for deleted resources.
+        "RecordState": if f.verdict == Verdict::Resolved { "ARCHIVED" } else { "ACTIVE" },
         "Workflow": {"Status": "NEW"},
     })
 }

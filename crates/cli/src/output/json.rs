@@ -44,7 +44,15 @@ struct Run<'a> {
     caller_account_id: &'a str,
     partition: &'a str,
     region: &'a str,
+    clock: Option<Clock>,
     rules: Vec<JsonRule>,
+}
+
+#[derive(Serialize)]
+struct Clock {
+    local: String,
+    aws: String,
+    skew_seconds: i64,
 }
 
 #[derive(Serialize)]
@@ -88,6 +96,7 @@ struct KeyCounts {
     warn: usize,
     pass: usize,
     not_applicable: usize,
+    resolved: usize,
 }
 
 #[derive(Serialize)]
@@ -112,7 +121,7 @@ pub(crate) struct JsonAccount<'a> {
 }
 
 /// The columns of a finding, in order (the CSV header). A test keeps it equal to [`JsonFinding`]'s fields.
-pub(crate) const FINDING_COLUMNS: [&str; 19] = [
+pub(crate) const FINDING_COLUMNS: [&str; 20] = [
     "fingerprint",
     "rule_id",
     "severity",
@@ -124,6 +133,7 @@ pub(crate) const FINDING_COLUMNS: [&str; 19] = [
     "key_slot",
     "access_key_id",
     "key_status",
+    "change_since_report",
     "last_rotated",
     "created_at",
     "age_days",
@@ -147,6 +157,7 @@ pub(crate) struct JsonFinding<'a> {
     key_slot: u8,
     access_key_id: Option<&'a str>,
     key_status: &'static str,
+    change_since_report: Option<&'static str>,
     last_rotated: String,
     created_at: Option<String>,
     age_days: i64,
@@ -205,7 +216,8 @@ pub(crate) fn finding<'a>(f: &'a Finding, record: Option<&'a AccountRecord>, par
         user_arn: &f.user_arn,
         key_slot: f.key_slot.number(),
         access_key_id: f.access_key_id.as_ref().map(|k| k.as_str()),
-        key_status: f.key_status.as_str(),
+        key_status: f.key_state(),
+        change_since_report: f.change.map(|c| c.as_str()),
         last_rotated: f.last_rotated.to_string(),
         created_at: f.created_at.map(|t| t.to_string()),
         age_days: f.age_days(),
@@ -250,6 +262,11 @@ pub(crate) fn header<'a>(report: &'a Report, rules: &RuleSet) -> JsonHeader<'a> 
             caller_account_id: report.run.caller_account_id.as_str(),
             partition: report.run.partition.as_str(),
             region: &report.run.region,
+            clock: report.run.clock.map(|c| Clock {
+                local: c.local.to_string(),
+                aws: c.aws.to_string(),
+                skew_seconds: c.skew().as_secs(),
+            }),
             rules: rules
                 .metas()
                 .into_iter()
@@ -280,6 +297,7 @@ pub(crate) fn header<'a>(report: &'a Report, rules: &RuleSet) -> JsonHeader<'a> 
                 warn: s.warn,
                 pass: s.pass,
                 not_applicable: s.not_applicable,
+                resolved: s.resolved,
             },
         },
     }

@@ -279,10 +279,10 @@ mod tests {
     use jiff::{SignedDuration, Timestamp};
     use keyaudit_core::eval::{EvalContext, RuleConfig, evaluate};
     use keyaudit_core::ids::{AccessKeyId, AccountId, Partition};
-    use keyaudit_core::inventory::{AccountInventory, CredentialUser, KeySlot, KeySlotRecord, KeyStatus};
+    use keyaudit_core::inventory::{AccountInventory, CredentialUser, KeyChange, KeySlot, KeySlotRecord, KeyStatus};
     use keyaudit_core::report::{
-        AccessMethod, Account, AccountRecord, AccountState, AccountStats, AccountStatus, FailureCode, FailureReason,
-        RunInfo, Scope, SkipReason,
+        AccessMethod, Account, AccountRecord, AccountState, AccountStats, AccountStatus, ClockCheck, FailureCode,
+        FailureReason, RunInfo, Scope, SkipReason,
     };
     use keyaudit_core::rules::builtin;
 
@@ -336,6 +336,21 @@ mod tests {
                         key(KeySlot::Two, KeyStatus::Active, 3, None),
                     ],
                 },
+                // Fixed after the cached report was generated: key 1 deactivated, key 2 deleted.
+                CredentialUser {
+                    user_name: "rotated".into(),
+                    arn: "arn:aws:iam::000000000002:user/rotated".into(),
+                    keys: vec![
+                        KeySlotRecord {
+                            change: Some(KeyChange::Deactivated),
+                            ..key(KeySlot::One, KeyStatus::Active, 200, Some("AKIA0000000000000003"))
+                        },
+                        KeySlotRecord {
+                            change: Some(KeyChange::Deleted),
+                            ..key(KeySlot::Two, KeyStatus::Active, 150, None)
+                        },
+                    ],
+                },
             ],
         };
         let findings = evaluate(&rules, &ctx, &payments.id, &inv);
@@ -356,6 +371,7 @@ mod tests {
                 partition: Partition::aws(),
                 region: "us-east-1".into(),
                 accounts_discovered: 4,
+                clock: Some(ClockCheck { local: ts("2026-11-28T12:00:01Z"), aws: ts("2026-11-28T11:58:00Z") }),
             },
             accounts: vec![
                 AccountRecord {

@@ -19,16 +19,16 @@ fn severity(f: &Finding) -> (u8, &'static str) {
         (Verdict::Fail, Severity::High) => (4, "High"),
         (Verdict::Fail, Severity::Critical) => (5, "Critical"),
         (Verdict::Warn, _) => (2, "Low"),
-        (Verdict::Pass | Verdict::NotApplicable, _) => (1, "Informational"),
+        (Verdict::Pass | Verdict::NotApplicable | Verdict::Resolved, _) => (1, "Informational"),
     }
 }
 
-/// OCSF compliance status: 1 Pass, 2 Warning, 3 Fail (not_applicable is reported as Pass with its verdict kept).
+/// OCSF compliance status: 1 Pass, 2 Warning, 3 Fail (not_applicable and resolved are reported as Pass with their verdict kept).
 fn compliance_status(v: Verdict) -> (u8, &'static str) {
     match v {
         Verdict::Fail => (3, "Fail"),
         Verdict::Warn => (2, "Warning"),
-        Verdict::Pass | Verdict::NotApplicable => (1, "Pass"),
+        Verdict::Pass | Verdict::NotApplicable | Verdict::Resolved => (1, "Pass"),
     }
 }
 
@@ -115,7 +115,7 @@ fn record(report: &Report, meta: &RuleMeta, f: &Finding, account: Option<&Accoun
                 "region": "global",
                 "data": {
                     "key_slot": f.key_slot.number(),
-                    "key_status": f.key_status.as_str(),
+                    "key_status": f.key_state(),
                     "last_rotated": f.last_rotated.to_string(),
                     "age_days": f.age_days(),
                     "due_at": f.due_at.to_string(),

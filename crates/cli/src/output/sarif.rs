@@ -126,7 +126,7 @@ fn result(
     let (kind, level) = match f.verdict {
         Verdict::Fail => ("fail", "error"),
         Verdict::Warn => ("fail", "warning"),
-        Verdict::Pass | Verdict::NotApplicable => ("pass", "none"),
+        Verdict::Pass | Verdict::NotApplicable | Verdict::Resolved => ("pass", "none"),
     };
     json!({
         "ruleId": f.rule_id,

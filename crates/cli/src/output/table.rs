@@ -60,6 +60,13 @@ fn opt(s: Option<&str>) -> String {
     s.unwrap_or("-").to_owned()
 }
 
+fn report_time(record: &AccountRecord) -> Option<String> {
+    match record.status {
+        AccountStatus::Scanned { report_generated_at } => report_generated_at.map(|t| t.to_string()),
+        _ => None,
+    }
+}
+
 pub(crate) fn render(report: &Report, rules: &RuleSet, color: bool) -> String {
     let st = Style { color };
     let s = report.summary();
@@ -104,13 +111,14 @@ pub(crate) fn render(report: &Report, rules: &RuleSet, color: bool) -> String {
     );
     let _ = writeln!(
         out,
-        "Keys      {} found ({} active): {}, {}, {} pass, {} not applicable (inactive)",
+        "Keys      {} found ({} active): {}, {}, {} pass, {} not applicable (inactive){}",
         s.keys_total,
         s.keys_active,
         if s.fail > 0 { st.red(&format!("{} fail", s.fail)) } else { "0 fail".into() },
         if s.warn > 0 { st.yellow(&format!("{} warn", s.warn)) } else { "0 warn".into() },
         s.pass,
-        s.not_applicable
+        s.not_applicable,
+        if s.resolved > 0 { format!(", {} resolved (deleted since the report)", s.resolved) } else { String::new() }
     );
 
     let failed: Vec<Vec<String>> = report
@@ -177,6 +185,30 @@ pub(crate) fn render(report: &Report, rules: &RuleSet, color: bool) -> String {
         let heading = if verdict == Verdict::Fail { st.red(title) } else { st.yellow(title) };
         let _ = writeln!(out, "\n{heading}");
         columns(&mut out, &["AGE", "ACCOUNT", "NAME", "OU PATH", "USER", "SLOT", "KEY ID", "ROTATED", "DUE"], &rows);
+    }
+
+    let changed: Vec<Vec<String>> = with_accounts(report)
+        .filter_map(|(f, record)| {
+            let change = f.change?;
+            Some(vec![
+                change.as_str().to_owned(),
+                f.account_id.to_string(),
+                opt(record.and_then(|r| r.account.name.as_deref())),
+                f.user_name.clone(),
+                f.key_slot.number().to_string(),
+                opt(f.access_key_id.as_ref().map(|k| k.as_str())),
+                format!("{}d", f.age_days()),
+                opt(record.and_then(report_time).as_deref()),
+            ])
+        })
+        .collect();
+    if !changed.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{}",
+            st.bold("Keys fixed since their account's credential report (AWS reuses one for 4 hours)")
+        );
+        columns(&mut out, &["CHANGE", "ACCOUNT", "NAME", "USER", "SLOT", "KEY ID", "AGE", "REPORT OF"], &changed);
     }
 
     let verdict_line = match report.outcome(FailOn::Fail) {

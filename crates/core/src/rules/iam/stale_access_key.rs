@@ -1,9 +1,11 @@
 //! KA-IAM-001 `stale-access-key`: active access keys must be rotated within the maximum age (90 days by
 //! default, CIS AWS Foundations "access keys are rotated every 90 days or less").
 
+use jiff::Timestamp;
+
 use crate::eval::{EvalContext, Finding, Verdict};
 use crate::ids::AccountId;
-use crate::inventory::{AccountInventory, CredentialUser, KeySlotRecord, KeyStatus};
+use crate::inventory::{AccountInventory, CredentialUser, KeyChange, KeySlotRecord, KeyStatus};
 use crate::rules::{CisRef, Rule, RuleMeta, Severity};
 
 static META: RuleMeta = RuleMeta {
@@ -46,17 +48,24 @@ impl Rule for StaleAccessKey {
         inv.users
             .iter()
             .flat_map(|user| user.keys.iter().map(move |key| (user, key)))
-            .map(|(user, key)| evaluate_key(ctx, account_id, user, key))
+            .map(|(user, key)| evaluate_key(ctx, account_id, inv.report_generated_at, user, key))
             .collect()
     }
 }
 
-fn evaluate_key(ctx: &EvalContext, account_id: &AccountId, user: &CredentialUser, key: &KeySlotRecord) -> Finding {
+fn evaluate_key(
+    ctx: &EvalContext,
+    account_id: &AccountId,
+    generated_at: Option<Timestamp>,
+    user: &CredentialUser,
+    key: &KeySlotRecord,
+) -> Finding {
     let cfg = ctx.config;
     let age = ctx.as_of.duration_since(key.last_rotated);
     // Saturate on absurd inputs instead of failing: a year-9999 due date is still correct for the verdict.
-    let due_at = key.last_rotated.checked_add(cfg.max_age()).unwrap_or(jiff::Timestamp::MAX);
-    let verdict = match key.status {
+    let due_at = key.last_rotated.checked_add(cfg.max_age()).unwrap_or(Timestamp::MAX);
+    let verdict = match key.current_status() {
+        _ if key.change == Some(KeyChange::Deleted) => Verdict::Resolved,
         KeyStatus::Inactive => Verdict::NotApplicable,
         KeyStatus::Active if age > cfg.max_age() => Verdict::Fail,
         KeyStatus::Active if age > cfg.warn_after() => Verdict::Warn,
@@ -70,7 +79,8 @@ fn evaluate_key(ctx: &EvalContext, account_id: &AccountId, user: &CredentialUser
         user_arn: user.arn.clone(),
         key_slot: key.slot,
         access_key_id: key.access_key_id.clone(),
-        key_status: key.status,
+        key_status: key.current_status(),
+        change: key.change,
         last_rotated: key.last_rotated,
         created_at: key.created_at,
         last_used_at: key.last_used_at,
@@ -79,29 +89,39 @@ fn evaluate_key(ctx: &EvalContext, account_id: &AccountId, user: &CredentialUser
         verdict,
         message: String::new(),
     };
-    finding.message = message(&finding, cfg.max_age_days());
+    finding.message = message(&finding, cfg.max_age_days(), generated_at);
     finding
 }
 
-fn message(f: &Finding, max_age_days: u32) -> String {
+fn message(f: &Finding, max_age_days: u32, generated_at: Option<Timestamp>) -> String {
     let who = format!("access key {} of {}", f.key_slot.number(), f.user_name);
     let days = f.age_days();
     let due = f.due_at.strftime("%Y-%m-%d");
-    match f.verdict {
-        Verdict::NotApplicable => format!("{who} is inactive; the control covers active keys only"),
-        Verdict::Fail => {
+    let report =
+        generated_at.map_or_else(|| "the credential report".to_owned(), |g| format!("the credential report of {g}"));
+    match (f.verdict, f.change) {
+        (Verdict::Resolved, _) => format!(
+            "{who} (last rotated {days} days ago) was deleted after {report} was generated: ListAccessKeys no longer \
+             lists it"
+        ),
+        (Verdict::NotApplicable, Some(KeyChange::Deactivated)) => format!(
+            "{who} (last rotated {days} days ago) was deactivated after {report} was generated; the control covers \
+             active keys only"
+        ),
+        (Verdict::NotApplicable, _) => format!("{who} is inactive; the control covers active keys only"),
+        (Verdict::Fail, _) => {
             format!("{who} was last rotated {days} days ago; the maximum is {max_age_days} days (overdue since {due})")
         }
-        Verdict::Warn => {
+        (Verdict::Warn, _) => {
             format!("{who} was last rotated {days} days ago; rotate it before {due} (maximum {max_age_days} days)")
         }
-        Verdict::Pass => format!("{who} was last rotated {days} days ago; due for rotation by {due}"),
+        (Verdict::Pass, _) => format!("{who} was last rotated {days} days ago; due for rotation by {due}"),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use jiff::{SignedDuration, Timestamp};
+    use jiff::SignedDuration;
 
     use super::*;
     use crate::eval::RuleConfig;
@@ -184,6 +204,42 @@ mod tests {
         );
         let f = eval_key(SignedDuration::from_secs(DAY), KeyStatus::Inactive);
         assert_eq!(f.message, "access key 1 of alice is inactive; the control covers active keys only");
+    }
+
+    #[test]
+    fn keys_fixed_since_the_cached_report_follow_the_fresher_evidence() {
+        let ctx = EvalContext { as_of: as_of(), config: RuleConfig::default() };
+        let generated: Timestamp = "2026-11-28T10:00:00Z".parse().unwrap();
+        let stale = as_of() - SignedDuration::from_secs(200 * DAY);
+        let key = |change| KeySlotRecord { change, ..KeySlotRecord::new(KeySlot::One, KeyStatus::Active, stale) };
+        let inv = AccountInventory {
+            report_generated_at: Some(generated),
+            users: vec![CredentialUser {
+                user_name: "alice".into(),
+                arn: "arn:aws:iam::012345678901:user/alice".into(),
+                keys: vec![key(Some(KeyChange::Deleted)), key(Some(KeyChange::Deactivated)), key(None)],
+            }],
+        };
+        let f = StaleAccessKey.evaluate(&ctx, &AccountId::parse("012345678901").unwrap(), &inv);
+        let got: Vec<_> = f.iter().map(|f| (f.verdict, f.key_status, f.change)).collect();
+        assert_eq!(
+            got,
+            [
+                (Verdict::Resolved, KeyStatus::Active, Some(KeyChange::Deleted)),
+                (Verdict::NotApplicable, KeyStatus::Inactive, Some(KeyChange::Deactivated)),
+                (Verdict::Fail, KeyStatus::Active, None),
+            ]
+        );
+        assert_eq!(
+            f[0].message,
+            "access key 1 of alice (last rotated 200 days ago) was deleted after the credential report of \
+             2026-11-28T10:00:00Z was generated: ListAccessKeys no longer lists it"
+        );
+        assert_eq!(
+            f[1].message,
+            "access key 1 of alice (last rotated 200 days ago) was deactivated after the credential report of \
+             2026-11-28T10:00:00Z was generated; the control covers active keys only"
+        );
     }
 
     #[test]
