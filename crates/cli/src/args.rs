@@ -81,8 +81,8 @@ pub(crate) struct ScanArgs {
     #[arg(long, value_name = "URL", help_heading = "AWS")]
     pub(crate) endpoint_url: Option<String>,
 
-    /// Audit only accounts under this OU (id like ou-ab12-cdefgh34, or path like /Root/Prod), its subtree
-    /// included. Repeatable; combined with --account as a union.
+    /// Audit only accounts under this OU (id like ou-ab12-cdefgh34, or exact path like /Root/Prod; write a '/'
+    /// inside an OU name as '\/'), its subtree included. Repeatable; combined with --account as a union.
     #[arg(long = "ou", value_name = "ID|PATH", help_heading = "Selection")]
     pub(crate) ous: Vec<String>,
 
