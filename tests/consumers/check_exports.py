@@ -4,7 +4,8 @@
                      [--csv F] [--ndjson F]
 
 - SARIF: the official SARIF 2.1.0 JSON schema shipped with @microsoft/sarif-multitool (the multitool itself is
-  run by the Rust test; once a log deserializes it no longer reports schema errors, hence this second check).
+  run by the Rust test; once a log deserializes it no longer reports schema errors, hence this second check),
+  and GitHub code scanning's documented ingestion rules, which are stricter than both (see check_github).
 - OCSF: every record must validate as py-ocsf-models' ComplianceFinding, and no top-level field may be dropped.
 - ASFF: BatchImportFindings into Security Hub (the emulator's) with FailedCount 0, then GetFindings reads back
   every Id.
@@ -39,6 +40,34 @@ def check_sarif(path: str, schema_path: str) -> None:
     log = json.load(open(path))
     for e in jsonschema.Draft7Validator(schema).iter_errors(log):
         problems.append(f"SARIF schema: {list(e.absolute_path)}: {e.message}")
+
+
+def check_github(path: str) -> None:
+    """GitHub code scanning's upload rules (docs.github.com, "SARIF support for code scanning"): at most 20 runs
+    per file, 25,000 results per run, 10 MB gzipped; every result needs a location with
+    physicalLocation.artifactLocation.uri relative to the repository, or the whole upload fails with
+    "locationFromSarifResult: expected artifact location"."""
+    import gzip
+    from urllib.parse import urlparse
+
+    raw = open(path, "rb").read()
+    check(len(gzip.compress(raw)) <= 10 * 1024 * 1024, "GitHub: the gzipped SARIF file is over 10 MB")
+    log = json.loads(raw)
+    runs = log.get("runs", [])
+    check(1 <= len(runs) <= 20, f"GitHub: {len(runs)} runs (1 to 20 allowed)")
+    for r, run in enumerate(runs):
+        results = run.get("results", [])
+        check(len(results) <= 25000, f"GitHub: run {r} has {len(results)} results (25,000 allowed)")
+        for i, result in enumerate(results):
+            uris = [loc.get("physicalLocation", {}).get("artifactLocation", {}).get("uri")
+                    for loc in result.get("locations", [])]
+            uris = [u for u in uris if u]
+            where = f"GitHub: run {r} result {i}"
+            check(bool(uris), f"{where}: no physicalLocation.artifactLocation.uri (expected artifact location)")
+            for uri in uris:
+                parsed = urlparse(uri)
+                check(not parsed.scheme and not uri.startswith("/"), f"{where}: {uri!r} is not repository-relative")
+            check(bool(result.get("ruleId")), f"{where}: no ruleId")
 
 
 def check_ocsf(path: str) -> None:
@@ -100,7 +129,9 @@ def check_csv(path: str, report: dict) -> None:
     expected = report["findings"]
     check(len(rows) == len(expected), f"CSV: {len(rows)} rows, {len(expected)} findings")
     for i, (row, f) in enumerate(zip(rows, expected)):
-        want = {k: stringify(v) for k, v in f.items()}
+        # `evidence` is an object in JSON and its JSON text in one CSV cell.
+        check(json.loads(row.pop("evidence", "null")) == f.get("evidence"), f"CSV row {i}: evidence differs")
+        want = {k: stringify(v) for k, v in f.items() if k != "evidence"}
         check(row == want, f"CSV row {i} differs: {row} != {want}")
 
 
@@ -120,6 +151,7 @@ def main() -> None:
     p.add_argument("--report", required=True)
     p.add_argument("--sarif")
     p.add_argument("--sarif-schema")
+    p.add_argument("--github-sarif", help="check only GitHub code scanning's ingestion rules on this SARIF file")
     p.add_argument("--ocsf")
     p.add_argument("--asff")
     p.add_argument("--endpoint")
@@ -129,6 +161,9 @@ def main() -> None:
     report = json.load(open(a.report))
     if a.sarif:
         check_sarif(a.sarif, a.sarif_schema)
+        check_github(a.sarif)
+    if a.github_sarif:
+        check_github(a.github_sarif)
     if a.ocsf:
         check_ocsf(a.ocsf)
     if a.asff:

@@ -115,7 +115,17 @@ fn a_key_created_between_report_and_scan_is_never_attached_to_an_older_slot() {
 
     // Once the cached report is gone (4 hours later), a new one shows NEW in slot 1, young and passing.
     emu.control("DELETE", "reports", &Value::Null);
-    let third = emu.keyaudit(&["scan", "--account", &work, "--key-ids", "all", "--as-of", "2026-12-01T00:00:00Z"]);
+    let third = emu.keyaudit(&[
+        "scan",
+        "--account",
+        &work,
+        "--key-ids",
+        "all",
+        "--as-of",
+        "2026-12-01T00:00:00Z",
+        "--rules",
+        "KA-IAM-001",
+    ]);
     assert_ne!(third.account(&work)["report_generated_at"], second.account(&work)["report_generated_at"]);
     let app = third.findings_of(&work, "app");
     assert_eq!(app.len(), 1);

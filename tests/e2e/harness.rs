@@ -241,7 +241,8 @@ impl Run {
             .collect()
     }
 
-    /// (account_id, user, slot, verdict) of every finding, for whole-report comparisons.
+    /// (account_id, user, slot (0 for a user-level finding), verdict, key id) of every finding, for whole-report
+    /// comparisons.
     pub(crate) fn verdicts(&self) -> Vec<(String, String, u64, String, Value)> {
         self.report()["findings"]
             .as_array()
@@ -251,7 +252,7 @@ impl Run {
                 (
                     f["account_id"].as_str().unwrap().to_owned(),
                     f["user_name"].as_str().unwrap().to_owned(),
-                    f["key_slot"].as_u64().unwrap(),
+                    f["key_slot"].as_u64().unwrap_or(0),
                     f["verdict"].as_str().unwrap().to_owned(),
                     f["access_key_id"].clone(),
                 )
@@ -302,16 +303,21 @@ pub(crate) fn sarif_multitool_problems(file: &Path) -> Vec<Value> {
     log["runs"][0]["results"].as_array().cloned().unwrap_or_default()
 }
 
-/// Runs tests/consumers/check_exports.py with `args`; panics with its report on any problem.
-pub(crate) fn check_exports(args: &[&std::ffi::OsStr]) {
+/// Runs tests/consumers/check_exports.py with `args` and returns its output (one line per problem).
+pub(crate) fn run_check_exports(args: &[&std::ffi::OsStr]) -> Output {
     let script = repo_root().join("tests/consumers/check_exports.py");
-    let out = Command::new(python())
+    Command::new(python())
         .arg(script)
         .args(args)
         .arg("--sarif-schema")
         .arg(tool_env("KEYAUDIT_SARIF_SCHEMA"))
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// Runs tests/consumers/check_exports.py with `args`; panics with its report on any problem.
+pub(crate) fn check_exports(args: &[&std::ffi::OsStr]) {
+    let out = run_check_exports(args);
     assert!(
         out.status.success(),
         "an export was rejected by its consumer:\n{}{}",

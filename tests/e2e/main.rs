@@ -4,6 +4,7 @@
 
 mod aws_behaviour;
 mod harness;
+mod multi_rule;
 
 use std::process::Command;
 
@@ -53,8 +54,10 @@ fn deny_assume_role(emu: &Emulator, account: &str) {
                      "message": "User is not authorized to perform: sts:AssumeRole"}));
 }
 
+/// A scan with KA-IAM-001 alone: the tests that use it assert the stale-key rule's behaviour (and the scan's);
+/// `multi_rule.rs` runs every rule.
 fn scan(emu: &Emulator, extra: &[&str]) -> Run {
-    let mut args = vec!["scan", "--as-of", AS_OF, "-o", "table"];
+    let mut args = vec!["scan", "--as-of", AS_OF, "-o", "table", "--rules", "KA-IAM-001"];
     args.extend_from_slice(extra);
     emu.keyaudit(&args)
 }
@@ -154,7 +157,7 @@ fn org_wide_scan_reports_exact_verdicts_ou_paths_and_account_statuses() {
         json!({"total": 7, "active": 6, "fail": 2, "warn": 2, "pass": 2, "not_applicable": 1, "resolved": 0})
     );
 
-    for text in ["/Root/Prod/Payments", "INCOMPLETE", "assume_role_denied", "Failing keys", special] {
+    for text in ["/Root/Prod/Payments", "INCOMPLETE", "assume_role_denied", "KA-IAM-001 stale-access-key", special] {
         assert!(run.stdout.contains(text), "table lacks {text:?}:\n{}", run.stdout);
     }
 }
@@ -490,6 +493,13 @@ fn file_with_suffix(dir: &std::path::Path, suffix: &str) -> std::path::PathBuf {
 }
 
 fn export_all(emu: &Emulator, dir: &std::path::Path, extra: &[&str]) -> Run {
+    let mut args = vec!["--rules", "KA-IAM-001"];
+    args.extend_from_slice(extra);
+    export_files(emu, dir, &args)
+}
+
+/// A quiet scan writing every export format into `dir`.
+fn export_files(emu: &Emulator, dir: &std::path::Path, extra: &[&str]) -> Run {
     let d = dir.display().to_string();
     let mut args = vec!["scan", "--as-of", AS_OF, "-q", "--output-dir", &d];
     for f in ["sarif", "ocsf", "asff", "csv", "ndjson"] {

@@ -126,6 +126,19 @@ pub(crate) struct ScanArgs {
     #[arg(long, env = "KEYAUDIT_WARN_DAYS", value_name = "DAYS", help_heading = "Rule")]
     pub(crate) warn_days: Option<u32>,
 
+    /// Days without use from which an active key fails KA-IAM-004; exactly this many fails [default: 45].
+    #[arg(long, env = "KEYAUDIT_UNUSED_DAYS", value_name = "DAYS", help_heading = "Rule")]
+    pub(crate) unused_days: Option<u32>,
+
+    /// Run only these rules (ids or names, comma-separated or repeated; `keyaudit rules` lists them)
+    /// [default: every rule].
+    #[arg(long, env = "KEYAUDIT_RULES", value_name = "ID", value_delimiter = ',', help_heading = "Rule")]
+    pub(crate) rules: Vec<String>,
+
+    /// Leave these rules out (ids or names, comma-separated or repeated).
+    #[arg(long, env = "KEYAUDIT_SKIP_RULES", value_name = "ID", value_delimiter = ',', help_heading = "Rule")]
+    pub(crate) skip_rules: Vec<String>,
+
     /// Which findings make the exit code 1 [default: fail].
     #[arg(long, env = "KEYAUDIT_FAIL_ON", value_enum, help_heading = "Rule")]
     pub(crate) fail_on: Option<FailOnArg>,
@@ -178,11 +191,11 @@ pub(crate) struct ScanArgs {
     #[arg(long, env = "KEYAUDIT_OUTPUT_DIR", value_name = "DIR", help_heading = "Output")]
     pub(crate) output_dir: Option<std::path::PathBuf>,
 
-    /// SARIF: also report passing keys, as results of kind "pass".
-    #[arg(long, help_heading = "Output")]
+    /// SARIF: also report passing findings, as results of kind "pass".
+    #[arg(long, env = "KEYAUDIT_SARIF_INCLUDE_PASS", help_heading = "Output")]
     pub(crate) sarif_include_pass: bool,
 
-    /// OCSF: also report passing and inactive keys.
-    #[arg(long, help_heading = "Output")]
+    /// OCSF: also report passing, inactive and resolved findings.
+    #[arg(long, env = "KEYAUDIT_OCSF_INCLUDE_PASS", help_heading = "Output")]
     pub(crate) ocsf_include_pass: bool,
 }

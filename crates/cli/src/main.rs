@@ -3,6 +3,7 @@
 //! Exit codes: 0 clean; 1 failing findings at or above `--fail-on`; 2 usage or configuration error;
 //! 3 at least one account not assessed (or the organization could not be discovered).
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::anyhow;
@@ -59,24 +60,33 @@ fn init_logging(verbose: u8, quiet: bool) {
         .init();
 }
 
-#[allow(clippy::print_stdout)]
+/// `keyaudit rules`: every rule with its severity, title and compliance mappings.
+fn rules_listing() -> String {
+    let none = |v: &[&str]| if v.is_empty() { "none".to_owned() } else { v.join(", ") };
+    let mut out = String::new();
+    for meta in builtin().metas() {
+        let cis: Vec<String> = meta.cis.iter().map(|c| format!("{} {}", c.version, c.control)).collect();
+        out.push_str(&format!("{}  {}  [{}]  {}\n", meta.id, meta.name, meta.severity.as_str(), meta.title));
+        out.push_str(&format!("    CIS AWS Foundations: {}\n", cis.join(", ")));
+        out.push_str(&format!("    AWS Security Hub: {}\n", none(meta.security_hub)));
+        out.push_str(&format!("    AWS Config: {}\n", none(meta.aws_config)));
+    }
+    out
+}
+
+fn print(text: &str) -> Result<ExitStatus, Failure> {
+    output::write_stdout(text.as_bytes()).map_err(|e| Failure::incomplete(anyhow!("writing to stdout: {e}")))?;
+    Ok(ExitStatus::Clean)
+}
+
 fn run(cli: Cli) -> Result<ExitStatus, Failure> {
     match cli.command {
-        Command::Rules => {
-            for meta in builtin().metas() {
-                let cis: Vec<String> = meta.cis.iter().map(|c| format!("{} {}", c.version, c.control)).collect();
-                println!("{}  {}  [{}]  {}", meta.id, meta.name, meta.severity.as_str(), meta.title);
-                println!("    CIS AWS Foundations: {}", cis.join(", "));
-                println!("    AWS Security Hub: {}", meta.security_hub.join(", "));
-            }
-            Ok(ExitStatus::Clean)
-        }
+        Command::Rules => print(&rules_listing()),
         Command::Rule { id } => {
             let meta = builtin()
                 .find(&id)
                 .ok_or_else(|| Failure::usage(anyhow!("unknown rule {id:?}; `keyaudit rules` lists them")))?;
-            print!("{}", meta.docs);
-            Ok(ExitStatus::Clean)
+            print(meta.docs)
         }
         Command::Scan(args) => {
             let settings = settings::Settings::resolve(&args).map_err(Failure::usage)?;
@@ -89,14 +99,27 @@ fn run(cli: Cli) -> Result<ExitStatus, Failure> {
     }
 }
 
-#[allow(clippy::print_stderr)]
+/// An error and its causes, each once: `context: cause: cause`. SDK errors repeat their source in their own
+/// message, and their `Debug` form is a structure no user should read.
+fn error_chain(error: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ")
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
     match run(cli) {
         Ok(status) => ExitCode::from(status as u8),
         Err(Failure { status, error }) => {
-            eprintln!("keyaudit: error: {error:#}");
+            // A closed stderr (`2>&1 | head`) must not turn an error into a panic.
+            let _ = writeln!(std::io::stderr(), "keyaudit: error: {}", error_chain(&error));
             ExitCode::from(status as u8)
         }
     }

@@ -5,7 +5,6 @@ use jiff::Timestamp;
 use keyaudit_core::eval::EvalContext;
 use keyaudit_core::report::Scope;
 use keyaudit_core::report::{ClockCheck, Outcome, Report, RunInfo};
-use keyaudit_core::rules::builtin;
 use keyaudit_org_discovery::{
     AssumeSettings, DiscoveryError, RoleAssumer, SdkOrganizations, caller_identity, discover,
 };
@@ -52,7 +51,7 @@ fn now() -> Timestamp {
 pub(crate) async fn run(settings: Settings, quiet: bool) -> Result<ExitStatus, Failure> {
     let started_at = now();
     let as_of = settings.as_of.unwrap_or(started_at);
-    let rules = builtin();
+    let rules = &settings.rules;
     let (base, region_defaulted) = base_config(&settings).await;
     let region = base.region().map_or_else(|| DEFAULT_REGION.to_owned(), |r| r.to_string());
     let (sts_config, _) = limited(&base, settings.sts_rps);
@@ -131,7 +130,7 @@ pub(crate) async fn run(settings: Settings, quiet: bool) -> Result<ExitStatus, F
         }
     };
     let output =
-        scan_accounts(&connector, discovery.accounts, &rules, &ctx, &settings.scan, &on_done, shutdown_signal()).await;
+        scan_accounts(&connector, discovery.accounts, rules, &ctx, &settings.scan, &on_done, shutdown_signal()).await;
     progress.finish();
 
     let mut report = Report {
@@ -148,14 +147,15 @@ pub(crate) async fn run(settings: Settings, quiet: bool) -> Result<ExitStatus, F
             accounts_discovered: discovery.discovered,
             clock,
         },
+        rules: rules.metas(),
         accounts: output.accounts,
         findings: output.findings,
     };
     report.normalize();
     for stream in &streams {
-        stream.finish(&report, &rules).map_err(Failure::incomplete)?;
+        stream.finish(&report).map_err(Failure::incomplete)?;
     }
-    write_all(&settings.outputs, &report, &rules, &settings.output_options)
+    write_all(&settings.outputs, &report, &settings.output_options)
         .context("writing the report")
         .map_err(Failure::incomplete)?;
     Ok(match report.outcome(settings.fail_on) {

@@ -10,6 +10,7 @@ use jiff::Timestamp;
 use keyaudit_core::eval::RuleConfig;
 use keyaudit_core::ids::AccountId;
 use keyaudit_core::report::FailOn;
+use keyaudit_core::rules::{RuleSet, builtin};
 use keyaudit_org_discovery::{AccountFilter, RoleSpec};
 use keyaudit_scanner::{KeyIdMode, ReportPolicy, ScanOptions};
 use serde::Deserialize;
@@ -37,6 +38,11 @@ struct FileConfig {
     session_duration: Option<String>,
     max_age_days: Option<u32>,
     warn_days: Option<u32>,
+    unused_days: Option<u32>,
+    #[serde(default)]
+    rules: Vec<String>,
+    #[serde(default)]
+    skip_rules: Vec<String>,
     fail_on: Option<FailOnArg>,
     key_ids: Option<KeyIdsArg>,
     concurrency: Option<usize>,
@@ -68,6 +74,8 @@ pub(crate) struct Settings {
     /// `None`: now, read once when the scan starts.
     pub(crate) as_of: Option<Timestamp>,
     pub(crate) rule_config: RuleConfig,
+    /// The rules to run (`--rules`, `--skip-rules`).
+    pub(crate) rules: RuleSet,
     pub(crate) fail_on: FailOn,
     pub(crate) scan: ScanOptions,
     pub(crate) iam_rps: NonZeroU32,
@@ -121,7 +129,9 @@ impl Settings {
             .transpose()?;
         let max_age_days = args.max_age_days.or(file.max_age_days).unwrap_or(RuleConfig::DEFAULT_MAX_AGE_DAYS);
         let warn_days = args.warn_days.or(file.warn_days).unwrap_or(RuleConfig::DEFAULT_WARN_DAYS);
-        let rule_config = RuleConfig::new(max_age_days, warn_days).map_err(|e| anyhow!("--{e}"))?;
+        let unused_days = args.unused_days.or(file.unused_days).unwrap_or(RuleConfig::DEFAULT_UNUSED_DAYS);
+        let rule_config = RuleConfig::new(max_age_days, warn_days, unused_days)?;
+        let rules = builtin().select(&list(&args.rules, file.rules), &list(&args.skip_rules, file.skip_rules))?;
 
         let role_name =
             pick(args.role_name.clone(), file.role_name).unwrap_or_else(|| "OrganizationAccountAccessRole".into());
@@ -152,14 +162,19 @@ impl Settings {
             bail!("--account-timeout: expected a duration above zero");
         }
 
-        let concurrency = args.concurrency.or(file.concurrency).unwrap_or(32);
+        let defaults = ScanOptions::default();
+        let concurrency = args.concurrency.or(file.concurrency).unwrap_or(defaults.concurrency);
         if !(1..=256).contains(&concurrency) {
             bail!("--concurrency {concurrency}: expected 1 to 256");
         }
         let max_attempts = positive("--max-attempts", args.max_attempts.or(file.max_attempts).unwrap_or(5))?.get();
-        let report_attempts =
-            positive("--report-attempts", args.report_attempts.or(file.report_attempts).unwrap_or(10))?.get();
-        let report_concurrency = args.report_concurrency.or(file.report_concurrency).unwrap_or(16);
+        let report_attempts = positive(
+            "--report-attempts",
+            args.report_attempts.or(file.report_attempts).unwrap_or(defaults.report_policy.max_attempts),
+        )?
+        .get();
+        let report_concurrency =
+            args.report_concurrency.or(file.report_concurrency).unwrap_or(defaults.max_report_generations);
         if !(1..=256).contains(&report_concurrency) {
             bail!("--report-concurrency {report_concurrency}: expected 1 to 256");
         }
@@ -183,6 +198,7 @@ impl Settings {
         let output_options = OutputOptions {
             sarif_include_pass: args.sarif_include_pass || file.sarif_include_pass.unwrap_or(false),
             ocsf_include_pass: args.ocsf_include_pass || file.ocsf_include_pass.unwrap_or(false),
+            fail_on,
         };
 
         Ok(Self {
@@ -196,14 +212,15 @@ impl Settings {
             session_duration,
             as_of,
             rule_config,
+            rules,
             fail_on,
             scan: ScanOptions {
                 concurrency,
-                report_policy: ReportPolicy { max_attempts: report_attempts, ..ReportPolicy::default() },
+                report_policy: ReportPolicy { max_attempts: report_attempts, ..defaults.report_policy },
                 key_ids,
-                enrichment_concurrency: 4,
                 account_timeout,
                 max_report_generations: report_concurrency,
+                ..defaults
             },
             iam_rps: positive("--iam-rps", args.iam_rps.or(file.iam_rps).unwrap_or(10))?,
             sts_rps: positive("--sts-rps", args.sts_rps.or(file.sts_rps).unwrap_or(200))?,

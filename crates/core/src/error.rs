@@ -16,11 +16,24 @@ pub enum ModelError {
         value: String,
     },
     /// A rule setting is outside its allowed range.
-    #[error("invalid setting {name}: {expected}")]
+    #[error("--{name}: {expected}")]
     InvalidSetting {
         /// The setting's name as the user writes it (e.g. `max-age-days`).
         name: &'static str,
         /// What was expected instead.
         expected: String,
     },
+    /// `--rules` or `--skip-rules` names no rule.
+    #[error("--{flag} {value:?}: no rule has this id or name; known rules: {known}")]
+    UnknownRule {
+        /// `rules` or `skip-rules`.
+        flag: &'static str,
+        /// The value given.
+        value: String,
+        /// Every rule's id and name.
+        known: String,
+    },
+    /// The rule selection leaves no rule to run.
+    #[error("--rules / --skip-rules leave no rule to run")]
+    NoRules,
 }

@@ -4,16 +4,17 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::ModelError;
 use crate::ids::{AccessKeyId, AccountId, Partition};
-use crate::inventory::{AccountInventory, KeyChange, KeySlot, KeyStatus};
-use crate::rules::{RuleSet, Severity};
+use crate::inventory::{AccountInventory, KeyChange, KeySlot, KeySlotRecord, KeyStatus};
+use crate::rules::{RuleMeta, RuleSet};
 
 const SECONDS_PER_DAY: i64 = 86_400;
 
-/// Validated rule settings (CIS defaults: 90-day maximum, 14-day warning window).
+/// Validated rule settings (CIS defaults: 90-day maximum age, 14-day warning window, 45 days unused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RuleConfig {
     max_age_days: u32,
     warn_days: u32,
+    unused_days: u32,
 }
 
 impl RuleConfig {
@@ -21,22 +22,26 @@ impl RuleConfig {
     pub const DEFAULT_MAX_AGE_DAYS: u32 = 90;
     /// The default warning window in days before the maximum age.
     pub const DEFAULT_WARN_DAYS: u32 = 14;
+    /// The CIS default: credentials unused for 45 days or more are to be disabled.
+    pub const DEFAULT_UNUSED_DAYS: u32 = 45;
 
-    /// Validates the settings: `max_age_days` in 1..=36500, `warn_days` below `max_age_days`.
-    pub fn new(max_age_days: u32, warn_days: u32) -> Result<Self, ModelError> {
-        if !(1..=36_500).contains(&max_age_days) {
-            return Err(ModelError::InvalidSetting {
-                name: "max-age-days",
-                expected: format!("a whole number of days from 1 to 36500, got {max_age_days}"),
-            });
+    /// Validates the settings: `max_age_days` and `unused_days` in 1..=36500, `warn_days` below `max_age_days`.
+    pub fn new(max_age_days: u32, warn_days: u32, unused_days: u32) -> Result<Self, ModelError> {
+        for (name, days) in [("max-age-days", max_age_days), ("unused-days", unused_days)] {
+            if !(1..=36_500).contains(&days) {
+                return Err(ModelError::InvalidSetting {
+                    name,
+                    expected: format!("expected a whole number of days from 1 to 36500, got {days}"),
+                });
+            }
         }
         if warn_days >= max_age_days {
             return Err(ModelError::InvalidSetting {
                 name: "warn-days",
-                expected: format!("fewer days than max-age-days ({max_age_days}), got {warn_days}"),
+                expected: format!("expected fewer days than --max-age-days ({max_age_days}), got {warn_days}"),
             });
         }
-        Ok(Self { max_age_days, warn_days })
+        Ok(Self { max_age_days, warn_days, unused_days })
     }
 
     /// The maximum compliant age in days (a key exactly this old passes).
@@ -49,20 +54,43 @@ impl RuleConfig {
         self.warn_days
     }
 
+    /// Days without use from which an active key fails KA-IAM-004 (exactly this many fails).
+    pub fn unused_days(&self) -> u32 {
+        self.unused_days
+    }
+
     /// The maximum compliant age.
     pub fn max_age(&self) -> SignedDuration {
-        SignedDuration::from_secs(i64::from(self.max_age_days) * SECONDS_PER_DAY)
+        days(self.max_age_days)
     }
 
     /// The age from which an active key warns.
     pub fn warn_after(&self) -> SignedDuration {
-        SignedDuration::from_secs(i64::from(self.max_age_days - self.warn_days) * SECONDS_PER_DAY)
+        days(self.max_age_days - self.warn_days)
     }
+
+    /// The time without use from which an active key fails KA-IAM-004.
+    pub fn unused_after(&self) -> SignedDuration {
+        days(self.unused_days)
+    }
+}
+
+fn days(n: u32) -> SignedDuration {
+    SignedDuration::from_secs(i64::from(n) * SECONDS_PER_DAY)
+}
+
+/// Whole days, floored (90 days and 1 second is 90 days).
+pub fn whole_days(d: SignedDuration) -> i64 {
+    d.as_secs().div_euclid(SECONDS_PER_DAY)
 }
 
 impl Default for RuleConfig {
     fn default() -> Self {
-        Self { max_age_days: Self::DEFAULT_MAX_AGE_DAYS, warn_days: Self::DEFAULT_WARN_DAYS }
+        Self {
+            max_age_days: Self::DEFAULT_MAX_AGE_DAYS,
+            warn_days: Self::DEFAULT_WARN_DAYS,
+            unused_days: Self::DEFAULT_UNUSED_DAYS,
+        }
     }
 }
 
@@ -75,23 +103,27 @@ pub struct EvalContext {
     pub config: RuleConfig,
 }
 
-/// The outcome for one key.
+/// The outcome of one rule on one subject. The order is from worst to best.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Verdict {
-    /// Active and older than the maximum age.
+    /// The control fails.
     Fail,
-    /// Active, compliant, but inside the warning window.
+    /// Compliant, but close to failing (KA-IAM-001's warning window).
     Warn,
-    /// Active and compliant.
+    /// Compliant.
     Pass,
-    /// Inactive: the control covers active keys only.
+    /// The control does not apply (an inactive key).
     NotApplicable,
     /// In the credential report, but deleted since it was generated (`ListAccessKeys` no longer lists it).
     Resolved,
 }
 
 impl Verdict {
-    /// `fail`, `warn`, `pass` or `not_applicable`.
+    /// Every verdict, worst first.
+    pub const ALL: [Verdict; 5] =
+        [Verdict::Fail, Verdict::Warn, Verdict::Pass, Verdict::NotApplicable, Verdict::Resolved];
+
+    /// `fail`, `warn`, `pass`, `not_applicable` or `resolved`.
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Fail => "fail",
@@ -102,31 +134,21 @@ impl Verdict {
         }
     }
 
-    /// Whether the key needs attention (`fail` or `warn`).
+    /// Whether the subject needs attention (`fail` or `warn`).
     pub fn is_actionable(self) -> bool {
         matches!(self, Verdict::Fail | Verdict::Warn)
     }
 }
 
-/// One rule's verdict on one existing key slot.
+/// One access key as a finding shows it, measured at `as_of`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Finding {
-    /// The rule's stable id.
-    pub rule_id: &'static str,
-    /// The rule's severity (the severity a `fail` carries).
-    pub severity: Severity,
-    /// The account the key belongs to.
-    pub account_id: AccountId,
-    /// IAM user name (`<root_account>` for the root user).
-    pub user_name: String,
-    /// IAM user ARN.
-    pub user_arn: String,
+pub struct KeyFacts {
     /// Report slot (1 or 2).
-    pub key_slot: KeySlot,
-    /// Key id, when it was looked up and matched.
+    pub slot: KeySlot,
+    /// Key id, when it was looked up and proven.
     pub access_key_id: Option<AccessKeyId>,
-    /// Active or inactive: the report's status, or `ListAccessKeys`'s when it shows a deactivation since.
-    pub key_status: KeyStatus,
+    /// Active or inactive as last seen: the report's, or `ListAccessKeys`'s when it shows a deactivation since.
+    pub status: KeyStatus,
     /// What changed since the credential report, when `ListAccessKeys` proved it.
     pub change: Option<KeyChange>,
     /// Creation or last re-activation, per the credential report.
@@ -137,8 +159,119 @@ pub struct Finding {
     pub last_used_at: Option<Timestamp>,
     /// `as_of - last_rotated`, to the second (negative when the key is newer than `as_of`).
     pub age: SignedDuration,
-    /// `last_rotated + max-age`: the last compliant instant.
-    pub due_at: Timestamp,
+}
+
+impl KeyFacts {
+    /// The facts of a report slot at `as_of`.
+    pub fn of(key: &KeySlotRecord, as_of: Timestamp) -> Self {
+        Self {
+            slot: key.slot,
+            access_key_id: key.access_key_id.clone(),
+            status: key.current_status(),
+            change: key.change,
+            last_rotated: key.last_rotated,
+            created_at: key.created_at,
+            last_used_at: key.last_used_at,
+            age: as_of.duration_since(key.last_rotated),
+        }
+    }
+
+    /// Whole days of age, floored.
+    pub fn age_days(&self) -> i64 {
+        whole_days(self.age)
+    }
+
+    /// The key's state as last seen: `active`, `inactive`, or `deleted` (since the credential report).
+    pub fn state(&self) -> &'static str {
+        match self.change {
+            Some(KeyChange::Deleted) => "deleted",
+            _ => self.status.as_str(),
+        }
+    }
+
+    /// Active as last seen (not deactivated or deleted since the report).
+    pub fn is_active(&self) -> bool {
+        self.status == KeyStatus::Active && self.change.is_none()
+    }
+}
+
+/// One key of a user with two active keys (KA-IAM-003's evidence).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActiveKey {
+    /// Report slot.
+    pub slot: KeySlot,
+    /// Key id, when looked up and proven.
+    pub access_key_id: Option<AccessKeyId>,
+    /// Creation or last re-activation.
+    pub last_rotated: Timestamp,
+}
+
+/// What a rule based its verdict on, beyond the key itself.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Evidence {
+    /// KA-IAM-001: the key's age against the maximum.
+    Rotation {
+        /// `last_rotated + max-age`: the last compliant instant.
+        due_at: Timestamp,
+        /// The maximum age in force.
+        max_age_days: u32,
+    },
+    /// KA-IAM-002: an active key of the root user; the key is the evidence.
+    RootKey,
+    /// KA-IAM-003: the user's two active keys, oldest first.
+    ActiveKeys {
+        /// The active keys.
+        keys: Vec<ActiveKey>,
+        /// The newer key is younger than a week: a rotation is probably under way.
+        rotation_under_way: bool,
+    },
+    /// KA-IAM-004: how long an active key has gone unused.
+    Usage {
+        /// `as_of -` the last use (or, for a key never used, its `last_rotated`).
+        unused_for: SignedDuration,
+        /// The last use, or `last_rotated` for a key never used.
+        unused_since: Timestamp,
+        /// AWS recorded no use at all.
+        never_used: bool,
+        /// The threshold in force.
+        unused_days: u32,
+    },
+}
+
+/// What a finding is about: one access key, or a user as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    /// One access key (its slot; its id when known).
+    AccessKey,
+    /// A user as a whole (no key slot).
+    User,
+}
+
+impl Subject {
+    /// `access_key` or `user`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Subject::AccessKey => "access_key",
+            Subject::User => "user",
+        }
+    }
+}
+
+/// One rule's verdict on one subject (a key or a user).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    /// The rule, with its metadata (id, title, severity, compliance mapping, wording).
+    pub rule: &'static RuleMeta,
+    /// The account.
+    pub account_id: AccountId,
+    /// IAM user name (`<root_account>` for the root user).
+    pub user_name: String,
+    /// IAM user ARN.
+    pub user_arn: String,
+    /// The key, for a key-level finding; `None` for a user-level one.
+    pub key: Option<KeyFacts>,
+    /// What the verdict rests on.
+    pub evidence: Evidence,
     /// The verdict.
     pub verdict: Verdict,
     /// One human sentence explaining the verdict.
@@ -146,39 +279,46 @@ pub struct Finding {
 }
 
 impl Finding {
-    /// Whole days of age, floored (a key 90 days and 1 second old is 90 days old, and fails).
-    pub fn age_days(&self) -> i64 {
-        self.age.as_secs().div_euclid(SECONDS_PER_DAY)
+    /// What the finding is about.
+    pub fn subject(&self) -> Subject {
+        if self.key.is_some() { Subject::AccessKey } else { Subject::User }
     }
 
-    /// The key's state as last seen: `active`, `inactive`, or `deleted` (since the credential report).
-    pub fn key_state(&self) -> &'static str {
-        match self.change {
-            Some(KeyChange::Deleted) => "deleted",
-            _ => self.key_status.as_str(),
+    /// The rule's stable id.
+    pub fn rule_id(&self) -> &'static str {
+        self.rule.id
+    }
+
+    /// The rotation deadline, for KA-IAM-001 findings.
+    pub fn due_at(&self) -> Option<Timestamp> {
+        match self.evidence {
+            Evidence::Rotation { due_at, .. } => Some(due_at),
+            _ => None,
         }
     }
 
-    /// Whether this is the root user's key.
+    /// Whether this is about the root user.
     pub fn is_root(&self) -> bool {
         self.user_name == crate::inventory::ROOT_USER_NAME
     }
 
     /// A stable identifier of what the finding is about: SHA-256 (hex) of the rule, partition, account, user ARN
-    /// and access key id (or the key slot when the id was not looked up). It does not change between runs
-    /// while the key stays the same, so SIEMs and code-scanning tools can track one key's finding over time.
+    /// and access key id (the key slot when the id was not looked up; `user` for a user-level finding). It does
+    /// not change between runs while the subject stays the same, so SIEMs and code-scanning tools can track one
+    /// finding over time.
     pub fn fingerprint(&self, partition: &Partition) -> String {
         use sha2::Digest;
-        let subject = match &self.access_key_id {
-            Some(id) => format!("key:{id}"),
-            None => format!("slot:{}", self.key_slot.number()),
+        let subject = match &self.key {
+            Some(KeyFacts { access_key_id: Some(id), .. }) => format!("key:{id}"),
+            Some(key) => format!("slot:{}", key.slot.number()),
+            None => "user".to_owned(),
         };
-        let input = format!("keyaudit/v1|{}|{partition}|{}|{}|{subject}", self.rule_id, self.account_id, self.user_arn);
+        let input = format!("keyaudit/v1|{}|{partition}|{}|{}|{subject}", self.rule.id, self.account_id, self.user_arn);
         hex::encode(sha2::Sha256::digest(input.as_bytes()))
     }
 }
 
-/// Evaluates every registered rule on one account's inventory.
+/// Evaluates every rule of the set on one account's inventory.
 pub fn evaluate(rules: &RuleSet, ctx: &EvalContext, account_id: &AccountId, inv: &AccountInventory) -> Vec<Finding> {
     rules.iter().flat_map(|rule| rule.evaluate(ctx, account_id, inv)).collect()
 }

@@ -7,7 +7,8 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::eval::{Finding, RuleConfig, Verdict};
 use crate::ids::{AccountId, Partition};
-use crate::inventory::KeyStatus;
+use crate::inventory::{AccountInventory, KeySlot};
+use crate::rules::RuleMeta;
 
 /// An Organizations account state (`State`, not the retiring `Status`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -177,6 +178,28 @@ impl std::fmt::Display for SkipReason {
     }
 }
 
+/// How many access keys an account's credential report lists, whatever rules ran.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyTally {
+    /// Key slots holding a key.
+    pub total: usize,
+    /// Of which active as last seen (not deactivated or deleted since the report).
+    pub active: usize,
+}
+
+impl KeyTally {
+    /// Counts the keys of an inventory.
+    pub fn of(inv: &AccountInventory) -> Self {
+        let keys = inv.users.iter().flat_map(|u| &u.keys);
+        Self {
+            total: keys.clone().count(),
+            active: keys
+                .filter(|k| k.current_status() == crate::inventory::KeyStatus::Active && k.change.is_none())
+                .count(),
+        }
+    }
+}
+
 /// The one status each account ends in.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AccountStatus {
@@ -184,6 +207,8 @@ pub enum AccountStatus {
     Scanned {
         /// When AWS generated the credential report used.
         report_generated_at: Option<Timestamp>,
+        /// The keys its credential report lists.
+        keys: KeyTally,
     },
     /// Deliberately not scanned.
     Skipped(SkipReason),
@@ -298,10 +323,40 @@ pub struct RunInfo {
 pub struct Report {
     /// Run facts.
     pub run: RunInfo,
+    /// The rules that ran, in registration order.
+    pub rules: Vec<&'static RuleMeta>,
     /// Every selected account, in account-id order.
     pub accounts: Vec<AccountRecord>,
-    /// Every finding, in (account, user, slot) order.
+    /// Every finding, in (account, user, slot, rule) order; a user-level finding comes before its user's keys.
     pub findings: Vec<Finding>,
+}
+
+/// Findings (or keys) by verdict.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VerdictCounts {
+    /// `fail`.
+    pub fail: usize,
+    /// `warn`.
+    pub warn: usize,
+    /// `pass`.
+    pub pass: usize,
+    /// `not_applicable`.
+    pub not_applicable: usize,
+    /// `resolved`.
+    pub resolved: usize,
+}
+
+impl VerdictCounts {
+    /// Counts one more `verdict`.
+    pub fn add(&mut self, verdict: Verdict) {
+        *match verdict {
+            Verdict::Fail => &mut self.fail,
+            Verdict::Warn => &mut self.warn,
+            Verdict::Pass => &mut self.pass,
+            Verdict::NotApplicable => &mut self.not_applicable,
+            Verdict::Resolved => &mut self.resolved,
+        } += 1;
+    }
 }
 
 /// Counts derived from a report.
@@ -317,20 +372,16 @@ pub struct Summary {
     pub accounts_failed: usize,
     /// Failed accounts by reason code.
     pub failures_by_code: BTreeMap<&'static str, usize>,
-    /// Key slots found.
+    /// Key slots found in the scanned accounts' credential reports.
     pub keys_total: usize,
-    /// Active keys.
+    /// Of which active as last seen.
     pub keys_active: usize,
-    /// Findings by verdict.
-    pub pass: usize,
-    /// Findings with verdict warn.
-    pub warn: usize,
-    /// Findings with verdict fail.
-    pub fail: usize,
-    /// Findings with verdict not_applicable.
-    pub not_applicable: usize,
-    /// Findings with verdict resolved (keys deleted since the credential report).
-    pub resolved: usize,
+    /// Keys with key-level findings, each counted once under its worst verdict across the rules that ran.
+    pub keys: VerdictCounts,
+    /// Findings by rule id, then verdict.
+    pub findings_by_rule: BTreeMap<&'static str, VerdictCounts>,
+    /// Findings of every rule by verdict.
+    pub findings: VerdictCounts,
 }
 
 /// The level from which findings make the run fail.
@@ -357,22 +408,25 @@ impl Report {
     /// Sorts accounts and findings into their documented order.
     pub fn normalize(&mut self) {
         self.accounts.sort_by(|a, b| a.account.id.cmp(&b.account.id));
-        self.findings.sort_by(|a, b| {
-            (&a.account_id, &a.user_name, a.key_slot, a.rule_id).cmp(&(
-                &b.account_id,
-                &b.user_name,
-                b.key_slot,
-                b.rule_id,
-            ))
-        });
+        let order = |f: &Finding| -> (AccountId, String, Option<KeySlot>, &'static str) {
+            (f.account_id.clone(), f.user_name.clone(), f.key.as_ref().map(|k| k.slot), f.rule.id)
+        };
+        self.findings.sort_by_cached_key(order);
     }
 
-    /// Counts accounts and findings.
+    /// Counts accounts, keys and findings.
     pub fn summary(&self) -> Summary {
         let mut s = Summary { accounts_total: self.accounts.len(), ..Summary::default() };
+        for rule in &self.rules {
+            s.findings_by_rule.insert(rule.id, VerdictCounts::default());
+        }
         for record in &self.accounts {
             match &record.status {
-                AccountStatus::Scanned { .. } => s.accounts_scanned += 1,
+                AccountStatus::Scanned { keys, .. } => {
+                    s.accounts_scanned += 1;
+                    s.keys_total += keys.total;
+                    s.keys_active += keys.active;
+                }
                 AccountStatus::Skipped(_) => s.accounts_skipped += 1,
                 AccountStatus::Failed(reason) => {
                     s.accounts_failed += 1;
@@ -380,18 +434,17 @@ impl Report {
                 }
             }
         }
+        let mut worst: BTreeMap<(&AccountId, &str, KeySlot), Verdict> = BTreeMap::new();
         for f in &self.findings {
-            s.keys_total += 1;
-            if f.key_status == KeyStatus::Active && f.verdict != Verdict::Resolved {
-                s.keys_active += 1;
+            s.findings.add(f.verdict);
+            s.findings_by_rule.entry(f.rule.id).or_default().add(f.verdict);
+            if let Some(key) = &f.key {
+                let entry = worst.entry((&f.account_id, f.user_arn.as_str(), key.slot)).or_insert(f.verdict);
+                *entry = (*entry).min(f.verdict);
             }
-            match f.verdict {
-                Verdict::Pass => s.pass += 1,
-                Verdict::Warn => s.warn += 1,
-                Verdict::Fail => s.fail += 1,
-                Verdict::NotApplicable => s.not_applicable += 1,
-                Verdict::Resolved => s.resolved += 1,
-            }
+        }
+        for verdict in worst.into_values() {
+            s.keys.add(verdict);
         }
         s
     }
@@ -401,7 +454,7 @@ impl Report {
         let s = self.summary();
         if s.accounts_failed > 0 {
             Outcome::Incomplete
-        } else if s.fail > 0 || (fail_on == FailOn::Warn && s.warn > 0) {
+        } else if s.findings.fail > 0 || (fail_on == FailOn::Warn && s.findings.warn > 0) {
             Outcome::Findings
         } else {
             Outcome::Clean
@@ -412,7 +465,6 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::KeySlot;
 
     fn ts(s: &str) -> Timestamp {
         s.parse().unwrap()
@@ -432,25 +484,38 @@ mod tests {
         }
     }
 
-    fn finding(account: &str, verdict: Verdict) -> Finding {
-        Finding {
-            rule_id: "KA-IAM-001",
-            severity: crate::rules::Severity::Medium,
-            account_id: AccountId::parse(account).unwrap(),
-            user_name: "u".into(),
-            user_arn: "arn:aws:iam::000000000001:user/u".into(),
-            key_slot: KeySlot::One,
+    fn rule(id: &str) -> &'static RuleMeta {
+        crate::rules::builtin().find(id).unwrap()
+    }
+
+    /// A finding of `rule` on key slot `slot` of user `u` (a user-level one when `slot` is `None`).
+    fn finding_of(account: &str, rule_id: &str, slot: Option<KeySlot>, verdict: Verdict) -> Finding {
+        use crate::eval::{Evidence, KeyFacts};
+        use crate::inventory::{KeyChange, KeyStatus};
+        let key = slot.map(|slot| KeyFacts {
+            slot,
             access_key_id: None,
-            key_status: if verdict == Verdict::NotApplicable { KeyStatus::Inactive } else { KeyStatus::Active },
-            change: (verdict == Verdict::Resolved).then_some(crate::inventory::KeyChange::Deleted),
+            status: if verdict == Verdict::NotApplicable { KeyStatus::Inactive } else { KeyStatus::Active },
+            change: (verdict == Verdict::Resolved).then_some(KeyChange::Deleted),
             last_rotated: ts("2026-01-01T00:00:00Z"),
             created_at: None,
             last_used_at: None,
             age: SignedDuration::ZERO,
-            due_at: ts("2026-04-01T00:00:00Z"),
+        });
+        Finding {
+            rule: rule(rule_id),
+            account_id: AccountId::parse(account).unwrap(),
+            user_name: "u".into(),
+            user_arn: "arn:aws:iam::000000000001:user/u".into(),
+            key,
+            evidence: Evidence::RootKey,
             verdict,
             message: String::new(),
         }
+    }
+
+    fn finding(account: &str, verdict: Verdict) -> Finding {
+        finding_of(account, "KA-IAM-001", Some(KeySlot::One), verdict)
     }
 
     fn report(accounts: Vec<AccountRecord>, findings: Vec<Finding>) -> Report {
@@ -468,6 +533,7 @@ mod tests {
                 accounts_discovered: accounts.len(),
                 clock: None,
             },
+            rules: crate::rules::builtin().metas(),
             accounts,
             findings,
         }
@@ -484,7 +550,7 @@ mod tests {
 
     #[test]
     fn outcomes_follow_the_documented_precedence() {
-        let scanned = || AccountStatus::Scanned { report_generated_at: None };
+        let scanned = || AccountStatus::Scanned { report_generated_at: None, keys: KeyTally::default() };
         let cases = [
             (vec![scanned()], vec![Verdict::Pass, Verdict::NotApplicable], FailOn::Fail, Outcome::Clean),
             (vec![scanned()], vec![Verdict::Resolved], FailOn::Warn, Outcome::Clean),
@@ -510,22 +576,48 @@ mod tests {
 
     #[test]
     fn summary_counts_every_status_and_verdict() {
+        let scanned = AccountStatus::Scanned { report_generated_at: None, keys: KeyTally { total: 3, active: 1 } };
         let r = report(
             vec![
-                record("000000000001", AccountStatus::Scanned { report_generated_at: None }),
+                record("000000000001", scanned),
                 record("000000000002", failed()),
                 record("000000000003", AccountStatus::Skipped(SkipReason::NotActive(AccountState::Closed))),
             ],
             vec![
                 finding("000000000001", Verdict::Fail),
-                finding("000000000001", Verdict::NotApplicable),
-                finding("000000000001", Verdict::Resolved),
+                finding_of("000000000001", "KA-IAM-001", Some(KeySlot::Two), Verdict::NotApplicable),
+                finding_of("000000000001", "KA-IAM-004", Some(KeySlot::Two), Verdict::NotApplicable),
+                finding_of("000000000001", "KA-IAM-001", None, Verdict::Resolved),
             ],
         );
         let s = r.summary();
         assert_eq!((s.accounts_total, s.accounts_scanned, s.accounts_failed, s.accounts_skipped), (3, 1, 1, 1));
-        assert_eq!((s.keys_total, s.keys_active, s.fail, s.not_applicable, s.resolved), (3, 1, 1, 1, 1));
+        assert_eq!((s.keys_total, s.keys_active), (3, 1), "keys come from the credential reports, not from findings");
+        assert_eq!(s.findings_by_rule["KA-IAM-004"], VerdictCounts { not_applicable: 1, ..VerdictCounts::default() });
+        assert_eq!(s.findings_by_rule["KA-IAM-002"], VerdictCounts::default(), "a rule that ran and found nothing");
         assert_eq!(s.failures_by_code.get("assume_role_denied"), Some(&1));
+    }
+
+    #[test]
+    fn a_key_with_findings_of_several_rules_counts_once_under_its_worst_verdict() {
+        let account = "000000000001";
+        let r = report(
+            vec![record(
+                account,
+                AccountStatus::Scanned { report_generated_at: None, keys: KeyTally { total: 2, active: 2 } },
+            )],
+            vec![
+                finding_of(account, "KA-IAM-001", Some(KeySlot::One), Verdict::Pass),
+                finding_of(account, "KA-IAM-004", Some(KeySlot::One), Verdict::Fail),
+                finding_of(account, "KA-IAM-001", Some(KeySlot::Two), Verdict::Warn),
+                finding_of(account, "KA-IAM-004", Some(KeySlot::Two), Verdict::Pass),
+                finding_of(account, "KA-IAM-003", None, Verdict::Fail),
+            ],
+        );
+        let s = r.summary();
+        assert_eq!(s.keys, VerdictCounts { fail: 1, warn: 1, ..VerdictCounts::default() });
+        assert_eq!(s.findings, VerdictCounts { fail: 2, warn: 1, pass: 2, ..VerdictCounts::default() });
+        assert_eq!(r.outcome(FailOn::Fail), Outcome::Findings);
     }
 
     #[test]

@@ -1,98 +1,162 @@
-//! AWS Security Finding Format (ASFF 2018-10-08) for Security Hub `BatchImportFindings`: one finding per
-//! evaluated active key (fail → FAILED, warn → WARNING, pass → PASSED, so a rotated key resolves its earlier
-//! finding); inactive keys are left out. `Id` is the stable fingerprint, so re-imports update in place.
+//! AWS Security Finding Format (ASFF 2018-10-08) for Security Hub `BatchImportFindings`, built from typed
+//! structs: one finding per evaluated finding of every rule (fail → FAILED, warn → WARNING, pass → PASSED, so a
+//! fixed key resolves its earlier finding; a key deleted since its credential report → PASSED and ARCHIVED);
+//! inactive keys are left out. `Id` is the stable fingerprint, so re-imports update in place.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
-use super::with_accounts;
 use keyaudit_core::eval::{Finding, Verdict};
 use keyaudit_core::report::{AccountRecord, Report};
-use keyaudit_core::rules::{RuleMeta, RuleSet, Severity};
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+
+use super::{ExportSeverity, with_accounts};
 
 const TYPE: &str = "Software and Configuration Checks/Industry and Regulatory Standards/CIS AWS Foundations Benchmark";
-const ROTATE_URL: &str =
-    "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_access-keys.html#rotating_access_keys_console";
 
-fn label(f: &Finding) -> &'static str {
-    match (f.verdict, f.severity) {
-        (Verdict::Fail, Severity::Low) => "LOW",
-        (Verdict::Fail, Severity::Medium) => "MEDIUM",
-        (Verdict::Fail, Severity::High) => "HIGH",
-        (Verdict::Fail, Severity::Critical) => "CRITICAL",
-        (Verdict::Warn, _) => "LOW",
-        (Verdict::Pass | Verdict::NotApplicable | Verdict::Resolved, _) => "INFORMATIONAL",
-    }
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct AsffFinding<'a> {
+    schema_version: &'static str,
+    id: String,
+    product_arn: String,
+    generator_id: &'static str,
+    aws_account_id: &'a str,
+    types: [&'static str; 1],
+    created_at: String,
+    updated_at: String,
+    severity: AsffSeverity,
+    title: &'static str,
+    description: &'a str,
+    remediation: Remediation,
+    product_fields: BTreeMap<&'static str, String>,
+    resources: [Resource<'a>; 1],
+    compliance: Compliance,
+    record_state: &'static str,
+    workflow: Workflow,
 }
 
-fn finding(report: &Report, meta: &RuleMeta, f: &Finding, account: Option<&AccountRecord>) -> Value {
-    let partition = report.run.partition.as_str();
-    let region = &report.run.region;
-    let product_account = &report.run.caller_account_id;
-    let status = match f.verdict {
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct AsffSeverity {
+    label: &'static str,
+    original: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Remediation {
+    recommendation: Recommendation,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Recommendation {
+    text: &'static str,
+    url: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Resource<'a> {
+    #[serde(rename = "Type")]
+    kind: &'static str,
+    id: &'a str,
+    partition: &'a str,
+    region: &'a str,
+    details: Details,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Details {
+    /// ASFF's `Details.Other` is a map of strings.
+    other: BTreeMap<&'static str, String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Compliance {
+    status: &'static str,
+    related_requirements: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    security_control_id: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Workflow {
+    status: &'static str,
+}
+
+fn compliance_status(v: Verdict) -> &'static str {
+    match v {
         Verdict::Fail => "FAILED",
         Verdict::Warn => "WARNING",
         Verdict::Pass | Verdict::NotApplicable | Verdict::Resolved => "PASSED",
-    };
-    // Details.Other is a map of strings.
-    let mut other = Map::new();
-    let mut put = |k: &str, v: Option<String>| {
+    }
+}
+
+fn finding<'a>(report: &'a Report, f: &'a Finding, account: Option<&'a AccountRecord>) -> AsffFinding<'a> {
+    let partition = report.run.partition.as_str();
+    let region = report.run.region.as_str();
+    let product_account = &report.run.caller_account_id;
+    let mut other = BTreeMap::new();
+    let mut put = |k: &'static str, v: Option<String>| {
         if let Some(v) = v {
-            other.insert(k.to_owned(), Value::String(v));
+            other.insert(k, v);
         }
     };
-    put("AccessKeyId", f.access_key_id.as_ref().map(|k| k.to_string()));
-    put("KeySlot", Some(f.key_slot.number().to_string()));
-    put("KeyStatus", Some(f.key_state().to_owned()));
-    put("LastRotated", Some(f.last_rotated.to_string()));
-    put("AgeDays", Some(f.age_days().to_string()));
-    put("DueAt", Some(f.due_at.to_string()));
-    put("LastUsedAt", f.last_used_at.map(|t| t.to_string()));
+    if let Some(key) = &f.key {
+        put("AccessKeyId", key.access_key_id.as_ref().map(|k| k.to_string()));
+        put("KeySlot", Some(key.slot.number().to_string()));
+        put("KeyStatus", Some(key.state().to_owned()));
+        put("LastRotated", Some(key.last_rotated.to_string()));
+        put("AgeDays", Some(key.age_days().to_string()));
+        put("LastUsedAt", key.last_used_at.map(|t| t.to_string()));
+    }
+    put("DueAt", f.due_at().map(|t| t.to_string()));
     put("OuPath", account.and_then(|r| r.account.ou_path.clone()));
     let as_of = report.run.as_of.to_string();
-    json!({
-        "SchemaVersion": "2018-10-08",
-        "Id": f.fingerprint(&report.run.partition),
-        "ProductArn": format!("arn:{partition}:securityhub:{region}:{product_account}:product/{product_account}/default"),
-        "GeneratorId": meta.id,
-        "AwsAccountId": f.account_id.as_str(),
-        "Types": [TYPE],
-        "CreatedAt": as_of,
-        "UpdatedAt": as_of,
-        "Severity": {"Label": label(f), "Original": f.verdict.as_str()},
-        "Title": meta.title,
-        "Description": f.message,
-        "Remediation": {"Recommendation": {"Text": meta.remediation, "Url": ROTATE_URL}},
-        "ProductFields": {
-            "ProviderName": "keyaudit",
-            "ProviderVersion": env!("CARGO_PKG_VERSION"),
-            "keyaudit/verdict": f.verdict.as_str(),
-            "keyaudit/account_name": account.and_then(|r| r.account.name.as_deref()).unwrap_or(""),
-        },
-        "Resources": [{
-            "Type": "AwsIamUser",
-            "Id": f.user_arn,
-            "Partition": partition,
-            "Region": region,
-            "Details": {"Other": other},
-        }],
-        "Compliance": {
-            "Status": status,
-            "RelatedRequirements": super::requirements(meta),
-            "SecurityControlId": meta.security_hub.first().copied(),
+    let rule = f.rule;
+    AsffFinding {
+        schema_version: "2018-10-08",
+        id: f.fingerprint(&report.run.partition),
+        product_arn: format!(
+            "arn:{partition}:securityhub:{region}:{product_account}:product/{product_account}/default"
+        ),
+        generator_id: rule.id,
+        aws_account_id: f.account_id.as_str(),
+        types: [TYPE],
+        created_at: as_of.clone(),
+        updated_at: as_of,
+        severity: AsffSeverity { label: ExportSeverity::of(f).asff(), original: f.verdict.as_str() },
+        title: rule.title,
+        description: &f.message,
+        remediation: Remediation { recommendation: Recommendation { text: rule.remediation, url: rule.reference_url } },
+        product_fields: BTreeMap::from([
+            ("ProviderName", "keyaudit".to_owned()),
+            ("ProviderVersion", env!("CARGO_PKG_VERSION").to_owned()),
+            ("keyaudit/verdict", f.verdict.as_str().to_owned()),
+            ("keyaudit/subject", f.subject().as_str().to_owned()),
+            ("keyaudit/account_name", account.and_then(|r| r.account.name.clone()).unwrap_or_default()),
+        ]),
+        resources: [Resource { kind: "AwsIamUser", id: &f.user_arn, partition, region, details: Details { other } }],
+        compliance: Compliance {
+            status: compliance_status(f.verdict),
+            related_requirements: super::requirements(rule),
+            security_control_id: rule.security_hub.first().copied(),
         },
         // A key deleted since the credential report no longer exists: its finding is archived, as AWS's own
         // controls do for deleted resources.
-        "RecordState": if f.verdict == Verdict::Resolved { "ARCHIVED" } else { "ACTIVE" },
-        "Workflow": {"Status": "NEW"},
-    })
+        record_state: if f.verdict == Verdict::Resolved { "ARCHIVED" } else { "ACTIVE" },
+        workflow: Workflow { status: "NEW" },
+    }
 }
 
-pub(crate) fn render(report: &Report, rules: &RuleSet) -> serde_json::Result<Vec<u8>> {
-    let metas: HashMap<&str, &RuleMeta> = rules.metas().into_iter().map(|m| (m.id, m)).collect();
-    let findings: Vec<Value> = with_accounts(report)
+pub(crate) fn render(report: &Report) -> serde_json::Result<Vec<u8>> {
+    let findings: Vec<AsffFinding<'_>> = with_accounts(report)
         .filter(|(f, _)| f.verdict != Verdict::NotApplicable)
-        .map(|(f, account)| finding(report, metas[f.rule_id], f, account))
+        .map(|(f, account)| finding(report, f, account))
         .collect();
     let mut bytes = serde_json::to_vec_pretty(&findings)?;
     bytes.push(b'\n');

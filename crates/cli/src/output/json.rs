@@ -5,10 +5,9 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use keyaudit_core::eval::Finding;
+use keyaudit_core::eval::{Evidence, Finding, whole_days};
 use keyaudit_core::ids::Partition;
-use keyaudit_core::report::{AccessMethod, AccountRecord, AccountStatus, Report, Scope};
-use keyaudit_core::rules::RuleSet;
+use keyaudit_core::report::{AccessMethod, AccountRecord, AccountStatus, Report, Scope, VerdictCounts};
 use serde::Serialize;
 
 use super::with_accounts;
@@ -37,6 +36,7 @@ struct Run<'a> {
     finished_at: String,
     max_age_days: u32,
     warn_days: u32,
+    unused_days: u32,
     scope: &'static str,
     organization_id: Option<&'a str>,
     management_account_id: Option<&'a str>,
@@ -76,6 +76,22 @@ struct Cis {
 struct Summary {
     accounts: AccountCounts,
     keys: KeyCounts,
+    findings_by_rule: BTreeMap<&'static str, Counts>,
+}
+
+#[derive(Serialize)]
+struct Counts {
+    fail: usize,
+    warn: usize,
+    pass: usize,
+    not_applicable: usize,
+    resolved: usize,
+}
+
+impl From<VerdictCounts> for Counts {
+    fn from(c: VerdictCounts) -> Self {
+        Self { fail: c.fail, warn: c.warn, pass: c.pass, not_applicable: c.not_applicable, resolved: c.resolved }
+    }
 }
 
 #[derive(Serialize)]
@@ -121,10 +137,13 @@ pub(crate) struct JsonAccount<'a> {
 }
 
 /// The columns of a finding, in order (the CSV header). A test keeps it equal to [`JsonFinding`]'s fields.
-pub(crate) const FINDING_COLUMNS: [&str; 20] = [
+pub(crate) const FINDING_COLUMNS: [&str; 24] = [
     "fingerprint",
     "rule_id",
+    "rule_name",
+    "title",
     "severity",
+    "subject",
     "account_id",
     "account_name",
     "ou_path",
@@ -142,35 +161,88 @@ pub(crate) const FINDING_COLUMNS: [&str; 20] = [
     "last_used_at",
     "verdict",
     "message",
+    "evidence",
 ];
 
+/// One finding. `E` is the evidence: an object in JSON, its JSON text in CSV (one cell).
 #[derive(Serialize)]
-pub(crate) struct JsonFinding<'a> {
+pub(crate) struct JsonFinding<'a, E = JsonEvidence> {
     fingerprint: String,
     rule_id: &'static str,
+    rule_name: &'static str,
+    title: &'static str,
     severity: &'static str,
+    subject: &'static str,
     account_id: &'a str,
     account_name: Option<&'a str>,
     ou_path: Option<&'a str>,
     user_name: &'a str,
     user_arn: &'a str,
-    key_slot: u8,
+    key_slot: Option<u8>,
     access_key_id: Option<&'a str>,
-    key_status: &'static str,
+    key_status: Option<&'static str>,
     change_since_report: Option<&'static str>,
-    last_rotated: String,
+    last_rotated: Option<String>,
     created_at: Option<String>,
-    age_days: i64,
-    age_seconds: i64,
-    due_at: String,
+    age_days: Option<i64>,
+    age_seconds: Option<i64>,
+    due_at: Option<String>,
     last_used_at: Option<String>,
     verdict: &'static str,
     message: &'a str,
+    evidence: E,
+}
+
+/// What the finding's rule based its verdict on; the shape depends on the rule (documented in docs/output.md).
+#[derive(Serialize)]
+#[serde(untagged)]
+pub(crate) enum JsonEvidence {
+    /// KA-IAM-001.
+    Rotation { max_age_days: u32, due_at: String },
+    /// KA-IAM-002: the key is the evidence.
+    RootKey {},
+    /// KA-IAM-003.
+    ActiveKeys { active_keys: Vec<JsonActiveKey>, rotation_under_way: bool },
+    /// KA-IAM-004.
+    Usage { unused_days: u32, days_unused: i64, unused_since: String, never_used: bool },
+}
+
+#[derive(Serialize)]
+pub(crate) struct JsonActiveKey {
+    key_slot: u8,
+    access_key_id: Option<String>,
+    last_rotated: String,
+}
+
+fn evidence(e: &Evidence) -> JsonEvidence {
+    match e {
+        Evidence::Rotation { due_at, max_age_days } => {
+            JsonEvidence::Rotation { max_age_days: *max_age_days, due_at: due_at.to_string() }
+        }
+        Evidence::RootKey => JsonEvidence::RootKey {},
+        Evidence::ActiveKeys { keys, rotation_under_way } => JsonEvidence::ActiveKeys {
+            active_keys: keys
+                .iter()
+                .map(|k| JsonActiveKey {
+                    key_slot: k.slot.number(),
+                    access_key_id: k.access_key_id.as_ref().map(|id| id.to_string()),
+                    last_rotated: k.last_rotated.to_string(),
+                })
+                .collect(),
+            rotation_under_way: *rotation_under_way,
+        },
+        Evidence::Usage { unused_for, unused_since, never_used, unused_days } => JsonEvidence::Usage {
+            unused_days: *unused_days,
+            days_unused: whole_days(*unused_for),
+            unused_since: unused_since.to_string(),
+            never_used: *never_used,
+        },
+    }
 }
 
 pub(crate) fn account(r: &AccountRecord) -> JsonAccount<'_> {
     let (reason, reason_code, reason_action, reason_aws_error_code, report_generated_at) = match &r.status {
-        AccountStatus::Scanned { report_generated_at } => {
+        AccountStatus::Scanned { report_generated_at, .. } => {
             (None, None, None, None, report_generated_at.map(|t| t.to_string()))
         }
         AccountStatus::Skipped(skip) => (Some(skip.to_string()), Some(skip.code()), None, None, None),
@@ -205,27 +277,50 @@ pub(crate) fn account(r: &AccountRecord) -> JsonAccount<'_> {
 
 /// One finding, with its account's name and OU path from `record`.
 pub(crate) fn finding<'a>(f: &'a Finding, record: Option<&'a AccountRecord>, partition: &Partition) -> JsonFinding<'a> {
+    finding_with(f, record, partition, evidence(&f.evidence))
+}
+
+/// One finding with its evidence as one CSV cell (JSON text).
+pub(crate) fn csv_finding<'a>(
+    f: &'a Finding,
+    record: Option<&'a AccountRecord>,
+    partition: &Partition,
+) -> serde_json::Result<JsonFinding<'a, String>> {
+    Ok(finding_with(f, record, partition, serde_json::to_string(&evidence(&f.evidence))?))
+}
+
+fn finding_with<'a, E>(
+    f: &'a Finding,
+    record: Option<&'a AccountRecord>,
+    partition: &Partition,
+    evidence: E,
+) -> JsonFinding<'a, E> {
+    let key = f.key.as_ref();
     JsonFinding {
         fingerprint: f.fingerprint(partition),
-        rule_id: f.rule_id,
-        severity: f.severity.as_str(),
+        rule_id: f.rule.id,
+        rule_name: f.rule.name,
+        title: f.rule.title,
+        severity: f.rule.severity.as_str(),
+        subject: f.subject().as_str(),
         account_id: f.account_id.as_str(),
         account_name: record.and_then(|r| r.account.name.as_deref()),
         ou_path: record.and_then(|r| r.account.ou_path.as_deref()),
         user_name: &f.user_name,
         user_arn: &f.user_arn,
-        key_slot: f.key_slot.number(),
-        access_key_id: f.access_key_id.as_ref().map(|k| k.as_str()),
-        key_status: f.key_state(),
-        change_since_report: f.change.map(|c| c.as_str()),
-        last_rotated: f.last_rotated.to_string(),
-        created_at: f.created_at.map(|t| t.to_string()),
-        age_days: f.age_days(),
-        age_seconds: f.age.as_secs(),
-        due_at: f.due_at.to_string(),
-        last_used_at: f.last_used_at.map(|t| t.to_string()),
+        key_slot: key.map(|k| k.slot.number()),
+        access_key_id: key.and_then(|k| k.access_key_id.as_ref()).map(|k| k.as_str()),
+        key_status: key.map(|k| k.state()),
+        change_since_report: key.and_then(|k| k.change).map(|c| c.as_str()),
+        last_rotated: key.map(|k| k.last_rotated.to_string()),
+        created_at: key.and_then(|k| k.created_at).map(|t| t.to_string()),
+        age_days: key.map(|k| k.age_days()),
+        age_seconds: key.map(|k| k.age.as_secs()),
+        due_at: f.due_at().map(|t| t.to_string()),
+        last_used_at: key.and_then(|k| k.last_used_at).map(|t| t.to_string()),
         verdict: f.verdict.as_str(),
         message: &f.message,
+        evidence,
     }
 }
 
@@ -238,7 +333,7 @@ pub(crate) struct JsonHeader<'a> {
     summary: Summary,
 }
 
-pub(crate) fn header<'a>(report: &'a Report, rules: &RuleSet) -> JsonHeader<'a> {
+pub(crate) fn header(report: &Report) -> JsonHeader<'_> {
     let s = report.summary();
     let (scope, organization_id, management_account_id) = match &report.run.scope {
         Scope::Organization { id, management_account_id } => {
@@ -255,6 +350,7 @@ pub(crate) fn header<'a>(report: &'a Report, rules: &RuleSet) -> JsonHeader<'a> 
             finished_at: report.run.finished_at.to_string(),
             max_age_days: report.run.config.max_age_days(),
             warn_days: report.run.config.warn_days(),
+            unused_days: report.run.config.unused_days(),
             scope,
             organization_id,
             management_account_id,
@@ -267,9 +363,9 @@ pub(crate) fn header<'a>(report: &'a Report, rules: &RuleSet) -> JsonHeader<'a> 
                 aws: c.aws.to_string(),
                 skew_seconds: c.skew().as_secs(),
             }),
-            rules: rules
-                .metas()
-                .into_iter()
+            rules: report
+                .rules
+                .iter()
                 .map(|m| JsonRule {
                     id: m.id,
                     name: m.name,
@@ -293,26 +389,27 @@ pub(crate) fn header<'a>(report: &'a Report, rules: &RuleSet) -> JsonHeader<'a> 
             keys: KeyCounts {
                 total: s.keys_total,
                 active: s.keys_active,
-                fail: s.fail,
-                warn: s.warn,
-                pass: s.pass,
-                not_applicable: s.not_applicable,
-                resolved: s.resolved,
+                fail: s.keys.fail,
+                warn: s.keys.warn,
+                pass: s.keys.pass,
+                not_applicable: s.keys.not_applicable,
+                resolved: s.keys.resolved,
             },
+            findings_by_rule: s.findings_by_rule.into_iter().map(|(id, c)| (id, c.into())).collect(),
         },
     }
 }
 
-fn build<'a>(report: &'a Report, rules: &RuleSet) -> JsonReport<'a> {
+fn build(report: &Report) -> JsonReport<'_> {
     JsonReport {
-        header: header(report, rules),
+        header: header(report),
         accounts: report.accounts.iter().map(account).collect(),
         findings: with_accounts(report).map(|(f, record)| finding(f, record, &report.run.partition)).collect(),
     }
 }
 
-pub(crate) fn render(report: &Report, rules: &RuleSet) -> Result<Vec<u8>> {
-    let mut bytes = serde_json::to_vec_pretty(&build(report, rules))?;
+pub(crate) fn render(report: &Report) -> Result<Vec<u8>> {
+    let mut bytes = serde_json::to_vec_pretty(&build(report))?;
     bytes.push(b'\n');
     Ok(bytes)
 }

@@ -9,10 +9,10 @@ use anyhow::{Context, Result, anyhow, bail};
 use jiff::Timestamp;
 use std::collections::HashMap;
 
-use keyaudit_core::eval::Finding;
+use keyaudit_core::eval::{Finding, Verdict};
 use keyaudit_core::ids::AccountId;
-use keyaudit_core::report::{AccountRecord, Report};
-use keyaudit_core::rules::{RuleMeta, RuleSet};
+use keyaudit_core::report::{AccountRecord, FailOn, Report};
+use keyaudit_core::rules::{RuleMeta, Severity};
 
 mod asff;
 mod csv;
@@ -80,10 +80,18 @@ pub(crate) struct OutputSpec {
 }
 
 /// Per-format options.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct OutputOptions {
     pub(crate) sarif_include_pass: bool,
     pub(crate) ocsf_include_pass: bool,
+    /// The level from which findings fail the run: the table's verdict line follows it.
+    pub(crate) fail_on: FailOn,
+}
+
+impl Default for OutputOptions {
+    fn default() -> Self {
+        Self { sarif_include_pass: false, ocsf_include_pass: false, fail_on: FailOn::Fail }
+    }
 }
 
 impl OutputSpec {
@@ -191,6 +199,51 @@ pub(crate) fn requirements(m: &RuleMeta) -> Vec<String> {
     reqs
 }
 
+/// The severity a finding is exported with, in every format: a failing finding carries its rule's severity, a
+/// warning is low, anything else informational.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ExportSeverity {
+    Informational,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl ExportSeverity {
+    pub(crate) fn of(f: &Finding) -> Self {
+        match (f.verdict, f.rule.severity) {
+            (Verdict::Fail, Severity::Low) | (Verdict::Warn, _) => Self::Low,
+            (Verdict::Fail, Severity::Medium) => Self::Medium,
+            (Verdict::Fail, Severity::High) => Self::High,
+            (Verdict::Fail, Severity::Critical) => Self::Critical,
+            (Verdict::Pass | Verdict::NotApplicable | Verdict::Resolved, _) => Self::Informational,
+        }
+    }
+
+    /// ASFF `Severity.Label`.
+    pub(crate) fn asff(self) -> &'static str {
+        match self {
+            Self::Informational => "INFORMATIONAL",
+            Self::Low => "LOW",
+            Self::Medium => "MEDIUM",
+            Self::High => "HIGH",
+            Self::Critical => "CRITICAL",
+        }
+    }
+
+    /// OCSF `severity_id` and `severity`.
+    pub(crate) fn ocsf(self) -> (u8, &'static str) {
+        match self {
+            Self::Informational => (1, "Informational"),
+            Self::Low => (2, "Low"),
+            Self::Medium => (3, "Medium"),
+            Self::High => (4, "High"),
+            Self::Critical => (5, "Critical"),
+        }
+    }
+}
+
 /// Text as a sentence ending in a period (SARIF asks for that in messages).
 pub(crate) fn sentence(text: &str) -> String {
     let t = text.trim_end();
@@ -198,13 +251,13 @@ pub(crate) fn sentence(text: &str) -> String {
 }
 
 /// Renders `report` in `format` (NDJSON only as a whole-report fallback: the scan streams it).
-fn render(format: Format, report: &Report, rules: &RuleSet, opts: &OutputOptions, color: bool) -> Result<Vec<u8>> {
+fn render(format: Format, report: &Report, opts: &OutputOptions, color: bool) -> Result<Vec<u8>> {
     Ok(match format {
-        Format::Table => table::render(report, rules, color).into_bytes(),
-        Format::Json => json::render(report, rules)?,
-        Format::Sarif => sarif::render(report, rules, opts)?,
-        Format::Ocsf => ocsf::render(report, rules, opts)?,
-        Format::Asff => asff::render(report, rules)?,
+        Format::Table => table::render(report, opts.fail_on, color).into_bytes(),
+        Format::Json => json::render(report)?,
+        Format::Sarif => sarif::render(report, opts)?,
+        Format::Ocsf => ocsf::render(report, opts)?,
+        Format::Asff => asff::render(report)?,
         Format::Csv => csv::render(report)?,
         Format::Ndjson => bail!("NDJSON is streamed during the scan"),
     })
@@ -233,24 +286,33 @@ pub(crate) fn open_streams(
 }
 
 /// Writes every requested output except the streamed ones.
-pub(crate) fn write_all(specs: &[OutputSpec], report: &Report, rules: &RuleSet, opts: &OutputOptions) -> Result<()> {
+pub(crate) fn write_all(specs: &[OutputSpec], report: &Report, opts: &OutputOptions) -> Result<()> {
     use std::io::IsTerminal;
     for spec in specs.iter().filter(|s| s.format != Format::Ndjson) {
         match spec.path(report.run.started_at) {
             None => {
                 let color = std::io::stdout().is_terminal();
-                let bytes = render(spec.format, report, rules, opts, color)?;
-                let mut out = std::io::stdout().lock();
-                out.write_all(&bytes).and_then(|()| out.flush()).context("writing the report to stdout")?;
+                let bytes = render(spec.format, report, opts, color)?;
+                write_stdout(&bytes).context("writing the report to stdout")?;
             }
             Some(path) => {
-                let bytes = render(spec.format, report, rules, opts, false)?;
+                let bytes = render(spec.format, report, opts, false)?;
                 write_atomically(&path, &bytes)?;
                 tracing::info!(path = %path.display(), "report written");
             }
         }
     }
     Ok(())
+}
+
+/// Writes to stdout. A reader that went away (`keyaudit scan | head`) is not an error: the output simply ends
+/// there, as with ripgrep, and the exit code still reports the outcome.
+pub(crate) fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -282,9 +344,9 @@ mod tests {
     use keyaudit_core::inventory::{AccountInventory, CredentialUser, KeyChange, KeySlot, KeySlotRecord, KeyStatus};
     use keyaudit_core::report::{
         AccessMethod, Account, AccountRecord, AccountState, AccountStats, AccountStatus, ClockCheck, FailureCode,
-        FailureReason, RunInfo, Scope, SkipReason,
+        FailureReason, KeyTally, RunInfo, Scope, SkipReason,
     };
-    use keyaudit_core::rules::builtin;
+    use keyaudit_core::rules::{RuleSet, builtin};
 
     use super::*;
 
@@ -312,12 +374,17 @@ mod tests {
         }
     }
 
-    /// A fixed report covering every status and verdict.
+    /// A fixed report covering every status and verdict, with every rule.
     fn report() -> Report {
-        let rules = builtin();
+        fixture(builtin(), true)
+    }
+
+    /// The fixed report with `rules`; `new_rule_cases` adds the users that only the rules after KA-IAM-001 were
+    /// written for (a root key, a key never used), so that without them the fixture is the one-rule fixture.
+    fn fixture(rules: RuleSet, new_rule_cases: bool) -> Report {
         let ctx = EvalContext { as_of: ts("2026-11-28T12:00:00Z"), config: RuleConfig::default() };
         let payments = account("000000000002", "payments", "/Root/Prod/Payments", AccountState::Active);
-        let inv = AccountInventory {
+        let mut inv = AccountInventory {
             report_generated_at: Some(ts("2026-11-28T11:00:00Z")),
             users: vec![
                 CredentialUser {
@@ -353,6 +420,21 @@ mod tests {
                 },
             ],
         };
+        if new_rule_cases {
+            inv.users.push(CredentialUser {
+                user_name: "<root_account>".into(),
+                arn: "arn:aws:iam::000000000002:root".into(),
+                keys: vec![key(KeySlot::One, KeyStatus::Active, 700, None)],
+            });
+            inv.users.push(CredentialUser {
+                user_name: "idle".into(),
+                arn: "arn:aws:iam::000000000002:user/idle".into(),
+                keys: vec![KeySlotRecord {
+                    last_used_at: None,
+                    ..key(KeySlot::One, KeyStatus::Active, 50, Some("AKIA0000000000000004"))
+                }],
+            });
+        }
         let findings = evaluate(&rules, &ctx, &payments.id, &inv);
         let stats =
             AccountStats { api_calls: 4, enrichment_calls: 1, report_retries: 0, sdk_retries: 0, duration_ms: 120 };
@@ -373,10 +455,14 @@ mod tests {
                 accounts_discovered: 4,
                 clock: Some(ClockCheck { local: ts("2026-11-28T12:00:01Z"), aws: ts("2026-11-28T11:58:00Z") }),
             },
+            rules: rules.metas(),
             accounts: vec![
                 AccountRecord {
                     account: payments,
-                    status: AccountStatus::Scanned { report_generated_at: inv.report_generated_at },
+                    status: AccountStatus::Scanned {
+                        report_generated_at: inv.report_generated_at,
+                        keys: KeyTally::of(&inv),
+                    },
                     stats,
                 },
                 AccountRecord {
@@ -403,20 +489,38 @@ mod tests {
 
     #[test]
     fn table_snapshot() {
-        insta::assert_snapshot!(table::render(&report(), &builtin(), false));
+        insta::assert_snapshot!(table::render(&report(), FailOn::Fail, false));
     }
 
     #[test]
     fn json_snapshot() {
-        let value: serde_json::Value = serde_json::from_slice(&json::render(&report(), &builtin()).unwrap()).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&json::render(&report()).unwrap()).unwrap();
         insta::assert_json_snapshot!(value, { ".tool.version" => "[version]" });
+    }
+
+    /// Issue "Findings for many rules": `--rules KA-IAM-001` reproduces the one-rule report exactly; what the
+    /// multi-rule model added is additive (these fields), nothing else moved.
+    #[test]
+    fn ka_iam_001_alone_reproduces_the_single_rule_report() {
+        let only = builtin().select(&["KA-IAM-001".to_owned()], &[]).unwrap();
+        let mut value: serde_json::Value =
+            serde_json::from_slice(&json::render(&fixture(only, false)).unwrap()).unwrap();
+        for f in value["findings"].as_array_mut().unwrap() {
+            for added in ["subject", "title", "rule_name", "evidence"] {
+                assert!(f.as_object_mut().unwrap().remove(added).is_some(), "{added}");
+            }
+        }
+        value["summary"].as_object_mut().unwrap().remove("findings_by_rule").unwrap();
+        value["run"].as_object_mut().unwrap().remove("unused_days").unwrap();
+        value["tool"]["version"] = "[version]".into();
+        let before: serde_json::Value = serde_json::from_str(include_str!("testdata/ka-iam-001-report.json")).unwrap();
+        assert_eq!(value, before);
     }
 
     #[test]
     fn sarif_snapshot() {
         let opts = OutputOptions { sarif_include_pass: true, ..OutputOptions::default() };
-        let value: serde_json::Value =
-            serde_json::from_slice(&sarif::render(&report(), &builtin(), &opts).unwrap()).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&sarif::render(&report(), &opts).unwrap()).unwrap();
         insta::assert_json_snapshot!(value, {
             ".runs[0].tool.driver.version" => "[version]",
             ".runs[0].tool.driver.semanticVersion" => "[version]",
@@ -427,13 +531,13 @@ mod tests {
     #[test]
     fn ocsf_snapshot() {
         let value: serde_json::Value =
-            serde_json::from_slice(&ocsf::render(&report(), &builtin(), &OutputOptions::default()).unwrap()).unwrap();
+            serde_json::from_slice(&ocsf::render(&report(), &OutputOptions::default()).unwrap()).unwrap();
         insta::assert_json_snapshot!(value, { "[].metadata.product.version" => "[version]" });
     }
 
     #[test]
     fn asff_snapshot() {
-        let value: serde_json::Value = serde_json::from_slice(&asff::render(&report(), &builtin()).unwrap()).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&asff::render(&report()).unwrap()).unwrap();
         insta::assert_json_snapshot!(value, { "[].ProductFields.ProviderVersion" => "[version]" });
     }
 
@@ -446,8 +550,13 @@ mod tests {
         assert_eq!(reader.headers().unwrap().iter().collect::<Vec<_>>(), json::FINDING_COLUMNS);
         let rows: Vec<::csv::StringRecord> = reader.records().map(Result::unwrap).collect();
         assert_eq!(rows.len(), report().findings.len());
-        assert_eq!(&rows[0][6], "app");
-        assert!(rows.iter().any(|r| &r[6] == "ci,deployer"), "a user name with a comma survives quoting");
+        let user = json::FINDING_COLUMNS.iter().position(|c| *c == "user_name").unwrap();
+        let evidence = json::FINDING_COLUMNS.iter().position(|c| *c == "evidence").unwrap();
+        assert!(rows.iter().any(|r| &r[user] == "ci,deployer"), "a user name with a comma survives quoting");
+        for row in &rows {
+            let parsed: serde_json::Value = serde_json::from_str(&row[evidence]).expect("evidence is JSON text");
+            assert!(parsed.is_object());
+        }
     }
 
     #[test]
@@ -481,14 +590,14 @@ mod tests {
             let findings: Vec<_> = r.findings.iter().filter(|f| f.account_id == record.account.id).cloned().collect();
             stream.account_done(&keyaudit_scanner::AccountDone { record, findings: &findings });
         }
-        stream.finish(&r, &builtin()).unwrap();
+        stream.finish(&r).unwrap();
         let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
         let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         let kinds: Vec<&str> = lines.iter().map(|l| l["type"].as_str().unwrap()).collect();
         assert_eq!(kinds.iter().filter(|k| **k == "finding").count(), r.findings.len());
         assert_eq!(kinds.iter().filter(|k| **k == "account").count(), r.accounts.len());
         assert_eq!(kinds.last(), Some(&"summary"));
-        assert_eq!(lines.last().unwrap()["summary"]["keys"]["fail"], 1);
+        assert_eq!(lines.last().unwrap()["summary"]["keys"]["fail"], 3, "ci, the root key and idle");
     }
 
     #[test]

@@ -9,7 +9,6 @@ use std::sync::Mutex;
 use anyhow::{Result, anyhow};
 use keyaudit_core::ids::Partition;
 use keyaudit_core::report::Report;
-use keyaudit_core::rules::RuleSet;
 use keyaudit_scanner::AccountDone;
 use serde::Serialize;
 
@@ -72,9 +71,9 @@ impl NdjsonStream {
     }
 
     /// Writes the summary line and reports the first write error, if any.
-    pub(crate) fn finish(&self, report: &Report, rules: &RuleSet) -> Result<()> {
+    pub(crate) fn finish(&self, report: &Report) -> Result<()> {
         let mut buf = Vec::new();
-        line("summary", json::header(report, rules), &mut buf)?;
+        line("summary", json::header(report), &mut buf)?;
         self.write(&buf);
         match self.error.lock().map(|e| e.clone()) {
             Ok(None) => Ok(()),

@@ -1,29 +1,141 @@
-//! OCSF 1.5 Compliance Finding (class_uid 2003) records, one per failing or warning key (every evaluated key
-//! with `--ocsf-include-pass`), as a JSON array. Checked against Prowler's `py-ocsf-models` in the tests.
-
-use std::collections::HashMap;
+//! OCSF 1.5 Compliance Finding (class_uid 2003) records, built from typed structs: one per failing or warning
+//! finding of every rule (every finding with `--ocsf-include-pass`), as a JSON array. Checked against Prowler's
+//! `py-ocsf-models` in the tests.
 
 use keyaudit_core::eval::{Finding, Verdict};
 use keyaudit_core::report::{AccountRecord, Report, Scope};
-use keyaudit_core::rules::{RuleMeta, RuleSet, Severity};
-use serde_json::{Value, json};
+use serde::Serialize;
 
-use super::{OutputOptions, requirements, with_accounts};
+use super::{ExportSeverity, OutputOptions, requirements, with_accounts};
 
 const OCSF_VERSION: &str = "1.5.0";
 
-fn severity(f: &Finding) -> (u8, &'static str) {
-    match (f.verdict, f.severity) {
-        (Verdict::Fail, Severity::Low) => (2, "Low"),
-        (Verdict::Fail, Severity::Medium) => (3, "Medium"),
-        (Verdict::Fail, Severity::High) => (4, "High"),
-        (Verdict::Fail, Severity::Critical) => (5, "Critical"),
-        (Verdict::Warn, _) => (2, "Low"),
-        (Verdict::Pass | Verdict::NotApplicable | Verdict::Resolved, _) => (1, "Informational"),
-    }
+#[derive(Serialize)]
+struct Record<'a> {
+    activity_id: u8,
+    activity_name: &'static str,
+    category_uid: u8,
+    category_name: &'static str,
+    class_uid: u16,
+    class_name: &'static str,
+    type_uid: u32,
+    type_name: &'static str,
+    time: i64,
+    severity_id: u8,
+    severity: &'static str,
+    status_id: u8,
+    status: &'static str,
+    status_code: String,
+    message: &'a str,
+    metadata: Metadata,
+    finding_info: FindingInfo<'a>,
+    compliance: Compliance,
+    cloud: Cloud<'a>,
+    resources: Vec<Resource<'a>>,
+    remediation: Remediation,
+    unmapped: Unmapped,
 }
 
-/// OCSF compliance status: 1 Pass, 2 Warning, 3 Fail (not_applicable and resolved are reported as Pass with their verdict kept).
+#[derive(Serialize)]
+struct Metadata {
+    version: &'static str,
+    profiles: [&'static str; 1],
+    product: Product,
+    event_code: &'static str,
+    uid: String,
+}
+
+#[derive(Serialize)]
+struct Product {
+    name: &'static str,
+    vendor_name: &'static str,
+    version: &'static str,
+    uid: &'static str,
+}
+
+#[derive(Serialize)]
+struct FindingInfo<'a> {
+    uid: String,
+    title: &'static str,
+    desc: &'a str,
+    created_time: i64,
+    types: [&'static str; 1],
+}
+
+#[derive(Serialize)]
+struct Compliance {
+    status_id: u8,
+    control: &'static str,
+    desc: &'static str,
+    standards: Vec<String>,
+    requirements: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Cloud<'a> {
+    provider: &'static str,
+    region: &'a str,
+    account: CloudAccount,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    org: Option<Org<'a>>,
+}
+
+#[derive(Serialize)]
+struct CloudAccount {
+    uid: String,
+    name: String,
+    type_id: u8,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+#[derive(Serialize)]
+struct Org<'a> {
+    uid: &'a str,
+    ou_name: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Resource<'a> {
+    uid: String,
+    name: Option<&'a str>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    cloud_partition: &'a str,
+    region: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    namespace: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<KeyData>,
+}
+
+#[derive(Serialize)]
+struct KeyData {
+    key_slot: u8,
+    key_status: &'static str,
+    last_rotated: String,
+    age_days: i64,
+    due_at: Option<String>,
+    last_used_at: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Remediation {
+    desc: &'static str,
+    references: [&'static str; 1],
+}
+
+#[derive(Serialize)]
+struct Unmapped {
+    rule_name: &'static str,
+    subject: &'static str,
+    verdict: &'static str,
+    compliance_status: &'static str,
+    as_of: String,
+}
+
+/// OCSF compliance status: 1 Pass, 2 Warning, 3 Fail (not_applicable and resolved are reported as Pass with
+/// their verdict kept in `unmapped`).
 fn compliance_status(v: Verdict) -> (u8, &'static str) {
     match v {
         Verdict::Fail => (3, "Fail"),
@@ -32,110 +144,120 @@ fn compliance_status(v: Verdict) -> (u8, &'static str) {
     }
 }
 
-fn record(report: &Report, meta: &RuleMeta, f: &Finding, account: Option<&AccountRecord>) -> Value {
+fn record<'a>(report: &'a Report, f: &'a Finding, account: Option<&'a AccountRecord>) -> Record<'a> {
+    let rule = f.rule;
     let time_ms = report.run.as_of.as_millisecond();
     let fingerprint = f.fingerprint(&report.run.partition);
-    let (severity_id, severity) = severity(f);
+    let (severity_id, severity) = ExportSeverity::of(f).ocsf();
     let (status_id, status) = compliance_status(f.verdict);
+    let partition = report.run.partition.as_str();
     let org = match &report.run.scope {
         Scope::Organization { id, .. } => {
-            json!({"uid": id, "ou_name": account.and_then(|r| r.account.ou_path.as_deref())})
+            Some(Org { uid: id, ou_name: account.and_then(|r| r.account.ou_path.as_deref()) })
         }
-        Scope::StandaloneAccount => Value::Null,
+        Scope::StandaloneAccount => None,
     };
-    let key_uid = f
-        .access_key_id
-        .as_ref()
-        .map_or_else(|| format!("{}#key-slot-{}", f.user_arn, f.key_slot.number()), |k| k.to_string());
-    let mut cloud = json!({
-        "provider": "AWS",
-        "region": report.run.region,
-        "account": {
-            "uid": f.account_id.as_str(),
-            "name": account.and_then(|r| r.account.name.clone()).unwrap_or_else(|| f.account_id.to_string()),
-            "type_id": 10,
-            "type": "AWS Account",
-        },
-    });
-    if !org.is_null() {
-        cloud["org"] = org;
+    let mut resources = vec![Resource {
+        uid: f.user_arn.clone(),
+        name: Some(&f.user_name),
+        kind: "AwsIamUser",
+        cloud_partition: partition,
+        region: "global",
+        namespace: account.and_then(|r| r.account.ou_path.as_deref()),
+        data: None,
+    }];
+    if let Some(key) = &f.key {
+        resources.push(Resource {
+            uid: key
+                .access_key_id
+                .as_ref()
+                .map_or_else(|| format!("{}#key-slot-{}", f.user_arn, key.slot.number()), |k| k.to_string()),
+            name: key.access_key_id.as_ref().map(|k| k.as_str()),
+            kind: "AwsIamAccessKey",
+            cloud_partition: partition,
+            region: "global",
+            namespace: None,
+            data: Some(KeyData {
+                key_slot: key.slot.number(),
+                key_status: key.state(),
+                last_rotated: key.last_rotated.to_string(),
+                age_days: key.age_days(),
+                due_at: f.due_at().map(|t| t.to_string()),
+                last_used_at: key.last_used_at.map(|t| t.to_string()),
+            }),
+        });
     }
-    json!({
-        "activity_id": 1,
-        "activity_name": "Create",
-        "category_uid": 2,
-        "category_name": "Findings",
-        "class_uid": 2003,
-        "class_name": "Compliance Finding",
-        "type_uid": 200301,
-        "type_name": "Compliance Finding: Create",
-        "time": time_ms,
-        "severity_id": severity_id,
-        "severity": severity,
-        "status_id": 1,
-        "status": "New",
-        "status_code": f.verdict.as_str().to_uppercase(),
-        "message": f.message,
-        "metadata": {
-            "version": OCSF_VERSION,
-            "profiles": ["cloud"],
-            "product": {"name": "keyaudit", "vendor_name": "keyaudit", "version": env!("CARGO_PKG_VERSION"), "uid": "keyaudit"},
-            "event_code": meta.id,
-            "uid": fingerprint,
-        },
-        "finding_info": {
-            "uid": fingerprint,
-            "title": meta.title,
-            "desc": f.message,
-            "created_time": time_ms,
-            "types": ["Software and Configuration Checks/Industry and Regulatory Standards/CIS AWS Foundations Benchmark"],
-        },
-        "compliance": {
-            "status_id": status_id,
-            "control": meta.id,
-            "desc": meta.title,
-            "standards": meta.cis.iter().map(|c| format!("CIS AWS Foundations Benchmark v{}", c.version)).collect::<Vec<_>>(),
-            "requirements": requirements(meta),
-        },
-        "cloud": cloud,
-        "resources": [
-            {
-                "uid": f.user_arn,
-                "name": f.user_name,
-                "type": "AwsIamUser",
-                "cloud_partition": report.run.partition.as_str(),
-                "region": "global",
-                "namespace": account.and_then(|r| r.account.ou_path.as_deref()),
+    Record {
+        activity_id: 1,
+        activity_name: "Create",
+        category_uid: 2,
+        category_name: "Findings",
+        class_uid: 2003,
+        class_name: "Compliance Finding",
+        type_uid: 200301,
+        type_name: "Compliance Finding: Create",
+        time: time_ms,
+        severity_id,
+        severity,
+        status_id: 1,
+        status: "New",
+        status_code: f.verdict.as_str().to_uppercase(),
+        message: &f.message,
+        metadata: Metadata {
+            version: OCSF_VERSION,
+            profiles: ["cloud"],
+            product: Product {
+                name: "keyaudit",
+                vendor_name: "keyaudit",
+                version: env!("CARGO_PKG_VERSION"),
+                uid: "keyaudit",
             },
-            {
-                "uid": key_uid,
-                "name": f.access_key_id.as_ref().map(|k| k.as_str()),
-                "type": "AwsIamAccessKey",
-                "cloud_partition": report.run.partition.as_str(),
-                "region": "global",
-                "data": {
-                    "key_slot": f.key_slot.number(),
-                    "key_status": f.key_state(),
-                    "last_rotated": f.last_rotated.to_string(),
-                    "age_days": f.age_days(),
-                    "due_at": f.due_at.to_string(),
-                    "last_used_at": f.last_used_at.map(|t| t.to_string()),
-                },
-            }
-        ],
-        "remediation": {
-            "desc": meta.remediation,
-            "references": ["https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_access-keys.html#rotating_access_keys_console"],
+            event_code: rule.id,
+            uid: fingerprint.clone(),
         },
-        "unmapped": {"verdict": f.verdict.as_str(), "compliance_status": status, "as_of": report.run.as_of.to_string()},
-    })
+        finding_info: FindingInfo {
+            uid: fingerprint,
+            title: rule.title,
+            desc: &f.message,
+            created_time: time_ms,
+            types: [
+                "Software and Configuration Checks/Industry and Regulatory Standards/CIS AWS Foundations Benchmark",
+            ],
+        },
+        compliance: Compliance {
+            status_id,
+            control: rule.id,
+            desc: rule.title,
+            standards: rule.cis.iter().map(|c| format!("CIS AWS Foundations Benchmark v{}", c.version)).collect(),
+            requirements: requirements(rule),
+        },
+        cloud: Cloud {
+            provider: "AWS",
+            region: &report.run.region,
+            account: CloudAccount {
+                uid: f.account_id.to_string(),
+                name: account.and_then(|r| r.account.name.clone()).unwrap_or_else(|| f.account_id.to_string()),
+                type_id: 10,
+                kind: "AWS Account",
+            },
+            org,
+        },
+        resources,
+        remediation: Remediation { desc: rule.remediation, references: [rule.reference_url] },
+        unmapped: Unmapped {
+            rule_name: rule.name,
+            subject: f.subject().as_str(),
+            verdict: f.verdict.as_str(),
+            compliance_status: status,
+            as_of: report.run.as_of.to_string(),
+        },
+    }
 }
 
-pub(crate) fn render(report: &Report, rules: &RuleSet, opts: &OutputOptions) -> serde_json::Result<Vec<u8>> {
-    let metas: HashMap<&str, &RuleMeta> = rules.metas().into_iter().map(|m| (m.id, m)).collect();
-    let records: Vec<Value> = with_accounts(report)
+pub(crate) fn render(report: &Report, opts: &OutputOptions) -> serde_json::Result<Vec<u8>> {
+    let records: Vec<Record<'_>> = with_accounts(report)
         .filter(|(f, _)| f.verdict.is_actionable() || opts.ocsf_include_pass)
-        .map(|(f, account)| record(report, metas[f.rule_id], f, account))
+        .map(|(f, account)| record(report, f, account))
         .collect();
     let mut bytes = serde_json::to_vec_pretty(&records)?;
     bytes.push(b'\n');

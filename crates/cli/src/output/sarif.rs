@@ -1,19 +1,254 @@
-//! SARIF 2.1.0: one `reportingDescriptor` per rule, one result per failing or warning key (passing keys with
-//! `--sarif-include-pass`), located by logical locations (organization → OU path → account → user → key), with
-//! a stable partial fingerprint per key and the accounts that could not be assessed as tool execution
-//! notifications.
+//! SARIF 2.1.0, built from typed structs: one `reportingDescriptor` per rule that ran (its words, help and tags
+//! from the rule's metadata), one result per failing or warning finding (passing ones with
+//! `--sarif-include-pass`), and the accounts that could not be assessed as tool execution notifications.
+//!
+//! GitHub code scanning rejects a whole upload when any result lacks a location with
+//! `physicalLocation.artifactLocation.uri`, so every result gets a synthetic, stable, repository-relative
+//! artifact, `aws/<account-id>/iam/<user-name>` (`root` for the root user), with the logical locations
+//! (organization → OU path → account → user → key) beside it in the same location. GitHub's other limits: 20
+//! runs per file (keyaudit writes one), 25,000 results per run, 10 MB gzipped; past those keyaudit still writes
+//! the whole file and warns, since dropping findings would misreport the organization.
 
 use std::collections::HashMap;
 
 use keyaudit_core::eval::{Finding, Verdict};
 use keyaudit_core::report::{AccountRecord, AccountStatus, Report, Scope};
-use keyaudit_core::rules::{RuleMeta, RuleSet, Severity};
-use serde_json::{Value, json};
+use keyaudit_core::rules::{RuleMeta, Severity};
+use keyaudit_org_discovery::parse_ou_path;
+use serde::Serialize;
 
 use super::{OutputOptions, rule_tags, sentence, with_accounts};
 
 const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 const INFORMATION_URI: &str = "https://github.com/keyaudit/keyaudit";
+/// GitHub code scanning's documented cap on results per run.
+pub(crate) const GITHUB_MAX_RESULTS_PER_RUN: usize = 25_000;
+
+#[derive(Serialize)]
+struct Log {
+    #[serde(rename = "$schema")]
+    schema: &'static str,
+    version: &'static str,
+    runs: Vec<Run>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Run {
+    tool: Tool,
+    automation_details: Id,
+    invocations: Vec<Invocation>,
+    logical_locations: Vec<LogicalLocation>,
+    results: Vec<SarifResult>,
+    properties: RunProperties,
+}
+
+#[derive(Serialize)]
+struct Tool {
+    driver: Driver,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Driver {
+    name: &'static str,
+    version: &'static str,
+    semantic_version: &'static str,
+    information_uri: &'static str,
+    rules: Vec<Descriptor>,
+}
+
+#[derive(Serialize)]
+struct Id {
+    id: String,
+}
+
+#[derive(Serialize)]
+struct Text {
+    text: String,
+}
+
+fn text(t: impl Into<String>) -> Text {
+    Text { text: t.into() }
+}
+
+#[derive(Serialize)]
+struct Help {
+    text: &'static str,
+    markdown: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Descriptor {
+    id: &'static str,
+    name: String,
+    short_description: Text,
+    full_description: Text,
+    help: Help,
+    help_uri: String,
+    default_configuration: Configuration,
+    properties: DescriptorProperties,
+}
+
+#[derive(Serialize)]
+struct Configuration {
+    level: Level,
+}
+
+#[derive(Serialize)]
+struct DescriptorProperties {
+    tags: Vec<String>,
+    #[serde(rename = "security-severity")]
+    security_severity: &'static str,
+    precision: &'static str,
+    #[serde(rename = "problem.severity")]
+    problem_severity: &'static str,
+}
+
+#[derive(Serialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum Level {
+    Error,
+    Warning,
+    None,
+}
+
+#[derive(Serialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum Kind {
+    Fail,
+    Pass,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Invocation {
+    execution_successful: bool,
+    start_time_utc: String,
+    end_time_utc: String,
+    tool_execution_notifications: Vec<Notification>,
+    properties: InvocationProperties,
+}
+
+#[derive(Serialize)]
+struct InvocationProperties {
+    as_of: String,
+    max_age_days: u32,
+    warn_days: u32,
+    unused_days: u32,
+    caller_arn: String,
+}
+
+#[derive(Serialize)]
+struct Notification {
+    level: Level,
+    message: Text,
+    descriptor: Id,
+    properties: NotificationProperties,
+}
+
+#[derive(Serialize)]
+struct NotificationProperties {
+    account_id: String,
+    reason_code: &'static str,
+    reason_action: Option<&'static str>,
+    reason_aws_error_code: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LogicalLocation {
+    name: String,
+    fully_qualified_name: String,
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent_index: Option<usize>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SarifResult {
+    rule_id: &'static str,
+    rule_index: usize,
+    kind: Kind,
+    level: Level,
+    message: Text,
+    locations: Vec<Location>,
+    partial_fingerprints: Fingerprints,
+    properties: ResultProperties,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Location {
+    physical_location: PhysicalLocation,
+    logical_locations: Vec<LogicalRef>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PhysicalLocation {
+    artifact_location: ArtifactLocation,
+    /// The artifact is synthetic and has no lines; line 1 satisfies consumers that want a region (SARIF2017).
+    region: Region,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Region {
+    start_line: u32,
+}
+
+#[derive(Serialize)]
+struct ArtifactLocation {
+    uri: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LogicalRef {
+    index: usize,
+    fully_qualified_name: String,
+    kind: &'static str,
+}
+
+#[derive(Serialize)]
+struct Fingerprints {
+    #[serde(rename = "keyaudit/v1")]
+    keyaudit_v1: String,
+}
+
+#[derive(Serialize)]
+struct ResultProperties {
+    account_id: String,
+    account_name: Option<String>,
+    ou_path: Option<String>,
+    subject: &'static str,
+    user_name: String,
+    user_arn: String,
+    key_slot: Option<u8>,
+    access_key_id: Option<String>,
+    verdict: &'static str,
+}
+
+#[derive(Serialize)]
+struct RunProperties {
+    organization_id: Option<String>,
+    accounts_selected: usize,
+    accounts_scanned: usize,
+    accounts_failed: usize,
+    skipped_accounts: Vec<SkippedAccount>,
+}
+
+#[derive(Serialize)]
+struct SkippedAccount {
+    account_id: String,
+    account_name: Option<String>,
+    ou_path: Option<String>,
+    state: String,
+    reason: String,
+}
 
 /// GitHub code scanning reads `security-severity` (0.1–10) to rank alerts.
 fn security_severity(s: Severity) -> &'static str {
@@ -25,29 +260,32 @@ fn security_severity(s: Severity) -> &'static str {
     }
 }
 
-fn descriptor(m: &RuleMeta) -> Value {
-    json!({
-        "id": m.id,
-        "name": pascal(m.name),
-        "shortDescription": {"text": sentence(m.title)},
-        "fullDescription": {"text": sentence(&format!(
-            "{}. An active access key fails when its last rotation is older than the maximum key age; inactive keys \
-             are not evaluated", m.title))},
-        "help": {"text": m.remediation, "markdown": m.docs},
-        "helpUri": format!("{INFORMATION_URI}/blob/main/crates/core/src/rules/iam/{}.md", m.name.replace('-', "_")),
-        "messageStrings": {
-            "fail": {"text": "Access key '{0}' of '{1}' in account '{2}' was last rotated '{3}' days ago; the maximum is '{4}' days (overdue since '{5}')."},
-            "warn": {"text": "Access key '{0}' of '{1}' in account '{2}' was last rotated '{3}' days ago; rotate it before '{5}' (maximum '{4}' days)."},
-            "pass": {"text": "Access key '{0}' of '{1}' in account '{2}' was last rotated '{3}' days ago; due for rotation by '{5}'."},
+/// The result's kind and level; `None` for verdicts SARIF does not report (inactive and deleted keys).
+fn kind_and_level(v: Verdict) -> Option<(Kind, Level)> {
+    match v {
+        Verdict::Fail => Some((Kind::Fail, Level::Error)),
+        Verdict::Warn => Some((Kind::Fail, Level::Warning)),
+        Verdict::Pass => Some((Kind::Pass, Level::None)),
+        Verdict::NotApplicable | Verdict::Resolved => None,
+    }
+}
+
+fn descriptor(m: &RuleMeta) -> Descriptor {
+    Descriptor {
+        id: m.id,
+        name: pascal(m.name),
+        short_description: text(sentence(m.title)),
+        full_description: text(sentence(&format!("{}. {}", m.title, m.description))),
+        help: Help { text: m.remediation, markdown: m.docs },
+        help_uri: format!("{INFORMATION_URI}/blob/main/crates/core/src/rules/iam/{}.md", m.name.replace('-', "_")),
+        default_configuration: Configuration { level: Level::Error },
+        properties: DescriptorProperties {
+            tags: rule_tags(m),
+            security_severity: security_severity(m.severity),
+            precision: "very-high",
+            problem_severity: "error",
         },
-        "defaultConfiguration": {"level": "error"},
-        "properties": {
-            "tags": rule_tags(m),
-            "security-severity": security_severity(m.severity),
-            "precision": "very-high",
-            "problem.severity": "error",
-        },
-    })
+    }
 }
 
 /// `stale-access-key` → `StaleAccessKey` (SARIF tools expect rule names in Pascal case).
@@ -60,50 +298,76 @@ fn pascal(name: &str) -> String {
         .collect()
 }
 
+/// The synthetic repository-relative artifact of a finding: `aws/<account-id>/iam/<user-name>`, the root user
+/// as `root`; characters outside a URI path segment's unreserved and sub-delimiter set are percent-encoded.
+pub(crate) fn artifact_uri(f: &Finding) -> String {
+    let user = if f.is_root() { "root".to_owned() } else { percent_encode(&f.user_name) };
+    format!("aws/{}/iam/{user}", f.account_id)
+}
+
+fn percent_encode(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'+' | b'=' | b',' | b'@' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// Builds the run's logical locations, one per organization, OU, account, user and key, deduplicated.
 #[derive(Default)]
 struct Locations {
-    items: Vec<Value>,
+    items: Vec<LogicalLocation>,
     index: HashMap<String, usize>,
 }
 
 impl Locations {
-    fn add(&mut self, fqn: String, name: &str, kind: &str, parent: Option<usize>) -> usize {
+    fn add(&mut self, fqn: String, name: &str, kind: &'static str, parent: Option<usize>) -> usize {
         if let Some(&i) = self.index.get(&fqn) {
             return i;
         }
-        let mut loc = json!({"name": name, "fullyQualifiedName": fqn, "kind": kind});
-        if let Some(p) = parent {
-            loc["parentIndex"] = json!(p);
-        }
-        self.items.push(loc);
+        self.items.push(LogicalLocation {
+            name: name.to_owned(),
+            fully_qualified_name: fqn.clone(),
+            kind,
+            parent_index: parent,
+        });
         self.index.insert(fqn, self.items.len() - 1);
         self.items.len() - 1
     }
 
-    /// The chain organization → OU path → account → user → key; returns the key's index and name.
-    fn key(&mut self, report: &Report, f: &Finding, record: Option<&AccountRecord>) -> (usize, String) {
+    /// The chain organization → OU path → account → user (→ key); returns the innermost location.
+    fn of(&mut self, report: &Report, f: &Finding, record: Option<&AccountRecord>) -> LogicalRef {
         let mut parent = None;
         let mut fqn = String::new();
         if let Scope::Organization { id, .. } = &report.run.scope {
             fqn = id.clone();
             parent = Some(self.add(fqn.clone(), id, "namespace", None));
-            if let Some(path) = record.and_then(|r| r.account.ou_path.as_deref()) {
-                for segment in path.split('/').filter(|s| !s.is_empty()) {
-                    fqn = format!("{fqn}/{segment}");
-                    parent = Some(self.add(fqn.clone(), segment, "namespace", parent));
-                }
+            let path = record.and_then(|r| r.account.ou_path.as_deref());
+            for name in path.and_then(|p| parse_ou_path(p).ok()).unwrap_or_default() {
+                fqn = format!("{fqn}/{}", name.replace('/', "\\/"));
+                parent = Some(self.add(fqn.clone(), &name, "namespace", parent));
             }
         }
         let account = f.account_id.as_str();
         fqn = if fqn.is_empty() { account.to_owned() } else { format!("{fqn}/{account}") };
         parent = Some(self.add(fqn.clone(), account, "module", parent));
         fqn = format!("{fqn}/{}", f.user_name);
-        parent = Some(self.add(fqn.clone(), &f.user_name, "type", parent));
-        let key =
-            f.access_key_id.as_ref().map_or_else(|| format!("key-slot-{}", f.key_slot.number()), |k| k.to_string());
-        fqn = format!("{fqn}/{key}");
-        (self.add(fqn.clone(), &key, "member", parent), fqn)
+        let user = self.add(fqn.clone(), &f.user_name, "type", parent);
+        let Some(key) = &f.key else {
+            return LogicalRef { index: user, fully_qualified_name: fqn, kind: "type" };
+        };
+        let name =
+            key.access_key_id.as_ref().map_or_else(|| format!("key-slot-{}", key.slot.number()), |k| k.to_string());
+        fqn = format!("{fqn}/{name}");
+        LogicalRef {
+            index: self.add(fqn.clone(), &name, "member", Some(user)),
+            fully_qualified_name: fqn,
+            kind: "member",
+        }
     }
 }
 
@@ -112,137 +376,144 @@ fn result(
     f: &Finding,
     record: Option<&AccountRecord>,
     rule_index: usize,
+    (kind, level): (Kind, Level),
     locs: &mut Locations,
-) -> Value {
-    let arguments = [
-        f.key_slot.number().to_string(),
-        f.user_name.clone(),
-        f.account_id.to_string(),
-        f.age_days().to_string(),
-        report.run.config.max_age_days().to_string(),
-        f.due_at.strftime("%Y-%m-%d").to_string(),
-    ];
-    let (index, fqn) = locs.key(report, f, record);
-    let (kind, level) = match f.verdict {
-        Verdict::Fail => ("fail", "error"),
-        Verdict::Warn => ("fail", "warning"),
-        Verdict::Pass | Verdict::NotApplicable | Verdict::Resolved => ("pass", "none"),
-    };
-    json!({
-        "ruleId": f.rule_id,
-        "ruleIndex": rule_index,
-        "kind": kind,
-        "level": level,
-        "message": {
-            "id": f.verdict.as_str(),
-            "arguments": arguments,
-            "text": sentence(&format!("{} in account {}", f.message, f.account_id)),
+) -> SarifResult {
+    SarifResult {
+        rule_id: f.rule.id,
+        rule_index,
+        kind,
+        level,
+        message: text(sentence(&format!("{} in account {}", f.message, f.account_id))),
+        locations: vec![Location {
+            physical_location: PhysicalLocation {
+                artifact_location: ArtifactLocation { uri: artifact_uri(f) },
+                region: Region { start_line: 1 },
+            },
+            logical_locations: vec![locs.of(report, f, record)],
+        }],
+        partial_fingerprints: Fingerprints { keyaudit_v1: f.fingerprint(&report.run.partition) },
+        properties: ResultProperties {
+            account_id: f.account_id.to_string(),
+            account_name: record.and_then(|r| r.account.name.clone()),
+            ou_path: record.and_then(|r| r.account.ou_path.clone()),
+            subject: f.subject().as_str(),
+            user_name: f.user_name.clone(),
+            user_arn: f.user_arn.clone(),
+            key_slot: f.key.as_ref().map(|k| k.slot.number()),
+            access_key_id: f.key.as_ref().and_then(|k| k.access_key_id.as_ref()).map(|k| k.to_string()),
+            verdict: f.verdict.as_str(),
         },
-        "locations": [{"logicalLocations": [{"index": index, "fullyQualifiedName": fqn, "kind": "member"}]}],
-        "partialFingerprints": {"keyaudit/v1": f.fingerprint(&report.run.partition)},
-        "properties": {
-            "account_id": f.account_id.as_str(),
-            "account_name": record.and_then(|r| r.account.name.as_deref()),
-            "ou_path": record.and_then(|r| r.account.ou_path.as_deref()),
-            "user_name": f.user_name,
-            "user_arn": f.user_arn,
-            "key_slot": f.key_slot.number(),
-            "access_key_id": f.access_key_id.as_ref().map(|k| k.as_str()),
-            "age_days": f.age_days(),
-            "last_rotated": f.last_rotated.to_string(),
-            "due_at": f.due_at.to_string(),
-            "verdict": f.verdict.as_str(),
-        },
-    })
+    }
 }
 
-pub(crate) fn render(report: &Report, rules: &RuleSet, opts: &OutputOptions) -> serde_json::Result<Vec<u8>> {
-    let metas = rules.metas();
+pub(crate) fn render(report: &Report, opts: &OutputOptions) -> serde_json::Result<Vec<u8>> {
+    let metas = &report.rules;
     let rule_index: HashMap<&str, usize> = metas.iter().enumerate().map(|(i, m)| (m.id, i)).collect();
     let mut locs = Locations::default();
-    let results: Vec<Value> = with_accounts(report)
-        .filter(|(f, _)| f.verdict.is_actionable() || (opts.sarif_include_pass && f.verdict == Verdict::Pass))
-        .map(|(f, account)| result(report, f, account, rule_index[f.rule_id], &mut locs))
+    let results: Vec<SarifResult> = with_accounts(report)
+        .filter_map(|(f, account)| {
+            let shown =
+                kind_and_level(f.verdict).filter(|(kind, _)| matches!(kind, Kind::Fail) || opts.sarif_include_pass)?;
+            let index = *rule_index.get(f.rule.id)?;
+            Some(result(report, f, account, index, shown, &mut locs))
+        })
         .collect();
+    if results.len() > GITHUB_MAX_RESULTS_PER_RUN {
+        tracing::warn!(
+            results = results.len(),
+            "the SARIF run has more than {GITHUB_MAX_RESULTS_PER_RUN} results: GitHub code scanning will reject the \
+             upload; narrow it with --rules, --ou or --account (the file keeps every result)"
+        );
+    }
 
     let account_label = |r: &AccountRecord| match (&r.account.name, &r.account.ou_path) {
         (Some(name), Some(ou)) => format!("account {} ({name}, {ou})", r.account.id),
         _ => format!("account {}", r.account.id),
     };
-    let notifications: Vec<Value> = report
-        .accounts
-        .iter()
-        .filter_map(|r| match &r.status {
-            AccountStatus::Failed(reason) => Some(json!({
-                "level": "error",
-                "message": {"text": sentence(&format!("{} could not be assessed: {reason}", account_label(r)))},
-                "descriptor": {"id": reason.code.as_str()},
-                "properties": {
-                    "account_id": r.account.id.as_str(),
-                    "reason_code": reason.code.as_str(),
-                    "reason_action": reason.action,
-                    "reason_aws_error_code": reason.aws_error_code,
+    let mut notifications = Vec::new();
+    let mut skipped = Vec::new();
+    for r in &report.accounts {
+        match &r.status {
+            AccountStatus::Failed(reason) => notifications.push(Notification {
+                level: Level::Error,
+                message: text(sentence(&format!("{} could not be assessed: {reason}", account_label(r)))),
+                descriptor: Id { id: reason.code.as_str().to_owned() },
+                properties: NotificationProperties {
+                    account_id: r.account.id.to_string(),
+                    reason_code: reason.code.as_str(),
+                    reason_action: reason.action,
+                    reason_aws_error_code: reason.aws_error_code.clone(),
                 },
-            })),
-            _ => None,
-        })
-        .collect();
-    let skipped: Vec<Value> = report
-        .accounts
-        .iter()
-        .filter_map(|r| match &r.status {
-            AccountStatus::Skipped(reason) => Some(json!({
-                "account_id": r.account.id.as_str(),
-                "account_name": r.account.name,
-                "ou_path": r.account.ou_path,
-                "state": r.account.state.as_str(),
-                "reason": reason.to_string(),
-            })),
-            _ => None,
-        })
-        .collect();
+            }),
+            AccountStatus::Skipped(reason) => skipped.push(SkippedAccount {
+                account_id: r.account.id.to_string(),
+                account_name: r.account.name.clone(),
+                ou_path: r.account.ou_path.clone(),
+                state: r.account.state.as_str().to_owned(),
+                reason: reason.to_string(),
+            }),
+            AccountStatus::Scanned { .. } => {}
+        }
+    }
     let summary = report.summary();
     let (org_id, automation) = match &report.run.scope {
-        Scope::Organization { id, .. } => (Some(id.as_str()), format!("keyaudit/{id}/")),
+        Scope::Organization { id, .. } => (Some(id.clone()), format!("keyaudit/{id}/")),
         Scope::StandaloneAccount => (None, format!("keyaudit/{}/", report.run.caller_account_id)),
     };
     let version = env!("CARGO_PKG_VERSION");
-    let log = json!({
-        "$schema": SCHEMA,
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "keyaudit",
-                "version": version,
-                "semanticVersion": version,
-                "informationUri": INFORMATION_URI,
-                "rules": metas.iter().map(|m| descriptor(m)).collect::<Vec<_>>(),
-            }},
-            "automationDetails": {"id": automation},
-            "invocations": [{
-                "executionSuccessful": summary.accounts_failed == 0,
-                "startTimeUtc": report.run.started_at.to_string(),
-                "endTimeUtc": report.run.finished_at.to_string(),
-                "toolExecutionNotifications": notifications,
-                "properties": {
-                    "as_of": report.run.as_of.to_string(),
-                    "max_age_days": report.run.config.max_age_days(),
-                    "warn_days": report.run.config.warn_days(),
-                    "caller_arn": report.run.caller_arn,
+    let config = report.run.config;
+    let log = Log {
+        schema: SCHEMA,
+        version: "2.1.0",
+        runs: vec![Run {
+            tool: Tool {
+                driver: Driver {
+                    name: "keyaudit",
+                    version,
+                    semantic_version: version,
+                    information_uri: INFORMATION_URI,
+                    rules: metas.iter().map(|m| descriptor(m)).collect(),
+                },
+            },
+            automation_details: Id { id: automation },
+            invocations: vec![Invocation {
+                execution_successful: summary.accounts_failed == 0,
+                start_time_utc: report.run.started_at.to_string(),
+                end_time_utc: report.run.finished_at.to_string(),
+                tool_execution_notifications: notifications,
+                properties: InvocationProperties {
+                    as_of: report.run.as_of.to_string(),
+                    max_age_days: config.max_age_days(),
+                    warn_days: config.warn_days(),
+                    unused_days: config.unused_days(),
+                    caller_arn: report.run.caller_arn.clone(),
                 },
             }],
-            "logicalLocations": locs.items,
-            "results": results,
-            "properties": {
-                "organization_id": org_id,
-                "accounts_selected": summary.accounts_total,
-                "accounts_scanned": summary.accounts_scanned,
-                "accounts_failed": summary.accounts_failed,
-                "skipped_accounts": skipped,
+            logical_locations: locs.items,
+            results,
+            properties: RunProperties {
+                organization_id: org_id,
+                accounts_selected: summary.accounts_total,
+                accounts_scanned: summary.accounts_scanned,
+                accounts_failed: summary.accounts_failed,
+                skipped_accounts: skipped,
             },
         }],
-    });
+    };
     let mut bytes = serde_json::to_vec_pretty(&log)?;
     bytes.push(b'\n');
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn artifact_uris_are_repository_relative_and_encoded() {
+        assert_eq!(percent_encode("a+b=c,d.e@f_g-h"), "a+b=c,d.e@f_g-h", "IAM's own characters stay readable");
+        assert_eq!(percent_encode("x/y z"), "x%2Fy%20z");
+        assert_eq!(pascal("multiple-active-keys"), "MultipleActiveKeys");
+    }
 }

@@ -1,11 +1,11 @@
-//! The terminal summary: accounts by status, keys by verdict, the accounts that could not be assessed, and
-//! the failing and warning keys, oldest first.
+//! The terminal summary: accounts by status, keys and findings by verdict, the accounts that could not be
+//! assessed, then a section per rule with failing or warning findings (most severe rule first), and the keys
+//! fixed since their account's cached credential report. Rule wording comes from the rule metadata.
 
 use std::fmt::Write;
 
-use keyaudit_core::eval::{Finding, Verdict};
+use keyaudit_core::eval::{Evidence, Finding, Verdict, whole_days};
 use keyaudit_core::report::{AccountRecord, AccountStatus, FailOn, Outcome, Report, Scope};
-use keyaudit_core::rules::RuleSet;
 
 use super::with_accounts;
 
@@ -62,25 +62,42 @@ fn opt(s: Option<&str>) -> String {
 
 fn report_time(record: &AccountRecord) -> Option<String> {
     match record.status {
-        AccountStatus::Scanned { report_generated_at } => report_generated_at.map(|t| t.to_string()),
+        AccountStatus::Scanned { report_generated_at, .. } => report_generated_at.map(|t| t.to_string()),
         _ => None,
     }
 }
 
-pub(crate) fn render(report: &Report, rules: &RuleSet, color: bool) -> String {
+/// What the evidence says, in a few words, for the table's DETAIL column.
+fn detail(f: &Finding) -> String {
+    match &f.evidence {
+        Evidence::Rotation { due_at, .. } => format!("due {}", due_at.strftime("%Y-%m-%d")),
+        Evidence::RootKey => "root user key".to_owned(),
+        Evidence::ActiveKeys { keys, rotation_under_way } => {
+            let note = if *rotation_under_way { ", rotation under way" } else { "" };
+            format!("{} active keys{note}", keys.len())
+        }
+        Evidence::Usage { unused_for, never_used, .. } => {
+            let days = whole_days(*unused_for);
+            if *never_used { format!("never used, {days}d old") } else { format!("unused {days}d") }
+        }
+    }
+}
+
+pub(crate) fn render(report: &Report, fail_on: FailOn, color: bool) -> String {
     let st = Style { color };
     let s = report.summary();
     let cfg = report.run.config;
     let mut out = String::new();
-    let rule_ids: Vec<&str> = rules.metas().iter().map(|m| m.id).collect();
+    let rule_ids: Vec<&str> = report.rules.iter().map(|m| m.id).collect();
     let _ = writeln!(
         out,
-        "{} {} ({}): active access keys older than {} days fail, older than {} days warn; as of {}",
+        "{} {}: rules {}; maximum key age {} days (warn after {}), unused after {} days; as of {}",
         st.bold("keyaudit"),
         env!("CARGO_PKG_VERSION"),
         rule_ids.join(", "),
         cfg.max_age_days(),
         cfg.max_age_days() - cfg.warn_days(),
+        cfg.unused_days(),
         report.run.as_of
     );
     match &report.run.scope {
@@ -109,17 +126,30 @@ pub(crate) fn render(report: &Report, rules: &RuleSet, color: bool) -> String {
         s.accounts_skipped,
         if s.accounts_failed > 0 { st.red(&format!("{} failed", s.accounts_failed)) } else { "0 failed".into() }
     );
+    let k = s.keys;
     let _ = writeln!(
         out,
         "Keys      {} found ({} active): {}, {}, {} pass, {} not applicable (inactive){}",
         s.keys_total,
         s.keys_active,
-        if s.fail > 0 { st.red(&format!("{} fail", s.fail)) } else { "0 fail".into() },
-        if s.warn > 0 { st.yellow(&format!("{} warn", s.warn)) } else { "0 warn".into() },
-        s.pass,
-        s.not_applicable,
-        if s.resolved > 0 { format!(", {} resolved (deleted since the report)", s.resolved) } else { String::new() }
+        if k.fail > 0 { st.red(&format!("{} fail", k.fail)) } else { "0 fail".into() },
+        if k.warn > 0 { st.yellow(&format!("{} warn", k.warn)) } else { "0 warn".into() },
+        k.pass,
+        k.not_applicable,
+        if k.resolved > 0 { format!(", {} resolved (deleted since the report)", k.resolved) } else { String::new() }
     );
+    for rule in &report.rules {
+        let c = s.findings_by_rule.get(rule.id).copied().unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {:<10}  {:<20}  {} fail, {} warn, {} pass",
+            rule.id,
+            rule.name,
+            if c.fail > 0 { st.red(&c.fail.to_string()) } else { "0".into() },
+            c.warn,
+            c.pass
+        );
+    }
 
     let failed: Vec<Vec<String>> = report
         .accounts
@@ -157,47 +187,68 @@ pub(crate) fn render(report: &Report, rules: &RuleSet, color: bool) -> String {
         columns(&mut out, &["ACCOUNT", "NAME", "OU PATH", "REASON"], &skipped);
     }
 
-    for (verdict, title) in
-        [(Verdict::Fail, "Failing keys (oldest first)"), (Verdict::Warn, "Keys due soon (oldest first)")]
-    {
-        let mut keys: Vec<(&Finding, Option<&AccountRecord>)> =
-            with_accounts(report).filter(|(f, _)| f.verdict == verdict).collect();
-        if keys.is_empty() {
+    // A section per rule with failing or warning findings, most severe rule first; failures before warnings,
+    // then the oldest key first.
+    let mut rules = report.rules.clone();
+    rules.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.id.cmp(b.id)));
+    for rule in rules {
+        let mut rows: Vec<(&Finding, Option<&AccountRecord>)> =
+            with_accounts(report).filter(|(f, _)| f.rule.id == rule.id && f.verdict.is_actionable()).collect();
+        if rows.is_empty() {
             continue;
         }
-        keys.sort_by(|(a, _), (b, _)| b.age.cmp(&a.age).then_with(|| a.account_id.cmp(&b.account_id)));
-        let rows: Vec<Vec<String>> = keys
+        let age = |f: &Finding| f.key.as_ref().map(|k| k.age);
+        rows.sort_by(|(a, _), (b, _)| {
+            a.verdict.cmp(&b.verdict).then_with(|| age(b).cmp(&age(a))).then_with(|| a.account_id.cmp(&b.account_id))
+        });
+        let (fails, warns) = rows.iter().fold((0, 0), |(f, w), (x, _)| match x.verdict {
+            Verdict::Fail => (f + 1, w),
+            _ => (f, w + 1),
+        });
+        let cells: Vec<Vec<String>> = rows
             .iter()
             .map(|(f, record)| {
+                let key = f.key.as_ref();
                 vec![
-                    format!("{}d", f.age_days()),
+                    f.verdict.as_str().to_owned(),
                     f.account_id.to_string(),
                     opt(record.and_then(|r| r.account.name.as_deref())),
                     opt(record.and_then(|r| r.account.ou_path.as_deref())),
                     f.user_name.clone(),
-                    f.key_slot.number().to_string(),
-                    opt(f.access_key_id.as_ref().map(|k| k.as_str())),
-                    f.last_rotated.strftime("%Y-%m-%d").to_string(),
-                    f.due_at.strftime("%Y-%m-%d").to_string(),
+                    key.map_or_else(|| "-".to_owned(), |k| k.slot.number().to_string()),
+                    opt(key.and_then(|k| k.access_key_id.as_ref()).map(|k| k.as_str())),
+                    key.map_or_else(|| "-".to_owned(), |k| format!("{}d", k.age_days())),
+                    detail(f),
                 ]
             })
             .collect();
-        let heading = if verdict == Verdict::Fail { st.red(title) } else { st.yellow(title) };
-        let _ = writeln!(out, "\n{heading}");
-        columns(&mut out, &["AGE", "ACCOUNT", "NAME", "OU PATH", "USER", "SLOT", "KEY ID", "ROTATED", "DUE"], &rows);
+        let counts = if warns > 0 { format!("{fails} failing, {warns} due soon") } else { format!("{fails} failing") };
+        let heading = format!("{} {} [{}]: {} — {counts}", rule.id, rule.name, rule.severity.as_str(), rule.title);
+        let _ = writeln!(out, "\n{}", if fails > 0 { st.red(&heading) } else { st.yellow(&heading) });
+        columns(
+            &mut out,
+            &["VERDICT", "ACCOUNT", "NAME", "OU PATH", "USER", "SLOT", "KEY ID", "AGE", "DETAIL"],
+            &cells,
+        );
     }
 
+    // Each key once, whichever rules reported it.
+    let mut seen = std::collections::HashSet::new();
     let changed: Vec<Vec<String>> = with_accounts(report)
         .filter_map(|(f, record)| {
-            let change = f.change?;
+            let key = f.key.as_ref()?;
+            key.change?;
+            if !seen.insert((&f.account_id, &f.user_arn, key.slot)) {
+                return None;
+            }
             Some(vec![
-                change.as_str().to_owned(),
+                key.change?.as_str().to_owned(),
                 f.account_id.to_string(),
                 opt(record.and_then(|r| r.account.name.as_deref())),
                 f.user_name.clone(),
-                f.key_slot.number().to_string(),
-                opt(f.access_key_id.as_ref().map(|k| k.as_str())),
-                format!("{}d", f.age_days()),
+                key.slot.number().to_string(),
+                opt(key.access_key_id.as_ref().map(|k| k.as_str())),
+                format!("{}d", key.age_days()),
                 opt(record.and_then(report_time).as_deref()),
             ])
         })
@@ -211,11 +262,12 @@ pub(crate) fn render(report: &Report, rules: &RuleSet, color: bool) -> String {
         columns(&mut out, &["CHANGE", "ACCOUNT", "NAME", "USER", "SLOT", "KEY ID", "AGE", "REPORT OF"], &changed);
     }
 
-    let verdict_line = match report.outcome(FailOn::Fail) {
+    let verdict_line = match report.outcome(fail_on) {
         Outcome::Incomplete => st.red("INCOMPLETE: some accounts could not be assessed; compliance cannot be claimed"),
-        Outcome::Findings => st.red("FAIL: active access keys older than the maximum age were found"),
-        Outcome::Clean if s.warn > 0 => st.yellow("PASS with warnings: keys are due for rotation soon"),
-        Outcome::Clean => st.green("PASS: no active access key is older than the maximum age"),
+        Outcome::Findings if s.findings.fail > 0 => st.red("FAIL: findings that fail a control were found"),
+        Outcome::Findings => st.red("FAIL: findings within a warning window were found (--fail-on warn)"),
+        Outcome::Clean if s.findings.warn > 0 => st.yellow("PASS with warnings: keys are due for rotation soon"),
+        Outcome::Clean => st.green("PASS: no finding fails a control"),
     };
     let _ = writeln!(out, "\n{verdict_line}");
     out

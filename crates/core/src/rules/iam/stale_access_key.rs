@@ -3,7 +3,7 @@
 
 use jiff::Timestamp;
 
-use crate::eval::{EvalContext, Finding, Verdict};
+use crate::eval::{EvalContext, Evidence, Finding, KeyFacts, Verdict};
 use crate::ids::AccountId;
 use crate::inventory::{AccountInventory, CredentialUser, KeyChange, KeySlotRecord, KeyStatus};
 use crate::rules::{CisRef, Rule, RuleMeta, Severity};
@@ -12,6 +12,8 @@ static META: RuleMeta = RuleMeta {
     id: "KA-IAM-001",
     name: "stale-access-key",
     title: "Active IAM access keys are rotated within the maximum key age (90 days by default)",
+    description: "An active access key fails when its last rotation is older than the maximum key age; inactive keys \
+                  are not evaluated.",
     severity: Severity::Medium,
     cis: &[
         CisRef { version: "1.2.0", control: "1.4" },
@@ -32,6 +34,7 @@ static META: RuleMeta = RuleMeta {
                   every application to the new key, confirm the old key is no longer used (aws iam \
                   get-access-key-last-used), deactivate it (aws iam update-access-key --status Inactive), confirm \
                   nothing broke, then delete it (aws iam delete-access-key).",
+    reference_url: "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_access-keys.html#rotating_access_keys_console",
     docs: include_str!("stale_access_key.md"),
 };
 
@@ -58,64 +61,73 @@ fn evaluate_key(
     account_id: &AccountId,
     generated_at: Option<Timestamp>,
     user: &CredentialUser,
-    key: &KeySlotRecord,
+    slot: &KeySlotRecord,
 ) -> Finding {
     let cfg = ctx.config;
-    let age = ctx.as_of.duration_since(key.last_rotated);
+    let key = KeyFacts::of(slot, ctx.as_of);
     // Saturate on absurd inputs instead of failing: a year-9999 due date is still correct for the verdict.
     let due_at = key.last_rotated.checked_add(cfg.max_age()).unwrap_or(Timestamp::MAX);
-    let verdict = match key.current_status() {
+    let verdict = match key.status {
         _ if key.change == Some(KeyChange::Deleted) => Verdict::Resolved,
         KeyStatus::Inactive => Verdict::NotApplicable,
-        KeyStatus::Active if age > cfg.max_age() => Verdict::Fail,
-        KeyStatus::Active if age > cfg.warn_after() => Verdict::Warn,
+        KeyStatus::Active if key.age > cfg.max_age() => Verdict::Fail,
+        KeyStatus::Active if key.age > cfg.warn_after() => Verdict::Warn,
         KeyStatus::Active => Verdict::Pass,
     };
-    let mut finding = Finding {
-        rule_id: META.id,
-        severity: META.severity,
+    let who = format!("access key {} of {}", key.slot.number(), user.user_name);
+    let message = message(&who, &key, verdict, due_at, cfg.max_age_days(), generated_at);
+    Finding {
+        rule: &META,
         account_id: account_id.clone(),
         user_name: user.user_name.clone(),
         user_arn: user.arn.clone(),
-        key_slot: key.slot,
-        access_key_id: key.access_key_id.clone(),
-        key_status: key.current_status(),
-        change: key.change,
-        last_rotated: key.last_rotated,
-        created_at: key.created_at,
-        last_used_at: key.last_used_at,
-        age,
-        due_at,
+        key: Some(key),
+        evidence: Evidence::Rotation { due_at, max_age_days: cfg.max_age_days() },
         verdict,
-        message: String::new(),
-    };
-    finding.message = message(&finding, cfg.max_age_days(), generated_at);
-    finding
+        message,
+    }
 }
 
-fn message(f: &Finding, max_age_days: u32, generated_at: Option<Timestamp>) -> String {
-    let who = format!("access key {} of {}", f.key_slot.number(), f.user_name);
-    let days = f.age_days();
-    let due = f.due_at.strftime("%Y-%m-%d");
-    let report =
-        generated_at.map_or_else(|| "the credential report".to_owned(), |g| format!("the credential report of {g}"));
-    match (f.verdict, f.change) {
-        (Verdict::Resolved, _) => format!(
-            "{who} (last rotated {days} days ago) was deleted after {report} was generated: ListAccessKeys no longer \
-             lists it"
-        ),
-        (Verdict::NotApplicable, Some(KeyChange::Deactivated)) => format!(
-            "{who} (last rotated {days} days ago) was deactivated after {report} was generated; the control covers \
-             active keys only"
-        ),
-        (Verdict::NotApplicable, _) => format!("{who} is inactive; the control covers active keys only"),
-        (Verdict::Fail, _) => {
+fn message(
+    who: &str,
+    key: &KeyFacts,
+    verdict: Verdict,
+    due_at: Timestamp,
+    max_age_days: u32,
+    generated_at: Option<Timestamp>,
+) -> String {
+    let days = key.age_days();
+    let due = due_at.strftime("%Y-%m-%d");
+    if let Some(change) = changed_since_report(who, key, generated_at) {
+        return change;
+    }
+    match verdict {
+        Verdict::Fail => {
             format!("{who} was last rotated {days} days ago; the maximum is {max_age_days} days (overdue since {due})")
         }
-        (Verdict::Warn, _) => {
+        Verdict::Warn => {
             format!("{who} was last rotated {days} days ago; rotate it before {due} (maximum {max_age_days} days)")
         }
-        (Verdict::Pass, _) => format!("{who} was last rotated {days} days ago; due for rotation by {due}"),
+        Verdict::Pass => format!("{who} was last rotated {days} days ago; due for rotation by {due}"),
+        Verdict::NotApplicable | Verdict::Resolved => format!("{who} is inactive; the control covers active keys only"),
+    }
+}
+
+/// The sentence for a key that `ListAccessKeys` shows deactivated or deleted since the (cached) credential
+/// report, shared by every key rule; `None` when nothing changed.
+pub(crate) fn changed_since_report(who: &str, key: &KeyFacts, generated_at: Option<Timestamp>) -> Option<String> {
+    let report =
+        generated_at.map_or_else(|| "the credential report".to_owned(), |g| format!("the credential report of {g}"));
+    let days = key.age_days();
+    match key.change? {
+        KeyChange::Deleted => Some(format!(
+            "{who} (last rotated {days} days ago) was deleted after {report} was generated: ListAccessKeys no longer \
+             lists it"
+        )),
+        KeyChange::Deactivated => Some(format!(
+            "{who} (last rotated {days} days ago) was deactivated after {report} was generated; the control covers \
+             active keys only"
+        )),
     }
 }
 
@@ -171,8 +183,8 @@ mod tests {
         for (name, age, status, verdict, days) in cases {
             let f = eval_key(*age, *status);
             assert_eq!(f.verdict, *verdict, "{name}");
-            assert_eq!(f.age_days(), *days, "{name}");
-            assert_eq!(f.age, *age, "{name}");
+            assert_eq!(f.key.as_ref().unwrap().age_days(), *days, "{name}");
+            assert_eq!(f.key.as_ref().unwrap().age, *age, "{name}");
         }
     }
 
@@ -180,18 +192,18 @@ mod tests {
     fn exactly_90_days_is_compliant_and_due_now() {
         let f = eval_key(SignedDuration::from_secs(90 * DAY), KeyStatus::Active);
         assert_ne!(f.verdict, Verdict::Fail);
-        assert_eq!(f.due_at, as_of());
+        assert_eq!(f.due_at(), Some(as_of()));
     }
 
     #[test]
     fn a_custom_threshold_moves_every_boundary() {
-        let cfg = RuleConfig::new(365, 30).unwrap();
+        let cfg = RuleConfig::new(365, 30, 45).unwrap();
         let at = |d: i64, s: i64| eval_with(cfg, SignedDuration::from_secs(d * DAY + s), KeyStatus::Active).verdict;
         assert_eq!(at(335, 0), Verdict::Pass);
         assert_eq!(at(335, 1), Verdict::Warn);
         assert_eq!(at(365, 0), Verdict::Warn);
         assert_eq!(at(365, 1), Verdict::Fail);
-        let no_warn = RuleConfig::new(90, 0).unwrap();
+        let no_warn = RuleConfig::new(90, 0, 45).unwrap();
         assert_eq!(eval_with(no_warn, SignedDuration::from_secs(90 * DAY), KeyStatus::Active).verdict, Verdict::Pass);
     }
 
@@ -221,7 +233,8 @@ mod tests {
             }],
         };
         let f = StaleAccessKey.evaluate(&ctx, &AccountId::parse("012345678901").unwrap(), &inv);
-        let got: Vec<_> = f.iter().map(|f| (f.verdict, f.key_status, f.change)).collect();
+        let got: Vec<_> =
+            f.iter().map(|f| (f.verdict, f.key.as_ref().unwrap().status, f.key.as_ref().unwrap().change)).collect();
         assert_eq!(
             got,
             [
@@ -244,9 +257,17 @@ mod tests {
 
     #[test]
     fn invalid_settings_are_rejected() {
-        assert!(RuleConfig::new(0, 0).is_err());
-        assert!(RuleConfig::new(90, 90).is_err());
-        assert!(RuleConfig::new(36_501, 0).is_err());
+        assert!(RuleConfig::new(0, 0, 45).is_err());
+        assert!(RuleConfig::new(36_501, 0, 45).is_err());
+        assert!(RuleConfig::new(90, 0, 0).is_err());
+        assert_eq!(
+            RuleConfig::new(90, 100, 45).unwrap_err().to_string(),
+            "--warn-days: expected fewer days than --max-age-days (90), got 100"
+        );
+        assert_eq!(
+            RuleConfig::new(90, 90, 45).unwrap_err().to_string(),
+            "--warn-days: expected fewer days than --max-age-days (90), got 90"
+        );
     }
 
     #[test]
@@ -267,6 +288,6 @@ mod tests {
         let findings = StaleAccessKey.evaluate(&ctx, &AccountId::parse("012345678901").unwrap(), &inv);
         assert_eq!(findings[0].verdict, Verdict::Fail);
         assert!(findings[0].is_root());
-        assert_eq!(findings[0].key_slot, KeySlot::Two);
+        assert_eq!(findings[0].key.as_ref().unwrap().slot, KeySlot::Two);
     }
 }
