@@ -119,6 +119,21 @@ impl Emulator {
         self.prepare(args).output().expect("run keyaudit")
     }
 
+    /// Runs a bash script with keyaudit's environment (endpoint, credentials), for pipelines.
+    pub(crate) fn shell(&self, script: &str) -> Output {
+        let mut command = self.prepare(&[]);
+        let program = std::path::Path::new("/bin/bash");
+        let mut bash = Command::new(program);
+        bash.arg("-c").arg(script).env_clear();
+        for (k, v) in command.get_envs() {
+            if let Some(v) = v {
+                bash.env(k, v);
+            }
+        }
+        let _ = &mut command;
+        bash.output().expect("run bash")
+    }
+
     /// Like [`Emulator::command`], without the environment variables `unset`.
     pub(crate) fn command_without(&self, args: &[&str], unset: &[&str]) -> Output {
         let mut command = self.prepare(args);

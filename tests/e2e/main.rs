@@ -676,3 +676,61 @@ fn a_config_file_sets_defaults_that_flags_override() {
     assert_eq!(overridden.report()["run"]["warn_days"], 30, "what the flags leave alone still comes from the file");
     assert_eq!(ids(&overridden), sorted(vec![s.account("legacy"), s.account("closing"), s.account("payments")]));
 }
+
+#[test]
+fn a_closed_pipe_ends_the_run_quietly_instead_of_panicking() {
+    let (emu, s) = setup();
+    // -vv writes a log line at once, so `head` has its line and closes the pipe while keyaudit still logs and
+    // has the table to write: both stdout and stderr are closed under it.
+    let keyaudit = env!("CARGO_BIN_EXE_keyaudit");
+    let script = format!(
+        "{keyaudit} scan --as-of {AS_OF} -vv --account {} 2>&1 | head -1 >/dev/null; echo \"status=${{PIPESTATUS[0]}}\"",
+        s.account("payments")
+    );
+    let out = emu.shell(&script);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("panicked"), "{text}");
+    assert_eq!(text.trim(), "status=1", "the exit code still reports the failing key: {text}");
+}
+
+#[test]
+fn error_messages_are_whole_sentences_without_debug_dumps() {
+    let (emu, _s) = setup();
+    let whole = |args: &[&str]| {
+        let out = emu.command(args);
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).trim().to_owned())
+    };
+    assert_eq!(
+        whole(&["scan", "--as-of", AS_OF, "--warn-days", "100"]),
+        (Some(2), "keyaudit: error: --warn-days: expected fewer days than --max-age-days (90), got 100".to_owned())
+    );
+    // Nothing listens on port 1: the transport error is told as its chain of causes, not as SDK structures.
+    assert_eq!(
+        whole(&["scan", "--as-of", AS_OF, "--max-attempts", "1", "--endpoint-url", "http://127.0.0.1:1"]),
+        (
+            Some(2),
+            "keyaudit: error: cannot identify the caller (sts:GetCallerIdentity); check the AWS credentials \
+             (AWS_PROFILE or --profile, AWS_ACCESS_KEY_ID, SSO login) and --endpoint-url: sts:GetCallerIdentity \
+             error: dispatch failure: io error: client error (Connect): tcp connect error: Connection refused (os \
+             error 111)"
+                .to_owned()
+        )
+    );
+}
+
+#[test]
+fn the_tables_verdict_line_follows_fail_on() {
+    let (emu, s) = setup();
+    let sandbox = s.account("sandbox");
+    let default = scan(&emu, &["--account", &sandbox]);
+    assert_eq!(default.code, 0);
+    assert!(default.stdout.contains("PASS with warnings"), "{}", default.stdout);
+    let strict = scan(&emu, &["--account", &sandbox, "--fail-on", "warn"]);
+    assert_eq!(strict.code, 1);
+    assert!(
+        strict.stdout.contains("FAIL: findings within a warning window were found (--fail-on warn)"),
+        "{}",
+        strict.stdout
+    );
+    assert!(!strict.stdout.contains("PASS"), "{}", strict.stdout);
+}

@@ -99,19 +99,6 @@ fn run(cli: Cli) -> Result<ExitStatus, Failure> {
     }
 }
 
-/// An error and its causes, each once: `context: cause: cause`. SDK errors repeat their source in their own
-/// message, and their `Debug` form is a structure no user should read.
-fn error_chain(error: &anyhow::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    for cause in error.chain() {
-        let text = cause.to_string();
-        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-    }
-    parts.join(": ")
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
@@ -119,7 +106,8 @@ fn main() -> ExitCode {
         Ok(status) => ExitCode::from(status as u8),
         Err(Failure { status, error }) => {
             // A closed stderr (`2>&1 | head`) must not turn an error into a panic.
-            let _ = writeln!(std::io::stderr(), "keyaudit: error: {}", error_chain(&error));
+            let _ =
+                writeln!(std::io::stderr(), "keyaudit: error: {}", keyaudit_core::aws_error::describe(error.as_ref()));
             ExitCode::from(status as u8)
         }
     }

@@ -20,9 +20,15 @@ pub(crate) struct LogWriter;
 impl Write for LogWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let shown = SHOWN.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        match shown {
+        let written = match shown {
             Some(bar) => bar.suspend(|| std::io::stderr().write_all(buf)).map(|()| buf.len()),
             None => std::io::stderr().write(buf),
+        };
+        // A reader that went away (`2>&1 | head`) is not an error: tracing-subscriber would report it with
+        // `eprintln!`, which panics on the very stderr that is closed.
+        match written {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(buf.len()),
+            other => other,
         }
     }
 

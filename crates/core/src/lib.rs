@@ -5,6 +5,7 @@
 //! writer maps from. Nothing here performs I/O, talks to AWS or reads a clock: time is always an input.
 #![warn(missing_docs)]
 
+pub mod aws_error;
 pub mod error;
 pub mod eval;
 pub mod ids;

@@ -7,8 +7,8 @@ use aws_sdk_organizations::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::config::interceptors::BeforeDeserializationInterceptorContextRef;
 use aws_sdk_sts::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_types::date_time::{DateTime, Format};
-use aws_smithy_types::error::display::DisplayErrorContext;
 use jiff::Timestamp;
+use keyaudit_core::aws_error::{self, ErrorClass};
 use keyaudit_core::ids::{AccountId, Partition};
 use keyaudit_core::report::AccountState;
 
@@ -83,7 +83,7 @@ where
     DiscoveryError::Api {
         action,
         code: err.code().map(str::to_owned),
-        message: err.message().map(str::to_owned).unwrap_or_else(|| DisplayErrorContext(&err).to_string()),
+        message: err.message().map(str::to_owned).unwrap_or_else(|| aws_error::describe(&err)),
     }
 }
 
@@ -133,7 +133,7 @@ impl OrganizationsApi for SdkOrganizations {
                     .map_err(|e| DiscoveryError::BadResponse { action: ACTION, problem: e.to_string() })?;
                 Ok(Some(OrgInfo { id, management_account_id }))
             }
-            Err(e) if e.code() == Some("AWSOrganizationsNotInUseException") => Ok(None),
+            Err(e) if aws_error::classify(e.code()) == ErrorClass::NotInOrganization => Ok(None),
             Err(e) => Err(api_error(ACTION, e)),
         }
     }

@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{self, ProvideCredentials, SharedCredentialsProvider, error::CredentialsError};
 use aws_sdk_sts::error::ProvideErrorMetadata;
+use keyaudit_core::aws_error::{self, ErrorClass};
 use keyaudit_core::report::{FailureCode, FailureReason};
 
 const ACTION: &str = "sts:AssumeRole";
@@ -68,15 +69,12 @@ impl Inner {
             .await
             .map_err(|err| {
                 let code = err.code().map(str::to_owned);
-                let reason_code = match code.as_deref() {
-                    Some(c) if c.starts_with("AccessDenied") => FailureCode::AssumeRoleDenied,
-                    Some("Throttling" | "ThrottlingException" | "TooManyRequestsException") => FailureCode::Throttled,
+                let reason_code = match aws_error::classify(code.as_deref()) {
+                    ErrorClass::AccessDenied => FailureCode::AssumeRoleDenied,
+                    ErrorClass::Throttled => FailureCode::Throttled,
                     _ => FailureCode::AssumeRoleError,
                 };
-                let message = err
-                    .message()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| aws_smithy_types::error::display::DisplayErrorContext(&err).to_string());
+                let message = err.message().map(str::to_owned).unwrap_or_else(|| aws_error::describe(&err));
                 FailureReason {
                     code: reason_code,
                     action: Some(ACTION),

@@ -75,9 +75,4 @@ impl DiscoveryError {
                 | DiscoveryError::InvalidRolePath { .. }
         )
     }
-
-    /// Whether the failure is a denied permission.
-    pub fn is_access_denied(&self) -> bool {
-        matches!(self, DiscoveryError::Api { code: Some(c), .. } if c.starts_with("AccessDenied"))
-    }
 }

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use aws_sdk_iam::config::retry::RetryPartition;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::types::{ReportStateType, StatusType};
-use aws_smithy_types::error::display::DisplayErrorContext;
 use jiff::Timestamp;
+use keyaudit_core::aws_error::{self, ErrorClass};
 use keyaudit_core::ids::{AccessKeyId, AccountId};
 use keyaudit_core::inventory::{KeyStatus, ListedKey};
 use keyaudit_core::report::{FailureCode, FailureReason};
@@ -120,25 +120,19 @@ impl CollectError {
     }
 }
 
-/// Classifies an SDK error by its AWS error code.
+/// Maps an SDK error to a [`CollectError`] through keyaudit's one classification of AWS error codes.
 pub(crate) fn classify<E, R>(action: &'static str, err: SdkError<E, R>) -> CollectError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
     let code = err.code().map(str::to_owned);
-    let message = err.message().map(str::to_owned);
-    match code.as_deref() {
-        Some(c @ ("AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation")) => {
-            CollectError::AccessDenied { action, code: c.to_owned(), message: message.unwrap_or_default() }
-        }
-        Some(c @ ("Throttling" | "ThrottlingException" | "TooManyRequestsException" | "RequestLimitExceeded")) => {
-            CollectError::Throttled { action, code: c.to_owned() }
-        }
-        Some(c @ ("LimitExceeded" | "ReportInProgress" | "ReportNotPresent" | "ReportExpired")) => {
-            CollectError::ReportNotReady { action, code: c.to_owned(), message: message.unwrap_or_default() }
-        }
-        _ => CollectError::Api { action, code, message: DisplayErrorContext(&err).to_string() },
+    let message = err.message().map(str::to_owned).unwrap_or_else(|| aws_error::describe(&err));
+    match (aws_error::classify(code.as_deref()), code) {
+        (ErrorClass::AccessDenied, Some(code)) => CollectError::AccessDenied { action, code, message },
+        (ErrorClass::Throttled, Some(code)) => CollectError::Throttled { action, code },
+        (ErrorClass::ReportNotReady, Some(code)) => CollectError::ReportNotReady { action, code, message },
+        (_, code) => CollectError::Api { action, code, message },
     }
 }
 

@@ -1,0 +1,90 @@
+//! AWS errors, classified once for every adapter (IAM, STS, Organizations) from the error code the SDK reads
+//! out of the response (`ProvideErrorMetadata::code`), and error text without the SDK's `Debug` dumps.
+
+/// What an AWS error code means to keyaudit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// The caller lacks a permission (or a trust policy, SCP or external id refused it).
+    AccessDenied,
+    /// AWS throttled the call (the SDK has already retried it).
+    Throttled,
+    /// The credential report is not ready (yet or any more), or no generation could be started.
+    ReportNotReady,
+    /// The account is not in an organization.
+    NotInOrganization,
+    /// Anything else.
+    Other,
+}
+
+/// Classifies an AWS error code; `None` (a transport failure, no response) is [`ErrorClass::Other`].
+pub fn classify(code: Option<&str>) -> ErrorClass {
+    match code {
+        Some(c) if c.starts_with("AccessDenied") || c == "UnauthorizedOperation" => ErrorClass::AccessDenied,
+        Some("Throttling" | "ThrottlingException" | "TooManyRequestsException" | "RequestLimitExceeded") => {
+            ErrorClass::Throttled
+        }
+        Some("LimitExceeded" | "ReportInProgress" | "ReportNotPresent" | "ReportExpired") => ErrorClass::ReportNotReady,
+        Some("AWSOrganizationsNotInUseException") => ErrorClass::NotInOrganization,
+        _ => ErrorClass::Other,
+    }
+}
+
+/// An error and its sources as `message: cause: cause`, each text once (SDK errors often repeat their source
+/// in their own message), from `Display` only: never a `Debug` structure, never a credential.
+pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(error);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_classified_in_one_place() {
+        let cases = [
+            ("AccessDenied", ErrorClass::AccessDenied),
+            ("AccessDeniedException", ErrorClass::AccessDenied),
+            ("UnauthorizedOperation", ErrorClass::AccessDenied),
+            ("Throttling", ErrorClass::Throttled),
+            ("TooManyRequestsException", ErrorClass::Throttled),
+            ("ReportInProgress", ErrorClass::ReportNotReady),
+            ("LimitExceeded", ErrorClass::ReportNotReady),
+            ("AWSOrganizationsNotInUseException", ErrorClass::NotInOrganization),
+            ("InvalidClientTokenId", ErrorClass::Other),
+        ];
+        for (code, class) in cases {
+            assert_eq!(classify(Some(code)), class, "{code}");
+        }
+        assert_eq!(classify(None), ErrorClass::Other);
+    }
+
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|l| l as _)
+        }
+    }
+
+    #[test]
+    fn errors_read_as_their_display_chain_each_text_once() {
+        let refused = Layer("Connection refused (os error 111)", None);
+        let io = Layer("io error: Connection refused (os error 111)", Some(Box::new(refused)));
+        let top = Layer("dispatch failure", Some(Box::new(io)));
+        assert_eq!(describe(&top), "dispatch failure: io error: Connection refused (os error 111)");
+    }
+}
