@@ -371,4 +371,96 @@ mod tests {
         let users_only = format!("{HEADER}\n{}\n", AWS_ROWS[2]);
         assert_eq!(parse_credential_report(users_only.as_bytes()), Err(ReportParseError::NoRootRow));
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// One key slot as a report can hold it: absent, or (active, last rotated, last used) in whole seconds.
+        type SlotSpec = Option<(bool, i64, Option<i64>)>;
+
+        fn time(secs: i64) -> String {
+            Timestamp::from_second(secs).unwrap().strftime("%Y-%m-%dT%H:%M:%S+00:00").to_string()
+        }
+
+        fn slot_fields(slot: &SlotSpec) -> [String; 5] {
+            match slot {
+                None => ["false".into(), "N/A".into(), "N/A".into(), "N/A".into(), "N/A".into()],
+                Some((active, rotated, used)) => [
+                    active.to_string(),
+                    time(*rotated),
+                    used.map_or_else(|| "N/A".into(), time),
+                    used.map_or_else(|| "N/A".into(), |_| "us-east-1".into()),
+                    used.map_or_else(|| "N/A".into(), |_| "iam".into()),
+                ],
+            }
+        }
+
+        /// A report in AWS's shape (22 columns, RFC 4180 quoting), the root row first.
+        fn write_report(users: &[(String, [SlotSpec; 2])]) -> Vec<u8> {
+            let mut w = ::csv::Writer::from_writer(Vec::new());
+            w.write_record(HEADER.split(',')).unwrap();
+            let root = ("<root_account>".to_owned(), [None, None]);
+            for (i, (name, slots)) in std::iter::once(&root).chain(users).enumerate() {
+                let arn = if i == 0 {
+                    "arn:aws:iam::012345678901:root".to_owned()
+                } else {
+                    format!("arn:aws:iam::012345678901:user/{name}")
+                };
+                let mut row = vec![name.clone(), arn, time(1_500_000_000)];
+                row.extend(["false", "N/A", "N/A", "N/A", "false"].map(str::to_owned));
+                row.extend(slot_fields(&slots[0]));
+                row.extend(slot_fields(&slots[1]));
+                row.extend(["false", "N/A", "false", "N/A"].map(str::to_owned));
+                w.write_record(&row).unwrap();
+            }
+            w.into_inner().unwrap()
+        }
+
+        fn slot() -> impl Strategy<Value = SlotSpec> {
+            proptest::option::of((any::<bool>(), 0..4_000_000_000i64, proptest::option::of(0..4_000_000_000i64)))
+        }
+
+        proptest! {
+            #[test]
+            fn any_bytes_parse_or_fail_without_panicking(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+                let _ = parse_credential_report(&bytes);
+            }
+
+            #[test]
+            fn any_header_prefix_with_any_rows_parses_or_fails_without_panicking(
+                rows in proptest::collection::vec("[ -~]{0,120}", 0..6)
+            ) {
+                let text = format!("{HEADER}\n{ROOT}\n{}\n", rows.join("\n"));
+                let _ = parse_credential_report(text.as_bytes());
+            }
+
+            #[test]
+            fn a_report_in_awss_shape_round_trips(
+                users in proptest::collection::vec(("[A-Za-z0-9+=,.@_-]{1,64}", [slot(), slot()]), 0..8)
+            ) {
+                let parsed = parse_credential_report(&write_report(&users)).unwrap();
+                prop_assert_eq!(parsed.len(), users.len() + 1);
+                prop_assert!(parsed[0].is_root());
+                for ((name, slots), user) in users.iter().zip(&parsed[1..]) {
+                    prop_assert_eq!(&user.user_name, name);
+                    prop_assert_eq!(&user.arn, &format!("arn:aws:iam::012345678901:user/{name}"));
+                    let want: Vec<(KeySlot, KeyStatus, i64, Option<i64>)> = slots
+                        .iter()
+                        .zip([KeySlot::One, KeySlot::Two])
+                        .filter_map(|(s, n)| s.map(|(active, rotated, used)| {
+                            (n, if active { KeyStatus::Active } else { KeyStatus::Inactive }, rotated, used)
+                        }))
+                        .collect();
+                    let got: Vec<(KeySlot, KeyStatus, i64, Option<i64>)> = user
+                        .keys
+                        .iter()
+                        .map(|k| (k.slot, k.status, k.last_rotated.as_second(), k.last_used_at.map(|t| t.as_second())))
+                        .collect();
+                    prop_assert_eq!(got, want);
+                }
+            }
+        }
+    }
 }
