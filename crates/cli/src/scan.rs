@@ -11,7 +11,7 @@ use keyaudit_org_discovery::{
 use keyaudit_scanner::scan_accounts;
 
 use crate::aws::{Connector, DEFAULT_REGION, base_config, limited};
-use crate::output::{open_streams, write_all};
+use crate::output::{open_streams, prepare, write_all};
 use crate::progress::Progress;
 use crate::settings::Settings;
 use crate::{ExitStatus, Failure};
@@ -49,6 +49,7 @@ fn now() -> Timestamp {
 }
 
 pub(crate) async fn run(settings: Settings, quiet: bool) -> Result<ExitStatus, Failure> {
+    prepare(&settings.outputs).map_err(Failure::usage)?;
     let started_at = now();
     let as_of = settings.as_of.unwrap_or(started_at);
     let rules = &settings.rules;

@@ -162,3 +162,15 @@ pub(crate) fn render(report: &Report) -> serde_json::Result<Vec<u8>> {
     bytes.push(b'\n');
     Ok(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::fixture::report;
+
+    #[test]
+    fn asff_snapshot() {
+        let value: serde_json::Value = serde_json::from_slice(&render(&report()).unwrap()).unwrap();
+        insta::assert_json_snapshot!(value, { "[].ProductFields.ProviderVersion" => "[version]" });
+    }
+}

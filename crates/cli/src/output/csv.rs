@@ -17,3 +17,27 @@ pub(crate) fn render(report: &Report) -> Result<Vec<u8>> {
     }
     writer.into_inner().map_err(|e| anyhow::anyhow!("CSV output: {}", e.error()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::fixture::report;
+
+    #[test]
+    fn csv_snapshot_and_round_trip() {
+        let bytes = render(&report()).unwrap();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        insta::assert_snapshot!(text);
+        let mut reader = ::csv::Reader::from_reader(bytes.as_slice());
+        assert_eq!(reader.headers().unwrap().iter().collect::<Vec<_>>(), json::FINDING_COLUMNS);
+        let rows: Vec<::csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(rows.len(), report().findings.len());
+        let user = json::FINDING_COLUMNS.iter().position(|c| *c == "user_name").unwrap();
+        let evidence = json::FINDING_COLUMNS.iter().position(|c| *c == "evidence").unwrap();
+        assert!(rows.iter().any(|r| &r[user] == "ci,deployer"), "a user name with a comma survives quoting");
+        for row in &rows {
+            let parsed: serde_json::Value = serde_json::from_str(&row[evidence]).expect("evidence is JSON text");
+            assert!(parsed.is_object());
+        }
+    }
+}

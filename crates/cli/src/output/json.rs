@@ -413,3 +413,47 @@ pub(crate) fn render(report: &Report) -> Result<Vec<u8>> {
     bytes.push(b'\n');
     Ok(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use keyaudit_core::rules::builtin;
+
+    use super::*;
+    use crate::output::fixture::{fixture, report};
+
+    #[test]
+    fn json_snapshot() {
+        let value: serde_json::Value = serde_json::from_slice(&render(&report()).unwrap()).unwrap();
+        insta::assert_json_snapshot!(value, { ".tool.version" => "[version]" });
+    }
+
+    /// Issue "Findings for many rules": `--rules KA-IAM-001` reproduces the one-rule report exactly; what the
+    /// multi-rule model added is additive (these fields), nothing else moved.
+    #[test]
+    fn ka_iam_001_alone_reproduces_the_single_rule_report() {
+        let only = builtin().select(&["KA-IAM-001".to_owned()], &[]).unwrap();
+        let mut value: serde_json::Value = serde_json::from_slice(&render(&fixture(only, false)).unwrap()).unwrap();
+        for f in value["findings"].as_array_mut().unwrap() {
+            for added in ["subject", "title", "rule_name", "evidence"] {
+                assert!(f.as_object_mut().unwrap().remove(added).is_some(), "{added}");
+            }
+        }
+        value["summary"].as_object_mut().unwrap().remove("findings_by_rule").unwrap();
+        value["run"].as_object_mut().unwrap().remove("unused_days").unwrap();
+        value["tool"]["version"] = "[version]".into();
+        let before: serde_json::Value = serde_json::from_str(include_str!("testdata/ka-iam-001-report.json")).unwrap();
+        assert_eq!(value, before);
+    }
+
+    #[test]
+    fn csv_columns_match_the_json_finding_fields() {
+        let r = report();
+        let value = serde_json::to_value(finding(&r.findings[0], Some(&r.accounts[0]), &r.run.partition)).unwrap();
+        let keys: Vec<&str> = value.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut columns = FINDING_COLUMNS.to_vec();
+        columns.sort_unstable();
+        let mut keys = keys.clone();
+        keys.sort_unstable();
+        assert_eq!(keys, columns);
+    }
+}

@@ -82,3 +82,37 @@ impl NdjsonStream {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::fixture::report;
+
+    #[test]
+    fn ndjson_lines_are_whole_objects_ending_with_a_summary() {
+        let r = report();
+        let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl Write for Shared {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().write(b)
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let stream = NdjsonStream::new(Box::new(Shared(buf.clone())), r.run.partition.clone());
+        for record in &r.accounts {
+            let findings: Vec<_> = r.findings.iter().filter(|f| f.account_id == record.account.id).cloned().collect();
+            stream.account_done(&keyaudit_scanner::AccountDone { record, findings: &findings });
+        }
+        stream.finish(&r).unwrap();
+        let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let kinds: Vec<&str> = lines.iter().map(|l| l["type"].as_str().unwrap()).collect();
+        assert_eq!(kinds.iter().filter(|k| **k == "finding").count(), r.findings.len());
+        assert_eq!(kinds.iter().filter(|k| **k == "account").count(), r.accounts.len());
+        assert_eq!(kinds.last(), Some(&"summary"));
+        assert_eq!(lines.last().unwrap()["summary"]["keys"]["fail"], 3, "ci, the root key and idle");
+    }
+}

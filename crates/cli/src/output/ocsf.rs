@@ -263,3 +263,16 @@ pub(crate) fn render(report: &Report, opts: &OutputOptions) -> serde_json::Resul
     bytes.push(b'\n');
     Ok(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::fixture::report;
+
+    #[test]
+    fn ocsf_snapshot() {
+        let value: serde_json::Value =
+            serde_json::from_slice(&render(&report(), &OutputOptions::default()).unwrap()).unwrap();
+        insta::assert_json_snapshot!(value, { "[].metadata.product.version" => "[version]" });
+    }
+}

@@ -509,11 +509,23 @@ pub(crate) fn render(report: &Report, opts: &OutputOptions) -> serde_json::Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::output::fixture::report;
 
     #[test]
     fn artifact_uris_are_repository_relative_and_encoded() {
         assert_eq!(percent_encode("a+b=c,d.e@f_g-h"), "a+b=c,d.e@f_g-h", "IAM's own characters stay readable");
         assert_eq!(percent_encode("x/y z"), "x%2Fy%20z");
         assert_eq!(pascal("multiple-active-keys"), "MultipleActiveKeys");
+    }
+
+    #[test]
+    fn sarif_snapshot() {
+        let opts = OutputOptions { sarif_include_pass: true, ..OutputOptions::default() };
+        let value: serde_json::Value = serde_json::from_slice(&render(&report(), &opts).unwrap()).unwrap();
+        insta::assert_json_snapshot!(value, {
+            ".runs[0].tool.driver.version" => "[version]",
+            ".runs[0].tool.driver.semanticVersion" => "[version]",
+            ".runs[0].tool.driver.rules[0].help.markdown" => "[docs]",
+        });
     }
 }

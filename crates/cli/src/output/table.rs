@@ -272,3 +272,14 @@ pub(crate) fn render(report: &Report, fail_on: FailOn, color: bool) -> String {
     let _ = writeln!(out, "\n{verdict_line}");
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::fixture::report;
+
+    #[test]
+    fn table_snapshot() {
+        insta::assert_snapshot!(render(&report(), FailOn::Fail, false));
+    }
+}

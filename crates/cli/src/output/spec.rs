@@ -1,0 +1,208 @@
+//! Output specifications: the format registry, `--output FORMAT[=PATH]` and `--output-dir` parsed and checked
+//! into [`OutputSpec`]s, and [`prepare`], which creates `--output-dir` when the scan starts (validating
+//! settings has no side effect on the file system).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, anyhow, bail};
+use jiff::Timestamp;
+use keyaudit_core::report::FailOn;
+
+/// An output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// Terminal summary.
+    Table,
+    /// Versioned JSON (schema_version 1).
+    Json,
+    /// SARIF 2.1.0.
+    Sarif,
+    /// OCSF 1.5 Compliance Finding records.
+    Ocsf,
+    /// AWS Security Finding Format for Security Hub.
+    Asff,
+    /// One CSV row per finding.
+    Csv,
+    /// Streamed JSON lines.
+    Ndjson,
+}
+
+impl Format {
+    const ALL: &[(&str, Format, &str)] = &[
+        ("table", Format::Table, "txt"),
+        ("json", Format::Json, "json"),
+        ("sarif", Format::Sarif, "sarif"),
+        ("ocsf", Format::Ocsf, "ocsf.json"),
+        ("asff", Format::Asff, "asff.json"),
+        ("csv", Format::Csv, "csv"),
+        ("ndjson", Format::Ndjson, "ndjson"),
+    ];
+
+    fn parse(value: &str) -> Option<Self> {
+        Self::ALL.iter().find(|(name, ..)| name.eq_ignore_ascii_case(value)).map(|(_, f, _)| *f)
+    }
+
+    fn extension(self) -> &'static str {
+        Self::ALL.iter().find(|(_, f, _)| *f == self).map_or("out", |(.., ext)| ext)
+    }
+}
+
+/// Where one format goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Target {
+    Stdout,
+    File(PathBuf),
+    /// `--output-dir`: a timestamped file in this directory, named when the run starts.
+    Dir(PathBuf),
+}
+
+/// One `--output FORMAT[=PATH]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OutputSpec {
+    pub(crate) format: Format,
+    pub(crate) target: Target,
+}
+
+/// Per-format options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OutputOptions {
+    pub(crate) sarif_include_pass: bool,
+    pub(crate) ocsf_include_pass: bool,
+    /// The level from which findings fail the run: the table's verdict line follows it.
+    pub(crate) fail_on: FailOn,
+}
+
+impl Default for OutputOptions {
+    fn default() -> Self {
+        Self { sarif_include_pass: false, ocsf_include_pass: false, fail_on: FailOn::Fail }
+    }
+}
+
+impl OutputSpec {
+    /// Parses every `--output`. Without `--output`: a table on stdout (and JSON into `--output-dir`, if given).
+    /// Formats without a path go to `--output-dir` when it is given, else to stdout (at most one may).
+    pub(crate) fn parse_all(values: &[String], output_dir: Option<&Path>) -> Result<Vec<Self>> {
+        let mut specs: Vec<Self> = values.iter().map(|v| Self::parse(v, output_dir)).collect::<Result<_>>()?;
+        if specs.is_empty() {
+            specs.push(Self { format: Format::Table, target: Target::Stdout });
+            if let Some(dir) = output_dir {
+                specs.push(Self { format: Format::Json, target: Target::Dir(dir.to_owned()) });
+            }
+        }
+        if specs.iter().filter(|s| s.target == Target::Stdout).count() > 1 {
+            bail!(
+                "--output: at most one format can go to stdout; give the others a path (FORMAT=PATH) or --output-dir"
+            );
+        }
+        if let Some(dir) = output_dir.filter(|d| d.exists() && !d.is_dir()) {
+            bail!("--output-dir {}: is a file; expected a directory", dir.display());
+        }
+        for spec in &specs {
+            if let Target::File(path) = &spec.target {
+                check_writable(path)?;
+            }
+        }
+        Ok(specs)
+    }
+
+    fn parse(value: &str, output_dir: Option<&Path>) -> Result<Self> {
+        let (name, path) = match value.split_once('=') {
+            Some((name, path)) => (name, Some(path)),
+            None => (value, None),
+        };
+        let names: Vec<&str> = Format::ALL.iter().map(|(n, ..)| *n).collect();
+        let format = Format::parse(name.trim()).ok_or_else(|| {
+            anyhow!("--output {value:?}: unknown format {name:?}; expected one of {}", names.join(", "))
+        })?;
+        let target = match (path, output_dir) {
+            (Some("-"), _) => Target::Stdout,
+            (Some(p), _) if !p.is_empty() => Target::File(PathBuf::from(p)),
+            (_, Some(dir)) => Target::Dir(dir.to_owned()),
+            (_, None) => Target::Stdout,
+        };
+        Ok(Self { format, target })
+    }
+
+    /// The file this spec writes to (`None` for stdout), given the run's start time for `--output-dir` names.
+    pub(crate) fn path(&self, started_at: Timestamp) -> Option<PathBuf> {
+        match &self.target {
+            Target::Stdout => None,
+            Target::File(p) => Some(p.clone()),
+            Target::Dir(dir) => Some(dir.join(format!(
+                "keyaudit-{}.{}",
+                started_at.strftime("%Y%m%dT%H%M%SZ"),
+                self.format.extension()
+            ))),
+        }
+    }
+}
+
+/// Creates the `--output-dir` directories and checks that they take files: done when the scan starts, before
+/// any AWS call, so that a run that cannot write its report fails at once (exit 2).
+pub(crate) fn prepare(specs: &[OutputSpec]) -> Result<()> {
+    for spec in specs {
+        if let Target::Dir(dir) = &spec.target {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| anyhow!("--output-dir {}: cannot create the directory ({e})", dir.display()))?;
+            probe(dir).map_err(|e| anyhow!("--output-dir {}: cannot write there ({e})", dir.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Fails early (before any AWS call) when an output file could not be written.
+fn check_writable(path: &Path) -> Result<()> {
+    if path.is_dir() {
+        bail!("--output {}: is a directory; expected a file path", path.display());
+    }
+    let dir = parent_dir(path);
+    probe(dir).map_err(|e| anyhow!("--output {}: cannot write in {} ({e})", path.display(), dir.display()))
+}
+
+/// Creates and removes a temporary file in `dir`: the same operation the atomic write will need.
+fn probe(dir: &Path) -> std::io::Result<()> {
+    tempfile::NamedTempFile::new_in(dir).map(drop)
+}
+
+pub(super) fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_specs_parse_and_validate() {
+        let specs = OutputSpec::parse_all(&["json".into()], None).unwrap();
+        assert_eq!(specs, [OutputSpec { format: Format::Json, target: Target::Stdout }]);
+        assert_eq!(OutputSpec::parse_all(&[], None).unwrap()[0].format, Format::Table);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.json");
+        let spec = format!("JSON={}", path.display());
+        assert_eq!(OutputSpec::parse_all(&[spec], None).unwrap()[0].target, Target::File(path));
+        let err = OutputSpec::parse_all(&[format!("json={}", dir.path().display())], None).unwrap_err();
+        assert!(err.to_string().contains("is a directory"), "{err}");
+        let out = dir.path().join("out");
+        let specs = OutputSpec::parse_all(&["sarif".into(), "csv".into()], Some(&out)).unwrap();
+        let started: Timestamp = "2026-11-28T12:00:00Z".parse().unwrap();
+        assert_eq!(specs[0].path(started), Some(out.join("keyaudit-20261128T120000Z.sarif")));
+        assert_eq!(specs[1].path(started), Some(out.join("keyaudit-20261128T120000Z.csv")));
+        assert!(!out.exists(), "validating settings touches nothing");
+        prepare(&specs).unwrap();
+        assert!(out.is_dir(), "--output-dir is created when the scan starts");
+        let defaults = OutputSpec::parse_all(&[], Some(&out)).unwrap();
+        assert_eq!(defaults.len(), 2, "table on stdout and JSON in the directory");
+        let a_file = dir.path().join("r.json");
+        std::fs::write(&a_file, "x").unwrap();
+        let err = OutputSpec::parse_all(&["json".into()], Some(&a_file)).unwrap_err();
+        assert_eq!(err.to_string(), format!("--output-dir {}: is a file; expected a directory", a_file.display()));
+        let under_a_file = OutputSpec::parse_all(&["json".into()], Some(&a_file.join("sub"))).unwrap();
+        let err = prepare(&under_a_file).unwrap_err();
+        assert!(err.to_string().starts_with("--output-dir "), "{err}");
+        assert!(err.to_string().contains("cannot create the directory"), "{err}");
+    }
+}
