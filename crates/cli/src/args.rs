@@ -5,13 +5,15 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Parser, Subcommand, ValueEnum};
 
-/// Audit every account of an AWS Organization for IAM access keys older than 90 days.
+/// Audit every account of an AWS Organization's IAM access keys against the CIS AWS Foundations controls.
 ///
-/// keyaudit checks the CIS AWS Foundations control "access keys are rotated every 90 days or less" (CIS 1.14 in
-/// v1.3-v4.0, 1.13 in v5.0, 2.13 in v6.0, 2.12 in v7.0; Security Hub IAM.3; AWS Config access-keys-rotated)
-/// across a whole organization: run it from the management (or delegated-admin) account.
+/// keyaudit checks, from each account's IAM credential report: keys rotated within 90 days (KA-IAM-001; CIS
+/// 1.14 in v1.3-v4.0, 1.13 in v5.0, 2.13 in v6.0, 2.12 in v7.0; Security Hub IAM.3), no root access key
+/// (KA-IAM-002; IAM.4), at most one active key per user (KA-IAM-003), keys used within 45 days (KA-IAM-004;
+/// IAM.22). `keyaudit rules` lists them with every mapping. Run it from the management (or delegated-admin)
+/// account: `keyaudit scan`.
 ///
-/// Exit codes: 0 nothing failing; 1 at least one failing key (or warning key with --fail-on warn);
+/// Exit codes: 0 nothing failing; 1 at least one failing finding (or warning one with --fail-on warn);
 /// 2 usage or configuration error; 3 at least one account could not be assessed (takes precedence over 1).
 #[derive(Debug, Parser)]
 #[command(name = "keyaudit", version, propagate_version = true, max_term_width = 110)]

@@ -1,4 +1,5 @@
-//! keyaudit: audits every account of an AWS Organization for IAM access keys older than 90 days.
+//! keyaudit: audits every account of an AWS Organization's IAM access keys against the CIS AWS Foundations
+//! access-key controls.
 //!
 //! Exit codes: 0 clean; 1 failing findings at or above `--fail-on`; 2 usage or configuration error;
 //! 3 at least one account not assessed (or the organization could not be discovered).
