@@ -498,6 +498,27 @@ fn export_all(emu: &Emulator, dir: &std::path::Path, extra: &[&str]) -> Run {
     export_files(emu, dir, &args)
 }
 
+/// Checks every export that `export_files` wrote into `dir` with its real consumer (sarif-multitool, the SARIF
+/// schema and GitHub's ingestion rules, py-ocsf-models, Security Hub in the emulator, Python's csv, the JSON
+/// report for NDJSON); returns the SARIF file. The JSON report is saved beside them as `report.json`.
+fn check_every_export(emu: &Emulator, dir: &std::path::Path, run: &Run) -> std::path::PathBuf {
+    let report_file = dir.join("report.json");
+    std::fs::write(&report_file, run.report().to_string()).unwrap();
+    let sarif = file_with_suffix(dir, ".sarif");
+    let problems = harness::sarif_multitool_problems(&sarif);
+    assert!(problems.is_empty(), "sarif-multitool found errors or warnings: {problems:#?}");
+    let mut args: Vec<std::ffi::OsString> =
+        vec!["--report".into(), report_file.into(), "--sarif".into(), sarif.clone().into()];
+    for (flag, suffix) in
+        [("--ocsf", ".ocsf.json"), ("--asff", ".asff.json"), ("--csv", ".csv"), ("--ndjson", ".ndjson")]
+    {
+        args.extend([flag.into(), file_with_suffix(dir, suffix).into()]);
+    }
+    args.extend(["--endpoint".into(), emu.url.clone().into()]);
+    harness::check_exports(&args.iter().map(std::ffi::OsString::as_os_str).collect::<Vec<_>>());
+    sarif
+}
+
 /// A quiet scan writing every export format into `dir`.
 fn export_files(emu: &Emulator, dir: &std::path::Path, extra: &[&str]) -> Run {
     let d = dir.display().to_string();
@@ -516,31 +537,8 @@ fn every_export_is_accepted_by_its_real_consumer() {
     let dir = tempfile::tempdir().unwrap();
     let run = export_all(&emu, dir.path(), &[]);
     assert_eq!(run.code, 3);
-    let report_file = dir.path().join("report.json");
-    std::fs::write(&report_file, run.report().to_string()).unwrap();
-    let sarif = file_with_suffix(dir.path(), ".sarif");
-    let (ocsf, asff) = (file_with_suffix(dir.path(), ".ocsf.json"), file_with_suffix(dir.path(), ".asff.json"));
-    let (csv, ndjson) = (file_with_suffix(dir.path(), ".csv"), file_with_suffix(dir.path(), ".ndjson"));
+    let sarif = check_every_export(&emu, dir.path(), &run);
     assert!(sarif.file_name().unwrap().to_string_lossy().starts_with("keyaudit-2026"), "timestamped names");
-
-    let problems = harness::sarif_multitool_problems(&sarif);
-    assert!(problems.is_empty(), "sarif-multitool found errors or warnings: {problems:#?}");
-    harness::check_exports(&[
-        "--report".as_ref(),
-        report_file.as_os_str(),
-        "--sarif".as_ref(),
-        sarif.as_os_str(),
-        "--ocsf".as_ref(),
-        ocsf.as_os_str(),
-        "--asff".as_ref(),
-        asff.as_os_str(),
-        "--endpoint".as_ref(),
-        emu.url.as_ref(),
-        "--csv".as_ref(),
-        csv.as_os_str(),
-        "--ndjson".as_ref(),
-        ndjson.as_os_str(),
-    ]);
 
     let log: Value = serde_json::from_str(&std::fs::read_to_string(&sarif).unwrap()).unwrap();
     let run0 = &log["runs"][0];
