@@ -54,10 +54,10 @@ fn deny_assume_role(emu: &Emulator, account: &str) {
                      "message": "User is not authorized to perform: sts:AssumeRole"}));
 }
 
-/// A scan with KA-IAM-001 alone: the tests that use it assert the stale-key rule's behaviour (and the scan's);
-/// `multi_rule.rs` runs every rule.
+/// A scan with KA-IAM-001 alone and no owner look-up: the tests that use it assert the stale-key rule's behaviour
+/// and the scan's API calls; `multi_rule.rs` runs every rule, `triage.rs` looks owners up.
 fn scan(emu: &Emulator, extra: &[&str]) -> Run {
-    let mut args = vec!["scan", "--as-of", AS_OF, "-o", "table", "--rules", "KA-IAM-001"];
+    let mut args = vec!["scan", "--as-of", AS_OF, "-o", "table", "--rules", "KA-IAM-001", "--owner-tags", ""];
     args.extend_from_slice(extra);
     emu.keyaudit(&args)
 }

@@ -132,6 +132,15 @@ pub(crate) struct ScanArgs {
     #[arg(long, env = "KEYAUDIT_UNUSED_DAYS", value_name = "DAYS", help_heading = "Rule")]
     pub(crate) unused_days: Option<u32>,
 
+    /// Triage: a key last used this many days ago or more is dormant, and can be deactivated [default: 90].
+    #[arg(long, env = "KEYAUDIT_DORMANT_DAYS", value_name = "DAYS", help_heading = "Rule")]
+    pub(crate) dormant_days: Option<u32>,
+
+    /// User tag keys that name a key's owner, in order of preference, looked up (iam:ListUserTags) only for
+    /// users with a failing or warning finding; "" turns the look-up off [default: owner,Owner,email,contact,team].
+    #[arg(long, env = "KEYAUDIT_OWNER_TAGS", value_name = "KEYS", help_heading = "Collection")]
+    pub(crate) owner_tags: Option<String>,
+
     /// Run only these rules (ids or names, comma-separated or repeated; `keyaudit rules` lists them)
     /// [default: every rule].
     #[arg(long, env = "KEYAUDIT_RULES", value_name = "ID", value_delimiter = ',', help_heading = "Rule")]

@@ -39,6 +39,8 @@ struct FileConfig {
     max_age_days: Option<u32>,
     warn_days: Option<u32>,
     unused_days: Option<u32>,
+    dormant_days: Option<u32>,
+    owner_tags: Option<String>,
     #[serde(default)]
     rules: Vec<String>,
     #[serde(default)]
@@ -130,7 +132,8 @@ impl Settings {
         let max_age_days = args.max_age_days.or(file.max_age_days).unwrap_or(RuleConfig::DEFAULT_MAX_AGE_DAYS);
         let warn_days = args.warn_days.or(file.warn_days).unwrap_or(RuleConfig::DEFAULT_WARN_DAYS);
         let unused_days = args.unused_days.or(file.unused_days).unwrap_or(RuleConfig::DEFAULT_UNUSED_DAYS);
-        let rule_config = RuleConfig::new(max_age_days, warn_days, unused_days)?;
+        let dormant_days = args.dormant_days.or(file.dormant_days).unwrap_or(RuleConfig::DEFAULT_DORMANT_DAYS);
+        let rule_config = RuleConfig::new(max_age_days, warn_days, unused_days)?.with_dormant_days(dormant_days)?;
         let rules = builtin().select(&list(&args.rules, file.rules), &list(&args.skip_rules, file.skip_rules))?;
 
         let role_name =
@@ -163,6 +166,10 @@ impl Settings {
         }
 
         let defaults = ScanOptions::default();
+        let owner_tags = match pick(args.owner_tags.clone(), file.owner_tags) {
+            Some(list) => owner_tag_keys(&list)?,
+            None => defaults.owner_tags.clone(),
+        };
         let concurrency = args.concurrency.or(file.concurrency).unwrap_or(defaults.concurrency);
         if !(1..=256).contains(&concurrency) {
             bail!("--concurrency {concurrency}: expected 1 to 256");
@@ -220,6 +227,7 @@ impl Settings {
                 key_ids,
                 account_timeout,
                 max_report_generations: report_concurrency,
+                owner_tags,
                 ..defaults
             },
             iam_rps: positive("--iam-rps", args.iam_rps.or(file.iam_rps).unwrap_or(10))?,
@@ -232,9 +240,25 @@ impl Settings {
     }
 }
 
+/// `--owner-tags`: comma-separated IAM tag keys (1 to 128 characters each); "" means none.
+fn owner_tag_keys(list: &str) -> Result<Vec<String>> {
+    let keys: Vec<String> = list.split(',').map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned).collect();
+    if let Some(bad) = keys.iter().find(|k| k.chars().count() > 128) {
+        bail!("--owner-tags {bad:?}: expected IAM tag keys of at most 128 characters, separated by commas");
+    }
+    Ok(keys)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn owner_tags_are_a_comma_list_and_empty_turns_them_off() {
+        assert_eq!(owner_tag_keys("owner, email ,").unwrap(), ["owner", "email"]);
+        assert!(owner_tag_keys("").unwrap().is_empty());
+        assert!(owner_tag_keys(&"x".repeat(129)).is_err());
+    }
 
     #[test]
     fn durations_accept_friendly_and_iso_forms() {

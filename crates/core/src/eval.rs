@@ -4,8 +4,9 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::ModelError;
 use crate::ids::{AccessKeyId, AccountId, Partition};
-use crate::inventory::{AccountInventory, KeyChange, KeySlot, KeySlotRecord, KeyStatus};
+use crate::inventory::{AccountInventory, KeyChange, KeySlot, KeySlotRecord, KeyStatus, Owner};
 use crate::rules::{RuleMeta, RuleSet};
+use crate::triage::Triage;
 
 const SECONDS_PER_DAY: i64 = 86_400;
 
@@ -15,6 +16,7 @@ pub struct RuleConfig {
     max_age_days: u32,
     warn_days: u32,
     unused_days: u32,
+    dormant_days: u32,
 }
 
 impl RuleConfig {
@@ -24,6 +26,8 @@ impl RuleConfig {
     pub const DEFAULT_WARN_DAYS: u32 = 14;
     /// The CIS default: credentials unused for 45 days or more are to be disabled.
     pub const DEFAULT_UNUSED_DAYS: u32 = 45;
+    /// Triage: a key last used this many days ago or more is dormant (the CIS text's "not used in 90 days").
+    pub const DEFAULT_DORMANT_DAYS: u32 = 90;
 
     /// Validates the settings: `max_age_days` and `unused_days` in 1..=36500, `warn_days` below `max_age_days`.
     pub fn new(max_age_days: u32, warn_days: u32, unused_days: u32) -> Result<Self, ModelError> {
@@ -41,7 +45,23 @@ impl RuleConfig {
                 expected: format!("expected fewer days than --max-age-days ({max_age_days}), got {warn_days}"),
             });
         }
-        Ok(Self { max_age_days, warn_days, unused_days })
+        Ok(Self { max_age_days, warn_days, unused_days, dormant_days: Self::DEFAULT_DORMANT_DAYS })
+    }
+
+    /// The same settings with triage's dormant threshold (1 to 36500 days).
+    pub fn with_dormant_days(self, dormant_days: u32) -> Result<Self, ModelError> {
+        if !(1..=36_500).contains(&dormant_days) {
+            return Err(ModelError::InvalidSetting {
+                name: "dormant-days",
+                expected: format!("expected a whole number of days from 1 to 36500, got {dormant_days}"),
+            });
+        }
+        Ok(Self { dormant_days, ..self })
+    }
+
+    /// Days since the last use from which triage calls a key dormant.
+    pub fn dormant_days(&self) -> u32 {
+        self.dormant_days
     }
 
     /// The maximum compliant age in days (a key exactly this old passes).
@@ -90,6 +110,7 @@ impl Default for RuleConfig {
             max_age_days: Self::DEFAULT_MAX_AGE_DAYS,
             warn_days: Self::DEFAULT_WARN_DAYS,
             unused_days: Self::DEFAULT_UNUSED_DAYS,
+            dormant_days: Self::DEFAULT_DORMANT_DAYS,
         }
     }
 }
@@ -157,13 +178,49 @@ pub struct KeyFacts {
     pub created_at: Option<Timestamp>,
     /// Last use, when AWS recorded one.
     pub last_used_at: Option<Timestamp>,
-    /// `as_of - last_rotated`, to the second (negative when the key is newer than `as_of`).
+    /// The service of the last use, when AWS recorded one.
+    pub last_used_service: Option<String>,
+    /// The region of the last use, when AWS recorded one.
+    pub last_used_region: Option<String>,
+    /// The secret's age at `as_of`, to the second (negative when the key is newer than `as_of`): from
+    /// `last_rotated`, or from `CreateDate` when that is known and older (see [`AgeSource`]).
     pub age: SignedDuration,
+    /// What [`KeyFacts::age`] is measured from.
+    pub age_source: AgeSource,
 }
+
+/// What a key's age is measured from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgeSource {
+    /// The credential report's `last_rotated` ("created or last changed").
+    LastRotated,
+    /// `CreateDate` from `ListAccessKeys`, more than an hour older than `last_rotated`: the key was re-activated
+    /// or changed, not rotated, and its secret is as old as its creation.
+    CreateDate,
+}
+
+impl AgeSource {
+    /// `last_rotated` or `create_date`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgeSource::LastRotated => "last_rotated",
+            AgeSource::CreateDate => "create_date",
+        }
+    }
+}
+
+/// `CreateDate` older than `last_rotated` by more than this means a re-activation, not a rotation (AWS's clocks
+/// for the two may differ by seconds; a re-activation is a deliberate act, long after creation).
+const REACTIVATION_SLACK: SignedDuration = SignedDuration::from_hours(1);
 
 impl KeyFacts {
     /// The facts of a report slot at `as_of`.
     pub fn of(key: &KeySlotRecord, as_of: Timestamp) -> Self {
+        let reactivated = key.created_at.filter(|c| key.last_rotated.duration_since(*c) > REACTIVATION_SLACK);
+        let (since, age_source) = match reactivated {
+            Some(created) => (created, AgeSource::CreateDate),
+            None => (key.last_rotated, AgeSource::LastRotated),
+        };
         Self {
             slot: key.slot,
             access_key_id: key.access_key_id.clone(),
@@ -172,7 +229,18 @@ impl KeyFacts {
             last_rotated: key.last_rotated,
             created_at: key.created_at,
             last_used_at: key.last_used_at,
-            age: as_of.duration_since(key.last_rotated),
+            last_used_service: key.last_used_service.clone(),
+            last_used_region: key.last_used_region.clone(),
+            age: as_of.duration_since(since),
+            age_source,
+        }
+    }
+
+    /// The instant the age is measured from.
+    pub fn age_since(&self) -> Timestamp {
+        match (self.age_source, self.created_at) {
+            (AgeSource::CreateDate, Some(created)) => created,
+            _ => self.last_rotated,
         }
     }
 
@@ -276,6 +344,10 @@ pub struct Finding {
     pub verdict: Verdict,
     /// One human sentence explaining the verdict.
     pub message: String,
+    /// How the key is used and what to do about the finding (set by [`crate::triage`] after evaluation).
+    pub triage: Triage,
+    /// The user's owner, from its tags, when looked up.
+    pub owner: Option<Owner>,
 }
 
 impl Finding {
@@ -318,9 +390,11 @@ impl Finding {
     }
 }
 
-/// Evaluates every rule of the set on one account's inventory.
+/// Evaluates every rule of the set on one account's inventory, then triages the findings (usage, action, owner).
 pub fn evaluate(rules: &RuleSet, ctx: &EvalContext, account_id: &AccountId, inv: &AccountInventory) -> Vec<Finding> {
-    rules.iter().flat_map(|rule| rule.evaluate(ctx, account_id, inv)).collect()
+    let mut findings: Vec<Finding> = rules.iter().flat_map(|rule| rule.evaluate(ctx, account_id, inv)).collect();
+    crate::triage::triage(&mut findings, inv, ctx);
+    findings
 }
 
 #[cfg(test)]
@@ -339,6 +413,7 @@ mod tests {
                     access_key_id: key_id.map(|k| AccessKeyId::parse(k).unwrap()),
                     ..KeySlotRecord::new(KeySlot::One, KeyStatus::Active, last_rotated.parse().unwrap())
                 }],
+                owner: None,
             }],
         };
         let ctx = EvalContext { as_of: as_of.parse().unwrap(), config: RuleConfig::default() };

@@ -26,6 +26,29 @@ pub struct CredentialUser {
     pub arn: String,
     /// The key slots that hold a key (0, 1 or 2 entries, in slot order).
     pub keys: Vec<KeySlotRecord>,
+    /// Who owns the user, from its tags, once looked up (`iam:ListUserTags`).
+    pub owner: Option<Owner>,
+}
+
+/// A user's owner, from the first of the owner tag keys it carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    /// The tag's value (a person, an e-mail address, a team).
+    pub value: String,
+    /// The tag key it came from.
+    pub tag: String,
+}
+
+impl Owner {
+    /// The first tag among `tag_keys` (in that order of preference, case-sensitive as IAM tags are) that the
+    /// user carries with a non-empty value.
+    pub fn from_tags(tags: &[(String, String)], tag_keys: &[String]) -> Option<Owner> {
+        tag_keys.iter().find_map(|wanted| {
+            tags.iter()
+                .find(|(k, v)| k == wanted && !v.trim().is_empty())
+                .map(|(k, v)| Owner { value: v.trim().to_owned(), tag: k.clone() })
+        })
+    }
 }
 
 impl CredentialUser {
@@ -265,6 +288,22 @@ mod tests {
 
     fn cached_report_slot() -> Vec<KeySlotRecord> {
         vec![slot(KeySlot::One, KeyStatus::Active, OLD_CREATED)]
+    }
+
+    #[test]
+    fn the_owner_is_the_first_owner_tag_present_in_the_order_given() {
+        let tags =
+            |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<Vec<_>>();
+        let keys: Vec<String> = ["owner", "Owner", "email", "team"].map(str::to_owned).to_vec();
+        let t = tags(&[("team", "payments"), ("email", "ana@example.com"), ("cost-center", "42")]);
+        assert_eq!(Owner::from_tags(&t, &keys), Some(Owner { value: "ana@example.com".into(), tag: "email".into() }));
+        assert_eq!(
+            Owner::from_tags(&tags(&[("owner", "  "), ("team", "x")]), &keys).unwrap().tag,
+            "team",
+            "blank values skip"
+        );
+        assert_eq!(Owner::from_tags(&tags(&[("OWNER", "x")]), &keys), None, "tag keys are case-sensitive");
+        assert_eq!(Owner::from_tags(&t, &[]), None);
     }
 
     #[test]

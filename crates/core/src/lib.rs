@@ -12,5 +12,6 @@ pub mod ids;
 pub mod inventory;
 pub mod report;
 pub mod rules;
+pub mod triage;
 
 pub use error::ModelError;

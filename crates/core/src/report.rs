@@ -234,6 +234,8 @@ pub struct AccountStats {
     pub api_calls: u32,
     /// Of which `ListAccessKeys` calls made to attach key ids.
     pub enrichment_calls: u32,
+    /// Of which `ListUserTags` calls made to find owners.
+    pub tag_calls: u32,
     /// Retries made by keyaudit for credential-report semantics (LimitExceeded, ReportInProgress, …).
     pub report_retries: u32,
     /// IAM request attempts the SDK retried (throttling, 5xx), beyond one per operation.
@@ -382,6 +384,8 @@ pub struct Summary {
     pub findings_by_rule: BTreeMap<&'static str, VerdictCounts>,
     /// Findings of every rule by verdict.
     pub findings: VerdictCounts,
+    /// Findings with something to do, by triage action (`deactivate`, `rotate`, …).
+    pub actions: BTreeMap<&'static str, usize>,
 }
 
 /// The level from which findings make the run fail.
@@ -437,6 +441,9 @@ impl Report {
         let mut worst: BTreeMap<(&AccountId, &str, KeySlot), Verdict> = BTreeMap::new();
         for f in &self.findings {
             s.findings.add(f.verdict);
+            if f.triage.action != crate::triage::Action::None {
+                *s.actions.entry(f.triage.action.as_str()).or_default() += 1;
+            }
             s.findings_by_rule.entry(f.rule.id).or_default().add(f.verdict);
             if let Some(key) = &f.key {
                 let entry = worst.entry((&f.account_id, f.user_arn.as_str(), key.slot)).or_insert(f.verdict);
@@ -500,7 +507,10 @@ mod tests {
             last_rotated: ts("2026-01-01T00:00:00Z"),
             created_at: None,
             last_used_at: None,
+            last_used_service: None,
+            last_used_region: None,
             age: SignedDuration::ZERO,
+            age_source: crate::eval::AgeSource::LastRotated,
         });
         Finding {
             rule: rule(rule_id),
@@ -511,6 +521,8 @@ mod tests {
             evidence: Evidence::RootKey,
             verdict,
             message: String::new(),
+            triage: Default::default(),
+            owner: None,
         }
     }
 

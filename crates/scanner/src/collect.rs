@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures::stream::{self, StreamExt};
 use keyaudit_core::eval::{EvalContext, Finding, evaluate};
 use keyaudit_core::ids::AccountId;
-use keyaudit_core::inventory::{AccountInventory, attach_key_ids};
+use keyaudit_core::inventory::{AccountInventory, Owner, attach_key_ids};
 use keyaudit_core::rules::RuleSet;
 use rand::Rng;
 use tokio::sync::Semaphore;
@@ -67,8 +67,10 @@ pub struct Collected {
     pub findings: Vec<Finding>,
     /// Report-level retries made.
     pub report_retries: u32,
-    /// `ListAccessKeys` calls made.
+    /// `ListAccessKeys` calls made (a paginated listing counts once).
     pub enrichment_calls: u32,
+    /// `ListUserTags` calls made (likewise).
+    pub tag_calls: u32,
     /// Key slots left without an id because more than one key could be theirs, or why enrichment failed.
     pub warnings: Vec<String>,
 }
@@ -130,34 +132,45 @@ pub async fn collect_account(
     let mut findings = evaluate(rules, ctx, account_id, &inventory);
     let actionable: HashSet<&str> =
         findings.iter().filter(|f| f.verdict.is_actionable()).map(|f| f.user_arn.as_str()).collect();
-    let wanted: Vec<usize> = inventory
+    // Per IAM user (the root user has neither key ids to list nor tags): whether to list its keys (--key-ids)
+    // and whether to look up its owner (an actionable finding, and owner tags to look for).
+    let wanted: Vec<(usize, bool, bool)> = inventory
         .users
         .iter()
         .enumerate()
         .filter(|(_, u)| !u.keys.is_empty() && !u.is_root())
-        .filter(|(_, u)| match opts.key_ids {
-            KeyIdMode::None => false,
-            KeyIdMode::All => true,
-            KeyIdMode::Failing => actionable.contains(u.arn.as_str()),
+        .map(|(i, u)| {
+            let is_actionable = actionable.contains(u.arn.as_str());
+            let keys = match opts.key_ids {
+                KeyIdMode::None => false,
+                KeyIdMode::All => true,
+                KeyIdMode::Failing => is_actionable,
+            };
+            (i, keys, is_actionable && !opts.owner_tags.is_empty())
         })
-        .map(|(i, _)| i)
+        .filter(|(_, keys, tags)| *keys || *tags)
         .collect();
     let mut warnings = Vec::new();
-    let enrichment_calls_before = api.api_calls();
+    let (mut enrichment_calls, mut tag_calls) = (0, 0);
     if !wanted.is_empty() {
-        let listed: Vec<_> = stream::iter(wanted)
-            .map(|i| {
+        let looked_up: Vec<_> = stream::iter(wanted)
+            .map(|(i, keys, tags)| {
                 let name = inventory.users[i].user_name.clone();
-                async move { (i, api.list_access_keys(&name).await) }
+                async move {
+                    let keys = if keys { Some(api.list_access_keys(&name).await) } else { None };
+                    let tags = if tags { Some(api.list_user_tags(&name).await) } else { None };
+                    (i, keys, tags)
+                }
             })
             .buffer_unordered(opts.enrichment_concurrency.max(1))
             .collect()
             .await;
         let generated_at = inventory.report_generated_at;
-        for (i, result) in listed {
+        for (i, keys, tags) in looked_up {
             let user = &mut inventory.users[i];
-            match result {
-                Ok(keys) => {
+            match keys {
+                Some(Ok(keys)) => {
+                    enrichment_calls += 1;
                     let found = attach_key_ids(&mut user.keys, &keys, generated_at);
                     if found.ambiguous > 0 {
                         warnings.push(format!(
@@ -166,14 +179,28 @@ pub async fn collect_account(
                         ));
                     }
                 }
-                Err(err) => warnings.push(format!("key ids of {} not attached: {err}", user.user_name)),
+                Some(Err(err)) => {
+                    enrichment_calls += 1;
+                    warnings.push(format!("key ids of {} not attached: {err}", user.user_name));
+                }
+                None => {}
+            }
+            match tags {
+                Some(Ok(tags)) => {
+                    tag_calls += 1;
+                    user.owner = Owner::from_tags(&tags, &opts.owner_tags);
+                }
+                Some(Err(err)) => {
+                    tag_calls += 1;
+                    warnings.push(format!("the owner of {} was not looked up: {err}", user.user_name));
+                }
+                None => {}
             }
         }
         // Re-evaluate the enriched inventory: evaluation is pure and cheap, and findings are built in one place.
         findings = evaluate(rules, ctx, account_id, &inventory);
     }
-    let enrichment_calls = api.api_calls() - enrichment_calls_before;
-    Ok(Collected { inventory, findings, report_retries, enrichment_calls, warnings })
+    Ok(Collected { inventory, findings, report_retries, enrichment_calls, tag_calls, warnings })
 }
 
 #[cfg(test)]
@@ -198,6 +225,7 @@ mod tests {
         get: Mutex<VecDeque<Result<RawReport, CollectError>>>,
         keys: HashMap<String, Vec<ListedKey>>,
         listed: Mutex<Vec<String>>,
+        tagged: Mutex<Vec<String>>,
         calls: AtomicU32,
     }
 
@@ -218,6 +246,11 @@ mod tests {
             self.calls.fetch_add(1, Ordering::SeqCst);
             self.listed.lock().unwrap().push(user.to_owned());
             Ok(self.keys.get(user).cloned().unwrap_or_default())
+        }
+        async fn list_user_tags(&self, user: &str) -> Result<Vec<(String, String)>, CollectError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            self.tagged.lock().unwrap().push(user.to_owned());
+            Ok(vec![("team".to_owned(), format!("{user}-team"))])
         }
         fn api_calls(&self) -> u32 {
             self.calls.load(Ordering::SeqCst)
@@ -276,13 +309,32 @@ mod tests {
         );
         let c = run(&api, KeyIdMode::Failing).await.unwrap();
         assert_eq!(*api.listed.lock().unwrap(), ["stale"]);
-        assert_eq!((c.enrichment_calls, api.api_calls()), (1, 3));
+        assert_eq!(*api.tagged.lock().unwrap(), ["stale"], "owners only for users with an actionable finding");
+        assert_eq!((c.enrichment_calls, c.tag_calls, api.api_calls()), (1, 1, 4));
+        assert!(
+            c.findings
+                .iter()
+                .filter(|f| f.user_name == "stale")
+                .all(|f| f.owner.as_ref().unwrap().value == "stale-team")
+        );
+        assert!(c.findings.iter().filter(|f| f.user_name == "fresh").all(|f| f.owner.is_none()));
         let stale: Vec<_> = c.findings.iter().filter(|f| f.user_name == "stale" && f.rule.id == "KA-IAM-001").collect();
         assert_eq!(stale[0].verdict, Verdict::Fail);
         let id = |f: &Finding| f.key.as_ref().and_then(|k| k.access_key_id.as_ref()).map(|k| k.as_str().to_owned());
         assert_eq!(id(stale[0]).as_deref(), Some("AKIA0000000000000001"));
         assert_eq!(id(stale[1]).as_deref(), Some("AKIA0000000000000002"));
         assert!(c.findings.iter().filter(|f| f.user_name == "fresh").all(|f| id(f).is_none()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_owner_tags_means_no_tag_look_up() {
+        let api = FakeIam::default();
+        api.get.lock().unwrap().push_back(Ok(raw(&[STALE])));
+        let account = AccountId::parse("012345678901").unwrap();
+        let opts = ScanOptions { report_policy: policy(4), owner_tags: Vec::new(), ..ScanOptions::default() };
+        let c = collect_account(&api, &account, &builtin(), &ctx(), &opts, &Semaphore::new(1)).await.unwrap();
+        assert!(api.tagged.lock().unwrap().is_empty());
+        assert_eq!(c.tag_calls, 0);
     }
 
     #[tokio::test(start_paused = true)]

@@ -178,7 +178,7 @@ fn parse_row(fields: &[String], cols: &Columns, line: u64) -> Result<CredentialU
             keys.push(key);
         }
     }
-    Ok(CredentialUser { user_name, arn: fields[cols.arn].trim().to_owned(), keys })
+    Ok(CredentialUser { user_name, arn: fields[cols.arn].trim().to_owned(), keys, owner: None })
 }
 
 fn parse_slot(fields: &[String], c: &SlotColumns, line: u64) -> Result<Option<KeySlotRecord>, ReportParseError> {

@@ -144,6 +144,11 @@ pub trait IamApi: Send + Sync {
     fn get_credential_report(&self) -> impl Future<Output = Result<RawReport, CollectError>> + Send;
     /// `iam:ListAccessKeys` for one user, every page.
     fn list_access_keys(&self, user_name: &str) -> impl Future<Output = Result<Vec<ListedKey>, CollectError>> + Send;
+    /// `iam:ListUserTags` for one user, every page: (key, value) pairs.
+    fn list_user_tags(
+        &self,
+        user_name: &str,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, CollectError>> + Send;
     /// API operations made so far for this account (including the STS calls that opened it).
     fn api_calls(&self) -> u32;
     /// IAM request attempts beyond one per operation: the SDK's own retries (throttling, 5xx).
@@ -247,6 +252,29 @@ impl IamApi for SdkIam {
             }
         }
         Ok(keys)
+    }
+
+    async fn list_user_tags(&self, user_name: &str) -> Result<Vec<(String, String)>, CollectError> {
+        const ACTION: &str = "iam:ListUserTags";
+        let mut tags = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            self.before_call();
+            let out = self
+                .client
+                .list_user_tags()
+                .user_name(user_name)
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| classify(ACTION, e))?;
+            tags.extend(out.tags().iter().map(|t| (t.key().to_owned(), t.value().to_owned())));
+            match out.marker() {
+                Some(next) if out.is_truncated() => marker = Some(next.to_owned()),
+                _ => break,
+            }
+        }
+        Ok(tags)
     }
 
     fn api_calls(&self) -> u32 {

@@ -33,7 +33,7 @@ pub trait AccountConnector: Send + Sync {
 }
 
 /// Scan settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScanOptions {
     /// Accounts scanned at once.
     pub concurrency: usize,
@@ -47,6 +47,8 @@ pub struct ScanOptions {
     pub account_timeout: Duration,
     /// Credential-report generations (generate + fetch, waits included) in flight at once, org-wide.
     pub max_report_generations: usize,
+    /// User tag keys naming a user's owner, in order of preference; empty turns the `ListUserTags` look-up off.
+    pub owner_tags: Vec<String>,
 }
 
 impl Default for ScanOptions {
@@ -59,6 +61,7 @@ impl Default for ScanOptions {
             enrichment_concurrency: 4,
             account_timeout: Duration::from_secs(300),
             max_report_generations: 16,
+            owner_tags: ["owner", "Owner", "email", "contact", "team"].map(str::to_owned).to_vec(),
         }
     }
 }
@@ -195,6 +198,7 @@ async fn scan_one<C: AccountConnector>(
         Ok(Ok(c)) => {
             stats.report_retries = c.report_retries;
             stats.enrichment_calls = c.enrichment_calls;
+            stats.tag_calls = c.tag_calls;
             for w in &c.warnings {
                 tracing::warn!(account = %account.id, "{w}");
             }
@@ -268,6 +272,10 @@ mod tests {
             Ok(RawReport { content: REPORT.as_bytes().to_vec(), generated_at: None })
         }
         async fn list_access_keys(&self, _: &str) -> Result<Vec<ListedKey>, CollectError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            Ok(Vec::new())
+        }
+        async fn list_user_tags(&self, _: &str) -> Result<Vec<(String, String)>, CollectError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
             Ok(Vec::new())
         }

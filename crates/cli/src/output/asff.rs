@@ -51,7 +51,9 @@ struct Remediation {
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct Recommendation {
-    text: &'static str,
+    /// The finding's next step when there is one, then the rule's remediation (Security Hub allows 512
+    /// characters).
+    text: String,
     url: &'static str,
 }
 
@@ -132,14 +134,29 @@ fn finding<'a>(report: &'a Report, f: &'a Finding, account: Option<&'a AccountRe
         severity: AsffSeverity { label: ExportSeverity::of(f).asff(), original: f.verdict.as_str() },
         title: rule.title,
         description: &f.message,
-        remediation: Remediation { recommendation: Recommendation { text: rule.remediation, url: rule.reference_url } },
+        remediation: Remediation {
+            recommendation: Recommendation { text: truncate(&super::next_step(f), 512), url: rule.reference_url },
+        },
         product_fields: BTreeMap::from([
             ("ProviderName", "keyaudit".to_owned()),
             ("ProviderVersion", env!("CARGO_PKG_VERSION").to_owned()),
             ("keyaudit/verdict", f.verdict.as_str().to_owned()),
             ("keyaudit/subject", f.subject().as_str().to_owned()),
             ("keyaudit/account_name", account.and_then(|r| r.account.name.clone()).unwrap_or_default()),
-        ]),
+            ("keyaudit/action", f.triage.action.as_str().to_owned()),
+        ])
+        .into_iter()
+        .chain(
+            [
+                ("keyaudit/usage", f.triage.usage.map(|u| u.as_str().to_owned())),
+                ("keyaudit/owner", f.owner.as_ref().map(|o| o.value.clone())),
+                ("keyaudit/owner_tag", f.owner.as_ref().map(|o| o.tag.clone())),
+                ("keyaudit/age_source", f.key.as_ref().map(|k| k.age_source.as_str().to_owned())),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v))),
+        )
+        .collect(),
         resources: [Resource { kind: "AwsIamUser", id: &f.user_arn, partition, region, details: Details { other } }],
         compliance: Compliance {
             status: compliance_status(f.verdict),
@@ -151,6 +168,16 @@ fn finding<'a>(report: &'a Report, f: &'a Finding, account: Option<&'a AccountRe
         record_state: if f.verdict == Verdict::Resolved { "ARCHIVED" } else { "ACTIVE" },
         workflow: Workflow { status: "NEW" },
     }
+}
+
+/// At most `max` characters, cut at a character boundary with an ellipsis.
+fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(max - 1).collect();
+    cut.push('…');
+    cut
 }
 
 pub(crate) fn render(report: &Report) -> serde_json::Result<Vec<u8>> {

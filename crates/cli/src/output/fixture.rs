@@ -28,6 +28,8 @@ fn account(id: &str, name: &str, ou: &str, state: AccountState) -> Account {
 fn key(slot: KeySlot, status: KeyStatus, days: i64, id: Option<&str>) -> KeySlotRecord {
     KeySlotRecord {
         last_used_at: Some(ts("2026-11-27T08:00:00Z")),
+        last_used_service: Some("s3".into()),
+        last_used_region: Some("eu-west-1".into()),
         access_key_id: id.map(|i| AccessKeyId::parse(i).unwrap()),
         ..KeySlotRecord::new(slot, status, ts("2026-11-28T12:00:00Z") - SignedDuration::from_hours(24 * days))
     }
@@ -53,6 +55,7 @@ pub(crate) fn fixture(rules: RuleSet, new_rule_cases: bool) -> Report {
                     key(KeySlot::One, KeyStatus::Active, 181, Some("AKIA0000000000000001")),
                     key(KeySlot::Two, KeyStatus::Inactive, 400, Some("AKIA0000000000000002")),
                 ],
+                owner: None,
             },
             CredentialUser {
                 user_name: "app".into(),
@@ -61,6 +64,7 @@ pub(crate) fn fixture(rules: RuleSet, new_rule_cases: bool) -> Report {
                     key(KeySlot::One, KeyStatus::Active, 80, None),
                     key(KeySlot::Two, KeyStatus::Active, 3, None),
                 ],
+                owner: None,
             },
             // Fixed after the cached report was generated: key 1 deactivated, key 2 deleted.
             CredentialUser {
@@ -76,14 +80,18 @@ pub(crate) fn fixture(rules: RuleSet, new_rule_cases: bool) -> Report {
                         ..key(KeySlot::Two, KeyStatus::Active, 150, None)
                     },
                 ],
+                owner: None,
             },
         ],
     };
     if new_rule_cases {
+        inv.users[0].owner =
+            Some(keyaudit_core::inventory::Owner { value: "payments-team".into(), tag: "team".into() });
         inv.users.push(CredentialUser {
             user_name: "<root_account>".into(),
             arn: "arn:aws:iam::000000000002:root".into(),
             keys: vec![key(KeySlot::One, KeyStatus::Active, 700, None)],
+            owner: None,
         });
         inv.users.push(CredentialUser {
             user_name: "idle".into(),
@@ -92,10 +100,18 @@ pub(crate) fn fixture(rules: RuleSet, new_rule_cases: bool) -> Report {
                 last_used_at: None,
                 ..key(KeySlot::One, KeyStatus::Active, 50, Some("AKIA0000000000000004"))
             }],
+            owner: None,
         });
     }
     let findings = evaluate(&rules, &ctx, &payments.id, &inv);
-    let stats = AccountStats { api_calls: 4, enrichment_calls: 1, report_retries: 0, sdk_retries: 0, duration_ms: 120 };
+    let stats = AccountStats {
+        api_calls: 4,
+        enrichment_calls: 1,
+        tag_calls: 0,
+        report_retries: 0,
+        sdk_retries: 0,
+        duration_ms: 120,
+    };
     let mut report = Report {
         run: RunInfo {
             as_of: ctx.as_of,

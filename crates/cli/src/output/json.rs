@@ -77,6 +77,7 @@ struct Summary {
     accounts: AccountCounts,
     keys: KeyCounts,
     findings_by_rule: BTreeMap<&'static str, Counts>,
+    actions: BTreeMap<&'static str, usize>,
 }
 
 #[derive(Serialize)]
@@ -131,13 +132,14 @@ pub(crate) struct JsonAccount<'a> {
     role_arn: Option<&'a str>,
     api_calls: u32,
     enrichment_calls: u32,
+    tag_calls: u32,
     report_retries: u32,
     sdk_retries: u32,
     duration_ms: u64,
 }
 
 /// The columns of a finding, in order (the CSV header). A test keeps it equal to [`JsonFinding`]'s fields.
-pub(crate) const FINDING_COLUMNS: [&str; 24] = [
+pub(crate) const FINDING_COLUMNS: [&str; 32] = [
     "fingerprint",
     "rule_id",
     "rule_name",
@@ -159,8 +161,16 @@ pub(crate) const FINDING_COLUMNS: [&str; 24] = [
     "age_seconds",
     "due_at",
     "last_used_at",
+    "last_used_service",
+    "last_used_region",
+    "age_source",
     "verdict",
     "message",
+    "usage",
+    "action",
+    "action_reason",
+    "owner",
+    "owner_tag",
     "evidence",
 ];
 
@@ -188,8 +198,16 @@ pub(crate) struct JsonFinding<'a, E = JsonEvidence> {
     age_seconds: Option<i64>,
     due_at: Option<String>,
     last_used_at: Option<String>,
+    last_used_service: Option<&'a str>,
+    last_used_region: Option<&'a str>,
+    age_source: Option<&'static str>,
     verdict: &'static str,
     message: &'a str,
+    usage: Option<&'static str>,
+    action: &'static str,
+    action_reason: Option<&'a str>,
+    owner: Option<&'a str>,
+    owner_tag: Option<&'a str>,
     evidence: E,
 }
 
@@ -269,6 +287,7 @@ pub(crate) fn account(r: &AccountRecord) -> JsonAccount<'_> {
         role_arn,
         api_calls: r.stats.api_calls,
         enrichment_calls: r.stats.enrichment_calls,
+        tag_calls: r.stats.tag_calls,
         report_retries: r.stats.report_retries,
         sdk_retries: r.stats.sdk_retries,
         duration_ms: r.stats.duration_ms,
@@ -318,8 +337,16 @@ fn finding_with<'a, E>(
         age_seconds: key.map(|k| k.age.as_secs()),
         due_at: f.due_at().map(|t| t.to_string()),
         last_used_at: key.and_then(|k| k.last_used_at).map(|t| t.to_string()),
+        last_used_service: key.and_then(|k| k.last_used_service.as_deref()),
+        last_used_region: key.and_then(|k| k.last_used_region.as_deref()),
+        age_source: key.map(|k| k.age_source.as_str()),
         verdict: f.verdict.as_str(),
         message: &f.message,
+        usage: f.triage.usage.map(|u| u.as_str()),
+        action: f.triage.action.as_str(),
+        action_reason: f.triage.action_reason.as_deref(),
+        owner: f.owner.as_ref().map(|o| o.value.as_str()),
+        owner_tag: f.owner.as_ref().map(|o| o.tag.as_str()),
         evidence,
     }
 }
@@ -396,6 +423,7 @@ pub(crate) fn header(report: &Report) -> JsonHeader<'_> {
                 resolved: s.keys.resolved,
             },
             findings_by_rule: s.findings_by_rule.into_iter().map(|(id, c)| (id, c.into())).collect(),
+            actions: s.actions,
         },
     }
 }
@@ -434,11 +462,28 @@ mod tests {
         let only = builtin().select(&["KA-IAM-001".to_owned()], &[]).unwrap();
         let mut value: serde_json::Value = serde_json::from_slice(&render(&fixture(only, false)).unwrap()).unwrap();
         for f in value["findings"].as_array_mut().unwrap() {
-            for added in ["subject", "title", "rule_name", "evidence"] {
+            for added in [
+                "subject",
+                "title",
+                "rule_name",
+                "evidence",
+                "last_used_service",
+                "last_used_region",
+                "age_source",
+                "usage",
+                "action",
+                "action_reason",
+                "owner",
+                "owner_tag",
+            ] {
                 assert!(f.as_object_mut().unwrap().remove(added).is_some(), "{added}");
             }
         }
         value["summary"].as_object_mut().unwrap().remove("findings_by_rule").unwrap();
+        value["summary"].as_object_mut().unwrap().remove("actions").unwrap();
+        for a in value["accounts"].as_array_mut().unwrap() {
+            a.as_object_mut().unwrap().remove("tag_calls").unwrap();
+        }
         value["run"].as_object_mut().unwrap().remove("unused_days").unwrap();
         value["tool"]["version"] = "[version]".into();
         let before: serde_json::Value = serde_json::from_str(include_str!("testdata/ka-iam-001-report.json")).unwrap();

@@ -27,7 +27,7 @@ mod wording;
 pub(crate) use ndjson::NdjsonStream;
 use spec::parent_dir;
 pub(crate) use spec::{Format, OutputOptions, OutputSpec, prepare};
-pub(crate) use wording::{ExportSeverity, requirements, rule_tags, sentence};
+pub(crate) use wording::{ExportSeverity, next_step, requirements, rule_tags, sentence};
 
 /// Each finding with its account's record (name, OU path), in the report's order.
 pub(crate) fn with_accounts(report: &Report) -> impl Iterator<Item = (&Finding, Option<&AccountRecord>)> {

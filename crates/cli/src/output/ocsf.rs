@@ -33,7 +33,7 @@ struct Record<'a> {
     cloud: Cloud<'a>,
     resources: Vec<Resource<'a>>,
     remediation: Remediation,
-    unmapped: Unmapped,
+    unmapped: Unmapped<'a>,
 }
 
 #[derive(Serialize)]
@@ -121,17 +121,27 @@ struct KeyData {
 
 #[derive(Serialize)]
 struct Remediation {
-    desc: &'static str,
+    /// The finding's next step when there is one, then the rule's remediation.
+    desc: String,
     references: [&'static str; 1],
 }
 
 #[derive(Serialize)]
-struct Unmapped {
+struct Unmapped<'a> {
     rule_name: &'static str,
     subject: &'static str,
     verdict: &'static str,
     compliance_status: &'static str,
     as_of: String,
+    usage: Option<&'static str>,
+    last_used_at: Option<String>,
+    last_used_service: Option<&'a str>,
+    last_used_region: Option<&'a str>,
+    age_source: Option<&'static str>,
+    action: &'static str,
+    action_reason: Option<&'a str>,
+    owner: Option<&'a str>,
+    owner_tag: Option<&'a str>,
 }
 
 /// OCSF compliance status: 1 Pass, 2 Warning, 3 Fail (not_applicable and resolved are reported as Pass with
@@ -243,13 +253,22 @@ fn record<'a>(report: &'a Report, f: &'a Finding, account: Option<&'a AccountRec
             org,
         },
         resources,
-        remediation: Remediation { desc: rule.remediation, references: [rule.reference_url] },
+        remediation: Remediation { desc: super::next_step(f), references: [rule.reference_url] },
         unmapped: Unmapped {
             rule_name: rule.name,
             subject: f.subject().as_str(),
             verdict: f.verdict.as_str(),
             compliance_status: status,
             as_of: report.run.as_of.to_string(),
+            usage: f.triage.usage.map(|u| u.as_str()),
+            last_used_at: f.key.as_ref().and_then(|k| k.last_used_at).map(|t| t.to_string()),
+            last_used_service: f.key.as_ref().and_then(|k| k.last_used_service.as_deref()),
+            last_used_region: f.key.as_ref().and_then(|k| k.last_used_region.as_deref()),
+            age_source: f.key.as_ref().map(|k| k.age_source.as_str()),
+            action: f.triage.action.as_str(),
+            action_reason: f.triage.action_reason.as_deref(),
+            owner: f.owner.as_ref().map(|o| o.value.as_str()),
+            owner_tag: f.owner.as_ref().map(|o| o.tag.as_str()),
         },
     }
 }

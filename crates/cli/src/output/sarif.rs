@@ -230,6 +230,12 @@ struct ResultProperties {
     key_slot: Option<u8>,
     access_key_id: Option<String>,
     verdict: &'static str,
+    usage: Option<&'static str>,
+    last_used_at: Option<String>,
+    action: &'static str,
+    action_reason: Option<String>,
+    owner: Option<String>,
+    owner_tag: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -403,6 +409,12 @@ fn result(
             key_slot: f.key.as_ref().map(|k| k.slot.number()),
             access_key_id: f.key.as_ref().and_then(|k| k.access_key_id.as_ref()).map(|k| k.to_string()),
             verdict: f.verdict.as_str(),
+            usage: f.triage.usage.map(|u| u.as_str()),
+            last_used_at: f.key.as_ref().and_then(|k| k.last_used_at).map(|t| t.to_string()),
+            action: f.triage.action.as_str(),
+            action_reason: f.triage.action_reason.clone(),
+            owner: f.owner.as_ref().map(|o| o.value.clone()),
+            owner_tag: f.owner.as_ref().map(|o| o.tag.clone()),
         },
     }
 }

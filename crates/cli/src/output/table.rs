@@ -6,6 +6,7 @@ use std::fmt::Write;
 
 use keyaudit_core::eval::{Evidence, Finding, Verdict, whole_days};
 use keyaudit_core::report::{AccountRecord, AccountStatus, FailOn, Outcome, Report, Scope};
+use keyaudit_core::triage::Action;
 
 use super::with_accounts;
 
@@ -64,6 +65,28 @@ fn report_time(record: &AccountRecord) -> Option<String> {
     match record.status {
         AccountStatus::Scanned { report_generated_at, .. } => report_generated_at.map(|t| t.to_string()),
         _ => None,
+    }
+}
+
+/// One line per action for the "What to do" block.
+fn action_meaning(a: Action) -> &'static str {
+    match a {
+        Action::Deactivate => "nothing depends on them (or they must not exist): deactivate now, delete later",
+        Action::Rotate => "in use: create a second key, move the applications, then deactivate the old one",
+        Action::FreeSlotThenRotate => {
+            "in use, no free key slot: delete the user's inactive (or finish its other) key first"
+        }
+        Action::FinishRotation => "a newer key exists: check the old key's last use, then deactivate it",
+        Action::None => "",
+    }
+}
+
+/// Usage and last use, for the USAGE column (`in_use 2026-11-27`, `never_used`).
+fn usage(f: &Finding) -> String {
+    match (f.triage.usage, f.key.as_ref().and_then(|k| k.last_used_at)) {
+        (Some(u), Some(t)) => format!("{} {}", u.as_str(), t.strftime("%Y-%m-%d")),
+        (Some(u), None) => u.as_str().to_owned(),
+        (None, _) => "-".to_owned(),
     }
 }
 
@@ -187,6 +210,43 @@ pub(crate) fn render(report: &Report, fail_on: FailOn, color: bool) -> String {
         columns(&mut out, &["ACCOUNT", "NAME", "OU PATH", "REASON"], &skipped);
     }
 
+    // What to do: findings by triage action, and the accounts with the most keys that can be switched off today.
+    if !s.actions.is_empty() {
+        let _ = writeln!(out, "\n{}", st.bold("What to do"));
+        for action in Action::ALL {
+            if let Some(n) = s.actions.get(action.as_str()) {
+                let _ = writeln!(out, "  {:<22} {n:>5}  {}", action.as_str(), action_meaning(action));
+            }
+        }
+        // Keys, each once, whichever rules said to deactivate it.
+        let mut keys = std::collections::HashSet::new();
+        let mut by_account: std::collections::BTreeMap<&str, (usize, Option<&AccountRecord>)> = Default::default();
+        for (f, record) in with_accounts(report).filter(|(f, _)| f.triage.action == Action::Deactivate) {
+            let Some(key) = &f.key else { continue };
+            if keys.insert((&f.account_id, &f.user_arn, key.slot)) {
+                by_account.entry(f.account_id.as_str()).or_insert((0, record)).0 += 1;
+            }
+        }
+        let mut top: Vec<_> = by_account.into_iter().collect();
+        top.sort_by(|a, b| b.1.0.cmp(&a.1.0).then_with(|| a.0.cmp(b.0)));
+        if !top.is_empty() {
+            let rows: Vec<Vec<String>> = top
+                .iter()
+                .take(5)
+                .map(|(id, (n, record))| {
+                    vec![
+                        n.to_string(),
+                        (*id).to_owned(),
+                        opt(record.and_then(|r| r.account.name.as_deref())),
+                        opt(record.and_then(|r| r.account.ou_path.as_deref())),
+                    ]
+                })
+                .collect();
+            let _ = writeln!(out, "  Most keys to deactivate:");
+            columns(&mut out, &["KEYS", "ACCOUNT", "NAME", "OU PATH"], &rows);
+        }
+    }
+
     // A section per rule with failing or warning findings, most severe rule first; failures before warnings,
     // then the oldest key first.
     let mut rules = report.rules.clone();
@@ -219,6 +279,9 @@ pub(crate) fn render(report: &Report, fail_on: FailOn, color: bool) -> String {
                     opt(key.and_then(|k| k.access_key_id.as_ref()).map(|k| k.as_str())),
                     key.map_or_else(|| "-".to_owned(), |k| format!("{}d", k.age_days())),
                     detail(f),
+                    usage(f),
+                    opt(f.owner.as_ref().map(|o| o.value.as_str())),
+                    f.triage.action.as_str().to_owned(),
                 ]
             })
             .collect();
@@ -227,7 +290,10 @@ pub(crate) fn render(report: &Report, fail_on: FailOn, color: bool) -> String {
         let _ = writeln!(out, "\n{}", if fails > 0 { st.red(&heading) } else { st.yellow(&heading) });
         columns(
             &mut out,
-            &["VERDICT", "ACCOUNT", "NAME", "OU PATH", "USER", "SLOT", "KEY ID", "AGE", "DETAIL"],
+            &[
+                "VERDICT", "ACCOUNT", "NAME", "OU PATH", "USER", "SLOT", "KEY ID", "AGE", "DETAIL", "USAGE", "OWNER",
+                "ACTION",
+            ],
             &cells,
         );
     }

@@ -71,3 +71,12 @@ pub(crate) fn sentence(text: &str) -> String {
     let t = text.trim_end();
     if t.ends_with('.') { t.to_owned() } else { format!("{t}.") }
 }
+
+/// A finding's next step, for the exports' remediation text: the triage reason when there is one, then the
+/// rule's remediation.
+pub(crate) fn next_step(f: &Finding) -> String {
+    match &f.triage.action_reason {
+        Some(reason) => format!("{}: {reason}. {}", f.triage.action.as_str(), f.rule.remediation),
+        None => f.rule.remediation.to_owned(),
+    }
+}

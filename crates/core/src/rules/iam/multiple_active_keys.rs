@@ -98,6 +98,8 @@ impl Rule for MultipleActiveKeys {
                     evidence: Evidence::ActiveKeys { keys, rotation_under_way },
                     verdict,
                     message,
+                    triage: Default::default(),
+                    owner: None,
                 }
             })
             .collect()
@@ -127,6 +129,7 @@ mod tests {
                 user_name: user.into(),
                 arn: format!("arn:aws:iam::012345678901:user/{user}"),
                 keys,
+                owner: None,
             }],
         };
         let ctx = EvalContext { as_of: as_of(), config: RuleConfig::default() };

@@ -63,6 +63,8 @@ impl Rule for RootAccessKey {
                     key: Some(key),
                     evidence: Evidence::RootKey,
                     verdict: Verdict::Fail,
+                    triage: Default::default(),
+                    owner: None,
                 }
             })
             .collect()
@@ -96,6 +98,7 @@ mod tests {
                     .iter()
                     .map(|(slot, status)| KeySlotRecord::new(*slot, *status, as_of() - SignedDuration::from_hours(24)))
                     .collect(),
+                owner: None,
             }],
         };
         let ctx = EvalContext { as_of: as_of(), config: RuleConfig::default() };

@@ -3,7 +3,7 @@
 
 use jiff::Timestamp;
 
-use crate::eval::{EvalContext, Evidence, Finding, KeyFacts, Verdict};
+use crate::eval::{AgeSource, EvalContext, Evidence, Finding, KeyFacts, Verdict};
 use crate::ids::AccountId;
 use crate::inventory::{AccountInventory, CredentialUser, KeyChange, KeySlotRecord, KeyStatus};
 use crate::rules::{CisRef, Rule, RuleMeta, Severity};
@@ -66,7 +66,7 @@ fn evaluate_key(
     let cfg = ctx.config;
     let key = KeyFacts::of(slot, ctx.as_of);
     // Saturate on absurd inputs instead of failing: a year-9999 due date is still correct for the verdict.
-    let due_at = key.last_rotated.checked_add(cfg.max_age()).unwrap_or(Timestamp::MAX);
+    let due_at = key.age_since().checked_add(cfg.max_age()).unwrap_or(Timestamp::MAX);
     let verdict = match key.status {
         _ if key.change == Some(KeyChange::Deleted) => Verdict::Resolved,
         KeyStatus::Inactive => Verdict::NotApplicable,
@@ -85,6 +85,8 @@ fn evaluate_key(
         evidence: Evidence::Rotation { due_at, max_age_days: cfg.max_age_days() },
         verdict,
         message,
+        triage: Default::default(),
+        owner: None,
     }
 }
 
@@ -101,14 +103,18 @@ fn message(
     if let Some(change) = changed_since_report(who, key, generated_at) {
         return change;
     }
+    let aged = match key.age_source {
+        AgeSource::CreateDate => format!(
+            "{who} was re-activated on {}, not rotated: the secret dates from {} ({days} days ago)",
+            key.last_rotated.strftime("%Y-%m-%d"),
+            key.age_since().strftime("%Y-%m-%d")
+        ),
+        AgeSource::LastRotated => format!("{who} was last rotated {days} days ago"),
+    };
     match verdict {
-        Verdict::Fail => {
-            format!("{who} was last rotated {days} days ago; the maximum is {max_age_days} days (overdue since {due})")
-        }
-        Verdict::Warn => {
-            format!("{who} was last rotated {days} days ago; rotate it before {due} (maximum {max_age_days} days)")
-        }
-        Verdict::Pass => format!("{who} was last rotated {days} days ago; due for rotation by {due}"),
+        Verdict::Fail => format!("{aged}; the maximum is {max_age_days} days (overdue since {due})"),
+        Verdict::Warn => format!("{aged}; rotate it before {due} (maximum {max_age_days} days)"),
+        Verdict::Pass => format!("{aged}; due for rotation by {due}"),
         Verdict::NotApplicable | Verdict::Resolved => format!("{who} is inactive; the control covers active keys only"),
     }
 }
@@ -154,6 +160,7 @@ mod tests {
                 user_name: "alice".into(),
                 arn: "arn:aws:iam::012345678901:user/alice".into(),
                 keys: vec![KeySlotRecord::new(KeySlot::One, status, as_of() - age)],
+                owner: None,
             }],
         };
         let account = AccountId::parse("012345678901").unwrap();
@@ -230,6 +237,7 @@ mod tests {
                 user_name: "alice".into(),
                 arn: "arn:aws:iam::012345678901:user/alice".into(),
                 keys: vec![key(Some(KeyChange::Deleted)), key(Some(KeyChange::Deactivated)), key(None)],
+                owner: None,
             }],
         };
         let f = StaleAccessKey.evaluate(&ctx, &AccountId::parse("012345678901").unwrap(), &inv);
@@ -253,6 +261,40 @@ mod tests {
             "access key 1 of alice (last rotated 200 days ago) was deactivated after the credential report of \
              2026-11-28T10:00:00Z was generated; the control covers active keys only"
         );
+    }
+
+    #[test]
+    fn a_reactivated_key_is_as_old_as_its_secret() {
+        // Created 200 days ago, re-activated 10 days ago: the report says 10 days, the secret is 200 days old.
+        let ctx = EvalContext { as_of: as_of(), config: RuleConfig::default() };
+        let created = as_of() - SignedDuration::from_secs(200 * DAY);
+        let key = |created_at| KeySlotRecord {
+            created_at: Some(created_at),
+            ..KeySlotRecord::new(KeySlot::One, KeyStatus::Active, as_of() - SignedDuration::from_secs(10 * DAY))
+        };
+        let inv = |k| AccountInventory {
+            report_generated_at: None,
+            users: vec![CredentialUser {
+                user_name: "alice".into(),
+                arn: "arn:aws:iam::012345678901:user/alice".into(),
+                keys: vec![k],
+                owner: None,
+            }],
+        };
+        let account = AccountId::parse("012345678901").unwrap();
+        let f = StaleAccessKey.evaluate(&ctx, &account, &inv(key(created))).remove(0);
+        assert_eq!(f.verdict, Verdict::Fail);
+        assert_eq!(f.key.as_ref().unwrap().age_source, AgeSource::CreateDate);
+        assert_eq!(f.key.as_ref().unwrap().age_days(), 200);
+        assert_eq!(
+            f.message,
+            "access key 1 of alice was re-activated on 2026-11-18, not rotated: the secret dates from 2026-05-12 (200 \
+             days ago); the maximum is 90 days (overdue since 2026-08-10)"
+        );
+        // CreateDate within the hour of last_rotated: an ordinary creation, measured from last_rotated.
+        let near = as_of() - SignedDuration::from_secs(10 * DAY) - SignedDuration::from_secs(3599);
+        let f = StaleAccessKey.evaluate(&ctx, &account, &inv(key(near))).remove(0);
+        assert_eq!((f.verdict, f.key.as_ref().unwrap().age_source), (Verdict::Pass, AgeSource::LastRotated));
     }
 
     #[test]
@@ -283,6 +325,7 @@ mod tests {
                     KeyStatus::Active,
                     as_of() - SignedDuration::from_secs(200 * DAY),
                 )],
+                owner: None,
             }],
         };
         let findings = StaleAccessKey.evaluate(&ctx, &AccountId::parse("012345678901").unwrap(), &inv);

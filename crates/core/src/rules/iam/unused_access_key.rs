@@ -81,6 +81,8 @@ impl Rule for UnusedAccessKey {
                     evidence: Evidence::Usage { unused_for, unused_since, never_used, unused_days },
                     verdict,
                     message,
+                    triage: Default::default(),
+                    owner: None,
                 });
             }
         }
@@ -109,6 +111,7 @@ mod tests {
                 user_name: user.into(),
                 arn: format!("arn:aws:iam::012345678901:user/{user}"),
                 keys: vec![record],
+                owner: None,
             }],
         };
         UnusedAccessKey.evaluate(
