@@ -138,6 +138,7 @@ def main() -> None:
             scanned = [a for a in report["accounts"] if a["status"] == "scanned"]
             calls = sum(a["api_calls"] for a in scanned)
             enrich = sum(a["enrichment_calls"] for a in scanned)
+            tags = sum(a["tag_calls"] for a in scanned)
             row = {
                 "accounts": n + 1,
                 "users_per_account": args.users,
@@ -147,8 +148,9 @@ def main() -> None:
                 "accounts_per_s": round(len(scanned) / ka["wall_s"], 1),
                 "scanned": len(scanned),
                 "failed": report["summary"]["accounts"]["failed"],
-                "base_calls_per_account": round((calls - enrich) / len(scanned), 2),
+                "base_calls_per_account": round((calls - enrich - tags) / len(scanned), 2),
                 "enrichment_calls_per_account": round(enrich / len(scanned), 2),
+                "tag_calls_per_account": round(tags / len(scanned), 2),
                 "requests_seen_by_emulator": len(log["requests"]),
                 "max_in_flight": log["max_in_flight"],
                 "peak_rss_mib": round(ka["peak_rss_mib"], 1),
@@ -163,7 +165,7 @@ def main() -> None:
     Path(args.out).mkdir(parents=True, exist_ok=True)
     Path(args.out, "results.json").write_text(json.dumps(results, indent=2) + "\n")
     cols = ["accounts", "keyaudit_wall_s", "accounts_per_s", "base_calls_per_account",
-            "enrichment_calls_per_account", "max_in_flight", "peak_rss_mib", "reference_wall_s", "speedup"]
+            "enrichment_calls_per_account", "tag_calls_per_account", "max_in_flight", "peak_rss_mib", "reference_wall_s", "speedup"]
     print("\n" + "  ".join(f"{c:>16}" for c in cols))
     for r in results:
         print("  ".join(f"{r[c]:>16}" for c in cols))

@@ -22,7 +22,7 @@ application (``DomainDispatcherApplication(create_backend_app)``) behind a small
   DELETE /_keyaudit/faults           remove every fault rule
   POST   /_keyaudit/sts              {"expiry_seconds": N}: AssumeRole credentials expire N seconds after issue
                                      (moto issues them for the requested duration; null restores that)
-  GET    /_keyaudit/requests         the request log: time, service, action, account of every AWS call
+  GET    /_keyaudit/requests         the request log: time, service, action, account (and IAM user) of every AWS call
   DELETE /_keyaudit/requests         clear the request log
 
 Credential reports behave as AWS documents, not as plain moto (which rebuilds the report on every request):
@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import csv
 import datetime as dt
 import email.utils
 import io
@@ -151,7 +152,7 @@ def describe_request(environ: dict[str, Any], body: bytes) -> dict[str, Any]:
         account_id = ROLE_ARN_RE.match(role_arn).group(1)
     elif access_key:
         account_id = get_account_id_from(access_key)
-    return {"service": service, "action": action, "account_id": account_id}
+    return {"service": service, "action": action, "account_id": account_id, "user_name": form.get("UserName")}
 
 
 def error_response(req: dict[str, Any], fault: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
@@ -200,6 +201,33 @@ def generate_report_response(state: str) -> bytes:
         f"<ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata>"
         f"</GenerateCredentialReportResponse>"
     ).encode()
+
+
+def report_time(t: dt.datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
+def credential_report_csv(account_id: str, root_keys: list[dict[str, Any]]) -> str:
+    """The account's credential report as AWS writes it: the header, the `<root_account>` row, then one row per
+    IAM user, quoted as CSV. Unlike moto's own report, a key's last use carries its service and region, and a key
+    re-activated after its creation shows the re-activation as `last_rotated` (see `backdate_key`)."""
+    out = io.StringIO()
+    out.write(REPORT_HEADER + "\n" + root_row(account_id, root_keys) + "\n")
+    writer = csv.writer(out, lineterminator="\n")
+    for user in iam_backend(account_id).users.values():
+        row = [user.name, user.arn, report_time(user.create_date), "false", "not_supported", "N/A", "N/A", "false"]
+        for i in range(2):
+            if i >= len(user.access_keys):
+                row += ["false", "N/A", "N/A", "N/A", "N/A"]
+                continue
+            key = user.access_keys[i]
+            last_rotated = getattr(key, "keyaudit_last_rotated", None) or key.create_date
+            used = key.last_used
+            row += ["true" if key.status == "Active" else "false", report_time(last_rotated)]
+            row += [report_time(used.timestamp), used.region, used.service] if used else ["N/A", "N/A", "N/A"]
+        row += ["false", "N/A", "false", "N/A"]
+        writer.writerow(row)
+    return out.getvalue()
 
 
 def root_row(account_id: str, keys: list[dict[str, Any]]) -> str:
@@ -284,10 +312,7 @@ class Emulator:
             expired = report is not None and now - report["generated"] > REPORT_TTL_SECONDS
             if req["action"] == "GenerateCredentialReport":
                 if report is None or expired:
-                    backend = iam_backend(account)
-                    backend.generate_report()
-                    body = backend.get_credential_report().split("\n", 1)[1]
-                    content = f"{REPORT_HEADER}\n{root_row(account, self.state.root_keys.get(account, []))}\n{body}"
+                    content = credential_report_csv(account, self.state.root_keys.get(account, []))
                     ready = now + self.state.report_generation_ms / 1000.0
                     self.state.reports[account] = {"content": content, "generated": now, "ready": ready}
                     state = "STARTED"
@@ -410,7 +435,10 @@ def iam_backend(account_id: str) -> Any:
 
 
 def backdate_key(account_id: str, user_name: str, access_key_id: str, created: str,
-                 last_used: str | None = None) -> dict[str, Any]:
+                 last_used: str | None = None, last_used_service: str = "iam", last_used_region: str = "us-east-1",
+                 reactivated: str | None = None) -> dict[str, Any]:
+    """Sets a key's CreateDate, its last use (service and region as the report shows them), and optionally a
+    re-activation time: the report's `last_rotated` then shows it, while ListAccessKeys keeps CreateDate."""
     user = iam_backend(account_id).get_user(user_name)
     for key in user.access_keys:
         if key.access_key_id == access_key_id:
@@ -418,7 +446,9 @@ def backdate_key(account_id: str, user_name: str, access_key_id: str, created: s
             if last_used:
                 from moto.iam.models import AccessKeyLastUsed
 
-                key.last_used = AccessKeyLastUsed(timestamp=parse_time(last_used), service="iam", region="us-east-1")
+                key.last_used = AccessKeyLastUsed(timestamp=parse_time(last_used), service=last_used_service,
+                                                  region=last_used_region)
+            key.keyaudit_last_rotated = parse_time(reactivated) if reactivated else None
             return {"ok": True}
     raise KeyError(f"user {user_name} in {account_id} has no key {access_key_id}")
 
@@ -457,8 +487,9 @@ class Seeder:
       OU      = {"name": str, "accounts": [ACCOUNT], "ous": [OU]}
       ACCOUNT = {"name": str, "state"?: "SUSPENDED"|..., "users": [USER]}
       ACCOUNT may also say "deny_assume_role": true (AssumeRole into it answers AccessDenied, for demos)
-      USER    = {"name": str, "keys": [KEY]}
-      KEY     = {"created": RFC3339 | "age_days": number, "status"?: "Active"|"Inactive", "last_used"?: RFC3339}
+      USER    = {"name": str, "keys": [KEY], "tags"?: {key: value}}
+      KEY     = {"created": RFC3339 | "age_days": number, "status"?: "Active"|"Inactive", "last_used"?: RFC3339,
+                 "last_used_service"?: str, "last_used_region"?: str, "reactivated"?: RFC3339}
     Returns account ids by name, OU ids by path, and key ids by "account_id/user".
     """
 
@@ -528,6 +559,8 @@ class Seeder:
     def users(self, account_id: str, iam: Any, users: list[dict[str, Any]]) -> None:
         for user in users:
             iam.create_user(UserName=user["name"], Path=user.get("path", "/"))
+            if user.get("tags"):
+                iam.tag_user(UserName=user["name"], Tags=[{"Key": k, "Value": v} for k, v in user["tags"].items()])
             ids = []
             for key in user.get("keys", []):
                 key_id = iam.create_access_key(UserName=user["name"])["AccessKey"]["AccessKeyId"]
@@ -535,7 +568,9 @@ class Seeder:
                     iam.update_access_key(UserName=user["name"], AccessKeyId=key_id, Status=key["status"])
                 created = key.get("created") or (
                     dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=key["age_days"])).isoformat()
-                backdate_key(account_id, user["name"], key_id, created, key.get("last_used"))
+                backdate_key(account_id, user["name"], key_id, created, key.get("last_used"),
+                             key.get("last_used_service", "iam"), key.get("last_used_region", "us-east-1"),
+                             key.get("reactivated"))
                 ids.append(key_id)
             self.result["keys"][f"{account_id}/{user['name']}"] = ids
 

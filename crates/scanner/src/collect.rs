@@ -67,9 +67,9 @@ pub struct Collected {
     pub findings: Vec<Finding>,
     /// Report-level retries made.
     pub report_retries: u32,
-    /// `ListAccessKeys` calls made (a paginated listing counts once).
+    /// Users whose keys were listed (`ListAccessKeys`; pages beyond the first are in the account's API calls).
     pub enrichment_calls: u32,
-    /// `ListUserTags` calls made (likewise).
+    /// Users whose tags were listed (`ListUserTags`), likewise.
     pub tag_calls: u32,
     /// Key slots left without an id because more than one key could be theirs, or why enrichment failed.
     pub warnings: Vec<String>,
@@ -114,6 +114,44 @@ pub async fn collect_credential_report(
     }
 }
 
+/// The IAM users (not the root user) with keys that `wanted` picks, given whether they have an actionable
+/// finding: their indexes in the inventory.
+fn users_to_enrich(inv: &AccountInventory, findings: &[Finding], wanted: impl Fn(bool) -> bool) -> Vec<usize> {
+    let actionable: HashSet<&str> =
+        findings.iter().filter(|f| f.verdict.is_actionable()).map(|f| f.user_arn.as_str()).collect();
+    inv.users
+        .iter()
+        .enumerate()
+        .filter(|(_, u)| !u.keys.is_empty() && !u.is_root() && wanted(actionable.contains(u.arn.as_str())))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+fn count(users: &[usize]) -> u32 {
+    u32::try_from(users.len()).unwrap_or(u32::MAX)
+}
+
+/// Runs `call` for each of `users` (by name), `enrichment_concurrency` at a time; results by user index.
+async fn for_each_user<T, F, Fut>(
+    inv: &AccountInventory,
+    users: Vec<usize>,
+    opts: &ScanOptions,
+    call: F,
+) -> Vec<(usize, T)>
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = T>,
+{
+    stream::iter(users)
+        .map(|i| {
+            let fut = call(inv.users[i].user_name.clone());
+            async move { (i, fut.await) }
+        })
+        .buffer_unordered(opts.enrichment_concurrency.max(1))
+        .collect()
+        .await
+}
+
 /// Collects, evaluates and enriches one account, under `opts` (report waits, key-id mode) and the org-wide cap
 /// on report generations.
 pub async fn collect_account(
@@ -130,47 +168,24 @@ pub async fn collect_account(
         collect_credential_report(api, &opts.report_policy).await?
     };
     let mut findings = evaluate(rules, ctx, account_id, &inventory);
-    let actionable: HashSet<&str> =
-        findings.iter().filter(|f| f.verdict.is_actionable()).map(|f| f.user_arn.as_str()).collect();
-    // Per IAM user (the root user has neither key ids to list nor tags): whether to list its keys (--key-ids)
-    // and whether to look up its owner (an actionable finding, and owner tags to look for).
-    let wanted: Vec<(usize, bool, bool)> = inventory
-        .users
-        .iter()
-        .enumerate()
-        .filter(|(_, u)| !u.keys.is_empty() && !u.is_root())
-        .map(|(i, u)| {
-            let is_actionable = actionable.contains(u.arn.as_str());
-            let keys = match opts.key_ids {
-                KeyIdMode::None => false,
-                KeyIdMode::All => true,
-                KeyIdMode::Failing => is_actionable,
-            };
-            (i, keys, is_actionable && !opts.owner_tags.is_empty())
-        })
-        .filter(|(_, keys, tags)| *keys || *tags)
-        .collect();
     let mut warnings = Vec::new();
-    let (mut enrichment_calls, mut tag_calls) = (0, 0);
+
+    // Key ids, for the users --key-ids asks for (the root user has none to list). Re-evaluated afterwards:
+    // ListAccessKeys is fresher than a cached report and knows CreateDate (a re-activated key's real age).
+    let wanted = users_to_enrich(&inventory, &findings, |is_actionable| match opts.key_ids {
+        KeyIdMode::None => false,
+        KeyIdMode::All => true,
+        KeyIdMode::Failing => is_actionable,
+    });
+    let enrichment_calls = count(&wanted);
     if !wanted.is_empty() {
-        let looked_up: Vec<_> = stream::iter(wanted)
-            .map(|(i, keys, tags)| {
-                let name = inventory.users[i].user_name.clone();
-                async move {
-                    let keys = if keys { Some(api.list_access_keys(&name).await) } else { None };
-                    let tags = if tags { Some(api.list_user_tags(&name).await) } else { None };
-                    (i, keys, tags)
-                }
-            })
-            .buffer_unordered(opts.enrichment_concurrency.max(1))
-            .collect()
-            .await;
+        let listed =
+            for_each_user(&inventory, wanted, opts, |name| async move { api.list_access_keys(&name).await }).await;
         let generated_at = inventory.report_generated_at;
-        for (i, keys, tags) in looked_up {
+        for (i, result) in listed {
             let user = &mut inventory.users[i];
-            match keys {
-                Some(Ok(keys)) => {
-                    enrichment_calls += 1;
+            match result {
+                Ok(keys) => {
                     let found = attach_key_ids(&mut user.keys, &keys, generated_at);
                     if found.ambiguous > 0 {
                         warnings.push(format!(
@@ -179,25 +194,25 @@ pub async fn collect_account(
                         ));
                     }
                 }
-                Some(Err(err)) => {
-                    enrichment_calls += 1;
-                    warnings.push(format!("key ids of {} not attached: {err}", user.user_name));
-                }
-                None => {}
-            }
-            match tags {
-                Some(Ok(tags)) => {
-                    tag_calls += 1;
-                    user.owner = Owner::from_tags(&tags, &opts.owner_tags);
-                }
-                Some(Err(err)) => {
-                    tag_calls += 1;
-                    warnings.push(format!("the owner of {} was not looked up: {err}", user.user_name));
-                }
-                None => {}
+                Err(err) => warnings.push(format!("key ids of {} not attached: {err}", user.user_name)),
             }
         }
-        // Re-evaluate the enriched inventory: evaluation is pure and cheap, and findings are built in one place.
+        findings = evaluate(rules, ctx, account_id, &inventory);
+    }
+
+    // Owners, only for users with an actionable finding as now evaluated: the cost grows with violations.
+    let wanted = users_to_enrich(&inventory, &findings, |is_actionable| is_actionable && !opts.owner_tags.is_empty());
+    let tag_calls = count(&wanted);
+    if !wanted.is_empty() {
+        let tagged =
+            for_each_user(&inventory, wanted, opts, |name| async move { api.list_user_tags(&name).await }).await;
+        for (i, result) in tagged {
+            let user = &mut inventory.users[i];
+            match result {
+                Ok(tags) => user.owner = Owner::from_tags(&tags, &opts.owner_tags),
+                Err(err) => warnings.push(format!("the owner of {} was not looked up: {err}", user.user_name)),
+            }
+        }
         findings = evaluate(rules, ctx, account_id, &inventory);
     }
     Ok(Collected { inventory, findings, report_retries, enrichment_calls, tag_calls, warnings })
