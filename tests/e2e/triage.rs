@@ -167,4 +167,36 @@ fn every_export_carries_the_triage() {
     assert_eq!(busy["ProductFields"]["keyaudit/action"], "rotate");
     assert_eq!(busy["ProductFields"]["keyaudit/owner"], "bob");
     assert!(busy["Remediation"]["Recommendation"]["Text"].as_str().unwrap().starts_with("rotate: in use"));
+
+    // Every finding's triage, format by format, matched to the JSON report by fingerprint.
+    let json_triage: BTreeMap<String, (Value, Value, Value)> = run.report()["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["fingerprint"].as_str().unwrap().to_owned(),
+                (f["usage"].clone(), f["action"].clone(), f["owner"].clone()),
+            )
+        })
+        .collect();
+    let triage_of = |usage: &Value, action: &Value, owner: &Value| (usage.clone(), action.clone(), owner.clone());
+    for r in log["runs"][0]["results"].as_array().unwrap() {
+        let p = &r["properties"];
+        let fp = r["partialFingerprints"]["keyaudit/v1"].as_str().unwrap();
+        assert_eq!(triage_of(&p["usage"], &p["action"], &p["owner"]), json_triage[fp], "SARIF {fp}");
+    }
+    for r in ocsf.as_array().unwrap() {
+        let u = &r["unmapped"];
+        let fp = r["metadata"]["uid"].as_str().unwrap();
+        assert_eq!(triage_of(&u["usage"], &u["action"], &u["owner"]), json_triage[fp], "OCSF {fp}");
+    }
+    for f in asff.as_array().unwrap() {
+        let p = &f["ProductFields"];
+        let fp = f["Id"].as_str().unwrap();
+        // ProductFields holds strings only: absent means null.
+        let usage = if p["keyaudit/usage"].is_null() { Value::Null } else { p["keyaudit/usage"].clone() };
+        let owner = if p["keyaudit/owner"].is_null() { Value::Null } else { p["keyaudit/owner"].clone() };
+        assert_eq!(triage_of(&usage, &p["keyaudit/action"], &owner), json_triage[fp], "ASFF {fp}");
+    }
 }
