@@ -4,7 +4,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::ModelError;
 use crate::ids::{AccessKeyId, AccountId, Partition};
-use crate::inventory::{AccountInventory, KeyChange, KeySlot, KeySlotRecord, KeyStatus, Owner};
+use crate::inventory::{AccountInventory, CredentialUser, KeyChange, KeySlot, KeySlotRecord, KeyStatus, Owner};
 use crate::rules::{RuleMeta, RuleSet};
 use crate::triage::Triage;
 
@@ -351,6 +351,31 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// A rule's finding about `user` (and `key`, for a key-level finding); triage and owner are filled in after
+    /// every rule has run.
+    pub fn new(
+        rule: &'static RuleMeta,
+        account_id: &AccountId,
+        user: &CredentialUser,
+        key: Option<KeyFacts>,
+        evidence: Evidence,
+        verdict: Verdict,
+        message: String,
+    ) -> Self {
+        Self {
+            rule,
+            account_id: account_id.clone(),
+            user_name: user.user_name.clone(),
+            user_arn: user.arn.clone(),
+            key,
+            evidence,
+            verdict,
+            message,
+            triage: Triage::default(),
+            owner: None,
+        }
+    }
+
     /// What the finding is about.
     pub fn subject(&self) -> Subject {
         if self.key.is_some() { Subject::AccessKey } else { Subject::User }

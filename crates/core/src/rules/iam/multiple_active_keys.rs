@@ -89,18 +89,8 @@ impl Rule for MultipleActiveKeys {
                         last_rotated: k.last_rotated,
                     })
                     .collect();
-                Finding {
-                    rule: &META,
-                    account_id: account_id.clone(),
-                    user_name: user.user_name.clone(),
-                    user_arn: user.arn.clone(),
-                    key: None,
-                    evidence: Evidence::ActiveKeys { keys, rotation_under_way },
-                    verdict,
-                    message,
-                    triage: Default::default(),
-                    owner: None,
-                }
+                let evidence = Evidence::ActiveKeys { keys, rotation_under_way };
+                Finding::new(&META, account_id, user, None, evidence, verdict, message)
             })
             .collect()
     }

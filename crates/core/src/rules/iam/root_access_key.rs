@@ -49,23 +49,13 @@ impl Rule for RootAccessKey {
             .filter(|(_, key)| key.is_active())
             .map(|(root, key)| {
                 let used = key.last_used_at.map_or_else(|| "never used".to_owned(), |t| format!("last used {t}"));
-                Finding {
-                    rule: &META,
-                    account_id: account_id.clone(),
-                    user_name: root.user_name.clone(),
-                    user_arn: root.arn.clone(),
-                    message: format!(
-                        "the root user of account {account_id} has an active access key in slot {} (last rotated {} \
+                let message = format!(
+                    "the root user of account {account_id} has an active access key in slot {} (last rotated {} \
                          days ago, {used}); delete it",
-                        key.slot.number(),
-                        key.age_days()
-                    ),
-                    key: Some(key),
-                    evidence: Evidence::RootKey,
-                    verdict: Verdict::Fail,
-                    triage: Default::default(),
-                    owner: None,
-                }
+                    key.slot.number(),
+                    key.age_days()
+                );
+                Finding::new(&META, account_id, root, Some(key), Evidence::RootKey, Verdict::Fail, message)
             })
             .collect()
     }

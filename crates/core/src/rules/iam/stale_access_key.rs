@@ -76,18 +76,8 @@ fn evaluate_key(
     };
     let who = format!("access key {} of {}", key.slot.number(), user.user_name);
     let message = message(&who, &key, verdict, due_at, cfg.max_age_days(), generated_at);
-    Finding {
-        rule: &META,
-        account_id: account_id.clone(),
-        user_name: user.user_name.clone(),
-        user_arn: user.arn.clone(),
-        key: Some(key),
-        evidence: Evidence::Rotation { due_at, max_age_days: cfg.max_age_days() },
-        verdict,
-        message,
-        triage: Default::default(),
-        owner: None,
-    }
+    let evidence = Evidence::Rotation { due_at, max_age_days: cfg.max_age_days() };
+    Finding::new(&META, account_id, user, Some(key), evidence, verdict, message)
 }
 
 fn message(

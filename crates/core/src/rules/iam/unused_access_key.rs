@@ -72,18 +72,8 @@ impl Rule for UnusedAccessKey {
                         Verdict::Pass => format!("{who} {usage}"),
                         _ => format!("{who} is inactive; the control covers active keys only"),
                     });
-                findings.push(Finding {
-                    rule: &META,
-                    account_id: account_id.clone(),
-                    user_name: user.user_name.clone(),
-                    user_arn: user.arn.clone(),
-                    key: Some(key),
-                    evidence: Evidence::Usage { unused_for, unused_since, never_used, unused_days },
-                    verdict,
-                    message,
-                    triage: Default::default(),
-                    owner: None,
-                });
+                let evidence = Evidence::Usage { unused_for, unused_since, never_used, unused_days };
+                findings.push(Finding::new(&META, account_id, user, Some(key), evidence, verdict, message));
             }
         }
         findings
