@@ -453,6 +453,10 @@ def backdate_key(account_id: str, user_name: str, access_key_id: str, created: s
     raise KeyError(f"user {user_name} in {account_id} has no key {access_key_id}")
 
 
+def days_ago(days: float) -> str:
+    return (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days)).isoformat()
+
+
 def change_key(account_id: str, user_name: str, op: str, access_key_id: str | None = None) -> dict[str, Any]:
     """What a user does between two scans: create a key, deactivate, re-activate or delete one."""
     backend = iam_backend(account_id)
@@ -486,10 +490,13 @@ class Seeder:
     Spec: {"organization"?: false, "management": {"users": [USER]}, "accounts": [ACCOUNT], "ous": [OU]}
       OU      = {"name": str, "accounts": [ACCOUNT], "ous": [OU]}
       ACCOUNT = {"name": str, "state"?: "SUSPENDED"|..., "users": [USER]}
-      ACCOUNT may also say "deny_assume_role": true (AssumeRole into it answers AccessDenied, for demos)
+      ACCOUNT may also say "deny_assume_role": true (AssumeRole into it answers AccessDenied, for demos), and
+      ACCOUNT or "management" may say "root_keys": [ROOT_KEY] (active root access keys, as /root-keys does)
       USER    = {"name": str, "keys": [KEY], "tags"?: {key: value}}
-      KEY     = {"created": RFC3339 | "age_days": number, "status"?: "Active"|"Inactive", "last_used"?: RFC3339,
-                 "last_used_service"?: str, "last_used_region"?: str, "reactivated"?: RFC3339}
+      KEY     = {"created": RFC3339 | "age_days": number, "status"?: "Active"|"Inactive",
+                 "last_used"?: RFC3339 | "last_used_days": number, "last_used_service"?: str,
+                 "last_used_region"?: str, "reactivated"?: RFC3339}
+      ROOT_KEY = {"created": RFC3339 | "age_days": number, "status"?: "Active"|"Inactive"}
     Returns account ids by name, OU ids by path, and key ids by "account_id/user".
     """
 
@@ -515,6 +522,7 @@ class Seeder:
         self.result.update(organization_id=org_id, management_account_id=MANAGEMENT_ACCOUNT, root_id=root)
         self.result["ous"]["/Root"] = root
         self.users(MANAGEMENT_ACCOUNT, self.client("iam"), spec.get("management", {}).get("users", []))
+        self.root_keys(MANAGEMENT_ACCOUNT, spec.get("management", {}).get("root_keys", []))
         self.result["accounts"]["management"] = MANAGEMENT_ACCOUNT
         self.populate(org, root, "/Root", spec)
         return self.result
@@ -546,6 +554,7 @@ class Seeder:
                               aws_secret_access_key=creds["SecretAccessKey"],
                               aws_session_token=creds["SessionToken"])
             self.users(account_id, iam, spec["users"])
+        self.root_keys(account_id, spec.get("root_keys", []))
         if spec.get("state", "ACTIVE") != "ACTIVE":
             set_account_state(account_id, spec["state"])
         if spec.get("deny_assume_role"):
@@ -555,6 +564,12 @@ class Seeder:
                     "error_code": "AccessDenied", "http_status": 403,
                     "message": f"User is not authorized to perform: sts:AssumeRole on resource: "
                                f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole"})
+
+    def root_keys(self, account_id: str, keys: list[dict[str, Any]]) -> None:
+        if keys:
+            with self.state.lock:
+                self.state.root_keys[account_id] = [
+                    {**k, "created": k.get("created") or days_ago(k["age_days"])} for k in keys]
 
     def users(self, account_id: str, iam: Any, users: list[dict[str, Any]]) -> None:
         for user in users:
@@ -566,9 +581,10 @@ class Seeder:
                 key_id = iam.create_access_key(UserName=user["name"])["AccessKey"]["AccessKeyId"]
                 if key.get("status", "Active") != "Active":
                     iam.update_access_key(UserName=user["name"], AccessKeyId=key_id, Status=key["status"])
-                created = key.get("created") or (
-                    dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=key["age_days"])).isoformat()
-                backdate_key(account_id, user["name"], key_id, created, key.get("last_used"),
+                created = key.get("created") or days_ago(key["age_days"])
+                last_used = key.get("last_used") or (
+                    days_ago(key["last_used_days"]) if "last_used_days" in key else None)
+                backdate_key(account_id, user["name"], key_id, created, last_used,
                              key.get("last_used_service", "iam"), key.get("last_used_region", "us-east-1"),
                              key.get("reactivated"))
                 ids.append(key_id)
