@@ -138,7 +138,7 @@ def main() -> None:
             scanned = [a for a in report["accounts"] if a["status"] == "scanned"]
             calls = sum(a["api_calls"] for a in scanned)
             enrich = sum(a["enrichment_calls"] for a in scanned)
-            tags = sum(a["tag_calls"] for a in scanned)
+            tags = sum(a.get("tag_calls", 0) for a in scanned)
             row = {
                 "accounts": n + 1,
                 "users_per_account": args.users,
