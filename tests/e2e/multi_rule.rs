@@ -307,3 +307,45 @@ fn every_export_carries_every_rule_and_passes_its_consumers_and_githubs_ingestio
             .contains("no physicalLocation.artifactLocation.uri (expected artifact location)")
     );
 }
+
+#[test]
+fn the_rules_command_lists_every_rule_with_its_mappings_and_rule_prints_its_docs() {
+    let emu = Emulator::start();
+    let out = emu.command(&["rules"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "KA-IAM-001  stale-access-key  [medium]",
+        "KA-IAM-002  root-access-key  [critical]",
+        "KA-IAM-003  multiple-active-keys  [medium]",
+        "KA-IAM-004  unused-access-key  [medium]",
+        "AWS Security Hub: IAM.22",
+        "AWS Config: iam-root-access-key-check",
+        "CIS AWS Foundations: 1.4.0 1.12, 1.5.0 1.12, 2.0.0 1.12, 3.0.0 1.12, 4.0.1 1.12, 5.0.0 1.11, 6.0.0 2.11, 7.0.0 2.11",
+    ] {
+        assert!(text.contains(needle), "`keyaudit rules` lacks {needle:?}:\n{text}");
+    }
+    let doc = emu.command(&["rule", "multiple-active-keys"]);
+    assert!(String::from_utf8_lossy(&doc.stdout).starts_with("# KA-IAM-003 multiple-active-keys"));
+    assert_eq!(emu.command(&["rule", "KA-IAM-999"]).status.code(), Some(2));
+}
+
+#[test]
+fn per_rule_settings_and_rule_selection_come_from_the_config_file_too() {
+    let (emu, s) = seed();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("keyaudit.toml");
+    std::fs::write(&config, "rules = [\"unused-access-key\"]\nunused-days = 47\n").unwrap();
+    let config = config.display().to_string();
+    let run = emu.keyaudit(&["scan", "--as-of", AS_OF, "--config", &config, "--account", &s.account("keys")]);
+    assert_eq!(run.report()["run"]["unused_days"], 47);
+    let failing: Vec<&str> = run.report()["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["verdict"] == "fail")
+        .map(|f| f["user_name"].as_str().unwrap())
+        .collect();
+    assert!(run.report()["findings"].as_array().unwrap().iter().all(|f| f["rule_id"] == "KA-IAM-004"));
+    assert_eq!(failing, ["never", "rotating"], "47 days: u45 and u46 pass now");
+}
