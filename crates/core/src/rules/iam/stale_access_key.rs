@@ -293,6 +293,11 @@ mod tests {
         assert!(RuleConfig::new(36_501, 0, 45).is_err());
         assert!(RuleConfig::new(90, 0, 0).is_err());
         assert_eq!(
+            RuleConfig::default().with_dormant_days(0).unwrap_err().to_string(),
+            "--dormant-days: expected a whole number of days from 1 to 36500, got 0"
+        );
+        assert_eq!(RuleConfig::default().with_dormant_days(30).unwrap().dormant_days(), 30);
+        assert_eq!(
             RuleConfig::new(90, 100, 45).unwrap_err().to_string(),
             "--warn-days: expected fewer days than --max-age-days (90), got 100"
         );
