@@ -238,3 +238,43 @@ fn a_local_clock_off_from_aws_by_more_than_a_minute_is_a_warning_with_both_times
     assert!(skewed.stderr.contains("behind AWS's"), "{}", skewed.stderr);
     assert!(skewed.stderr.contains("as_of defaults to the local clock"), "{}", skewed.stderr);
 }
+
+#[test]
+fn a_key_deactivated_after_it_failed_turns_its_security_hub_finding_passed() {
+    let (emu, s, work) = one_stale_key();
+    let old = s.key(&work, "app", 0);
+    let asff_of = |dir: &std::path::Path| -> (std::path::PathBuf, Value) {
+        let file = dir.join("findings.asff.json");
+        let spec = format!("asff={}", file.display());
+        let run = emu.keyaudit(&["scan", "--as-of", AS_OF, "--account", &work, "--rules", "KA-IAM-001", "-o", &spec]);
+        let report = dir.join("report.json");
+        std::fs::write(&report, run.report().to_string()).unwrap();
+        // Import into the emulator's Security Hub and read every finding back.
+        super::harness::check_exports(&[
+            "--report".as_ref(),
+            report.as_os_str(),
+            "--asff".as_ref(),
+            file.as_os_str(),
+            "--endpoint".as_ref(),
+            emu.url.as_ref(),
+        ]);
+        let findings: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        let key = findings
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["Resources"][0]["Details"]["Other"]["AccessKeyId"] == old.as_str())
+            .unwrap()
+            .clone();
+        (file, key)
+    };
+    let first = tempfile::tempdir().unwrap();
+    let (_, failed) = asff_of(first.path());
+    assert_eq!(failed["Compliance"]["Status"], "FAILED");
+    emu.change_key(&work, "app", "deactivate", Some(&old));
+    let second = tempfile::tempdir().unwrap();
+    let (_, passed) = asff_of(second.path());
+    assert_eq!(passed["Id"], failed["Id"], "the same finding, updated in place");
+    assert_eq!(passed["Compliance"]["Status"], "PASSED");
+    assert_eq!(passed["Resources"][0]["Details"]["Other"]["KeyStatus"], "inactive");
+}

@@ -1,7 +1,7 @@
 //! AWS Security Finding Format (ASFF 2018-10-08) for Security Hub `BatchImportFindings`, built from typed
-//! structs: one finding per evaluated finding of every rule (fail → FAILED, warn → WARNING, pass → PASSED, so a
-//! fixed key resolves its earlier finding; a key deleted since its credential report → PASSED and ARCHIVED);
-//! inactive keys are left out. `Id` is the stable fingerprint, so re-imports update in place.
+//! structs: one finding per finding of every rule (fail → FAILED, warn → WARNING, pass and inactive →
+//! PASSED, so a key rotated or deactivated since resolves its earlier finding; a key deleted since its
+//! credential report → PASSED and ARCHIVED). `Id` is the stable fingerprint, so re-imports update in place.
 
 use std::collections::BTreeMap;
 
@@ -181,10 +181,9 @@ fn truncate(text: &str, max: usize) -> String {
 }
 
 pub(crate) fn render(report: &Report) -> serde_json::Result<Vec<u8>> {
-    let findings: Vec<AsffFinding<'_>> = with_accounts(report)
-        .filter(|(f, _)| f.verdict != Verdict::NotApplicable)
-        .map(|(f, account)| finding(report, f, account))
-        .collect();
+    // Inactive keys too: a key deactivated after it failed must turn its earlier FAILED finding into PASSED.
+    let findings: Vec<AsffFinding<'_>> =
+        with_accounts(report).map(|(f, account)| finding(report, f, account)).collect();
     let mut bytes = serde_json::to_vec_pretty(&findings)?;
     bytes.push(b'\n');
     Ok(bytes)
