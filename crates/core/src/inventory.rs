@@ -424,4 +424,76 @@ mod tests {
         assert_eq!(slots[0].change, None);
         assert_eq!(slots[0].current_status(), KeyStatus::Inactive);
     }
+
+    mod properties {
+        use std::collections::HashSet;
+
+        use proptest::prelude::*;
+
+        use super::*;
+
+        const BASE: i64 = 1_700_000_000;
+
+        fn slot_strategy() -> impl Strategy<Value = (bool, i64)> {
+            (any::<bool>(), 0..400i64)
+        }
+
+        fn key_strategy() -> impl Strategy<Value = (bool, i64)> {
+            (any::<bool>(), 0..500i64)
+        }
+
+        proptest! {
+            /// Whatever the report and the listing say, a key id is attached only where the evidence allows it:
+            /// CreateDate no later than the slot's last_rotated and the report's generation, each key at most
+            /// once, and a slot is called deleted only when no listed key could be it.
+            #[test]
+            fn key_ids_are_attached_only_where_the_evidence_allows(
+                slots in proptest::collection::vec(slot_strategy(), 0..=2),
+                keys in proptest::collection::vec(key_strategy(), 0..=3),
+                generated in proptest::option::of(0..500i64),
+            ) {
+                let t = |hours: i64| Timestamp::from_second(BASE + hours * 3600).unwrap();
+                let mut records: Vec<KeySlotRecord> = slots
+                    .iter()
+                    .zip([KeySlot::One, KeySlot::Two])
+                    .map(|((active, rotated), slot)| {
+                        let status = if *active { KeyStatus::Active } else { KeyStatus::Inactive };
+                        KeySlotRecord::new(slot, status, t(*rotated))
+                    })
+                    .collect();
+                let listed: Vec<ListedKey> = keys
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (active, created))| ListedKey {
+                        access_key_id: AccessKeyId::parse(&format!("AKIA{i:016}")).unwrap(),
+                        status: if *active { KeyStatus::Active } else { KeyStatus::Inactive },
+                        created_at: t(*created),
+                    })
+                    .collect();
+                let generated_at = generated.map(t);
+                let found = attach_key_ids(&mut records, &listed, generated_at);
+
+                let mut seen = HashSet::new();
+                for r in &records {
+                    if let Some(id) = &r.access_key_id {
+                        prop_assert!(seen.insert(id.clone()), "{id} attached twice");
+                        let key = listed.iter().find(|k| &k.access_key_id == id).unwrap();
+                        prop_assert!(key.created_at <= r.last_rotated, "a key newer than its slot");
+                        prop_assert!(generated_at.is_none_or(|g| key.created_at <= g), "a key newer than the report");
+                        prop_assert_eq!(r.created_at, Some(key.created_at));
+                        prop_assert_ne!(r.change, Some(KeyChange::Deleted));
+                    }
+                    if r.change == Some(KeyChange::Deleted) {
+                        let possible = listed.iter().any(|k| {
+                            k.created_at <= r.last_rotated
+                                && generated_at.is_none_or(|g| k.created_at <= g)
+                                && !records.iter().any(|o| o.access_key_id.as_ref() == Some(&k.access_key_id))
+                        });
+                        prop_assert!(!possible, "called deleted while a listed key could be it");
+                    }
+                }
+                prop_assert_eq!(found.matched + found.deleted + found.ambiguous, records.len());
+            }
+        }
+    }
 }
