@@ -140,10 +140,6 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    /// Every verdict, worst first.
-    pub const ALL: [Verdict; 5] =
-        [Verdict::Fail, Verdict::Warn, Verdict::Pass, Verdict::NotApplicable, Verdict::Resolved];
-
     /// `fail`, `warn`, `pass`, `not_applicable` or `resolved`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -379,11 +375,6 @@ impl Finding {
     /// What the finding is about.
     pub fn subject(&self) -> Subject {
         if self.key.is_some() { Subject::AccessKey } else { Subject::User }
-    }
-
-    /// The rule's stable id.
-    pub fn rule_id(&self) -> &'static str {
-        self.rule.id
     }
 
     /// The rotation deadline, for KA-IAM-001 findings.

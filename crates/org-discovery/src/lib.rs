@@ -12,5 +12,5 @@ mod error;
 
 pub use api::{CallerIdentity, OrganizationsApi, SdkOrganizations, caller_identity};
 pub use assume::{AssumeSettings, RoleAssumer, with_management_account_hint};
-pub use discover::{AccountFilter, Discovery, RoleSpec, discover, escape_ou_name, ou_path, parse_ou_path};
+pub use discover::{AccountFilter, Discovery, RoleSpec, discover, parse_ou_path};
 pub use error::DiscoveryError;
