@@ -93,6 +93,11 @@ impl RuleConfig {
     pub fn unused_after(&self) -> SignedDuration {
         days(self.unused_days)
     }
+
+    /// The time since the last use from which triage calls a key dormant.
+    pub fn dormant_after(&self) -> SignedDuration {
+        days(self.dormant_days)
+    }
 }
 
 fn days(n: u32) -> SignedDuration {

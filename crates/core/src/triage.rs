@@ -5,10 +5,12 @@
 //! (a second key first, applications moved, the old key's last use checked, then deactivated, and deleted
 //! only after a wait).
 
+use std::collections::HashMap;
+
 use jiff::{SignedDuration, Timestamp};
 
 use crate::eval::{EvalContext, Evidence, Finding, KeyFacts, whole_days};
-use crate::inventory::{AccountInventory, CredentialUser, KeySlotRecord, KeyStatus};
+use crate::inventory::{AccountInventory, CredentialUser, KeyChange, KeySlotRecord, KeyStatus};
 
 /// How an access key is used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -97,9 +99,11 @@ pub fn usage(key: &KeyFacts, as_of: Timestamp, dormant_after: SignedDuration) ->
 
 /// Fills every finding's triage and owner.
 pub fn triage(findings: &mut [Finding], inv: &AccountInventory, ctx: &EvalContext) {
-    let dormant_after = SignedDuration::from_secs(i64::from(ctx.config.dormant_days()) * 86_400);
+    let dormant_after = ctx.config.dormant_after();
+    // One look-up per finding: accounts may hold thousands of users.
+    let users: HashMap<&str, &CredentialUser> = inv.users.iter().map(|u| (u.arn.as_str(), u)).collect();
     for f in findings.iter_mut() {
-        let user = inv.users.iter().find(|u| u.arn == f.user_arn);
+        let user = users.get(f.user_arn.as_str()).copied();
         f.owner = user.and_then(|u| u.owner.clone());
         let usage = f.key.as_ref().map(|k| usage(k, ctx.as_of, dormant_after));
         let (action, reason) = if f.verdict.is_actionable() {
@@ -165,9 +169,8 @@ fn action(f: &Finding, usage: Option<Usage>, user: Option<&CredentialUser>, ctx:
     } else {
         format!("in use ({})", last_use(key))
     };
-    let other: Option<&KeySlotRecord> = user.and_then(|u| {
-        u.keys.iter().find(|k| k.slot != key.slot && k.change != Some(crate::inventory::KeyChange::Deleted))
-    });
+    let other: Option<&KeySlotRecord> =
+        user.and_then(|u| u.keys.iter().find(|k| k.slot != key.slot && k.change != Some(KeyChange::Deleted)));
     match other {
         None => (
             Action::Rotate,
