@@ -109,11 +109,9 @@ struct AccountCounts {
 struct KeyCounts {
     total: usize,
     active: usize,
-    fail: usize,
-    warn: usize,
-    pass: usize,
-    not_applicable: usize,
-    resolved: usize,
+    /// Keys with findings, each under its worst verdict.
+    #[serde(flatten)]
+    by_verdict: Counts,
 }
 
 #[derive(Serialize)]
@@ -413,15 +411,7 @@ pub(crate) fn header(report: &Report) -> JsonHeader<'_> {
                 failed: s.accounts_failed,
                 failed_by_reason: s.failures_by_code,
             },
-            keys: KeyCounts {
-                total: s.keys_total,
-                active: s.keys_active,
-                fail: s.keys.fail,
-                warn: s.keys.warn,
-                pass: s.keys.pass,
-                not_applicable: s.keys.not_applicable,
-                resolved: s.keys.resolved,
-            },
+            keys: KeyCounts { total: s.keys_total, active: s.keys_active, by_verdict: s.keys.into() },
             findings_by_rule: s.findings_by_rule.into_iter().map(|(id, c)| (id, c.into())).collect(),
             actions: s.actions,
         },

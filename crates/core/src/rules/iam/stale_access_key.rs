@@ -6,6 +6,7 @@ use jiff::Timestamp;
 use crate::eval::{AgeSource, EvalContext, Evidence, Finding, KeyFacts, Verdict};
 use crate::ids::AccountId;
 use crate::inventory::{AccountInventory, CredentialUser, KeyChange, KeySlotRecord, KeyStatus};
+use crate::rules::iam::changed_since_report;
 use crate::rules::{CisRef, Rule, RuleMeta, Severity};
 
 static META: RuleMeta = RuleMeta {
@@ -106,24 +107,6 @@ fn message(
         Verdict::Warn => format!("{aged}; rotate it before {due} (maximum {max_age_days} days)"),
         Verdict::Pass => format!("{aged}; due for rotation by {due}"),
         Verdict::NotApplicable | Verdict::Resolved => format!("{who} is inactive; the control covers active keys only"),
-    }
-}
-
-/// The sentence for a key that `ListAccessKeys` shows deactivated or deleted since the (cached) credential
-/// report, shared by every key rule; `None` when nothing changed.
-pub(crate) fn changed_since_report(who: &str, key: &KeyFacts, generated_at: Option<Timestamp>) -> Option<String> {
-    let report =
-        generated_at.map_or_else(|| "the credential report".to_owned(), |g| format!("the credential report of {g}"));
-    let days = key.age_days();
-    match key.change? {
-        KeyChange::Deleted => Some(format!(
-            "{who} (last rotated {days} days ago) was deleted after {report} was generated: ListAccessKeys no longer \
-             lists it"
-        )),
-        KeyChange::Deactivated => Some(format!(
-            "{who} (last rotated {days} days ago) was deactivated after {report} was generated; the control covers \
-             active keys only"
-        )),
     }
 }
 

@@ -4,7 +4,7 @@
 use crate::eval::{EvalContext, Evidence, Finding, KeyFacts, Verdict, whole_days};
 use crate::ids::AccountId;
 use crate::inventory::{AccountInventory, KeyChange, KeyStatus};
-use crate::rules::iam::stale_access_key::changed_since_report;
+use crate::rules::iam::changed_since_report;
 use crate::rules::{CisRef, Rule, RuleMeta, Severity};
 
 static META: RuleMeta = RuleMeta {
