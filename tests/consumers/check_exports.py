@@ -129,9 +129,12 @@ def check_csv(path: str, report: dict) -> None:
     expected = report["findings"]
     check(len(rows) == len(expected), f"CSV: {len(rows)} rows, {len(expected)} findings")
     for i, (row, f) in enumerate(zip(rows, expected)):
-        # `evidence` is an object in JSON and its JSON text in one CSV cell.
+        # `evidence` is an object in JSON and its JSON text in one CSV cell; `suppression`'s fields are
+        # `suppression_<field>` columns.
         check(json.loads(row.pop("evidence", "null")) == f.get("evidence"), f"CSV row {i}: evidence differs")
-        want = {k: stringify(v) for k, v in f.items() if k != "evidence"}
+        want = {k: stringify(v) for k, v in f.items() if k not in ("evidence", "suppression")}
+        for field in ("entry", "reason", "owner", "expires"):
+            want[f"suppression_{field}"] = stringify((f.get("suppression") or {}).get(field))
         check(row == want, f"CSV row {i} differs: {row} != {want}")
 
 

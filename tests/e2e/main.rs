@@ -573,7 +573,7 @@ fn every_export_is_accepted_by_its_real_consumer() {
     let json_fingerprints: Vec<&Value> =
         run.report()["findings"].as_array().unwrap().iter().map(|f| &f["fingerprint"]).collect();
     for r in results {
-        assert!(json_fingerprints.contains(&&r["partialFingerprints"]["keyaudit/v1"]), "SARIF and JSON agree");
+        assert!(json_fingerprints.contains(&&r["partialFingerprints"]["keyaudit/v2"]), "SARIF and JSON agree");
         let chain = r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"].as_str().unwrap();
         assert!(chain.starts_with(s.0["organization_id"].as_str().unwrap()), "{chain}");
     }
@@ -589,7 +589,7 @@ fn every_export_is_accepted_by_its_real_consumer() {
             .unwrap()
             .iter()
             .filter(|r| r["kind"] == "fail")
-            .map(|r| r["partialFingerprints"]["keyaudit/v1"].as_str().unwrap().to_owned())
+            .map(|r| r["partialFingerprints"]["keyaudit/v2"].as_str().unwrap().to_owned())
             .collect();
         v.sort();
         v

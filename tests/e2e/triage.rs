@@ -183,7 +183,7 @@ fn every_export_carries_the_triage() {
     let triage_of = |usage: &Value, action: &Value, owner: &Value| (usage.clone(), action.clone(), owner.clone());
     for r in log["runs"][0]["results"].as_array().unwrap() {
         let p = &r["properties"];
-        let fp = r["partialFingerprints"]["keyaudit/v1"].as_str().unwrap();
+        let fp = r["partialFingerprints"]["keyaudit/v2"].as_str().unwrap();
         assert_eq!(triage_of(&p["usage"], &p["action"], &p["owner"]), json_triage[fp], "SARIF {fp}");
     }
     for r in ocsf.as_array().unwrap() {

@@ -41,6 +41,30 @@ pub(crate) enum Command {
         /// Rule id or name.
         id: String,
     },
+    /// Compare two saved JSON reports (`scan -o json`): new, updated and resolved findings, accounts that
+    /// failed or were no longer assessed.
+    Diff(DiffArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct DiffArgs {
+    /// The earlier report (the baseline).
+    #[arg(value_name = "OLD.json")]
+    pub(crate) old: PathBuf,
+    /// The later report.
+    #[arg(value_name = "NEW.json")]
+    pub(crate) new: PathBuf,
+    /// table or json [default: table].
+    #[arg(long = "output", short = 'o', value_name = "FORMAT", default_value = "table")]
+    pub(crate) output: DiffFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum DiffFormat {
+    /// Human-readable.
+    Table,
+    /// Machine-readable.
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
@@ -61,6 +85,8 @@ pub(crate) enum FailOnArg {
     Fail,
     /// Exit 1 when a key fails or warns.
     Warn,
+    /// Exit 1 only for failing findings that did not fail in --baseline (CI gates that accept known debt).
+    New,
 }
 
 #[derive(Debug, clap::Args)]
@@ -153,6 +179,16 @@ pub(crate) struct ScanArgs {
     /// Which findings make the exit code 1 [default: fail].
     #[arg(long, env = "KEYAUDIT_FAIL_ON", value_enum, help_heading = "Rule")]
     pub(crate) fail_on: Option<FailOnArg>,
+
+    /// Exceptions file (TOML, one [[suppression]] table per entry: what it matches, reason, owner, expires).
+    /// Suppressed findings keep their verdict but count neither for the exit code nor in the totals.
+    #[arg(long, env = "KEYAUDIT_SUPPRESSIONS", value_name = "FILE", help_heading = "Rule")]
+    pub(crate) suppressions: Option<PathBuf>,
+
+    /// A previous JSON report (`-o json`) to compare with: each finding gets a baseline_state (new, unchanged,
+    /// updated) and the report lists what was resolved since.
+    #[arg(long, env = "KEYAUDIT_BASELINE", value_name = "FILE", help_heading = "Rule")]
+    pub(crate) baseline: Option<PathBuf>,
 
     /// Which users get an iam:ListAccessKeys call to attach key ids [default: failing].
     #[arg(long, env = "KEYAUDIT_KEY_IDS", value_enum, help_heading = "Collection")]

@@ -16,8 +16,10 @@ mod args;
 mod aws;
 mod output;
 mod progress;
+mod saved;
 mod scan;
 mod settings;
+mod suppressions;
 
 use args::{Cli, Command};
 
@@ -80,6 +82,27 @@ fn print(text: &str) -> Result<ExitStatus, Failure> {
     Ok(ExitStatus::Clean)
 }
 
+/// `keyaudit diff OLD NEW`: the comparison of two saved reports.
+fn diff(args: &args::DiffArgs) -> Result<ExitStatus, Failure> {
+    use keyaudit_core::baseline::Baseline;
+    let old = Baseline::new(saved::load("diff OLD", &args.old).map_err(Failure::usage)?);
+    let new = saved::load("diff NEW", &args.new).map_err(Failure::usage)?;
+    old.check_compatible(&new).map_err(|e| Failure::usage(anyhow::Error::new(e).context("keyaudit diff")))?;
+    let comparison = old.compare(&new);
+    let color = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let bytes = output::diff::render(
+        &old,
+        &new,
+        &comparison,
+        (&args.old, &args.new),
+        args.output == args::DiffFormat::Json,
+        color,
+    )
+    .map_err(Failure::incomplete)?;
+    output::write_stdout(&bytes).map_err(|e| Failure::incomplete(anyhow!("writing to stdout: {e}")))?;
+    Ok(ExitStatus::Clean)
+}
+
 fn run(cli: Cli) -> Result<ExitStatus, Failure> {
     match cli.command {
         Command::Rules => print(&rules_listing()),
@@ -89,6 +112,7 @@ fn run(cli: Cli) -> Result<ExitStatus, Failure> {
                 .ok_or_else(|| Failure::usage(anyhow!("unknown rule {id:?}; `keyaudit rules` lists them")))?;
             print(meta.docs)
         }
+        Command::Diff(args) => diff(&args),
         Command::Scan(args) => {
             let settings = settings::Settings::resolve(&args).map_err(Failure::usage)?;
             let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -68,9 +68,9 @@ impl Progress {
     }
 
     pub(crate) fn account_done(&self, done: &AccountDone<'_>) {
-        let failing = done.findings.iter().filter(|f| f.verdict == Verdict::Fail).count();
+        let failing = done.findings.iter().filter(|f| f.verdict == Verdict::Fail && f.suppression.is_none()).count();
         let total = self.failing.fetch_add(failing, Ordering::Relaxed) + failing;
-        self.bar.set_message(format!("{total} failing keys"));
+        self.bar.set_message(format!("{total} failing findings"));
         self.bar.inc(1);
     }
 

@@ -2,9 +2,11 @@
 
 use anyhow::{Context, Result};
 use jiff::Timestamp;
+use keyaudit_core::baseline::Snapshot;
 use keyaudit_core::eval::EvalContext;
 use keyaudit_core::report::Scope;
-use keyaudit_core::report::{ClockCheck, Outcome, Report, RunInfo};
+use keyaudit_core::report::{ClockCheck, Outcome, Report, RunInfo, annotate};
+use keyaudit_core::suppress::{EntryState, EntryStatus, Suppressions};
 use keyaudit_org_discovery::{
     AssumeSettings, DiscoveryError, RoleAssumer, SdkOrganizations, caller_identity, discover,
 };
@@ -52,6 +54,9 @@ pub(crate) async fn run(settings: Settings, quiet: bool) -> Result<ExitStatus, F
     prepare(&settings.outputs).map_err(Failure::usage)?;
     let started_at = now();
     let as_of = settings.as_of.unwrap_or(started_at);
+    if let Some((path, entries)) = &settings.suppressions {
+        crate::suppressions::check_horizon(path, entries, as_of).map_err(Failure::usage)?;
+    }
     let rules = &settings.rules;
     let (base, region_defaulted) = base_config(&settings).await;
     let region = base.region().map_or_else(|| DEFAULT_REGION.to_owned(), |r| r.to_string());
@@ -105,6 +110,27 @@ pub(crate) async fn run(settings: Settings, quiet: bool) -> Result<ExitStatus, F
         "organization discovered"
     );
 
+    if let Some((path, baseline)) = &settings.baseline {
+        let header = Snapshot::header(
+            as_of,
+            &discovery.scope,
+            &caller.account_id,
+            &caller.partition,
+            &rules.metas(),
+            &settings.rule_config,
+        );
+        baseline
+            .check_compatible(&header)
+            .map_err(|e| Failure::usage(anyhow::Error::new(e).context(format!("--baseline {}", path.display()))))?;
+        for (name, was, now) in baseline.compare(&header).threshold_changes {
+            tracing::warn!(
+                "--baseline {}: it was made with {name} {was}, this run uses {now}: some verdicts may change for \
+                 that reason alone",
+                path.display()
+            );
+        }
+    }
+
     let connector = Connector {
         assumer: RoleAssumer::new(
             &sts_config,
@@ -124,7 +150,11 @@ pub(crate) async fn run(settings: Settings, quiet: bool) -> Result<ExitStatus, F
     let ctx = EvalContext { as_of, config: settings.rule_config };
     let streams = open_streams(&settings.outputs, started_at, &caller.partition).map_err(Failure::usage)?;
     let progress = Progress::new(discovery.accounts.len(), quiet);
+    let suppressions = settings.suppressions.as_ref().map(|(_, s)| s);
+    let baseline = settings.baseline.as_ref().map(|(_, b)| b);
+    let partition = caller.partition.clone();
     let on_done = |done: keyaudit_scanner::AccountDone<'_>| {
+        annotate(done.findings, &done.record.account, &partition, as_of, suppressions, baseline);
         progress.account_done(&done);
         for stream in &streams {
             stream.account_done(&done);
@@ -151,8 +181,14 @@ pub(crate) async fn run(settings: Settings, quiet: bool) -> Result<ExitStatus, F
         rules: rules.metas(),
         accounts: output.accounts,
         findings: output.findings,
+        suppressions: None,
+        comparison: None,
     };
     report.normalize();
+    if let Some((path, entries)) = &settings.suppressions {
+        report.suppressions = Some(suppression_statuses(&report, entries, &path.display().to_string()));
+    }
+    report.comparison = baseline.map(|b| b.compare(&Snapshot::of(&report)));
     for stream in &streams {
         stream.finish(&report).map_err(Failure::incomplete)?;
     }
@@ -164,4 +200,38 @@ pub(crate) async fn run(settings: Settings, quiet: bool) -> Result<ExitStatus, F
         Outcome::Findings => ExitStatus::Findings,
         Outcome::Incomplete => ExitStatus::Incomplete,
     })
+}
+
+/// Each exception's standing after the run, with a warning for every entry that needs attention.
+fn suppression_statuses(report: &Report, entries: &Suppressions, file: &str) -> Vec<EntryStatus> {
+    let accounts: std::collections::HashMap<_, _> =
+        report.accounts.iter().map(|r| (&r.account.id, &r.account)).collect();
+    let complete = report.summary().accounts_failed == 0;
+    let statuses = entries.statuses(
+        report.findings.iter().map(|f| (f, f.fingerprint(&report.run.partition), accounts.get(&f.account_id).copied())),
+        report.run.as_of,
+        complete,
+    );
+    for s in &statuses {
+        let (label, line) = (&s.entry.label, s.entry.line);
+        match s.state {
+            EntryState::Expired => tracing::warn!(
+                "--suppressions {file}: entry {label} (line {line}) expired on {} and no longer applies: {} finding(s) \
+                 it matched count again; renew it with a new date and reason, or remove it",
+                s.entry.expires,
+                s.matched
+            ),
+            EntryState::Stale => tracing::warn!(
+                "--suppressions {file}: entry {label} (line {line}) matched no failing or warning finding in a complete \
+                 run: the key was fixed or is gone; remove the entry"
+            ),
+            EntryState::ExpiringSoon => tracing::warn!(
+                "--suppressions {file}: entry {label} (line {line}) expires on {}; {} finding(s) will count again after it",
+                s.entry.expires,
+                s.matched
+            ),
+            EntryState::InForce | EntryState::Unmatched => {}
+        }
+    }
+    statuses
 }

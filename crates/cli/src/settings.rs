@@ -7,10 +7,12 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use jiff::Timestamp;
+use keyaudit_core::baseline::Baseline;
 use keyaudit_core::eval::RuleConfig;
 use keyaudit_core::ids::AccountId;
 use keyaudit_core::report::FailOn;
 use keyaudit_core::rules::{RuleSet, builtin};
+use keyaudit_core::suppress::Suppressions;
 use keyaudit_org_discovery::{AccountFilter, RoleSpec};
 use keyaudit_scanner::{KeyIdMode, ReportPolicy, ScanOptions};
 use serde::Deserialize;
@@ -46,6 +48,8 @@ struct FileConfig {
     #[serde(default)]
     skip_rules: Vec<String>,
     fail_on: Option<FailOnArg>,
+    suppressions: Option<std::path::PathBuf>,
+    baseline: Option<std::path::PathBuf>,
     key_ids: Option<KeyIdsArg>,
     concurrency: Option<usize>,
     iam_rps: Option<u32>,
@@ -86,6 +90,10 @@ pub(crate) struct Settings {
     pub(crate) max_attempts: u32,
     pub(crate) outputs: Vec<OutputSpec>,
     pub(crate) output_options: OutputOptions,
+    /// `--suppressions`: the file and its entries.
+    pub(crate) suppressions: Option<(std::path::PathBuf, Suppressions)>,
+    /// `--baseline`: the file and the report it holds.
+    pub(crate) baseline: Option<(std::path::PathBuf, Baseline)>,
 }
 
 fn load_file(path: &Path) -> Result<FileConfig> {
@@ -193,7 +201,22 @@ impl Settings {
         let fail_on = match args.fail_on.or(file.fail_on).unwrap_or(FailOnArg::Fail) {
             FailOnArg::Fail => FailOn::Fail,
             FailOnArg::Warn => FailOn::Warn,
+            FailOnArg::New => FailOn::New,
         };
+        let suppressions = match args.suppressions.clone().or(file.suppressions) {
+            Some(path) => {
+                let loaded = crate::suppressions::load(&path)?;
+                Some((path, loaded))
+            }
+            None => None,
+        };
+        let baseline = match args.baseline.clone().or(file.baseline) {
+            Some(path) => Some((path.clone(), Baseline::new(crate::saved::load("--baseline", &path)?))),
+            None => None,
+        };
+        if fail_on == FailOn::New && baseline.is_none() {
+            bail!("--fail-on new: needs --baseline PREVIOUS.json (a failing finding is new only against a baseline)");
+        }
 
         let filter = AccountFilter {
             ous: list(&args.ous, file.ou),
@@ -236,6 +259,8 @@ impl Settings {
             max_attempts,
             outputs,
             output_options,
+            suppressions,
+            baseline,
         })
     }
 }

@@ -33,6 +33,14 @@ pub enum ModelError {
         /// Every rule's id and name.
         known: String,
     },
+    /// A pattern (a suppression's `user_arn`) is malformed.
+    #[error("{value:?}: {problem}")]
+    InvalidPattern {
+        /// The rejected pattern.
+        value: String,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// The rule selection leaves no rule to run.
     #[error("--rules / --skip-rules leave no rule to run")]
     NoRules,

@@ -3,9 +3,11 @@
 use jiff::{SignedDuration, Timestamp};
 
 use crate::ModelError;
+use crate::baseline::BaselineState;
 use crate::ids::{AccessKeyId, AccountId, Partition};
 use crate::inventory::{AccountInventory, CredentialUser, KeyChange, KeySlot, KeySlotRecord, KeyStatus, Owner};
 use crate::rules::{RuleMeta, RuleSet};
+use crate::suppress::AppliedSuppression;
 use crate::triage::Triage;
 
 const SECONDS_PER_DAY: i64 = 86_400;
@@ -188,6 +190,9 @@ pub struct KeyFacts {
     pub age: SignedDuration,
     /// What [`KeyFacts::age`] is measured from.
     pub age_source: AgeSource,
+    /// Whether the user's other slot holds a key with the same `last_rotated` second (the slot then joins the
+    /// key's identity; see [`Finding::fingerprint`]).
+    pub shares_rotation_second: bool,
 }
 
 /// What a key's age is measured from.
@@ -215,8 +220,8 @@ impl AgeSource {
 const REACTIVATION_SLACK: SignedDuration = SignedDuration::from_hours(1);
 
 impl KeyFacts {
-    /// The facts of a report slot at `as_of`.
-    pub fn of(key: &KeySlotRecord, as_of: Timestamp) -> Self {
+    /// The facts of `user`'s report slot `key` at `as_of`.
+    pub fn of(user: &CredentialUser, key: &KeySlotRecord, as_of: Timestamp) -> Self {
         let reactivated = key.created_at.filter(|c| key.last_rotated.duration_since(*c) > REACTIVATION_SLACK);
         let (since, age_source) = match reactivated {
             Some(created) => (created, AgeSource::CreateDate),
@@ -234,6 +239,22 @@ impl KeyFacts {
             last_used_region: key.last_used_region.clone(),
             age: as_of.duration_since(since),
             age_source,
+            shares_rotation_second: user
+                .keys
+                .iter()
+                .any(|other| other.slot != key.slot && other.last_rotated.as_second() == key.last_rotated.as_second()),
+        }
+    }
+
+    /// The key's identity within its user, stable while the key exists: its `last_rotated` second (plus the slot
+    /// when both of the user's keys share that second). It depends neither on the verdict nor on whether the key
+    /// id was looked up, and survives the slot shift when the user's other key is deleted.
+    pub fn identity(&self) -> String {
+        let rotated = self.last_rotated.as_second();
+        if self.shares_rotation_second {
+            format!("rotated:{rotated}|slot:{}", self.slot.number())
+        } else {
+            format!("rotated:{rotated}")
         }
     }
 
@@ -349,6 +370,11 @@ pub struct Finding {
     pub triage: Triage,
     /// The user's owner, from its tags, when looked up.
     pub owner: Option<Owner>,
+    /// The exception the finding is under (`--suppressions`): it then counts neither for the exit code nor in
+    /// the fail/warn totals.
+    pub suppression: Option<AppliedSuppression>,
+    /// How it compares with the baseline (`--baseline`).
+    pub baseline_state: Option<BaselineState>,
 }
 
 impl Finding {
@@ -374,6 +400,8 @@ impl Finding {
             message,
             triage: Triage::default(),
             owner: None,
+            suppression: None,
+            baseline_state: None,
         }
     }
 
@@ -390,26 +418,34 @@ impl Finding {
         }
     }
 
+    /// Whether the finding counts: failing or warning, and not under an exception.
+    pub fn counts_against(&self) -> bool {
+        self.verdict.is_actionable() && self.suppression.is_none()
+    }
+
     /// Whether this is about the root user.
     pub fn is_root(&self) -> bool {
         self.user_name == crate::inventory::ROOT_USER_NAME
     }
 
-    /// A stable identifier of what the finding is about: SHA-256 (hex) of the rule, partition, account, user ARN
-    /// and access key id (the key slot when the id was not looked up; `user` for a user-level finding). It does
-    /// not change between runs while the subject stays the same, so SIEMs and code-scanning tools can track one
-    /// finding over time.
+    /// A stable identifier of what the finding is about: SHA-256 (hex) of
+    /// `keyaudit/v2|<rule id>|<partition>|<account id>|<user ARN>|<subject>`, where the subject is the key's
+    /// [`KeyFacts::identity`] (its `last_rotated` second) for a key-level finding and `user` for a user-level one.
+    /// The key id is deliberately not part of it: the credential report has no key ids and keyaudit looks them up
+    /// only for some keys, so a key's fingerprint would otherwise change with `--key-ids` or with its verdict.
     pub fn fingerprint(&self, partition: &Partition) -> String {
         use sha2::Digest;
-        let subject = match &self.key {
-            Some(KeyFacts { access_key_id: Some(id), .. }) => format!("key:{id}"),
-            Some(key) => format!("slot:{}", key.slot.number()),
-            None => "user".to_owned(),
-        };
-        let input = format!("keyaudit/v1|{}|{partition}|{}|{}|{subject}", self.rule.id, self.account_id, self.user_arn);
+        let subject = self.key.as_ref().map_or_else(|| "user".to_owned(), KeyFacts::identity);
+        let input = format!(
+            "{FINGERPRINT_SCHEME}|{}|{partition}|{}|{}|{subject}",
+            self.rule.id, self.account_id, self.user_arn
+        );
         hex::encode(sha2::Sha256::digest(input.as_bytes()))
     }
 }
+
+/// The fingerprint scheme's name, recorded in reports so that a baseline made with another scheme is refused.
+pub const FINGERPRINT_SCHEME: &str = "keyaudit/v2";
 
 /// Evaluates every rule of the set on one account's inventory, then triages the findings (usage, action, owner).
 pub fn evaluate(rules: &RuleSet, ctx: &EvalContext, account_id: &AccountId, inv: &AccountInventory) -> Vec<Finding> {
@@ -424,35 +460,78 @@ mod tests {
     use crate::inventory::{CredentialUser, KeySlotRecord};
     use crate::rules::builtin;
 
-    fn finding(key_id: Option<&str>, last_rotated: &str, as_of: &str) -> Finding {
+    const ARN: &str = "arn:aws:iam::012345678901:user/alice";
+
+    /// One of alice's keys: slot, key id, last_rotated.
+    type Key<'a> = (KeySlot, Option<&'a str>, &'a str);
+
+    /// alice's keys, evaluated by KA-IAM-001 at `as_of`.
+    fn findings(keys: &[Key<'_>], as_of: &str) -> Vec<Finding> {
         let inv = AccountInventory {
             report_generated_at: None,
             users: vec![CredentialUser {
                 user_name: "alice".into(),
-                arn: "arn:aws:iam::012345678901:user/alice".into(),
-                keys: vec![KeySlotRecord {
-                    access_key_id: key_id.map(|k| AccessKeyId::parse(k).unwrap()),
-                    ..KeySlotRecord::new(KeySlot::One, KeyStatus::Active, last_rotated.parse().unwrap())
-                }],
+                arn: ARN.into(),
+                keys: keys
+                    .iter()
+                    .map(|(slot, id, rotated)| KeySlotRecord {
+                        access_key_id: id.map(|k| AccessKeyId::parse(k).unwrap()),
+                        ..KeySlotRecord::new(*slot, KeyStatus::Active, rotated.parse().unwrap())
+                    })
+                    .collect(),
                 owner: None,
             }],
         };
         let ctx = EvalContext { as_of: as_of.parse().unwrap(), config: RuleConfig::default() };
-        evaluate(&builtin(), &ctx, &AccountId::parse("012345678901").unwrap(), &inv).remove(0)
+        let only = builtin().select(&["KA-IAM-001".to_owned()], &[]).unwrap();
+        evaluate(&only, &ctx, &AccountId::parse("012345678901").unwrap(), &inv)
+    }
+
+    /// Issue "Scheduled runs": a key keeps its fingerprint through pass, warn and fail, whether or not its id was
+    /// looked up, and through the slot shift when the user's other key is deleted.
+    #[test]
+    fn a_key_keeps_its_fingerprint_through_verdicts_look_ups_and_slot_shifts() {
+        let aws = Partition::aws();
+        let (old, new) = ("2026-01-01T00:00:00Z", "2026-06-01T00:00:00Z");
+        let id = Some("AKIA0000000000000001");
+        let cases: [(&[Key<'_>], &str, Verdict); 4] = [
+            (&[(KeySlot::One, None, old), (KeySlot::Two, None, new)], "2026-03-01T00:00:00Z", Verdict::Pass),
+            (&[(KeySlot::One, None, old), (KeySlot::Two, None, new)], "2026-03-25T00:00:00Z", Verdict::Warn),
+            (&[(KeySlot::One, id, old), (KeySlot::Two, None, new)], "2026-11-28T00:00:00Z", Verdict::Fail),
+            // The other key (slot 1) deleted: ours moves to slot 1.
+            (&[(KeySlot::One, None, new)], "2026-11-28T00:00:00Z", Verdict::Fail),
+        ];
+        let mut prints = Vec::new();
+        for (i, (keys, as_of, verdict)) in cases.iter().enumerate() {
+            let all = findings(keys, as_of);
+            let ours = if i == 3 {
+                &all[0]
+            } else {
+                all.iter().find(|f| f.key.as_ref().unwrap().last_rotated.to_string() == old).unwrap()
+            };
+            if i < 3 {
+                assert_eq!(ours.verdict, *verdict, "case {i}");
+            }
+            prints.push((ours.fingerprint(&aws), all.iter().map(|f| f.fingerprint(&aws)).collect::<Vec<_>>()));
+        }
+        assert!(prints[..3].iter().all(|(p, _)| *p == prints[0].0), "pass, warn, fail: one key, one fingerprint");
+        assert_eq!(prints[0].0.len(), 64);
+        // The newer key: slot 2 in the first runs, slot 1 once the older one is gone.
+        assert_eq!(prints[0].1[1], prints[3].1[0], "the slot shift keeps the newer key's fingerprint");
+        assert_ne!(prints[0].1[0], prints[0].1[1], "two keys, two fingerprints");
+        let other_partition = findings(&[(KeySlot::One, None, old)], "2026-11-28T00:00:00Z")[0]
+            .fingerprint(&Partition::from_arn("arn:aws-cn:iam::x").unwrap());
+        assert_ne!(prints[0].0, other_partition);
     }
 
     #[test]
-    fn fingerprints_stay_stable_while_the_key_stays_the_same() {
+    fn two_keys_rotated_in_the_same_second_are_told_apart_by_slot() {
+        let same = "2026-01-01T00:00:00Z";
+        let all = findings(&[(KeySlot::One, None, same), (KeySlot::Two, None, same)], "2026-11-28T00:00:00Z");
         let aws = Partition::aws();
-        let a = finding(Some("AKIA0000000000000001"), "2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z");
-        let b = finding(Some("AKIA0000000000000001"), "2026-01-01T00:00:00Z", "2026-11-28T00:00:00Z");
-        assert_ne!(a.verdict, b.verdict);
-        assert_eq!(a.fingerprint(&aws), b.fingerprint(&aws), "another run, another verdict: same key");
-        assert_eq!(a.fingerprint(&aws).len(), 64);
-        let other_key = finding(Some("AKIA0000000000000002"), "2026-01-01T00:00:00Z", "2026-05-01T00:00:00Z");
-        assert_ne!(a.fingerprint(&aws), other_key.fingerprint(&aws));
-        let no_id = finding(None, "2026-01-01T00:00:00Z", "2026-05-01T00:00:00Z");
-        assert_ne!(a.fingerprint(&aws), no_id.fingerprint(&aws));
-        assert_ne!(a.fingerprint(&aws), a.fingerprint(&Partition::from_arn("arn:aws-cn:iam::x").unwrap()));
+        assert_ne!(all[0].fingerprint(&aws), all[1].fingerprint(&aws));
+        assert_eq!(all[0].key.as_ref().unwrap().identity(), "rotated:1767225600|slot:1");
+        let alone = findings(&[(KeySlot::Two, None, same)], "2026-11-28T00:00:00Z");
+        assert_eq!(alone[0].key.as_ref().unwrap().identity(), "rotated:1767225600");
     }
 }

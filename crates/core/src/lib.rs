@@ -6,12 +6,14 @@
 #![warn(missing_docs)]
 
 pub mod aws_error;
+pub mod baseline;
 pub mod error;
 pub mod eval;
 pub mod ids;
 pub mod inventory;
 pub mod report;
 pub mod rules;
+pub mod suppress;
 pub mod triage;
 
 pub use error::ModelError;

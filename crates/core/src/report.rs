@@ -5,10 +5,12 @@ use std::collections::BTreeMap;
 
 use jiff::{SignedDuration, Timestamp};
 
+use crate::baseline::{Baseline, Comparison};
 use crate::eval::{Finding, RuleConfig, Verdict};
 use crate::ids::{AccountId, Partition};
 use crate::inventory::{AccountInventory, KeySlot};
 use crate::rules::RuleMeta;
+use crate::suppress::{EntryStatus, Suppressions};
 
 /// An Organizations account state (`State`, not the retiring `Status`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -331,6 +333,10 @@ pub struct Report {
     pub accounts: Vec<AccountRecord>,
     /// Every finding, in (account, user, slot, rule) order; a user-level finding comes before its user's keys.
     pub findings: Vec<Finding>,
+    /// Each exception's standing, when `--suppressions` was given.
+    pub suppressions: Option<Vec<EntryStatus>>,
+    /// The change since the baseline, when `--baseline` was given.
+    pub comparison: Option<Comparison>,
 }
 
 /// Findings (or keys) by verdict.
@@ -386,6 +392,27 @@ pub struct Summary {
     pub findings: VerdictCounts,
     /// Findings with something to do, by triage action (`deactivate`, `rotate`, …).
     pub actions: BTreeMap<&'static str, usize>,
+    /// Findings under an exception, by verdict; every other count leaves them out.
+    pub suppressed: VerdictCounts,
+}
+
+/// Marks one account's findings with the exception each is under and how each compares with the baseline.
+pub fn annotate(
+    findings: &mut [Finding],
+    account: &Account,
+    partition: &Partition,
+    as_of: Timestamp,
+    suppressions: Option<&Suppressions>,
+    baseline: Option<&Baseline>,
+) {
+    if suppressions.is_none() && baseline.is_none() {
+        return;
+    }
+    for f in findings {
+        let fingerprint = f.fingerprint(partition);
+        f.suppression = suppressions.and_then(|s| s.find(f, &fingerprint, Some(account), as_of));
+        f.baseline_state = baseline.map(|b| b.state_of(&fingerprint, f.verdict));
+    }
 }
 
 /// The level from which findings make the run fail.
@@ -395,6 +422,8 @@ pub enum FailOn {
     Fail,
     /// `warn` and `fail` findings.
     Warn,
+    /// Only `fail` findings that did not fail in the baseline (new ones, and ones that got worse).
+    New,
 }
 
 /// The run's outcome, as the exit code reports it.
@@ -440,6 +469,10 @@ impl Report {
         }
         let mut worst: BTreeMap<(&AccountId, &str, KeySlot), Verdict> = BTreeMap::new();
         for f in &self.findings {
+            if f.suppression.is_some() {
+                s.suppressed.add(f.verdict);
+                continue;
+            }
             s.findings.add(f.verdict);
             if f.triage.action != crate::triage::Action::None {
                 *s.actions.entry(f.triage.action.as_str()).or_default() += 1;
@@ -458,10 +491,17 @@ impl Report {
 
     /// The outcome: an incomplete scan takes precedence over findings, since it cannot claim compliance.
     pub fn outcome(&self, fail_on: FailOn) -> Outcome {
-        let s = self.summary();
-        if s.accounts_failed > 0 {
+        let counts = |f: &&Finding| match fail_on {
+            FailOn::Fail => f.verdict == Verdict::Fail,
+            FailOn::Warn => f.verdict.is_actionable(),
+            FailOn::New => {
+                f.verdict == Verdict::Fail
+                    && f.baseline_state.is_none_or(|state| state.was(f.verdict) != Some(Verdict::Fail))
+            }
+        };
+        if self.accounts.iter().any(|r| matches!(r.status, AccountStatus::Failed(_))) {
             Outcome::Incomplete
-        } else if s.findings.fail > 0 || (fail_on == FailOn::Warn && s.findings.warn > 0) {
+        } else if self.findings.iter().filter(|f| f.suppression.is_none()).any(|f| counts(&f)) {
             Outcome::Findings
         } else {
             Outcome::Clean
@@ -511,6 +551,7 @@ mod tests {
             last_used_region: None,
             age: SignedDuration::ZERO,
             age_source: crate::eval::AgeSource::LastRotated,
+            shares_rotation_second: false,
         });
         Finding {
             rule: rule(rule_id),
@@ -523,6 +564,8 @@ mod tests {
             message: String::new(),
             triage: Default::default(),
             owner: None,
+            suppression: None,
+            baseline_state: None,
         }
     }
 
@@ -548,6 +591,8 @@ mod tests {
             rules: crate::rules::builtin().metas(),
             accounts,
             findings,
+            suppressions: None,
+            comparison: None,
         }
     }
 
@@ -584,6 +629,50 @@ mod tests {
             let findings = verdicts.into_iter().map(|v| finding("000000000001", v)).collect();
             assert_eq!(report(accounts, findings).outcome(fail_on), expected, "case {i}");
         }
+    }
+
+    #[test]
+    fn suppressed_findings_and_known_debt_do_not_fail_the_run() {
+        use crate::baseline::BaselineState;
+        use crate::suppress::AppliedSuppression;
+        let scanned = || AccountStatus::Scanned { report_generated_at: None, keys: KeyTally::default() };
+        let suppressed = |mut f: Finding| {
+            f.suppression = Some(AppliedSuppression {
+                entry: "vendor".into(),
+                reason: "contract".into(),
+                owner: "sec".into(),
+                expires: "2027-01-01".parse().unwrap(),
+            });
+            f
+        };
+        let state = |s: BaselineState, mut f: Finding| {
+            f.baseline_state = Some(s);
+            f
+        };
+        let fail = || finding("000000000001", Verdict::Fail);
+        let warn = || finding("000000000001", Verdict::Warn);
+        let cases = [
+            (vec![suppressed(fail())], FailOn::Fail, Outcome::Clean),
+            (vec![suppressed(warn())], FailOn::Warn, Outcome::Clean),
+            (vec![state(BaselineState::Unchanged, fail())], FailOn::New, Outcome::Clean),
+            (vec![state(BaselineState::Unchanged, fail())], FailOn::Fail, Outcome::Findings),
+            (vec![state(BaselineState::New, fail())], FailOn::New, Outcome::Findings),
+            (vec![state(BaselineState::New, suppressed(fail()))], FailOn::New, Outcome::Clean),
+            (vec![state(BaselineState::New, warn())], FailOn::New, Outcome::Clean),
+            (vec![state(BaselineState::Updated { was: Verdict::Warn }, fail())], FailOn::New, Outcome::Findings),
+            (vec![state(BaselineState::Updated { was: Verdict::Fail }, warn())], FailOn::New, Outcome::Clean),
+        ];
+        for (i, (findings, fail_on, expected)) in cases.into_iter().enumerate() {
+            assert_eq!(
+                report(vec![record("000000000001", scanned())], findings).outcome(fail_on),
+                expected,
+                "case {i}"
+            );
+        }
+        let r = report(vec![record("000000000001", failed())], vec![suppressed(fail())]);
+        assert_eq!(r.outcome(FailOn::Fail), Outcome::Incomplete, "a failed account is never suppressed into passing");
+        let s = report(vec![record("000000000001", scanned())], vec![suppressed(fail()), warn()]).summary();
+        assert_eq!((s.findings.fail, s.findings.warn, s.suppressed.fail), (0, 1, 1));
     }
 
     #[test]

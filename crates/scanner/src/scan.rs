@@ -71,8 +71,8 @@ impl Default for ScanOptions {
 pub struct AccountDone<'a> {
     /// The account's record.
     pub record: &'a AccountRecord,
-    /// Its findings.
-    pub findings: &'a [Finding],
+    /// Its findings (the caller may annotate them: exceptions, baseline state).
+    pub findings: &'a mut [Finding],
 }
 
 /// Every selected account's record and every finding.
@@ -98,8 +98,8 @@ pub async fn scan_accounts<C: AccountConnector>(
     shutdown: impl Future<Output = ()>,
 ) -> ScanOutput {
     let mut out = ScanOutput::default();
-    let mut record = |record: AccountRecord, findings: Vec<Finding>| {
-        on_done(AccountDone { record: &record, findings: &findings });
+    let mut record = |record: AccountRecord, mut findings: Vec<Finding>| {
+        on_done(AccountDone { record: &record, findings: &mut findings });
         out.accounts.push(record);
         out.findings.extend(findings);
     };

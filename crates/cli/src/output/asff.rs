@@ -3,10 +3,12 @@
 //! PASSED, so a key rotated or deactivated since resolves its earlier finding; a key deleted since its
 //! credential report → PASSED and ARCHIVED). `Id` is the stable fingerprint, so re-imports update in place.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
+use keyaudit_core::baseline::ResolvedFinding;
 use keyaudit_core::eval::{Finding, Verdict};
 use keyaudit_core::report::{AccountRecord, Report};
+use keyaudit_core::rules::RuleMeta;
 use serde::Serialize;
 
 use super::{ExportSeverity, with_accounts};
@@ -98,10 +100,14 @@ fn compliance_status(v: Verdict) -> &'static str {
     }
 }
 
-fn finding<'a>(report: &'a Report, f: &'a Finding, account: Option<&'a AccountRecord>) -> AsffFinding<'a> {
+fn finding<'a>(
+    report: &'a Report,
+    f: &'a Finding,
+    account: Option<&'a AccountRecord>,
+    resolved: &HashSet<&str>,
+) -> AsffFinding<'a> {
     let partition = report.run.partition.as_str();
     let region = report.run.region.as_str();
-    let product_account = &report.run.caller_account_id;
     let mut other = BTreeMap::new();
     let mut put = |k: &'static str, v: Option<String>| {
         if let Some(v) = v {
@@ -120,12 +126,14 @@ fn finding<'a>(report: &'a Report, f: &'a Finding, account: Option<&'a AccountRe
     put("OuPath", account.and_then(|r| r.account.ou_path.clone()));
     let as_of = report.run.as_of.to_string();
     let rule = f.rule;
+    let id = f.fingerprint(&report.run.partition);
+    // Resolved since the baseline, or deleted since the credential report: archived, as AWS's own controls do
+    // for resources that are gone or fixed.
+    let archived = f.verdict == Verdict::Resolved || resolved.contains(id.as_str());
     AsffFinding {
         schema_version: "2018-10-08",
-        id: f.fingerprint(&report.run.partition),
-        product_arn: format!(
-            "arn:{partition}:securityhub:{region}:{product_account}:product/{product_account}/default"
-        ),
+        id,
+        product_arn: product_arn(report),
         generator_id: rule.id,
         aws_account_id: f.account_id.as_str(),
         types: [TYPE],
@@ -152,6 +160,11 @@ fn finding<'a>(report: &'a Report, f: &'a Finding, account: Option<&'a AccountRe
                 ("keyaudit/owner", f.owner.as_ref().map(|o| o.value.clone())),
                 ("keyaudit/owner_tag", f.owner.as_ref().map(|o| o.tag.clone())),
                 ("keyaudit/age_source", f.key.as_ref().map(|k| k.age_source.as_str().to_owned())),
+                ("keyaudit/baseline_state", f.baseline_state.map(|s| s.as_str().to_owned())),
+                ("keyaudit/suppression_entry", f.suppression.as_ref().map(|s| s.entry.clone())),
+                ("keyaudit/suppression_reason", f.suppression.as_ref().map(|s| truncate(&s.reason, 512))),
+                ("keyaudit/suppression_owner", f.suppression.as_ref().map(|s| s.owner.clone())),
+                ("keyaudit/suppression_expires", f.suppression.as_ref().map(|s| s.expires.to_string())),
             ]
             .into_iter()
             .filter_map(|(k, v)| v.map(|v| (k, v))),
@@ -163,10 +176,70 @@ fn finding<'a>(report: &'a Report, f: &'a Finding, account: Option<&'a AccountRe
             related_requirements: super::requirements(rule),
             security_control_id: rule.security_hub.first().copied(),
         },
-        // A key deleted since the credential report no longer exists: its finding is archived, as AWS's own
-        // controls do for deleted resources.
-        record_state: if f.verdict == Verdict::Resolved { "ARCHIVED" } else { "ACTIVE" },
-        workflow: Workflow { status: "NEW" },
+        record_state: if archived { "ARCHIVED" } else { "ACTIVE" },
+        // Security Hub takes `Workflow` only when it creates a finding; see docs/exports.md.
+        workflow: Workflow { status: if f.suppression.is_some() { "SUPPRESSED" } else { "NEW" } },
+    }
+}
+
+fn product_arn(report: &Report) -> String {
+    let (partition, region, account) =
+        (report.run.partition.as_str(), &report.run.region, &report.run.caller_account_id);
+    format!("arn:{partition}:securityhub:{region}:{account}:product/{account}/default")
+}
+
+/// A finding that failed or warned in the baseline and is gone from this report (its key deleted or rotated
+/// away): PASSED and ARCHIVED under the baseline's `Id`, so Security Hub closes it.
+fn gone<'a>(report: &'a Report, r: &'a ResolvedFinding, rule: &'static RuleMeta) -> AsffFinding<'a> {
+    let f = &r.finding;
+    let as_of = report.run.as_of.to_string();
+    let mut other = BTreeMap::new();
+    if let Some(id) = &f.access_key_id {
+        other.insert("AccessKeyId", id.clone());
+    }
+    if let Some(slot) = f.key_slot {
+        other.insert("KeySlot", slot.to_string());
+    }
+    if let Some(ou) = r.account.as_ref().and_then(|a| a.ou_path.clone()) {
+        other.insert("OuPath", ou);
+    }
+    AsffFinding {
+        schema_version: "2018-10-08",
+        id: f.fingerprint.clone(),
+        product_arn: product_arn(report),
+        generator_id: rule.id,
+        aws_account_id: f.account_id.as_str(),
+        types: [TYPE],
+        created_at: as_of.clone(),
+        updated_at: as_of,
+        severity: AsffSeverity { label: "INFORMATIONAL", original: "resolved" },
+        title: rule.title,
+        description: &f.message,
+        remediation: Remediation {
+            recommendation: Recommendation { text: truncate(rule.remediation, 512), url: rule.reference_url },
+        },
+        product_fields: BTreeMap::from([
+            ("ProviderName", "keyaudit".to_owned()),
+            ("ProviderVersion", env!("CARGO_PKG_VERSION").to_owned()),
+            ("keyaudit/verdict", "resolved".to_owned()),
+            ("keyaudit/baseline_state", "absent".to_owned()),
+            ("keyaudit/baseline_verdict", f.verdict.as_str().to_owned()),
+            ("keyaudit/account_name", r.account.as_ref().and_then(|a| a.name.clone()).unwrap_or_default()),
+        ]),
+        resources: [Resource {
+            kind: "AwsIamUser",
+            id: &f.user_arn,
+            partition: report.run.partition.as_str(),
+            region: &report.run.region,
+            details: Details { other },
+        }],
+        compliance: Compliance {
+            status: "PASSED",
+            related_requirements: super::requirements(rule),
+            security_control_id: rule.security_hub.first().copied(),
+        },
+        record_state: "ARCHIVED",
+        workflow: Workflow { status: "RESOLVED" },
     }
 }
 
@@ -182,8 +255,17 @@ fn truncate(text: &str, max: usize) -> String {
 
 pub(crate) fn render(report: &Report) -> serde_json::Result<Vec<u8>> {
     // Inactive keys too: a key deactivated after it failed must turn its earlier FAILED finding into PASSED.
-    let findings: Vec<AsffFinding<'_>> =
-        with_accounts(report).map(|(f, account)| finding(report, f, account)).collect();
+    let resolved: Vec<&ResolvedFinding> = report.comparison.iter().flat_map(|c| &c.resolved).collect();
+    let ids: HashSet<&str> = resolved.iter().map(|r| r.finding.fingerprint.as_str()).collect();
+    let mut findings: Vec<AsffFinding<'_>> =
+        with_accounts(report).map(|(f, account)| finding(report, f, account, &ids)).collect();
+    // Resolved findings still in the report were archived above; the others are gone from it.
+    let present: HashSet<String> = findings.iter().map(|f| f.id.clone()).collect();
+    for r in resolved.into_iter().filter(|r| !present.contains(&r.finding.fingerprint)) {
+        if let Some(rule) = report.rules.iter().find(|m| m.id == r.finding.rule_id) {
+            findings.push(gone(report, r, rule));
+        }
+    }
     let mut bytes = serde_json::to_vec_pretty(&findings)?;
     bytes.push(b'\n');
     Ok(bytes)

@@ -1,21 +1,34 @@
 //! CSV: one row per finding, with the JSON report's finding fields as columns (RFC 4180 quoting: user names
-//! may contain commas). Absent values are empty cells; `evidence` is the JSON object's text in one cell.
+//! may contain commas). Absent values are empty cells; the `suppression` object is spread over
+//! `suppression_<field>` columns; `evidence` is the JSON object's text in one cell.
 
-use anyhow::Result;
+use anyhow::{Result, anyhow};
 use keyaudit_core::report::Report;
+use serde_json::Value;
 
 use super::{json, with_accounts};
 
+/// One cell: text as is, `null` empty, numbers and booleans as JSON writes them, objects as JSON text.
+fn cell(value: Option<&Value>) -> String {
+    match value {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }
+}
+
 pub(crate) fn render(report: &Report) -> Result<Vec<u8>> {
     let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
+    writer.write_record(json::FINDING_COLUMNS)?;
     for (f, account) in with_accounts(report) {
-        writer.serialize(json::csv_finding(f, account, &report.run.partition)?)?;
+        let value = serde_json::to_value(json::finding(f, account, &report.run.partition))?;
+        let row = json::FINDING_COLUMNS.iter().map(|column| {
+            let nested = column.strip_prefix("suppression_").map(|field| &value["suppression"][field]);
+            cell(value.get(*column).or(nested))
+        });
+        writer.write_record(row)?;
     }
-    if report.findings.is_empty() {
-        // Headers are written with the first row; an empty report still gets them.
-        writer.write_record(json::FINDING_COLUMNS)?;
-    }
-    writer.into_inner().map_err(|e| anyhow::anyhow!("CSV output: {}", e.error()))
+    writer.into_inner().map_err(|e| anyhow!("CSV output: {}", e.error()))
 }
 
 #[cfg(test)]

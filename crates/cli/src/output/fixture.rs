@@ -2,14 +2,18 @@
 //! one failed and one skipped account.
 
 use jiff::{SignedDuration, Timestamp};
+use keyaudit_core::baseline::{Baseline, Snapshot, SnapshotFinding};
+use keyaudit_core::eval::Verdict;
 use keyaudit_core::eval::{EvalContext, RuleConfig, evaluate};
 use keyaudit_core::ids::{AccessKeyId, AccountId, Partition};
 use keyaudit_core::inventory::{AccountInventory, CredentialUser, KeyChange, KeySlot, KeySlotRecord, KeyStatus};
+use keyaudit_core::report::annotate;
 use keyaudit_core::report::{
     AccessMethod, Account, AccountRecord, AccountState, AccountStats, AccountStatus, ClockCheck, FailureCode,
     FailureReason, KeyTally, Report, RunInfo, Scope, SkipReason,
 };
 use keyaudit_core::rules::{RuleSet, builtin};
+use keyaudit_core::suppress::{Selector, Suppression, Suppressions, UserArnGlob};
 
 pub(crate) fn ts(s: &str) -> Timestamp {
     s.parse().unwrap()
@@ -156,7 +160,74 @@ pub(crate) fn fixture(rules: RuleSet, new_rule_cases: bool) -> Report {
             },
         ],
         findings,
+        suppressions: None,
+        comparison: None,
     };
     report.normalize();
+    if new_rule_cases {
+        exceptions_and_baseline(&mut report);
+    }
     report
+}
+
+/// Issue "Scheduled runs": an exception on idle's unused key (ending within 14 days), an expired one on
+/// ci,deployer, and a baseline in which app's older key still passed and a since-deleted user had a failing key.
+fn exceptions_and_baseline(report: &mut Report) {
+    let entry = |label: &str, selector: Selector, expires: &str| Suppression {
+        label: label.into(),
+        line: 1,
+        selector,
+        reason: "Vendor batch job; the vendor rotates with the contract".into(),
+        owner: "alice@example.com".into(),
+        expires: expires.parse().unwrap(),
+        allow_long: false,
+    };
+    let suppressions = Suppressions {
+        entries: vec![
+            entry(
+                "idle-vendor",
+                Selector {
+                    user_arn: Some(UserArnGlob::parse("arn:aws:iam::*:user/idle").unwrap()),
+                    rules: Some(vec!["KA-IAM-004"]),
+                    ..Selector::default()
+                },
+                "2026-12-05",
+            ),
+            entry(
+                "old-exception",
+                Selector { account_id: Some(AccountId::parse("000000000002").unwrap()), ..Selector::default() },
+                "2026-11-01",
+            ),
+        ],
+    };
+    let mut before = Snapshot::of(report);
+    before.as_of = ts("2026-11-21T12:00:00Z");
+    for f in &mut before.findings {
+        if f.user_name == "app" && f.rule_id == "KA-IAM-001" && f.key_slot == Some(1) {
+            f.verdict = Verdict::Pass;
+        }
+    }
+    before.findings.push(SnapshotFinding {
+        fingerprint: "0".repeat(64),
+        rule_id: "KA-IAM-001".into(),
+        account_id: AccountId::parse("000000000002").unwrap(),
+        user_name: "departed".into(),
+        user_arn: "arn:aws:iam::000000000002:user/departed".into(),
+        key_slot: Some(1),
+        access_key_id: Some("AKIA0000000000000009".into()),
+        verdict: Verdict::Fail,
+        message: "access key 1 of departed was last rotated 120 days ago".into(),
+        suppressed: false,
+    });
+    let baseline = Baseline::new(before);
+    let account = report.accounts[0].account.clone();
+    let (partition, as_of) = (report.run.partition.clone(), report.run.as_of);
+    annotate(&mut report.findings, &account, &partition, as_of, Some(&suppressions), Some(&baseline));
+    let accounts: Vec<Account> = report.accounts.iter().map(|r| r.account.clone()).collect();
+    report.suppressions = Some(suppressions.statuses(
+        report.findings.iter().map(|f| (f, f.fingerprint(&partition), accounts.iter().find(|a| a.id == f.account_id))),
+        as_of,
+        false,
+    ));
+    report.comparison = Some(baseline.compare(&Snapshot::of(report)));
 }

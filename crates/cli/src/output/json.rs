@@ -5,9 +5,13 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use keyaudit_core::eval::{Evidence, Finding, whole_days};
+use keyaudit_core::baseline::{
+    AccountChange, BaselineState, ChangeCounts, Comparison, Coverage, SnapshotAccount, SnapshotFinding,
+};
+use keyaudit_core::eval::{Evidence, FINGERPRINT_SCHEME, Finding, Verdict, whole_days};
 use keyaudit_core::ids::Partition;
 use keyaudit_core::report::{AccessMethod, AccountRecord, AccountStatus, Report, Scope, VerdictCounts};
+use keyaudit_core::suppress::EntryStatus;
 use serde::Serialize;
 
 use super::with_accounts;
@@ -21,6 +25,181 @@ pub(crate) struct JsonReport<'a> {
     header: JsonHeader<'a>,
     accounts: Vec<JsonAccount<'a>>,
     findings: Vec<JsonFinding<'a>>,
+    /// Findings that failed or warned in the baseline and no longer do (empty without `--baseline`).
+    resolved: Vec<JsonChangedFinding<'a>>,
+    /// Each exception's standing (`null` without `--suppressions`).
+    suppressions: Option<Vec<JsonEntry<'a>>>,
+    /// The comparison with the baseline (`null` without `--baseline`).
+    baseline: Option<JsonBaseline<'a>>,
+}
+
+/// A finding in a comparison: a resolved one (its baseline verdict and message, `verdict` now or `null` when it
+/// is gone), or one `keyaudit diff` lists as new or updated.
+#[derive(Serialize)]
+pub(crate) struct JsonChangedFinding<'a> {
+    fingerprint: &'a str,
+    rule_id: &'a str,
+    account_id: &'a str,
+    account_name: Option<&'a str>,
+    ou_path: Option<&'a str>,
+    user_name: &'a str,
+    user_arn: &'a str,
+    key_slot: Option<u8>,
+    access_key_id: Option<&'a str>,
+    verdict: Option<&'static str>,
+    baseline_verdict: Option<&'static str>,
+    suppressed: bool,
+    message: &'a str,
+}
+
+impl<'a> JsonChangedFinding<'a> {
+    pub(crate) fn new(
+        f: &'a SnapshotFinding,
+        account: Option<&'a SnapshotAccount>,
+        verdict: Option<Verdict>,
+        baseline_verdict: Option<Verdict>,
+    ) -> Self {
+        Self {
+            fingerprint: &f.fingerprint,
+            rule_id: &f.rule_id,
+            account_id: f.account_id.as_str(),
+            account_name: account.and_then(|a| a.name.as_deref()),
+            ou_path: account.and_then(|a| a.ou_path.as_deref()),
+            user_name: &f.user_name,
+            user_arn: &f.user_arn,
+            key_slot: f.key_slot,
+            access_key_id: f.access_key_id.as_deref(),
+            verdict: verdict.map(Verdict::as_str),
+            baseline_verdict: baseline_verdict.map(Verdict::as_str),
+            suppressed: f.suppressed,
+            message: &f.message,
+        }
+    }
+}
+
+/// One exception's standing after the run.
+#[derive(Serialize)]
+pub(crate) struct JsonEntry<'a> {
+    entry: &'a str,
+    line: usize,
+    state: &'static str,
+    matched: usize,
+    reason: &'a str,
+    owner: &'a str,
+    expires: String,
+    allow_long: bool,
+    select: JsonSelect<'a>,
+}
+
+#[derive(Serialize)]
+struct JsonSelect<'a> {
+    fingerprint: Option<&'a str>,
+    access_key_id: Option<&'a str>,
+    user_arn: Option<&'a str>,
+    account_id: Option<&'a str>,
+    ou_path: Option<&'a str>,
+    rules: Option<&'a [&'static str]>,
+}
+
+fn entry(s: &EntryStatus) -> JsonEntry<'_> {
+    let (e, sel) = (&s.entry, &s.entry.selector);
+    JsonEntry {
+        entry: &e.label,
+        line: e.line,
+        state: s.state.as_str(),
+        matched: s.matched,
+        reason: &e.reason,
+        owner: &e.owner,
+        expires: e.expires.to_string(),
+        allow_long: e.allow_long,
+        select: JsonSelect {
+            fingerprint: sel.fingerprint.as_deref(),
+            access_key_id: sel.access_key_id.as_ref().map(|k| k.as_str()),
+            user_arn: sel.user_arn.as_ref().map(|g| g.as_str()),
+            account_id: sel.account_id.as_ref().map(|a| a.as_str()),
+            ou_path: sel.ou_path.as_deref(),
+            rules: sel.rules.as_deref(),
+        },
+    }
+}
+
+/// The comparison with a baseline (also the body of `keyaudit diff -o json`).
+#[derive(Serialize)]
+pub(crate) struct JsonBaseline<'a> {
+    as_of: String,
+    threshold_changes: Vec<JsonThreshold>,
+    accounts_newly_failed: Vec<JsonAccountChange<'a>>,
+    accounts_no_longer_assessed: Vec<JsonAccountChange<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonThreshold {
+    name: &'static str,
+    baseline: u32,
+    current: u32,
+}
+
+#[derive(Serialize)]
+struct JsonAccountChange<'a> {
+    account_id: &'a str,
+    name: Option<&'a str>,
+    ou_path: Option<&'a str>,
+    baseline_status: Option<&'static str>,
+    status: Option<&'static str>,
+    reason_code: Option<&'a str>,
+}
+
+/// "Since the last run" counts.
+#[derive(Serialize)]
+pub(crate) struct JsonSince {
+    new: usize,
+    still_open: usize,
+    resolved: usize,
+    findings_new: usize,
+    findings_unchanged: usize,
+    findings_updated: usize,
+}
+
+impl From<ChangeCounts> for JsonSince {
+    fn from(c: ChangeCounts) -> Self {
+        Self {
+            new: c.new,
+            still_open: c.still_open,
+            resolved: c.resolved,
+            findings_new: c.by_state_new,
+            findings_unchanged: c.by_state_unchanged,
+            findings_updated: c.by_state_updated,
+        }
+    }
+}
+
+pub(crate) fn baseline<'a>(c: &'a Comparison) -> JsonBaseline<'a> {
+    let change = |a: &'a AccountChange| JsonAccountChange {
+        account_id: a.account.account_id.as_str(),
+        name: a.account.name.as_deref(),
+        ou_path: a.account.ou_path.as_deref(),
+        baseline_status: a.was.map(Coverage::as_str),
+        status: a.now.map(Coverage::as_str),
+        reason_code: a.account.reason_code.as_deref(),
+    };
+    JsonBaseline {
+        as_of: c.baseline_as_of.to_string(),
+        threshold_changes: c
+            .threshold_changes
+            .iter()
+            .map(|(name, baseline, current)| JsonThreshold { name, baseline: *baseline, current: *current })
+            .collect(),
+        accounts_newly_failed: c.newly_failed_accounts.iter().map(change).collect(),
+        accounts_no_longer_assessed: c.no_longer_assessed.iter().map(change).collect(),
+    }
+}
+
+/// The resolved findings of a comparison.
+pub(crate) fn resolved(c: &Comparison) -> Vec<JsonChangedFinding<'_>> {
+    c.resolved
+        .iter()
+        .map(|r| JsonChangedFinding::new(&r.finding, r.account.as_ref(), r.now, Some(r.finding.verdict)))
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -45,6 +224,7 @@ struct Run<'a> {
     partition: &'a str,
     region: &'a str,
     clock: Option<Clock>,
+    fingerprint_scheme: &'static str,
     rules: Vec<JsonRule>,
 }
 
@@ -78,6 +258,8 @@ struct Summary {
     keys: KeyCounts,
     findings_by_rule: BTreeMap<&'static str, Counts>,
     actions: BTreeMap<&'static str, usize>,
+    suppressed: Counts,
+    since_baseline: Option<JsonSince>,
 }
 
 #[derive(Serialize)]
@@ -136,8 +318,9 @@ pub(crate) struct JsonAccount<'a> {
     duration_ms: u64,
 }
 
-/// The columns of a finding, in order (the CSV header). A test keeps it equal to [`JsonFinding`]'s fields.
-pub(crate) const FINDING_COLUMNS: [&str; 32] = [
+/// The columns of a finding, in order (the CSV header): [`JsonFinding`]'s fields, with `suppression`'s fields
+/// as `suppression_<field>` columns. A test keeps the two equal.
+pub(crate) const FINDING_COLUMNS: [&str; 38] = [
     "fingerprint",
     "rule_id",
     "rule_name",
@@ -169,12 +352,18 @@ pub(crate) const FINDING_COLUMNS: [&str; 32] = [
     "action_reason",
     "owner",
     "owner_tag",
+    "suppression_entry",
+    "suppression_reason",
+    "suppression_owner",
+    "suppression_expires",
+    "baseline_state",
+    "baseline_verdict",
     "evidence",
 ];
 
-/// One finding. `E` is the evidence: an object in JSON, its JSON text in CSV (one cell).
+/// One finding.
 #[derive(Serialize)]
-pub(crate) struct JsonFinding<'a, E = JsonEvidence> {
+pub(crate) struct JsonFinding<'a> {
     fingerprint: String,
     rule_id: &'static str,
     rule_name: &'static str,
@@ -206,7 +395,19 @@ pub(crate) struct JsonFinding<'a, E = JsonEvidence> {
     action_reason: Option<&'a str>,
     owner: Option<&'a str>,
     owner_tag: Option<&'a str>,
-    evidence: E,
+    suppression: Option<JsonSuppression<'a>>,
+    baseline_state: Option<&'static str>,
+    baseline_verdict: Option<&'static str>,
+    evidence: JsonEvidence,
+}
+
+/// The exception a finding is under.
+#[derive(Serialize)]
+pub(crate) struct JsonSuppression<'a> {
+    entry: &'a str,
+    reason: &'a str,
+    owner: &'a str,
+    expires: String,
 }
 
 /// What the finding's rule based its verdict on; the shape depends on the rule (documented in docs/output.md).
@@ -294,24 +495,6 @@ pub(crate) fn account(r: &AccountRecord) -> JsonAccount<'_> {
 
 /// One finding, with its account's name and OU path from `record`.
 pub(crate) fn finding<'a>(f: &'a Finding, record: Option<&'a AccountRecord>, partition: &Partition) -> JsonFinding<'a> {
-    finding_with(f, record, partition, evidence(&f.evidence))
-}
-
-/// One finding with its evidence as one CSV cell (JSON text).
-pub(crate) fn csv_finding<'a>(
-    f: &'a Finding,
-    record: Option<&'a AccountRecord>,
-    partition: &Partition,
-) -> serde_json::Result<JsonFinding<'a, String>> {
-    Ok(finding_with(f, record, partition, serde_json::to_string(&evidence(&f.evidence))?))
-}
-
-fn finding_with<'a, E>(
-    f: &'a Finding,
-    record: Option<&'a AccountRecord>,
-    partition: &Partition,
-    evidence: E,
-) -> JsonFinding<'a, E> {
     let key = f.key.as_ref();
     JsonFinding {
         fingerprint: f.fingerprint(partition),
@@ -345,7 +528,15 @@ fn finding_with<'a, E>(
         action_reason: f.triage.action_reason.as_deref(),
         owner: f.owner.as_ref().map(|o| o.value.as_str()),
         owner_tag: f.owner.as_ref().map(|o| o.tag.as_str()),
-        evidence,
+        suppression: f.suppression.as_ref().map(|s| JsonSuppression {
+            entry: &s.entry,
+            reason: &s.reason,
+            owner: &s.owner,
+            expires: s.expires.to_string(),
+        }),
+        baseline_state: f.baseline_state.map(BaselineState::as_str),
+        baseline_verdict: f.baseline_state.and_then(|s| s.was(f.verdict)).map(Verdict::as_str),
+        evidence: evidence(&f.evidence),
     }
 }
 
@@ -383,6 +574,7 @@ pub(crate) fn header(report: &Report) -> JsonHeader<'_> {
             caller_account_id: report.run.caller_account_id.as_str(),
             partition: report.run.partition.as_str(),
             region: &report.run.region,
+            fingerprint_scheme: FINGERPRINT_SCHEME,
             clock: report.run.clock.map(|c| Clock {
                 local: c.local.to_string(),
                 aws: c.aws.to_string(),
@@ -414,6 +606,8 @@ pub(crate) fn header(report: &Report) -> JsonHeader<'_> {
             keys: KeyCounts { total: s.keys_total, active: s.keys_active, by_verdict: s.keys.into() },
             findings_by_rule: s.findings_by_rule.into_iter().map(|(id, c)| (id, c.into())).collect(),
             actions: s.actions,
+            suppressed: s.suppressed.into(),
+            since_baseline: report.comparison.as_ref().map(|c| c.counts.into()),
         },
     }
 }
@@ -423,6 +617,9 @@ fn build(report: &Report) -> JsonReport<'_> {
         header: header(report),
         accounts: report.accounts.iter().map(account).collect(),
         findings: with_accounts(report).map(|(f, record)| finding(f, record, &report.run.partition)).collect(),
+        resolved: report.comparison.as_ref().map(resolved).unwrap_or_default(),
+        suppressions: report.suppressions.as_ref().map(|v| v.iter().map(entry).collect()),
+        baseline: report.comparison.as_ref().map(baseline),
     }
 }
 
@@ -465,18 +662,34 @@ mod tests {
                 "action_reason",
                 "owner",
                 "owner_tag",
+                // Issue "Scheduled runs": exceptions, baselines, and fingerprints that no longer depend on
+                // whether the key id was looked up (the identity changed on purpose).
+                "suppression",
+                "baseline_state",
+                "baseline_verdict",
+                "fingerprint",
             ] {
                 assert!(f.as_object_mut().unwrap().remove(added).is_some(), "{added}");
             }
         }
         value["summary"].as_object_mut().unwrap().remove("findings_by_rule").unwrap();
         value["summary"].as_object_mut().unwrap().remove("actions").unwrap();
+        value["summary"].as_object_mut().unwrap().remove("suppressed").unwrap();
+        value["summary"].as_object_mut().unwrap().remove("since_baseline").unwrap();
+        for added in ["resolved", "suppressions", "baseline"] {
+            value.as_object_mut().unwrap().remove(added).unwrap();
+        }
+        value["run"].as_object_mut().unwrap().remove("fingerprint_scheme").unwrap();
         for a in value["accounts"].as_array_mut().unwrap() {
             a.as_object_mut().unwrap().remove("tag_calls").unwrap();
         }
         value["run"].as_object_mut().unwrap().remove("unused_days").unwrap();
         value["tool"]["version"] = "[version]".into();
-        let before: serde_json::Value = serde_json::from_str(include_str!("testdata/ka-iam-001-report.json")).unwrap();
+        let mut before: serde_json::Value =
+            serde_json::from_str(include_str!("testdata/ka-iam-001-report.json")).unwrap();
+        for f in before["findings"].as_array_mut().unwrap() {
+            f.as_object_mut().unwrap().remove("fingerprint").unwrap();
+        }
         assert_eq!(value, before);
     }
 
@@ -484,10 +697,11 @@ mod tests {
     fn csv_columns_match_the_json_finding_fields() {
         let r = report();
         let value = serde_json::to_value(finding(&r.findings[0], Some(&r.accounts[0]), &r.run.partition)).unwrap();
-        let keys: Vec<&str> = value.as_object().unwrap().keys().map(String::as_str).collect();
-        let mut columns = FINDING_COLUMNS.to_vec();
+        let mut keys: Vec<String> =
+            value.as_object().unwrap().keys().filter(|k| *k != "suppression").cloned().collect();
+        keys.extend(["entry", "reason", "owner", "expires"].map(|f| format!("suppression_{f}")));
+        let mut columns: Vec<String> = FINDING_COLUMNS.iter().map(|c| (*c).to_owned()).collect();
         columns.sort_unstable();
-        let mut keys = keys.clone();
         keys.sort_unstable();
         assert_eq!(keys, columns);
     }

@@ -14,6 +14,7 @@ use keyaudit_core::report::{AccountRecord, Report};
 
 mod asff;
 mod csv;
+pub(crate) mod diff;
 #[cfg(test)]
 mod fixture;
 mod json;
@@ -24,6 +25,7 @@ mod spec;
 mod table;
 mod wording;
 
+pub(crate) use json::SCHEMA_VERSION;
 pub(crate) use ndjson::NdjsonStream;
 use spec::parent_dir;
 pub(crate) use spec::{Format, OutputOptions, OutputSpec, prepare};

@@ -103,8 +103,9 @@ mod tests {
         }
         let stream = NdjsonStream::new(Box::new(Shared(buf.clone())), r.run.partition.clone());
         for record in &r.accounts {
-            let findings: Vec<_> = r.findings.iter().filter(|f| f.account_id == record.account.id).cloned().collect();
-            stream.account_done(&keyaudit_scanner::AccountDone { record, findings: &findings });
+            let mut findings: Vec<_> =
+                r.findings.iter().filter(|f| f.account_id == record.account.id).cloned().collect();
+            stream.account_done(&keyaudit_scanner::AccountDone { record, findings: &mut findings });
         }
         stream.finish(&r).unwrap();
         let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
@@ -113,6 +114,7 @@ mod tests {
         assert_eq!(kinds.iter().filter(|k| **k == "finding").count(), r.findings.len());
         assert_eq!(kinds.iter().filter(|k| **k == "account").count(), r.accounts.len());
         assert_eq!(kinds.last(), Some(&"summary"));
-        assert_eq!(lines.last().unwrap()["summary"]["keys"]["fail"], 3, "ci, the root key and idle");
+        assert_eq!(lines.last().unwrap()["summary"]["keys"]["fail"], 2, "ci and the root key; idle's is suppressed");
+        assert_eq!(lines.last().unwrap()["summary"]["suppressed"]["fail"], 1);
     }
 }

@@ -26,6 +26,9 @@ struct Record<'a> {
     status_id: u8,
     status: &'static str,
     status_code: String,
+    /// The exception's reason, owner and end date, for a suppressed finding.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status_detail: Option<String>,
     message: &'a str,
     metadata: Metadata,
     finding_info: FindingInfo<'a>,
@@ -142,6 +145,8 @@ struct Unmapped<'a> {
     action_reason: Option<&'a str>,
     owner: Option<&'a str>,
     owner_tag: Option<&'a str>,
+    baseline_state: Option<&'static str>,
+    suppression_entry: Option<&'a str>,
 }
 
 /// OCSF compliance status: 1 Pass, 2 Warning, 3 Fail (not_applicable and resolved are reported as Pass with
@@ -209,9 +214,13 @@ fn record<'a>(report: &'a Report, f: &'a Finding, account: Option<&'a AccountRec
         time: time_ms,
         severity_id,
         severity,
-        status_id: 1,
-        status: "New",
+        status_id: if f.suppression.is_some() { 3 } else { 1 },
+        status: if f.suppression.is_some() { "Suppressed" } else { "New" },
         status_code: f.verdict.as_str().to_uppercase(),
+        status_detail: f
+            .suppression
+            .as_ref()
+            .map(|s| format!("{} (exception {}, owner {}, until {})", s.reason, s.entry, s.owner, s.expires)),
         message: &f.message,
         metadata: Metadata {
             version: OCSF_VERSION,
@@ -269,6 +278,8 @@ fn record<'a>(report: &'a Report, f: &'a Finding, account: Option<&'a AccountRec
             action_reason: f.triage.action_reason.as_deref(),
             owner: f.owner.as_ref().map(|o| o.value.as_str()),
             owner_tag: f.owner.as_ref().map(|o| o.tag.as_str()),
+            baseline_state: f.baseline_state.map(|s| s.as_str()),
+            suppression_entry: f.suppression.as_ref().map(|s| s.entry.as_str()),
         },
     }
 }

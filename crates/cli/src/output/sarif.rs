@@ -11,9 +11,13 @@
 
 use std::collections::HashMap;
 
-use keyaudit_core::eval::{Finding, Verdict};
+use keyaudit_core::baseline::{BaselineState, ResolvedFinding};
+use keyaudit_core::eval::{Finding, Subject, Verdict};
+use keyaudit_core::ids::AccountId;
+use keyaudit_core::inventory::ROOT_USER_NAME;
 use keyaudit_core::report::{AccountRecord, AccountStatus, Report, Scope};
 use keyaudit_core::rules::{RuleMeta, Severity};
+use keyaudit_core::triage::Action;
 use keyaudit_org_discovery::parse_ou_path;
 use serde::Serialize;
 
@@ -176,13 +180,35 @@ struct SarifResult {
     message: Text,
     locations: Vec<Location>,
     partial_fingerprints: Fingerprints,
+    /// `new`, `unchanged`, `updated`, or `absent` for a finding resolved since the baseline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    baseline_state: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    suppressions: Option<Vec<SarifSuppression>>,
     properties: ResultProperties,
+}
+
+/// An exception: `kind: external` (it lives in keyaudit's suppressions file, not in the "source").
+#[derive(Serialize)]
+struct SarifSuppression {
+    kind: &'static str,
+    status: &'static str,
+    justification: String,
+    properties: SuppressionProperties,
+}
+
+#[derive(Serialize)]
+struct SuppressionProperties {
+    entry: String,
+    owner: String,
+    expires: String,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Location {
     physical_location: PhysicalLocation,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     logical_locations: Vec<LogicalRef>,
 }
 
@@ -215,8 +241,9 @@ struct LogicalRef {
 
 #[derive(Serialize)]
 struct Fingerprints {
-    #[serde(rename = "keyaudit/v1")]
-    keyaudit_v1: String,
+    /// Named after the fingerprint scheme ([`keyaudit_core::eval::FINGERPRINT_SCHEME`]).
+    #[serde(rename = "keyaudit/v2")]
+    keyaudit: String,
 }
 
 #[derive(Serialize)]
@@ -236,6 +263,7 @@ struct ResultProperties {
     action_reason: Option<String>,
     owner: Option<String>,
     owner_tag: Option<String>,
+    baseline_verdict: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -306,9 +334,16 @@ fn pascal(name: &str) -> String {
 
 /// The synthetic repository-relative artifact of a finding: `aws/<account-id>/iam/<user-name>`, the root user
 /// as `root`; characters outside a URI path segment's unreserved and sub-delimiter set are percent-encoded.
-pub(crate) fn artifact_uri(f: &Finding) -> String {
-    let user = if f.is_root() { "root".to_owned() } else { percent_encode(&f.user_name) };
-    format!("aws/{}/iam/{user}", f.account_id)
+pub(crate) fn artifact_uri(account_id: &AccountId, user_name: &str) -> String {
+    let user = if user_name == ROOT_USER_NAME { "root".to_owned() } else { percent_encode(user_name) };
+    format!("aws/{account_id}/iam/{user}")
+}
+
+fn physical(account_id: &AccountId, user_name: &str) -> PhysicalLocation {
+    PhysicalLocation {
+        artifact_location: ArtifactLocation { uri: artifact_uri(account_id, user_name) },
+        region: Region { start_line: 1 },
+    }
 }
 
 fn percent_encode(segment: &str) -> String {
@@ -392,13 +427,23 @@ fn result(
         level,
         message: text(sentence(&format!("{} in account {}", f.message, f.account_id))),
         locations: vec![Location {
-            physical_location: PhysicalLocation {
-                artifact_location: ArtifactLocation { uri: artifact_uri(f) },
-                region: Region { start_line: 1 },
-            },
+            physical_location: physical(&f.account_id, &f.user_name),
             logical_locations: vec![locs.of(report, f, record)],
         }],
-        partial_fingerprints: Fingerprints { keyaudit_v1: f.fingerprint(&report.run.partition) },
+        partial_fingerprints: Fingerprints { keyaudit: f.fingerprint(&report.run.partition) },
+        baseline_state: f.baseline_state.map(BaselineState::as_str),
+        suppressions: f.suppression.as_ref().map(|s| {
+            vec![SarifSuppression {
+                kind: "external",
+                status: "accepted",
+                justification: s.reason.clone(),
+                properties: SuppressionProperties {
+                    entry: s.entry.clone(),
+                    owner: s.owner.clone(),
+                    expires: s.expires.to_string(),
+                },
+            }]
+        }),
         properties: ResultProperties {
             account_id: f.account_id.to_string(),
             account_name: record.and_then(|r| r.account.name.clone()),
@@ -415,6 +460,50 @@ fn result(
             action_reason: f.triage.action_reason.clone(),
             owner: f.owner.as_ref().map(|o| o.value.clone()),
             owner_tag: f.owner.as_ref().map(|o| o.tag.clone()),
+            baseline_verdict: f.baseline_state.and_then(|s| s.was(f.verdict)).map(Verdict::as_str),
+        },
+    }
+}
+
+/// A finding that failed or warned in the baseline and no longer does: `baselineState: absent`, kind `pass`.
+fn absent(r: &ResolvedFinding, rule: &'static RuleMeta, rule_index: usize) -> SarifResult {
+    let f = &r.finding;
+    let now = r.now.map_or("gone from the report", Verdict::as_str);
+    SarifResult {
+        rule_id: rule.id,
+        rule_index,
+        kind: Kind::Pass,
+        level: Level::None,
+        message: text(sentence(&format!(
+            "Resolved since the baseline ({} then, {now} now): {} in account {}",
+            f.verdict.as_str(),
+            f.message,
+            f.account_id
+        ))),
+        locations: vec![Location {
+            physical_location: physical(&f.account_id, &f.user_name),
+            logical_locations: vec![],
+        }],
+        partial_fingerprints: Fingerprints { keyaudit: f.fingerprint.clone() },
+        baseline_state: Some("absent"),
+        suppressions: None,
+        properties: ResultProperties {
+            account_id: f.account_id.to_string(),
+            account_name: r.account.as_ref().and_then(|a| a.name.clone()),
+            ou_path: r.account.as_ref().and_then(|a| a.ou_path.clone()),
+            subject: if f.key_slot.is_some() { Subject::AccessKey.as_str() } else { Subject::User.as_str() },
+            user_name: f.user_name.clone(),
+            user_arn: f.user_arn.clone(),
+            key_slot: f.key_slot,
+            access_key_id: f.access_key_id.clone(),
+            verdict: r.now.map_or("absent", Verdict::as_str),
+            usage: None,
+            last_used_at: None,
+            action: Action::None.as_str(),
+            action_reason: None,
+            owner: None,
+            owner_tag: None,
+            baseline_verdict: Some(f.verdict.as_str()),
         },
     }
 }
@@ -430,6 +519,10 @@ pub(crate) fn render(report: &Report, opts: &OutputOptions) -> serde_json::Resul
             let index = *rule_index.get(f.rule.id)?;
             Some(result(report, f, account, index, shown, &mut locs))
         })
+        .chain(report.comparison.iter().flat_map(|c| &c.resolved).filter_map(|r| {
+            let index = *rule_index.get(r.finding.rule_id.as_str())?;
+            Some(absent(r, metas[index], index))
+        }))
         .collect();
     if results.len() > GITHUB_MAX_RESULTS_PER_RUN {
         tracing::warn!(

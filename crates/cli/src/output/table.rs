@@ -4,36 +4,38 @@
 
 use std::fmt::Write;
 
+use keyaudit_core::baseline::{Comparison, Coverage};
 use keyaudit_core::eval::{Evidence, Finding, Verdict, whole_days};
 use keyaudit_core::report::{AccountRecord, AccountStatus, FailOn, Outcome, Report, Scope};
+use keyaudit_core::suppress::{EntryState, EntryStatus};
 use keyaudit_core::triage::Action;
 
 use super::with_accounts;
 
-struct Style {
-    color: bool,
+pub(crate) struct Style {
+    pub(crate) color: bool,
 }
 
 impl Style {
-    fn paint(&self, code: &str, text: &str) -> String {
+    pub(crate) fn paint(&self, code: &str, text: &str) -> String {
         if self.color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_owned() }
     }
-    fn bold(&self, text: &str) -> String {
+    pub(crate) fn bold(&self, text: &str) -> String {
         self.paint("1", text)
     }
-    fn red(&self, text: &str) -> String {
+    pub(crate) fn red(&self, text: &str) -> String {
         self.paint("31;1", text)
     }
-    fn yellow(&self, text: &str) -> String {
+    pub(crate) fn yellow(&self, text: &str) -> String {
         self.paint("33", text)
     }
-    fn green(&self, text: &str) -> String {
+    pub(crate) fn green(&self, text: &str) -> String {
         self.paint("32", text)
     }
 }
 
 /// Lays out rows in columns separated by two spaces (widths in characters).
-fn columns(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
+pub(crate) fn columns(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -57,7 +59,7 @@ fn columns(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
     }
 }
 
-fn opt(s: Option<&str>) -> String {
+pub(crate) fn opt(s: Option<&str>) -> String {
     s.unwrap_or("-").to_owned()
 }
 
@@ -139,6 +141,9 @@ pub(crate) fn render(report: &Report, fail_on: FailOn, color: bool) -> String {
             );
         }
     }
+    if let Some(c) = &report.comparison {
+        let _ = writeln!(out, "{}", since_line(&st, c));
+    }
     let _ = writeln!(out);
     let _ = writeln!(
         out,
@@ -161,6 +166,14 @@ pub(crate) fn render(report: &Report, fail_on: FailOn, color: bool) -> String {
         k.not_applicable,
         if k.resolved > 0 { format!(", {} resolved (deleted since the report)", k.resolved) } else { String::new() }
     );
+    let sup = s.suppressed;
+    if sup.fail + sup.warn > 0 {
+        let _ = writeln!(
+            out,
+            "Suppressed {} fail, {} warn under exceptions (not counted above or in the exit code)",
+            sup.fail, sup.warn
+        );
+    }
     for rule in &report.rules {
         let c = s.findings_by_rule.get(rule.id).copied().unwrap_or_default();
         let _ = writeln!(
@@ -253,7 +266,7 @@ pub(crate) fn render(report: &Report, fail_on: FailOn, color: bool) -> String {
     rules.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.id.cmp(b.id)));
     for rule in rules {
         let mut rows: Vec<(&Finding, Option<&AccountRecord>)> =
-            with_accounts(report).filter(|(f, _)| f.rule.id == rule.id && f.verdict.is_actionable()).collect();
+            with_accounts(report).filter(|(f, _)| f.rule.id == rule.id && f.counts_against()).collect();
         if rows.is_empty() {
             continue;
         }
@@ -269,8 +282,12 @@ pub(crate) fn render(report: &Report, fail_on: FailOn, color: bool) -> String {
             .iter()
             .map(|(f, record)| {
                 let key = f.key.as_ref();
+                let verdict = match f.baseline_state {
+                    Some(state) => format!("{} ({})", f.verdict.as_str(), state.as_str()),
+                    None => f.verdict.as_str().to_owned(),
+                };
                 vec![
-                    f.verdict.as_str().to_owned(),
+                    verdict,
                     f.account_id.to_string(),
                     opt(record.and_then(|r| r.account.name.as_deref())),
                     opt(record.and_then(|r| r.account.ou_path.as_deref())),
@@ -328,8 +345,22 @@ pub(crate) fn render(report: &Report, fail_on: FailOn, color: bool) -> String {
         columns(&mut out, &["CHANGE", "ACCOUNT", "NAME", "USER", "SLOT", "KEY ID", "AGE", "REPORT OF"], &changed);
     }
 
+    if let Some(statuses) = &report.suppressions {
+        suppressions_section(&mut out, &st, statuses, report.run.as_of);
+    }
+    if let Some(c) = &report.comparison {
+        comparison_sections(&mut out, &st, c);
+    }
+
     let verdict_line = match report.outcome(fail_on) {
         Outcome::Incomplete => st.red("INCOMPLETE: some accounts could not be assessed; compliance cannot be claimed"),
+        Outcome::Findings if fail_on == FailOn::New => {
+            st.red("FAIL: failing findings that did not fail in the baseline were found (--fail-on new)")
+        }
+        Outcome::Clean if fail_on == FailOn::New && s.findings.fail > 0 => st.yellow(&format!(
+            "PASS (--fail-on new): no new failing finding; {} known failing finding(s) remain",
+            s.findings.fail
+        )),
         Outcome::Findings if s.findings.fail > 0 => st.red("FAIL: findings that fail a control were found"),
         Outcome::Findings => st.red("FAIL: findings within a warning window were found (--fail-on warn)"),
         Outcome::Clean if s.findings.warn > 0 => st.yellow("PASS with warnings: keys are due for rotation soon"),
@@ -337,6 +368,106 @@ pub(crate) fn render(report: &Report, fail_on: FailOn, color: bool) -> String {
     };
     let _ = writeln!(out, "\n{verdict_line}");
     out
+}
+
+/// "Since the last run: N new, M resolved, K still open".
+pub(crate) fn since_line(st: &Style, c: &Comparison) -> String {
+    let n = c.counts;
+    let new = if n.new > 0 { st.red(&format!("{} new", n.new)) } else { "0 new".to_owned() };
+    let resolved = if n.resolved > 0 { st.green(&format!("{} resolved", n.resolved)) } else { "0 resolved".to_owned() };
+    format!("Since the last run: {new}, {resolved}, {} still open (baseline as of {})", n.still_open, c.baseline_as_of)
+}
+
+/// Exceptions in force (those ending within 14 days first), then the expired and stale ones.
+fn suppressions_section(out: &mut String, st: &Style, statuses: &[EntryStatus], as_of: jiff::Timestamp) {
+    if statuses.is_empty() {
+        return;
+    }
+    let mut sorted: Vec<&EntryStatus> = statuses.iter().collect();
+    let rank = |s: &EntryStatus| match s.state {
+        EntryState::Expired => 0,
+        EntryState::ExpiringSoon => 1,
+        EntryState::Stale => 2,
+        EntryState::Unmatched => 3,
+        EntryState::InForce => 4,
+    };
+    sorted.sort_by_key(|s| (rank(s), s.entry.expires));
+    let rows: Vec<Vec<String>> = sorted
+        .iter()
+        .map(|s| {
+            let days_left = s.entry.ends_at().duration_since(as_of).as_secs().div_euclid(86_400);
+            let state = match s.state {
+                EntryState::ExpiringSoon => st.yellow(&format!("expires in {days_left}d")),
+                EntryState::Expired => st.red("expired"),
+                EntryState::Stale => st.yellow("stale: remove"),
+                other => other.as_str().to_owned(),
+            };
+            vec![
+                s.entry.label.clone(),
+                state,
+                s.matched.to_string(),
+                s.entry.expires.to_string(),
+                s.entry.owner.clone(),
+                s.entry.reason.clone(),
+            ]
+        })
+        .collect();
+    let _ = writeln!(out, "\n{}", st.bold("Exceptions (--suppressions)"));
+    columns(out, &["ENTRY", "STATE", "MATCHED", "EXPIRES", "OWNER", "REASON"], &rows);
+}
+
+fn coverage(c: Option<Coverage>) -> String {
+    c.map_or_else(|| "not selected".to_owned(), |c| c.as_str().to_owned())
+}
+
+/// Resolved findings and accounts whose coverage got worse since the baseline.
+pub(crate) fn comparison_sections(out: &mut String, st: &Style, c: &Comparison) {
+    for (name, was, now) in &c.threshold_changes {
+        let _ = writeln!(out, "\n{}", st.yellow(&format!("The baseline used {name} {was}, this run {now}")));
+    }
+    if !c.resolved.is_empty() {
+        let rows: Vec<Vec<String>> = c
+            .resolved
+            .iter()
+            .map(|r| {
+                let f = &r.finding;
+                vec![
+                    f.rule_id.clone(),
+                    f.account_id.to_string(),
+                    opt(r.account.as_ref().and_then(|a| a.name.as_deref())),
+                    f.user_name.clone(),
+                    opt(f.access_key_id.as_deref()),
+                    f.verdict.as_str().to_owned(),
+                    r.now.map_or("gone", Verdict::as_str).to_owned(),
+                ]
+            })
+            .collect();
+        let _ = writeln!(out, "\n{}", st.green("Resolved since the last run"));
+        columns(out, &["RULE", "ACCOUNT", "NAME", "USER", "KEY ID", "WAS", "NOW"], &rows);
+    }
+    for (title, list) in [
+        ("Accounts that newly failed", &c.newly_failed_accounts),
+        ("Accounts the baseline assessed and this run did not", &c.no_longer_assessed),
+    ] {
+        if list.is_empty() {
+            continue;
+        }
+        let rows: Vec<Vec<String>> = list
+            .iter()
+            .map(|a| {
+                vec![
+                    a.account.account_id.to_string(),
+                    opt(a.account.name.as_deref()),
+                    opt(a.account.ou_path.as_deref()),
+                    coverage(a.was).replace("not selected", "-"),
+                    coverage(a.now),
+                    opt(a.account.reason_code.as_deref()),
+                ]
+            })
+            .collect();
+        let _ = writeln!(out, "\n{}", st.red(title));
+        columns(out, &["ACCOUNT", "NAME", "OU PATH", "WAS", "NOW", "CODE"], &rows);
+    }
 }
 
 #[cfg(test)]

@@ -51,7 +51,7 @@ impl Rule for MultipleActiveKeys {
             .filter(|u| !u.is_root() && !u.keys.is_empty())
             .map(|user| {
                 let mut active: Vec<KeyFacts> =
-                    user.keys.iter().map(|k| KeyFacts::of(k, ctx.as_of)).filter(KeyFacts::is_active).collect();
+                    user.keys.iter().map(|k| KeyFacts::of(user, k, ctx.as_of)).filter(KeyFacts::is_active).collect();
                 active.sort_by_key(|k| (k.last_rotated, k.slot));
                 let newest_age = active.last().map_or(SignedDuration::MAX, |k| k.age);
                 let rotation_under_way = active.len() > 1 && newest_age < ROTATION_WINDOW;

@@ -45,7 +45,7 @@ impl Rule for RootAccessKey {
         inv.users
             .iter()
             .filter(|u| u.is_root())
-            .flat_map(|root| root.keys.iter().map(move |k| (root, KeyFacts::of(k, ctx.as_of))))
+            .flat_map(|root| root.keys.iter().map(move |k| (root, KeyFacts::of(root, k, ctx.as_of))))
             .filter(|(_, key)| key.is_active())
             .map(|(root, key)| {
                 let used = key.last_used_at.map_or_else(|| "never used".to_owned(), |t| format!("last used {t}"));

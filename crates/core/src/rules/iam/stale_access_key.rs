@@ -65,7 +65,7 @@ fn evaluate_key(
     slot: &KeySlotRecord,
 ) -> Finding {
     let cfg = ctx.config;
-    let key = KeyFacts::of(slot, ctx.as_of);
+    let key = KeyFacts::of(user, slot, ctx.as_of);
     // Saturate on absurd inputs instead of failing: a year-9999 due date is still correct for the verdict.
     let due_at = key.age_since().checked_add(cfg.max_age()).unwrap_or(Timestamp::MAX);
     let verdict = match key.status {

@@ -47,7 +47,7 @@ impl Rule for UnusedAccessKey {
         let mut findings = Vec::new();
         for user in inv.users.iter().filter(|u| !u.is_root()) {
             for slot in &user.keys {
-                let key = KeyFacts::of(slot, ctx.as_of);
+                let key = KeyFacts::of(user, slot, ctx.as_of);
                 let never_used = key.last_used_at.is_none();
                 let unused_since = key.last_used_at.unwrap_or(key.last_rotated);
                 let unused_for = ctx.as_of.duration_since(unused_since);

@@ -1,0 +1,124 @@
+//! `keyaudit diff OLD.json NEW.json`: the comparison a scan with `--baseline` makes, for two saved reports, as
+//! a table or as JSON.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::path::Path;
+
+use anyhow::Result;
+use keyaudit_core::baseline::{Baseline, BaselineState, Comparison, Snapshot, SnapshotFinding};
+use keyaudit_core::eval::Verdict;
+use serde::Serialize;
+
+use super::json::{self, JsonBaseline, JsonChangedFinding, JsonSince};
+use super::table::{Style, columns, comparison_sections, opt, since_line};
+
+/// A finding of the later report with its baseline verdict.
+type Changed<'a> = (&'a SnapshotFinding, Option<Verdict>);
+
+/// The findings of `new` that fail or warn (and are not suppressed) and did not in the baseline, then those
+/// whose verdict changed between two failing or warning verdicts.
+fn changed<'a>(baseline: &Baseline, new: &'a Snapshot) -> (Vec<Changed<'a>>, Vec<Changed<'a>>) {
+    let mut fresh = Vec::new();
+    let mut updated = Vec::new();
+    for f in new.findings.iter().filter(|f| f.verdict.is_actionable() && !f.suppressed) {
+        let state = baseline.state_of(&f.fingerprint, f.verdict);
+        let was = state.was(f.verdict);
+        if !was.is_some_and(Verdict::is_actionable) {
+            fresh.push((f, was));
+        } else if matches!(state, BaselineState::Updated { .. }) {
+            updated.push((f, was));
+        }
+    }
+    (fresh, updated)
+}
+
+#[derive(Serialize)]
+struct JsonDiff<'a> {
+    old: Side,
+    new: Side,
+    summary: JsonSince,
+    new_findings: Vec<JsonChangedFinding<'a>>,
+    updated: Vec<JsonChangedFinding<'a>>,
+    resolved: Vec<JsonChangedFinding<'a>>,
+    #[serde(flatten)]
+    baseline: JsonBaseline<'a>,
+}
+
+#[derive(Serialize)]
+struct Side {
+    path: String,
+    as_of: String,
+}
+
+/// Renders the comparison of `new` with `baseline` (read from `old_path`, `new_path`).
+pub(crate) fn render<'a>(
+    baseline: &Baseline,
+    new: &'a Snapshot,
+    comparison: &'a Comparison,
+    paths: (&Path, &Path),
+    as_json: bool,
+    color: bool,
+) -> Result<Vec<u8>> {
+    let accounts: HashMap<_, _> = new.accounts.iter().map(|a| (&a.account_id, a)).collect();
+    let (fresh, updated) = changed(baseline, new);
+    if as_json {
+        let list = |v: Vec<Changed<'a>>| -> Vec<JsonChangedFinding<'a>> {
+            v.into_iter()
+                .map(|(f, was)| JsonChangedFinding::new(f, accounts.get(&f.account_id).copied(), Some(f.verdict), was))
+                .collect()
+        };
+        let side = |path: &Path, snapshot: &Snapshot| Side {
+            path: path.display().to_string(),
+            as_of: snapshot.as_of.to_string(),
+        };
+        let doc = JsonDiff {
+            old: side(paths.0, &baseline.snapshot),
+            new: side(paths.1, new),
+            summary: comparison.counts.into(),
+            new_findings: list(fresh),
+            updated: list(updated),
+            resolved: json::resolved(comparison),
+            baseline: json::baseline(comparison),
+        };
+        let mut bytes = serde_json::to_vec_pretty(&doc)?;
+        bytes.push(b'\n');
+        return Ok(bytes);
+    }
+    let st = Style { color };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} diff: {} (as of {}) -> {} (as of {})",
+        st.bold("keyaudit"),
+        paths.0.display(),
+        baseline.snapshot.as_of,
+        paths.1.display(),
+        new.as_of
+    );
+    let _ = writeln!(out, "{}", since_line(&st, comparison));
+    for (title, list) in [("New since the last run", &fresh), ("Changed verdict", &updated)] {
+        if list.is_empty() {
+            continue;
+        }
+        let rows: Vec<Vec<String>> = list
+            .iter()
+            .map(|(f, was)| {
+                let account = accounts.get(&f.account_id);
+                vec![
+                    f.verdict.as_str().to_owned(),
+                    was.map_or("-", Verdict::as_str).to_owned(),
+                    f.rule_id.clone(),
+                    f.account_id.to_string(),
+                    opt(account.and_then(|a| a.name.as_deref())),
+                    f.user_name.clone(),
+                    opt(f.access_key_id.as_deref()),
+                ]
+            })
+            .collect();
+        let _ = writeln!(out, "\n{}", st.red(title));
+        columns(&mut out, &["VERDICT", "WAS", "RULE", "ACCOUNT", "NAME", "USER", "KEY ID"], &rows);
+    }
+    comparison_sections(&mut out, &st, comparison);
+    Ok(out.into_bytes())
+}

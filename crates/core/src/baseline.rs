@@ -1,0 +1,587 @@
+//! The change since the last run: findings compared by fingerprint with a previous report (the baseline).
+//!
+//! Both sides are [`Snapshot`]s: the live report's (see [`Snapshot::of`]) or one read back from a saved JSON
+//! report. A finding is `new` (its fingerprint is not in the baseline), `unchanged` (same verdict) or `updated`
+//! (verdict changed). A baseline finding that failed or warned is `resolved` when it is now passing, inactive or
+//! deleted, or gone from an account this run assessed; a finding of an account this run could not assess is
+//! never called resolved: the account is listed as no longer assessed instead.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use jiff::Timestamp;
+
+use crate::eval::{FINGERPRINT_SCHEME, RuleConfig, Verdict};
+use crate::ids::{AccountId, Partition};
+use crate::report::{AccountStatus, Report, Scope};
+use crate::rules::RuleMeta;
+
+/// How a finding compares with the baseline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BaselineState {
+    /// Not in the baseline.
+    New,
+    /// In the baseline with the same verdict.
+    Unchanged,
+    /// In the baseline with another verdict.
+    Updated {
+        /// The baseline's verdict.
+        was: Verdict,
+    },
+}
+
+impl BaselineState {
+    /// `new`, `unchanged` or `updated`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BaselineState::New => "new",
+            BaselineState::Unchanged => "unchanged",
+            BaselineState::Updated { .. } => "updated",
+        }
+    }
+
+    /// The baseline's verdict (`None` for a new finding), given the current one.
+    pub fn was(self, now: Verdict) -> Option<Verdict> {
+        match self {
+            BaselineState::New => None,
+            BaselineState::Unchanged => Some(now),
+            BaselineState::Updated { was } => Some(was),
+        }
+    }
+}
+
+/// Whether an account was assessed, as a snapshot records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coverage {
+    /// Scanned.
+    Scanned,
+    /// Skipped (not active).
+    Skipped,
+    /// Could not be assessed.
+    Failed,
+}
+
+impl Coverage {
+    /// `scanned`, `skipped` or `failed` (the JSON report's account `status`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Coverage::Scanned => "scanned",
+            Coverage::Skipped => "skipped",
+            Coverage::Failed => "failed",
+        }
+    }
+
+    /// Parses the JSON report's account `status`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "scanned" => Some(Coverage::Scanned),
+            "skipped" => Some(Coverage::Skipped),
+            "failed" => Some(Coverage::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// One account of a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotAccount {
+    /// The account.
+    pub account_id: AccountId,
+    /// Its name.
+    pub name: Option<String>,
+    /// Its OU path.
+    pub ou_path: Option<String>,
+    /// Whether it was assessed.
+    pub coverage: Coverage,
+    /// Why not, when it failed or was skipped (the stable reason code).
+    pub reason_code: Option<String>,
+}
+
+/// One finding of a snapshot: what the comparison needs and what a resolved finding shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotFinding {
+    /// The finding's fingerprint.
+    pub fingerprint: String,
+    /// Its rule id.
+    pub rule_id: String,
+    /// The account.
+    pub account_id: AccountId,
+    /// The user.
+    pub user_name: String,
+    /// The user's ARN.
+    pub user_arn: String,
+    /// The key slot, for a key-level finding.
+    pub key_slot: Option<u8>,
+    /// The key id, when it was looked up.
+    pub access_key_id: Option<String>,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// The finding's sentence.
+    pub message: String,
+    /// Whether an exception covered it.
+    pub suppressed: bool,
+}
+
+/// What a comparison needs of one report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The report's `as_of`.
+    pub as_of: Timestamp,
+    /// The organization, for an organization-wide run.
+    pub organization_id: Option<String>,
+    /// The caller's account (what a standalone run audits).
+    pub caller_account_id: String,
+    /// The partition.
+    pub partition: String,
+    /// The fingerprint scheme the report's fingerprints were computed with.
+    pub fingerprint_scheme: String,
+    /// The rule ids that ran.
+    pub rules: BTreeSet<String>,
+    /// `max_age_days`, `warn_days`, `unused_days`.
+    pub thresholds: [(&'static str, u32); 3],
+    /// Every selected account.
+    pub accounts: Vec<SnapshotAccount>,
+    /// Every finding.
+    pub findings: Vec<SnapshotFinding>,
+}
+
+impl Snapshot {
+    /// A run's snapshot before it has accounts or findings: enough to check a baseline's compatibility.
+    pub fn header(
+        as_of: Timestamp,
+        scope: &Scope,
+        caller_account_id: &AccountId,
+        partition: &Partition,
+        rules: &[&RuleMeta],
+        config: &RuleConfig,
+    ) -> Self {
+        Snapshot {
+            as_of,
+            organization_id: match scope {
+                Scope::Organization { id, .. } => Some(id.clone()),
+                Scope::StandaloneAccount => None,
+            },
+            caller_account_id: caller_account_id.as_str().to_owned(),
+            partition: partition.as_str().to_owned(),
+            fingerprint_scheme: FINGERPRINT_SCHEME.to_owned(),
+            rules: rules.iter().map(|r| r.id.to_owned()).collect(),
+            thresholds: thresholds(config.max_age_days(), config.warn_days(), config.unused_days()),
+            accounts: Vec::new(),
+            findings: Vec::new(),
+        }
+    }
+
+    /// The live report's snapshot.
+    pub fn of(report: &Report) -> Self {
+        let partition = &report.run.partition;
+        let run = &report.run;
+        Snapshot {
+            accounts: report
+                .accounts
+                .iter()
+                .map(|r| {
+                    let (coverage, reason_code) = match &r.status {
+                        AccountStatus::Scanned { .. } => (Coverage::Scanned, None),
+                        AccountStatus::Skipped(s) => (Coverage::Skipped, Some(s.code().to_owned())),
+                        AccountStatus::Failed(f) => (Coverage::Failed, Some(f.code.as_str().to_owned())),
+                    };
+                    SnapshotAccount {
+                        account_id: r.account.id.clone(),
+                        name: r.account.name.clone(),
+                        ou_path: r.account.ou_path.clone(),
+                        coverage,
+                        reason_code,
+                    }
+                })
+                .collect(),
+            findings: report
+                .findings
+                .iter()
+                .map(|f| SnapshotFinding {
+                    fingerprint: f.fingerprint(partition),
+                    rule_id: f.rule.id.to_owned(),
+                    account_id: f.account_id.clone(),
+                    user_name: f.user_name.clone(),
+                    user_arn: f.user_arn.clone(),
+                    key_slot: f.key.as_ref().map(|k| k.slot.number()),
+                    access_key_id: f.key.as_ref().and_then(|k| k.access_key_id.as_ref()).map(|k| k.to_string()),
+                    verdict: f.verdict,
+                    message: f.message.clone(),
+                    suppressed: f.suppression.is_some(),
+                })
+                .collect(),
+            ..Self::header(run.as_of, &run.scope, &run.caller_account_id, partition, &report.rules, &run.config)
+        }
+    }
+}
+
+/// The thresholds as a snapshot records them.
+pub fn thresholds(max_age_days: u32, warn_days: u32, unused_days: u32) -> [(&'static str, u32); 3] {
+    [("max_age_days", max_age_days), ("warn_days", warn_days), ("unused_days", unused_days)]
+}
+
+/// Why two reports cannot be compared.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BaselineError {
+    /// They audit different organizations (or accounts).
+    #[error("the baseline audits {baseline}, this run audits {current}: compare reports of the same organization")]
+    OtherScope {
+        /// What the baseline audits.
+        baseline: String,
+        /// What this run audits.
+        current: String,
+    },
+    /// They come from different partitions.
+    #[error("the baseline is from partition {baseline}, this run from {current}")]
+    OtherPartition {
+        /// The baseline's partition.
+        baseline: String,
+        /// This run's.
+        current: String,
+    },
+    /// Their fingerprints were computed differently.
+    #[error(
+        "the baseline's fingerprints use scheme {baseline:?}, this version uses {current:?}: findings cannot be \
+         matched; start a new baseline with this run's report"
+    )]
+    OtherFingerprints {
+        /// The baseline's scheme.
+        baseline: String,
+        /// This version's.
+        current: String,
+    },
+    /// They ran different rules.
+    #[error(
+        "the baseline ran other rules (only in the baseline: {only_baseline}; only in this run: {only_current}): run \
+         the same --rules / --skip-rules as the baseline, or start a new baseline"
+    )]
+    OtherRules {
+        /// Rules only the baseline ran.
+        only_baseline: String,
+        /// Rules only this run ran.
+        only_current: String,
+    },
+}
+
+fn scope_name(s: &Snapshot) -> String {
+    match &s.organization_id {
+        Some(id) => format!("organization {id}"),
+        None => format!("standalone account {}", s.caller_account_id),
+    }
+}
+
+/// The baseline, indexed for look-ups by fingerprint.
+#[derive(Debug, Clone)]
+pub struct Baseline {
+    /// The baseline report.
+    pub snapshot: Snapshot,
+    by_fingerprint: HashMap<String, usize>,
+}
+
+/// An account whose coverage got worse since the baseline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountChange {
+    /// The account (as this run knows it, else as the baseline did).
+    pub account: SnapshotAccount,
+    /// Its coverage in the baseline (`None`: not in the baseline).
+    pub was: Option<Coverage>,
+    /// Its coverage now (`None`: not selected in this run).
+    pub now: Option<Coverage>,
+}
+
+/// A baseline finding that failed or warned and no longer does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedFinding {
+    /// The finding as the baseline reported it (its verdict is the baseline's).
+    pub finding: SnapshotFinding,
+    /// Its verdict now (`pass`, `not_applicable`, `resolved`), or `None` when it is gone from the report.
+    pub now: Option<Verdict>,
+    /// Its account as this run knows it.
+    pub account: Option<SnapshotAccount>,
+}
+
+/// Counts for "since the last run".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChangeCounts {
+    /// Failing or warning findings (not suppressed) that did not fail or warn in the baseline.
+    pub new: usize,
+    /// Failing or warning findings (not suppressed) that failed or warned in the baseline too.
+    pub still_open: usize,
+    /// Resolved findings.
+    pub resolved: usize,
+    /// Findings by state, every verdict included.
+    pub by_state_new: usize,
+    /// Findings with the baseline's verdict.
+    pub by_state_unchanged: usize,
+    /// Findings whose verdict changed.
+    pub by_state_updated: usize,
+}
+
+/// The comparison of a report with its baseline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comparison {
+    /// The baseline's `as_of`.
+    pub baseline_as_of: Timestamp,
+    /// Thresholds that differ, as (name, baseline, now).
+    pub threshold_changes: Vec<(&'static str, u32, u32)>,
+    /// Findings that failed or warned in the baseline and no longer do.
+    pub resolved: Vec<ResolvedFinding>,
+    /// Accounts failed now that were not failed in the baseline.
+    pub newly_failed_accounts: Vec<AccountChange>,
+    /// Accounts the baseline scanned that this run did not (failed, skipped, or not selected).
+    pub no_longer_assessed: Vec<AccountChange>,
+    /// The counts.
+    pub counts: ChangeCounts,
+}
+
+impl Baseline {
+    /// Indexes a baseline snapshot.
+    pub fn new(snapshot: Snapshot) -> Self {
+        let by_fingerprint = snapshot.findings.iter().enumerate().map(|(i, f)| (f.fingerprint.clone(), i)).collect();
+        Self { snapshot, by_fingerprint }
+    }
+
+    /// Checks that the baseline can be compared with a report of `current`'s organization, partition, scheme
+    /// and rules (`current.findings` and `accounts` are not looked at). Different thresholds are allowed: they
+    /// are listed in [`Comparison::threshold_changes`].
+    pub fn check_compatible(&self, current: &Snapshot) -> Result<(), BaselineError> {
+        let b = &self.snapshot;
+        if b.partition != current.partition {
+            return Err(BaselineError::OtherPartition {
+                baseline: b.partition.clone(),
+                current: current.partition.clone(),
+            });
+        }
+        let (bs, cs) = (scope_name(b), scope_name(current));
+        if bs != cs {
+            return Err(BaselineError::OtherScope { baseline: bs, current: cs });
+        }
+        if b.fingerprint_scheme != current.fingerprint_scheme {
+            return Err(BaselineError::OtherFingerprints {
+                baseline: b.fingerprint_scheme.clone(),
+                current: current.fingerprint_scheme.clone(),
+            });
+        }
+        if b.rules != current.rules {
+            let list = |a: &BTreeSet<String>, b: &BTreeSet<String>| {
+                let v: Vec<&str> = a.difference(b).map(String::as_str).collect();
+                if v.is_empty() { "none".to_owned() } else { v.join(", ") }
+            };
+            return Err(BaselineError::OtherRules {
+                only_baseline: list(&b.rules, &current.rules),
+                only_current: list(&current.rules, &b.rules),
+            });
+        }
+        Ok(())
+    }
+
+    /// How a finding with `fingerprint` and `verdict` compares with the baseline.
+    pub fn state_of(&self, fingerprint: &str, verdict: Verdict) -> BaselineState {
+        match self.by_fingerprint.get(fingerprint).map(|&i| self.snapshot.findings[i].verdict) {
+            None => BaselineState::New,
+            Some(was) if was == verdict => BaselineState::Unchanged,
+            Some(was) => BaselineState::Updated { was },
+        }
+    }
+
+    /// Compares `current` with the baseline.
+    pub fn compare(&self, current: &Snapshot) -> Comparison {
+        let b = &self.snapshot;
+        let threshold_changes = b
+            .thresholds
+            .iter()
+            .zip(&current.thresholds)
+            .filter(|((_, was), (_, now))| was != now)
+            .map(|((name, was), (_, now))| (*name, *was, *now))
+            .collect();
+
+        let coverage_now: HashMap<&AccountId, &SnapshotAccount> =
+            current.accounts.iter().map(|a| (&a.account_id, a)).collect();
+        let coverage_then: HashMap<&AccountId, &SnapshotAccount> =
+            b.accounts.iter().map(|a| (&a.account_id, a)).collect();
+        let scanned_now: HashSet<&AccountId> =
+            current.accounts.iter().filter(|a| a.coverage == Coverage::Scanned).map(|a| &a.account_id).collect();
+
+        let mut counts = ChangeCounts::default();
+        let mut current_verdicts: HashMap<&str, Verdict> = HashMap::new();
+        for f in &current.findings {
+            current_verdicts.insert(&f.fingerprint, f.verdict);
+            let state = self.state_of(&f.fingerprint, f.verdict);
+            match state {
+                BaselineState::New => counts.by_state_new += 1,
+                BaselineState::Unchanged => counts.by_state_unchanged += 1,
+                BaselineState::Updated { .. } => counts.by_state_updated += 1,
+            }
+            if f.verdict.is_actionable() && !f.suppressed {
+                if state.was(f.verdict).is_some_and(Verdict::is_actionable) {
+                    counts.still_open += 1;
+                } else {
+                    counts.new += 1;
+                }
+            }
+        }
+
+        let resolved: Vec<ResolvedFinding> = b
+            .findings
+            .iter()
+            .filter(|f| f.verdict.is_actionable())
+            .filter_map(|f| {
+                let now = match current_verdicts.get(f.fingerprint.as_str()) {
+                    Some(now) if now.is_actionable() => return None,
+                    Some(now) => Some(*now),
+                    None if scanned_now.contains(&f.account_id) && current.rules.contains(&f.rule_id) => None,
+                    None => return None,
+                };
+                let account = coverage_now.get(&f.account_id).map(|a| (*a).clone());
+                Some(ResolvedFinding { finding: f.clone(), now, account })
+            })
+            .collect();
+        counts.resolved = resolved.len();
+
+        let newly_failed_accounts = current
+            .accounts
+            .iter()
+            .filter(|a| a.coverage == Coverage::Failed)
+            .filter_map(|a| {
+                let was = coverage_then.get(&a.account_id).map(|t| t.coverage);
+                (was != Some(Coverage::Failed)).then(|| AccountChange {
+                    account: a.clone(),
+                    was,
+                    now: Some(a.coverage),
+                })
+            })
+            .collect();
+        let no_longer_assessed = b
+            .accounts
+            .iter()
+            .filter(|a| a.coverage == Coverage::Scanned)
+            .filter_map(|then| match coverage_now.get(&then.account_id) {
+                Some(now) if now.coverage == Coverage::Scanned => None,
+                Some(now) => {
+                    Some(AccountChange { account: (*now).clone(), was: Some(then.coverage), now: Some(now.coverage) })
+                }
+                None => Some(AccountChange { account: then.clone(), was: Some(then.coverage), now: None }),
+            })
+            .collect();
+
+        Comparison {
+            baseline_as_of: b.as_of,
+            threshold_changes,
+            resolved,
+            newly_failed_accounts,
+            no_longer_assessed,
+            counts,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(id: &str, coverage: Coverage) -> SnapshotAccount {
+        SnapshotAccount {
+            account_id: AccountId::parse(id).unwrap(),
+            name: None,
+            ou_path: None,
+            coverage,
+            reason_code: None,
+        }
+    }
+
+    fn finding(fingerprint: &str, account: &str, verdict: Verdict) -> SnapshotFinding {
+        SnapshotFinding {
+            fingerprint: fingerprint.into(),
+            rule_id: "KA-IAM-001".into(),
+            account_id: AccountId::parse(account).unwrap(),
+            user_name: "u".into(),
+            user_arn: format!("arn:aws:iam::{account}:user/u"),
+            key_slot: Some(1),
+            access_key_id: None,
+            verdict,
+            message: String::new(),
+            suppressed: false,
+        }
+    }
+
+    fn snapshot(accounts: Vec<SnapshotAccount>, findings: Vec<SnapshotFinding>) -> Snapshot {
+        Snapshot {
+            as_of: "2026-11-01T00:00:00Z".parse().unwrap(),
+            organization_id: Some("o-abc".into()),
+            caller_account_id: "000000000001".into(),
+            partition: "aws".into(),
+            fingerprint_scheme: FINGERPRINT_SCHEME.into(),
+            rules: ["KA-IAM-001".to_owned()].into(),
+            thresholds: thresholds(90, 14, 45),
+            accounts,
+            findings,
+        }
+    }
+
+    const A: &str = "000000000001";
+    const B: &str = "000000000002";
+    const C: &str = "000000000003";
+
+    #[test]
+    fn findings_are_new_unchanged_updated_or_resolved_and_unassessed_accounts_resolve_nothing() {
+        use Verdict::*;
+        let before = Baseline::new(snapshot(
+            vec![account(A, Coverage::Scanned), account(B, Coverage::Scanned), account(C, Coverage::Failed)],
+            vec![
+                finding("same", A, Fail),
+                finding("aging", A, Pass),
+                finding("rotated", A, Fail),
+                finding("deactivated", A, Warn),
+                finding("in-b", B, Fail),
+                finding("was-passing", A, Pass),
+            ],
+        ));
+        let now = snapshot(
+            vec![account(A, Coverage::Scanned), account(B, Coverage::Failed), account(C, Coverage::Failed)],
+            vec![
+                finding("same", A, Fail),
+                finding("aging", A, Warn),
+                finding("deactivated", A, NotApplicable),
+                finding("fresh", A, Fail),
+            ],
+        );
+        before.check_compatible(&now).unwrap();
+        assert_eq!(before.state_of("same", Fail), BaselineState::Unchanged);
+        assert_eq!(before.state_of("aging", Warn), BaselineState::Updated { was: Pass });
+        assert_eq!(before.state_of("fresh", Fail), BaselineState::New);
+        let c = before.compare(&now);
+        let resolved: Vec<(&str, Option<Verdict>)> =
+            c.resolved.iter().map(|r| (r.finding.fingerprint.as_str(), r.now)).collect();
+        assert_eq!(resolved, [("rotated", None), ("deactivated", Some(NotApplicable))], "in-b: B was not assessed");
+        assert_eq!(
+            (c.counts.new, c.counts.still_open, c.counts.resolved),
+            (2, 1, 2),
+            "aging counts as new: it warns now"
+        );
+        let ids = |v: &[AccountChange]| v.iter().map(|a| a.account.account_id.as_str().to_owned()).collect::<Vec<_>>();
+        assert_eq!(ids(&c.newly_failed_accounts), [B], "C failed in both runs");
+        assert_eq!(ids(&c.no_longer_assessed), [B]);
+        assert!(c.threshold_changes.is_empty());
+    }
+
+    #[test]
+    fn other_organizations_partitions_schemes_and_rules_are_refused_and_thresholds_are_listed() {
+        let base = snapshot(vec![], vec![]);
+        let b = Baseline::new(base.clone());
+        let cases: [(Snapshot, &str); 4] = [
+            (Snapshot { organization_id: Some("o-other".into()), ..base.clone() }, "audits organization o-abc"),
+            (Snapshot { partition: "aws-cn".into(), ..base.clone() }, "partition aws"),
+            (Snapshot { fingerprint_scheme: "keyaudit/v1".into(), ..base.clone() }, "fingerprints use scheme"),
+            (
+                Snapshot { rules: ["KA-IAM-001".to_owned(), "KA-IAM-004".to_owned()].into(), ..base.clone() },
+                "only in this run: KA-IAM-004",
+            ),
+        ];
+        for (current, needle) in cases {
+            let err = b.check_compatible(&current).unwrap_err().to_string();
+            assert!(err.contains(needle), "{err}");
+        }
+        let stricter = Snapshot { thresholds: thresholds(60, 14, 45), ..base };
+        b.check_compatible(&stricter).unwrap();
+        assert_eq!(b.compare(&stricter).threshold_changes, [("max_age_days", 90, 60)]);
+    }
+}
