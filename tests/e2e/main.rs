@@ -5,6 +5,7 @@
 mod aws_behaviour;
 mod harness;
 mod multi_rule;
+mod scheduled;
 mod triage;
 
 use std::process::Command;
@@ -520,10 +521,13 @@ fn check_every_export(emu: &Emulator, dir: &std::path::Path, run: &Run) -> std::
     sarif
 }
 
-/// A quiet scan writing every export format into `dir`.
+/// A quiet scan writing every export format into `dir` (as of AS_OF unless `extra` says otherwise).
 fn export_files(emu: &Emulator, dir: &std::path::Path, extra: &[&str]) -> Run {
     let d = dir.display().to_string();
-    let mut args = vec!["scan", "--as-of", AS_OF, "-q", "--output-dir", &d];
+    let mut args = vec!["scan", "-q", "--output-dir", &d];
+    if !extra.contains(&"--as-of") {
+        args.extend(["--as-of", AS_OF]);
+    }
     for f in ["sarif", "ocsf", "asff", "csv", "ndjson"] {
         args.extend(["-o", f]);
     }

@@ -95,16 +95,6 @@ pub struct Selector {
 }
 
 impl Selector {
-    /// Whether the selector names a subject (a rule list alone would silence a rule org-wide: that is
-    /// `--skip-rules`, not an exception).
-    pub fn names_a_subject(&self) -> bool {
-        self.fingerprint.is_some()
-            || self.access_key_id.is_some()
-            || self.user_arn.is_some()
-            || self.account_id.is_some()
-            || self.ou_path.is_some()
-    }
-
     /// Whether `finding` (in `account`) matches, `fingerprint` being the finding's.
     pub fn matches(&self, finding: &Finding, fingerprint: &str, account: Option<&Account>) -> bool {
         let key_matches = |id: &AccessKeyId| {
