@@ -163,8 +163,7 @@ fn a_second_run_reports_exactly_what_changed_and_the_exit_code_follows_fail_on()
     let states = |user: &str| -> Vec<(Value, Value, Value)> {
         second.get(user).map_or_else(Vec::new, |v| v.iter().map(|f| (f.0.clone(), f.1.clone(), f.2.clone())).collect())
     };
-    let new_pass = (json!("pass"), json!("new"), Value::Null);
-    assert_eq!(states("rotator"), [new_pass.clone()], "the new key, 7 days old");
+    assert_eq!(states("rotator"), [(json!("pass"), json!("new"), Value::Null)], "the new key, 7 days old");
     assert_eq!(states("ager"), [(json!("warn"), json!("updated"), Value::Null)], "aged into warn");
     assert_eq!(second["ager"][0].3, first["ager"][1].3, "same key, same fingerprint after the slot shift");
     assert_eq!(states("vendor"), [(json!("fail"), json!("unchanged"), Value::Null)], "its exception expired");
