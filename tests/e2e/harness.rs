@@ -134,6 +134,13 @@ impl Emulator {
         bash.output().expect("run bash")
     }
 
+    /// Like [`Emulator::command`], with these environment variables set (e.g. other credentials).
+    pub(crate) fn command_with(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut command = self.prepare(args);
+        command.envs(env.iter().copied());
+        command.output().expect("run keyaudit")
+    }
+
     /// Like [`Emulator::command`], without the environment variables `unset`.
     pub(crate) fn command_without(&self, args: &[&str], unset: &[&str]) -> Output {
         let mut command = self.prepare(args);
@@ -173,6 +180,11 @@ impl Emulator {
         let mut all = args.to_vec();
         all.extend(["-o", &spec]);
         self.prepare(&all).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start keyaudit")
+    }
+
+    /// Starts `keyaudit` with exactly `args`, without waiting for it.
+    pub(crate) fn launch(&self, args: &[&str]) -> Child {
+        self.prepare(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start keyaudit")
     }
 
     fn prepare(&self, args: &[&str]) -> Command {

@@ -5,6 +5,7 @@
 mod aws_behaviour;
 mod harness;
 mod multi_rule;
+mod remediation;
 mod scheduled;
 mod triage;
 

@@ -386,6 +386,8 @@ class Emulator:
             return backdate_key(**args)
         if (method, route) == ("POST", "keys"):
             return change_key(**args)
+        if (method, route) == ("GET", "keys"):
+            return list_keys(args["account_id"])
         if (method, route) == ("POST", "root-keys"):
             with self.state.lock:
                 self.state.root_keys[args["account_id"]] = list(args["keys"])
@@ -473,6 +475,12 @@ def change_key(account_id: str, user_name: str, op: str, access_key_id: str | No
     return {"access_key_id": access_key_id}
 
 
+def list_keys(account_id: str) -> dict[str, list[dict[str, str]]]:
+    """Every user's keys in an account, as moto holds them: what remediation tests check directly."""
+    return {user.name: [{"access_key_id": k.access_key_id, "status": k.status} for k in user.access_keys]
+            for user in iam_backend(account_id).users.values()}
+
+
 def set_account_state(account_id: str, state: str) -> dict[str, Any]:
     status = {"ACTIVE": "ACTIVE", "PENDING_ACTIVATION": "ACTIVE", "PENDING_CLOSURE": "PENDING_CLOSURE"}.get(state, "SUSPENDED")
     for backends in organizations_backends.values():
@@ -495,9 +503,10 @@ class Seeder:
       USER    = {"name": str, "keys": [KEY], "tags"?: {key: value}}
       KEY     = {"created": RFC3339 | "age_days": number, "status"?: "Active"|"Inactive",
                  "last_used"?: RFC3339 | "last_used_days": number, "last_used_service"?: str,
-                 "last_used_region"?: str, "reactivated"?: RFC3339}
+                 "last_used_region"?: str, "reactivated"?: RFC3339, "return_secret"?: bool}
       ROOT_KEY = {"created": RFC3339 | "age_days": number, "status"?: "Active"|"Inactive"}
-    Returns account ids by name, OU ids by path, and key ids by "account_id/user".
+    Returns account ids by name, OU ids by path, key ids by "account_id/user", and the secrets of keys seeded
+    with "return_secret" by key id.
     """
 
     def __init__(self, url: str, state: State) -> None:
@@ -578,7 +587,10 @@ class Seeder:
                 iam.tag_user(UserName=user["name"], Tags=[{"Key": k, "Value": v} for k, v in user["tags"].items()])
             ids = []
             for key in user.get("keys", []):
-                key_id = iam.create_access_key(UserName=user["name"])["AccessKey"]["AccessKeyId"]
+                created_key = iam.create_access_key(UserName=user["name"])["AccessKey"]
+                key_id = created_key["AccessKeyId"]
+                if key.get("return_secret"):  # for tests that run keyaudit as this user
+                    self.result.setdefault("secrets", {})[key_id] = created_key["SecretAccessKey"]
                 if key.get("status", "Active") != "Active":
                     iam.update_access_key(UserName=user["name"], AccessKeyId=key_id, Status=key["status"])
                 created = key.get("created") or days_ago(key["age_days"])

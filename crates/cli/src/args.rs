@@ -44,6 +44,127 @@ pub(crate) enum Command {
     /// Compare two saved JSON reports (`scan -o json`): new, updated and resolved findings, accounts that
     /// failed or were no longer assessed.
     Diff(DiffArgs),
+    /// Plan the CIS rotation procedure's key changes for review: deactivate dormant or never-used failing keys
+    /// (scan flags apply), or, with --delete-deactivated-after, delete keys keyaudit deactivated long enough ago.
+    /// Changes nothing.
+    Plan(Box<PlanArgs>),
+    /// Carry out a reviewed plan: re-check each key, then deactivate (or delete) it, journaling every change.
+    /// Changes keys only with --yes.
+    Apply(Box<ApplyArgs>),
+    /// Re-activate the keys a journal of `apply` deactivated (and that are still inactive). Changes keys only with
+    /// --yes.
+    Undo(Box<UndoArgs>),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct PlanArgs {
+    /// Every scan flag (`keyaudit scan --help`); `-o FILE` is where the plan goes, and --unused-days (default 90
+    /// here) is the least number of days since a key's last use for it to be deactivated (also KA-IAM-004's
+    /// threshold in the plan's scan).
+    #[command(flatten)]
+    pub(crate) scan: ScanArgs,
+
+    /// Plan from this saved JSON report (`scan -o json`) instead of scanning; refused when older than 24 hours.
+    #[arg(long, value_name = "REPORT.json", help_heading = "Plan")]
+    pub(crate) from_report: Option<PathBuf>,
+
+    /// Never plan changes in this account (12 digits). Repeatable.
+    #[arg(long = "protect-account", value_name = "ID", help_heading = "Plan")]
+    pub(crate) protect_accounts: Vec<String>,
+
+    /// Never plan changes in this OU path (e.g. /Root/Prod), its subtree included. Repeatable.
+    #[arg(long = "protect-ou", value_name = "PATH", help_heading = "Plan")]
+    pub(crate) protect_ous: Vec<String>,
+
+    /// How long the plan may be applied [default: 24h].
+    #[arg(long, value_name = "DURATION", help_heading = "Plan")]
+    pub(crate) valid_for: Option<String>,
+
+    /// Plan deletions instead: keys that a keyaudit journal (--journal-dir) deactivated at least this long ago
+    /// (e.g. 30d) and that are still inactive and unused since. Deleting cannot be undone.
+    #[arg(long, value_name = "DURATION", help_heading = "Plan")]
+    pub(crate) delete_deactivated_after: Option<String>,
+
+    /// Where the journals of earlier `keyaudit apply` runs are (*.jsonl), for --delete-deactivated-after.
+    #[arg(long, value_name = "DIR", help_heading = "Plan")]
+    pub(crate) journal_dir: Option<PathBuf>,
+
+    /// Print a plan file as a table (checksum verified) and exit.
+    #[arg(long, value_name = "PLAN.json", help_heading = "Plan")]
+    pub(crate) show: Option<PathBuf>,
+}
+
+/// Where and as whom `apply` and `undo` act.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct ChangeArgs {
+    /// Make the changes. Without it (and without typing "yes" at a terminal prompt), print what would be done.
+    #[arg(long)]
+    pub(crate) yes: bool,
+
+    /// The journal: one JSON line per step, flushed before the next change [default: beside the plan or journal].
+    #[arg(long, value_name = "FILE")]
+    pub(crate) journal: Option<PathBuf>,
+
+    /// Role assumed in member accounts to change keys; write access belongs there, the audit role stays
+    /// read-only [default: KeyauditRemediation].
+    #[arg(long, env = "KEYAUDIT_REMEDIATION_ROLE_NAME", value_name = "NAME")]
+    pub(crate) remediation_role_name: Option<String>,
+
+    /// IAM path of the remediation role [default: /].
+    #[arg(long, value_name = "PATH")]
+    pub(crate) remediation_role_path: Option<String>,
+
+    /// ExternalId for AssumeRole, when the remediation role's trust policy requires one.
+    #[arg(long, env = "KEYAUDIT_EXTERNAL_ID", value_name = "ID")]
+    pub(crate) external_id: Option<String>,
+
+    /// AWS shared-config profile.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) profile: Option<String>,
+
+    /// Region for the API endpoints [default: from the profile or environment, else us-east-1].
+    #[arg(long, value_name = "REGION")]
+    pub(crate) region: Option<String>,
+
+    /// Send every AWS call to this endpoint (also AWS_ENDPOINT_URL).
+    #[arg(long, value_name = "URL")]
+    pub(crate) endpoint_url: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ApplyArgs {
+    /// The plan (`keyaudit plan -o FILE`).
+    #[arg(value_name = "PLAN.json")]
+    pub(crate) plan: PathBuf,
+
+    #[command(flatten)]
+    pub(crate) change: ChangeArgs,
+
+    /// Also carry out the plan's deletions (with --yes). Deleting a key cannot be undone.
+    #[arg(long)]
+    pub(crate) allow_delete: bool,
+
+    /// At most this many changes in one run; the rest wait for the next run.
+    #[arg(long, value_name = "N", default_value_t = 25)]
+    pub(crate) max_changes: usize,
+
+    /// At most this many changes in one account per run.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub(crate) max_per_account: usize,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct UndoArgs {
+    /// A journal written by `keyaudit apply`.
+    #[arg(value_name = "JOURNAL.jsonl")]
+    pub(crate) journal_file: PathBuf,
+
+    /// Undo only this key's deactivation.
+    #[arg(long = "key", value_name = "ACCESS_KEY_ID")]
+    pub(crate) key: Option<String>,
+
+    #[command(flatten)]
+    pub(crate) change: ChangeArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -89,7 +210,7 @@ pub(crate) enum FailOnArg {
     New,
 }
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub(crate) struct ScanArgs {
     /// Settings file (TOML; keys are the long flag names, e.g. `max-age-days = 90`, `ou = ["/Root/Prod"]`).
     /// KEYAUDIT_* variables and flags override it.

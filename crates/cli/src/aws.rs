@@ -19,8 +19,6 @@ use keyaudit_core::report::{AccessMethod, Account};
 use keyaudit_org_discovery::{RoleAssumer, with_management_account_hint};
 use keyaudit_scanner::{AccountConnector, ConnectFailure, RateLimitedHttpClient, SdkIam, rate_limiter};
 
-use crate::settings::Settings;
-
 /// The region used when none is configured: IAM, STS and Organizations of the `aws` partition are global.
 pub(crate) const DEFAULT_REGION: &str = "us-east-1";
 
@@ -28,12 +26,12 @@ pub(crate) const DEFAULT_REGION: &str = "us-east-1";
 /// overrides it. IAM, STS and Organizations are global: the region comes from `--region`, `AWS_REGION` or the
 /// profile, else us-east-1 (never from EC2 instance metadata, which would only add a slow lookup). The flag
 /// says whether the region fell back to that default (credentials of aws-cn or aws-us-gov then cannot work).
-pub(crate) async fn base_config(settings: &Settings) -> (SdkConfig, bool) {
+pub(crate) async fn base_config(aws: &AwsSettings) -> (SdkConfig, bool) {
     let mut profile_region = ProfileFileRegionProvider::builder();
-    if let Some(profile) = &settings.profile {
+    if let Some(profile) = &aws.profile {
         profile_region = profile_region.profile_name(profile);
     }
-    let configured = RegionProviderChain::first_try(settings.region.clone().map(Region::new))
+    let configured = RegionProviderChain::first_try(aws.region.clone().map(Region::new))
         .or_else(EnvironmentVariableRegionProvider::new())
         .or_else(profile_region.build())
         .region()
@@ -42,15 +40,32 @@ pub(crate) async fn base_config(settings: &Settings) -> (SdkConfig, bool) {
     let region = configured.unwrap_or_else(|| Region::from_static(DEFAULT_REGION));
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(region)
-        .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts))
+        .retry_config(RetryConfig::standard().with_max_attempts(aws.max_attempts))
         .http_client(https_client());
-    if let Some(profile) = &settings.profile {
+    if let Some(profile) = &aws.profile {
         loader = loader.profile_name(profile);
     }
-    if let Some(url) = &settings.endpoint_url {
+    if let Some(url) = &aws.endpoint_url {
         loader = loader.endpoint_url(url);
     }
     (loader.load().await, defaulted)
+}
+
+/// Where and how to reach AWS: the flags every command that calls AWS shares.
+#[derive(Debug, Clone)]
+pub(crate) struct AwsSettings {
+    pub(crate) profile: Option<String>,
+    pub(crate) region: Option<String>,
+    pub(crate) endpoint_url: Option<String>,
+    pub(crate) max_attempts: u32,
+}
+
+/// The access key id the caller's credentials carry (never the secret), to keep remediation off it.
+pub(crate) async fn caller_key_id(config: &SdkConfig) -> Option<keyaudit_core::ids::AccessKeyId> {
+    use aws_credential_types::provider::ProvideCredentials;
+    let provider = config.credentials_provider()?;
+    let credentials = provider.provide_credentials().await.ok()?;
+    keyaudit_core::ids::AccessKeyId::parse(credentials.access_key_id()).ok()
 }
 
 /// The one HTTPS client (rustls with aws-lc, proxy settings from the environment) whose connection pool every
@@ -111,6 +126,61 @@ impl AccountConnector for Connector {
                     .build();
                 Ok(SdkIam::new(&config, &account.id, http.attempts(), 1))
             }
+        }
+    }
+}
+
+/// Reaches single accounts outside a scan (remediation): the caller identified once, the caller's own account
+/// with its own credentials, every other account through `role`.
+pub(crate) struct Reach {
+    pub(crate) connector: Connector,
+    pub(crate) caller_arn: String,
+    pub(crate) caller_account_id: AccountId,
+    pub(crate) partition: keyaudit_core::ids::Partition,
+    role: keyaudit_org_discovery::RoleSpec,
+}
+
+impl Reach {
+    pub(crate) async fn new(
+        base: &SdkConfig,
+        role: keyaudit_org_discovery::RoleSpec,
+        assume: keyaudit_org_discovery::AssumeSettings,
+        sts_rps: NonZeroU32,
+        iam_rps: NonZeroU32,
+    ) -> Result<Self, crate::Failure> {
+        let (sts_config, _) = limited(base, sts_rps);
+        let caller = keyaudit_org_discovery::caller_identity(&sts_config).await.map_err(|e| {
+            crate::Failure::usage(anyhow::Error::new(e).context(
+                "cannot identify the caller (sts:GetCallerIdentity); check the AWS credentials and --endpoint-url",
+            ))
+        })?;
+        Ok(Self {
+            connector: Connector {
+                base: base.clone(),
+                assumer: RoleAssumer::new(&sts_config, assume),
+                iam_rps,
+                management_account_id: None,
+            },
+            caller_arn: caller.arn,
+            caller_account_id: caller.account_id,
+            partition: caller.partition,
+            role,
+        })
+    }
+
+    /// The account of `key`, reached with the caller's credentials when it is the caller's, else through the role.
+    pub(crate) fn account(&self, key: &keyaudit_core::remediation::KeyRef) -> Account {
+        let access = if key.account_id == self.caller_account_id {
+            AccessMethod::CallerCredentials
+        } else {
+            AccessMethod::AssumeRole { role_arn: self.role.arn(&self.partition, &key.account_id) }
+        };
+        Account {
+            id: key.account_id.clone(),
+            name: key.account_name.clone(),
+            ou_path: key.ou_path.clone(),
+            state: keyaudit_core::report::AccountState::Active,
+            access,
         }
     }
 }

@@ -16,6 +16,7 @@ mod args;
 mod aws;
 mod output;
 mod progress;
+mod remediate;
 mod saved;
 mod scan;
 mod settings;
@@ -77,9 +78,16 @@ fn rules_listing() -> String {
     out
 }
 
-fn print(text: &str) -> Result<ExitStatus, Failure> {
+pub(crate) fn print(text: &str) -> Result<ExitStatus, Failure> {
     output::write_stdout(text.as_bytes()).map_err(|e| Failure::incomplete(anyhow!("writing to stdout: {e}")))?;
     Ok(ExitStatus::Clean)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::incomplete(anyhow!("cannot start the async runtime: {e}")))
 }
 
 /// `keyaudit diff OLD NEW`: the comparison of two saved reports.
@@ -113,13 +121,12 @@ fn run(cli: Cli) -> Result<ExitStatus, Failure> {
             print(meta.docs)
         }
         Command::Diff(args) => diff(&args),
+        Command::Plan(args) => runtime()?.block_on(remediate::plan::run(&args, cli.quiet)),
+        Command::Apply(args) => runtime()?.block_on(remediate::apply::apply(&args)),
+        Command::Undo(args) => runtime()?.block_on(remediate::apply::undo(&args)),
         Command::Scan(args) => {
             let settings = settings::Settings::resolve(&args).map_err(Failure::usage)?;
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| Failure::incomplete(anyhow!("cannot start the async runtime: {e}")))?;
-            runtime.block_on(scan::run(settings, cli.quiet))
+            runtime()?.block_on(scan::run(settings, cli.quiet))
         }
     }
 }

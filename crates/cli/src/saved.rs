@@ -71,12 +71,6 @@ struct Finding {
     suppression: Option<serde_json::Value>,
 }
 
-fn verdict(s: &str) -> Option<Verdict> {
-    [Verdict::Fail, Verdict::Warn, Verdict::Pass, Verdict::NotApplicable, Verdict::Resolved]
-        .into_iter()
-        .find(|v| v.as_str() == s)
-}
-
 /// Reads a keyaudit JSON report; `flag` names where it came from in messages (`--baseline`, `diff`).
 pub(crate) fn load(flag: &str, path: &Path) -> Result<Snapshot> {
     let shown = path.display();
@@ -124,7 +118,7 @@ pub(crate) fn load(flag: &str, path: &Path) -> Result<Snapshot> {
         .into_iter()
         .map(|f| {
             Ok(SnapshotFinding {
-                verdict: verdict(&f.verdict).ok_or_else(|| {
+                verdict: Verdict::parse(&f.verdict).ok_or_else(|| {
                     anyhow!("{flag} {shown}: finding verdict {:?} is not one keyaudit writes", f.verdict)
                 })?,
                 fingerprint: f.fingerprint,

@@ -46,11 +46,25 @@ async fn shutdown_signal() {
 
 /// The one place keyaudit reads the wall clock.
 #[allow(clippy::disallowed_methods)]
-fn now() -> Timestamp {
+pub(crate) fn now() -> Timestamp {
     Timestamp::now()
 }
 
 pub(crate) async fn run(settings: Settings, quiet: bool) -> Result<ExitStatus, Failure> {
+    let report = collect(&settings, quiet).await?;
+    write_all(&settings.outputs, &report, &settings.output_options)
+        .context("writing the report")
+        .map_err(Failure::incomplete)?;
+    Ok(match report.outcome(settings.fail_on) {
+        Outcome::Clean => ExitStatus::Clean,
+        Outcome::Findings => ExitStatus::Findings,
+        Outcome::Incomplete => ExitStatus::Incomplete,
+    })
+}
+
+/// Discovers and scans the organization and builds the report (exceptions and baseline applied); streamed
+/// outputs are written as accounts finish, the others are left to the caller.
+pub(crate) async fn collect(settings: &Settings, quiet: bool) -> Result<Report, Failure> {
     prepare(&settings.outputs).map_err(Failure::usage)?;
     let started_at = now();
     let as_of = settings.as_of.unwrap_or(started_at);
@@ -58,7 +72,7 @@ pub(crate) async fn run(settings: Settings, quiet: bool) -> Result<ExitStatus, F
         crate::suppressions::check_horizon(path, entries, as_of).map_err(Failure::usage)?;
     }
     let rules = &settings.rules;
-    let (base, region_defaulted) = base_config(&settings).await;
+    let (base, region_defaulted) = base_config(&settings.aws()).await;
     let region = base.region().map_or_else(|| DEFAULT_REGION.to_owned(), |r| r.to_string());
     let (sts_config, _) = limited(&base, settings.sts_rps);
     let (org_config, _) = limited(&base, settings.org_rps);
@@ -192,14 +206,7 @@ pub(crate) async fn run(settings: Settings, quiet: bool) -> Result<ExitStatus, F
     for stream in &streams {
         stream.finish(&report).map_err(Failure::incomplete)?;
     }
-    write_all(&settings.outputs, &report, &settings.output_options)
-        .context("writing the report")
-        .map_err(Failure::incomplete)?;
-    Ok(match report.outcome(settings.fail_on) {
-        Outcome::Clean => ExitStatus::Clean,
-        Outcome::Findings => ExitStatus::Findings,
-        Outcome::Incomplete => ExitStatus::Incomplete,
-    })
+    Ok(report)
 }
 
 /// Each exception's standing after the run, with a warning for every entry that needs attention.

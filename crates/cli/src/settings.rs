@@ -104,8 +104,12 @@ fn load_file(path: &Path) -> Result<FileConfig> {
 
 /// Parses a duration such as `90s`, `5m`, `1h30m` or ISO 8601 `PT1H`.
 pub(crate) fn parse_duration(flag: &str, value: &str) -> Result<Duration> {
-    let d: jiff::SignedDuration =
-        value.trim().parse().map_err(|_| anyhow!("{flag} {value:?}: expected a duration such as 90s, 5m or 1h30m"))?;
+    let bad = || anyhow!("{flag} {value:?}: expected a duration such as 90s, 5m, 1h30m or 30d");
+    // Days of 24 hours (`30d`): jiff's absolute durations have no calendar units.
+    if let Some(days) = value.trim().strip_suffix('d').and_then(|d| d.parse::<u64>().ok()) {
+        return days.checked_mul(86_400).map(Duration::from_secs).ok_or_else(bad);
+    }
+    let d: jiff::SignedDuration = value.trim().parse().map_err(|_| bad())?;
     Duration::try_from(d).map_err(|_| anyhow!("{flag} {value:?}: expected a positive duration"))
 }
 
@@ -118,6 +122,25 @@ fn account_ids(flag: &str, values: &[String]) -> Result<Vec<AccountId>> {
 }
 
 impl Settings {
+    /// AssumeRole's parameters.
+    pub(crate) fn assume_settings(&self) -> keyaudit_org_discovery::AssumeSettings {
+        keyaudit_org_discovery::AssumeSettings {
+            session_name: self.session_name.clone(),
+            external_id: self.external_id.clone(),
+            duration: self.session_duration,
+        }
+    }
+
+    /// The AWS connection settings.
+    pub(crate) fn aws(&self) -> crate::aws::AwsSettings {
+        crate::aws::AwsSettings {
+            profile: self.profile.clone(),
+            region: self.region.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+            max_attempts: self.max_attempts,
+        }
+    }
+
     pub(crate) fn resolve(args: &ScanArgs) -> Result<Self> {
         let file = match &args.config {
             Some(path) => load_file(path)?,
@@ -291,8 +314,9 @@ mod tests {
         assert_eq!(parse_duration("--x", "5m").unwrap(), Duration::from_secs(300));
         assert_eq!(parse_duration("--x", "1h30m").unwrap(), Duration::from_secs(5400));
         assert_eq!(parse_duration("--x", "PT1H").unwrap(), Duration::from_secs(3600));
+        assert_eq!(parse_duration("--x", "30d").unwrap(), Duration::from_secs(30 * 86_400), "days are 24 hours");
         let err = parse_duration("--account-timeout", "soon").unwrap_err().to_string();
-        assert_eq!(err, "--account-timeout \"soon\": expected a duration such as 90s, 5m or 1h30m");
+        assert_eq!(err, "--account-timeout \"soon\": expected a duration such as 90s, 5m, 1h30m or 30d");
         assert!(parse_duration("--x", "-5s").is_err());
     }
 }

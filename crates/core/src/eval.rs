@@ -158,6 +158,13 @@ impl Verdict {
         }
     }
 
+    /// Parses [`Verdict::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        [Verdict::Fail, Verdict::Warn, Verdict::Pass, Verdict::NotApplicable, Verdict::Resolved]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+
     /// Whether the subject needs attention (`fail` or `warn`).
     pub fn is_actionable(self) -> bool {
         matches!(self, Verdict::Fail | Verdict::Warn)

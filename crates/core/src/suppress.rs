@@ -94,25 +94,55 @@ pub struct Selector {
     pub rules: Option<Vec<&'static str>>,
 }
 
+/// What a selector is matched against: a finding's fields (from the live model or from a saved report).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject<'a> {
+    /// The finding's fingerprint.
+    pub fingerprint: &'a str,
+    /// Its rule.
+    pub rule_id: &'a str,
+    /// Its account.
+    pub account_id: &'a AccountId,
+    /// The account's OU path.
+    pub ou_path: Option<&'a str>,
+    /// The user's ARN.
+    pub user_arn: &'a str,
+    /// The key ids it is about (its key's; for a user-level finding, the keys its evidence lists).
+    pub key_ids: Vec<&'a AccessKeyId>,
+}
+
+impl<'a> Subject<'a> {
+    /// A live finding's subject.
+    pub fn of(finding: &'a Finding, fingerprint: &'a str, account: Option<&'a Account>) -> Self {
+        let mut key_ids: Vec<&AccessKeyId> = finding.key.iter().filter_map(|k| k.access_key_id.as_ref()).collect();
+        if let Evidence::ActiveKeys { keys, .. } = &finding.evidence {
+            key_ids.extend(keys.iter().filter_map(|k| k.access_key_id.as_ref()));
+        }
+        Self {
+            fingerprint,
+            rule_id: finding.rule.id,
+            account_id: &finding.account_id,
+            ou_path: account.and_then(|a| a.ou_path.as_deref()),
+            user_arn: &finding.user_arn,
+            key_ids,
+        }
+    }
+}
+
 impl Selector {
-    /// Whether `finding` (in `account`) matches, `fingerprint` being the finding's.
-    pub fn matches(&self, finding: &Finding, fingerprint: &str, account: Option<&Account>) -> bool {
-        let key_matches = |id: &AccessKeyId| {
-            finding.key.as_ref().and_then(|k| k.access_key_id.as_ref()) == Some(id)
-                || matches!(&finding.evidence, Evidence::ActiveKeys { keys, .. }
-                    if keys.iter().any(|k| k.access_key_id.as_ref() == Some(id)))
-        };
+    /// Whether the subject matches every criterion the selector names.
+    pub fn matches(&self, subject: &Subject<'_>) -> bool {
         let ou_matches = |wanted: &str| {
-            account.and_then(|a| a.ou_path.as_deref()).is_some_and(|path| {
+            subject.ou_path.is_some_and(|path| {
                 path == wanted || path.strip_prefix(wanted).is_some_and(|rest| rest.starts_with('/'))
             })
         };
-        self.fingerprint.as_deref().is_none_or(|f| f == fingerprint)
-            && self.access_key_id.as_ref().is_none_or(key_matches)
-            && self.user_arn.as_ref().is_none_or(|g| g.matches(&finding.user_arn))
-            && self.account_id.as_ref().is_none_or(|a| *a == finding.account_id)
+        self.fingerprint.as_deref().is_none_or(|f| f == subject.fingerprint)
+            && self.access_key_id.as_ref().is_none_or(|id| subject.key_ids.contains(&id))
+            && self.user_arn.as_ref().is_none_or(|g| g.matches(subject.user_arn))
+            && self.account_id.as_ref().is_none_or(|a| a == subject.account_id)
             && self.ou_path.as_deref().is_none_or(ou_matches)
-            && self.rules.as_ref().is_none_or(|rules| rules.contains(&finding.rule.id))
+            && self.rules.as_ref().is_none_or(|rules| rules.contains(&subject.rule_id))
     }
 }
 
@@ -245,10 +275,12 @@ impl Suppressions {
         if !finding.verdict.is_actionable() {
             return None;
         }
-        self.entries
-            .iter()
-            .find(|e| e.in_force(as_of) && e.selector.matches(finding, fingerprint, account))
-            .map(Suppression::applied)
+        self.in_force_for(&Subject::of(finding, fingerprint, account), as_of).map(Suppression::applied)
+    }
+
+    /// The first entry in force at `as_of` that matches `subject` (whatever its verdict).
+    pub fn in_force_for(&self, subject: &Subject<'_>, as_of: Timestamp) -> Option<&Suppression> {
+        self.entries.iter().find(|e| e.in_force(as_of) && e.selector.matches(subject))
     }
 
     /// Each entry's standing after a run: `findings` with their fingerprints and accounts, `complete` when every
@@ -268,7 +300,7 @@ impl Suppressions {
             } else if let Some(i) = self
                 .entries
                 .iter()
-                .position(|e| !e.in_force(as_of) && e.selector.matches(finding, &fingerprint, account))
+                .position(|e| !e.in_force(as_of) && e.selector.matches(&Subject::of(finding, &fingerprint, account)))
             {
                 matched[i] += 1;
             }

@@ -188,13 +188,17 @@ impl SdkIam {
         }
     }
 
-    fn before_call(&self) {
+    pub(crate) fn before_call(&self) {
         self.calls.fetch_add(1, Ordering::Relaxed);
         self.iam_calls.fetch_add(1, Ordering::Relaxed);
     }
+
+    pub(crate) fn client(&self) -> &aws_sdk_iam::Client {
+        &self.client
+    }
 }
 
-fn timestamp(dt: &aws_smithy_types::DateTime) -> Option<Timestamp> {
+pub(crate) fn timestamp(dt: &aws_smithy_types::DateTime) -> Option<Timestamp> {
     Timestamp::new(dt.secs(), i32::try_from(dt.subsec_nanos()).ok()?).ok()
 }
 

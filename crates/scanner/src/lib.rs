@@ -11,6 +11,7 @@ pub mod collect;
 pub mod credential_report;
 pub mod iam;
 pub mod ratelimit;
+pub mod remediate;
 pub mod scan;
 
 pub use collect::{KeyIdMode, ReportPolicy};

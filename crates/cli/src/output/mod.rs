@@ -25,10 +25,11 @@ mod spec;
 mod table;
 mod wording;
 
-pub(crate) use json::SCHEMA_VERSION;
+pub(crate) use json::{SCHEMA_VERSION, render as json_bytes};
 pub(crate) use ndjson::NdjsonStream;
 use spec::parent_dir;
 pub(crate) use spec::{Format, OutputOptions, OutputSpec, prepare};
+pub(crate) use table::columns;
 pub(crate) use wording::{ExportSeverity, next_step, requirements, rule_tags, sentence};
 
 /// Each finding with its account's record (name, OU path), in the report's order.
@@ -84,7 +85,7 @@ pub(crate) fn write_all(specs: &[OutputSpec], report: &Report, opts: &OutputOpti
             }
             Some(path) => {
                 let bytes = render(spec.format, report, opts, false)?;
-                write_atomically(&path, &bytes)?;
+                write_file(&path, &bytes)?;
                 tracing::info!(path = %path.display(), "report written");
             }
         }
@@ -102,7 +103,8 @@ pub(crate) fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
     }
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Writes `bytes` to `path` atomically (a temporary file beside it, renamed into place).
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     // Like any file the user creates (0666 less the umask), not tempfile's private 0600: a SIEM forwarder
     // running as another user must be able to read the reports.
     let mut builder = tempfile::Builder::new();
@@ -132,7 +134,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("report.json");
         std::fs::write(&path, "old").unwrap();
-        write_atomically(&path, b"new").unwrap();
+        write_file(&path, b"new").unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left behind");
         assert!(

@@ -1,0 +1,321 @@
+//! `keyaudit apply PLAN` and `keyaudit undo JOURNAL`: each change re-checked right before it is made, and
+//! journaled step by step.
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::{BufRead, IsTerminal, Write as _};
+use std::path::Path;
+
+use anyhow::anyhow;
+use jiff::Timestamp;
+use keyaudit_core::ids::AccountId;
+use keyaudit_core::inventory::ROOT_USER_NAME;
+use keyaudit_core::remediation::{ChangeKind, KeyRef};
+use keyaudit_org_discovery::{AssumeSettings, RoleSpec};
+use keyaudit_scanner::remediate::{Operation, Outcome, carry_out};
+use keyaudit_scanner::{AccountConnector, SdkIam};
+
+use super::{Journal, JournalEntry, PlanFile, journal_beside, read_journal};
+use crate::args::{ApplyArgs, ChangeArgs, UndoArgs};
+use crate::aws::{AwsSettings, Reach, base_config, caller_key_id};
+use crate::scan::now;
+use crate::{ExitStatus, Failure};
+
+/// One change to carry out.
+struct Step {
+    n: usize,
+    op: Operation,
+    key: KeyRef,
+    expect_last_used_at: Option<Timestamp>,
+}
+
+fn op_name(op: Operation) -> &'static str {
+    match op {
+        Operation::Plan(kind) => kind.as_str(),
+        Operation::Reactivate => "reactivate",
+    }
+}
+
+/// Run limits.
+struct Caps {
+    max_changes: usize,
+    max_per_account: usize,
+    allow_delete: bool,
+}
+
+pub(crate) async fn apply(args: &ApplyArgs) -> Result<ExitStatus, Failure> {
+    let plan = PlanFile::load(&args.plan).map_err(Failure::usage)?;
+    let at = now();
+    if at >= plan.expires_at {
+        return Err(Failure::usage(anyhow!(
+            "{}: the plan expired at {} (keys may have changed since it was reviewed); make a new plan",
+            args.plan.display(),
+            plan.expires_at
+        )));
+    }
+    if args.max_changes == 0 || args.max_per_account == 0 {
+        return Err(Failure::usage(anyhow!("--max-changes and --max-per-account: expected at least 1")));
+    }
+    let steps = plan
+        .changes
+        .iter()
+        .map(|c| {
+            let (kind, key) = c.parsed()?;
+            Ok(Step { n: c.n, op: Operation::Plan(kind), key, expect_last_used_at: c.expect.last_used_at })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()
+        .map_err(|e| Failure::usage(e.context(args.plan.display().to_string())))?;
+    let journal = args.change.journal.clone().unwrap_or_else(|| journal_beside(&args.plan, "journal"));
+    let caps =
+        Caps { max_changes: args.max_changes, max_per_account: args.max_per_account, allow_delete: args.allow_delete };
+    execute(steps, &plan.id, &journal, &args.change, &caps).await
+}
+
+pub(crate) async fn undo(args: &UndoArgs) -> Result<ExitStatus, Failure> {
+    let entries = read_journal(&args.journal_file).map_err(Failure::usage)?;
+    if entries.is_empty() {
+        return Err(Failure::usage(anyhow!("{}: no journal entries to undo", args.journal_file.display())));
+    }
+    let mut seen = BTreeSet::new();
+    let mut steps = Vec::new();
+    let mut plan_ids = BTreeSet::new();
+    for e in entries.iter().filter(|e| e.operation == "deactivate" && e.phase == "done") {
+        if args.key.as_deref().is_some_and(|k| k != e.access_key_id) || !seen.insert(e.access_key_id.clone()) {
+            continue;
+        }
+        plan_ids.insert(e.plan_id.clone());
+        let key = e.key().map_err(|err| Failure::usage(anyhow!("{}: {err}", args.journal_file.display())))?;
+        steps.push(Step { n: steps.len() + 1, op: Operation::Reactivate, key, expect_last_used_at: None });
+    }
+    if let Some(k) = &args.key
+        && steps.is_empty()
+    {
+        return Err(Failure::usage(anyhow!(
+            "--key {k}: {} records no deactivation of that key",
+            args.journal_file.display()
+        )));
+    }
+    let plan_id = format!("undo:{}", plan_ids.into_iter().collect::<Vec<_>>().join("+"));
+    let journal = args.change.journal.clone().unwrap_or_else(|| journal_beside(&args.journal_file, "undo"));
+    let caps = Caps { max_changes: usize::MAX, max_per_account: usize::MAX, allow_delete: false };
+    execute(steps, &plan_id, &journal, &args.change, &caps).await
+}
+
+/// Asks for "yes" on a terminal; `false` when stdin or stdout is not one.
+fn confirmed(prompt: &str) -> bool {
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        return false;
+    }
+    let mut out = std::io::stdout();
+    let _ = write!(out, "{prompt} Type yes to continue: ");
+    let _ = out.flush();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).is_ok() && line.trim() == "yes"
+}
+
+/// What happened to one step, for the summary.
+struct Done {
+    step_n: usize,
+    op: &'static str,
+    key: KeyRef,
+    result: &'static str,
+    reason: Option<String>,
+}
+
+async fn execute(
+    steps: Vec<Step>,
+    plan_id: &str,
+    journal_path: &Path,
+    change: &ChangeArgs,
+    caps: &Caps,
+) -> Result<ExitStatus, Failure> {
+    let previous: Vec<JournalEntry> =
+        read_journal(journal_path).map_err(Failure::usage)?.into_iter().filter(|e| e.plan_id == plan_id).collect();
+    let mut last_phase: HashMap<usize, &str> = HashMap::new();
+    for e in &previous {
+        last_phase.insert(e.n, e.phase.as_str());
+    }
+    let already: usize = steps.iter().filter(|s| last_phase.get(&s.n) == Some(&"done")).count();
+    let pending: Vec<&Step> = steps.iter().filter(|s| last_phase.get(&s.n) != Some(&"done")).collect();
+    if pending.is_empty() {
+        crate::print(&format!(
+            "Nothing to do: all {} change(s) are done (journal {}).\n",
+            steps.len(),
+            journal_path.display()
+        ))?;
+        return Ok(ExitStatus::Clean);
+    }
+    let mut listing = String::new();
+    for s in &pending {
+        listing.push_str(&format!(
+            "  {:>3}  {:<10}  {}  {}  {}{}\n",
+            s.n,
+            op_name(s.op),
+            s.key.account_id,
+            s.key.user_name,
+            s.key.access_key_id,
+            if s.op == Operation::Plan(ChangeKind::Delete) { "  (cannot be undone)" } else { "" }
+        ));
+    }
+    let heading = format!(
+        "{} change(s) to make ({already} already done), journal {}:\n{listing}",
+        pending.len(),
+        journal_path.display()
+    );
+    if !change.yes && !confirmed(&heading) {
+        crate::print(&format!("{heading}Dry run: nothing was changed. Re-run with --yes to make these changes.\n"))?;
+        return Ok(ExitStatus::Clean);
+    }
+
+    let aws = AwsSettings {
+        profile: change.profile.clone(),
+        region: change.region.clone(),
+        endpoint_url: change.endpoint_url.clone(),
+        max_attempts: 5,
+    };
+    let role = RoleSpec::new(
+        change.remediation_role_name.as_deref().unwrap_or("KeyauditRemediation"),
+        change.remediation_role_path.as_deref().unwrap_or("/"),
+    )
+    .map_err(|e| Failure::usage(e.into()))?;
+    let (base, _) = base_config(&aws).await;
+    let own_key = caller_key_id(&base).await;
+    let per_second = |n| std::num::NonZeroU32::new(n).unwrap_or(std::num::NonZeroU32::MIN);
+    let assume = AssumeSettings {
+        session_name: "keyaudit-remediation".into(),
+        external_id: change.external_id.clone(),
+        duration: std::time::Duration::from_secs(3600),
+    };
+    let reach = Reach::new(&base, role, assume, per_second(200), per_second(10)).await?;
+    let mut journal = Journal::open(journal_path).map_err(Failure::usage)?;
+
+    let mut apis: HashMap<AccountId, Result<SdkIam, String>> = HashMap::new();
+    let mut per_account: HashMap<AccountId, usize> = HashMap::new();
+    let mut attempted = 0usize;
+    let mut report: Vec<Done> = Vec::new();
+    let mut unreachable = false;
+    for step in pending {
+        let record = |result: &'static str, reason: Option<String>| Done {
+            step_n: step.n,
+            op: op_name(step.op),
+            key: step.key.clone(),
+            result,
+            reason,
+        };
+        // Defence in depth: a plan never holds these, and an edited one is refused, but apply checks again.
+        let never = if step.key.user_name == ROOT_USER_NAME || step.key.user_arn.ends_with(":root") {
+            Some("a root user key: keyaudit never changes those")
+        } else if own_key.as_ref() == Some(&step.key.access_key_id) || step.key.user_arn == reach.caller_arn {
+            Some("the caller's own key")
+        } else {
+            None
+        };
+        if let Some(why) = never {
+            report.push(record("not attempted", Some(why.into())));
+            continue;
+        }
+        if step.op == Operation::Plan(ChangeKind::Delete) && !caps.allow_delete {
+            report.push(record("not attempted", Some("deletion needs --allow-delete (it cannot be undone)".into())));
+            continue;
+        }
+        if attempted >= caps.max_changes {
+            report.push(record("not attempted", Some(format!("--max-changes {} reached", caps.max_changes))));
+            continue;
+        }
+        let in_account = per_account.entry(step.key.account_id.clone()).or_default();
+        if *in_account >= caps.max_per_account {
+            report.push(record("not attempted", Some(format!("--max-per-account {} reached", caps.max_per_account))));
+            continue;
+        }
+        *in_account += 1;
+        attempted += 1;
+        let entry =
+            |phase: &str, last_used_at: Option<Timestamp>, reason: Option<String>, recovered: bool| JournalEntry {
+                at: now(),
+                plan_id: plan_id.to_owned(),
+                n: step.n,
+                operation: op_name(step.op).to_owned(),
+                phase: phase.to_owned(),
+                account_id: step.key.account_id.to_string(),
+                account_name: step.key.account_name.clone(),
+                ou_path: step.key.ou_path.clone(),
+                user_name: step.key.user_name.clone(),
+                user_arn: step.key.user_arn.clone(),
+                access_key_id: step.key.access_key_id.to_string(),
+                last_used_at,
+                reason,
+                recovered,
+            };
+        if !apis.contains_key(&step.key.account_id) {
+            let api = reach.connector.connect(&reach.account(&step.key)).await.map_err(|f| f.reason.to_string());
+            apis.insert(step.key.account_id.clone(), api);
+        }
+        let api = match apis.get(&step.key.account_id) {
+            Some(Ok(api)) => api,
+            other => {
+                let reason = match other {
+                    Some(Err(reason)) => reason.clone(),
+                    _ => "the account could not be reached".to_owned(),
+                };
+                unreachable = true;
+                journal.write(&entry("failed", None, Some(reason.clone()), false)).map_err(Failure::incomplete)?;
+                report.push(record("failed", Some(reason)));
+                continue;
+            }
+        };
+        let was_started = last_phase.get(&step.n) == Some(&"started");
+        journal.write(&entry("started", None, None, false)).map_err(Failure::incomplete)?;
+        match carry_out(api, step.op, &step.key, step.expect_last_used_at).await {
+            Ok(Outcome::Done { last_used_at }) => {
+                journal.write(&entry("done", last_used_at, None, false)).map_err(Failure::incomplete)?;
+                report.push(record("done", None));
+            }
+            Ok(Outcome::Skipped { already_done: true, reason }) if was_started => {
+                // An earlier run made this change and stopped before recording it.
+                let note = format!("made by an earlier run that stopped before recording it ({reason})");
+                journal.write(&entry("done", None, Some(note.clone()), true)).map_err(Failure::incomplete)?;
+                report.push(record("done", Some(note)));
+            }
+            Ok(Outcome::Skipped { reason, .. }) => {
+                journal.write(&entry("skipped", None, Some(reason.clone()), false)).map_err(Failure::incomplete)?;
+                report.push(record("skipped", Some(reason)));
+            }
+            Err(e) => {
+                unreachable = true;
+                let reason = e.to_string();
+                journal.write(&entry("failed", None, Some(reason.clone()), false)).map_err(Failure::incomplete)?;
+                report.push(record("failed", Some(reason)));
+            }
+        }
+    }
+
+    let rows: Vec<Vec<String>> = report
+        .iter()
+        .map(|d| {
+            vec![
+                d.step_n.to_string(),
+                d.op.to_owned(),
+                d.key.account_id.to_string(),
+                d.key.user_name.clone(),
+                d.key.access_key_id.to_string(),
+                d.result.to_owned(),
+                d.reason.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let mut out = String::new();
+    crate::output::columns(&mut out, &["#", "ACTION", "ACCOUNT", "USER", "KEY ID", "RESULT", "WHY"], &rows);
+    let done = report.iter().filter(|d| d.result == "done").count();
+    out.push_str(&format!(
+        "{done} of {} change(s) done in this run ({already} before); journal {}\n",
+        report.len(),
+        journal_path.display()
+    ));
+    crate::print(&out)?;
+    Ok(if unreachable {
+        ExitStatus::Incomplete
+    } else if done < report.len() {
+        ExitStatus::Findings
+    } else {
+        ExitStatus::Clean
+    })
+}

@@ -1,0 +1,334 @@
+//! Guarded remediation: `keyaudit plan`, `apply` and `undo`. The plan file and the journal are this module's;
+//! which keys may be changed is decided in core (`keyaudit_core::remediation`), and each change is re-checked and
+//! made by the scanner (`keyaudit_scanner::remediate`).
+//!
+//! A plan is JSON with a checksum over its content: `apply` refuses a plan that was edited or has expired. The
+//! journal is JSON lines, one per step (`started`, then `done`, `skipped` or `failed`), each flushed to disk before
+//! the next AWS call, so an interrupted `apply` can be re-run: what is done is skipped, and a change that was made
+//! but not yet recorded is recognised by its re-check and recorded.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, anyhow, bail};
+use jiff::Timestamp;
+use keyaudit_core::ids::{AccessKeyId, AccountId};
+use keyaudit_core::remediation::{ChangeKind, KeyRef};
+use serde::{Deserialize, Serialize};
+use sha2::Digest;
+
+pub(crate) mod apply;
+pub(crate) mod plan;
+
+/// The plan file format's version.
+const PLAN_VERSION: u32 = 1;
+const PLAN_KIND: &str = "keyaudit-plan";
+
+/// A reviewed plan, as written to and read from disk.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PlanFile {
+    pub(crate) kind: String,
+    pub(crate) plan_version: u32,
+    pub(crate) id: String,
+    pub(crate) created_at: Timestamp,
+    pub(crate) expires_at: Timestamp,
+    pub(crate) source: Source,
+    pub(crate) settings: PlanSettings,
+    pub(crate) summary: PlanSummary,
+    pub(crate) changes: Vec<Change>,
+    pub(crate) excluded: Vec<ExcludedKey>,
+    /// SHA-256 of the plan's canonical JSON with this field empty.
+    pub(crate) checksum: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Source {
+    /// The report's `as_of` (deactivations), or the plan's creation (deletions).
+    pub(crate) as_of: Timestamp,
+    pub(crate) organization_id: Option<String>,
+    pub(crate) caller_arn: String,
+    pub(crate) partition: String,
+    /// `--from-report`, when the plan was made from a saved report.
+    pub(crate) from_report: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PlanSettings {
+    pub(crate) unused_days: u32,
+    pub(crate) protect_accounts: Vec<String>,
+    pub(crate) protect_ous: Vec<String>,
+    pub(crate) delete_deactivated_after_days: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PlanSummary {
+    pub(crate) changes: usize,
+    pub(crate) deactivate: usize,
+    pub(crate) delete: usize,
+    pub(crate) accounts: usize,
+    /// Keys left out, by reason code.
+    pub(crate) excluded: BTreeMap<String, usize>,
+}
+
+/// One change.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Change {
+    /// 1-based position.
+    pub(crate) n: usize,
+    /// `deactivate` or `delete`.
+    pub(crate) action: String,
+    /// A deletion cannot be undone.
+    pub(crate) irreversible: bool,
+    pub(crate) account_id: String,
+    pub(crate) account_name: Option<String>,
+    pub(crate) ou_path: Option<String>,
+    pub(crate) user_name: String,
+    pub(crate) user_arn: String,
+    pub(crate) access_key_id: String,
+    pub(crate) expect: Expect,
+    pub(crate) why: Why,
+}
+
+/// The state the key must still be in when `apply` re-checks it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Expect {
+    /// `Active` or `Inactive`.
+    pub(crate) status: String,
+    /// The last use then; a newer one means it was used since the plan.
+    pub(crate) last_used_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Why {
+    pub(crate) rules: Vec<String>,
+    pub(crate) reason: String,
+}
+
+/// A key left out of the plan, with the reason.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ExcludedKey {
+    pub(crate) action: String,
+    pub(crate) account_id: String,
+    pub(crate) user_name: String,
+    pub(crate) access_key_id: String,
+    pub(crate) reason_code: String,
+    pub(crate) reason: String,
+}
+
+impl Change {
+    /// The change's kind and key, checked.
+    pub(crate) fn parsed(&self) -> Result<(ChangeKind, KeyRef)> {
+        let kind = ChangeKind::parse(&self.action)
+            .ok_or_else(|| anyhow!("change {}: unknown action {:?}", self.n, self.action))?;
+        let key = KeyRef {
+            account_id: AccountId::parse(&self.account_id).map_err(|e| anyhow!("change {}: {e}", self.n))?,
+            account_name: self.account_name.clone(),
+            ou_path: self.ou_path.clone(),
+            user_name: self.user_name.clone(),
+            user_arn: self.user_arn.clone(),
+            access_key_id: AccessKeyId::parse(&self.access_key_id).map_err(|e| anyhow!("change {}: {e}", self.n))?,
+        };
+        Ok((kind, key))
+    }
+}
+
+fn checksum_of(plan: &PlanFile) -> Result<String> {
+    let mut blank = plan.clone();
+    blank.checksum = String::new();
+    Ok(hex::encode(sha2::Sha256::digest(serde_json::to_vec(&blank)?)))
+}
+
+impl PlanFile {
+    /// Seals the plan: its id (from its content) and checksum.
+    pub(crate) fn seal(mut self) -> Result<Self> {
+        self.id = String::new();
+        self.checksum = String::new();
+        self.id = checksum_of(&self)?[..16].to_owned();
+        self.checksum = checksum_of(&self)?;
+        Ok(self)
+    }
+
+    /// Reads a plan and checks that it is one and was not edited.
+    pub(crate) fn load(path: &Path) -> Result<Self> {
+        let shown = path.display();
+        let text = std::fs::read_to_string(path).map_err(|e| anyhow!("{shown}: cannot read the plan ({e})"))?;
+        let plan: PlanFile = serde_json::from_str(&text)
+            .map_err(|e| anyhow!("{shown}: not a keyaudit plan ({e}); make one with `keyaudit plan -o FILE`"))?;
+        if plan.kind != PLAN_KIND || plan.plan_version != PLAN_VERSION {
+            bail!(
+                "{shown}: not a keyaudit plan of version {PLAN_VERSION} (kind {:?}, version {})",
+                plan.kind,
+                plan.plan_version
+            );
+        }
+        if checksum_of(&plan)? != plan.checksum {
+            bail!(
+                "{shown}: the plan was edited after keyaudit wrote it (checksum mismatch); make a new plan and review it"
+            );
+        }
+        Ok(plan)
+    }
+
+    /// The summary as a table (`keyaudit plan --show`, `apply` without `--yes`).
+    pub(crate) fn table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "Plan {} (created {}, expires {}), from the report as of {}{}",
+            self.id,
+            self.created_at,
+            self.expires_at,
+            self.source.as_of,
+            self.source.from_report.as_deref().map(|p| format!(" ({p})")).unwrap_or_default()
+        );
+        let s = &self.summary;
+        let _ = writeln!(
+            out,
+            "{} change(s) in {} account(s): {} deactivate, {} delete; {} key(s) left out",
+            s.changes,
+            s.accounts,
+            s.deactivate,
+            s.delete,
+            s.excluded.values().sum::<usize>()
+        );
+        if s.delete > 0 {
+            let _ =
+                writeln!(out, "DELETING A KEY CANNOT BE UNDONE: `apply` deletes only with --allow-delete and --yes.");
+        }
+        if !self.changes.is_empty() {
+            let rows: Vec<Vec<String>> = self
+                .changes
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.n.to_string(),
+                        c.action.to_uppercase(),
+                        c.account_id.clone(),
+                        c.account_name.clone().unwrap_or_else(|| "-".into()),
+                        c.user_name.clone(),
+                        c.access_key_id.clone(),
+                        c.expect
+                            .last_used_at
+                            .map_or_else(|| "never".to_owned(), |t| t.strftime("%Y-%m-%d").to_string()),
+                        c.why.rules.join(","),
+                        c.why.reason.clone(),
+                    ]
+                })
+                .collect();
+            let _ = writeln!(out);
+            crate::output::columns(
+                &mut out,
+                &["#", "ACTION", "ACCOUNT", "NAME", "USER", "KEY ID", "LAST USED", "RULES", "WHY"],
+                &rows,
+            );
+        }
+        if !self.excluded.is_empty() {
+            let _ = writeln!(out, "\nLeft out");
+            let rows: Vec<Vec<String>> = self
+                .excluded
+                .iter()
+                .map(|e| vec![e.account_id.clone(), e.user_name.clone(), e.access_key_id.clone(), e.reason.clone()])
+                .collect();
+            crate::output::columns(&mut out, &["ACCOUNT", "USER", "KEY ID", "WHY"], &rows);
+        }
+        out
+    }
+}
+
+/// One journal line.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct JournalEntry {
+    pub(crate) at: Timestamp,
+    /// The plan's id (`undo:<plan id>` in an undo journal).
+    pub(crate) plan_id: String,
+    /// The change's position in the plan (or in the undone journal's list).
+    pub(crate) n: usize,
+    /// `deactivate`, `delete` or `reactivate`.
+    pub(crate) operation: String,
+    /// `started`, then `done`, `skipped` or `failed`.
+    pub(crate) phase: String,
+    pub(crate) account_id: String,
+    pub(crate) account_name: Option<String>,
+    pub(crate) ou_path: Option<String>,
+    pub(crate) user_name: String,
+    pub(crate) user_arn: String,
+    pub(crate) access_key_id: String,
+    /// The key's last use just before the change.
+    pub(crate) last_used_at: Option<Timestamp>,
+    /// Why a change was skipped or failed.
+    pub(crate) reason: Option<String>,
+    /// A change an earlier run made but could not record, found done by this run's re-check.
+    #[serde(default)]
+    pub(crate) recovered: bool,
+}
+
+impl JournalEntry {
+    pub(crate) fn key(&self) -> Result<KeyRef> {
+        Ok(KeyRef {
+            account_id: AccountId::parse(&self.account_id)?,
+            account_name: self.account_name.clone(),
+            ou_path: self.ou_path.clone(),
+            user_name: self.user_name.clone(),
+            user_arn: self.user_arn.clone(),
+            access_key_id: AccessKeyId::parse(&self.access_key_id)?,
+        })
+    }
+}
+
+/// Reads a journal (a missing file is an empty journal); a line that does not parse is an error with its number.
+pub(crate) fn read_journal(path: &Path) -> Result<Vec<JournalEntry>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => bail!("{}: cannot read the journal ({e})", path.display()),
+    };
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| anyhow!("{}:{}: not a journal line ({e})", path.display(), i + 1))
+        })
+        .collect()
+}
+
+/// An append-only journal, each line written and synced to disk before the next step.
+pub(crate) struct Journal {
+    file: std::fs::File,
+    pub(crate) path: PathBuf,
+}
+
+impl Journal {
+    pub(crate) fn open(path: &Path) -> Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| anyhow!("--journal {}: cannot open for appending ({e})", path.display()))?;
+        Ok(Self { file, path: path.to_owned() })
+    }
+
+    pub(crate) fn write(&mut self, entry: &JournalEntry) -> Result<()> {
+        use std::io::Write;
+        let mut line = serde_json::to_vec(entry)?;
+        line.push(b'\n');
+        self.file
+            .write_all(&line)
+            .and_then(|()| self.file.sync_data())
+            .map_err(|e| anyhow!("{}: cannot write the journal ({e})", self.path.display()))
+    }
+}
+
+/// The journal beside a file: `plan.json` → `plan.journal.jsonl`.
+pub(crate) fn journal_beside(path: &Path, suffix: &str) -> PathBuf {
+    let stem = path.file_stem().map_or_else(|| "keyaudit".into(), |s| s.to_string_lossy().into_owned());
+    path.with_file_name(format!("{stem}.{suffix}.jsonl"))
+}

@@ -1,0 +1,318 @@
+//! Issue "Guarded remediation": plan → review → apply (re-checked, journaled, capped) → undo, and deletions after
+//! the waiting period, through the real binary against the emulator; every key's state checked in the emulator.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use serde_json::{Value, json};
+
+use super::harness::{AS_OF, Emulator, Seeded};
+
+const OLD: &str = "2026-05-12T12:00:00Z";
+
+struct Org {
+    emu: Emulator,
+    s: Seeded,
+    /// The caller's credentials: the management account's `auditor` user (its key must never be planned).
+    key_id: String,
+    secret: String,
+    dir: tempfile::TempDir,
+}
+
+fn setup() -> Org {
+    let emu = Emulator::start();
+    let dormant = |used: Option<&str>| match used {
+        Some(t) => json!({"created": OLD, "last_used": t}),
+        None => json!({"created": OLD}),
+    };
+    let s = emu.seed(json!({
+        "management": {
+            "users": [{"name": "auditor", "keys": [{"created": OLD, "return_secret": true}]}],
+            "root_keys": [{"created": OLD}]
+        },
+        "ous": [
+            {"name": "Dev", "accounts": [{"name": "work", "users": [
+                {"name": "dormant1", "keys": [dormant(Some("2026-06-01T12:00:00Z"))]},
+                {"name": "dormant2", "keys": [dormant(None)]},
+                {"name": "dormant3", "keys": [dormant(Some("2026-07-01T12:00:00Z"))]},
+                {"name": "dormant4", "keys": [dormant(None)]},
+                {"name": "busy", "keys": [dormant(Some("2026-11-27T12:00:00Z"))]},
+                {"name": "vendor", "keys": [dormant(None)]},
+                {"name": "fresh", "keys": [{"created": "2026-11-18T12:00:00Z"}]}
+            ]}]},
+            {"name": "Prod", "accounts": [{"name": "prod", "users": [{"name": "old", "keys": [dormant(None)]}]}]}
+        ],
+        "accounts": [{"name": "keep", "users": [{"name": "old2", "keys": [dormant(None)]}]}]
+    }));
+    let key_id = s.key(&s.account("management"), "auditor", 0);
+    let secret = s.0["secrets"][&key_id].as_str().unwrap().to_owned();
+    Org { emu, s, key_id, secret, dir: tempfile::tempdir().unwrap() }
+}
+
+impl Org {
+    /// keyaudit, run as the auditor (so that its own key is a real key of the organization).
+    fn run(&self, args: &[&str]) -> Output {
+        let out = self
+            .emu
+            .command_with(args, &[("AWS_ACCESS_KEY_ID", &self.key_id), ("AWS_SECRET_ACCESS_KEY", &self.secret)]);
+        for stream in [&out.stdout, &out.stderr] {
+            assert!(!String::from_utf8_lossy(stream).contains(&self.secret), "a secret reached the output");
+        }
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"), "{}", String::from_utf8_lossy(&out.stderr));
+        out
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn plan(&self, name: &str, extra: &[&str]) -> (Output, Value) {
+        let path = self.path(name);
+        let p = path.display().to_string();
+        let suppressions = self.path("exceptions.toml");
+        std::fs::write(
+            &suppressions,
+            "[[suppression]]\nuser_arn = \"arn:aws:iam::*:user/vendor\"\nreason = \"vendor\"\nowner = \"o\"\nexpires = 2027-01-31\n",
+        )
+        .unwrap();
+        let (keep, sup) = (self.s.account("keep"), suppressions.display().to_string());
+        let mut args =
+            vec!["plan", "--as-of", AS_OF, "-o", &p, "--protect-account", &keep, "--protect-ou", "/Root/Prod"];
+        args.extend(["--suppressions", &sup, "--owner-tags", ""]);
+        args.extend_from_slice(extra);
+        let out = self.run(&args);
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|_| panic!("no plan: {}", String::from_utf8_lossy(&out.stderr)));
+        assert!(!text.contains(&self.secret), "a secret reached the plan");
+        (out, serde_json::from_str(&text).unwrap())
+    }
+
+    /// user → [key status] in an account, straight from the emulator.
+    fn statuses(&self, account: &str) -> BTreeMap<String, Vec<String>> {
+        let keys = self.emu.control("GET", "keys", &json!({"account_id": self.s.account(account)}));
+        keys.as_object()
+            .unwrap()
+            .iter()
+            .map(|(user, ks)| {
+                (
+                    user.clone(),
+                    ks.as_array().unwrap().iter().map(|k| k["status"].as_str().unwrap().to_owned()).collect(),
+                )
+            })
+            .collect()
+    }
+
+    fn inactive_users(&self, account: &str) -> Vec<String> {
+        self.statuses(account).into_iter().filter(|(_, s)| s.iter().any(|x| x == "Inactive")).map(|(u, _)| u).collect()
+    }
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().expect("exited")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn users(plan: &Value, list: &str) -> Vec<String> {
+    plan[list].as_array().unwrap().iter().map(|c| c["user_name"].as_str().unwrap().to_owned()).collect()
+}
+
+fn journal(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn done_keys(entries: &[Value]) -> Vec<String> {
+    let mut v: Vec<String> =
+        entries.iter().filter(|e| e["phase"] == "done").map(|e| e["user_name"].as_str().unwrap().to_owned()).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn plan_review_apply_undo_changes_exactly_the_planned_keys() {
+    let org = setup();
+    let (out, plan) = org.plan("plan.json", &[]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(users(&plan, "changes"), ["dormant1", "dormant2", "dormant3", "dormant4"]);
+    assert!(
+        plan["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["action"] == "deactivate" && c["expect"]["status"] == "Active")
+    );
+    let excluded: BTreeMap<String, String> = plan["excluded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["user_name"].as_str().unwrap().to_owned(), e["reason_code"].as_str().unwrap().to_owned()))
+        .collect();
+    // The auditor's key is in use (keyaudit runs with it), and IAM lists no root key ids: neither is a candidate.
+    let want = [("old", "protected_ou"), ("old2", "protected_account"), ("vendor", "suppressed")];
+    assert_eq!(excluded, want.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect());
+    assert!(stdout(&out).contains("4 change(s) in 1 account(s): 4 deactivate, 0 delete"), "{}", stdout(&out));
+    let plan_path = org.path("plan.json").display().to_string();
+    let shown = org.run(&["plan", "--show", &plan_path]);
+    assert_eq!(code(&shown), 0);
+    assert!(stdout(&shown).contains("DEACTIVATE") && stdout(&shown).contains("dormant4"), "{}", stdout(&shown));
+
+    // Without --yes: a dry run.
+    let dry = org.run(&["apply", &plan_path]);
+    assert_eq!(code(&dry), 0);
+    assert!(stdout(&dry).contains("Dry run: nothing was changed"), "{}", stdout(&dry));
+    assert!(org.inactive_users("work").is_empty());
+
+    // Between plan and apply: dormant3 is used, dormant4 deleted.
+    let work = org.s.account("work");
+    org.emu.control(
+        "POST",
+        "keys/backdate",
+        &json!({"account_id": work, "user_name": "dormant3",
+        "access_key_id": org.s.key(&work, "dormant3", 0), "created": OLD, "last_used": "2026-11-28T06:00:00Z"}),
+    );
+    org.emu.change_key(&work, "dormant4", "delete", Some(&org.s.key(&work, "dormant4", 0)));
+
+    // A cap of one change.
+    let first = org.run(&["apply", &plan_path, "--yes", "--max-changes", "1"]);
+    assert_eq!(code(&first), 1, "changes were left for the next run\n{}", stdout(&first));
+    assert!(stdout(&first).contains("--max-changes 1 reached"), "{}", stdout(&first));
+    assert_eq!(org.inactive_users("work"), ["dormant1"]);
+
+    let second = org.run(&["apply", &plan_path, "--yes"]);
+    assert_eq!(code(&second), 1, "two changes were skipped by the re-check\n{}", stdout(&second));
+    let text = stdout(&second);
+    assert!(text.contains("after the plan was made") && text.contains("the key no longer exists"), "{text}");
+    assert_eq!(org.inactive_users("work"), ["dormant1", "dormant2"]);
+    for account in ["prod", "keep"] {
+        assert!(org.inactive_users(account).is_empty(), "{account} is protected");
+    }
+    assert!(org.inactive_users("management").is_empty(), "the caller's own key and the root user are never touched");
+    let journal_path = org.path("plan.journal.jsonl");
+    let entries = journal(&journal_path);
+    assert_eq!(done_keys(&entries), ["dormant1", "dormant2"], "each change is journaled once");
+    assert!(entries.iter().all(|e| e["plan_id"] == plan["id"]));
+
+    // Re-running does not change what is done.
+    let third = org.run(&["apply", &plan_path, "--yes"]);
+    assert_eq!(code(&third), 1);
+    assert_eq!(done_keys(&journal(&journal_path)), ["dormant1", "dormant2"]);
+
+    // Undo: both keys active again, with its own journal.
+    let j = journal_path.display().to_string();
+    let undo_dry = org.run(&["undo", &j]);
+    assert_eq!(code(&undo_dry), 0);
+    assert_eq!(org.inactive_users("work").len(), 2, "undo without --yes changes nothing");
+    let undo = org.run(&["undo", &j, "--yes"]);
+    assert_eq!(code(&undo), 0, "{}", stdout(&undo));
+    assert!(org.inactive_users("work").is_empty());
+    assert_eq!(done_keys(&journal(&org.path("plan.journal.undo.jsonl"))), ["dormant1", "dormant2"]);
+}
+
+#[test]
+fn plans_that_were_edited_or_expired_and_stale_reports_are_refused() {
+    let org = setup();
+    // A saved report for --from-report (below), scanned by another caller before the auditor's key was ever used:
+    // planned as the auditor, that key is the caller's own.
+    let report = org.path("report.json");
+    let json_out = format!("json={}", report.display());
+    let scan = org.emu.command(&["scan", "--as-of", AS_OF, "-q", "--owner-tags", "", "-o", &json_out]);
+    assert_eq!(code(&scan), 1);
+    let r = report.display().to_string();
+
+    let (_, plan) = org.plan("plan.json", &["--valid-for", "2s"]);
+    let plan_path = org.path("plan.json");
+    let mut edited = plan.clone();
+    edited["changes"][0]["access_key_id"] = json!("AKIAEDITEDEDITEDEDIT");
+    let edited_path = org.path("edited.json");
+    std::fs::write(&edited_path, serde_json::to_string_pretty(&edited).unwrap()).unwrap();
+    let out = org.run(&["apply", &edited_path.display().to_string(), "--yes"]);
+    assert_eq!(code(&out), 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the plan was edited after keyaudit wrote it"));
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let out = org.run(&["apply", &plan_path.display().to_string(), "--yes"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the plan expired at"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(org.inactive_users("work").is_empty());
+
+    let (out, from_report) = org.plan("from-report.json", &["--from-report", &r]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(users(&from_report, "changes"), ["dormant1", "dormant2", "dormant3", "dormant4"]);
+    let caller = from_report["excluded"].as_array().unwrap().iter().find(|e| e["user_name"] == "auditor").unwrap();
+    assert_eq!(caller["reason_code"], "caller_key");
+    assert_eq!(from_report["source"]["from_report"], r.as_str());
+    let mut old: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    old["run"]["finished_at"] = json!("2026-01-01T00:00:00Z");
+    std::fs::write(&report, old.to_string()).unwrap();
+    let out = org.run(&["plan", "-o", &org.path("x.json").display().to_string(), "--from-report", &r]);
+    assert_eq!(code(&out), 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("more than 24 hours ago"));
+}
+
+#[test]
+fn an_apply_killed_mid_run_and_run_again_ends_with_exactly_the_planned_changes() {
+    let org = setup();
+    org.plan("plan.json", &[]);
+    let plan_path = org.path("plan.json").display().to_string();
+    let journal_path = org.path("plan.journal.jsonl");
+    // Each change takes a while, so the kill lands in the middle of the run (possibly mid-call).
+    org.emu.fault(json!({"service": "iam", "action": "UpdateAccessKey", "latency_ms": 700}));
+    let mut child = org.emu.launch(&["apply", &plan_path, "--yes"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while done_keys(&journal(&journal_path)).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "apply made no change");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    org.emu.control("DELETE", "faults", &Value::Null);
+    // The child ran with the default credentials; so does the re-run.
+    let again = org.emu.command(&["apply", &plan_path, "--yes"]);
+    assert_eq!(code(&again), 0, "{}", stdout(&again));
+    assert_eq!(org.inactive_users("work"), ["dormant1", "dormant2", "dormant3", "dormant4"]);
+    let entries = journal(&journal_path);
+    assert_eq!(done_keys(&entries), ["dormant1", "dormant2", "dormant3", "dormant4"], "one done line per change");
+    let again = org.emu.command(&["apply", &plan_path, "--yes"]);
+    assert!(stdout(&again).contains("Nothing to do"), "{}", stdout(&again));
+}
+
+#[test]
+fn deletions_wait_for_the_journal_and_need_allow_delete() {
+    let org = setup();
+    org.plan("plan.json", &[]);
+    let plan_path = org.path("plan.json").display().to_string();
+    let out = org.run(&["apply", &plan_path, "--yes", "--max-per-account", "2"]);
+    assert_eq!(code(&out), 1, "the per-account cap leaves two changes\n{}", stdout(&out));
+    assert!(stdout(&out).contains("--max-per-account 2 reached"));
+    assert_eq!(org.inactive_users("work"), ["dormant1", "dormant2"]);
+
+    let dir = org.dir.path().display().to_string();
+    let (out, waiting) = org.plan("delete-later.json", &["--delete-deactivated-after", "30d", "--journal-dir", &dir]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(waiting["changes"].as_array().unwrap().is_empty(), "deactivated minutes ago");
+    assert_eq!(waiting["summary"]["excluded"]["waiting_period"], 2);
+
+    let (out, deletes) = org.plan("delete.json", &["--delete-deactivated-after", "0d", "--journal-dir", &dir]);
+    assert!(stdout(&out).contains("DELETING A KEY CANNOT BE UNDONE"), "{}", stdout(&out));
+    assert_eq!(users(&deletes, "changes"), ["dormant1", "dormant2"]);
+    assert!(
+        deletes["changes"].as_array().unwrap().iter().all(|c| c["action"] == "delete" && c["irreversible"] == true)
+    );
+    let d = org.path("delete.json").display().to_string();
+    let out = org.run(&["apply", &d, "--yes"]);
+    assert_eq!(code(&out), 1);
+    assert!(stdout(&out).contains("deletion needs --allow-delete"), "{}", stdout(&out));
+    assert_eq!(org.statuses("work")["dormant1"], ["Inactive"], "no key is deleted without --allow-delete");
+    let out = org.run(&["apply", &d, "--yes", "--allow-delete"]);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    let after = org.statuses("work");
+    assert!(after["dormant1"].is_empty() && after["dormant2"].is_empty(), "{after:?}");
+    assert_eq!(after["dormant3"], ["Active"], "every other key untouched");
+}
