@@ -193,6 +193,9 @@ fn plan_review_apply_undo_changes_exactly_the_planned_keys() {
     let journal_path = org.path("plan.journal.jsonl");
     let entries = journal(&journal_path);
     assert_eq!(done_keys(&entries), ["dormant1", "dormant2"], "each change is journaled once");
+    assert!(!std::fs::read_to_string(&journal_path).unwrap().contains(&org.secret), "only key ids reach the journal");
+    let first_change = &plan["changes"][0];
+    assert_eq!((&first_change["why"]["verdict"], &first_change["why"]["usage"]), (&json!("fail"), &json!("dormant")));
     assert!(entries.iter().all(|e| e["plan_id"] == plan["id"]));
 
     // Re-running does not change what is done.

@@ -92,8 +92,10 @@ pub struct PlannedChange {
     pub expect_active: bool,
     /// The last use the key must still show (a newer one means it was used since the plan).
     pub expect_last_used_at: Option<Timestamp>,
-    /// The rules that failed (deactivation), or the journal entry's time (deletion).
+    /// The rules that failed (deactivation; none for a deletion).
     pub rules: Vec<String>,
+    /// Triage's usage of the key (deactivation).
+    pub usage: Option<String>,
     /// Why, in one sentence.
     pub reason: String,
 }
@@ -246,6 +248,7 @@ pub fn plan_deactivations(candidates: &[Candidate], policy: &PlanPolicy) -> (Vec
                     expect_active: true,
                     expect_last_used_at: last_used_at,
                     rules: deactivating.iter().map(|c| c.rule_id.clone()).collect(),
+                    usage: first.usage.clone(),
                     reason: first.action_reason.clone().unwrap_or_else(|| format!("{} fails", first.rule_id)),
                 });
             }
@@ -302,6 +305,7 @@ pub fn plan_deletions(
                 expect_active: false,
                 expect_last_used_at: k.last_used_now,
                 rules: Vec::new(),
+                usage: None,
                 reason: format!(
                     "deactivated by keyaudit on {} ({days} days ago) and not used since: the CIS procedure's last \
                      step; deleting cannot be undone",

@@ -108,7 +108,12 @@ pub(crate) struct Expect {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Why {
+    /// The failing rules (deactivation).
     pub(crate) rules: Vec<String>,
+    /// `fail` for a deactivation (only failing findings are acted on); null for a deletion.
+    pub(crate) verdict: Option<String>,
+    /// Triage's usage (`never_used`, `dormant`), for a deactivation.
+    pub(crate) usage: Option<String>,
     pub(crate) reason: String,
 }
 

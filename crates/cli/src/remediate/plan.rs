@@ -194,7 +194,12 @@ fn change(n: usize, p: &PlannedChange) -> Change {
             status: if p.expect_active { "Active" } else { "Inactive" }.to_owned(),
             last_used_at: p.expect_last_used_at,
         },
-        why: Why { rules: p.rules.clone(), reason: p.reason.clone() },
+        why: Why {
+            rules: p.rules.clone(),
+            verdict: (p.kind == ChangeKind::Deactivate).then(|| Verdict::Fail.as_str().to_owned()),
+            usage: p.usage.clone(),
+            reason: p.reason.clone(),
+        },
     }
 }
 
@@ -272,25 +277,25 @@ async fn deletions(
     wait: std::time::Duration,
 ) -> Result<(Source, Vec<PlannedChange>, Vec<Excluded>), Failure> {
     let mut done: BTreeMap<String, (KeyRef, Timestamp, Option<Timestamp>)> = BTreeMap::new();
-    let entries = std::fs::read_dir(dir)
+    let listing = std::fs::read_dir(dir)
         .map_err(|e| Failure::usage(anyhow!("--journal-dir {}: cannot read ({e})", dir.display())))?;
-    let mut files: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    files.sort();
-    for file in files.iter().filter(|p| p.extension().is_some_and(|x| x == "jsonl")) {
-        for entry in read_journal(file).map_err(Failure::usage)? {
-            if entry.phase != "done" {
-                continue;
+    let mut entries = Vec::new();
+    for file in listing.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+    {
+        entries.extend(read_journal(&file).map_err(Failure::usage)?);
+    }
+    // In time order across every journal: a key re-activated by `undo` (or deleted) after its deactivation is out.
+    entries.sort_by_key(|e| e.at);
+    for entry in entries.into_iter().filter(|e| e.phase == "done") {
+        match entry.operation.as_str() {
+            "deactivate" => {
+                let key = entry.key().map_err(Failure::usage)?;
+                done.insert(entry.access_key_id.clone(), (key, entry.at, entry.last_used_at));
             }
-            match entry.operation.as_str() {
-                "deactivate" => {
-                    let key = entry.key().map_err(Failure::usage)?;
-                    done.insert(entry.access_key_id.clone(), (key, entry.at, entry.last_used_at));
-                }
-                "reactivate" | "delete" => {
-                    done.remove(&entry.access_key_id);
-                }
-                _ => {}
+            "reactivate" | "delete" => {
+                done.remove(&entry.access_key_id);
             }
+            _ => {}
         }
     }
     let reach =
