@@ -15,6 +15,11 @@ use serde::Deserialize;
 use crate::output::SCHEMA_VERSION;
 
 #[derive(Deserialize)]
+struct Version {
+    schema_version: Option<u64>,
+}
+
+#[derive(Deserialize)]
 struct Saved {
     schema_version: Option<u32>,
     tool: Option<Tool>,
@@ -75,10 +80,11 @@ struct Finding {
 pub(crate) fn load(flag: &str, path: &Path) -> Result<Snapshot> {
     let shown = path.display();
     let bytes = std::fs::read(path).map_err(|e| anyhow!("{flag} {shown}: cannot read the file ({e})"))?;
-    let value: serde_json::Value = serde_json::from_slice(&bytes)
+    // The version first (other fields skipped, nothing kept), so that a newer report gets that message rather
+    // than whatever field it changed; then only the fields a comparison needs, straight from the bytes.
+    let version: Version = serde_json::from_slice(&bytes)
         .map_err(|e| anyhow!("{flag} {shown}: not JSON ({e}); expected a report written by `keyaudit scan -o json`"))?;
-    let version = value.get("schema_version").and_then(serde_json::Value::as_u64);
-    match version {
+    match version.schema_version {
         None => bail!("{flag} {shown}: no schema_version; expected a report written by `keyaudit scan -o json`"),
         Some(v) if v > u64::from(SCHEMA_VERSION) => bail!(
             "{flag} {shown}: schema_version {v} is newer than this keyaudit understands ({SCHEMA_VERSION}); \
@@ -87,7 +93,7 @@ pub(crate) fn load(flag: &str, path: &Path) -> Result<Snapshot> {
         Some(_) => {}
     }
     let saved: Saved =
-        serde_json::from_value(value).map_err(|e| anyhow!("{flag} {shown}: not a keyaudit JSON report ({e})"))?;
+        serde_json::from_slice(&bytes).map_err(|e| anyhow!("{flag} {shown}: not a keyaudit JSON report ({e})"))?;
     if saved.tool.as_ref().is_none_or(|t| t.name != "keyaudit") || saved.schema_version.is_none() {
         bail!("{flag} {shown}: not a keyaudit JSON report (tool.name is not \"keyaudit\")");
     }
