@@ -208,8 +208,12 @@ fn plan_review_apply_undo_changes_exactly_the_planned_keys() {
     let undo_dry = org.run(&["undo", &j]);
     assert_eq!(code(&undo_dry), 0);
     assert_eq!(org.inactive_users("work").len(), 2, "undo without --yes changes nothing");
+    let one = org.s.key(&work, "dormant1", 0);
+    let undo_one = org.run(&["undo", &j, "--key", &one, "--yes"]);
+    assert_eq!(code(&undo_one), 0, "{}", stdout(&undo_one));
+    assert_eq!(org.inactive_users("work"), ["dormant2"], "--key undoes one key");
     let undo = org.run(&["undo", &j, "--yes"]);
-    assert_eq!(code(&undo), 0, "{}", stdout(&undo));
+    assert_eq!(code(&undo), 0, "the rest, without touching the key already restored\n{}", stdout(&undo));
     assert!(org.inactive_users("work").is_empty());
     assert_eq!(done_keys(&journal(&org.path("plan.journal.undo.jsonl"))), ["dormant1", "dormant2"]);
 }

@@ -75,16 +75,22 @@ pub(crate) async fn undo(args: &UndoArgs) -> Result<ExitStatus, Failure> {
     if entries.is_empty() {
         return Err(Failure::usage(anyhow!("{}: no journal entries to undo", args.journal_file.display())));
     }
+    // Numbered over every deactivation the journal records (and named after every plan in it), whatever `--key`
+    // says, so that undoing one key and later all of them share one undo journal without doing anything twice.
     let mut seen = BTreeSet::new();
     let mut steps = Vec::new();
     let mut plan_ids = BTreeSet::new();
     for e in entries.iter().filter(|e| e.operation == "deactivate" && e.phase == "done") {
-        if args.key.as_deref().is_some_and(|k| k != e.access_key_id) || !seen.insert(e.access_key_id.clone()) {
+        if !seen.insert(e.access_key_id.clone()) {
             continue;
         }
         plan_ids.insert(e.plan_id.clone());
+        let n = seen.len();
+        if args.key.as_deref().is_some_and(|k| k != e.access_key_id) {
+            continue;
+        }
         let key = e.key().map_err(|err| Failure::usage(anyhow!("{}: {err}", args.journal_file.display())))?;
-        steps.push(Step { n: steps.len() + 1, op: Operation::Reactivate, key, expect_last_used_at: None });
+        steps.push(Step { n, op: Operation::Reactivate, key, expect_last_used_at: None });
     }
     if let Some(k) = &args.key
         && steps.is_empty()
@@ -130,12 +136,14 @@ async fn execute(
 ) -> Result<ExitStatus, Failure> {
     let previous: Vec<JournalEntry> =
         read_journal(journal_path).map_err(Failure::usage)?.into_iter().filter(|e| e.plan_id == plan_id).collect();
-    let mut last_phase: HashMap<usize, &str> = HashMap::new();
+    // The last phase each step reached in earlier runs, by (position, key id).
+    let mut last_phase: HashMap<(usize, &str), &str> = HashMap::new();
     for e in &previous {
-        last_phase.insert(e.n, e.phase.as_str());
+        last_phase.insert((e.n, e.access_key_id.as_str()), e.phase.as_str());
     }
-    let already: usize = steps.iter().filter(|s| last_phase.get(&s.n) == Some(&"done")).count();
-    let pending: Vec<&Step> = steps.iter().filter(|s| last_phase.get(&s.n) != Some(&"done")).collect();
+    let phase = |s: &Step| last_phase.get(&(s.n, s.key.access_key_id.as_str())).copied();
+    let already: usize = steps.iter().filter(|s| phase(s) == Some("done")).count();
+    let pending: Vec<&Step> = steps.iter().filter(|s| phase(s) != Some("done")).collect();
     if pending.is_empty() {
         crate::print(&format!(
             "Nothing to do: all {} change(s) are done (journal {}).\n",
@@ -262,7 +270,7 @@ async fn execute(
                 continue;
             }
         };
-        let was_started = last_phase.get(&step.n) == Some(&"started");
+        let was_started = phase(step) == Some("started");
         journal.write(&entry("started", None, None, false)).map_err(Failure::incomplete)?;
         match carry_out(api, step.op, &step.key, step.expect_last_used_at).await {
             Ok(Outcome::Done { last_used_at }) => {
