@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use super::harness::{AS_OF, Emulator, Run, Seeded};
+use super::harness::{self, AS_OF, Emulator, Run, Seeded};
 use super::scan;
 
 /// One account, `work`, with user `app` holding OLD: active, created 200 days before AS_OF, so failing.
@@ -277,4 +277,46 @@ fn a_key_deactivated_after_it_failed_turns_its_security_hub_finding_passed() {
     assert_eq!(passed["Id"], failed["Id"], "the same finding, updated in place");
     assert_eq!(passed["Compliance"]["Status"], "PASSED");
     assert_eq!(passed["Resources"][0]["Details"]["Other"]["KeyStatus"], "inactive");
+}
+
+/// Issue "Organization scale": an account too large for its look-ups to finish keeps every verdict; the account is
+/// scanned and says how far the look-ups got.
+#[test]
+fn a_large_account_whose_look_ups_run_out_of_time_keeps_every_verdict() {
+    let emu = Emulator::start();
+    let users: Vec<Value> = (0..60)
+        .map(|i| json!({"name": format!("user-{i:02}"), "keys": [{"created": "2026-05-12T12:00:00Z"}]}))
+        .collect();
+    let s = emu.seed(json!({"accounts": [{"name": "big", "users": users}]}));
+    let big = s.account("big");
+    let run = emu.keyaudit(&[
+        "scan",
+        "--as-of",
+        AS_OF,
+        "--account",
+        &big,
+        "--rules",
+        "KA-IAM-001",
+        "--iam-rps",
+        "5",
+        "--enrichment-timeout",
+        "3s",
+        "-o",
+        "table",
+    ]);
+    assert_eq!(run.code, 1, "failing keys, and the account was assessed\n{}", run.stderr);
+    harness::assert_matches_json_schema(run.report());
+    let account = run.account(&big);
+    assert_eq!(account["status"], "scanned");
+    let enrichment = &account["enrichment"];
+    assert_eq!(enrichment["status"], "partial", "{enrichment}");
+    let done = enrichment["done"].as_u64().unwrap();
+    assert!((1..60).contains(&done), "{enrichment}");
+    let findings = run.report()["findings"].as_array().unwrap();
+    let failing: Vec<&Value> =
+        findings.iter().filter(|f| f["account_id"] == big.as_str() && f["verdict"] == "fail").collect();
+    assert_eq!(failing.len(), 60, "every verdict is in");
+    let with_ids = failing.iter().filter(|f| !f["access_key_id"].is_null()).count();
+    assert_eq!(with_ids as u64, done, "the look-ups that finished attached their key ids; the rest are null");
+    assert!(run.stdout.contains("Look-ups cut short by --enrichment-timeout"), "{}", run.stdout);
 }

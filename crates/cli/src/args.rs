@@ -345,9 +345,15 @@ pub(crate) struct ScanArgs {
     #[arg(long, env = "KEYAUDIT_REPORT_CONCURRENCY", value_name = "N", help_heading = "Collection")]
     pub(crate) report_concurrency: Option<usize>,
 
-    /// Budget for one account; past it the account fails with reason timeout [default: 5m].
+    /// Budget for one account's mandatory part (connecting, the credential report); past it the account fails with
+    /// reason timeout [default: 5m].
     #[arg(long, env = "KEYAUDIT_ACCOUNT_TIMEOUT", value_name = "DURATION", help_heading = "Collection")]
     pub(crate) account_timeout: Option<String>,
+
+    /// Budget for one account's optional look-ups (key ids, owners) after its report; past it they stop, the
+    /// account stays scanned with every verdict, and `enrichment` says how far they got [default: 5m].
+    #[arg(long, env = "KEYAUDIT_ENRICHMENT_TIMEOUT", value_name = "DURATION", help_heading = "Collection")]
+    pub(crate) enrichment_timeout: Option<String>,
 
     /// Write the report as FORMAT (table, json, sarif, ocsf, asff, csv, ndjson) to PATH, to --output-dir
     /// without =PATH when that is given, else to stdout. Repeatable [default: table to stdout].

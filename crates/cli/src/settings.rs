@@ -59,6 +59,7 @@ struct FileConfig {
     report_attempts: Option<u32>,
     report_concurrency: Option<usize>,
     account_timeout: Option<String>,
+    enrichment_timeout: Option<String>,
     #[serde(default)]
     output: Vec<String>,
     output_dir: Option<std::path::PathBuf>,
@@ -192,6 +193,10 @@ impl Settings {
             "--account-timeout",
             &pick(args.account_timeout.clone(), file.account_timeout).unwrap_or_else(|| "5m".into()),
         )?;
+        let enrichment_timeout = parse_duration(
+            "--enrichment-timeout",
+            &pick(args.enrichment_timeout.clone(), file.enrichment_timeout).unwrap_or_else(|| "5m".into()),
+        )?;
         if account_timeout.is_zero() {
             bail!("--account-timeout: expected a duration above zero");
         }
@@ -272,6 +277,7 @@ impl Settings {
                 report_policy: ReportPolicy { max_attempts: report_attempts, ..defaults.report_policy },
                 key_ids,
                 account_timeout,
+                enrichment_timeout,
                 max_report_generations: report_concurrency,
                 owner_tags,
                 ..defaults

@@ -211,6 +211,8 @@ pub enum AccountStatus {
         report_generated_at: Option<Timestamp>,
         /// The keys its credential report lists.
         keys: KeyTally,
+        /// How far the optional look-ups (key ids, owners) got; the verdicts never depend on it.
+        enrichment: Enrichment,
     },
     /// Deliberately not scanned.
     Skipped(SkipReason),
@@ -226,6 +228,35 @@ impl AccountStatus {
             AccountStatus::Skipped(_) => "skipped",
             AccountStatus::Failed(_) => "failed",
         }
+    }
+}
+
+/// How far an account's optional look-ups (key ids, owner tags) got within their budget. Verdicts come from the
+/// credential report and never wait for these: a look-up that did not happen leaves `access_key_id` (or the owner)
+/// empty, nothing else.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Enrichment {
+    /// Users whose look-up was wanted (key ids and owners counted separately).
+    pub wanted: u32,
+    /// Of which answered.
+    pub done: u32,
+}
+
+impl Enrichment {
+    /// `complete` (every wanted look-up answered, or none wanted), `partial`, or `skipped` (none answered).
+    pub fn status(&self) -> &'static str {
+        if self.done >= self.wanted {
+            "complete"
+        } else if self.done == 0 {
+            "skipped"
+        } else {
+            "partial"
+        }
+    }
+
+    /// Whether every wanted look-up was answered.
+    pub fn is_complete(&self) -> bool {
+        self.done >= self.wanted
     }
 }
 
@@ -607,7 +638,11 @@ mod tests {
 
     #[test]
     fn outcomes_follow_the_documented_precedence() {
-        let scanned = || AccountStatus::Scanned { report_generated_at: None, keys: KeyTally::default() };
+        let scanned = || AccountStatus::Scanned {
+            report_generated_at: None,
+            keys: KeyTally::default(),
+            enrichment: Enrichment::default(),
+        };
         let cases = [
             (vec![scanned()], vec![Verdict::Pass, Verdict::NotApplicable], FailOn::Fail, Outcome::Clean),
             (vec![scanned()], vec![Verdict::Resolved], FailOn::Warn, Outcome::Clean),
@@ -635,7 +670,11 @@ mod tests {
     fn suppressed_findings_and_known_debt_do_not_fail_the_run() {
         use crate::baseline::BaselineState;
         use crate::suppress::AppliedSuppression;
-        let scanned = || AccountStatus::Scanned { report_generated_at: None, keys: KeyTally::default() };
+        let scanned = || AccountStatus::Scanned {
+            report_generated_at: None,
+            keys: KeyTally::default(),
+            enrichment: Enrichment::default(),
+        };
         let suppressed = |mut f: Finding| {
             f.suppression = Some(AppliedSuppression {
                 entry: "vendor".into(),
@@ -677,7 +716,11 @@ mod tests {
 
     #[test]
     fn summary_counts_every_status_and_verdict() {
-        let scanned = AccountStatus::Scanned { report_generated_at: None, keys: KeyTally { total: 3, active: 1 } };
+        let scanned = AccountStatus::Scanned {
+            report_generated_at: None,
+            keys: KeyTally { total: 3, active: 1 },
+            enrichment: Enrichment::default(),
+        };
         let r = report(
             vec![
                 record("000000000001", scanned),
@@ -705,7 +748,11 @@ mod tests {
         let r = report(
             vec![record(
                 account,
-                AccountStatus::Scanned { report_generated_at: None, keys: KeyTally { total: 2, active: 2 } },
+                AccountStatus::Scanned {
+                    report_generated_at: None,
+                    keys: KeyTally { total: 2, active: 2 },
+                    enrichment: Enrichment::default(),
+                },
             )],
             vec![
                 finding_of(account, "KA-IAM-001", Some(KeySlot::One), Verdict::Pass),

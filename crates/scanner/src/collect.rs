@@ -1,13 +1,14 @@
 //! Per-account collection: the credential report (with the bounded waits AWS semantics call for), evaluation,
 //! and key-id enrichment for the users that need it.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
-use keyaudit_core::eval::{EvalContext, Finding, evaluate};
+use keyaudit_core::eval::{EvalContext, Finding, Verdict, evaluate};
 use keyaudit_core::ids::AccountId;
 use keyaudit_core::inventory::{AccountInventory, Owner, attach_key_ids};
+use keyaudit_core::report::Enrichment;
 use keyaudit_core::rules::RuleSet;
 use rand::Rng;
 use tokio::sync::Semaphore;
@@ -71,6 +72,8 @@ pub struct Collected {
     pub enrichment_calls: u32,
     /// Users whose tags were listed (`ListUserTags`), likewise.
     pub tag_calls: u32,
+    /// How far the optional look-ups got.
+    pub enrichment: Enrichment,
     /// Key slots left without an id because more than one key could be theirs, or why enrichment failed.
     pub warnings: Vec<String>,
 }
@@ -115,27 +118,37 @@ pub async fn collect_credential_report(
 }
 
 /// The IAM users (not the root user) with keys that `wanted` picks, given whether they have an actionable
-/// finding: their indexes in the inventory.
+/// finding: their indexes in the inventory, users with a failing finding first, then warning ones, then the rest
+/// (so that a budget that runs out leaves the least important look-ups undone).
 fn users_to_enrich(inv: &AccountInventory, findings: &[Finding], wanted: impl Fn(bool) -> bool) -> Vec<usize> {
-    let actionable: HashSet<&str> =
-        findings.iter().filter(|f| f.verdict.is_actionable()).map(|f| f.user_arn.as_str()).collect();
-    inv.users
+    let mut worst: HashMap<&str, Verdict> = HashMap::new();
+    for f in findings {
+        let entry = worst.entry(f.user_arn.as_str()).or_insert(f.verdict);
+        *entry = (*entry).min(f.verdict);
+    }
+    let rank = |arn: &str| worst.get(arn).copied().unwrap_or(Verdict::Pass);
+    let mut users: Vec<usize> = inv
+        .users
         .iter()
         .enumerate()
-        .filter(|(_, u)| !u.keys.is_empty() && !u.is_root() && wanted(actionable.contains(u.arn.as_str())))
+        .filter(|(_, u)| !u.keys.is_empty() && !u.is_root() && wanted(rank(&u.arn).is_actionable()))
         .map(|(i, _)| i)
-        .collect()
+        .collect();
+    users.sort_by_key(|&i| rank(&inv.users[i].arn));
+    users
 }
 
 fn count(users: &[usize]) -> u32 {
     u32::try_from(users.len()).unwrap_or(u32::MAX)
 }
 
-/// Runs `call` for each of `users` (by name), `enrichment_concurrency` at a time; results by user index.
+/// Runs `call` for each of `users` (by name), `enrichment_concurrency` at a time, until `deadline`: the results
+/// that arrived by then, by user index.
 async fn for_each_user<T, F, Fut>(
     inv: &AccountInventory,
     users: Vec<usize>,
     opts: &ScanOptions,
+    deadline: tokio::time::Instant,
     call: F,
 ) -> Vec<(usize, T)>
 where
@@ -148,12 +161,15 @@ where
             async move { (i, fut.await) }
         })
         .buffer_unordered(opts.enrichment_concurrency.max(1))
+        .take_until(tokio::time::sleep_until(deadline))
         .collect()
         .await
 }
 
-/// Collects, evaluates and enriches one account, under `opts` (report waits, key-id mode) and the org-wide cap
-/// on report generations.
+/// Collects, evaluates and enriches one account. The credential report (the verdicts) must arrive by
+/// `report_deadline`, or the account fails with `timeout`; the optional look-ups that follow (key ids, owners) get
+/// `opts.enrichment_timeout` of their own, and whatever they did not reach by then is left empty: the verdicts
+/// are kept whatever happens to them.
 pub async fn collect_account(
     api: &impl IamApi,
     account_id: &AccountId,
@@ -161,14 +177,20 @@ pub async fn collect_account(
     ctx: &EvalContext,
     opts: &ScanOptions,
     generations: &Semaphore,
+    report_deadline: tokio::time::Instant,
 ) -> Result<Collected, CollectError> {
-    let (mut inventory, report_retries) = {
+    let report = async {
         // The permit is held for the whole generate-and-fetch, waits included: it caps report generations.
         let _permit = generations.acquire().await.ok();
-        collect_credential_report(api, &opts.report_policy).await?
+        collect_credential_report(api, &opts.report_policy).await
     };
+    let (mut inventory, report_retries) = tokio::time::timeout_at(report_deadline, report)
+        .await
+        .map_err(|_| CollectError::Timeout { budget: opts.account_timeout })??;
     let mut findings = evaluate(rules, ctx, account_id, &inventory);
     let mut warnings = Vec::new();
+    let deadline = tokio::time::Instant::now() + opts.enrichment_timeout;
+    let mut enrichment = Enrichment::default();
 
     // Key ids, for the users --key-ids asks for (the root user has none to list). Re-evaluated afterwards:
     // ListAccessKeys is fresher than a cached report and knows CreateDate (a re-activated key's real age).
@@ -178,14 +200,17 @@ pub async fn collect_account(
         KeyIdMode::Failing => is_actionable,
     });
     let enrichment_calls = count(&wanted);
+    enrichment.wanted += enrichment_calls;
     if !wanted.is_empty() {
         let listed =
-            for_each_user(&inventory, wanted, opts, |name| async move { api.list_access_keys(&name).await }).await;
+            for_each_user(&inventory, wanted, opts, deadline, |name| async move { api.list_access_keys(&name).await })
+                .await;
         let generated_at = inventory.report_generated_at;
         for (i, result) in listed {
             let user = &mut inventory.users[i];
             match result {
                 Ok(keys) => {
+                    enrichment.done += 1;
                     let found = attach_key_ids(&mut user.keys, &keys, generated_at);
                     if found.ambiguous > 0 {
                         warnings.push(format!(
@@ -203,19 +228,33 @@ pub async fn collect_account(
     // Owners, only for users with an actionable finding as now evaluated: the cost grows with violations.
     let wanted = users_to_enrich(&inventory, &findings, |is_actionable| is_actionable && !opts.owner_tags.is_empty());
     let tag_calls = count(&wanted);
+    enrichment.wanted += tag_calls;
     if !wanted.is_empty() {
         let tagged =
-            for_each_user(&inventory, wanted, opts, |name| async move { api.list_user_tags(&name).await }).await;
+            for_each_user(&inventory, wanted, opts, deadline, |name| async move { api.list_user_tags(&name).await })
+                .await;
         for (i, result) in tagged {
             let user = &mut inventory.users[i];
             match result {
-                Ok(tags) => user.owner = Owner::from_tags(&tags, &opts.owner_tags),
+                Ok(tags) => {
+                    enrichment.done += 1;
+                    user.owner = Owner::from_tags(&tags, &opts.owner_tags);
+                }
                 Err(err) => warnings.push(format!("the owner of {} was not looked up: {err}", user.user_name)),
             }
         }
         findings = evaluate(rules, ctx, account_id, &inventory);
     }
-    Ok(Collected { inventory, findings, report_retries, enrichment_calls, tag_calls, warnings })
+    if !enrichment.is_complete() && tokio::time::Instant::now() >= deadline {
+        warnings.push(format!(
+            "optional look-ups stopped at --enrichment-timeout ({}s): {} of {} done; the verdicts are complete, \
+             some key ids or owners are left empty",
+            opts.enrichment_timeout.as_secs_f64(),
+            enrichment.done,
+            enrichment.wanted
+        ));
+    }
+    Ok(Collected { inventory, findings, report_retries, enrichment_calls, tag_calls, enrichment, warnings })
 }
 
 #[cfg(test)]
@@ -242,6 +281,8 @@ mod tests {
         listed: Mutex<Vec<String>>,
         tagged: Mutex<Vec<String>>,
         calls: AtomicU32,
+        /// How long each ListAccessKeys / ListUserTags takes.
+        delay: Duration,
     }
 
     fn not_ready(action: &'static str, code: &str) -> CollectError {
@@ -258,11 +299,13 @@ mod tests {
             self.get.lock().unwrap().pop_front().expect("unexpected GetCredentialReport")
         }
         async fn list_access_keys(&self, user: &str) -> Result<Vec<ListedKey>, CollectError> {
+            tokio::time::sleep(self.delay).await;
             self.calls.fetch_add(1, Ordering::SeqCst);
             self.listed.lock().unwrap().push(user.to_owned());
             Ok(self.keys.get(user).cloned().unwrap_or_default())
         }
         async fn list_user_tags(&self, user: &str) -> Result<Vec<(String, String)>, CollectError> {
+            tokio::time::sleep(self.delay).await;
             self.calls.fetch_add(1, Ordering::SeqCst);
             self.tagged.lock().unwrap().push(user.to_owned());
             Ok(vec![("team".to_owned(), format!("{user}-team"))])
@@ -275,6 +318,10 @@ mod tests {
     fn raw(rows: &[&str]) -> RawReport {
         let root = "<root_account>,arn:aws:iam::012345678901:root,false,N/A,N/A,false,N/A,N/A";
         RawReport { content: format!("{HEADER}\n{root}\n{}\n", rows.join("\n")).into_bytes(), generated_at: None }
+    }
+
+    fn far() -> tokio::time::Instant {
+        tokio::time::Instant::now() + Duration::from_secs(3600)
     }
 
     fn ctx() -> EvalContext {
@@ -308,7 +355,7 @@ mod tests {
             enrichment_concurrency: 2,
             ..ScanOptions::default()
         };
-        collect_account(api, &account, &builtin(), &ctx(), &opts, &Semaphore::new(1)).await
+        collect_account(api, &account, &builtin(), &ctx(), &opts, &Semaphore::new(1), far()).await
     }
 
     #[tokio::test(start_paused = true)]
@@ -341,13 +388,53 @@ mod tests {
         assert!(c.findings.iter().filter(|f| f.user_name == "fresh").all(|f| id(f).is_none()));
     }
 
+    /// Issue "Organization scale": a large account whose look-ups cannot all finish keeps every verdict, says how
+    /// far the look-ups got, and looks up failing users before warning ones.
+    #[tokio::test(start_paused = true)]
+    async fn look_ups_that_run_out_of_time_never_cost_a_verdict() {
+        let rows: Vec<String> = (0..6)
+            .map(|i| {
+                // Users 0-2 warn (80 days), 3-5 fail (300 days).
+                let rotated = if i < 3 { "2026-09-09T00:00:00+00:00" } else { "2026-02-01T00:00:00+00:00" };
+                format!(
+                    "u{i},arn:aws:iam::012345678901:user/u{i},true,{rotated},2026-11-27T00:00:00+00:00,false,N/A,N/A"
+                )
+            })
+            .collect();
+        let mut api = FakeIam { delay: Duration::from_secs(1), ..FakeIam::default() };
+        for i in 0..6 {
+            let created = if i < 3 { "2026-09-09T00:00:00Z" } else { "2026-02-01T00:00:00Z" };
+            api.keys.insert(format!("u{i}"), vec![key(&format!("AKIA000000000000000{i}"), created)]);
+        }
+        api.get.lock().unwrap().push_back(Ok(raw(&rows.iter().map(String::as_str).collect::<Vec<_>>())));
+        let account = AccountId::parse("012345678901").unwrap();
+        let opts = ScanOptions {
+            report_policy: policy(4),
+            enrichment_concurrency: 1,
+            enrichment_timeout: Duration::from_millis(3500),
+            ..ScanOptions::default()
+        };
+        let c = collect_account(&api, &account, &builtin(), &ctx(), &opts, &Semaphore::new(1), far()).await.unwrap();
+        let listed = api.listed.lock().unwrap().clone();
+        assert_eq!(listed.len(), 3, "three look-ups fit in 3.5 s: {listed:?}");
+        assert!(listed.iter().all(|u| ["u3", "u4", "u5"].contains(&u.as_str())), "failing users first: {listed:?}");
+        assert!(api.tagged.lock().unwrap().is_empty(), "the budget was spent");
+        assert_eq!((c.enrichment.wanted, c.enrichment.done), (12, 3), "6 key-id and 6 owner look-ups wanted");
+        assert_eq!(c.enrichment.status(), "partial");
+        let stale = |f: &&Finding| f.rule.id == "KA-IAM-001";
+        let verdicts: Vec<Verdict> = c.findings.iter().filter(stale).map(|f| f.verdict).collect();
+        assert_eq!(verdicts.len(), 6, "every verdict is kept");
+        assert_eq!(verdicts.iter().filter(|v| **v == Verdict::Fail).count(), 3);
+        assert!(c.warnings.iter().any(|w| w.contains("--enrichment-timeout")), "{:?}", c.warnings);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn no_owner_tags_means_no_tag_look_up() {
         let api = FakeIam::default();
         api.get.lock().unwrap().push_back(Ok(raw(&[STALE])));
         let account = AccountId::parse("012345678901").unwrap();
         let opts = ScanOptions { report_policy: policy(4), owner_tags: Vec::new(), ..ScanOptions::default() };
-        let c = collect_account(&api, &account, &builtin(), &ctx(), &opts, &Semaphore::new(1)).await.unwrap();
+        let c = collect_account(&api, &account, &builtin(), &ctx(), &opts, &Semaphore::new(1), far()).await.unwrap();
         assert!(api.tagged.lock().unwrap().is_empty());
         assert_eq!(c.tag_calls, 0);
     }

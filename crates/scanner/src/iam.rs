@@ -76,6 +76,12 @@ pub enum CollectError {
     /// The credential report is malformed.
     #[error(transparent)]
     MalformedReport(#[from] ReportParseError),
+    /// The credential report did not arrive within the account's budget.
+    #[error("the credential report did not arrive within {}s (--account-timeout)", budget.as_secs_f64())]
+    Timeout {
+        /// The budget.
+        budget: std::time::Duration,
+    },
     /// Any other API failure.
     #[error("{action} {}: {message}", code.as_deref().unwrap_or("error"))]
     Api {
@@ -104,6 +110,7 @@ impl CollectError {
                 (FailureCode::ReportUnavailable, inner.action, inner.aws_error_code)
             }
             CollectError::MalformedReport(_) => (FailureCode::MalformedReport, Some("iam:GetCredentialReport"), None),
+            CollectError::Timeout { .. } => (FailureCode::Timeout, None, None),
             CollectError::Api { action, code, .. } => (FailureCode::Error, Some(*action), code.clone()),
         };
         FailureReason { code, action, aws_error_code: aws_code, message: self.message_only() }

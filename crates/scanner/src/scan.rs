@@ -13,7 +13,7 @@ use keyaudit_core::rules::RuleSet;
 use tokio::sync::Semaphore;
 
 use crate::collect::{KeyIdMode, ReportPolicy, collect_account};
-use crate::iam::IamApi;
+use crate::iam::{CollectError, IamApi};
 
 /// Why an account could not be opened, and how many API calls that took.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,8 +43,11 @@ pub struct ScanOptions {
     pub key_ids: KeyIdMode,
     /// `ListAccessKeys` calls in flight per account.
     pub enrichment_concurrency: usize,
-    /// Budget for one account, from connect to the last call.
+    /// Budget for one account's mandatory part: connecting and getting its credential report (the verdicts).
     pub account_timeout: Duration,
+    /// Budget for one account's optional look-ups (key ids, owners) after its report; what is not done by then is
+    /// left empty, and the account stays `scanned` with all its verdicts.
+    pub enrichment_timeout: Duration,
     /// Credential-report generations (generate + fetch, waits included) in flight at once, org-wide.
     pub max_report_generations: usize,
     /// User tag keys naming a user's owner, in order of preference; empty turns the `ListUserTags` look-up off.
@@ -60,6 +63,7 @@ impl Default for ScanOptions {
             key_ids: KeyIdMode::default(),
             enrichment_concurrency: 4,
             account_timeout: Duration::from_secs(300),
+            enrichment_timeout: Duration::from_secs(300),
             max_report_generations: 16,
             owner_tags: ["owner", "Owner", "email", "contact", "team"].map(str::to_owned).to_vec(),
         }
@@ -190,12 +194,11 @@ async fn scan_one<C: AccountConnector>(
         }
         Err(_) => return finish(account, AccountStatus::Failed(timeout()), stats, started, Vec::new()),
     };
-    let collected =
-        tokio::time::timeout_at(deadline, collect_account(&api, &account.id, rules, ctx, opts, generations)).await;
+    let collected = collect_account(&api, &account.id, rules, ctx, opts, generations, deadline).await;
     stats.api_calls = api.api_calls();
     stats.sdk_retries = api.sdk_retries();
     match collected {
-        Ok(Ok(c)) => {
+        Ok(c) => {
             stats.report_retries = c.report_retries;
             stats.enrichment_calls = c.enrichment_calls;
             stats.tag_calls = c.tag_calls;
@@ -205,14 +208,17 @@ async fn scan_one<C: AccountConnector>(
             let status = AccountStatus::Scanned {
                 report_generated_at: c.inventory.report_generated_at,
                 keys: KeyTally::of(&c.inventory),
+                enrichment: c.enrichment,
             };
             finish(account, status, stats, started, c.findings)
         }
-        Ok(Err(err)) => {
+        Err(CollectError::Timeout { .. }) => {
+            finish(account, AccountStatus::Failed(timeout()), stats, started, Vec::new())
+        }
+        Err(err) => {
             tracing::warn!(account = %account.id, error = %err, "account could not be assessed");
             finish(account, AccountStatus::Failed(err.to_failure()), stats, started, Vec::new())
         }
-        Err(_) => finish(account, AccountStatus::Failed(timeout()), stats, started, Vec::new()),
     }
 }
 

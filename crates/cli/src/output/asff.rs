@@ -161,6 +161,7 @@ fn finding<'a>(
                 ("keyaudit/owner_tag", f.owner.as_ref().map(|o| o.tag.clone())),
                 ("keyaudit/age_source", f.key.as_ref().map(|k| k.age_source.as_str().to_owned())),
                 ("keyaudit/baseline_state", f.baseline_state.map(|s| s.as_str().to_owned())),
+                ("keyaudit/enrichment", super::enrichment_cut_short(account).map(str::to_owned)),
                 ("keyaudit/suppression_entry", f.suppression.as_ref().map(|s| s.entry.clone())),
                 ("keyaudit/suppression_reason", f.suppression.as_ref().map(|s| truncate(&s.reason, 512))),
                 ("keyaudit/suppression_owner", f.suppression.as_ref().map(|s| s.owner.clone())),

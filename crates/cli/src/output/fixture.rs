@@ -9,8 +9,8 @@ use keyaudit_core::ids::{AccessKeyId, AccountId, Partition};
 use keyaudit_core::inventory::{AccountInventory, CredentialUser, KeyChange, KeySlot, KeySlotRecord, KeyStatus};
 use keyaudit_core::report::annotate;
 use keyaudit_core::report::{
-    AccessMethod, Account, AccountRecord, AccountState, AccountStats, AccountStatus, ClockCheck, FailureCode,
-    FailureReason, KeyTally, Report, RunInfo, Scope, SkipReason,
+    AccessMethod, Account, AccountRecord, AccountState, AccountStats, AccountStatus, ClockCheck, Enrichment,
+    FailureCode, FailureReason, KeyTally, Report, RunInfo, Scope, SkipReason,
 };
 use keyaudit_core::rules::{RuleSet, builtin};
 use keyaudit_core::suppress::{Selector, Suppression, Suppressions, UserArnGlob};
@@ -140,6 +140,8 @@ pub(crate) fn fixture(rules: RuleSet, new_rule_cases: bool) -> Report {
                 status: AccountStatus::Scanned {
                     report_generated_at: inv.report_generated_at,
                     keys: KeyTally::of(&inv),
+                    // One owner look-up cut short by --enrichment-timeout.
+                    enrichment: Enrichment { wanted: 3, done: 2 },
                 },
                 stats,
             },

@@ -311,6 +311,7 @@ pub(crate) struct JsonAccount<'a> {
     access: &'static str,
     role_arn: Option<&'a str>,
     api_calls: u32,
+    enrichment: Option<JsonEnrichment>,
     enrichment_calls: u32,
     tag_calls: u32,
     report_retries: u32,
@@ -457,6 +458,14 @@ fn evidence(e: &Evidence) -> JsonEvidence {
     }
 }
 
+/// How far a scanned account's optional look-ups got.
+#[derive(Serialize)]
+pub(crate) struct JsonEnrichment {
+    status: &'static str,
+    wanted: u32,
+    done: u32,
+}
+
 pub(crate) fn account(r: &AccountRecord) -> JsonAccount<'_> {
     let (reason, reason_code, reason_action, reason_aws_error_code, report_generated_at) = match &r.status {
         AccountStatus::Scanned { report_generated_at, .. } => {
@@ -482,6 +491,12 @@ pub(crate) fn account(r: &AccountRecord) -> JsonAccount<'_> {
         reason_action,
         reason_aws_error_code,
         report_generated_at,
+        enrichment: match &r.status {
+            AccountStatus::Scanned { enrichment, .. } => {
+                Some(JsonEnrichment { status: enrichment.status(), wanted: enrichment.wanted, done: enrichment.done })
+            }
+            _ => None,
+        },
         access,
         role_arn,
         api_calls: r.stats.api_calls,
@@ -682,6 +697,7 @@ mod tests {
         value["run"].as_object_mut().unwrap().remove("fingerprint_scheme").unwrap();
         for a in value["accounts"].as_array_mut().unwrap() {
             a.as_object_mut().unwrap().remove("tag_calls").unwrap();
+            a.as_object_mut().unwrap().remove("enrichment").unwrap();
         }
         value["run"].as_object_mut().unwrap().remove("unused_days").unwrap();
         value["tool"]["version"] = "[version]".into();

@@ -38,6 +38,16 @@ pub(crate) fn with_accounts(report: &Report) -> impl Iterator<Item = (&Finding, 
     report.findings.iter().map(move |f| (f, by_id.get(&f.account_id).copied()))
 }
 
+/// The account's enrichment status when its optional look-ups were cut short (`partial`, `skipped`), else `None`.
+pub(crate) fn enrichment_cut_short(record: Option<&AccountRecord>) -> Option<&'static str> {
+    match record.map(|r| &r.status) {
+        Some(keyaudit_core::report::AccountStatus::Scanned { enrichment, .. }) if !enrichment.is_complete() => {
+            Some(enrichment.status())
+        }
+        _ => None,
+    }
+}
+
 /// Renders `report` in `format` (NDJSON only as a whole-report fallback: the scan streams it).
 fn render(format: Format, report: &Report, opts: &OutputOptions, color: bool) -> Result<Vec<u8>> {
     Ok(match format {

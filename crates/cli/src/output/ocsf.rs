@@ -147,6 +147,8 @@ struct Unmapped<'a> {
     owner_tag: Option<&'a str>,
     baseline_state: Option<&'static str>,
     suppression_entry: Option<&'a str>,
+    /// `partial` or `skipped` when the account's optional look-ups were cut short (key id or owner may be empty).
+    enrichment: Option<&'static str>,
 }
 
 /// OCSF compliance status: 1 Pass, 2 Warning, 3 Fail (not_applicable and resolved are reported as Pass with
@@ -280,6 +282,7 @@ fn record<'a>(report: &'a Report, f: &'a Finding, account: Option<&'a AccountRec
             owner_tag: f.owner.as_ref().map(|o| o.tag.as_str()),
             baseline_state: f.baseline_state.map(|s| s.as_str()),
             suppression_entry: f.suppression.as_ref().map(|s| s.entry.as_str()),
+            enrichment: super::enrichment_cut_short(account),
         },
     }
 }

@@ -558,6 +558,25 @@ pub(crate) fn render(report: &Report, opts: &OutputOptions) -> serde_json::Resul
                 state: r.account.state.as_str().to_owned(),
                 reason: reason.to_string(),
             }),
+            AccountStatus::Scanned { enrichment, .. } if !enrichment.is_complete() => {
+                notifications.push(Notification {
+                    level: Level::Warning,
+                    message: text(sentence(&format!(
+                        "{}: every verdict is in, but only {} of {} optional look-ups (key ids, owners) finished \
+                         within --enrichment-timeout; some access_key_id or owner values are empty",
+                        account_label(r),
+                        enrichment.done,
+                        enrichment.wanted
+                    ))),
+                    descriptor: Id { id: "enrichment_partial".to_owned() },
+                    properties: NotificationProperties {
+                        account_id: r.account.id.to_string(),
+                        reason_code: "enrichment_partial",
+                        reason_action: None,
+                        reason_aws_error_code: None,
+                    },
+                });
+            }
             AccountStatus::Scanned { .. } => {}
         }
     }

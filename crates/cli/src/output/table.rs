@@ -222,6 +222,30 @@ pub(crate) fn render(report: &Report, fail_on: FailOn, color: bool) -> String {
         let _ = writeln!(out, "\n{}", st.bold("Accounts skipped"));
         columns(&mut out, &["ACCOUNT", "NAME", "OU PATH", "REASON"], &skipped);
     }
+    let cut_short: Vec<Vec<String>> = report
+        .accounts
+        .iter()
+        .filter_map(|r| match &r.status {
+            AccountStatus::Scanned { enrichment, .. } if !enrichment.is_complete() => Some(vec![
+                r.account.id.to_string(),
+                opt(r.account.name.as_deref()),
+                opt(r.account.ou_path.as_deref()),
+                enrichment.status().to_owned(),
+                format!("{} of {}", enrichment.done, enrichment.wanted),
+            ]),
+            _ => None,
+        })
+        .collect();
+    if !cut_short.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{}",
+            st.yellow(
+                "Look-ups cut short by --enrichment-timeout (every verdict is in; some key ids or owners are empty)"
+            )
+        );
+        columns(&mut out, &["ACCOUNT", "NAME", "OU PATH", "ENRICHMENT", "LOOK-UPS"], &cut_short);
+    }
 
     // What to do: findings by triage action, and the accounts with the most keys that can be switched off today.
     if !s.actions.is_empty() {
