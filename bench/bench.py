@@ -80,32 +80,38 @@ def run_keyaudit(binary: str, url: str, extra: list[str]) -> dict:
     return {"wall_s": wall, "peak_rss_mib": usage.ru_maxrss / 1024, "report": report}
 
 
-def reference_scan(url: str) -> tuple[float, int]:
-    """The sequential reference: what a careful script does, one account after another."""
-    cfg = Config(retries={"max_attempts": 5, "mode": "standard"})
+def reference_scan(url: str, threads: int = 1) -> tuple[float, int]:
+    """The reference: what a careful script does, one account after another (threads=1), or with a thread pool
+    doing the same calls for `threads` accounts at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    cfg = Config(retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=max(10, threads))
     start = time.perf_counter()
     org = boto3.client("organizations", endpoint_url=url, config=cfg, **CREDS)
     sts = boto3.client("sts", endpoint_url=url, config=cfg, **CREDS)
     me = sts.get_caller_identity()["Account"]
-    rows = 0
-    for page in org.get_paginator("list_accounts").paginate():
-        for account in page["Accounts"]:
-            if account["Id"] == me:
-                creds = CREDS
-            else:
-                c = sts.assume_role(RoleArn=f"arn:aws:iam::{account['Id']}:role/OrganizationAccountAccessRole",
-                                    RoleSessionName="reference")["Credentials"]
-                creds = {"aws_access_key_id": c["AccessKeyId"], "aws_secret_access_key": c["SecretAccessKey"],
-                         "aws_session_token": c["SessionToken"], "region_name": "us-east-1"}
-            iam = boto3.client("iam", endpoint_url=url, config=cfg, **creds)
-            iam.generate_credential_report()
-            while True:
-                try:
-                    content = iam.get_credential_report()["Content"]
-                    break
-                except iam.exceptions.CredentialReportNotReadyException:
-                    time.sleep(0.25)
-            rows += sum(1 for _ in csv.DictReader(io.StringIO(content.decode())))
+    accounts = [a["Id"] for page in org.get_paginator("list_accounts").paginate() for a in page["Accounts"]]
+
+    def one(account_id: str) -> int:
+        if account_id == me:
+            creds = CREDS
+        else:
+            c = sts.assume_role(RoleArn=f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole",
+                                RoleSessionName="reference")["Credentials"]
+            creds = {"aws_access_key_id": c["AccessKeyId"], "aws_secret_access_key": c["SecretAccessKey"],
+                     "aws_session_token": c["SessionToken"], "region_name": "us-east-1"}
+        iam = boto3.client("iam", endpoint_url=url, config=cfg, **creds)
+        iam.generate_credential_report()
+        while True:
+            try:
+                content = iam.get_credential_report()["Content"]
+                break
+            except iam.exceptions.CredentialReportNotReadyException:
+                time.sleep(0.25)
+        return sum(1 for _ in csv.DictReader(io.StringIO(content.decode())))
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        rows = sum(pool.map(one, accounts))
     return time.perf_counter() - start, rows
 
 
@@ -117,6 +123,11 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=int, default=25, help="latency injected on every AWS call")
     parser.add_argument("--keyaudit-args", default="", help="extra flags for keyaudit scan")
     parser.add_argument("--no-reference", action="store_true", help="skip the boto3 reference (memory runs)")
+    parser.add_argument("--report-delay", default="0",
+                        help="credential report generation time in ms, or MIN-MAX per account (e.g. 2000-8000): "
+                             "runs keyaudit cold (no report) then warm (reports reused, as AWS does for 4 hours)")
+    parser.add_argument("--big-account-users", type=int, default=0,
+                        help="add one account with this many users, most keys stale (large-account check)")
     parser.add_argument("--out", default=str(ROOT / "bench-output"), help="results folder")
     args = parser.parse_args()
 
@@ -126,14 +137,25 @@ def main() -> None:
         for n in [int(x) for x in args.accounts.split(",")]:
             control(url, "POST", "reset", {})
             t = time.perf_counter()
-            control(url, "POST", "seed", org_spec(n, args.users))
+            spec = org_spec(n, args.users)
+            if args.big_account_users:
+                stale = [{"name": f"big-{u:05d}", "keys": [{"age_days": 200 if u % 10 else 20}]}
+                         for u in range(args.big_account_users)]
+                spec["accounts"] = [{"name": "big", "users": stale}]
+            control(url, "POST", "seed", spec)
             seed_s = time.perf_counter() - t
+            low, _, high = args.report_delay.partition("-")
+            control(url, "POST", "reports", {"generation_ms": int(low), "generation_ms_max": int(high or 0)})
+            control(url, "DELETE", "reports")
             control(url, "POST", "faults", {"latency_ms": args.latency_ms})
             control(url, "DELETE", "requests")
             ka = run_keyaudit(args.keyaudit, url, args.keyaudit_args.split())
             log = control(url, "GET", "requests")
             control(url, "DELETE", "requests")
+            warm = run_keyaudit(args.keyaudit, url, args.keyaudit_args.split()) if int(low) else None
+            control(url, "DELETE", "requests")
             ref_s, ref_rows = reference_scan(url) if not args.no_reference else (float("nan"), 0)
+            par_s, _ = reference_scan(url, threads=32) if not args.no_reference else (float("nan"), 0)
             report = ka.pop("report")
             scanned = [a for a in report["accounts"] if a["status"] == "scanned"]
             calls = sum(a["api_calls"] for a in scanned)
@@ -145,6 +167,11 @@ def main() -> None:
                 "latency_ms": args.latency_ms,
                 "seed_s": round(seed_s, 2),
                 "keyaudit_wall_s": round(ka["wall_s"], 3),
+                "report_delay_ms": args.report_delay,
+                "warm_wall_s": round(warm["wall_s"], 3) if warm else None,
+                "cold_minus_warm_s": round(ka["wall_s"] - warm["wall_s"], 3) if warm else None,
+                "findings": len(report["findings"]),
+                "enrichment_partial": sum(1 for a in scanned if (a.get("enrichment") or {}).get("status") != "complete"),
                 "accounts_per_s": round(len(scanned) / ka["wall_s"], 1),
                 "scanned": len(scanned),
                 "failed": report["summary"]["accounts"]["failed"],
@@ -157,6 +184,7 @@ def main() -> None:
                 "reference_wall_s": round(ref_s, 3),
                 "reference_rows": ref_rows,
                 "speedup": round(ref_s / ka["wall_s"], 1),
+                "parallel_reference_wall_s": round(par_s, 3),
             }
             results.append(row)
             print(json.dumps(row), flush=True)
@@ -164,8 +192,9 @@ def main() -> None:
         emulator.kill()
     Path(args.out).mkdir(parents=True, exist_ok=True)
     Path(args.out, "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    cols = ["accounts", "keyaudit_wall_s", "accounts_per_s", "base_calls_per_account",
-            "enrichment_calls_per_account", "tag_calls_per_account", "max_in_flight", "peak_rss_mib", "reference_wall_s", "speedup"]
+    cols = ["accounts", "keyaudit_wall_s", "warm_wall_s", "cold_minus_warm_s", "accounts_per_s", "base_calls_per_account",
+            "enrichment_calls_per_account", "tag_calls_per_account", "max_in_flight", "peak_rss_mib", "reference_wall_s",
+            "parallel_reference_wall_s", "speedup"]
     print("\n" + "  ".join(f"{c:>16}" for c in cols))
     for r in results:
         print("  ".join(f"{r[c]:>16}" for c in cols))

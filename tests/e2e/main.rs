@@ -425,12 +425,13 @@ fn request_times(emu: &Emulator, service: &str, account: Option<&str>) -> Vec<f6
     times
 }
 
-/// No window of one second holds more than `rate` requests (10 ms allowed for arrival jitter).
+/// No window of one second holds more than `rate` requests (20 ms allowed for arrival jitter at the emulator on a
+/// loaded 2-core machine; a burst of one more request would show as a window shorter by a whole interval).
 fn assert_rate_held(times: &[f64], rate: usize, what: &str) {
     assert!(times.len() > rate, "{what}: too few requests ({}) to test a rate of {rate}/s", times.len());
     for (i, window) in times.windows(rate + 1).enumerate() {
         let span = window[rate] - window[0];
-        assert!(span >= 0.99, "{what}: requests {i}..={} within {span:.3}s exceed {rate}/s", i + rate);
+        assert!(span >= 0.98, "{what}: requests {i}..={} within {span:.3}s exceed {rate}/s", i + rate);
     }
 }
 

@@ -106,6 +106,7 @@ class State:
         # account id -> {"content": CSV, "generated": epoch seconds, "ready": epoch seconds}
         self.reports: dict[str, dict[str, Any]] = {}
         self.report_generation_ms = 0
+        self.report_generation_ms_max = 0
         self.root_keys: dict[str, list[dict[str, Any]]] = {}
         self.clock_skew = 0.0
 
@@ -114,6 +115,7 @@ class State:
             self.assume_role_expiry = None
             self.reports.clear()
             self.report_generation_ms = 0
+            self.report_generation_ms_max = 0
             self.root_keys.clear()
             self.clock_skew = 0.0
             self.faults.clear()
@@ -313,7 +315,9 @@ class Emulator:
             if req["action"] == "GenerateCredentialReport":
                 if report is None or expired:
                     content = credential_report_csv(account, self.state.root_keys.get(account, []))
-                    ready = now + self.state.report_generation_ms / 1000.0
+                    low, high = self.state.report_generation_ms, self.state.report_generation_ms_max
+                    ms = self.state.rng.uniform(low, high) if high > low else low
+                    ready = now + ms / 1000.0
                     self.state.reports[account] = {"content": content, "generated": now, "ready": ready}
                     state = "STARTED"
                 else:
@@ -395,6 +399,8 @@ class Emulator:
         if (method, route) == ("POST", "reports"):
             with self.state.lock:
                 self.state.report_generation_ms = int(args.get("generation_ms", 0))
+                # Optional: each account's generation time drawn from [generation_ms, generation_ms_max].
+                self.state.report_generation_ms_max = int(args.get("generation_ms_max", 0))
             return {"ok": True}
         if (method, route) == ("GET", "reports"):
             with self.state.lock:

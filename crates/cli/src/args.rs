@@ -315,7 +315,8 @@ pub(crate) struct ScanArgs {
     #[arg(long, env = "KEYAUDIT_KEY_IDS", value_enum, help_heading = "Collection")]
     pub(crate) key_ids: Option<KeyIdsArg>,
 
-    /// Accounts scanned at once [default: 32].
+    /// Accounts at work at once [default: 32]. An account waiting for AWS to generate its credential report
+    /// gives its place up, so the waits of many accounts overlap.
     #[arg(long, env = "KEYAUDIT_CONCURRENCY", value_name = "N", help_heading = "Collection")]
     pub(crate) concurrency: Option<usize>,
 
@@ -339,11 +340,6 @@ pub(crate) struct ScanArgs {
     /// ReportNotPresent / ReportExpired; then the account fails with report_unavailable [default: 10].
     #[arg(long, env = "KEYAUDIT_REPORT_ATTEMPTS", value_name = "N", help_heading = "Collection")]
     pub(crate) report_attempts: Option<u32>,
-
-    /// Credential-report generations in flight at once, org-wide (AWS refuses new ones with LimitExceeded
-    /// when it has no capacity) [default: 16].
-    #[arg(long, env = "KEYAUDIT_REPORT_CONCURRENCY", value_name = "N", help_heading = "Collection")]
-    pub(crate) report_concurrency: Option<usize>,
 
     /// Budget for one account's mandatory part (connecting, the credential report); past it the account fails with
     /// reason timeout [default: 5m].

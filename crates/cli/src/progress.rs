@@ -1,4 +1,4 @@
-//! Progress on stderr: accounts done / total, failing keys so far, elapsed time. Hidden when stderr is not a
+//! Progress on stderr: accounts done / total, failing findings so far, accounts waiting on AWS, elapsed time. Hidden when stderr is not a
 //! terminal or with --quiet; stdout is never touched. Log lines written while the bar is shown go through
 //! [`LogWriter`], which lifts the bar for the line so the two never garble each other.
 
@@ -60,7 +60,7 @@ impl Progress {
             bar.set_style(style);
         }
         bar.enable_steady_tick(Duration::from_millis(200));
-        bar.set_message("0 failing keys");
+        bar.set_message("0 failing findings");
         if visible {
             *SHOWN.lock().unwrap_or_else(PoisonError::into_inner) = Some(bar.clone());
         }
@@ -69,9 +69,28 @@ impl Progress {
 
     pub(crate) fn account_done(&self, done: &AccountDone<'_>) {
         let failing = done.findings.iter().filter(|f| f.verdict == Verdict::Fail && f.suppression.is_none()).count();
-        let total = self.failing.fetch_add(failing, Ordering::Relaxed) + failing;
-        self.bar.set_message(format!("{total} failing findings"));
+        self.failing.fetch_add(failing, Ordering::Relaxed);
         self.bar.inc(1);
+    }
+
+    /// Drives `scan`, refreshing the message (failing findings, accounts waiting on AWS for their credential
+    /// report) while it runs.
+    pub(crate) async fn while_running<T>(&self, scan: impl Future<Output = T>, waiting: &AtomicUsize) -> T {
+        let mut scan = std::pin::pin!(scan);
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        loop {
+            tokio::select! {
+                out = &mut scan => return out,
+                _ = tick.tick() => {
+                    let failing = self.failing.load(Ordering::Relaxed);
+                    let msg = match waiting.load(Ordering::Relaxed) {
+                        0 => format!("{failing} failing findings"),
+                        n => format!("{failing} failing findings, {n} waiting on AWS for a credential report"),
+                    };
+                    self.bar.set_message(msg);
+                }
+            }
+        }
     }
 
     pub(crate) fn finish(&self) {

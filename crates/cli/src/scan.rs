@@ -174,8 +174,10 @@ pub(crate) async fn collect(settings: &Settings, quiet: bool) -> Result<Report, 
             stream.account_done(&done);
         }
     };
-    let output =
-        scan_accounts(&connector, discovery.accounts, rules, &ctx, &settings.scan, &on_done, shutdown_signal()).await;
+    let waiting = std::sync::atomic::AtomicUsize::new(0);
+    let watch = keyaudit_scanner::Watch { on_done: &on_done, waiting: &waiting };
+    let scan = scan_accounts(&connector, discovery.accounts, rules, &ctx, &settings.scan, watch, shutdown_signal());
+    let output = progress.while_running(scan, &waiting).await;
     progress.finish();
 
     let mut report = Report {

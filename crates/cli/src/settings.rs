@@ -57,7 +57,6 @@ struct FileConfig {
     org_rps: Option<u32>,
     max_attempts: Option<u32>,
     report_attempts: Option<u32>,
-    report_concurrency: Option<usize>,
     account_timeout: Option<String>,
     enrichment_timeout: Option<String>,
     #[serde(default)]
@@ -216,11 +215,6 @@ impl Settings {
             args.report_attempts.or(file.report_attempts).unwrap_or(defaults.report_policy.max_attempts),
         )?
         .get();
-        let report_concurrency =
-            args.report_concurrency.or(file.report_concurrency).unwrap_or(defaults.max_report_generations);
-        if !(1..=256).contains(&report_concurrency) {
-            bail!("--report-concurrency {report_concurrency}: expected 1 to 256");
-        }
         let key_ids = match args.key_ids.or(file.key_ids).unwrap_or(KeyIdsArg::Failing) {
             KeyIdsArg::Failing => KeyIdMode::Failing,
             KeyIdsArg::All => KeyIdMode::All,
@@ -278,7 +272,6 @@ impl Settings {
                 key_ids,
                 account_timeout,
                 enrichment_timeout,
-                max_report_generations: report_concurrency,
                 owner_tags,
                 ..defaults
             },

@@ -2,6 +2,7 @@
 //! and key-id enrichment for the users that need it.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
@@ -11,7 +12,7 @@ use keyaudit_core::inventory::{AccountInventory, Owner, attach_key_ids};
 use keyaudit_core::report::Enrichment;
 use keyaudit_core::rules::RuleSet;
 use rand::Rng;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::credential_report::parse_credential_report;
 use crate::iam::{CollectError, IamApi, ReportState};
@@ -78,13 +79,57 @@ pub struct Collected {
     pub warnings: Vec<String>,
 }
 
-/// Generates (or reuses) the credential report, waiting as AWS semantics require, bounded by `policy`.
+/// An account's place among those doing work at once. While the account waits for AWS (a credential report
+/// being generated), it gives its place up, so that waiting accounts hold no worker: AWS generates reports in
+/// every account independently, and the waits overlap instead of adding up.
+pub struct Slot<'a> {
+    slots: &'a Semaphore,
+    permit: Option<SemaphorePermit<'a>>,
+    waiting: &'a AtomicUsize,
+}
+
+/// Counts an account as waiting on AWS for as long as it lives (also when the wait is cut short).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(counter: &'a AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self(counter)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl<'a> Slot<'a> {
+    /// Waits for a place among `slots`; `waiting` counts the accounts waiting on AWS (for progress).
+    pub async fn take(slots: &'a Semaphore, waiting: &'a AtomicUsize) -> Self {
+        Self { slots, permit: slots.acquire().await.ok(), waiting }
+    }
+
+    /// Sleeps for `d` without holding a place, then takes one again.
+    async fn wait_for_aws(&mut self, d: Duration) {
+        self.permit = None;
+        {
+            let _waiting = Waiting::new(self.waiting);
+            tokio::time::sleep(d).await;
+        }
+        self.permit = self.slots.acquire().await.ok();
+    }
+}
+
+/// Generates (or reuses) the credential report, waiting as AWS semantics require, bounded by `policy`; the
+/// waits give `slot` up.
 ///
 /// The report is asked for right after the generation request, whatever its state: a small report is often
 /// ready at once, and one that is not answers `ReportInProgress`, which is then waited out with backoff.
 pub async fn collect_credential_report(
     api: &impl IamApi,
     policy: &ReportPolicy,
+    slot: &mut Slot<'_>,
 ) -> Result<(AccountInventory, u32), CollectError> {
     let mut attempt = 0;
     let mut need_generate = true;
@@ -113,7 +158,7 @@ pub async fn collect_credential_report(
             return Err(CollectError::ReportUnavailable { attempts: attempt, last: Box::new(last) });
         }
         tracing::debug!(attempt, error = %last, "credential report not ready; waiting");
-        tokio::time::sleep(policy.backoff(attempt)).await;
+        slot.wait_for_aws(policy.backoff(attempt)).await;
     }
 }
 
@@ -176,14 +221,10 @@ pub async fn collect_account(
     rules: &RuleSet,
     ctx: &EvalContext,
     opts: &ScanOptions,
-    generations: &Semaphore,
+    slot: &mut Slot<'_>,
     report_deadline: tokio::time::Instant,
 ) -> Result<Collected, CollectError> {
-    let report = async {
-        // The permit is held for the whole generate-and-fetch, waits included: it caps report generations.
-        let _permit = generations.acquire().await.ok();
-        collect_credential_report(api, &opts.report_policy).await
-    };
+    let report = collect_credential_report(api, &opts.report_policy, slot);
     let (mut inventory, report_retries) = tokio::time::timeout_at(report_deadline, report)
         .await
         .map_err(|_| CollectError::Timeout { budget: opts.account_timeout })??;
@@ -320,8 +361,16 @@ mod tests {
         RawReport { content: format!("{HEADER}\n{root}\n{}\n", rows.join("\n")).into_bytes(), generated_at: None }
     }
 
-    fn far() -> tokio::time::Instant {
-        tokio::time::Instant::now() + Duration::from_secs(3600)
+    /// `collect_account` with a place of its own and an hour's budget.
+    async fn collect_in_a_slot(
+        api: &FakeIam,
+        account: &AccountId,
+        opts: &ScanOptions,
+    ) -> Result<Collected, CollectError> {
+        let (places, waiting) = (Semaphore::new(1), AtomicUsize::new(0));
+        let mut slot = Slot::take(&places, &waiting).await;
+        let far = tokio::time::Instant::now() + Duration::from_secs(3600);
+        collect_account(api, account, &builtin(), &ctx(), opts, &mut slot, far).await
     }
 
     fn ctx() -> EvalContext {
@@ -355,7 +404,7 @@ mod tests {
             enrichment_concurrency: 2,
             ..ScanOptions::default()
         };
-        collect_account(api, &account, &builtin(), &ctx(), &opts, &Semaphore::new(1), far()).await
+        collect_in_a_slot(api, &account, &opts).await
     }
 
     #[tokio::test(start_paused = true)]
@@ -414,7 +463,7 @@ mod tests {
             enrichment_timeout: Duration::from_millis(3500),
             ..ScanOptions::default()
         };
-        let c = collect_account(&api, &account, &builtin(), &ctx(), &opts, &Semaphore::new(1), far()).await.unwrap();
+        let c = collect_in_a_slot(&api, &account, &opts).await.unwrap();
         let listed = api.listed.lock().unwrap().clone();
         assert_eq!(listed.len(), 3, "three look-ups fit in 3.5 s: {listed:?}");
         assert!(listed.iter().all(|u| ["u3", "u4", "u5"].contains(&u.as_str())), "failing users first: {listed:?}");
@@ -434,7 +483,7 @@ mod tests {
         api.get.lock().unwrap().push_back(Ok(raw(&[STALE])));
         let account = AccountId::parse("012345678901").unwrap();
         let opts = ScanOptions { report_policy: policy(4), owner_tags: Vec::new(), ..ScanOptions::default() };
-        let c = collect_account(&api, &account, &builtin(), &ctx(), &opts, &Semaphore::new(1), far()).await.unwrap();
+        let c = collect_in_a_slot(&api, &account, &opts).await.unwrap();
         assert!(api.tagged.lock().unwrap().is_empty());
         assert_eq!(c.tag_calls, 0);
     }

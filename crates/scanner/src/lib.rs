@@ -17,4 +17,4 @@ pub mod scan;
 pub use collect::{KeyIdMode, ReportPolicy};
 pub use iam::{CollectError, IamApi, SdkIam};
 pub use ratelimit::{RateLimitedHttpClient, rate_limiter};
-pub use scan::{AccountConnector, AccountDone, ConnectFailure, ScanOptions, ScanOutput, scan_accounts};
+pub use scan::{AccountConnector, AccountDone, ConnectFailure, ScanOptions, ScanOutput, Watch, scan_accounts};

@@ -2,6 +2,7 @@
 //! never touches another, and results are evaluated per account as they arrive.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
 
 use futures::stream::{self, StreamExt};
@@ -12,7 +13,7 @@ use keyaudit_core::report::{
 use keyaudit_core::rules::RuleSet;
 use tokio::sync::Semaphore;
 
-use crate::collect::{KeyIdMode, ReportPolicy, collect_account};
+use crate::collect::{KeyIdMode, ReportPolicy, Slot, collect_account};
 use crate::iam::{CollectError, IamApi};
 
 /// Why an account could not be opened, and how many API calls that took.
@@ -35,7 +36,8 @@ pub trait AccountConnector: Send + Sync {
 /// Scan settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScanOptions {
-    /// Accounts scanned at once.
+    /// Accounts doing work at once. An account waiting for AWS to generate its credential report gives its place
+    /// up (up to `concurrency × OPEN_PER_WORKER` accounts are open at once, most of them waiting).
     pub concurrency: usize,
     /// Credential-report waits.
     pub report_policy: ReportPolicy,
@@ -48,8 +50,6 @@ pub struct ScanOptions {
     /// Budget for one account's optional look-ups (key ids, owners) after its report; what is not done by then is
     /// left empty, and the account stays `scanned` with all its verdicts.
     pub enrichment_timeout: Duration,
-    /// Credential-report generations (generate + fetch, waits included) in flight at once, org-wide.
-    pub max_report_generations: usize,
     /// User tag keys naming a user's owner, in order of preference; empty turns the `ListUserTags` look-up off.
     pub owner_tags: Vec<String>,
 }
@@ -64,11 +64,14 @@ impl Default for ScanOptions {
             enrichment_concurrency: 4,
             account_timeout: Duration::from_secs(300),
             enrichment_timeout: Duration::from_secs(300),
-            max_report_generations: 16,
             owner_tags: ["owner", "Owner", "email", "contact", "team"].map(str::to_owned).to_vec(),
         }
     }
 }
+
+/// Accounts open at once per working place: the others wait for AWS (their credential report being generated)
+/// without holding a place. Bounds sessions and memory, not speed: 32 × 32 = 1,024 accounts open by default.
+pub const OPEN_PER_WORKER: usize = 32;
 
 /// Progress, reported as each account finishes.
 #[derive(Debug)]
@@ -77,6 +80,15 @@ pub struct AccountDone<'a> {
     pub record: &'a AccountRecord,
     /// Its findings (the caller may annotate them: exceptions, baseline state).
     pub findings: &'a mut [Finding],
+}
+
+/// What the caller sees while the scan runs.
+#[derive(Clone, Copy)]
+pub struct Watch<'a> {
+    /// Called as each account finishes (the caller may annotate its findings).
+    pub on_done: &'a (dyn Fn(AccountDone<'_>) + Send + Sync),
+    /// How many accounts are waiting on AWS for their credential report, now.
+    pub waiting: &'a AtomicUsize,
 }
 
 /// Every selected account's record and every finding.
@@ -98,9 +110,10 @@ pub async fn scan_accounts<C: AccountConnector>(
     rules: &RuleSet,
     ctx: &EvalContext,
     opts: &ScanOptions,
-    on_done: &(dyn Fn(AccountDone<'_>) + Send + Sync),
+    watch: Watch<'_>,
     shutdown: impl Future<Output = ()>,
 ) -> ScanOutput {
+    let Watch { on_done, waiting } = watch;
     let mut out = ScanOutput::default();
     let mut record = |record: AccountRecord, mut findings: Vec<Finding>| {
         on_done(AccountDone { record: &record, findings: &mut findings });
@@ -129,10 +142,10 @@ pub async fn scan_accounts<C: AccountConnector>(
         record(AccountRecord { account, status, stats: AccountStats::default() }, Vec::new());
     }
     let mut pending: BTreeMap<_, _> = active.iter().map(|a| (a.id.clone(), a.clone())).collect();
-    let generations = Semaphore::new(opts.max_report_generations.max(1));
+    let workers = Semaphore::new(opts.concurrency.max(1));
     let mut results = stream::iter(active)
-        .map(|account| scan_one(connector, account, rules, ctx, opts, &generations))
-        .buffer_unordered(opts.concurrency.max(1));
+        .map(|account| scan_one(connector, account, rules, ctx, opts, &workers, waiting))
+        .buffer_unordered(opts.concurrency.max(1).saturating_mul(OPEN_PER_WORKER));
     let mut shutdown = std::pin::pin!(shutdown);
     let interrupted = loop {
         tokio::select! {
@@ -172,8 +185,11 @@ async fn scan_one<C: AccountConnector>(
     rules: &RuleSet,
     ctx: &EvalContext,
     opts: &ScanOptions,
-    generations: &Semaphore,
+    workers: &Semaphore,
+    waiting: &AtomicUsize,
 ) -> (AccountRecord, Vec<Finding>) {
+    // The account's clock starts when it gets a place to work, not while it queues for one.
+    let mut slot = Slot::take(workers, waiting).await;
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + opts.account_timeout;
     let mut stats = AccountStats::default();
@@ -194,7 +210,7 @@ async fn scan_one<C: AccountConnector>(
         }
         Err(_) => return finish(account, AccountStatus::Failed(timeout()), stats, started, Vec::new()),
     };
-    let collected = collect_account(&api, &account.id, rules, ctx, opts, generations, deadline).await;
+    let collected = collect_account(&api, &account.id, rules, ctx, opts, &mut slot, deadline).await;
     stats.api_calls = api.api_calls();
     stats.sdk_retries = api.sdk_retries();
     match collected {
@@ -255,6 +271,8 @@ mod tests {
     struct FakeConnector {
         in_flight: Arc<AtomicUsize>,
         max_in_flight: Arc<AtomicUsize>,
+        /// How long AWS takes to generate each account's report (ReportInProgress until then).
+        report_delay: Duration,
     }
 
     struct FakeApi {
@@ -262,6 +280,8 @@ mod tests {
         in_flight: Arc<AtomicUsize>,
         max_in_flight: Arc<AtomicUsize>,
         calls: AtomicU32,
+        report_delay: Duration,
+        ready_at: Mutex<Option<tokio::time::Instant>>,
     }
 
     impl IamApi for FakeApi {
@@ -271,10 +291,18 @@ mod tests {
             self.max_in_flight.fetch_max(now, Ordering::SeqCst);
             tokio::time::sleep(if self.hang { Duration::from_secs(3600) } else { Duration::from_millis(50) }).await;
             self.in_flight.fetch_sub(1, Ordering::SeqCst);
-            Ok(ReportState::Complete)
+            self.ready_at.lock().unwrap().get_or_insert(tokio::time::Instant::now() + self.report_delay);
+            Ok(ReportState::Started)
         }
         async fn get_credential_report(&self) -> Result<RawReport, CollectError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
+            if self.ready_at.lock().unwrap().is_some_and(|t| tokio::time::Instant::now() < t) {
+                return Err(CollectError::ReportNotReady {
+                    action: "iam:GetCredentialReport",
+                    code: "ReportInProgress".into(),
+                    message: "in progress".into(),
+                });
+            }
             Ok(RawReport { content: REPORT.as_bytes().to_vec(), generated_at: None })
         }
         async fn list_access_keys(&self, _: &str) -> Result<Vec<ListedKey>, CollectError> {
@@ -309,6 +337,8 @@ mod tests {
                 in_flight: Arc::clone(&self.in_flight),
                 max_in_flight: Arc::clone(&self.max_in_flight),
                 calls: AtomicU32::new(1),
+                report_delay: self.report_delay,
+                ready_at: Mutex::new(None),
             })
         }
     }
@@ -324,7 +354,7 @@ mod tests {
     }
 
     fn connector() -> FakeConnector {
-        FakeConnector { in_flight: Arc::default(), max_in_flight: Arc::default() }
+        FakeConnector { in_flight: Arc::default(), max_in_flight: Arc::default(), report_delay: Duration::ZERO }
     }
 
     async fn run(
@@ -335,7 +365,11 @@ mod tests {
     ) -> (ScanOutput, usize) {
         let ctx = EvalContext { as_of: "2026-11-28T00:00:00Z".parse().unwrap(), config: RuleConfig::default() };
         let seen = Mutex::new(0usize);
-        let out = scan_accounts(c, accounts, &builtin(), &ctx, &opts, &|_| *seen.lock().unwrap() += 1, shutdown).await;
+        let waiting = AtomicUsize::new(0);
+        let on_done = |_: AccountDone<'_>| *seen.lock().unwrap() += 1;
+        let watch = Watch { on_done: &on_done, waiting: &waiting };
+        let out = scan_accounts(c, accounts, &builtin(), &ctx, &opts, watch, shutdown).await;
+        assert_eq!(waiting.load(Ordering::SeqCst), 0, "no account is left counted as waiting");
         let seen = *seen.lock().unwrap();
         (out, seen)
     }
@@ -372,15 +406,33 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn concurrency_and_the_report_generation_cap_hold() {
+    async fn concurrency_bounds_the_accounts_at_work() {
         // Ids ending in 1: every account behaves (see FakeConnector).
         let accounts: Vec<Account> =
             (10..40).map(|i| account(&format!("000000000{i}1"), AccountState::Active)).collect();
         let c = connector();
-        let opts = ScanOptions { concurrency: 8, max_report_generations: 3, ..ScanOptions::default() };
+        let opts = ScanOptions { concurrency: 8, ..ScanOptions::default() };
         let (out, _) = run(&c, accounts, opts, std::future::pending()).await;
         assert_eq!(out.accounts.len(), 30);
-        assert_eq!(c.max_in_flight.load(Ordering::SeqCst), 3, "report generations are capped at 3");
+        assert_eq!(c.max_in_flight.load(Ordering::SeqCst), 8, "at most 8 accounts at work at once");
+    }
+
+    /// Issue "Organization scale": accounts waiting for AWS to generate their report hold no place, so the waits
+    /// overlap: forty 5-second reports with 4 places take about one report's time, not 40 × 5 / 4 = 50 s.
+    #[tokio::test(start_paused = true)]
+    async fn accounts_waiting_on_their_report_do_not_block_the_others() {
+        let accounts: Vec<Account> =
+            (10..50).map(|i| account(&format!("000000000{i}1"), AccountState::Active)).collect();
+        let c = FakeConnector { report_delay: Duration::from_secs(5), ..connector() };
+        let opts = ScanOptions { concurrency: 4, ..ScanOptions::default() };
+        let started = tokio::time::Instant::now();
+        let (out, _) = run(&c, accounts, opts, std::future::pending()).await;
+        let took = started.elapsed();
+        assert_eq!(out.accounts.len(), 40);
+        assert!(out.accounts.iter().all(|r| matches!(r.status, AccountStatus::Scanned { .. })));
+        assert!(took < Duration::from_secs(15), "took {took:?}");
+        assert!(out.accounts.iter().all(|r| r.stats.report_retries >= 1), "every report was waited for");
+        assert_eq!(c.max_in_flight.load(Ordering::SeqCst), 4, "still at most 4 at work at once");
     }
 
     #[tokio::test(start_paused = true)]
