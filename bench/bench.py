@@ -197,7 +197,7 @@ def main() -> None:
             "parallel_reference_wall_s", "speedup"]
     print("\n" + "  ".join(f"{c:>16}" for c in cols))
     for r in results:
-        print("  ".join(f"{r[c]:>16}" for c in cols))
+        print("  ".join(f"{'-' if r[c] is None else r[c]:>16}" for c in cols))
 
 
 if __name__ == "__main__":

@@ -69,7 +69,8 @@ pub struct Collected {
     pub findings: Vec<Finding>,
     /// Report-level retries made.
     pub report_retries: u32,
-    /// Users whose keys were listed (`ListAccessKeys`; pages beyond the first are in the account's API calls).
+    /// Users whose keys were listed (`ListAccessKeys`, answered before the enrichment budget ran out; pages beyond
+    /// the first are in the account's API calls).
     pub enrichment_calls: u32,
     /// Users whose tags were listed (`ListUserTags`), likewise.
     pub tag_calls: u32,
@@ -240,13 +241,14 @@ pub async fn collect_account(
         KeyIdMode::All => true,
         KeyIdMode::Failing => is_actionable,
     });
-    let enrichment_calls = count(&wanted);
-    enrichment.wanted += enrichment_calls;
+    enrichment.wanted += count(&wanted);
+    let mut enrichment_calls = 0;
     if !wanted.is_empty() {
         let listed =
             for_each_user(&inventory, wanted, opts, deadline, |name| async move { api.list_access_keys(&name).await })
                 .await;
         let generated_at = inventory.report_generated_at;
+        enrichment_calls = u32::try_from(listed.len()).unwrap_or(u32::MAX);
         for (i, result) in listed {
             let user = &mut inventory.users[i];
             match result {
@@ -268,12 +270,13 @@ pub async fn collect_account(
 
     // Owners, only for users with an actionable finding as now evaluated: the cost grows with violations.
     let wanted = users_to_enrich(&inventory, &findings, |is_actionable| is_actionable && !opts.owner_tags.is_empty());
-    let tag_calls = count(&wanted);
-    enrichment.wanted += tag_calls;
+    enrichment.wanted += count(&wanted);
+    let mut tag_calls = 0;
     if !wanted.is_empty() {
         let tagged =
             for_each_user(&inventory, wanted, opts, deadline, |name| async move { api.list_user_tags(&name).await })
                 .await;
+        tag_calls = u32::try_from(tagged.len()).unwrap_or(u32::MAX);
         for (i, result) in tagged {
             let user = &mut inventory.users[i];
             match result {
