@@ -379,6 +379,20 @@ fn a_quarter_of_all_calls_throttled_yields_the_clean_report_key_for_key() {
     assert!(sdk_retries > 0, "IAM retries are counted per account");
 }
 
+/// Issue "Organization scale": AssumeRole retries count in the account's `sdk_retries` too.
+#[test]
+fn assume_role_retries_are_counted_for_their_account() {
+    let (emu, s) = setup();
+    let payments = s.account("payments");
+    emu.fault(json!({"service": "sts", "action": "AssumeRole", "account_id": payments, "error_code": "Throttling",
+                     "http_status": 400, "times": 2}));
+    let run = scan(&emu, &["--account", &payments]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let account = run.account(&payments);
+    assert_eq!(account["status"], "scanned");
+    assert_eq!(account["sdk_retries"], 2, "two throttled AssumeRole attempts, retried by the SDK: {account}");
+}
+
 #[test]
 fn report_capacity_and_in_progress_answers_are_waited_out() {
     let (emu, s) = setup();

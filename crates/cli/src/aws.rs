@@ -106,15 +106,18 @@ impl AccountConnector for Connector {
     async fn connect(&self, account: &Account) -> Result<SdkIam, ConnectFailure> {
         let (config, http) = limited(&self.base, self.iam_rps);
         match &account.access {
-            AccessMethod::CallerCredentials => Ok(SdkIam::new(&config, &account.id, http.attempts(), 0)),
+            AccessMethod::CallerCredentials => Ok(SdkIam::new(&config, &account.id, http.attempts(), 0, 0)),
             AccessMethod::AssumeRole { role_arn } => {
-                let provider = self.assumer.assume(role_arn).await.map_err(|reason| {
+                let retries = std::sync::atomic::AtomicU32::new(0);
+                let assumed = self.assumer.assume(role_arn, &retries).await;
+                let sdk_retries = retries.load(std::sync::atomic::Ordering::Relaxed);
+                let provider = assumed.map_err(|reason| {
                     let reason = if self.management_account_id.as_ref() == Some(&account.id) {
                         with_management_account_hint(reason)
                     } else {
                         reason
                     };
-                    ConnectFailure { reason, api_calls: 1 }
+                    ConnectFailure { reason, api_calls: 1, sdk_retries }
                 })?;
                 // A cache of its own: the SDK's shared lazy identity cache keeps at most 64 partitions and evicts
                 // arbitrary ones, so with many accounts in flight it would drop live sessions and every IAM call
@@ -124,7 +127,7 @@ impl AccountConnector for Connector {
                     .credentials_provider(provider)
                     .identity_cache(IdentityCache::lazy().build())
                     .build();
-                Ok(SdkIam::new(&config, &account.id, http.attempts(), 1))
+                Ok(SdkIam::new(&config, &account.id, http.attempts(), 1, sdk_retries))
             }
         }
     }

@@ -5,11 +5,14 @@
 //! which asks it again shortly before they expire; every later call is a fresh AssumeRole, so a scan longer
 //! than the session duration never runs on expired credentials.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{self, ProvideCredentials, SharedCredentialsProvider, error::CredentialsError};
+use aws_sdk_sts::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_sts::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_sts::error::ProvideErrorMetadata;
 use keyaudit_core::aws_error::{self, ErrorClass};
 use keyaudit_core::report::{FailureCode, FailureReason};
@@ -44,45 +47,75 @@ impl RoleAssumer {
         Self { inner: Arc::new(Inner { sts: aws_sdk_sts::Client::new(config), settings }) }
     }
 
-    /// Assumes `role_arn` now and returns a provider that renews the session before it expires.
-    pub async fn assume(&self, role_arn: &str) -> Result<SharedCredentialsProvider, FailureReason> {
-        let first = self.inner.call(role_arn).await?;
+    /// Assumes `role_arn` now and returns a provider that renews the session before it expires. `retries` counts
+    /// the attempts the SDK retried (throttling, 5xx) for this first AssumeRole, whatever its outcome.
+    pub async fn assume(
+        &self,
+        role_arn: &str,
+        retries: &AtomicU32,
+    ) -> Result<SharedCredentialsProvider, FailureReason> {
+        let attempts = Attempts::default();
+        let first = self.inner.call(role_arn, Some(&attempts)).await;
+        retries.fetch_add(attempts.0.load(Ordering::Relaxed).saturating_sub(1), Ordering::Relaxed);
         Ok(SharedCredentialsProvider::new(AssumedRoleProvider {
             inner: Arc::clone(&self.inner),
             role_arn: role_arn.to_owned(),
-            primed: Mutex::new(Some(first)),
+            primed: Mutex::new(Some(first?)),
         }))
     }
 }
 
+/// Counts the attempts of one operation (the first plus the SDK's retries).
+#[derive(Debug, Clone, Default)]
+struct Attempts(Arc<AtomicU32>);
+
+impl Intercept for Attempts {
+    fn name(&self) -> &'static str {
+        "keyaudit-attempts"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_sts::error::BoxError> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
 impl Inner {
-    async fn call(&self, role_arn: &str) -> Result<Credentials, FailureReason> {
+    async fn call(&self, role_arn: &str, attempts: Option<&Attempts>) -> Result<Credentials, FailureReason> {
         let duration = i32::try_from(self.settings.duration.as_secs()).unwrap_or(i32::MAX);
-        let out = self
+        let request = self
             .sts
             .assume_role()
             .role_arn(role_arn)
             .role_session_name(&self.settings.session_name)
             .set_external_id(self.settings.external_id.clone())
             .duration_seconds(duration)
-            .send()
-            .await
-            .map_err(|err| {
-                let code = err.code().map(str::to_owned);
-                let reason_code = match aws_error::classify(code.as_deref()) {
-                    ErrorClass::AccessDenied => FailureCode::AssumeRoleDenied,
-                    ErrorClass::Throttled => FailureCode::Throttled,
-                    _ => FailureCode::AssumeRoleError,
-                };
-                let message = err.message().map(str::to_owned).unwrap_or_else(|| aws_error::describe(&err));
-                FailureReason {
-                    code: reason_code,
-                    action: Some(ACTION),
-                    aws_error_code: code,
-                    // AWS's own message usually names the role already; add it only when it does not.
-                    message: if message.contains(role_arn) { message } else { format!("{message} (role {role_arn})") },
-                }
-            })?;
+            .customize();
+        let request = match attempts {
+            Some(counter) => request.interceptor(counter.clone()),
+            None => request,
+        };
+        let out = request.send().await.map_err(|err| {
+            let code = err.code().map(str::to_owned);
+            let reason_code = match aws_error::classify(code.as_deref()) {
+                ErrorClass::AccessDenied => FailureCode::AssumeRoleDenied,
+                ErrorClass::Throttled => FailureCode::Throttled,
+                _ => FailureCode::AssumeRoleError,
+            };
+            let message = err.message().map(str::to_owned).unwrap_or_else(|| aws_error::describe(&err));
+            FailureReason {
+                code: reason_code,
+                action: Some(ACTION),
+                aws_error_code: code,
+                // AWS's own message usually names the role already; add it only when it does not.
+                message: if message.contains(role_arn) { message } else { format!("{message} (role {role_arn})") },
+            }
+        })?;
         let c = out.credentials().ok_or_else(|| FailureReason {
             code: FailureCode::AssumeRoleError,
             action: Some(ACTION),
@@ -139,7 +172,10 @@ impl ProvideCredentials for AssumedRoleProvider {
                 return Ok(creds);
             }
             tracing::debug!(role = %self.role_arn, "renewing assumed-role credentials");
-            self.inner.call(&self.role_arn).await.map_err(|reason| CredentialsError::provider_error(reason.to_string()))
+            self.inner
+                .call(&self.role_arn, None)
+                .await
+                .map_err(|reason| CredentialsError::provider_error(reason.to_string()))
         })
     }
 }

@@ -170,12 +170,13 @@ pub struct SdkIam {
     calls: AtomicU32,
     iam_calls: AtomicU32,
     wire_attempts: Arc<AtomicU32>,
+    prior_retries: u32,
 }
 
 impl SdkIam {
     /// A client for one account. `config` carries the account's credentials and its rate-limited HTTP client,
     /// whose attempt counter is `wire_attempts`; `prior_calls` counts the calls made to reach the account
-    /// (AssumeRole). Each account gets its own SDK retry partition: the SDK's retry-quota token bucket is
+    /// (AssumeRole) and `prior_retries` the SDK's retries of those. Each account gets its own SDK retry partition: the SDK's retry-quota token bucket is
     /// otherwise shared by every IAM client in the process, and throttling in one account would use up the
     /// retries of all the others, while IAM quotas are per account.
     pub fn new(
@@ -183,6 +184,7 @@ impl SdkIam {
         account: &AccountId,
         wire_attempts: Arc<AtomicU32>,
         prior_calls: u32,
+        prior_retries: u32,
     ) -> Self {
         let iam_config = aws_sdk_iam::config::Builder::from(config)
             .retry_partition(RetryPartition::new(format!("keyaudit-iam-{account}")))
@@ -192,6 +194,7 @@ impl SdkIam {
             calls: AtomicU32::new(prior_calls),
             iam_calls: AtomicU32::new(0),
             wire_attempts,
+            prior_retries,
         }
     }
 
@@ -293,6 +296,7 @@ impl IamApi for SdkIam {
     }
 
     fn sdk_retries(&self) -> u32 {
-        self.wire_attempts.load(Ordering::Relaxed).saturating_sub(self.iam_calls.load(Ordering::Relaxed))
+        let iam = self.wire_attempts.load(Ordering::Relaxed).saturating_sub(self.iam_calls.load(Ordering::Relaxed));
+        iam + self.prior_retries
     }
 }

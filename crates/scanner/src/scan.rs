@@ -23,6 +23,8 @@ pub struct ConnectFailure {
     pub reason: FailureReason,
     /// API calls made while trying (AssumeRole).
     pub api_calls: u32,
+    /// Attempts of those calls the SDK retried (throttling, 5xx).
+    pub sdk_retries: u32,
 }
 
 /// Opens an account for IAM reads (the caller's credentials or an assumed role).
@@ -207,6 +209,7 @@ async fn scan_one<C: AccountConnector>(
         Ok(Ok(api)) => api,
         Ok(Err(failure)) => {
             stats.api_calls = failure.api_calls;
+            stats.sdk_retries = failure.sdk_retries;
             return finish(account, AccountStatus::Failed(failure.reason), stats, started, Vec::new());
         }
         Err(_) => return finish(account, AccountStatus::Failed(timeout()), stats, started, Vec::new()),
@@ -331,6 +334,7 @@ mod tests {
                         message: "denied".into(),
                     },
                     api_calls: 1,
+                    sdk_retries: 0,
                 });
             }
             Ok(FakeApi {
