@@ -496,6 +496,40 @@ fn an_interrupt_marks_unfinished_accounts_and_still_writes_the_report() {
     assert!(run.stdout.contains("INCOMPLETE"));
 }
 
+/// Issue "Organization scale": discovery hands accounts over as it walks, so scanning starts before the walk ends;
+/// an interrupt during the walk still writes the report, saying that discovery was cut short.
+#[test]
+fn scanning_starts_during_discovery_and_an_interrupt_there_still_writes_the_report() {
+    let (emu, _s) = setup();
+    emu.fault(json!({"service": "organizations", "action": "ListAccountsForParent", "latency_ms": 600}));
+    emu.control("DELETE", "requests", &Value::Null);
+    let run = scan(&emu, &[]);
+    assert_eq!(run.report()["run"]["discovery"], "complete");
+    assert_eq!(run.report()["summary"]["accounts"]["selected"], 8);
+    let first_iam = request_times(&emu, "iam", None)[0];
+    let last_org = *request_times(&emu, "organizations", None).last().unwrap();
+    assert!(first_iam < last_org, "the first IAM call ({first_iam}) comes before the walk ends ({last_org})");
+
+    // Interrupted during the walk: the accounts found so far are in the report, and the run says the rest is not.
+    emu.control("DELETE", "faults", &Value::Null);
+    emu.fault(json!({"service": "organizations", "action": "ListAccountsForParent", "latency_ms": 2500}));
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.json");
+    let child = emu.spawn(&["scan", "--as-of", AS_OF, "-o", "table", "--rules", "KA-IAM-001"], &report);
+    std::thread::sleep(std::time::Duration::from_millis(4000));
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let json = serde_json::from_str(&std::fs::read_to_string(&report).expect("the report was written")).unwrap();
+    let run = Run::new(output, Some(json));
+    assert_eq!(run.code, 3, "an interrupted discovery cannot claim compliance\n{}", run.stderr);
+    assert_eq!(run.report()["run"]["discovery"], "interrupted");
+    let selected = run.report()["summary"]["accounts"]["selected"].as_u64().unwrap();
+    assert!((1..8).contains(&selected), "the root's accounts were found, the OUs' not yet: {selected}");
+    assert!(run.stdout.contains("Discovery was interrupted"), "{}", run.stdout);
+    harness::assert_matches_json_schema(run.report());
+}
+
 // ---- Exports ------------------------------------------------------------------------------------------------
 
 fn file_with_suffix(dir: &std::path::Path, suffix: &str) -> std::path::PathBuf {

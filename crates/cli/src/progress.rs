@@ -67,6 +67,11 @@ impl Progress {
         Self { bar, failing: AtomicUsize::new(0) }
     }
 
+    /// One more account found by discovery (the total grows while the walk goes on).
+    pub(crate) fn account_found(&self) {
+        self.bar.inc_length(1);
+    }
+
     pub(crate) fn account_done(&self, done: &AccountDone<'_>) {
         let failing = done.findings.iter().filter(|f| f.verdict == Verdict::Fail && f.suppression.is_none()).count();
         self.failing.fetch_add(failing, Ordering::Relaxed);

@@ -1,6 +1,7 @@
 //! `keyaudit scan`: discovery, the concurrent scan, the merged report and its outputs.
 
 use anyhow::{Context, Result};
+use futures::FutureExt;
 use jiff::Timestamp;
 use keyaudit_core::baseline::Snapshot;
 use keyaudit_core::eval::EvalContext;
@@ -8,7 +9,7 @@ use keyaudit_core::report::Scope;
 use keyaudit_core::report::{ClockCheck, Outcome, Report, RunInfo, annotate};
 use keyaudit_core::suppress::{EntryState, EntryStatus, Suppressions};
 use keyaudit_org_discovery::{
-    AssumeSettings, DiscoveryError, RoleAssumer, SdkOrganizations, caller_identity, discover,
+    AssumeSettings, DiscoveryError, OrganizationsApi, RoleAssumer, SdkOrganizations, caller_identity, discover,
 };
 use keyaudit_scanner::scan_accounts;
 
@@ -108,7 +109,7 @@ pub(crate) async fn collect(settings: &Settings, quiet: bool) -> Result<Report, 
     tracing::info!(caller = %caller.arn, "caller identified");
 
     let orgs = SdkOrganizations::new(&org_config);
-    let discovery = discover(&orgs, &caller, &settings.filter, &settings.role).await.map_err(|e: DiscoveryError| {
+    let discovery_failed = |e: DiscoveryError| {
         if e.is_usage() {
             return Failure::usage(e.into());
         }
@@ -116,18 +117,17 @@ pub(crate) async fn collect(settings: &Settings, quiet: bool) -> Result<Report, 
             "cannot discover the organization's accounts; run keyaudit from the management or a delegated-admin \
              account with organizations:Describe*/List* permissions",
         ))
-    })?;
-    tracing::info!(
-        accounts = discovery.accounts.len(),
-        discovered = discovery.discovered,
-        calls = orgs.api_calls(),
-        "organization discovered"
-    );
+    };
+    // The scope first (one call): the baseline is checked against it before any account is touched.
+    let scope = match orgs.describe_organization().await.map_err(discovery_failed)? {
+        Some(org) => Scope::Organization { id: org.id, management_account_id: org.management_account_id },
+        None => Scope::StandaloneAccount,
+    };
 
     if let Some((path, baseline)) = &settings.baseline {
         let header = Snapshot::header(
             as_of,
-            &discovery.scope,
+            &scope,
             &caller.account_id,
             &caller.partition,
             &rules.metas(),
@@ -156,14 +156,14 @@ pub(crate) async fn collect(settings: &Settings, quiet: bool) -> Result<Report, 
         ),
         base,
         iam_rps: settings.iam_rps,
-        management_account_id: match &discovery.scope {
+        management_account_id: match &scope {
             Scope::Organization { management_account_id, .. } => Some(management_account_id.clone()),
             Scope::StandaloneAccount => None,
         },
     };
     let ctx = EvalContext { as_of, config: settings.rule_config };
     let streams = open_streams(&settings.outputs, started_at, &caller.partition).map_err(Failure::usage)?;
-    let progress = Progress::new(discovery.accounts.len(), quiet);
+    let progress = Progress::new(0, quiet);
     let suppressions = settings.suppressions.as_ref().map(|(_, s)| s);
     let baseline = settings.baseline.as_ref().map(|(_, b)| b);
     let partition = caller.partition.clone();
@@ -176,9 +176,41 @@ pub(crate) async fn collect(settings: &Settings, quiet: bool) -> Result<Report, 
     };
     let waiting = std::sync::atomic::AtomicUsize::new(0);
     let watch = keyaudit_scanner::Watch { on_done: &on_done, waiting: &waiting };
-    let scan = scan_accounts(&connector, discovery.accounts, rules, &ctx, &settings.scan, watch, shutdown_signal());
-    let output = progress.while_running(scan, &waiting).await;
+    // Discovery hands accounts over as it finds them, and scanning starts on the first ones while the walk goes
+    // on. One Ctrl-C or SIGTERM stops both: the report is still written, saying what discovery had not reached.
+    let shutdown = shutdown_signal().shared();
+    let (found, accounts) = futures::channel::mpsc::unbounded();
+    let emit = |account: keyaudit_core::report::Account| {
+        progress.account_found();
+        let _ = found.unbounded_send(account);
+    };
+    let discovering = async {
+        let result = tokio::select! {
+            result = discover(&orgs, &caller, &settings.filter, &settings.role, &emit) => Some(result),
+            () = shutdown.clone() => None,
+        };
+        found.close_channel();
+        result
+    };
+    let scan = scan_accounts(&connector, accounts, rules, &ctx, &settings.scan, watch, shutdown.clone());
+    let (discovery, output) = tokio::join!(discovering, progress.while_running(scan, &waiting));
     progress.finish();
+    let (accounts_discovered, discovery_complete) = match discovery {
+        Some(result) => {
+            let discovery = result.map_err(discovery_failed)?;
+            tracing::info!(
+                accounts = discovery.accounts.len(),
+                discovered = discovery.discovered,
+                calls = orgs.api_calls(),
+                "organization discovered"
+            );
+            (discovery.discovered, true)
+        }
+        None => {
+            tracing::warn!("interrupted during discovery: accounts not found by then are not in the report");
+            (output.accounts.len(), false)
+        }
+    };
 
     let mut report = Report {
         run: RunInfo {
@@ -186,12 +218,13 @@ pub(crate) async fn collect(settings: &Settings, quiet: bool) -> Result<Report, 
             started_at,
             finished_at: now(),
             config: settings.rule_config,
-            scope: discovery.scope,
+            scope,
             caller_arn: caller.arn,
             caller_account_id: caller.account_id,
             partition: caller.partition,
             region,
-            accounts_discovered: discovery.discovered,
+            accounts_discovered,
+            discovery_complete,
             clock,
         },
         rules: rules.metas(),

@@ -347,8 +347,11 @@ pub struct RunInfo {
     pub partition: Partition,
     /// The region the API endpoints were resolved in (IAM is global; exports such as ASFF need one).
     pub region: String,
-    /// Accounts in the organization before filters (1 for a standalone account).
+    /// Accounts in the organization before filters (1 for a standalone account); when discovery was interrupted,
+    /// the accounts found by then.
     pub accounts_discovered: usize,
+    /// Whether discovery finished: an interrupted one leaves accounts it had not found yet out of the report.
+    pub discovery_complete: bool,
     /// The local clock against AWS's, when AWS's answer carried a `Date`.
     pub clock: Option<ClockCheck>,
 }
@@ -530,7 +533,8 @@ impl Report {
                     && f.baseline_state.is_none_or(|state| state.was(f.verdict) != Some(Verdict::Fail))
             }
         };
-        if self.accounts.iter().any(|r| matches!(r.status, AccountStatus::Failed(_))) {
+        let failed = self.accounts.iter().any(|r| matches!(r.status, AccountStatus::Failed(_)));
+        if failed || !self.run.discovery_complete {
             Outcome::Incomplete
         } else if self.findings.iter().filter(|f| f.suppression.is_none()).any(|f| counts(&f)) {
             Outcome::Findings
@@ -617,6 +621,7 @@ mod tests {
                 partition: Partition::aws(),
                 region: "us-east-1".into(),
                 accounts_discovered: accounts.len(),
+                discovery_complete: true,
                 clock: None,
             },
             rules: crate::rules::builtin().metas(),

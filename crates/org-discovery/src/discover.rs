@@ -106,15 +106,39 @@ pub fn parse_ou_path(value: &str) -> Result<Vec<String>, DiscoveryError> {
 /// The tree walk gives every account its OU path. Accounts can move while it runs, so it is cross-checked with
 /// one listing of the whole organization (`ListAccounts`): an account listed under two parents, or found only
 /// in that listing, gets its parent from `ListParents`. Neither happens unless an account moves mid-walk.
+///
+/// `emit` sees every selected account once, as early as it can: with no `--ou` / `--account` selection, as the
+/// walk finds it (so that scanning starts while the walk goes on); otherwise once the tree is known. An account
+/// that moves during the walk is emitted under the parent it was first seen under.
 pub async fn discover(
     api: &impl OrganizationsApi,
     caller: &CallerIdentity,
     filter: &AccountFilter,
     role: &RoleSpec,
+    emit: &(dyn Fn(Account) + Sync),
 ) -> Result<Discovery, DiscoveryError> {
     let Some(org) = api.describe_organization().await? else {
-        return standalone(caller, filter);
+        let discovery = standalone(caller, filter)?;
+        discovery.accounts.iter().cloned().for_each(emit);
+        return Ok(discovery);
     };
+    let select_all = filter.ous.is_empty() && filter.accounts.is_empty();
+    let make = |a: &OrgAccount, parent: &str, nodes: &BTreeMap<String, Node>| {
+        // Only the caller's own account is read with the caller's credentials. The management account is
+        // assumed like any other: run from a delegated-admin account, the caller's credentials would read the
+        // delegated admin's own IAM data and report it as the management account's.
+        let access = if a.id == caller.account_id {
+            AccessMethod::CallerCredentials
+        } else {
+            AccessMethod::AssumeRole { role_arn: role.arn(&caller.partition, &a.id) }
+        };
+        let ou_path = nodes.get(parent).map(|n| ou_path(&n.names));
+        if ou_path.is_none() {
+            tracing::warn!(account = %a.id, parent = %parent, "the account's parent appeared after the walk; no OU path");
+        }
+        Account { id: a.id.clone(), name: Some(a.name.clone()), ou_path, state: a.state.clone(), access }
+    };
+    let mut emitted: HashSet<AccountId> = HashSet::new();
     // Depth-first walk; `nodes` maps every root/OU id to its names and lineage.
     let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
     let mut queue: Vec<String> = Vec::new();
@@ -137,6 +161,9 @@ pub async fn discover(
             queue.push(ou.id);
         }
         for account in api.list_accounts_for_parent(&parent).await? {
+            if select_all && !filter.exclude.contains(&account.id) && emitted.insert(account.id.clone()) {
+                emit(make(&account, &parent, &nodes));
+            }
             placed.entry(account.id.clone()).or_insert_with(|| (account, Vec::new())).1.push(parent.clone());
         }
     }
@@ -168,7 +195,6 @@ pub async fn discover(
             scope: format!("organization {}", org.id),
         });
     }
-    let select_all = filter.ous.is_empty() && filter.accounts.is_empty();
     let mut accounts: Vec<Account> = found
         .into_iter()
         .filter(|(a, parent)| {
@@ -177,23 +203,12 @@ pub async fn discover(
                 || nodes.get(parent).is_some_and(|n| n.lineage.iter().any(|id| selected_ous.contains(id.as_str())))
         })
         .filter(|(a, _)| !filter.exclude.contains(&a.id))
-        .map(|(a, parent)| {
-            // Only the caller's own account is read with the caller's credentials. The management account is
-            // assumed like any other: run from a delegated-admin account, the caller's credentials would read
-            // the delegated admin's own IAM data and report it as the management account's.
-            let access = if a.id == caller.account_id {
-                AccessMethod::CallerCredentials
-            } else {
-                AccessMethod::AssumeRole { role_arn: role.arn(&caller.partition, &a.id) }
-            };
-            let ou_path = nodes.get(&parent).map(|n| ou_path(&n.names));
-            if ou_path.is_none() {
-                tracing::warn!(account = %a.id, parent = %parent, "the account's parent appeared after the walk; no OU path");
-            }
-            Account { id: a.id, name: Some(a.name), ou_path, state: a.state, access }
-        })
+        .map(|(a, parent)| make(&a, &parent, &nodes))
         .collect();
     accounts.sort_by(|a, b| a.id.cmp(&b.id));
+    for account in accounts.iter().filter(|a| !emitted.contains(&a.id)) {
+        emit(account.clone());
+    }
     Ok(Discovery {
         scope: Scope::Organization { id: org.id, management_account_id: org.management_account_id },
         accounts,
@@ -356,7 +371,7 @@ mod tests {
     }
 
     async fn run(filter: AccountFilter) -> Result<Discovery, DiscoveryError> {
-        discover(&org(), &caller(), &filter, &role()).await
+        discover(&org(), &caller(), &filter, &role(), &|_| {}).await
     }
 
     fn ids(d: &Discovery) -> Vec<&str> {
@@ -366,7 +381,7 @@ mod tests {
     #[tokio::test]
     async fn every_account_gets_its_ou_path_and_access_method() {
         let fake = org();
-        let d = discover(&fake, &caller(), &AccountFilter::default(), &role()).await.unwrap();
+        let d = discover(&fake, &caller(), &AccountFilter::default(), &role(), &|_| {}).await.unwrap();
         let paths: Vec<(&str, &str)> =
             d.accounts.iter().map(|a| (a.id.as_str(), a.ou_path.as_deref().unwrap())).collect();
         assert_eq!(
@@ -391,6 +406,30 @@ mod tests {
         // grows with OUs, not accounts; no ListParents while nothing moves.
         assert_eq!(fake.count(), 2 + 2 * 4 + 1);
         assert_eq!(fake.called("ListParents"), 0);
+    }
+
+    /// Issue "Organization scale": every selected account is handed over once, during the walk when nothing is
+    /// selected by OU or account (scanning can start before the walk ends), after it otherwise.
+    #[tokio::test]
+    async fn every_selected_account_is_emitted_once() {
+        for (filter, expected) in [
+            (AccountFilter::default(), vec!["000000000001", "000000000002", "000000000003", "000000000004"]),
+            (
+                AccountFilter { exclude: vec![AccountId::parse("000000000002").unwrap()], ..AccountFilter::default() },
+                vec!["000000000001", "000000000003", "000000000004"],
+            ),
+            (
+                AccountFilter { ous: vec!["/Root/Prod".into()], ..AccountFilter::default() },
+                vec!["000000000002", "000000000003"],
+            ),
+        ] {
+            let seen = Mutex::new(Vec::new());
+            let d = discover(&org(), &caller(), &filter, &role(), &|a| seen.lock().unwrap().push(a)).await.unwrap();
+            let mut emitted = seen.into_inner().unwrap();
+            emitted.sort_by(|a, b| a.id.cmp(&b.id));
+            assert_eq!(emitted, d.accounts, "{filter:?}");
+            assert_eq!(ids(&d), expected);
+        }
     }
 
     #[tokio::test]
@@ -433,14 +472,19 @@ mod tests {
             parents: HashMap::new(),
             calls: Mutex::default(),
         };
-        let d = discover(&fake, &caller(), &AccountFilter::default(), &role()).await.unwrap();
+        let d = discover(&fake, &caller(), &AccountFilter::default(), &role(), &|_| {}).await.unwrap();
         assert_eq!(d.scope, Scope::StandaloneAccount);
         assert_eq!(ids(&d), ["000000000001"]);
         assert_eq!(d.accounts[0].access, AccessMethod::CallerCredentials);
-        let err =
-            discover(&fake, &caller(), &AccountFilter { ous: vec!["/Root".into()], ..Default::default() }, &role())
-                .await
-                .unwrap_err();
+        let err = discover(
+            &fake,
+            &caller(),
+            &AccountFilter { ous: vec!["/Root".into()], ..Default::default() },
+            &role(),
+            &|_| {},
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(err, DiscoveryError::UnknownOu { .. }));
     }
 
@@ -454,7 +498,7 @@ mod tests {
             partition: Partition::aws(),
             aws_time: None,
         };
-        let d = discover(&org(), &delegated, &AccountFilter::default(), &role()).await.unwrap();
+        let d = discover(&org(), &delegated, &AccountFilter::default(), &role(), &|_| {}).await.unwrap();
         let access: Vec<(&str, &AccessMethod)> = d.accounts.iter().map(|a| (a.id.as_str(), &a.access)).collect();
         let assumed = |acct: &str| AccessMethod::AssumeRole {
             role_arn: format!("arn:aws:iam::{acct}:role/OrganizationAccountAccessRole"),
@@ -477,7 +521,7 @@ mod tests {
         let fake = &fake;
         let run = |ous: &[&str]| {
             let filter = AccountFilter { ous: ous.iter().map(|o| (*o).to_owned()).collect(), ..Default::default() };
-            async move { discover(fake, &caller(), &filter, &role()).await }
+            async move { discover(fake, &caller(), &filter, &role(), &|_| {}).await }
         };
         let d = run(&[]).await.unwrap();
         let path = |acct: &str| d.accounts.iter().find(|a| a.id.as_str() == acct).unwrap().ou_path.clone().unwrap();
@@ -519,7 +563,7 @@ mod tests {
         fake.extra.push(acct("000000000009", "mover", AccountState::Active));
         fake.parents.insert("000000000003", "ou-dev");
         fake.parents.insert("000000000009", "ou-prod");
-        let d = discover(&fake, &caller(), &AccountFilter::default(), &role()).await.unwrap();
+        let d = discover(&fake, &caller(), &AccountFilter::default(), &role(), &|_| {}).await.unwrap();
         assert_eq!(ids(&d), ["000000000001", "000000000002", "000000000003", "000000000004", "000000000009"]);
         assert_eq!(d.discovered, 5);
         let path = |acct: &str| d.accounts.iter().find(|a| a.id.as_str() == acct).unwrap().ou_path.as_deref();

@@ -2,11 +2,13 @@
 //! never touches another, and results are evaluated per account as they arrive.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
 
-use futures::stream::{self, StreamExt};
+use futures::stream::{Stream, StreamExt};
 use keyaudit_core::eval::{EvalContext, Finding};
+use keyaudit_core::ids::AccountId;
 use keyaudit_core::report::{
     Account, AccountRecord, AccountState, AccountStats, AccountStatus, FailureCode, FailureReason, KeyTally, SkipReason,
 };
@@ -109,7 +111,7 @@ pub struct ScanOutput {
 /// result ends `failed` with reason `interrupted`; the output is complete in that every account has a status.
 pub async fn scan_accounts<C: AccountConnector>(
     connector: &C,
-    accounts: Vec<Account>,
+    accounts: impl Stream<Item = Account>,
     rules: &RuleSet,
     ctx: &EvalContext,
     opts: &ScanOptions,
@@ -123,50 +125,44 @@ pub async fn scan_accounts<C: AccountConnector>(
         out.accounts.push(record);
         out.findings.extend(findings);
     };
-    let (active, other): (Vec<Account>, Vec<Account>) =
-        accounts.into_iter().partition(|a| a.state == AccountState::Active);
-    for account in other {
-        // Only the documented non-active states are skipped; a state this version does not know is not assumed
-        // to be closed: the account fails, so the run cannot claim it was assessed.
-        let status = if account.state.is_known_inactive() {
-            AccountStatus::Skipped(SkipReason::NotActive(account.state.clone()))
-        } else {
-            AccountStatus::Failed(FailureReason {
-                code: FailureCode::UnknownState,
-                action: None,
-                aws_error_code: None,
-                message: format!(
-                    "Organizations reports the account state {:?}, which this version of keyaudit does not know; \
-                     it was not scanned",
-                    account.state.as_str()
-                ),
-            })
-        };
-        record(AccountRecord { account, status, stats: AccountStats::default() }, Vec::new());
-    }
-    let mut pending: BTreeMap<_, _> = active.iter().map(|a| (a.id.clone(), a.clone())).collect();
+    // Accounts taken from `accounts` and not finished yet: the ones an interrupt marks `interrupted`.
+    let pending: Mutex<BTreeMap<AccountId, Account>> = Mutex::new(BTreeMap::new());
     let workers = Semaphore::new(opts.concurrency.max(1));
-    let mut results = stream::iter(active)
-        .map(|account| scan_one(connector, account, rules, ctx, opts, &workers, waiting))
-        .buffer_unordered(opts.concurrency.max(1).saturating_mul(OPEN_PER_WORKER));
+    let mut results = std::pin::pin!(
+        accounts
+            .map(|account| {
+                if let Ok(mut p) = pending.lock() {
+                    p.insert(account.id.clone(), account.clone());
+                }
+                let (workers, pending) = (&workers, &pending);
+                async move {
+                    let done = match not_scanned(&account) {
+                        Some(status) => (AccountRecord { account, status, stats: AccountStats::default() }, Vec::new()),
+                        None => scan_one(connector, account, rules, ctx, opts, workers, waiting).await,
+                    };
+                    if let Ok(mut p) = pending.lock() {
+                        p.remove(&done.0.account.id);
+                    }
+                    done
+                }
+            })
+            .buffer_unordered(opts.concurrency.max(1).saturating_mul(OPEN_PER_WORKER))
+    );
     let mut shutdown = std::pin::pin!(shutdown);
     let interrupted = loop {
         tokio::select! {
             biased;
             () = &mut shutdown => break true,
             next = results.next() => match next {
-                Some((rec, findings)) => {
-                    pending.remove(&rec.account.id);
-                    record(rec, findings);
-                }
+                Some((rec, findings)) => record(rec, findings),
                 None => break false,
             },
         }
     };
-    drop(results);
     if interrupted {
-        tracing::warn!(accounts = pending.len(), "interrupted: accounts without a result are marked failed");
-        for account in pending.into_values() {
+        let unfinished = std::mem::take(&mut *pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        tracing::warn!(accounts = unfinished.len(), "interrupted: accounts without a result are marked failed");
+        for account in unfinished.into_values() {
             let reason = FailureReason {
                 code: FailureCode::Interrupted,
                 action: None,
@@ -180,6 +176,27 @@ pub async fn scan_accounts<C: AccountConnector>(
         }
     }
     out
+}
+
+/// The status of an account that is not scanned: the documented non-active states are skipped; a state this
+/// version does not know is not assumed to be closed: the account fails, so the run cannot claim it was assessed.
+fn not_scanned(account: &Account) -> Option<AccountStatus> {
+    if account.state == AccountState::Active {
+        None
+    } else if account.state.is_known_inactive() {
+        Some(AccountStatus::Skipped(SkipReason::NotActive(account.state.clone())))
+    } else {
+        Some(AccountStatus::Failed(FailureReason {
+            code: FailureCode::UnknownState,
+            action: None,
+            aws_error_code: None,
+            message: format!(
+                "Organizations reports the account state {:?}, which this version of keyaudit does not know; it \
+                 was not scanned",
+                account.state.as_str()
+            ),
+        }))
+    }
 }
 
 async fn scan_one<C: AccountConnector>(
@@ -373,7 +390,7 @@ mod tests {
         let waiting = AtomicUsize::new(0);
         let on_done = |_: AccountDone<'_>| *seen.lock().unwrap() += 1;
         let watch = Watch { on_done: &on_done, waiting: &waiting };
-        let out = scan_accounts(c, accounts, &builtin(), &ctx, &opts, watch, shutdown).await;
+        let out = scan_accounts(c, futures::stream::iter(accounts), &builtin(), &ctx, &opts, watch, shutdown).await;
         assert_eq!(waiting.load(Ordering::SeqCst), 0, "no account is left counted as waiting");
         let seen = *seen.lock().unwrap();
         (out, seen)

@@ -131,6 +131,7 @@ pub(crate) fn fixture(rules: RuleSet, new_rule_cases: bool) -> Report {
             partition: Partition::aws(),
             region: "us-east-1".into(),
             accounts_discovered: 4,
+            discovery_complete: true,
             clock: Some(ClockCheck { local: ts("2026-11-28T12:00:01Z"), aws: ts("2026-11-28T11:58:00Z") }),
         },
         rules: rules.metas(),

@@ -225,6 +225,9 @@ struct Run<'a> {
     region: &'a str,
     clock: Option<Clock>,
     fingerprint_scheme: &'static str,
+    /// `complete`, or `interrupted` (Ctrl-C / SIGTERM during discovery: accounts not found by then are not in
+    /// the report).
+    discovery: &'static str,
     rules: Vec<JsonRule>,
 }
 
@@ -590,6 +593,7 @@ pub(crate) fn header(report: &Report) -> JsonHeader<'_> {
             partition: report.run.partition.as_str(),
             region: &report.run.region,
             fingerprint_scheme: FINGERPRINT_SCHEME,
+            discovery: if report.run.discovery_complete { "complete" } else { "interrupted" },
             clock: report.run.clock.map(|c| Clock {
                 local: c.local.to_string(),
                 aws: c.aws.to_string(),
@@ -695,6 +699,7 @@ mod tests {
             value.as_object_mut().unwrap().remove(added).unwrap();
         }
         value["run"].as_object_mut().unwrap().remove("fingerprint_scheme").unwrap();
+        value["run"].as_object_mut().unwrap().remove("discovery").unwrap();
         for a in value["accounts"].as_array_mut().unwrap() {
             a.as_object_mut().unwrap().remove("tag_calls").unwrap();
             a.as_object_mut().unwrap().remove("enrichment").unwrap();

@@ -144,6 +144,13 @@ pub(crate) fn render(report: &Report, fail_on: FailOn, color: bool) -> String {
     if let Some(c) = &report.comparison {
         let _ = writeln!(out, "{}", since_line(&st, c));
     }
+    if !report.run.discovery_complete {
+        let _ = writeln!(
+            out,
+            "{}",
+            st.red("Discovery was interrupted: accounts it had not found yet are not in this report")
+        );
+    }
     let _ = writeln!(out);
     let _ = writeln!(
         out,
