@@ -326,6 +326,11 @@ pub(crate) struct ScanArgs {
     #[arg(long, env = "KEYAUDIT_IAM_RPS", value_name = "N", help_heading = "Collection")]
     pub(crate) iam_rps: Option<u32>,
 
+    /// IAM requests per second, per target account, for the optional look-ups after the credential report (key
+    /// ids, owners; they follow the report's calls, so the two rates never add up) [default: 10].
+    #[arg(long, env = "KEYAUDIT_ENRICHMENT_RPS", value_name = "N", help_heading = "Collection")]
+    pub(crate) enrichment_rps: Option<u32>,
+
     /// STS requests per second for the caller (AssumeRole; AWS allows 600) [default: 200].
     #[arg(long, env = "KEYAUDIT_STS_RPS", value_name = "N", help_heading = "Collection")]
     pub(crate) sts_rps: Option<u32>,

@@ -96,6 +96,8 @@ pub(crate) struct Connector {
     pub(crate) base: SdkConfig,
     pub(crate) assumer: RoleAssumer,
     pub(crate) iam_rps: NonZeroU32,
+    /// The rate of the optional look-ups (key ids, owners), per account.
+    pub(crate) enrichment_rps: NonZeroU32,
     /// The organization's management account, whose denied AssumeRole gets a hint on deploying the role there.
     pub(crate) management_account_id: Option<AccountId>,
 }
@@ -105,8 +107,10 @@ impl AccountConnector for Connector {
 
     async fn connect(&self, account: &Account) -> Result<SdkIam, ConnectFailure> {
         let (config, http) = limited(&self.base, self.iam_rps);
+        let (optional_config, optional_http) = limited(&self.base, self.enrichment_rps);
         match &account.access {
-            AccessMethod::CallerCredentials => Ok(SdkIam::new(&config, &account.id, http.attempts(), 0, 0)),
+            AccessMethod::CallerCredentials => Ok(SdkIam::new(&config, &account.id, http.attempts(), 0, 0)
+                .with_optional_calls(&optional_config, &account.id, optional_http.attempts())),
             AccessMethod::AssumeRole { role_arn } => {
                 let retries = std::sync::atomic::AtomicU32::new(0);
                 let assumed = self.assumer.assume(role_arn, &retries).await;
@@ -122,12 +126,13 @@ impl AccountConnector for Connector {
                 // A cache of its own: the SDK's shared lazy identity cache keeps at most 64 partitions and evicts
                 // arbitrary ones, so with many accounts in flight it would drop live sessions and every IAM call
                 // after an eviction would cost another AssumeRole (measured: 543 AssumeRole calls for 300 accounts).
-                let config = config
-                    .to_builder()
-                    .credentials_provider(provider)
-                    .identity_cache(IdentityCache::lazy().build())
-                    .build();
-                Ok(SdkIam::new(&config, &account.id, http.attempts(), 1, sdk_retries))
+                // One cache for both clients, so that they share the session instead of assuming the role twice.
+                let cache = IdentityCache::lazy().build();
+                let with_session = |config: SdkConfig| {
+                    config.to_builder().credentials_provider(provider.clone()).identity_cache(cache.clone()).build()
+                };
+                Ok(SdkIam::new(&with_session(config), &account.id, http.attempts(), 1, sdk_retries)
+                    .with_optional_calls(&with_session(optional_config), &account.id, optional_http.attempts()))
             }
         }
     }
@@ -162,6 +167,7 @@ impl Reach {
                 base: base.clone(),
                 assumer: RoleAssumer::new(&sts_config, assume),
                 iam_rps,
+                enrichment_rps: iam_rps,
                 management_account_id: None,
             },
             caller_arn: caller.arn,

@@ -156,6 +156,7 @@ pub(crate) async fn collect(settings: &Settings, quiet: bool) -> Result<Report, 
         ),
         base,
         iam_rps: settings.iam_rps,
+        enrichment_rps: settings.enrichment_rps,
         management_account_id: match &scope {
             Scope::Organization { management_account_id, .. } => Some(management_account_id.clone()),
             Scope::StandaloneAccount => None,

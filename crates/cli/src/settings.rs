@@ -53,6 +53,7 @@ struct FileConfig {
     key_ids: Option<KeyIdsArg>,
     concurrency: Option<usize>,
     iam_rps: Option<u32>,
+    enrichment_rps: Option<u32>,
     sts_rps: Option<u32>,
     org_rps: Option<u32>,
     max_attempts: Option<u32>,
@@ -85,6 +86,8 @@ pub(crate) struct Settings {
     pub(crate) fail_on: FailOn,
     pub(crate) scan: ScanOptions,
     pub(crate) iam_rps: NonZeroU32,
+    /// The rate of the optional look-ups (key ids, owners) per account.
+    pub(crate) enrichment_rps: NonZeroU32,
     pub(crate) sts_rps: NonZeroU32,
     pub(crate) org_rps: NonZeroU32,
     pub(crate) max_attempts: u32,
@@ -276,6 +279,7 @@ impl Settings {
                 ..defaults
             },
             iam_rps: positive("--iam-rps", args.iam_rps.or(file.iam_rps).unwrap_or(10))?,
+            enrichment_rps: positive("--enrichment-rps", args.enrichment_rps.or(file.enrichment_rps).unwrap_or(10))?,
             sts_rps: positive("--sts-rps", args.sts_rps.or(file.sts_rps).unwrap_or(200))?,
             org_rps: positive("--org-rps", args.org_rps.or(file.org_rps).unwrap_or(20))?,
             max_attempts,
