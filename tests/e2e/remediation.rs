@@ -323,3 +323,20 @@ fn deletions_wait_for_the_journal_and_need_allow_delete() {
     assert!(after["dormant1"].is_empty() && after["dormant2"].is_empty(), "{after:?}");
     assert_eq!(after["dormant3"], ["Active"], "every other key untouched");
 }
+
+#[test]
+fn a_plan_needs_a_file_and_well_formed_protections() {
+    let emu = Emulator::start();
+    for (args, needle) in [
+        (vec!["plan"], "give the plan file as -o FILE"),
+        (vec!["plan", "-o", "plan.json", "--protect-ou", "Prod"], "--protect-ou \"Prod\": expected an OU path"),
+        (vec!["plan", "-o", "plan.json", "--protect-account", "123"], "--protect-account: invalid AWS account id"),
+        (vec!["plan", "-o", "plan.json", "--valid-for", "soon"], "--valid-for \"soon\": expected a duration"),
+        (vec!["plan", "-o", "plan.json", "--delete-deactivated-after", "30d"], "needs --journal-dir DIR"),
+    ] {
+        let out = emu.command(&args);
+        assert_eq!(code(&out), 2, "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(needle), "{args:?}: expected {needle:?} in {stderr}");
+    }
+}

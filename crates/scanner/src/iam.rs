@@ -76,8 +76,11 @@ pub enum CollectError {
     /// The credential report is malformed.
     #[error(transparent)]
     MalformedReport(#[from] ReportParseError),
-    /// The credential report did not arrive within the account's budget.
-    #[error("the credential report did not arrive within {}s (--account-timeout)", budget.as_secs_f64())]
+    /// The account was not reached, or its credential report did not arrive, within the account's budget.
+    #[error(
+        "the account was not reached and its credential report read within {}s (--account-timeout)",
+        budget.as_secs_f64()
+    )]
     Timeout {
         /// The budget.
         budget: std::time::Duration,

@@ -213,15 +213,6 @@ async fn scan_one<C: AccountConnector>(
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + opts.account_timeout;
     let mut stats = AccountStats::default();
-    let timeout = || FailureReason {
-        code: FailureCode::Timeout,
-        action: None,
-        aws_error_code: None,
-        message: format!(
-            "the account did not finish within {}s (--account-timeout)",
-            opts.account_timeout.as_secs_f64()
-        ),
-    };
     let api = match tokio::time::timeout_at(deadline, connector.connect(&account)).await {
         Ok(Ok(api)) => api,
         Ok(Err(failure)) => {
@@ -229,7 +220,10 @@ async fn scan_one<C: AccountConnector>(
             stats.sdk_retries = failure.sdk_retries;
             return finish(account, AccountStatus::Failed(failure.reason), stats, started, Vec::new());
         }
-        Err(_) => return finish(account, AccountStatus::Failed(timeout()), stats, started, Vec::new()),
+        Err(_) => {
+            let timeout = CollectError::Timeout { budget: opts.account_timeout }.to_failure();
+            return finish(account, AccountStatus::Failed(timeout), stats, started, Vec::new());
+        }
     };
     let collected = collect_account(&api, &account.id, rules, ctx, opts, &mut slot, deadline).await;
     stats.api_calls = api.api_calls();
@@ -248,9 +242,6 @@ async fn scan_one<C: AccountConnector>(
                 enrichment: c.enrichment,
             };
             finish(account, status, stats, started, c.findings)
-        }
-        Err(CollectError::Timeout { .. }) => {
-            finish(account, AccountStatus::Failed(timeout()), stats, started, Vec::new())
         }
         Err(err) => {
             tracing::warn!(account = %account.id, error = %err, "account could not be assessed");

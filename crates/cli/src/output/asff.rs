@@ -106,8 +106,6 @@ fn finding<'a>(
     account: Option<&'a AccountRecord>,
     resolved: &HashSet<&str>,
 ) -> AsffFinding<'a> {
-    let partition = report.run.partition.as_str();
-    let region = report.run.region.as_str();
     let mut other = BTreeMap::new();
     let mut put = |k: &'static str, v: Option<String>| {
         if let Some(v) = v {
@@ -124,62 +122,90 @@ fn finding<'a>(
     }
     put("DueAt", f.due_at().map(|t| t.to_string()));
     put("OuPath", account.and_then(|r| r.account.ou_path.clone()));
-    let as_of = report.run.as_of.to_string();
     let rule = f.rule;
     let id = f.fingerprint(&report.run.partition);
     // Resolved since the baseline, or deleted since the credential report: archived, as AWS's own controls do
     // for resources that are gone or fixed.
     let archived = f.verdict == Verdict::Resolved || resolved.contains(id.as_str());
+    let mut out = common(report, rule, id, f.account_id.as_str(), &f.user_arn, &f.message, other);
+    out.severity = AsffSeverity { label: ExportSeverity::of(f).asff(), original: f.verdict.as_str() };
+    out.remediation.recommendation.text = truncate(&super::next_step(f), 512);
+    out.product_fields.extend(
+        [
+            ("keyaudit/verdict", Some(f.verdict.as_str().to_owned())),
+            ("keyaudit/subject", Some(f.subject().as_str().to_owned())),
+            ("keyaudit/account_name", Some(account.and_then(|r| r.account.name.clone()).unwrap_or_default())),
+            ("keyaudit/action", Some(f.triage.action.as_str().to_owned())),
+            ("keyaudit/usage", f.triage.usage.map(|u| u.as_str().to_owned())),
+            ("keyaudit/owner", f.owner.as_ref().map(|o| o.value.clone())),
+            ("keyaudit/owner_tag", f.owner.as_ref().map(|o| o.tag.clone())),
+            ("keyaudit/age_source", f.key.as_ref().map(|k| k.age_source.as_str().to_owned())),
+            ("keyaudit/baseline_state", f.baseline_state.map(|s| s.as_str().to_owned())),
+            ("keyaudit/enrichment", super::enrichment_cut_short(account).map(str::to_owned)),
+            ("keyaudit/suppression_entry", f.suppression.as_ref().map(|s| s.entry.clone())),
+            ("keyaudit/suppression_reason", f.suppression.as_ref().map(|s| truncate(&s.reason, 512))),
+            ("keyaudit/suppression_owner", f.suppression.as_ref().map(|s| s.owner.clone())),
+            ("keyaudit/suppression_expires", f.suppression.as_ref().map(|s| s.expires.to_string())),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v))),
+    );
+    out.compliance.status = compliance_status(f.verdict);
+    if archived {
+        out.record_state = "ARCHIVED";
+    }
+    // Security Hub takes `Workflow` only when it creates a finding; see docs/exports.md.
+    if f.suppression.is_some() {
+        out.workflow.status = "SUPPRESSED";
+    }
+    out
+}
+
+/// What every finding shares: its identity, the product, the rule's words and controls, the user as resource.
+/// The rest starts as an active, passing, informational finding with the rule's own remediation.
+fn common<'a>(
+    report: &'a Report,
+    rule: &'static RuleMeta,
+    id: String,
+    account_id: &'a str,
+    user_arn: &'a str,
+    description: &'a str,
+    other: BTreeMap<&'static str, String>,
+) -> AsffFinding<'a> {
+    let as_of = report.run.as_of.to_string();
     AsffFinding {
         schema_version: "2018-10-08",
         id,
         product_arn: product_arn(report),
         generator_id: rule.id,
-        aws_account_id: f.account_id.as_str(),
+        aws_account_id: account_id,
         types: [TYPE],
         created_at: as_of.clone(),
         updated_at: as_of,
-        severity: AsffSeverity { label: ExportSeverity::of(f).asff(), original: f.verdict.as_str() },
+        severity: AsffSeverity { label: "INFORMATIONAL", original: "pass" },
         title: rule.title,
-        description: &f.message,
+        description,
         remediation: Remediation {
-            recommendation: Recommendation { text: truncate(&super::next_step(f), 512), url: rule.reference_url },
+            recommendation: Recommendation { text: truncate(rule.remediation, 512), url: rule.reference_url },
         },
         product_fields: BTreeMap::from([
             ("ProviderName", "keyaudit".to_owned()),
             ("ProviderVersion", env!("CARGO_PKG_VERSION").to_owned()),
-            ("keyaudit/verdict", f.verdict.as_str().to_owned()),
-            ("keyaudit/subject", f.subject().as_str().to_owned()),
-            ("keyaudit/account_name", account.and_then(|r| r.account.name.clone()).unwrap_or_default()),
-            ("keyaudit/action", f.triage.action.as_str().to_owned()),
-        ])
-        .into_iter()
-        .chain(
-            [
-                ("keyaudit/usage", f.triage.usage.map(|u| u.as_str().to_owned())),
-                ("keyaudit/owner", f.owner.as_ref().map(|o| o.value.clone())),
-                ("keyaudit/owner_tag", f.owner.as_ref().map(|o| o.tag.clone())),
-                ("keyaudit/age_source", f.key.as_ref().map(|k| k.age_source.as_str().to_owned())),
-                ("keyaudit/baseline_state", f.baseline_state.map(|s| s.as_str().to_owned())),
-                ("keyaudit/enrichment", super::enrichment_cut_short(account).map(str::to_owned)),
-                ("keyaudit/suppression_entry", f.suppression.as_ref().map(|s| s.entry.clone())),
-                ("keyaudit/suppression_reason", f.suppression.as_ref().map(|s| truncate(&s.reason, 512))),
-                ("keyaudit/suppression_owner", f.suppression.as_ref().map(|s| s.owner.clone())),
-                ("keyaudit/suppression_expires", f.suppression.as_ref().map(|s| s.expires.to_string())),
-            ]
-            .into_iter()
-            .filter_map(|(k, v)| v.map(|v| (k, v))),
-        )
-        .collect(),
-        resources: [Resource { kind: "AwsIamUser", id: &f.user_arn, partition, region, details: Details { other } }],
+        ]),
+        resources: [Resource {
+            kind: "AwsIamUser",
+            id: user_arn,
+            partition: report.run.partition.as_str(),
+            region: &report.run.region,
+            details: Details { other },
+        }],
         compliance: Compliance {
-            status: compliance_status(f.verdict),
+            status: "PASSED",
             related_requirements: super::requirements(rule),
             security_control_id: rule.security_hub.first().copied(),
         },
-        record_state: if archived { "ARCHIVED" } else { "ACTIVE" },
-        // Security Hub takes `Workflow` only when it creates a finding; see docs/exports.md.
-        workflow: Workflow { status: if f.suppression.is_some() { "SUPPRESSED" } else { "NEW" } },
+        record_state: "ACTIVE",
+        workflow: Workflow { status: "NEW" },
     }
 }
 
@@ -193,7 +219,6 @@ fn product_arn(report: &Report) -> String {
 /// away): PASSED and ARCHIVED under the baseline's `Id`, so Security Hub closes it.
 fn gone<'a>(report: &'a Report, r: &'a ResolvedFinding, rule: &'static RuleMeta) -> AsffFinding<'a> {
     let f = &r.finding;
-    let as_of = report.run.as_of.to_string();
     let mut other = BTreeMap::new();
     if let Some(id) = &f.access_key_id {
         other.insert("AccessKeyId", id.clone());
@@ -204,44 +229,17 @@ fn gone<'a>(report: &'a Report, r: &'a ResolvedFinding, rule: &'static RuleMeta)
     if let Some(ou) = r.account.as_ref().and_then(|a| a.ou_path.clone()) {
         other.insert("OuPath", ou);
     }
-    AsffFinding {
-        schema_version: "2018-10-08",
-        id: f.fingerprint.clone(),
-        product_arn: product_arn(report),
-        generator_id: rule.id,
-        aws_account_id: f.account_id.as_str(),
-        types: [TYPE],
-        created_at: as_of.clone(),
-        updated_at: as_of,
-        severity: AsffSeverity { label: "INFORMATIONAL", original: "resolved" },
-        title: rule.title,
-        description: &f.message,
-        remediation: Remediation {
-            recommendation: Recommendation { text: truncate(rule.remediation, 512), url: rule.reference_url },
-        },
-        product_fields: BTreeMap::from([
-            ("ProviderName", "keyaudit".to_owned()),
-            ("ProviderVersion", env!("CARGO_PKG_VERSION").to_owned()),
-            ("keyaudit/verdict", "resolved".to_owned()),
-            ("keyaudit/baseline_state", "absent".to_owned()),
-            ("keyaudit/baseline_verdict", f.verdict.as_str().to_owned()),
-            ("keyaudit/account_name", r.account.as_ref().and_then(|a| a.name.clone()).unwrap_or_default()),
-        ]),
-        resources: [Resource {
-            kind: "AwsIamUser",
-            id: &f.user_arn,
-            partition: report.run.partition.as_str(),
-            region: &report.run.region,
-            details: Details { other },
-        }],
-        compliance: Compliance {
-            status: "PASSED",
-            related_requirements: super::requirements(rule),
-            security_control_id: rule.security_hub.first().copied(),
-        },
-        record_state: "ARCHIVED",
-        workflow: Workflow { status: "RESOLVED" },
-    }
+    let mut out = common(report, rule, f.fingerprint.clone(), f.account_id.as_str(), &f.user_arn, &f.message, other);
+    out.severity.original = "resolved";
+    out.product_fields.extend([
+        ("keyaudit/verdict", "resolved".to_owned()),
+        ("keyaudit/baseline_state", "absent".to_owned()),
+        ("keyaudit/baseline_verdict", f.verdict.as_str().to_owned()),
+        ("keyaudit/account_name", r.account.as_ref().and_then(|a| a.name.clone()).unwrap_or_default()),
+    ]);
+    out.record_state = "ARCHIVED";
+    out.workflow.status = "RESOLVED";
+    out
 }
 
 /// At most `max` characters, cut at a character boundary with an ellipsis.

@@ -337,3 +337,24 @@ pub(crate) fn journal_beside(path: &Path, suffix: &str) -> PathBuf {
     let stem = path.file_stem().map_or_else(|| "keyaudit".into(), |s| s.to_string_lossy().into_owned());
     path.with_file_name(format!("{stem}.{suffix}.jsonl"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_journal_line_that_does_not_parse_names_its_line_and_a_missing_journal_is_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        assert!(read_journal(&path).unwrap().is_empty(), "no journal yet: nothing done");
+        std::fs::write(&path, "\n{\"not\": \"an entry\"}\n").unwrap();
+        let err = read_journal(&path).unwrap_err().to_string();
+        assert!(err.starts_with(&format!("{}:2: not a journal line", path.display())), "{err}");
+    }
+
+    #[test]
+    fn the_journal_sits_beside_its_plan_or_journal() {
+        assert_eq!(journal_beside(Path::new("/x/plan.json"), "journal"), Path::new("/x/plan.journal.jsonl"));
+        assert_eq!(journal_beside(Path::new("/x/plan.journal.jsonl"), "undo"), Path::new("/x/plan.journal.undo.jsonl"));
+    }
+}
