@@ -113,7 +113,9 @@ fn a_key_created_between_report_and_scan_is_never_attached_to_an_older_slot() {
     assert_eq!((app[0]["key_slot"].as_u64(), app[0]["verdict"].as_str()), (Some(1), Some("resolved")));
     assert!(!key_ids(&second).contains(&new), "NEW was created after the report: never in it");
 
-    // Once the cached report is gone (4 hours later), a new one shows NEW in slot 1, young and passing.
+    // Once the cached report is gone (4 hours later), a new one shows NEW in slot 1, young and passing. Report
+    // times have whole seconds: wait for the next one, so that the new report's time differs from the old one's.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     emu.control("DELETE", "reports", &Value::Null);
     let third = emu.keyaudit(&[
         "scan",
