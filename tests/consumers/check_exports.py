@@ -9,7 +9,8 @@
 - OCSF: every record must validate as py-ocsf-models' ComplianceFinding, and no top-level field may be dropped.
 - ASFF: BatchImportFindings into Security Hub (the emulator's) with FailedCount 0, then GetFindings reads back
   every Id.
-- CSV: parsed with Python's csv module, equal to the JSON report's findings, row for row.
+- CSV: parsed with Python's csv module, equal to the JSON report's findings, row for row (formula-like text
+  neutralised with a leading `'`).
 - NDJSON: every line parses; finding lines equal the JSON report's findings; the last line is the summary.
 Prints one line per problem and exits 1 if there is any.
 """
@@ -30,6 +31,9 @@ def check(cond: bool, message: str) -> None:
 
 
 def stringify(v: object) -> str:
+    """A CSV cell as keyaudit writes it: text a spreadsheet would take for a formula gets a leading `'`."""
+    if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + v
     return "" if v is None else str(v)
 
 

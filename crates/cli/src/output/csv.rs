@@ -1,6 +1,8 @@
 //! CSV: one row per finding, with the JSON report's finding fields as columns (RFC 4180 quoting: user names
 //! may contain commas). Absent values are empty cells; the `suppression` object is spread over
-//! `suppression_<field>` columns; `evidence` is the JSON object's text in one cell.
+//! `suppression_<field>` columns; `evidence` is the JSON object's text in one cell. A text cell that a spreadsheet
+//! would take for a formula (starting with `=`, `+`, `-`, `@`, tab or carriage return: user names and tag values
+//! may) is written with a leading `'`, as OWASP recommends against CSV injection.
 
 use anyhow::{Result, anyhow};
 use keyaudit_core::report::Report;
@@ -8,10 +10,12 @@ use serde_json::Value;
 
 use super::{json, with_accounts};
 
-/// One cell: text as is, `null` empty, numbers and booleans as JSON writes them, objects as JSON text.
+/// One cell: text as is (neutralised when a spreadsheet would run it), `null` empty, numbers and booleans as JSON
+/// writes them, objects as JSON text.
 fn cell(value: Option<&Value>) -> String {
     match value {
         None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) if s.starts_with(['=', '+', '-', '@', '\t', '\r']) => format!("'{s}"),
         Some(Value::String(s)) => s.clone(),
         Some(other) => other.to_string(),
     }
@@ -35,6 +39,26 @@ pub(crate) fn render(report: &Report) -> Result<Vec<u8>> {
 mod tests {
     use super::*;
     use crate::output::fixture::report;
+
+    #[test]
+    fn formula_cells_are_neutralised() {
+        for (text, want) in [
+            ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+            ("+1", "'+1"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\t=1", "'\t=1"),
+            ("a=b", "a=b"),
+            ("ci,deployer", "ci,deployer"),
+        ] {
+            assert_eq!(cell(Some(&Value::String(text.into()))), want, "{text:?}");
+        }
+        assert_eq!(cell(Some(&serde_json::json!(-1))), "-1", "numbers are numbers");
+        let mut report = report();
+        report.findings[0].user_name = "=cmd|' /C calc'!A0".into();
+        let text = String::from_utf8(render(&report).unwrap()).unwrap();
+        assert!(text.contains("'=cmd|' /C calc'!A0") && !text.contains(",=cmd"), "{text}");
+    }
 
     #[test]
     fn csv_snapshot_and_round_trip() {

@@ -34,10 +34,12 @@ impl Style {
     }
 }
 
-/// Lays out rows in columns separated by two spaces (widths in characters).
+/// Lays out rows in columns separated by two spaces (widths in characters). Every cell goes through [`shown`]:
+/// cells hold names from member accounts, so they never carry colour or any other control sequence.
 pub(crate) fn columns(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
+    let rows: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(|c| shown(c)).collect()).collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
+    for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
@@ -54,13 +56,26 @@ pub(crate) fn columns(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
         s.trim_end().to_owned()
     };
     let _ = writeln!(out, "{}", line(header.to_vec()));
-    for row in rows {
+    for row in &rows {
         let _ = writeln!(out, "{}", line(row.iter().map(String::as_str).collect()));
     }
 }
 
 pub(crate) fn opt(s: Option<&str>) -> String {
     s.unwrap_or("-").to_owned()
+}
+
+/// Text from outside keyaudit (account, OU and user names, tag values, error messages), made safe for a terminal:
+/// control characters (an OU name may carry escape sequences that recolour, hide or rewrite the screen) and the
+/// bidirectional-override characters that reorder what is shown are written as `\u{..}` escapes.
+pub(crate) fn shown(s: &str) -> String {
+    let unsafe_char = |c: char| {
+        c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !s.chars().any(unsafe_char) {
+        return s.to_owned();
+    }
+    s.chars().map(|c| if unsafe_char(c) { c.escape_unicode().to_string() } else { c.to_string() }).collect()
 }
 
 fn report_time(record: &AccountRecord) -> Option<String> {
@@ -428,9 +443,9 @@ fn suppressions_section(out: &mut String, st: &Style, statuses: &[EntryStatus], 
         .map(|s| {
             let days_left = s.entry.ends_at().duration_since(as_of).as_secs().div_euclid(86_400);
             let state = match s.state {
-                EntryState::ExpiringSoon => st.yellow(&format!("expires in {days_left}d")),
-                EntryState::Expired => st.red("expired"),
-                EntryState::Stale => st.yellow("stale: remove"),
+                EntryState::ExpiringSoon => format!("expires in {days_left}d"),
+                EntryState::Expired => "expired".to_owned(),
+                EntryState::Stale => "stale: remove".to_owned(),
                 other => other.as_str().to_owned(),
             };
             vec![
@@ -505,6 +520,29 @@ pub(crate) fn comparison_sections(out: &mut String, st: &Style, c: &Comparison) 
 mod tests {
     use super::*;
     use crate::output::fixture::report;
+
+    #[test]
+    fn outside_text_cannot_drive_the_terminal() {
+        for (raw, want) in [
+            ("payments", "payments"),
+            ("a\x1b[2Jb", "a\\u{1b}[2Jb"),
+            ("x\ny", "x\\u{a}y"),
+            ("evil\u{202e}gpj.exe", "evil\\u{202e}gpj.exe"),
+            ("Zahlungsverkehr – Süd", "Zahlungsverkehr – Süd"),
+        ] {
+            assert_eq!(shown(raw), want, "{raw:?}");
+        }
+        let mut report = report();
+        report.accounts[0].account.name = Some("\x1b]0;owned\x07\x1b[8mhidden".into());
+        report.accounts[0].account.ou_path = Some("/Root/\x1b[2J".into());
+        let id = report.accounts[0].account.id.clone();
+        for f in report.findings.iter_mut().filter(|f| f.account_id == id) {
+            f.user_name = "bob\x1b[31m".into();
+        }
+        let out = render(&report, FailOn::Fail, false);
+        assert!(!out.contains('\x1b') && !out.contains('\x07'), "{out}");
+        assert!(out.contains("\\u{1b}[8mhidden") && out.contains("/Root/\\u{1b}[2J") && out.contains("bob\\u{1b}[31m"));
+    }
 
     #[test]
     fn table_snapshot() {
