@@ -20,20 +20,36 @@ ensure_venv() {
   fi
 }
 
-# Microsoft's SARIF validator (npm; ships its Linux binary) and the SARIF 2.1.0 schema it carries.
-SARIF_MULTITOOL_VERSION=5.7.0
+# Node tools (tests/node/package.json, pinned by its package-lock.json): Microsoft's SARIF validator (ships its
+# Linux binary, and the SARIF 2.1.0 schema) and playwright-core, which drives Debian's chromium for the HTML
+# report's browser tests. Installed with `npm ci` outside the clone, again only when the lock file changes.
 NODE_DIR=${KEYAUDIT_NODE_DIR:-$HOME/.cache/keyaudit-node}
 export KEYAUDIT_SARIF_MULTITOOL=$NODE_DIR/node_modules/.bin/sarif-multitool
 export KEYAUDIT_SARIF_SCHEMA=$NODE_DIR/node_modules/@microsoft/sarif-multitool-linux/sarif-2.1.0.json
+export KEYAUDIT_NODE_MODULES=$NODE_DIR/node_modules
+export KEYAUDIT_CHROMIUM=${KEYAUDIT_CHROMIUM:-/usr/bin/chromium}
 
 ensure_node_tools() {
-  local pkg="$NODE_DIR/node_modules/@microsoft/sarif-multitool/package.json"
-  if ! grep -q "\"version\": \"$SARIF_MULTITOOL_VERSION\"" "$pkg" 2>/dev/null; then
-    echo "==> installing @microsoft/sarif-multitool $SARIF_MULTITOOL_VERSION"
+  local lock="$ROOT/tests/node/package-lock.json" stamp="$NODE_DIR/.lock.sha256"
+  local want; want=$(sha256sum "$lock" | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "==> installing the pinned Node tools (tests/node/package-lock.json)"
     mkdir -p "$NODE_DIR"
-    npm install --prefix "$NODE_DIR" --no-audit --no-fund --no-save --loglevel=error \
-      "@microsoft/sarif-multitool@$SARIF_MULTITOOL_VERSION"
+    cp "$ROOT/tests/node/package.json" "$lock" "$NODE_DIR/"
+    npm ci --prefix "$NODE_DIR" --no-audit --no-fund --loglevel=error
+    echo "$want" > "$stamp"
   fi
   # npm may not run the package's install script (which only marks the binary executable).
   chmod u+x "$NODE_DIR/node_modules/@microsoft/sarif-multitool-linux/Sarif.Multitool"
+}
+
+# Debian's chromium, for the HTML report's browser tests (playwright-core cannot download a browser here).
+ensure_chromium() {
+  if [ ! -x "$KEYAUDIT_CHROMIUM" ]; then
+    echo "==> installing Debian's chromium"
+    local sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+  fi
 }

@@ -4,6 +4,7 @@
 
 mod aws_behaviour;
 mod harness;
+mod html;
 mod multi_rule;
 mod remediation;
 mod scheduled;

@@ -631,7 +631,7 @@ pub(crate) fn header(report: &Report) -> JsonHeader<'_> {
     }
 }
 
-fn build(report: &Report) -> JsonReport<'_> {
+pub(crate) fn build(report: &Report) -> JsonReport<'_> {
     JsonReport {
         header: header(report),
         accounts: report.accounts.iter().map(account).collect(),

@@ -17,6 +17,7 @@ mod csv;
 pub(crate) mod diff;
 #[cfg(test)]
 mod fixture;
+mod html;
 mod json;
 mod ndjson;
 mod ocsf;
@@ -57,6 +58,7 @@ fn render(format: Format, report: &Report, opts: &OutputOptions, color: bool) ->
         Format::Ocsf => ocsf::render(report, opts)?,
         Format::Asff => asff::render(report)?,
         Format::Csv => csv::render(report)?,
+        Format::Html => html::render(report)?,
         Format::Ndjson => bail!("NDJSON is streamed during the scan"),
     })
 }

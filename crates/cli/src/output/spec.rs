@@ -25,6 +25,8 @@ pub(crate) enum Format {
     Csv,
     /// Streamed JSON lines.
     Ndjson,
+    /// One self-contained HTML page.
+    Html,
 }
 
 impl Format {
@@ -36,6 +38,7 @@ impl Format {
         ("asff", Format::Asff, "asff.json"),
         ("csv", Format::Csv, "csv"),
         ("ndjson", Format::Ndjson, "ndjson"),
+        ("html", Format::Html, "html"),
     ];
 
     fn parse(value: &str) -> Option<Self> {

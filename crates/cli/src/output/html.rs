@@ -1,0 +1,389 @@
+//! The HTML report: one self-contained file (inline CSS, script and SVG charts; no request of any kind when
+//! opened) rendered by minijinja with HTML auto-escaping from the JSON report model, plus two views computed
+//! here: active keys by age and the OU tree with failing keys.
+//!
+//! Names in the report come from member accounts (account, OU and user names, tag values) and are treated as
+//! hostile: the template only writes values into text and double-quoted attributes, where minijinja escapes
+//! `& < > " ' /`; the file carries no inline data in `<script>`; and a Content-Security-Policy `<meta>` allows
+//! only the one `<style>` and one `<script>` written here, by their SHA-256 hashes, so an injection that slipped
+//! through would still not run. Without JavaScript every table is in the page; the script adds sorting,
+//! filtering and the row count.
+
+use std::collections::{BTreeMap, HashMap};
+
+use anyhow::{Context, Result};
+use base64::Engine as _;
+use keyaudit_core::eval::Verdict;
+use keyaudit_core::ids::AccountId;
+use keyaudit_core::inventory::KeySlot;
+use keyaudit_core::report::{AccountStatus, Report};
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::json;
+
+const TEMPLATE: &str = include_str!("html/report.html");
+const STYLE: &str = include_str!("html/report.css");
+const SCRIPT: &str = include_str!("html/report.js");
+
+/// The age buckets of the chart (upper bounds in whole days, inclusive), after CIS's 90 days and the default
+/// 14-day warning window.
+const AGE_BUCKETS: [(&str, i64); 7] =
+    [("≤ 30", 30), ("31–60", 60), ("61–76", 76), ("77–90", 90), ("91–180", 180), ("181–365", 365), ("> 365", i64::MAX)];
+
+/// The verdict classes of the chart, bottom to top.
+const CHART_CLASSES: [&str; 4] = ["fail", "warn", "pass", "suppressed"];
+
+#[derive(Serialize)]
+struct Page {
+    report: Value,
+    /// Findings for the table: failing first, then warning, passing, not applicable; oldest key first.
+    rows: Vec<Value>,
+    csp: String,
+    style: &'static str,
+    script: &'static str,
+    chart: Chart,
+    ou_tree: Vec<OuNode>,
+    filters: Filters,
+    has_suppressions: bool,
+    has_baseline: bool,
+}
+
+#[derive(Serialize, Default)]
+struct Filters {
+    rules: Vec<String>,
+    actions: Vec<String>,
+    ous: Vec<String>,
+}
+
+/// A stacked bar chart, laid out here (the template only writes the numbers into SVG attributes).
+#[derive(Serialize)]
+struct Chart {
+    width: u32,
+    height: u32,
+    total: usize,
+    bars: Vec<Bar>,
+    legend: Vec<(&'static str, usize)>,
+}
+
+#[derive(Serialize)]
+struct Bar {
+    label: &'static str,
+    total: usize,
+    x: u32,
+    width: u32,
+    label_y: u32,
+    total_y: u32,
+    segments: Vec<Segment>,
+}
+
+#[derive(Serialize)]
+struct Segment {
+    class: &'static str,
+    count: usize,
+    y: u32,
+    height: u32,
+}
+
+/// One OU with its accounts' counts, including every OU below it.
+#[derive(Serialize, Default)]
+struct OuNode {
+    name: String,
+    path: String,
+    accounts: usize,
+    failed_accounts: usize,
+    fail_keys: usize,
+    warn_keys: usize,
+    children: Vec<OuNode>,
+}
+
+pub(crate) fn render(report: &Report) -> Result<Vec<u8>> {
+    let mut value = serde_json::to_value(json::build(report))?;
+    let mut rows = match value.get_mut("findings").map(Value::take) {
+        Some(Value::Array(rows)) => rows,
+        _ => Vec::new(),
+    };
+    let rank = |v: &Value| match v["verdict"].as_str() {
+        Some("fail") => 0,
+        Some("warn") => 1,
+        Some("pass") => 2,
+        _ => 3,
+    };
+    rows.sort_by_cached_key(|f| (rank(f), std::cmp::Reverse(f["age_seconds"].as_i64().unwrap_or(-1))));
+    let filters = filters(&rows);
+    let page = Page {
+        has_suppressions: !value["suppressions"].is_null(),
+        has_baseline: !value["baseline"].is_null(),
+        report: value,
+        rows,
+        csp: csp(),
+        style: STYLE,
+        script: SCRIPT,
+        chart: age_chart(report),
+        ou_tree: ou_tree(report),
+        filters,
+    };
+    let mut env = Environment::new();
+    env.set_auto_escape_callback(|_| AutoEscape::Html);
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.add_template("report.html", TEMPLATE).context("the HTML report's template")?;
+    let html = env
+        .get_template("report.html")
+        .and_then(|t| t.render(minijinja::value::Serde(&page)))
+        .context("rendering the HTML report")?;
+    Ok(html.into_bytes())
+}
+
+/// Allows nothing but the page's own `<style>` and `<script>`, by hash.
+fn csp() -> String {
+    let hash = |text: &str| base64::engine::general_purpose::STANDARD.encode(Sha256::digest(text.as_bytes()));
+    format!(
+        "default-src 'none'; style-src 'sha256-{}'; script-src 'sha256-{}'; img-src data:; base-uri 'none'; \
+         form-action 'none'",
+        hash(STYLE),
+        hash(SCRIPT)
+    )
+}
+
+/// The values the filter menus offer, each once, sorted.
+fn filters(rows: &[Value]) -> Filters {
+    let distinct = |field: &str| {
+        let mut v: Vec<String> = rows.iter().filter_map(|f| f[field].as_str().map(str::to_owned)).collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let mut ous: Vec<String> = Vec::new();
+    for path in distinct("ou_path") {
+        // Every ancestor too, so a whole subtree can be picked.
+        let segments = split_path(&path);
+        for end in 1..=segments.len() {
+            ous.push(join_path(&segments[..end]));
+        }
+    }
+    ous.sort();
+    ous.dedup();
+    Filters { rules: distinct("rule_id"), actions: distinct("action"), ous }
+}
+
+/// Active keys by age, each once, coloured by its worst verdict over the findings that count (a key whose
+/// findings are all under exceptions is `suppressed`) — the same rule as `summary.keys`.
+fn age_chart(report: &Report) -> Chart {
+    let mut keys: BTreeMap<(&AccountId, &str, KeySlot), (i64, Option<Verdict>)> = BTreeMap::new();
+    for f in &report.findings {
+        let Some(key) = f.key.as_ref().filter(|k| k.is_active()) else { continue };
+        let entry = keys.entry((&f.account_id, f.user_arn.as_str(), key.slot)).or_insert((key.age_days(), None));
+        if f.suppression.is_none() {
+            entry.1 = Some(entry.1.map_or(f.verdict, |v| v.min(f.verdict)));
+        }
+    }
+    let mut counts = [[0usize; CHART_CLASSES.len()]; AGE_BUCKETS.len()];
+    for (age, verdict) in keys.into_values() {
+        let bucket = AGE_BUCKETS.iter().position(|(_, max)| age <= *max).unwrap_or(AGE_BUCKETS.len() - 1);
+        let class = match verdict {
+            Some(Verdict::Fail) => 0,
+            Some(Verdict::Warn) => 1,
+            Some(Verdict::Pass | Verdict::NotApplicable | Verdict::Resolved) => 2,
+            None => 3,
+        };
+        counts[bucket][class] += 1;
+    }
+    let (width, height, top, bottom, left) = (720u32, 240u32, 24u32, 40u32, 16u32);
+    let plot = height - top - bottom;
+    let slot = (width - 2 * left) / AGE_BUCKETS.len() as u32;
+    let max = counts.iter().map(|c| c.iter().sum::<usize>()).max().unwrap_or(0).max(1);
+    let scale = |n: usize| u32::try_from(n * plot as usize / max).unwrap_or(plot);
+    let bars = AGE_BUCKETS
+        .iter()
+        .zip(counts)
+        .enumerate()
+        .map(|(i, ((label, _), c))| {
+            let mut y = top + plot;
+            let segments = CHART_CLASSES
+                .iter()
+                .zip(c)
+                .filter(|(_, n)| *n > 0)
+                .map(|(class, count)| {
+                    let h = scale(count).max(1);
+                    y -= h;
+                    Segment { class, count, y, height: h }
+                })
+                .collect();
+            Bar {
+                label,
+                total: c.iter().sum(),
+                x: left + i as u32 * slot + slot / 6,
+                width: slot * 2 / 3,
+                label_y: height - bottom + 18,
+                total_y: y.saturating_sub(6),
+                segments,
+            }
+        })
+        .collect::<Vec<Bar>>();
+    let legend = CHART_CLASSES
+        .iter()
+        .enumerate()
+        .map(|(i, class)| (*class, counts.iter().map(|c| c[i]).sum()))
+        .filter(|(class, n)| *n > 0 || *class != "suppressed")
+        .collect();
+    Chart { width, height, total: bars.iter().map(|b| b.total).sum(), bars, legend }
+}
+
+/// Splits an OU path at the `/` that separate OUs (keyaudit writes `\/` and `\\` inside a name).
+fn split_path(path: &str) -> Vec<String> {
+    let mut segments = Vec::new();
+    let mut current = String::new();
+    let mut chars = path.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                current.push(c);
+                if let Some(next) = chars.next() {
+                    current.push(next);
+                }
+            }
+            '/' => {
+                if !current.is_empty() {
+                    segments.push(std::mem::take(&mut current));
+                }
+            }
+            _ => current.push(c),
+        }
+    }
+    if !current.is_empty() {
+        segments.push(current);
+    }
+    segments
+}
+
+fn join_path(segments: &[String]) -> String {
+    segments.iter().fold(String::new(), |path, s| format!("{path}/{s}"))
+}
+
+/// An escaped path segment as the OU's name (`a\/b` → `a/b`).
+fn segment_name(segment: &str) -> String {
+    let mut name = String::new();
+    let mut chars = segment.chars();
+    while let Some(c) = chars.next() {
+        name.push(if c == '\\' { chars.next().unwrap_or(c) } else { c });
+    }
+    name
+}
+
+/// The OU tree of the selected accounts, with failing and warning keys (each key once, findings under an
+/// exception left out) and failed accounts counted into every OU above them; largest failing count first.
+fn ou_tree(report: &Report) -> Vec<OuNode> {
+    #[derive(Default)]
+    struct Counts {
+        accounts: usize,
+        failed: usize,
+        fail: usize,
+        warn: usize,
+    }
+    let mut worst: HashMap<(&AccountId, &str, KeySlot), Verdict> = HashMap::new();
+    for f in report.findings.iter().filter(|f| f.counts_against()) {
+        if let Some(key) = &f.key {
+            let v = worst.entry((&f.account_id, f.user_arn.as_str(), key.slot)).or_insert(f.verdict);
+            *v = (*v).min(f.verdict);
+        }
+    }
+    let mut per_account: HashMap<&AccountId, (usize, usize)> = HashMap::new();
+    for ((account, ..), verdict) in worst {
+        let c = per_account.entry(account).or_default();
+        if verdict == Verdict::Fail {
+            c.0 += 1;
+        } else {
+            c.1 += 1;
+        }
+    }
+    let mut by_path: BTreeMap<Vec<String>, Counts> = BTreeMap::new();
+    for record in &report.accounts {
+        let segments = split_path(record.account.ou_path.as_deref().unwrap_or("/Root"));
+        let (fail, warn) = per_account.get(&record.account.id).copied().unwrap_or_default();
+        let failed = matches!(record.status, AccountStatus::Failed(_));
+        for end in 1..=segments.len() {
+            let c = by_path.entry(segments[..end].to_vec()).or_default();
+            c.accounts += 1;
+            c.failed += usize::from(failed);
+            c.fail += fail;
+            c.warn += warn;
+        }
+    }
+    fn build(prefix: &[String], by_path: &BTreeMap<Vec<String>, Counts>) -> Vec<OuNode> {
+        let mut nodes: Vec<OuNode> = by_path
+            .iter()
+            .filter(|(path, _)| path.len() == prefix.len() + 1 && path.starts_with(prefix))
+            .map(|(path, c)| OuNode {
+                name: segment_name(&path[prefix.len()]),
+                path: join_path(path),
+                accounts: c.accounts,
+                failed_accounts: c.failed,
+                fail_keys: c.fail,
+                warn_keys: c.warn,
+                children: build(path, by_path),
+            })
+            .collect();
+        nodes.sort_by(|a, b| b.fail_keys.cmp(&a.fail_keys).then_with(|| a.name.cmp(&b.name)));
+        nodes
+    }
+    build(&[], &by_path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::fixture::report;
+
+    #[test]
+    fn ou_paths_split_at_unescaped_slashes() {
+        assert_eq!(split_path("/Root/Prod/Payments"), ["Root", "Prod", "Payments"]);
+        assert_eq!(split_path(r"/Root/a\/b/c\\"), ["Root", r"a\/b", r"c\\"]);
+        assert_eq!(segment_name(r"a\/b"), "a/b");
+        assert_eq!(join_path(&split_path(r"/Root/a\/b")), r"/Root/a\/b");
+    }
+
+    #[test]
+    fn the_policy_names_the_exact_style_and_script() {
+        let html = String::from_utf8(render(&report()).unwrap()).unwrap();
+        let policy = csp();
+        let escaped = policy.replace('\'', "&#x27;").replace('/', "&#x2f;");
+        assert!(html.contains(&format!("content=\"{escaped}\"")), "the CSP meta is there");
+        assert!(html.contains(&format!("<style>{STYLE}</style>")), "the style is written exactly as hashed");
+        assert!(html.contains(&format!("<script>{SCRIPT}</script>")), "the script is written exactly as hashed");
+        assert_eq!(html.matches("<script").count(), 1, "one script and no inline data");
+        assert!(!html.contains(" style=\"") && !html.contains(" onclick="), "no inline style or handler");
+    }
+
+    #[test]
+    fn hostile_names_are_text() {
+        let mut report = report();
+        report.accounts[0].account.name = Some("<img src=x onerror=alert(1)>".into());
+        report.accounts[0].account.ou_path = Some("/Root/</script><script>alert(2)</script>".into());
+        let html = String::from_utf8(render(&report).unwrap()).unwrap();
+        assert!(!html.contains("<img") && !html.contains("alert(2)</script>"), "{html}");
+        assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"));
+        assert!(html.contains("&lt;&#x2f;script&gt;&lt;script&gt;alert(2)&lt;&#x2f;script&gt;"));
+    }
+
+    #[test]
+    fn chart_and_tree_count_keys_once() {
+        let report = report();
+        let chart = age_chart(&report);
+        let active_with_findings: std::collections::HashSet<_> = report
+            .findings
+            .iter()
+            .filter_map(|f| f.key.as_ref().filter(|k| k.is_active()).map(|k| (&f.account_id, &f.user_arn, k.slot)))
+            .collect();
+        assert_eq!(chart.total, active_with_findings.len());
+        assert_eq!(chart.bars.len(), AGE_BUCKETS.len());
+        let tree = ou_tree(&report);
+        assert_eq!(tree.len(), 1, "one root");
+        assert_eq!(tree[0].name, "Root");
+        assert_eq!(tree[0].accounts, report.accounts.len());
+        let s = report.summary();
+        assert_eq!(tree[0].fail_keys, s.keys.fail, "the root counts every failing key, as the summary does");
+        assert_eq!(tree[0].failed_accounts, s.accounts_failed);
+    }
+}

@@ -1,0 +1,141 @@
+// Opens keyaudit's HTML report in Debian's chromium (headless, driven by playwright-core) and checks it against
+// the JSON report of the same run. Prints one line per problem and exits 1 if there is any; prints a JSON line
+// of measurements (`{"ready_ms": …}`) on success.
+//
+//   node check_html.mjs --html report.html --json report.json --out DIR [--search USER] [--text STRING]…
+//   node check_html.mjs --html report.html --bench          (only measures: load → interactive, filter, sort)
+//
+// Checks: no request other than the file itself; no console error, page error or dialog (an `alert` run by an
+// injected name would open one); every `data-figure` equals the JSON report's value at that path; sorting by age
+// orders the rows (both ways, the oldest key first when descending); filtering to `fail` shows exactly the
+// failing findings and the row count follows; the search box finds `--search`; every `--text` is shown as text;
+// there is one script, no <img> and no element the report did not write; without JavaScript every finding is in
+// the table. Writes a 1280×800 screenshot to DIR/report.png.
+import { readFileSync, mkdirSync } from "node:fs";
+import { resolve, join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { createRequire } from "node:module";
+
+const require = createRequire(import.meta.url);
+const modules = process.env.KEYAUDIT_NODE_MODULES;
+if (!modules) {
+  console.error("KEYAUDIT_NODE_MODULES is not set: run the tests through scripts/test");
+  process.exit(2);
+}
+const { chromium } = require(join(modules, "playwright-core"));
+
+const args = { text: [] };
+for (let i = 2; i < process.argv.length; i++) {
+  const a = process.argv[i].replace(/^--/, "");
+  if (a === "bench") { args.bench = true; continue; }
+  if (a === "text") { args.text.push(process.argv[++i]); continue; }
+  args[a] = process.argv[++i];
+}
+const problems = [];
+const check = (ok, msg) => { if (!ok) problems.push(msg); };
+
+const browser = await chromium.launch({
+  executablePath: process.env.KEYAUDIT_CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync"],
+});
+const url = pathToFileURL(resolve(args.html)).href;
+
+async function open(javaScriptEnabled) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, javaScriptEnabled });
+  const page = await context.newPage();
+  page.on("request", (r) => check(r.url() === url, `a request was made: ${r.method()} ${r.url()}`));
+  page.on("console", (m) => check(m.type() !== "error" && m.type() !== "warning",
+    `console ${m.type()}: ${m.text()}`));
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  page.on("dialog", async (d) => { problems.push(`a dialog opened (script ran): ${d.message()}`); await d.dismiss(); });
+  const start = Date.now();
+  await page.goto(url, { waitUntil: "load" });
+  if (javaScriptEnabled) { await page.waitForSelector("html[data-ready='1']", { timeout: 30000 }); }
+  return { context, page, readyMs: Date.now() - start };
+}
+
+const visibleRows = (page) => page.$$eval("#findings tbody tr", (rows) =>
+  rows.filter((r) => !r.hidden).map((r) => Array.from(r.cells, (c) => ({ t: c.textContent, s: c.getAttribute("data-s") }))));
+const column = async (page, name) => page.$$eval("#findings thead th", (ths, n) =>
+  ths.findIndex((th) => th.getAttribute("data-col") === n), name);
+
+async function timed(fn) { const t = Date.now(); await fn(); return Date.now() - t; }
+
+if (args.bench) {
+  const { page, readyMs } = await open(true);
+  const rows = await page.$$eval("#findings tbody tr", (r) => r.length);
+  const filterMs = await timed(() => page.selectOption("select[data-filter=verdict]", "fail"));
+  const sortMs = await timed(() => page.click("#findings th[data-col=age] button"));
+  const searchMs = await timed(() => page.fill("#search", "zzz-no-such-user"));
+  console.log(JSON.stringify({ rows, ready_ms: readyMs, filter_ms: filterMs, sort_ms: sortMs, search_ms: searchMs }));
+  await browser.close();
+  process.exit(problems.length ? 1 : 0);
+}
+
+const report = JSON.parse(readFileSync(args.json, "utf8"));
+const findings = report.findings;
+const { page, readyMs } = await open(true);
+mkdirSync(args.out, { recursive: true });
+await page.screenshot({ path: join(args.out, "report.png") });
+
+// Figures: every number on the page that has a JSON twin.
+const figures = await page.$$eval("[data-figure]", (els) => els.map((e) => [e.getAttribute("data-figure"), e.textContent]));
+check(figures.length >= 10, `only ${figures.length} figures are marked`);
+for (const [path, shown] of figures) {
+  let v = report;
+  for (const part of path.split(".")) { v = v == null ? undefined : (part === "length" ? v.length : v[part]); }
+  check(v !== undefined && String(v) === shown.trim(), `figure ${path}: the page shows ${JSON.stringify(shown)}, the JSON has ${JSON.stringify(v)}`);
+}
+
+// Sorting by age, both ways.
+const ageCol = await column(page, "age");
+await page.click("#findings th[data-col=age] button");
+let ages = (await visibleRows(page)).map((r) => Number(r[ageCol].s));
+check(ages.every((a, i) => i === 0 || ages[i - 1] <= a), "sorted by age ascending: rows out of order");
+await page.click("#findings th[data-col=age] button");
+ages = (await visibleRows(page)).map((r) => Number(r[ageCol].s));
+check(ages.every((a, i) => i === 0 || ages[i - 1] >= a), "sorted by age descending: rows out of order");
+const oldest = Math.max(...findings.map((f) => f.age_seconds ?? -1));
+check(ages[0] === oldest, `the oldest key first: ${ages[0]} != ${oldest}`);
+check(ages.length === findings.length, `${ages.length} rows, ${findings.length} findings`);
+
+// Filtering to fail.
+const verdictCol = await column(page, "verdict");
+await page.selectOption("select[data-filter=verdict]", "fail");
+const failing = await visibleRows(page);
+const wantFail = findings.filter((f) => f.verdict === "fail").length;
+check(failing.length === wantFail, `filter fail: ${failing.length} rows, the JSON has ${wantFail} failing findings`);
+check(failing.every((r) => r[verdictCol].t === "fail"), "filter fail: a row that does not fail is shown");
+check((await page.textContent("#shown")) === String(wantFail), "the row count does not follow the filter");
+await page.click("button[type=reset]");
+await page.waitForFunction((n) => document.getElementById("shown").textContent === String(n), findings.length);
+
+// Search.
+if (args.search) {
+  const userCol = await column(page, "user");
+  await page.fill("#search", args.search);
+  const found = await visibleRows(page);
+  const want = findings.filter((f) => f.user_name === args.search).length;
+  check(want > 0 && found.length === want, `search ${args.search}: ${found.length} rows, ${want} findings`);
+  check(found.every((r) => r[userCol].t === args.search), `search ${args.search}: another user is shown`);
+  await page.fill("#search", "");
+}
+
+// Hostile names: shown as text, nothing of theirs in the DOM.
+const bodyText = await page.innerText("body");
+for (const t of args.text) { check(bodyText.includes(t), `not shown as text: ${t}`); }
+check((await page.$$("script")).length === 1, "more than the report's own script in the page");
+check((await page.$$("img, iframe, object, embed, link[rel=stylesheet], base")).length === 0, "an element the report does not write");
+
+// Without JavaScript: the whole table is there, the controls are not.
+const nojs = await open(false);
+const rowsNoJs = await nojs.page.$$eval("#findings tbody tr", (r) => r.length);
+check(rowsNoJs === findings.length, `without JavaScript: ${rowsNoJs} rows, ${findings.length} findings`);
+check(!(await nojs.page.isVisible("#controls")), "without JavaScript the filter controls are shown (they cannot work)");
+await nojs.context.close();
+
+await browser.close();
+for (const p of problems) { console.log(p); }
+if (problems.length === 0) { console.log(JSON.stringify({ ready_ms: readyMs, figures: figures.length })); }
+process.exit(problems.length ? 1 : 0);
