@@ -7,6 +7,10 @@ one fresh key per user), inject LATENCY ms on every AWS call, then
   2. run the reference: one account after another, AssumeRole + GenerateCredentialReport +
      GetCredentialReport (waiting out ReportInProgress) + CSV parse, with boto3.
 Prints one table and writes bench-output/results.json. Run it through bench/run (which builds keyaudit).
+
+With --html, keyaudit also writes its HTML report, and tests/browser/check_html.mjs --bench opens it in headless
+chromium: the file's size, the time from navigation to the page being interactive (its script has run over
+every row), and how long one filter, one sort and one search take.
 """
 
 from __future__ import annotations
@@ -115,6 +119,19 @@ def reference_scan(url: str, threads: int = 1) -> tuple[float, int]:
     return time.perf_counter() - start, rows
 
 
+def html_figures(html: Path) -> dict:
+    """The HTML report's size and its timings in headless chromium (best of three page loads)."""
+    runs = []
+    for _ in range(3):
+        out = subprocess.run(["node", str(ROOT / "tests/browser/check_html.mjs"), "--html", str(html), "--bench"],
+                             capture_output=True, text=True, check=True)
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    best = min(runs, key=lambda r: r["ready_ms"])
+    return {"html_mib": round(html.stat().st_size / 2**20, 2), "html_rows": best["rows"],
+            "html_ready_ms": best["ready_ms"], "html_filter_ms": best["filter_ms"], "html_sort_ms": best["sort_ms"],
+            "html_search_ms": best["search_ms"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--keyaudit", required=True, help="path to the keyaudit binary")
@@ -129,6 +146,7 @@ def main() -> None:
     parser.add_argument("--big-account-users", type=int, default=0,
                         help="add one account with this many users, most keys stale (large-account check)")
     parser.add_argument("--out", default=str(ROOT / "bench-output"), help="results folder")
+    parser.add_argument("--html", action="store_true", help="also measure the HTML report in headless chromium")
     args = parser.parse_args()
 
     emulator, url = start_emulator()
@@ -149,7 +167,10 @@ def main() -> None:
             control(url, "DELETE", "reports")
             control(url, "POST", "faults", {"latency_ms": args.latency_ms})
             control(url, "DELETE", "requests")
-            ka = run_keyaudit(args.keyaudit, url, args.keyaudit_args.split())
+            html = Path(args.out, f"report-{n}.html")
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+            extra = args.keyaudit_args.split() + (["-o", f"html={html}"] if args.html else [])
+            ka = run_keyaudit(args.keyaudit, url, extra)
             log = control(url, "GET", "requests")
             control(url, "DELETE", "requests")
             warm = run_keyaudit(args.keyaudit, url, args.keyaudit_args.split()) if int(low) else None
@@ -186,6 +207,8 @@ def main() -> None:
                 "speedup": round(ref_s / ka["wall_s"], 1),
                 "parallel_reference_wall_s": round(par_s, 3),
             }
+            if args.html:
+                row.update(html_figures(html))
             results.append(row)
             print(json.dumps(row), flush=True)
     finally:

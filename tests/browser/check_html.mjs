@@ -4,6 +4,7 @@
 //
 //   node check_html.mjs --html report.html --json report.json --out DIR [--search USER] [--text STRING]…
 //   node check_html.mjs --html report.html --bench          (only measures: load → interactive, filter, sort)
+//   node check_html.mjs --html report.html --screenshot PNG (only takes the 1280×800 screenshot, for the docs)
 //
 // Checks: no request other than the file itself; no console error, page error or dialog (an `alert` run by an
 // injected name would open one); every `data-figure` equals the JSON report's value at that path; sorting by age
@@ -60,11 +61,25 @@ const visibleRows = (page) => page.$$eval("#findings tbody tr", (rows) =>
 const column = async (page, name) => page.$$eval("#findings thead th", (ths, n) =>
   ths.findIndex((th) => th.getAttribute("data-col") === n), name);
 
+// The page lays out a page of matching rows at a time (`data-page`, 250) ("Show more", "Show all").
+const pageSize = (page) => page.$eval("#findings", (t) => Number(t.getAttribute("data-page")));
+async function showAll(page) {
+  if (await page.isVisible("#pager")) { await page.click("#all"); }
+}
+
 async function timed(fn) { const t = Date.now(); await fn(); return Date.now() - t; }
+
+if (args.screenshot) {
+  const { page } = await open(true);
+  await page.screenshot({ path: args.screenshot });
+  await browser.close();
+  process.exit(problems.length ? 1 : 0);
+}
 
 if (args.bench) {
   const { page, readyMs } = await open(true);
   const rows = await page.$$eval("#findings tbody tr", (r) => r.length);
+  check((await visibleRows(page)).length === Math.min(await pageSize(page), rows), "one page of rows at first");
   const filterMs = await timed(() => page.selectOption("select[data-filter=verdict]", "fail"));
   const sortMs = await timed(() => page.click("#findings th[data-col=age] button"));
   const searchMs = await timed(() => page.fill("#search", "zzz-no-such-user"));
@@ -88,6 +103,15 @@ for (const [path, shown] of figures) {
   check(v !== undefined && String(v) === shown.trim(), `figure ${path}: the page shows ${JSON.stringify(shown)}, the JSON has ${JSON.stringify(v)}`);
 }
 
+// Paging: one page of rows at first, all of them on "Show all".
+const PAGE = await pageSize(page);
+check(PAGE === 250, `page size ${PAGE}`);
+const firstPage = (await visibleRows(page)).length;
+check(firstPage === Math.min(PAGE, findings.length), `${firstPage} rows shown at first, ${findings.length} findings`);
+check((await page.isVisible("#pager")) === findings.length > PAGE, "the pager is shown exactly when rows are held back");
+await showAll(page);
+check((await visibleRows(page)).length === findings.length, "Show all shows every finding");
+
 // Sorting by age, both ways.
 const ageCol = await column(page, "age");
 await page.click("#findings th[data-col=age] button");
@@ -103,6 +127,7 @@ check(ages.length === findings.length, `${ages.length} rows, ${findings.length} 
 // Filtering to fail.
 const verdictCol = await column(page, "verdict");
 await page.selectOption("select[data-filter=verdict]", "fail");
+await showAll(page);
 const failing = await visibleRows(page);
 const wantFail = findings.filter((f) => f.verdict === "fail").length;
 check(failing.length === wantFail, `filter fail: ${failing.length} rows, the JSON has ${wantFail} failing findings`);
@@ -115,6 +140,7 @@ await page.waitForFunction((n) => document.getElementById("shown").textContent =
 if (args.search) {
   const userCol = await column(page, "user");
   await page.fill("#search", args.search);
+  await showAll(page);
   const found = await visibleRows(page);
   const want = findings.filter((f) => f.user_name === args.search).length;
   check(want > 0 && found.length === want, `search ${args.search}: ${found.length} rows, ${want} findings`);
@@ -125,7 +151,7 @@ if (args.search) {
 // Hostile names: shown as text, nothing of theirs in the DOM.
 const bodyText = await page.innerText("body");
 for (const t of args.text) { check(bodyText.includes(t), `not shown as text: ${t}`); }
-check((await page.$$("script")).length === 1, "more than the report's own script in the page");
+check((await page.$$("script")).length === 2, "more than the report's own two scripts in the page");
 check((await page.$$("img, iframe, object, embed, link[rel=stylesheet], base")).length === 0, "an element the report does not write");
 
 // Without JavaScript: the whole table is there, the controls are not.

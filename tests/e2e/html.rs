@@ -110,6 +110,7 @@ fn the_html_report_shows_the_json_figures_sorts_filters_searches_and_runs_no_hos
     assert!(!run.stdout.contains('\u{1b}'), "an escape sequence reached the terminal:\n{}", run.stdout);
     assert!(run.stdout.contains(r"Ops\u{1b}[2J\u{1b}[31m"), "{}", run.stdout);
     assert!(run.stdout.contains(IMG), "other names are shown as they are");
+    assert!(!run.stderr.contains('\u{1b}'), "an escape sequence reached the log:\n{}", run.stderr);
 }
 
 #[test]
@@ -164,4 +165,32 @@ fn the_html_report_shows_exceptions_and_what_changed_since_the_baseline() {
     assert!(page.contains("<th data-col=\"exception\">") && page.contains("<th data-col=\"baseline\">"));
     assert!(page.contains("Resolved since the last run (2)"));
     check_in_browser(&html, &json_path, &dir.path().join("shots"), &["--search", "bob"]);
+}
+
+#[test]
+fn a_large_html_report_lays_out_one_page_of_findings_at_a_time() {
+    let emu = Emulator::start();
+    let users: Vec<Value> = (0..130)
+        .map(|u| json!({"name": format!("user-{u:03}"), "keys": [{"age_days": 10 + u}, {"age_days": 200 + u}]}))
+        .collect();
+    emu.seed(json!({"accounts": [{"name": "big", "users": users}]}));
+    let dir = tempfile::tempdir().unwrap();
+    let html = dir.path().join("report.html");
+    let run = emu.keyaudit(&[
+        "scan",
+        "--as-of",
+        AS_OF,
+        "--rules",
+        "KA-IAM-001",
+        "--owner-tags",
+        "",
+        "-o",
+        &format!("html={}", html.display()),
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let findings = run.report()["findings"].as_array().unwrap().len();
+    assert!(findings > 250, "more findings than one page: {findings}");
+    let json_path = dir.path().join("report.json");
+    std::fs::write(&json_path, serde_json::to_vec(run.report()).unwrap()).unwrap();
+    check_in_browser(&html, &json_path, &dir.path().join("shots"), &["--search", "user-042"]);
 }

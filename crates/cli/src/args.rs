@@ -358,7 +358,7 @@ pub(crate) struct ScanArgs {
     #[arg(long, env = "KEYAUDIT_ENRICHMENT_TIMEOUT", value_name = "DURATION", help_heading = "Collection")]
     pub(crate) enrichment_timeout: Option<String>,
 
-    /// Write the report as FORMAT (table, json, sarif, ocsf, asff, csv, ndjson) to PATH, to --output-dir
+    /// Write the report as FORMAT (table, json, sarif, ocsf, asff, csv, ndjson, html) to PATH, to --output-dir
     /// without =PATH when that is given, else to stdout. Repeatable [default: table to stdout].
     #[arg(long = "output", short = 'o', value_name = "FORMAT[=PATH]", help_heading = "Output")]
     pub(crate) outputs: Vec<String>,

@@ -5,7 +5,7 @@
 //! Names in the report come from member accounts (account, OU and user names, tag values) and are treated as
 //! hostile: the template only writes values into text and double-quoted attributes, where minijinja escapes
 //! `& < > " ' /`; the file carries no inline data in `<script>`; and a Content-Security-Policy `<meta>` allows
-//! only the one `<style>` and one `<script>` written here, by their SHA-256 hashes, so an injection that slipped
+//! only the `<style>` and the two `<script>`s written here, by their SHA-256 hashes, so an injection that slipped
 //! through would still not run. Without JavaScript every table is in the page; the script adds sorting,
 //! filtering and the row count.
 
@@ -27,6 +27,8 @@ use super::json;
 const TEMPLATE: &str = include_str!("html/report.html");
 const STYLE: &str = include_str!("html/report.css");
 const SCRIPT: &str = include_str!("html/report.js");
+/// Run first, in `<head>`: marks the page as scripted, so that the first layout holds one page of findings only.
+const HEAD_SCRIPT: &str = "document.documentElement.classList.add(\"js\");";
 
 /// The age buckets of the chart (upper bounds in whole days, inclusive), after CIS's 90 days and the default
 /// 14-day warning window.
@@ -36,6 +38,9 @@ const AGE_BUCKETS: [(&str, i64); 7] =
 /// The verdict classes of the chart, bottom to top.
 const CHART_CLASSES: [&str; 4] = ["fail", "warn", "pass", "suppressed"];
 
+/// Findings laid out at a time when script runs (the rest: "Show more", "Show all").
+const PAGE_SIZE: usize = 250;
+
 #[derive(Serialize)]
 struct Page {
     report: Value,
@@ -43,12 +48,14 @@ struct Page {
     rows: Vec<Value>,
     csp: String,
     style: &'static str,
+    head_script: &'static str,
     script: &'static str,
     chart: Chart,
     ou_tree: Vec<OuNode>,
     filters: Filters,
     has_suppressions: bool,
     has_baseline: bool,
+    page_size: usize,
 }
 
 #[derive(Serialize, Default)]
@@ -120,10 +127,12 @@ pub(crate) fn render(report: &Report) -> Result<Vec<u8>> {
         rows,
         csp: csp(),
         style: STYLE,
+        head_script: HEAD_SCRIPT,
         script: SCRIPT,
         chart: age_chart(report),
         ou_tree: ou_tree(report),
         filters,
+        page_size: PAGE_SIZE,
     };
     let mut env = Environment::new();
     env.set_auto_escape_callback(|_| AutoEscape::Html);
@@ -140,9 +149,10 @@ pub(crate) fn render(report: &Report) -> Result<Vec<u8>> {
 fn csp() -> String {
     let hash = |text: &str| base64::engine::general_purpose::STANDARD.encode(Sha256::digest(text.as_bytes()));
     format!(
-        "default-src 'none'; style-src 'sha256-{}'; script-src 'sha256-{}'; img-src data:; base-uri 'none'; \
-         form-action 'none'",
+        "default-src 'none'; style-src 'sha256-{}'; script-src 'sha256-{}' 'sha256-{}'; img-src data:; \
+         base-uri 'none'; form-action 'none'",
         hash(STYLE),
+        hash(HEAD_SCRIPT),
         hash(SCRIPT)
     )
 }
@@ -352,7 +362,8 @@ mod tests {
         assert!(html.contains(&format!("content=\"{escaped}\"")), "the CSP meta is there");
         assert!(html.contains(&format!("<style>{STYLE}</style>")), "the style is written exactly as hashed");
         assert!(html.contains(&format!("<script>{SCRIPT}</script>")), "the script is written exactly as hashed");
-        assert_eq!(html.matches("<script").count(), 1, "one script and no inline data");
+        assert!(html.contains(&format!("<script>{HEAD_SCRIPT}</script>")), "so is the head script");
+        assert_eq!(html.matches("<script").count(), 2, "two scripts and no inline data");
         assert!(!html.contains(" style=\"") && !html.contains(" onclick="), "no inline style or handler");
     }
 
