@@ -7,8 +7,9 @@
   run by the Rust test; once a log deserializes it no longer reports schema errors, hence this second check),
   and GitHub code scanning's documented ingestion rules, which are stricter than both (see check_github).
 - OCSF: every record must validate as py-ocsf-models' ComplianceFinding, and no top-level field may be dropped.
-- ASFF: BatchImportFindings into Security Hub (the emulator's) with FailedCount 0, then GetFindings reads back
-  every Id.
+- ASFF: AWS's rule for custom integrations (each finding's ProductArn is its own account's default product, and
+  is imported from that account: moto checks neither), then BatchImportFindings into the emulator's Security Hub
+  with each account's own credentials, FailedCount 0, and GetFindings in each account reads back its Ids.
 - CSV: parsed with Python's csv module, equal to the JSON report's findings, row for row (formula-like text
   neutralised with a leading `'`).
 - NDJSON: every line parses; finding lines equal the JSON report's findings; the last line is the summary.
@@ -100,31 +101,57 @@ def check_ocsf(path: str) -> None:
 
 
 def check_asff(path: str, endpoint: str) -> None:
+    """Imports the file as AWS documents for a custom integration (the default product): each finding's
+    ProductArn is `product/<AwsAccountId>/default`, and each account's findings are imported with that account's
+    own credentials (moto does not check either rule, so they are checked here), 100 per call; then each
+    account's findings are read back there."""
     import boto3
 
     findings = json.load(open(path))
     check(bool(findings), "ASFF: no findings")
-    hub = boto3.client("securityhub", endpoint_url=endpoint, region_name="us-east-1",
-                       aws_access_key_id="AKIAIOSFODNN7EXAMPLE", aws_secret_access_key="consumer-check")
-    failed = 0
-    for start in range(0, len(findings), 100):  # BatchImportFindings takes at most 100 findings
-        out = hub.batch_import_findings(Findings=findings[start:start + 100])
-        failed += out["FailedCount"]
-        for f in out.get("FailedFindings", []):
-            problems.append(f"ASFF import failed: {f}")
-    check(failed == 0, f"ASFF: FailedCount {failed}")
-    got = []
-    for page in hub.get_paginator("get_findings").paginate():
-        got.extend(page["Findings"])
-    ids = {f["Id"] for f in got}
-    missing = {f["Id"] for f in findings} - ids
-    check(not missing, f"ASFF: {len(missing)} findings not read back")
-    by_id = {f["Id"]: f for f in got}
+    session = dict(endpoint_url=endpoint, region_name="us-east-1")
+    caller = dict(aws_access_key_id="AKIAIOSFODNN7EXAMPLE", aws_secret_access_key="consumer-check")
+    sts = boto3.client("sts", **session, **caller)
+    me = sts.get_caller_identity()["Account"]
+    by_account: dict[str, list[dict]] = {}
     for f in findings:
-        back = by_id.get(f["Id"])
-        if back:
-            check(back["Compliance"]["Status"] == f["Compliance"]["Status"], f"ASFF {f['Id']}: status changed")
-            check(back["AwsAccountId"] == f["AwsAccountId"], f"ASFF {f['Id']}: account changed")
+        account = f["AwsAccountId"]
+        region = f["Resources"][0]["Region"]
+        partition = f["Resources"][0]["Partition"]
+        want = f"arn:{partition}:securityhub:{region}:{account}:product/{account}/default"
+        check(f["ProductArn"] == want, f"ASFF {f['Id']}: ProductArn {f['ProductArn']}, AWS accepts only {want}")
+        check(f.get("FindingProviderFields", {}).get("Severity") is not None, f"ASFF {f['Id']}: no FindingProviderFields.Severity")
+        by_account.setdefault(account, []).append(f)
+    order = [f["AwsAccountId"] for f in findings]
+    check(order == sorted(order), "ASFF: the file is not grouped by account")
+    failed = 0
+    for account, group in by_account.items():
+        creds = caller
+        if account != me:
+            c = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole",
+                                RoleSessionName="asff-import")["Credentials"]
+            creds = dict(aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"],
+                         aws_session_token=c["SessionToken"])
+        hub = boto3.client("securityhub", **session, **creds)
+        check(boto3.client("sts", **session, **creds).get_caller_identity()["Account"] == account,
+              f"ASFF: importing {account}'s findings with another account's credentials")
+        for start in range(0, len(group), 100):  # BatchImportFindings takes at most 100 findings
+            out = hub.batch_import_findings(Findings=group[start:start + 100])
+            failed += out["FailedCount"]
+            for f in out.get("FailedFindings", []):
+                problems.append(f"ASFF import failed: {f}")
+        got = []
+        for page in hub.get_paginator("get_findings").paginate():
+            got.extend(page["Findings"])
+        by_id = {f["Id"]: f for f in got}
+        missing = {f["Id"] for f in group} - set(by_id)
+        check(not missing, f"ASFF: {len(missing)} of account {account}'s findings not read back there")
+        for f in group:
+            back = by_id.get(f["Id"])
+            if back:
+                check(back["Compliance"]["Status"] == f["Compliance"]["Status"], f"ASFF {f['Id']}: status changed")
+                check(back["AwsAccountId"] == f["AwsAccountId"], f"ASFF {f['Id']}: account changed")
+    check(failed == 0, f"ASFF: FailedCount {failed}")
 
 
 def check_csv(path: str, report: dict) -> None:

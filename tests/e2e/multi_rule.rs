@@ -306,6 +306,31 @@ fn every_export_carries_every_rule_and_passes_its_consumers_and_githubs_ingestio
         String::from_utf8_lossy(&out.stdout)
             .contains("no physicalLocation.artifactLocation.uri (expected artifact location)")
     );
+
+    // Every ASFF finding names its own account's product, and the consumer check (which imports each account's
+    // findings from that account) refuses what keyaudit wrote before: the caller's product on member findings.
+    let findings = asff.as_array().unwrap();
+    assert!(findings.iter().any(|f| f["AwsAccountId"] != MANAGEMENT), "member-account findings");
+    for f in findings {
+        let account = f["AwsAccountId"].as_str().unwrap();
+        assert_eq!(f["ProductArn"], format!("arn:aws:securityhub:us-east-1:{account}:product/{account}/default"));
+    }
+    let mut old = asff.clone();
+    for f in old.as_array_mut().unwrap() {
+        f["ProductArn"] = json!(format!("arn:aws:securityhub:us-east-1:{MANAGEMENT}:product/{MANAGEMENT}/default"));
+    }
+    let bad = dir.path().join("callers-product.asff.json");
+    std::fs::write(&bad, old.to_string()).unwrap();
+    let out = harness::run_check_exports(&[
+        "--report".as_ref(),
+        report_file.as_os_str(),
+        "--asff".as_ref(),
+        bad.as_os_str(),
+        "--endpoint".as_ref(),
+        emu.url.as_ref(),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains(", AWS accepts only arn:aws:securityhub:us-east-1:"));
 }
 
 #[test]

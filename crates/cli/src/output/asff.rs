@@ -2,6 +2,11 @@
 //! structs: one finding per finding of every rule (fail → FAILED, warn → WARNING, pass and inactive →
 //! PASSED, so a key rotated or deactivated since resolves its earlier finding; a key deleted since its
 //! credential report → PASSED and ARCHIVED). `Id` is the stable fingerprint, so re-imports update in place.
+//!
+//! Each finding names the default product of **its own account** (`product/<AwsAccountId>/default`): AWS accepts
+//! a custom-integration finding only from the account it is about, so the file is grouped by account and each
+//! group is imported from that account (docs/exports.md). Severity and types are also in
+//! `FindingProviderFields`, where AWS asks finding providers to update them.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -27,6 +32,7 @@ struct AsffFinding<'a> {
     created_at: String,
     updated_at: String,
     severity: AsffSeverity,
+    finding_provider_fields: ProviderFields,
     title: &'static str,
     description: &'a str,
     remediation: Remediation,
@@ -37,7 +43,15 @@ struct AsffFinding<'a> {
     workflow: Workflow,
 }
 
+/// The provider's own severity and types (the top-level ones are for customers once the finding exists).
 #[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ProviderFields {
+    severity: AsffSeverity,
+    types: [&'static str; 1],
+}
+
+#[derive(Serialize, Clone, Copy)]
 #[serde(rename_all = "PascalCase")]
 struct AsffSeverity {
     label: &'static str,
@@ -128,7 +142,7 @@ fn finding<'a>(
     // for resources that are gone or fixed.
     let archived = f.verdict == Verdict::Resolved || resolved.contains(id.as_str());
     let mut out = common(report, rule, id, f.account_id.as_str(), &f.user_arn, &f.message, other);
-    out.severity = AsffSeverity { label: ExportSeverity::of(f).asff(), original: f.verdict.as_str() };
+    out.set_severity(AsffSeverity { label: ExportSeverity::of(f).asff(), original: f.verdict.as_str() });
     out.remediation.recommendation.text = truncate(&super::next_step(f), 512);
     out.product_fields.extend(
         [
@@ -173,16 +187,18 @@ fn common<'a>(
     other: BTreeMap<&'static str, String>,
 ) -> AsffFinding<'a> {
     let as_of = report.run.as_of.to_string();
+    let severity = AsffSeverity { label: "INFORMATIONAL", original: "pass" };
     AsffFinding {
         schema_version: "2018-10-08",
         id,
-        product_arn: product_arn(report),
+        product_arn: product_arn(report, account_id),
         generator_id: rule.id,
         aws_account_id: account_id,
         types: [TYPE],
         created_at: as_of.clone(),
         updated_at: as_of,
-        severity: AsffSeverity { label: "INFORMATIONAL", original: "pass" },
+        severity,
+        finding_provider_fields: ProviderFields { severity, types: [TYPE] },
         title: rule.title,
         description,
         remediation: Remediation {
@@ -209,9 +225,17 @@ fn common<'a>(
     }
 }
 
-fn product_arn(report: &Report) -> String {
-    let (partition, region, account) =
-        (report.run.partition.as_str(), &report.run.region, &report.run.caller_account_id);
+impl AsffFinding<'_> {
+    fn set_severity(&mut self, severity: AsffSeverity) {
+        self.severity = severity;
+        self.finding_provider_fields.severity = severity;
+    }
+}
+
+/// The default (custom integration) product of the finding's own account: the only product ARN AWS accepts
+/// for it, and only from that account.
+fn product_arn(report: &Report, account: &str) -> String {
+    let (partition, region) = (report.run.partition.as_str(), &report.run.region);
     format!("arn:{partition}:securityhub:{region}:{account}:product/{account}/default")
 }
 
@@ -230,7 +254,7 @@ fn gone<'a>(report: &'a Report, r: &'a ResolvedFinding, rule: &'static RuleMeta)
         other.insert("OuPath", ou);
     }
     let mut out = common(report, rule, f.fingerprint.clone(), f.account_id.as_str(), &f.user_arn, &f.message, other);
-    out.severity.original = "resolved";
+    out.set_severity(AsffSeverity { original: "resolved", ..out.severity });
     out.product_fields.extend([
         ("keyaudit/verdict", "resolved".to_owned()),
         ("keyaudit/baseline_state", "absent".to_owned()),
@@ -265,6 +289,8 @@ pub(crate) fn render(report: &Report) -> serde_json::Result<Vec<u8>> {
             findings.push(gone(report, r, rule));
         }
     }
+    // Grouped by account, each group imported from its own account (stable: the report's order within one).
+    findings.sort_by(|a, b| a.aws_account_id.cmp(b.aws_account_id));
     let mut bytes = serde_json::to_vec_pretty(&findings)?;
     bytes.push(b'\n');
     Ok(bytes)
@@ -279,5 +305,24 @@ mod tests {
     fn asff_snapshot() {
         let value: serde_json::Value = serde_json::from_slice(&render(&report()).unwrap()).unwrap();
         insta::assert_json_snapshot!(value, { "[].ProductFields.ProviderVersion" => "[version]" });
+    }
+
+    #[test]
+    fn every_finding_names_its_own_accounts_product_and_the_file_is_grouped_by_account() {
+        let value: serde_json::Value = serde_json::from_slice(&render(&report()).unwrap()).unwrap();
+        let findings = value.as_array().unwrap();
+        let accounts: Vec<&str> = findings.iter().map(|f| f["AwsAccountId"].as_str().unwrap()).collect();
+        assert!(accounts.windows(2).all(|w| w[0] <= w[1]), "grouped by account: {accounts:?}");
+        assert!(accounts.iter().any(|a| *a != report().run.caller_account_id.as_str()), "a member account's findings");
+        for f in findings {
+            let account = f["AwsAccountId"].as_str().unwrap();
+            assert_eq!(
+                f["ProductArn"],
+                format!("arn:aws:securityhub:us-east-1:{account}:product/{account}/default"),
+                "{f}"
+            );
+            assert_eq!(f["FindingProviderFields"]["Severity"], f["Severity"]);
+            assert_eq!(f["FindingProviderFields"]["Types"], f["Types"]);
+        }
     }
 }
