@@ -26,12 +26,12 @@ pub(crate) struct Emulator {
     host_port: String,
 }
 
-fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 #[allow(clippy::disallowed_methods)] // the harness reads its own environment, as documented above
-fn python() -> String {
+pub(crate) fn python() -> String {
     std::env::var("KEYAUDIT_EMULATOR_PYTHON").unwrap_or_else(|_| "python3".into())
 }
 

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod aws_behaviour;
+mod deploy;
 mod harness;
 mod html;
 mod multi_rule;
@@ -22,7 +23,7 @@ use serde_json::{Value, json};
 /// /Root/Prod            legacy (SUSPENDED), closing (PENDING_CLOSURE)
 /// /Root/Prod/Payments   payments (ci: 90 days + 1 s → fail; fresh: 10 days → pass and 80 days → warn; nokeys)
 /// /Root/Dev             dev (bob: 30 days → pass), denied (AssumeRole answers AccessDenied, when injected)
-fn org_spec() -> Value {
+pub(crate) fn org_spec() -> Value {
     json!({
         "management": {"users": [{"name": "admin", "keys": [{"created": "2026-01-01T00:00:00Z"}]}]},
         "accounts": [
