@@ -4,6 +4,8 @@
 use std::collections::BTreeSet;
 use std::process::{Command, Output};
 
+use serde_json::{Value, json};
+
 use crate::harness::{AS_OF, Emulator, MANAGEMENT, python, repo_root};
 
 fn check_deploy(readme: Option<&std::path::Path>) -> Output {
@@ -73,4 +75,140 @@ fn every_call_a_full_scan_makes_is_granted_by_the_kit() {
         assert!(seen.contains(call), "{call} was made: {seen:?}");
     }
     let _ = seeded;
+}
+
+/// An organization whose audit roles and caller policy are the kit's, installed in the emulator by
+/// tests/deploy/enforce.py, with moto's IAM policy enforcement turned on for the scan.
+struct Enforced {
+    emu: Emulator,
+    seeded: crate::harness::Seeded,
+    key_id: String,
+    secret: String,
+    members: String,
+}
+
+const EXTERNAL_ID: &str = "keyaudit-e2e-external-id";
+
+impl Enforced {
+    fn new() -> Self {
+        let emu = Emulator::start();
+        let seeded = emu.seed(serde_json::json!({
+            "management": {"users": [
+                {"name": "keyaudit-runner", "keys": [{"age_days": 5, "return_secret": true, "last_used_days": 0}]},
+                {"name": "admin", "keys": [{"age_days": 200, "last_used_days": 1}]}]},
+            "accounts": [
+                {"name": "alpha", "users": [
+                    {"name": "ci", "tags": {"owner": "ci-team"}, "keys": [{"age_days": 120, "last_used_days": 2}]},
+                    {"name": "bob", "keys": [{"age_days": 10, "last_used_days": 1}]}]},
+                {"name": "beta", "users": [
+                    {"name": "etl", "tags": {"owner": "data"}, "keys": [{"age_days": 300, "last_used_days": 1}]}]}
+            ]
+        }));
+        let key_id = seeded.key(MANAGEMENT, "keyaudit-runner", 0);
+        let secret = seeded.0["secrets"][&key_id].as_str().unwrap().to_owned();
+        let members = format!("{},{}", seeded.account("alpha"), seeded.account("beta"));
+        Self { emu, seeded, key_id, secret, members }
+    }
+
+    fn enforce(&self, args: &[&str]) {
+        let out = Command::new(python())
+            .arg(repo_root().join("tests/deploy/enforce.py"))
+            .args(["--endpoint", &self.emu.url])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "enforce.py {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Installs the kit (without `omit` in account `omit_in`), turns enforcement on, scans, turns it off.
+    fn scan(&self, omit: Option<(&str, &str)>) -> (i32, serde_json::Value, String) {
+        self.enforce(&["off"]);
+        let runner = format!("arn:aws:iam::{MANAGEMENT}:user/keyaudit-runner");
+        let mut install =
+            vec!["install", "--runner-arn", &runner, "--external-id", EXTERNAL_ID, "--accounts", &self.members];
+        if let Some((action, account)) = omit {
+            install.extend(["--omit", action, "--omit-in", account]);
+        }
+        self.enforce(&install);
+        self.enforce(&["on"]);
+        let dir = tempfile::tempdir().unwrap();
+        let report = dir.path().join("report.json");
+        let spec = format!("json={}", report.display());
+        let args = [
+            "scan",
+            "--as-of",
+            AS_OF,
+            "--role-name",
+            "KeyauditAudit",
+            "--external-id",
+            EXTERNAL_ID,
+            "--key-ids",
+            "all",
+            "-o",
+            &spec,
+            "--max-attempts",
+            "1",
+        ];
+        let out = self
+            .emu
+            .command_with(&args, &[("AWS_ACCESS_KEY_ID", &self.key_id), ("AWS_SECRET_ACCESS_KEY", &self.secret)]);
+        self.enforce(&["off"]);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!stderr.contains(&self.secret), "a secret reached the output");
+        let json = std::fs::read_to_string(&report).map(|t| serde_json::from_str(&t).unwrap()).unwrap_or_default();
+        (out.status.code().unwrap(), json, stderr)
+    }
+}
+
+#[test]
+fn under_moto_iam_enforcement_the_kits_policies_are_complete_and_each_audit_role_action_is_needed() {
+    let org = Enforced::new();
+    let (code, report, stderr) = org.scan(None);
+    assert_eq!(code, 1, "findings, and every account assessed: {stderr}");
+    let failed = &report["summary"]["accounts"]["failed"];
+    assert_eq!(failed, 0, "no AccessDenied with the kit's policies: {}", report["accounts"]);
+    let owners: Vec<&str> = report["findings"].as_array().unwrap().iter().filter_map(|f| f["owner"].as_str()).collect();
+    assert!(owners.contains(&"ci-team") && owners.contains(&"data"), "ListUserTags was allowed: {owners:?}");
+
+    // Each action the audit role grants and a scan uses, left out in one account: that account, and only it,
+    // fails with access_denied naming the action.
+    let beta = org.seeded.account("beta");
+    for action in ["iam:GenerateCredentialReport", "iam:GetCredentialReport", "iam:ListAccessKeys", "iam:ListUserTags"]
+    {
+        let (code, report, stderr) = org.scan(Some((action, &beta)));
+        assert_eq!(code, 3, "{action}: {stderr}");
+        let accounts = report["accounts"].as_array().unwrap();
+        let failed: Vec<&serde_json::Value> = accounts.iter().filter(|a| a["status"] == "failed").collect();
+        assert_eq!(failed.len(), 1, "{action}: {failed:?}");
+        assert_eq!(failed[0]["account_id"], beta.as_str());
+        assert_eq!(failed[0]["reason_code"], "access_denied", "{action}: {}", failed[0]);
+        assert_eq!(failed[0]["reason_action"], action, "{}", failed[0]);
+    }
+}
+
+#[test]
+fn under_moto_iam_enforcement_each_action_of_the_callers_policy_is_needed() {
+    let org = Enforced::new();
+    // Its own account's report, AssumeRole, and the organization walk.
+    let (code, report, stderr) = org.scan(Some(("iam:GetCredentialReport", MANAGEMENT)));
+    assert_eq!(code, 3, "{stderr}");
+    let management = report["accounts"].as_array().unwrap().iter().find(|a| a["account_id"] == MANAGEMENT).unwrap();
+    assert_eq!(
+        (&management["reason_code"], &management["reason_action"]),
+        (&json!("access_denied"), &json!("iam:GetCredentialReport"))
+    );
+    let (code, report, stderr) = org.scan(Some(("sts:AssumeRole", MANAGEMENT)));
+    assert_eq!(code, 3, "{stderr}");
+    let denied: Vec<&Value> =
+        report["accounts"].as_array().unwrap().iter().filter(|a| a["status"] == "failed").collect();
+    assert_eq!(denied.len(), 2, "every member account: {denied:?}");
+    assert!(
+        denied.iter().all(|a| a["reason_code"] == "assume_role_denied" && a["reason_action"] == "sts:AssumeRole"),
+        "{denied:?}"
+    );
+    for action in ["organizations:DescribeOrganization", "organizations:ListRoots", "organizations:ListAccounts"] {
+        let (code, _, stderr) = org.scan(Some((action, MANAGEMENT)));
+        assert_eq!(code, 3, "{action}: {stderr}");
+        assert!(stderr.contains(action), "{action} named: {stderr}");
+    }
 }

@@ -287,6 +287,9 @@ class Emulator:
                 return [payload]
             if fault and fault.get("error_code"):
                 return self.respond_error(start_response, req, fault)
+            denied = self.authorize(environ, body, req)
+            if denied:
+                return self.respond_error(start_response, req, denied)
             if req.get("service") == "iam" and req.get("action") in ("GenerateCredentialReport", "GetCredentialReport"):
                 return self.credential_report(start_response, req)
             return self.passthrough(environ, start_response, req)
@@ -304,6 +307,43 @@ class Emulator:
     def respond_xml(start_response: Any, payload: bytes) -> Any:
         start_response("200 OK", [("Content-Type", "text/xml"), ("Content-Length", str(len(payload)))])
         return [payload]
+
+    @staticmethod
+    def authorize(environ: dict[str, Any], body: bytes, req: dict[str, Any]) -> dict[str, Any] | None:
+        """With moto's IAM policy enforcement on (`POST /moto-api/reset-auth` with `0`; off by default), every call
+        is checked here the way moto checks the calls it answers: the signature, then the caller's policies for the
+        action (against resource `*`, as moto does; AssumeRole against the role, with its trust policy). Checking
+        here covers the credential-report calls this emulator answers itself, and answers a denial in AWS's own
+        error shape for the service (moto's IAM/STS denials use an `<Errors>` wrapper the SDKs do not parse).
+        Returns the error to answer with, or None."""
+        from moto import settings
+        from moto.core.authorization import ActionAuthenticatorMixin
+        from moto.iam.access_control import IAMRequest
+        from werkzeug.datastructures import EnvironHeaders
+        from werkzeug.exceptions import HTTPException
+
+        if ActionAuthenticatorMixin.request_count < settings.INITIAL_NO_AUTH_ACTION_COUNT or not req.get("action"):
+            return None
+        if req.get("action") == "GetCallerIdentity":
+            return None
+        resource = "*"
+        if req.get("action") == "AssumeRole":
+            form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+            resource = form.get("RoleArn", "*")
+        query = environ.get("QUERY_STRING")
+        path = environ.get("PATH_INFO", "/") + (f"?{query}" if query else "")
+        scope = SCOPE_RE.search(environ.get("HTTP_AUTHORIZATION", ""))
+        caller_account = get_account_id_from(scope.group(1)) if scope else MANAGEMENT_ACCOUNT
+        try:
+            request = IAMRequest(account_id=caller_account,
+                                 method=environ["REQUEST_METHOD"], path=path, data={}, body=body,
+                                 headers=EnvironHeaders(environ), action=req["action"])
+            request.check_signature()
+            request.check_action_permitted(resource)
+        except HTTPException as e:
+            return {"error_code": getattr(e, "error_type", "AccessDenied"), "http_status": e.code,
+                    "message": getattr(e, "message", str(e))}
+        return None
 
     def credential_report(self, start_response: Any, req: dict[str, Any]) -> Any:
         """GenerateCredentialReport / GetCredentialReport as AWS documents them (see the module docstring)."""

@@ -215,7 +215,8 @@ where
 /// Collects, evaluates and enriches one account. The credential report (the verdicts) must arrive by
 /// `report_deadline`, or the account fails with `timeout`; the optional look-ups that follow (key ids, owners) get
 /// `opts.enrichment_timeout` of their own, and whatever they did not reach by then is left empty: the verdicts
-/// are kept whatever happens to them.
+/// are kept whatever happens to them — except a denied look-up: the audit role then lacks a permission keyaudit
+/// needs, and the account fails with `access_denied` naming the action, so that the set-up gets fixed.
 pub async fn collect_account(
     api: &impl IamApi,
     account_id: &AccountId,
@@ -262,6 +263,8 @@ pub async fn collect_account(
                         ));
                     }
                 }
+                // A missing permission is a set-up error, not a passing glitch: the account fails naming it.
+                Err(err @ CollectError::AccessDenied { .. }) => return Err(err),
                 Err(err) => warnings.push(format!("key ids of {} not attached: {err}", user.user_name)),
             }
         }
@@ -284,6 +287,7 @@ pub async fn collect_account(
                     enrichment.done += 1;
                     user.owner = Owner::from_tags(&tags, &opts.owner_tags);
                 }
+                Err(err @ CollectError::AccessDenied { .. }) => return Err(err),
                 Err(err) => warnings.push(format!("the owner of {} was not looked up: {err}", user.user_name)),
             }
         }
