@@ -6,6 +6,8 @@
 - The StackSet's TemplateBody is deploy/audit-role.yaml, verbatim.
 - The actions each template grants equal the README's permission line for that template (the README's
   "### Permissions" list names each template; an action is any backticked `service:Action`).
+- The GitHub workflows (.github/workflows/, deploy/github-actions/) pass `zizmor --offline --persona pedantic`
+  (PyPI, pinned), and every `uses:` names an action by a full commit SHA.
 Prints one line per problem and exits 1 if there is any.
 """
 
@@ -66,6 +68,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", default=str(pathlib.Path(__file__).resolve().parents[2]))
     p.add_argument("--readme", help="the README to compare with (default: ROOT/README.md)")
+    p.add_argument("--workflows", nargs="*", help="the workflow files to check (default: the project's)")
     a = p.parse_args()
     root = pathlib.Path(a.root)
     files = templates(root)
@@ -97,6 +100,19 @@ def main() -> None:
         got = granted(template)
         check(got == want, f"deploy/{name} grants {sorted(got)}, the README lists {sorted(want)}: "
                            f"only in the template {sorted(got - want)}, only in the README {sorted(want - got)}")
+
+    flows = [pathlib.Path(w) for w in a.workflows] if a.workflows is not None else sorted(
+        [*(root / ".github/workflows").glob("*.yml"), *(root / "deploy/github-actions").glob("*.yml")])
+    check(bool(flows), "no workflow files")
+    zizmor = pathlib.Path(sys.executable).parent / "zizmor"
+    audit = subprocess.run([str(zizmor), "--offline", "--persona", "pedantic", "--no-progress", *map(str, flows)],
+                           capture_output=True, text=True)
+    check(audit.returncode == 0, f"zizmor:\n{audit.stdout}")
+    for flow in flows:
+        for n, line in enumerate(flow.read_text().splitlines(), 1):
+            m = re.match(r"\s*(?:-\s*)?uses:\s*([^\s#]+)", line)
+            if m and not re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", m.group(1)):
+                problems.append(f"{flow}:{n}: {m.group(1)} is not pinned to a full commit SHA")
 
     for line in problems:
         print(line)

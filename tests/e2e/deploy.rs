@@ -1,5 +1,6 @@
-//! The deployment kit (deploy/): every template passes cfn-lint and grants exactly the README's permission line
-//! (tests/deploy/check_deploy.py), and every AWS call a full scan makes is one the kit grants.
+//! The deployment kit (deploy/): every template passes cfn-lint and grants exactly the README's permission line,
+//! the workflows pass zizmor with every action pinned (tests/deploy/check_deploy.py), every AWS call a full scan
+//! makes is one the kit grants, and under moto's IAM enforcement each granted action is needed.
 
 use std::collections::BTreeSet;
 use std::process::{Command, Output};
@@ -31,6 +32,25 @@ fn every_template_passes_cfn_lint_and_grants_exactly_the_readmes_permission_line
     let out = check_deploy(Some(&path));
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("only in the template ['iam:ListUserTags']"));
+
+    // And the workflow check is real: the weekly workflow with an action by tag instead of commit is refused.
+    let flow = std::fs::read_to_string(repo_root().join("deploy/github-actions/keyaudit.yml")).unwrap();
+    let unpinned = flow.replace("actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1", "actions/checkout@v7");
+    assert_ne!(unpinned, flow);
+    let path = dir.path().join("keyaudit.yml");
+    std::fs::write(&path, unpinned).unwrap();
+    let out = Command::new(python())
+        .arg(repo_root().join("tests/deploy/check_deploy.py"))
+        .arg("--workflows")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("actions/checkout@v7 is not pinned to a full commit SHA") && text.contains("zizmor:"),
+        "{text}"
+    );
 }
 
 /// The actions a template's policies list (`- service:Action` lines; trust policies use `Action: sts:AssumeRole`).
@@ -211,4 +231,16 @@ fn under_moto_iam_enforcement_each_action_of_the_callers_policy_is_needed() {
         assert_eq!(code, 3, "{action}: {stderr}");
         assert!(stderr.contains(action), "{action} named: {stderr}");
     }
+}
+
+#[test]
+fn keyaudit_version_names_the_commit_it_was_built_from() {
+    let emu = Emulator::start();
+    let out = emu.command(&["--version"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let head = Command::new("git").args(["rev-parse", "--short=12", "HEAD"]).current_dir(repo_root()).output().unwrap();
+    let head = String::from_utf8_lossy(&head.stdout).trim().to_owned();
+    assert!(!head.is_empty(), "the tests run in a git checkout");
+    assert!(text.starts_with(&format!("keyaudit {} (commit {head}", env!("CARGO_PKG_VERSION"))), "{text}");
 }

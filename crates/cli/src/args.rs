@@ -18,7 +18,12 @@ use clap::{ArgAction, Parser, Subcommand, ValueEnum};
 /// with --fail-on warn; only new ones with --fail-on new); 2 usage or configuration error; 3 at least one
 /// account could not be assessed (takes precedence over 1).
 #[derive(Debug, Parser)]
-#[command(name = "keyaudit", version, propagate_version = true, max_term_width = 110)]
+#[command(
+    name = "keyaudit",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("KEYAUDIT_COMMIT"), ")"),
+    propagate_version = true,
+    max_term_width = 110
+)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
