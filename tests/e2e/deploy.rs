@@ -140,8 +140,10 @@ impl Enforced {
         assert!(out.status.success(), "enforce.py {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
 
-    /// Installs the kit (without `omit` in account `omit_in`), turns enforcement on, scans, turns it off.
-    fn scan(&self, omit: Option<(&str, &str)>) -> (i32, serde_json::Value, String) {
+    /// Installs the kit (without `omit` in account `omit_in`), turns enforcement on, runs keyaudit `command` with
+    /// the runner's credentials and the kit's role and ExternalId, turns enforcement off; returns the exit code,
+    /// the JSON it wrote and stderr.
+    fn run(&self, command: &str, omit: Option<(&str, &str)>) -> (i32, serde_json::Value, String) {
         self.enforce(&["off"]);
         let runner = format!("arn:aws:iam::{MANAGEMENT}:user/keyaudit-runner");
         let mut install =
@@ -154,21 +156,10 @@ impl Enforced {
         let dir = tempfile::tempdir().unwrap();
         let report = dir.path().join("report.json");
         let spec = format!("json={}", report.display());
-        let args = [
-            "scan",
-            "--as-of",
-            AS_OF,
-            "--role-name",
-            "KeyauditAudit",
-            "--external-id",
-            EXTERNAL_ID,
-            "--key-ids",
-            "all",
-            "-o",
-            &spec,
-            "--max-attempts",
-            "1",
-        ];
+        let mut args = vec![command, "--role-name", "KeyauditAudit", "--external-id", EXTERNAL_ID, "-o", &spec];
+        if command == "scan" {
+            args.extend(["--as-of", AS_OF, "--key-ids", "all", "--max-attempts", "1"]);
+        }
         let out = self
             .emu
             .command_with(&args, &[("AWS_ACCESS_KEY_ID", &self.key_id), ("AWS_SECRET_ACCESS_KEY", &self.secret)]);
@@ -178,6 +169,40 @@ impl Enforced {
         let json = std::fs::read_to_string(&report).map(|t| serde_json::from_str(&t).unwrap()).unwrap_or_default();
         (out.status.code().unwrap(), json, stderr)
     }
+
+    fn scan(&self, omit: Option<(&str, &str)>) -> (i32, serde_json::Value, String) {
+        self.run("scan", omit)
+    }
+}
+
+#[test]
+fn under_moto_iam_enforcement_preflight_finds_exactly_the_missing_action() {
+    let org = Enforced::new();
+    let (code, report, stderr) = org.run("preflight", None);
+    assert_eq!(code, 0, "the kit as written is ready: {stderr} {report}");
+    let beta = org.seeded.account("beta");
+    for action in ["iam:GetCredentialReport", "iam:ListAccessKeys", "iam:ListUserTags"] {
+        let (code, report, stderr) = org.run("preflight", Some((action, &beta)));
+        assert_eq!(code, 3, "{action}: {stderr}");
+        for a in report["accounts"].as_array().unwrap() {
+            let denied: Vec<&str> = a["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|c| c["result"] == "denied")
+                .map(|c| c["action"].as_str().unwrap())
+                .collect();
+            if a["account_id"] == beta.as_str() {
+                assert_eq!((a["status"].as_str(), denied), (Some("missing_permissions"), vec![action]), "{a}");
+            } else {
+                assert_eq!(a["status"], "ready", "{a}");
+            }
+        }
+    }
+    let (code, report, _) = org.run("preflight", Some(("sts:AssumeRole", MANAGEMENT)));
+    assert_eq!(code, 3);
+    let denied = report["accounts"].as_array().unwrap().iter().filter(|a| a["status"] == "assume_role_denied").count();
+    assert_eq!(denied, 2, "both member accounts: {report}");
 }
 
 #[test]

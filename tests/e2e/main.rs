@@ -7,6 +7,7 @@ mod deploy;
 mod harness;
 mod html;
 mod multi_rule;
+mod preflight;
 mod remediation;
 mod scheduled;
 mod triage;
@@ -47,13 +48,13 @@ pub(crate) fn org_spec() -> Value {
     })
 }
 
-fn setup() -> (Emulator, Seeded) {
+pub(crate) fn setup() -> (Emulator, Seeded) {
     let emu = Emulator::start();
     let seeded = emu.seed(org_spec());
     (emu, seeded)
 }
 
-fn deny_assume_role(emu: &Emulator, account: &str) {
+pub(crate) fn deny_assume_role(emu: &Emulator, account: &str) {
     emu.fault(json!({"service": "sts", "action": "AssumeRole", "account_id": account,
                      "error_code": "AccessDenied", "http_status": 403,
                      "message": "User is not authorized to perform: sts:AssumeRole"}));

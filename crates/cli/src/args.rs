@@ -58,6 +58,10 @@ pub(crate) enum Command {
     /// Carry out a reviewed plan: re-check each key, then deactivate (or delete) it, journaling every change.
     /// Changes keys only with --yes.
     Apply(Box<ApplyArgs>),
+    /// Check, without generating a report or changing anything, that a scan with these flags can reach and read
+    /// every selected account (caller, Organizations, AssumeRole, each IAM action), and say what to deploy where
+    /// when not. `-o table` (default) or `-o json[=PATH]`. Exit 0 when every account is ready, 3 otherwise.
+    Preflight(Box<ScanArgs>),
     /// Re-activate the keys a journal of `apply` deactivated (and that are still inactive). Changes keys only with
     /// --yes.
     Undo(Box<UndoArgs>),

@@ -15,6 +15,7 @@ use tracing_subscriber::EnvFilter;
 mod args;
 mod aws;
 mod output;
+mod preflight;
 mod progress;
 mod remediate;
 mod saved;
@@ -124,6 +125,10 @@ fn run(cli: Cli) -> Result<ExitStatus, Failure> {
         Command::Plan(args) => runtime()?.block_on(remediate::plan::run(&args, cli.quiet)),
         Command::Apply(args) => runtime()?.block_on(remediate::apply::apply(&args)),
         Command::Undo(args) => runtime()?.block_on(remediate::apply::undo(&args)),
+        Command::Preflight(args) => {
+            let settings = settings::Settings::resolve(&args).map_err(Failure::usage)?;
+            runtime()?.block_on(preflight::run(settings))
+        }
         Command::Scan(args) => {
             let settings = settings::Settings::resolve(&args).map_err(Failure::usage)?;
             runtime()?.block_on(scan::run(settings, cli.quiet))

@@ -10,11 +10,13 @@
 pub mod collect;
 pub mod credential_report;
 pub mod iam;
+pub mod probe;
 pub mod ratelimit;
 pub mod remediate;
 pub mod scan;
 
 pub use collect::{KeyIdMode, ReportPolicy};
 pub use iam::{CollectError, IamApi, SdkIam};
+pub use probe::{PROBE_USER, Probe, ProbeOutcome, probe_permissions};
 pub use ratelimit::{RateLimitedHttpClient, rate_limiter};
 pub use scan::{AccountConnector, AccountDone, ConnectFailure, ScanOptions, ScanOutput, Watch, scan_accounts};

@@ -1,0 +1,276 @@
+//! `keyaudit preflight`: checks, without generating a credential report or changing anything, what a scan needs —
+//! the caller's identity, Organizations access, and per selected account: AssumeRole (role, path, ExternalId) and
+//! each IAM action (an answer other than AccessDenied proves it) — and says what to deploy where when something is
+//! missing. A table (and JSON with `-o json[=PATH]`); exit 0 when every account is ready, 3 otherwise.
+
+use anyhow::{Context, anyhow};
+use futures::StreamExt;
+use keyaudit_core::ids::AccountId;
+use keyaudit_core::report::{AccessMethod, Account, AccountState, FailureCode, Scope};
+use keyaudit_org_discovery::{
+    AssumeSettings, OrganizationsApi, RoleAssumer, SdkOrganizations, caller_identity, discover,
+};
+use keyaudit_scanner::{AccountConnector, Probe, ProbeOutcome, probe_permissions};
+use serde::Serialize;
+
+use crate::aws::{Connector, base_config, limited};
+use crate::output::{Format, OutputSpec, columns, write_file, write_stdout};
+use crate::settings::Settings;
+use crate::{ExitStatus, Failure};
+
+#[derive(Serialize)]
+struct PreflightReport {
+    schema_version: u32,
+    tool: &'static str,
+    version: &'static str,
+    caller_arn: String,
+    caller_account_id: String,
+    /// `organization` or `standalone_account`.
+    scope: &'static str,
+    organization_id: Option<String>,
+    management_account_id: Option<String>,
+    ready: bool,
+    accounts: Vec<AccountCheck>,
+}
+
+#[derive(Serialize)]
+struct AccountCheck {
+    account_id: String,
+    name: Option<String>,
+    ou_path: Option<String>,
+    state: String,
+    /// `ready`, `missing_permissions`, `assume_role_denied`, `error` or `skipped` (not ACTIVE: a scan skips it too).
+    status: &'static str,
+    /// `caller_credentials` or the role assumed.
+    access: String,
+    reason: Option<String>,
+    checks: Vec<ActionCheck>,
+    /// What to deploy where, when the account is not ready.
+    fix: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ActionCheck {
+    action: &'static str,
+    /// `allowed`, `denied`, `unverified` or `error`.
+    result: &'static str,
+    detail: String,
+}
+
+fn action_check(p: &Probe) -> ActionCheck {
+    let (result, detail) = match &p.outcome {
+        ProbeOutcome::Allowed(d) => ("allowed", d.clone()),
+        ProbeOutcome::Denied(d) => ("denied", d.clone()),
+        ProbeOutcome::Unverified(d) => ("unverified", (*d).to_owned()),
+        ProbeOutcome::Error(d) => ("error", d.clone()),
+    };
+    ActionCheck { action: p.action, result, detail }
+}
+
+/// What to deploy where.
+fn fix(account: &Account, status: &str, missing: &[&str], caller_arn: &str, management: Option<&AccountId>) -> String {
+    let own = matches!(account.access, AccessMethod::CallerCredentials);
+    match status {
+        "assume_role_denied" if management == Some(&account.id) => format!(
+            "create the audit role in the management account with deploy/audit-role.yaml (service-managed StackSets \
+             do not deploy there), trusting {caller_arn} with the ExternalId keyaudit is given"
+        ),
+        "assume_role_denied" => format!(
+            "deploy the audit role: the StackSet deploy/audit-role-stackset.yaml to {} (or deploy/audit-role.yaml in \
+             this account), trusting {caller_arn}; check --role-name, --role-path and --external-id against it",
+            account.ou_path.as_deref().map_or_else(|| "its OU".to_owned(), |p| format!("the OU {p}"))
+        ),
+        "missing_permissions" if own => {
+            format!("the caller lacks {}: attach deploy/caller-policy.yaml to {caller_arn}", missing.join(", "))
+        }
+        "missing_permissions" => format!(
+            "the audit role lacks {}: update it from deploy/audit-role.yaml (or update the StackSet \
+             deploy/audit-role-stackset.yaml)",
+            missing.join(", ")
+        ),
+        _ => "run again; if it persists, run with -vv to see the AWS answers".to_owned(),
+    }
+}
+
+async fn check_account(
+    connector: &Connector,
+    owner_tags: bool,
+    account: Account,
+    caller_arn: &str,
+    management: Option<&AccountId>,
+) -> AccountCheck {
+    let access = match &account.access {
+        AccessMethod::CallerCredentials => "caller_credentials".to_owned(),
+        AccessMethod::AssumeRole { role_arn } => role_arn.clone(),
+    };
+    let mut out = AccountCheck {
+        account_id: account.id.to_string(),
+        name: account.name.clone(),
+        ou_path: account.ou_path.clone(),
+        state: account.state.as_str().to_owned(),
+        status: "skipped",
+        access,
+        reason: None,
+        checks: Vec::new(),
+        fix: None,
+    };
+    if account.state != AccountState::Active {
+        out.reason = Some(format!("account state is {}; a scan skips it too", account.state.as_str()));
+        return out;
+    }
+    match connector.connect(&account).await {
+        Err(failure) => {
+            out.status =
+                if failure.reason.code == FailureCode::AssumeRoleDenied { "assume_role_denied" } else { "error" };
+            out.reason = Some(failure.reason.to_string());
+        }
+        Ok(api) => {
+            let probes = probe_permissions(&api, owner_tags).await;
+            let missing: Vec<&str> =
+                probes.iter().filter(|p| matches!(p.outcome, ProbeOutcome::Denied(_))).map(|p| p.action).collect();
+            let errors = probes.iter().any(|p| matches!(p.outcome, ProbeOutcome::Error(_)));
+            out.status = if !missing.is_empty() {
+                "missing_permissions"
+            } else if errors {
+                "error"
+            } else {
+                "ready"
+            };
+            if !missing.is_empty() {
+                out.reason = Some(format!("denied: {}", missing.join(", ")));
+            }
+            out.checks = probes.iter().map(action_check).collect();
+            if out.status != "ready" {
+                out.fix = Some(fix(&account, out.status, &missing, caller_arn, management));
+            }
+            return out;
+        }
+    }
+    out.fix = Some(fix(&account, out.status, &[], caller_arn, management));
+    out
+}
+
+pub(crate) async fn run(settings: Settings) -> Result<ExitStatus, Failure> {
+    let outputs: Vec<&OutputSpec> = settings.outputs.iter().collect();
+    if let Some(other) = outputs.iter().find(|s| !matches!(s.format, Format::Table | Format::Json)) {
+        return Err(Failure::usage(anyhow!(
+            "--output: preflight writes a table or JSON, not {:?}",
+            format!("{:?}", other.format).to_lowercase()
+        )));
+    }
+    let (base, _) = base_config(&settings.aws()).await;
+    let (sts_config, _) = limited(&base, settings.sts_rps);
+    let (org_config, _) = limited(&base, settings.org_rps);
+    let caller = caller_identity(&sts_config).await.map_err(|e| {
+        Failure::usage(anyhow::Error::new(e).context(
+            "cannot identify the caller (sts:GetCallerIdentity); check the AWS credentials and --endpoint-url",
+        ))
+    })?;
+    let orgs = SdkOrganizations::new(&org_config);
+    let org_denied = |e: keyaudit_org_discovery::DiscoveryError| {
+        Failure::incomplete(anyhow::Error::new(e).context(format!(
+            "Organizations access: not ready; attach deploy/caller-policy.yaml to {} and run keyaudit from the \
+             management or a delegated-admin account",
+            caller.arn
+        )))
+    };
+    let scope = match orgs.describe_organization().await.map_err(org_denied)? {
+        Some(org) => Scope::Organization { id: org.id, management_account_id: org.management_account_id },
+        None => Scope::StandaloneAccount,
+    };
+    let discovery = discover(&orgs, &caller, &settings.filter, &settings.role, &|_| {}).await.map_err(org_denied)?;
+    let management = match &scope {
+        Scope::Organization { management_account_id, .. } => Some(management_account_id.clone()),
+        Scope::StandaloneAccount => None,
+    };
+    let connector = Connector {
+        assumer: RoleAssumer::new(
+            &sts_config,
+            AssumeSettings {
+                session_name: settings.session_name.clone(),
+                external_id: settings.external_id.clone(),
+                duration: settings.session_duration,
+            },
+        ),
+        base,
+        iam_rps: settings.iam_rps,
+        enrichment_rps: settings.enrichment_rps,
+        management_account_id: management.clone(),
+    };
+    let mut accounts: Vec<AccountCheck> = futures::stream::iter(discovery.accounts)
+        .map(|account| {
+            check_account(&connector, !settings.scan.owner_tags.is_empty(), account, &caller.arn, management.as_ref())
+        })
+        .buffer_unordered(settings.scan.concurrency.max(1))
+        .collect()
+        .await;
+    accounts.sort_by(|a, b| a.account_id.cmp(&b.account_id));
+    let ready = accounts.iter().all(|a| matches!(a.status, "ready" | "skipped"));
+    let (organization_id, management_account_id) = match &scope {
+        Scope::Organization { id, management_account_id } => {
+            (Some(id.to_string()), Some(management_account_id.to_string()))
+        }
+        Scope::StandaloneAccount => (None, None),
+    };
+    let report = PreflightReport {
+        schema_version: 1,
+        tool: "keyaudit",
+        version: env!("CARGO_PKG_VERSION"),
+        caller_arn: caller.arn.clone(),
+        caller_account_id: caller.account_id.to_string(),
+        scope: if organization_id.is_some() { "organization" } else { "standalone_account" },
+        organization_id,
+        management_account_id,
+        ready,
+        accounts,
+    };
+    for spec in outputs {
+        let bytes = match spec.format {
+            Format::Json => {
+                let mut b =
+                    serde_json::to_vec_pretty(&report).context("preflight JSON").map_err(Failure::incomplete)?;
+                b.push(b'\n');
+                b
+            }
+            _ => table(&report).into_bytes(),
+        };
+        match spec.path(jiff::Timestamp::UNIX_EPOCH) {
+            None => write_stdout(&bytes).map_err(|e| Failure::incomplete(anyhow!("writing to stdout: {e}")))?,
+            Some(path) => write_file(&path, &bytes).map_err(Failure::incomplete)?,
+        }
+    }
+    Ok(if ready { ExitStatus::Clean } else { ExitStatus::Incomplete })
+}
+
+fn table(r: &PreflightReport) -> String {
+    let mut out = format!(
+        "keyaudit preflight: caller {} ({}); {}\n",
+        r.caller_arn,
+        r.caller_account_id,
+        match (&r.organization_id, &r.management_account_id) {
+            (Some(id), Some(m)) => format!("organization {id} (management account {m}): Organizations access ok"),
+            _ => "not in an AWS Organization: only the caller's account".to_owned(),
+        }
+    );
+    let rows: Vec<Vec<String>> = r
+        .accounts
+        .iter()
+        .map(|a| {
+            vec![
+                a.account_id.clone(),
+                a.name.clone().unwrap_or_else(|| "-".into()),
+                a.ou_path.clone().unwrap_or_else(|| "-".into()),
+                a.status.to_owned(),
+                a.fix.clone().or_else(|| a.reason.clone()).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    columns(&mut out, &["ACCOUNT", "NAME", "OU PATH", "STATUS", "FIX"], &rows);
+    let not_ready = r.accounts.iter().filter(|a| !matches!(a.status, "ready" | "skipped")).count();
+    out.push_str(&if r.ready {
+        format!("READY: every selected account can be scanned ({} account(s))\n", r.accounts.len())
+    } else {
+        format!("NOT READY: {not_ready} of {} account(s) need the fix above\n", r.accounts.len())
+    });
+    out
+}

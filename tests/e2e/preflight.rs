@@ -1,0 +1,100 @@
+//! `keyaudit preflight`: what a scan needs, checked without generating a report or changing anything.
+
+use serde_json::{Value, json};
+
+use crate::harness::MANAGEMENT;
+use crate::{deny_assume_role, setup};
+
+fn preflight(emu: &crate::harness::Emulator, extra: &[&str]) -> (i32, Value, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("preflight.json");
+    let spec = format!("json={}", file.display());
+    let mut args = vec!["preflight", "-o", "table", "-o", &spec];
+    args.extend_from_slice(extra);
+    let out = emu.command(&args);
+    let json = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    (out.status.code().unwrap(), json, String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn account<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["accounts"].as_array().unwrap().iter().find(|a| a["account_id"] == id).unwrap()
+}
+
+#[test]
+fn preflight_names_what_is_missing_where_and_generates_no_report() {
+    let (emu, s) = setup();
+    let (denied, dev) = (s.account("denied"), s.account("dev"));
+    deny_assume_role(&emu, &denied);
+    emu.fault(json!({"service": "iam", "action": "ListUserTags", "account_id": dev, "error_code": "AccessDenied",
+                     "http_status": 403, "message": "User: x is not authorized to perform: iam:ListUserTags"}));
+    let (code, report, table) = preflight(&emu, &[]);
+    assert_eq!(code, 3, "{table}");
+    assert_eq!(report["ready"], false);
+    assert_eq!(report["organization_id"], s.0["organization_id"]);
+
+    let d = account(&report, &denied);
+    assert_eq!(d["status"], "assume_role_denied", "{d}");
+    let fix = d["fix"].as_str().unwrap();
+    assert!(fix.contains("deploy/audit-role-stackset.yaml") && fix.contains("/Root/Dev"), "{fix}");
+
+    let v = account(&report, &dev);
+    assert_eq!(v["status"], "missing_permissions", "{v}");
+    let denied_actions: Vec<&str> = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["result"] == "denied")
+        .map(|c| c["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(denied_actions, ["iam:ListUserTags"]);
+    assert!(v["fix"].as_str().unwrap().contains("the audit role lacks iam:ListUserTags"), "{v}");
+
+    let m = account(&report, MANAGEMENT);
+    assert_eq!((&m["status"], &m["access"]), (&json!("ready"), &json!("caller_credentials")), "{m}");
+    let checks: Vec<(&str, &str)> = m["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["action"].as_str().unwrap(), c["result"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        checks,
+        [
+            ("iam:GetCredentialReport", "allowed"),
+            ("iam:GenerateCredentialReport", "unverified"),
+            ("iam:ListAccessKeys", "allowed"),
+            ("iam:ListUserTags", "allowed")
+        ]
+    );
+    for id in [s.account("legacy"), s.account("closing")] {
+        assert_eq!(account(&report, &id)["status"], "skipped");
+    }
+    assert!(table.contains("NOT READY: 2 of"), "{table}");
+
+    // Nothing generated, nothing changed: no GenerateCredentialReport, and only reads.
+    let calls: Vec<String> = emu.requests().into_iter().map(|(_, action, _)| action).collect();
+    assert!(!calls.iter().any(|a| a == "GenerateCredentialReport"), "{calls:?}");
+    assert!(
+        calls
+            .iter()
+            .all(|a| a.starts_with("Get") || a.starts_with("List") || a.starts_with("Describe") || a == "AssumeRole"),
+        "{calls:?}"
+    );
+}
+
+#[test]
+fn preflight_passes_when_everything_is_in_place_and_takes_the_scan_selection() {
+    let (emu, s) = setup();
+    let (code, report, table) = preflight(&emu, &["--ou", "/Root/Prod"]);
+    assert_eq!(code, 0, "{table}");
+    assert_eq!(report["ready"], true);
+    let ids: Vec<&str> =
+        report["accounts"].as_array().unwrap().iter().map(|a| a["account_id"].as_str().unwrap()).collect();
+    let mut want = vec![s.account("legacy"), s.account("closing"), s.account("payments")];
+    want.sort();
+    assert_eq!(ids, want);
+    assert!(table.contains("READY: every selected account can be scanned"), "{table}");
+    let out = emu.command(&["preflight", "-o", "sarif"]);
+    assert_eq!(out.status.code(), Some(2), "preflight writes a table or JSON only");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("preflight writes a table or JSON"));
+}
