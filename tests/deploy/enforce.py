@@ -38,6 +38,8 @@ def statements(template: str, path: list[str]) -> list[dict]:
         node = node[int(part)] if isinstance(node, list) else node[part]  # type: ignore[index]
     out = []
     for st in node:  # type: ignore[union-attr]
+        if "Fn::If" in st:  # an optional statement: installed as if its condition held
+            st = st["Fn::If"][1]
         actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
         out.append({"Effect": st["Effect"], "Action": list(actions), "Resource": "*"})
     return out

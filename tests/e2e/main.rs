@@ -10,6 +10,7 @@ mod multi_rule;
 mod preflight;
 mod remediation;
 mod scheduled;
+mod securityhub;
 mod triage;
 
 use std::process::Command;

@@ -384,4 +384,17 @@ pub(crate) struct ScanArgs {
     /// OCSF: also report passing, inactive and resolved findings.
     #[arg(long, env = "KEYAUDIT_OCSF_INCLUDE_PASS", help_heading = "Output")]
     pub(crate) ocsf_include_pass: bool,
+
+    /// Import the findings into AWS Security Hub, each account's from that account (through the audit role,
+    /// which then needs securityhub:BatchImportFindings), 100 per call; a finding refused makes the exit code 3.
+    #[arg(long, env = "KEYAUDIT_PUSH_SECURITYHUB", help_heading = "Security Hub")]
+    pub(crate) push_securityhub: bool,
+
+    /// The Security Hub region to import into [default: the run's region].
+    #[arg(long, env = "KEYAUDIT_SECURITYHUB_REGION", value_name = "REGION", help_heading = "Security Hub")]
+    pub(crate) securityhub_region: Option<String>,
+
+    /// BatchImportFindings calls per second per account (AWS allows 10, bursts of 30) [default: 5].
+    #[arg(long, env = "KEYAUDIT_SECURITYHUB_RPS", value_name = "N", help_heading = "Security Hub")]
+    pub(crate) securityhub_rps: Option<u32>,
 }

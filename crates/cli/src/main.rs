@@ -20,6 +20,7 @@ mod progress;
 mod remediate;
 mod saved;
 mod scan;
+mod securityhub;
 mod settings;
 mod suppressions;
 

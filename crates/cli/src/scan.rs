@@ -56,11 +56,26 @@ pub(crate) async fn run(settings: Settings, quiet: bool) -> Result<ExitStatus, F
     write_all(&settings.outputs, &report, &settings.output_options)
         .context("writing the report")
         .map_err(Failure::incomplete)?;
-    Ok(match report.outcome(settings.fail_on) {
+    let status = match report.outcome(settings.fail_on) {
         Outcome::Clean => ExitStatus::Clean,
         Outcome::Findings => ExitStatus::Findings,
         Outcome::Incomplete => ExitStatus::Incomplete,
-    })
+    };
+    if let Some((region, rps)) = &settings.push_securityhub {
+        let pushed = crate::securityhub::push(&settings, &report, region.as_deref(), *rps).await;
+        for failure in &pushed.failed {
+            tracing::warn!("Security Hub: {failure}");
+        }
+        if !pushed.failed.is_empty() {
+            tracing::error!(
+                "Security Hub: {} finding(s) imported, {} not: the exit code says incomplete",
+                pushed.imported,
+                pushed.failed.len()
+            );
+            return Ok(ExitStatus::Incomplete);
+        }
+    }
+    Ok(status)
 }
 
 /// Discovers and scans the organization and builds the report (exceptions and baseline applied); streamed

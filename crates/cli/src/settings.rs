@@ -97,6 +97,8 @@ pub(crate) struct Settings {
     pub(crate) suppressions: Option<(std::path::PathBuf, Suppressions)>,
     /// `--baseline`: the file and the report it holds.
     pub(crate) baseline: Option<(std::path::PathBuf, Baseline)>,
+    /// `--push-securityhub`: the region to import into (`None`: the run's) and the calls per second per account.
+    pub(crate) push_securityhub: Option<(Option<String>, NonZeroU32)>,
 }
 
 fn load_file(path: &Path) -> Result<FileConfig> {
@@ -256,7 +258,14 @@ impl Settings {
             fail_on,
         };
 
+        let securityhub_rps = positive("--securityhub-rps", args.securityhub_rps.unwrap_or(5))?;
+        if !args.push_securityhub && (args.securityhub_region.is_some() || args.securityhub_rps.is_some()) {
+            bail!("--securityhub-region and --securityhub-rps need --push-securityhub");
+        }
+        let push_securityhub = args.push_securityhub.then(|| (args.securityhub_region.clone(), securityhub_rps));
+
         Ok(Self {
+            push_securityhub,
             profile: pick(args.profile.clone(), file.profile),
             region: pick(args.region.clone(), file.region),
             endpoint_url: pick(args.endpoint_url.clone(), file.endpoint_url),

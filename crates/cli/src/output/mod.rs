@@ -26,6 +26,7 @@ mod spec;
 mod table;
 mod wording;
 
+pub(crate) use asff::{HubFinding, for_security_hub};
 pub(crate) use json::{SCHEMA_VERSION, render as json_bytes};
 pub(crate) use ndjson::NdjsonStream;
 use spec::parent_dir;

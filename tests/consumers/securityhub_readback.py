@@ -1,0 +1,50 @@
+"""Reads back what Security Hub holds in each account (used by the end-to-end test of --push-securityhub).
+
+    securityhub_readback.py --endpoint URL --accounts ID,ID,...
+
+For each account, with that account's own credentials (the caller's for the management account, the
+OrganizationAccountAccessRole session for the others), GetFindings returns every finding stored there. Prints
+one JSON object: account id → [{Id, ProductArn, AwsAccountId, RecordState, ComplianceStatus, SeverityLabel}].
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import boto3
+
+MANAGEMENT = "123456789012"
+CALLER = {"aws_access_key_id": "AKIAIOSFODNN7EXAMPLE", "aws_secret_access_key": "readback"}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--endpoint", required=True)
+    p.add_argument("--accounts", required=True)
+    p.add_argument("--region", default="us-east-1")
+    a = p.parse_args()
+    session = dict(endpoint_url=a.endpoint, region_name=a.region)
+    sts = boto3.client("sts", **session, **CALLER)
+    out: dict[str, list[dict]] = {}
+    for account in a.accounts.split(","):
+        creds = CALLER
+        if account != MANAGEMENT:
+            c = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole",
+                                RoleSessionName="readback")["Credentials"]
+            creds = dict(aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"],
+                         aws_session_token=c["SessionToken"])
+        hub = boto3.client("securityhub", **session, **creds)
+        found = []
+        for page in hub.get_paginator("get_findings").paginate():
+            for f in page["Findings"]:
+                found.append({"Id": f["Id"], "ProductArn": f["ProductArn"], "AwsAccountId": f["AwsAccountId"],
+                              "RecordState": f.get("RecordState"),
+                              "ComplianceStatus": f.get("Compliance", {}).get("Status"),
+                              "SeverityLabel": f.get("FindingProviderFields", {}).get("Severity", {}).get("Label")})
+        out[account] = found
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
