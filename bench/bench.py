@@ -67,11 +67,15 @@ def org_spec(accounts: int, users: int) -> dict:
     return {"ous": ous}
 
 
+def bench_env(url: str) -> dict:
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp"),
+            "AWS_ENDPOINT_URL": url, "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_ACCESS_KEY_ID": CREDS["aws_access_key_id"], "AWS_SECRET_ACCESS_KEY": CREDS["aws_secret_access_key"]}
+
+
 def run_keyaudit(binary: str, url: str, extra: list[str]) -> dict:
     out = Path(tempfile.mkdtemp()) / "report.json"
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp"),
-           "AWS_ENDPOINT_URL": url, "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
-           "AWS_ACCESS_KEY_ID": CREDS["aws_access_key_id"], "AWS_SECRET_ACCESS_KEY": CREDS["aws_secret_access_key"]}
+    env = bench_env(url)
     start = time.perf_counter()
     proc = subprocess.Popen([binary, "scan", "--quiet", "-o", f"json={out}", *extra], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -147,6 +151,7 @@ def main() -> None:
                         help="add one account with this many users, most keys stale (large-account check)")
     parser.add_argument("--out", default=str(ROOT / "bench-output"), help="results folder")
     parser.add_argument("--html", action="store_true", help="also measure the HTML report in headless chromium")
+    parser.add_argument("--preflight", action="store_true", help="also time `keyaudit preflight` on the same org")
     args = parser.parse_args()
 
     emulator, url = start_emulator()
@@ -209,6 +214,16 @@ def main() -> None:
             }
             if args.html:
                 row.update(html_figures(html))
+            if args.preflight:
+                control(url, "DELETE", "requests")
+                t = time.perf_counter()
+                pre = subprocess.run([args.keyaudit, "preflight", "--quiet", "-o", "json"], capture_output=True,
+                                     env={**bench_env(url)}, text=True)
+                row["preflight_wall_s"] = round(time.perf_counter() - t, 3)
+                row["preflight_exit"] = pre.returncode
+                calls = control(url, "GET", "requests")["requests"]
+                row["preflight_calls_per_account"] = round(len(calls) / (n + 1), 2)
+                row["preflight_reports_generated"] = sum(1 for c in calls if c["action"] == "GenerateCredentialReport")
             results.append(row)
             print(json.dumps(row), flush=True)
     finally:

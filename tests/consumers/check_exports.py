@@ -100,6 +100,17 @@ def check_ocsf(path: str) -> None:
         check(r.get("class_uid") == 2003, f"OCSF record {i}: class_uid {r.get('class_uid')}")
 
 
+def account_credentials(sts: object, account: str, caller: dict, management: str) -> dict:
+    """An account's own credentials in the emulator: the caller's for its own account, else a session of the
+    account's OrganizationAccountAccessRole (Security Hub keeps each account's findings apart by them)."""
+    if account == management:
+        return caller
+    c = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole",  # type: ignore[attr-defined]
+                        RoleSessionName="keyaudit-check")["Credentials"]
+    return dict(aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"],
+                aws_session_token=c["SessionToken"])
+
+
 def check_asff(path: str, endpoint: str) -> None:
     """Imports the file as AWS documents for a custom integration (the default product): each finding's
     ProductArn is `product/<AwsAccountId>/default`, and each account's findings are imported with that account's
@@ -126,12 +137,7 @@ def check_asff(path: str, endpoint: str) -> None:
     check(order == sorted(order), "ASFF: the file is not grouped by account")
     failed = 0
     for account, group in by_account.items():
-        creds = caller
-        if account != me:
-            c = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole",
-                                RoleSessionName="asff-import")["Credentials"]
-            creds = dict(aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"],
-                         aws_session_token=c["SessionToken"])
+        creds = account_credentials(sts, account, caller, me)
         hub = boto3.client("securityhub", **session, **creds)
         check(boto3.client("sts", **session, **creds).get_caller_identity()["Account"] == account,
               f"ASFF: importing {account}'s findings with another account's credentials")

@@ -14,6 +14,8 @@ import json
 
 import boto3
 
+from check_exports import account_credentials
+
 MANAGEMENT = "123456789012"
 CALLER = {"aws_access_key_id": "AKIAIOSFODNN7EXAMPLE", "aws_secret_access_key": "readback"}
 
@@ -28,12 +30,7 @@ def main() -> None:
     sts = boto3.client("sts", **session, **CALLER)
     out: dict[str, list[dict]] = {}
     for account in a.accounts.split(","):
-        creds = CALLER
-        if account != MANAGEMENT:
-            c = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole",
-                                RoleSessionName="readback")["Credentials"]
-            creds = dict(aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"],
-                         aws_session_token=c["SessionToken"])
+        creds = account_credentials(sts, account, CALLER, MANAGEMENT)
         hub = boto3.client("securityhub", **session, **creds)
         found = []
         for page in hub.get_paginator("get_findings").paginate():

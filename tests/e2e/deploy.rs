@@ -186,13 +186,7 @@ fn under_moto_iam_enforcement_preflight_finds_exactly_the_missing_action() {
         let (code, report, stderr) = org.run("preflight", Some((action, &beta)));
         assert_eq!(code, 3, "{action}: {stderr}");
         for a in report["accounts"].as_array().unwrap() {
-            let denied: Vec<&str> = a["checks"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|c| c["result"] == "denied")
-                .map(|c| c["action"].as_str().unwrap())
-                .collect();
+            let denied = crate::preflight::denied_actions(a);
             if a["account_id"] == beta.as_str() {
                 assert_eq!((a["status"].as_str(), denied), (Some("missing_permissions"), vec![action]), "{a}");
             } else {

@@ -16,6 +16,17 @@ fn preflight(emu: &crate::harness::Emulator, extra: &[&str]) -> (i32, Value, Str
     (out.status.code().unwrap(), json, String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// The actions a preflight account's checks found denied.
+pub(crate) fn denied_actions(account: &Value) -> Vec<&str> {
+    account["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["result"] == "denied")
+        .map(|c| c["action"].as_str().unwrap())
+        .collect()
+}
+
 fn account<'a>(report: &'a Value, id: &str) -> &'a Value {
     report["accounts"].as_array().unwrap().iter().find(|a| a["account_id"] == id).unwrap()
 }
@@ -39,13 +50,7 @@ fn preflight_names_what_is_missing_where_and_generates_no_report() {
 
     let v = account(&report, &dev);
     assert_eq!(v["status"], "missing_permissions", "{v}");
-    let denied_actions: Vec<&str> = v["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["result"] == "denied")
-        .map(|c| c["action"].as_str().unwrap())
-        .collect();
+    let denied_actions = denied_actions(v);
     assert_eq!(denied_actions, ["iam:ListUserTags"]);
     assert!(v["fix"].as_str().unwrap().contains("the audit role lacks iam:ListUserTags"), "{v}");
 

@@ -102,6 +102,24 @@ pub(crate) struct Connector {
     pub(crate) management_account_id: Option<AccountId>,
 }
 
+impl Connector {
+    /// The scan's connector: `settings`' role session (name, ExternalId, duration) and rates.
+    pub(crate) fn new(
+        settings: &crate::settings::Settings,
+        base: SdkConfig,
+        sts_config: &SdkConfig,
+        management_account_id: Option<AccountId>,
+    ) -> Self {
+        Self {
+            assumer: settings.assumer(sts_config),
+            base,
+            iam_rps: settings.iam_rps,
+            enrichment_rps: settings.enrichment_rps,
+            management_account_id,
+        }
+    }
+}
+
 impl AccountConnector for Connector {
     type Api = SdkIam;
 

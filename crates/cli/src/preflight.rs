@@ -7,9 +7,7 @@ use anyhow::{Context, anyhow};
 use futures::StreamExt;
 use keyaudit_core::ids::AccountId;
 use keyaudit_core::report::{AccessMethod, Account, AccountState, FailureCode, Scope};
-use keyaudit_org_discovery::{
-    AssumeSettings, OrganizationsApi, RoleAssumer, SdkOrganizations, caller_identity, discover,
-};
+use keyaudit_org_discovery::{OrganizationsApi, SdkOrganizations, caller_identity, discover};
 use keyaudit_scanner::{AccountConnector, Probe, ProbeOutcome, probe_permissions};
 use serde::Serialize;
 
@@ -179,24 +177,8 @@ pub(crate) async fn run(settings: Settings) -> Result<ExitStatus, Failure> {
         None => Scope::StandaloneAccount,
     };
     let discovery = discover(&orgs, &caller, &settings.filter, &settings.role, &|_| {}).await.map_err(org_denied)?;
-    let management = match &scope {
-        Scope::Organization { management_account_id, .. } => Some(management_account_id.clone()),
-        Scope::StandaloneAccount => None,
-    };
-    let connector = Connector {
-        assumer: RoleAssumer::new(
-            &sts_config,
-            AssumeSettings {
-                session_name: settings.session_name.clone(),
-                external_id: settings.external_id.clone(),
-                duration: settings.session_duration,
-            },
-        ),
-        base,
-        iam_rps: settings.iam_rps,
-        enrichment_rps: settings.enrichment_rps,
-        management_account_id: management.clone(),
-    };
+    let management = scope.management_account_id().cloned();
+    let connector = Connector::new(&settings, base, &sts_config, management.clone());
     let mut accounts: Vec<AccountCheck> = futures::stream::iter(discovery.accounts)
         .map(|account| {
             check_account(&connector, !settings.scan.owner_tags.is_empty(), account, &caller.arn, management.as_ref())

@@ -8,9 +8,7 @@ use keyaudit_core::eval::EvalContext;
 use keyaudit_core::report::Scope;
 use keyaudit_core::report::{ClockCheck, Outcome, Report, RunInfo, annotate};
 use keyaudit_core::suppress::{EntryState, EntryStatus, Suppressions};
-use keyaudit_org_discovery::{
-    AssumeSettings, DiscoveryError, OrganizationsApi, RoleAssumer, SdkOrganizations, caller_identity, discover,
-};
+use keyaudit_org_discovery::{DiscoveryError, OrganizationsApi, SdkOrganizations, caller_identity, discover};
 use keyaudit_scanner::scan_accounts;
 
 use crate::aws::{Connector, DEFAULT_REGION, base_config, limited};
@@ -160,23 +158,7 @@ pub(crate) async fn collect(settings: &Settings, quiet: bool) -> Result<Report, 
         }
     }
 
-    let connector = Connector {
-        assumer: RoleAssumer::new(
-            &sts_config,
-            AssumeSettings {
-                session_name: settings.session_name.clone(),
-                external_id: settings.external_id.clone(),
-                duration: settings.session_duration,
-            },
-        ),
-        base,
-        iam_rps: settings.iam_rps,
-        enrichment_rps: settings.enrichment_rps,
-        management_account_id: match &scope {
-            Scope::Organization { management_account_id, .. } => Some(management_account_id.clone()),
-            Scope::StandaloneAccount => None,
-        },
-    };
+    let connector = Connector::new(settings, base, &sts_config, scope.management_account_id().cloned());
     let ctx = EvalContext { as_of, config: settings.rule_config };
     let streams = open_streams(&settings.outputs, started_at, &caller.partition).map_err(Failure::usage)?;
     let progress = Progress::new(0, quiet);

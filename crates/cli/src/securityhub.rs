@@ -13,7 +13,7 @@ use aws_config::{Region, SdkConfig};
 use futures::StreamExt;
 use keyaudit_core::ids::AccountId;
 use keyaudit_core::report::Report;
-use keyaudit_org_discovery::{AssumeSettings, RoleAssumer};
+use keyaudit_org_discovery::RoleAssumer;
 
 use crate::aws::{base_config, limited};
 use crate::output::{HubFinding, for_security_hub};
@@ -41,14 +41,7 @@ pub(crate) async fn push(settings: &Settings, report: &Report, region: Option<&s
     let (base, _) = base_config(&settings.aws()).await;
     let base = base.to_builder().region(Region::new(region.clone())).build();
     let (sts_config, _) = limited(&base, settings.sts_rps);
-    let assumer = RoleAssumer::new(
-        &sts_config,
-        AssumeSettings {
-            session_name: settings.session_name.clone(),
-            external_id: settings.external_id.clone(),
-            duration: settings.session_duration,
-        },
-    );
+    let assumer = settings.assumer(&sts_config);
     let results: Vec<Pushed> = futures::stream::iter(groups)
         .map(|(account, findings)| push_account(settings, report, &base, &assumer, rps, account, findings))
         .buffer_unordered(settings.scan.concurrency.max(1))

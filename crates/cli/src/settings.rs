@@ -101,6 +101,20 @@ pub(crate) struct Settings {
     pub(crate) push_securityhub: Option<(Option<String>, NonZeroU32)>,
 }
 
+impl Settings {
+    /// Assumes the audit role as `--session-name`, with `--external-id`, for `--session-duration`.
+    pub(crate) fn assumer(&self, sts_config: &aws_config::SdkConfig) -> keyaudit_org_discovery::RoleAssumer {
+        keyaudit_org_discovery::RoleAssumer::new(
+            sts_config,
+            keyaudit_org_discovery::AssumeSettings {
+                session_name: self.session_name.clone(),
+                external_id: self.external_id.clone(),
+                duration: self.session_duration,
+            },
+        )
+    }
+}
+
 fn load_file(path: &Path) -> Result<FileConfig> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("--config {}: cannot read the file", path.display()))?;

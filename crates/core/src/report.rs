@@ -302,6 +302,16 @@ pub enum Scope {
     StandaloneAccount,
 }
 
+impl Scope {
+    /// The organization's management account (`None` for a standalone account).
+    pub fn management_account_id(&self) -> Option<&AccountId> {
+        match self {
+            Scope::Organization { management_account_id, .. } => Some(management_account_id),
+            Scope::StandaloneAccount => None,
+        }
+    }
+}
+
 /// The local clock against AWS's, read from the `Date` of the first STS answer (to the second).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClockCheck {
