@@ -99,6 +99,14 @@ fn preflight_passes_when_everything_is_in_place_and_takes_the_scan_selection() {
     want.sort();
     assert_eq!(ids, want);
     assert!(table.contains("READY: every selected account can be scanned"), "{table}");
+    // --output-dir, created if missing, as for a scan: the JSON named after the run's start.
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("new");
+    let out = emu.command(&["preflight", "--output-dir", out_dir.to_str().unwrap(), "--ou", "/Root/Prod"]);
+    assert_eq!(out.status.code(), Some(0));
+    let names: Vec<String> =
+        std::fs::read_dir(&out_dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert!(names.len() == 1 && names[0].starts_with("keyaudit-20") && names[0].ends_with(".json"), "{names:?}");
     let out = emu.command(&["preflight", "-o", "sarif"]);
     assert_eq!(out.status.code(), Some(2), "preflight writes a table or JSON only");
     assert!(String::from_utf8_lossy(&out.stderr).contains("preflight writes a table or JSON"));

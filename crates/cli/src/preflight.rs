@@ -156,6 +156,8 @@ pub(crate) async fn run(settings: Settings) -> Result<ExitStatus, Failure> {
             format!("{:?}", other.format).to_lowercase()
         )));
     }
+    crate::output::prepare(&settings.outputs).map_err(Failure::usage)?;
+    let started_at = crate::scan::now();
     let (base, _) = base_config(&settings.aws()).await;
     let (sts_config, _) = limited(&base, settings.sts_rps);
     let (org_config, _) = limited(&base, settings.org_rps);
@@ -216,7 +218,7 @@ pub(crate) async fn run(settings: Settings) -> Result<ExitStatus, Failure> {
             }
             _ => table(&report).into_bytes(),
         };
-        match spec.path(jiff::Timestamp::UNIX_EPOCH) {
+        match spec.path(started_at) {
             None => write_stdout(&bytes).map_err(|e| Failure::incomplete(anyhow!("writing to stdout: {e}")))?,
             Some(path) => write_file(&path, &bytes).map_err(Failure::incomplete)?,
         }
@@ -243,7 +245,10 @@ fn table(r: &PreflightReport) -> String {
                 a.name.clone().unwrap_or_else(|| "-".into()),
                 a.ou_path.clone().unwrap_or_else(|| "-".into()),
                 a.status.to_owned(),
-                a.fix.clone().or_else(|| a.reason.clone()).unwrap_or_default(),
+                match (&a.reason, &a.fix) {
+                    (Some(reason), Some(fix)) if a.status == "error" => format!("{reason}; {fix}"),
+                    (reason, fix) => fix.clone().or_else(|| reason.clone()).unwrap_or_default(),
+                },
             ]
         })
         .collect();
