@@ -47,13 +47,19 @@ fn judge<T>(result: Result<T, CollectError>, allowed: &str, expected_code: &str)
 /// is not called (it would start a report) and is reported unverified; ListUserTags only when `owner_tags` (a scan
 /// with `--owner-tags ""` does not need it).
 pub async fn probe_permissions(api: &impl IamApi, owner_tags: bool) -> Vec<Probe> {
-    let report = judge(api.get_credential_report().await, "a credential report was returned", "ReportNotReady");
-    let keys = judge(api.list_access_keys(PROBE_USER).await, "listed", "NoSuchEntity");
-    let tags = if owner_tags {
-        judge(api.list_user_tags(PROBE_USER).await, "listed", "NoSuchEntity")
-    } else {
-        ProbeOutcome::Unverified("not needed: --owner-tags is empty")
+    let tags = async {
+        if owner_tags {
+            judge(api.list_user_tags(PROBE_USER).await, "listed", "NoSuchEntity")
+        } else {
+            ProbeOutcome::Unverified("not needed: --owner-tags is empty")
+        }
     };
+    // The three at once: they are independent, and the account's rate limit still applies.
+    let (report, keys, tags) = futures::join!(
+        async { judge(api.get_credential_report().await, "a credential report was returned", "ReportNotReady") },
+        async { judge(api.list_access_keys(PROBE_USER).await, "listed", "NoSuchEntity") },
+        tags
+    );
     vec![
         Probe { action: "iam:GetCredentialReport", outcome: report },
         Probe {
