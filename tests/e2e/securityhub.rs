@@ -100,6 +100,8 @@ fn an_account_whose_import_is_refused_is_reported_finding_by_finding_and_the_exi
     let out = emu.command(&["scan", "--securityhub-region", "eu-west-1"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("need --push-securityhub"));
+    let out = emu.command(&["plan", "-o", "plan.json", "--push-securityhub"]);
+    assert_eq!(out.status.code(), Some(2), "a plan writes no findings to push");
     let stored = readback(&emu, &[MANAGEMENT.to_owned(), s.account("payments")]);
     assert!(!stored[MANAGEMENT].is_empty() && !stored[&s.account("payments")].is_empty());
 }

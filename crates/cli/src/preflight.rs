@@ -157,6 +157,12 @@ pub(crate) async fn run(settings: Settings) -> Result<ExitStatus, Failure> {
         )));
     }
     crate::output::prepare(&settings.outputs).map_err(Failure::usage)?;
+    if settings.push_securityhub.is_some() {
+        tracing::warn!(
+            "--push-securityhub: preflight cannot check securityhub:BatchImportFindings (it has no side-effect-free \
+             probe); the audit role needs it (SecurityHubImport=true in deploy/audit-role.yaml)"
+        );
+    }
     let started_at = crate::scan::now();
     let (base, _) = base_config(&settings.aws()).await;
     let (sts_config, _) = limited(&base, settings.sts_rps);

@@ -46,6 +46,11 @@ pub(crate) async fn run(args: &PlanArgs, quiet: bool) -> Result<ExitStatus, Fail
     scan_args.outputs.clear();
     let unused_days = *scan_args.unused_days.get_or_insert(DEFAULT_UNUSED_DAYS);
     let settings = Settings::resolve(&scan_args).map_err(Failure::usage)?;
+    if settings.push_securityhub.is_some() {
+        return Err(Failure::usage(anyhow!(
+            "--push-securityhub: a plan writes no findings; push them with `keyaudit scan --push-securityhub`"
+        )));
+    }
     let protect_accounts: Vec<AccountId> = args
         .protect_accounts
         .iter()
