@@ -11,12 +11,14 @@ use clap::{ArgAction, Parser, Subcommand, ValueEnum};
 /// 1.14 in v1.3-v4.0, 1.13 in v5.0, 2.13 in v6.0, 2.12 in v7.0; Security Hub IAM.3), no root access key
 /// (KA-IAM-002; IAM.4), at most one active key per user (KA-IAM-003), keys used within 45 days (KA-IAM-004;
 /// IAM.22). `keyaudit rules` lists them with every mapping. Run it from the management (or delegated-admin)
-/// account: `keyaudit scan`; add --suppressions (exceptions) and --baseline (the last run's JSON) for scheduled
-/// runs, and carry out the CIS procedure with `keyaudit plan`, `apply` and `undo`.
+/// account: first `keyaudit preflight` (can every account be reached and read? the roles to deploy are in
+/// deploy/), then `keyaudit scan` (`-o html=report.html` for a page to open or forward; --push-securityhub for
+/// Security Hub); add --suppressions (exceptions) and --baseline (the last run's JSON) for scheduled runs, and
+/// carry out the CIS procedure with `keyaudit plan`, `apply` and `undo`.
 ///
 /// Exit codes of scan: 0 nothing failing; 1 at least one failing finding not under an exception (or warning one
 /// with --fail-on warn; only new ones with --fail-on new); 2 usage or configuration error; 3 at least one
-/// account could not be assessed (takes precedence over 1).
+/// account could not be assessed, or a finding was not imported into Security Hub (takes precedence over 1).
 #[derive(Debug, Parser)]
 #[command(
     name = "keyaudit",
