@@ -10,8 +10,8 @@
 // injected name would open one); every `data-figure` equals the JSON report's value at that path; sorting by age
 // orders the rows (both ways, the oldest key first when descending); filtering to `fail` shows exactly the
 // failing findings and the row count follows; the search box finds `--search`; every `--text` is shown as text;
-// there is one script, no <img> and no element the report did not write; without JavaScript every finding is in
-// the table. Writes a 1280×800 screenshot to DIR/report.png.
+// there is one script, no <img> and no element the report did not write; "show findings" on every OU filters to
+// exactly its subtree; without JavaScript every finding is in the table. Writes a 1280×800 screenshot to DIR/report.png.
 import { readFileSync, mkdirSync } from "node:fs";
 import { resolve, join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -133,6 +133,21 @@ const wantFail = findings.filter((f) => f.verdict === "fail").length;
 check(failing.length === wantFail, `filter fail: ${failing.length} rows, the JSON has ${wantFail} failing findings`);
 check(failing.every((r) => r[verdictCol].t === "fail"), "filter fail: a row that does not fail is shown");
 check((await page.textContent("#shown")) === String(wantFail), "the row count does not follow the filter");
+await page.click("button[type=reset]");
+await page.waitForFunction((n) => document.getElementById("shown").textContent === String(n), findings.length);
+
+// "show findings" on each OU: the table filtered to exactly that subtree's findings (some OUs have none).
+const picks = await page.$$eval("button.pick", (bs) => bs.map((b) => b.getAttribute("data-ou")));
+const ouCol = await column(page, "ou");
+for (const [i, ou] of picks.entries()) {
+  await page.$$eval("button.pick", (bs, n) => bs[n].click(), i);
+  await showAll(page);
+  const rows = await visibleRows(page);
+  const want = findings.filter((f) => f.ou_path === ou || (f.ou_path || "").startsWith(ou + "/")).length;
+  check(rows.length === want, `show findings of ${ou}: ${rows.length} rows, ${want} findings in that subtree`);
+  check(rows.every((r) => r[ouCol].t === ou || r[ouCol].t.startsWith(ou + "/")), `show findings of ${ou}: a row outside it`);
+}
+check(picks.length > 0, "no OU to pick");
 await page.click("button[type=reset]");
 await page.waitForFunction((n) => document.getElementById("shown").textContent === String(n), findings.length);
 

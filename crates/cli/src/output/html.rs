@@ -119,7 +119,8 @@ pub(crate) fn render(report: &Report) -> Result<Vec<u8>> {
         _ => 3,
     };
     rows.sort_by_cached_key(|f| (rank(f), std::cmp::Reverse(f["age_seconds"].as_i64().unwrap_or(-1))));
-    let filters = filters(&rows);
+    let ou_tree = ou_tree(report);
+    let filters = filters(&rows, &ou_tree);
     let page = Page {
         has_suppressions: !value["suppressions"].is_null(),
         has_baseline: !value["baseline"].is_null(),
@@ -130,7 +131,7 @@ pub(crate) fn render(report: &Report) -> Result<Vec<u8>> {
         head_script: HEAD_SCRIPT,
         script: SCRIPT,
         chart: age_chart(report),
-        ou_tree: ou_tree(report),
+        ou_tree,
         filters,
         page_size: PAGE_SIZE,
     };
@@ -157,24 +158,24 @@ fn csp() -> String {
     )
 }
 
-/// The values the filter menus offer, each once, sorted.
-fn filters(rows: &[Value]) -> Filters {
+/// The values the filter menus offer, each once, sorted: the rules and actions of the findings, and every OU of
+/// the tree (so that "show findings" on an OU without findings filters to none rather than to all).
+fn filters(rows: &[Value], tree: &[OuNode]) -> Filters {
     let distinct = |field: &str| {
         let mut v: Vec<String> = rows.iter().filter_map(|f| f[field].as_str().map(str::to_owned)).collect();
         v.sort();
         v.dedup();
         v
     };
-    let mut ous: Vec<String> = Vec::new();
-    for path in distinct("ou_path") {
-        // Every ancestor too, so a whole subtree can be picked.
-        let segments = split_path(&path);
-        for end in 1..=segments.len() {
-            ous.push(join_path(&segments[..end]));
+    fn paths(nodes: &[OuNode], out: &mut Vec<String>) {
+        for node in nodes {
+            out.push(node.path.clone());
+            paths(&node.children, out);
         }
     }
+    let mut ous = Vec::new();
+    paths(tree, &mut ous);
     ous.sort();
-    ous.dedup();
     Filters { rules: distinct("rule_id"), actions: distinct("action"), ous }
 }
 
@@ -396,5 +397,17 @@ mod tests {
         let s = report.summary();
         assert_eq!(tree[0].fail_keys, s.keys.fail, "the root counts every failing key, as the summary does");
         assert_eq!(tree[0].failed_accounts, s.accounts_failed);
+        let menu = filters(&[], &tree).ous;
+        let mut every: Vec<String> = report
+            .accounts
+            .iter()
+            .flat_map(|r| {
+                let segments = split_path(r.account.ou_path.as_deref().unwrap_or("/Root"));
+                (1..=segments.len()).map(move |end| join_path(&segments[..end]))
+            })
+            .collect();
+        every.sort();
+        every.dedup();
+        assert_eq!(menu, every, "every OU of every account, findings or not, is in the OU menu");
     }
 }
