@@ -1,6 +1,7 @@
 """Checks the deployment kit in deploy/ (used by the end-to-end tests).
 
-    check_deploy.py [--root DIR] [--readme FILE]
+    check_deploy.py [--root DIR] [--readme FILE] [--workflows FILE...]
+    check_deploy.py --granted        (only prints each template's granted actions as JSON, for the tests)
 
 - Every CloudFormation template in deploy/ passes cfn-lint (PyPI, pinned in tests/emulator/requirements.txt).
 - The StackSet's TemplateBody is deploy/audit-role.yaml, verbatim.
@@ -14,6 +15,7 @@ Prints one line per problem and exits 1 if there is any.
 from __future__ import annotations
 
 import argparse
+import json
 import pathlib
 import re
 import subprocess
@@ -69,9 +71,15 @@ def main() -> None:
     p.add_argument("--root", default=str(pathlib.Path(__file__).resolve().parents[2]))
     p.add_argument("--readme", help="the README to compare with (default: ROOT/README.md)")
     p.add_argument("--workflows", nargs="*", help="the workflow files to check (default: the project's)")
+    p.add_argument("--granted", action="store_true", help="print {template: [actions]} and exit")
     a = p.parse_args()
     root = pathlib.Path(a.root)
     files = templates(root)
+    if a.granted:
+        out = {f.relative_to(root / "deploy").as_posix(): sorted(granted(decode_str(f.read_text())[0] or {}))
+               for f in files}
+        print(json.dumps(out))
+        return
     check(len(files) >= 4, f"only {len(files)} templates in deploy/")
 
     cfn_lint = pathlib.Path(sys.executable).parent / "cfn-lint"

@@ -54,28 +54,25 @@ fn every_template_passes_cfn_lint_and_grants_exactly_the_readmes_permission_line
     );
 }
 
-/// The actions a template's policies list (`- service:Action` lines; trust policies use `Action: sts:AssumeRole`).
-fn granted(template: &str) -> BTreeSet<String> {
-    let text = std::fs::read_to_string(repo_root().join("deploy").join(template)).unwrap();
-    text.lines()
-        .filter_map(|l| l.trim().strip_prefix("- "))
-        .filter(|a| {
-            a.split_once(':').is_some_and(|(s, n)| {
-                s.chars().all(|c| c.is_ascii_lowercase()) && !n.is_empty() && n.chars().all(|c| c.is_ascii_alphabetic())
-            })
-        })
-        .map(str::to_owned)
-        .collect()
+/// The actions each template's policies grant (`check_deploy.py --granted`: the same reading the README check uses).
+fn granted() -> std::collections::BTreeMap<String, BTreeSet<String>> {
+    let out = Command::new(python())
+        .arg(repo_root().join("tests/deploy/check_deploy.py"))
+        .arg("--granted")
+        .output()
+        .expect("run check_deploy.py --granted");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 #[test]
 fn every_call_a_full_scan_makes_is_granted_by_the_kit() {
     let emu = Emulator::start();
-    let seeded = emu.seed(crate::org_spec());
+    emu.seed(crate::org_spec());
     let run = emu.keyaudit(&["scan", "--as-of", AS_OF, "--key-ids", "all", "--owner-tags", "owner,team"]);
-    assert!(run.code == 1, "{}", run.stderr);
-    let caller = granted("caller-policy.yaml");
-    let audit = granted("audit-role.yaml");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let mut kit = granted();
+    let (caller, audit) = (kit.remove("caller-policy.yaml").unwrap(), kit.remove("audit-role.yaml").unwrap());
     assert!(caller.contains("organizations:ListAccounts") && audit.contains("iam:GetCredentialReport"));
     let mut seen = BTreeSet::new();
     for (service, action, account) in emu.requests() {
@@ -95,7 +92,6 @@ fn every_call_a_full_scan_makes_is_granted_by_the_kit() {
     for call in ["iam:GenerateCredentialReport", "iam:GetCredentialReport", "iam:ListAccessKeys", "sts:AssumeRole"] {
         assert!(seen.contains(call), "{call} was made: {seen:?}");
     }
-    let _ = seeded;
 }
 
 /// An organization whose audit roles and caller policy are the kit's, installed in the emulator by

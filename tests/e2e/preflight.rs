@@ -34,8 +34,9 @@ fn account<'a>(report: &'a Value, id: &str) -> &'a Value {
 #[test]
 fn preflight_names_what_is_missing_where_and_generates_no_report() {
     let (emu, s) = setup();
-    let (denied, dev) = (s.account("denied"), s.account("dev"));
+    let (denied, dev, empty) = (s.account("denied"), s.account("dev"), s.account("empty"));
     deny_assume_role(&emu, &denied);
+    emu.control("POST", "accounts/state", &json!({"account_id": empty, "state": "MIGRATING"}));
     emu.fault(json!({"service": "iam", "action": "ListUserTags", "account_id": dev, "error_code": "AccessDenied",
                      "http_status": 403, "message": "User: x is not authorized to perform: iam:ListUserTags"}));
     let (code, report, table) = preflight(&emu, &[]);
@@ -74,7 +75,10 @@ fn preflight_names_what_is_missing_where_and_generates_no_report() {
     for id in [s.account("legacy"), s.account("closing")] {
         assert_eq!(account(&report, &id)["status"], "skipped");
     }
-    assert!(table.contains("NOT READY: 2 of"), "{table}");
+    let e = account(&report, &empty);
+    assert_eq!(e["status"], "error", "an unknown state is not skipped: a scan fails it: {e}");
+    assert!(e["reason"].as_str().unwrap().contains("MIGRATING"), "{e}");
+    assert!(table.contains("NOT READY: 3 of"), "{table}");
 
     // Nothing generated, nothing changed: no GenerateCredentialReport, and only reads.
     let calls: Vec<String> = emu.requests().into_iter().map(|(_, action, _)| action).collect();
@@ -110,4 +114,16 @@ fn preflight_passes_when_everything_is_in_place_and_takes_the_scan_selection() {
     let out = emu.command(&["preflight", "-o", "sarif"]);
     assert_eq!(out.status.code(), Some(2), "preflight writes a table or JSON only");
     assert!(String::from_utf8_lossy(&out.stderr).contains("preflight writes a table or JSON"));
+}
+
+#[test]
+fn preflight_without_organizations_access_names_the_action_and_the_policy_to_attach() {
+    let (emu, _s) = setup();
+    emu.fault(json!({"service": "organizations", "action": "ListRoots", "error_code": "AccessDeniedException",
+                     "message": "You don't have permissions to access this resource."}));
+    let out = emu.command(&["preflight"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("organizations:ListRoots AccessDeniedException"), "{stderr}");
+    assert!(stderr.contains("attach deploy/caller-policy.yaml"), "{stderr}");
 }

@@ -69,11 +69,14 @@ fn each_accounts_findings_are_imported_from_that_account_and_a_second_run_update
     let (code, _, file2, stderr) = push(&emu, second.path(), &["--baseline", baseline.to_str().unwrap()]);
     assert!(code == 0 || code == 1, "{stderr}");
     let again = readback(&emu, &accounts);
+    let second_ids = by_account(&file2);
     for account in &accounts {
         let ids: Vec<&str> = again[account].iter().map(|f| f["Id"].as_str().unwrap()).collect();
-        let unique: BTreeSet<&str> = ids.iter().copied().collect();
+        let unique: BTreeSet<String> = ids.iter().map(|id| (*id).to_owned()).collect();
         assert_eq!(ids.len(), unique.len(), "no duplicates in {account}");
-        assert_eq!(unique.len(), stored[account].len().max(by_account(&file2).get(account).map_or(0, BTreeSet::len)));
+        let mut both = want[account].clone();
+        both.extend(second_ids.get(account).cloned().unwrap_or_default());
+        assert_eq!(unique, both, "account {account} holds the first run's ids, updated, and the second run's");
     }
     let archived: Vec<&Value> = again[&payments]
         .iter()

@@ -60,10 +60,15 @@ from urllib.parse import parse_qs
 
 import boto3
 from botocore.config import Config
+from moto import settings as moto_settings
+from moto.core.authorization import ActionAuthenticatorMixin
+from moto.iam.access_control import IAMRequest
 from moto.iam.models import get_account_id_from, iam_backends
 from moto.moto_api._internal.models import moto_api_backend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.organizations.models import organizations_backends
+from werkzeug.datastructures import EnvironHeaders
+from werkzeug.exceptions import HTTPException
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 CONTROL = "/_keyaudit/"
@@ -316,13 +321,7 @@ class Emulator:
         here covers the credential-report calls this emulator answers itself, and answers a denial in AWS's own
         error shape for the service (moto's IAM/STS denials use an `<Errors>` wrapper the SDKs do not parse).
         Returns the error to answer with, or None."""
-        from moto import settings
-        from moto.core.authorization import ActionAuthenticatorMixin
-        from moto.iam.access_control import IAMRequest
-        from werkzeug.datastructures import EnvironHeaders
-        from werkzeug.exceptions import HTTPException
-
-        if ActionAuthenticatorMixin.request_count < settings.INITIAL_NO_AUTH_ACTION_COUNT or not req.get("action"):
+        if ActionAuthenticatorMixin.request_count < moto_settings.INITIAL_NO_AUTH_ACTION_COUNT or not req.get("action"):
             return None
         if req.get("action") == "GetCallerIdentity":
             return None

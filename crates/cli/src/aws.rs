@@ -89,6 +89,41 @@ pub(crate) fn limited(base: &SdkConfig, per_second: NonZeroU32) -> (SdkConfig, R
     (base.to_builder().http_client(client.clone()).build(), client)
 }
 
+/// What every organization-wide command starts from: the AWS configuration, the rate-limited STS and
+/// Organizations configurations, and the caller, identified once.
+pub(crate) struct Session {
+    pub(crate) base: SdkConfig,
+    /// The region the endpoints resolve in (us-east-1 when none is configured).
+    pub(crate) region: String,
+    pub(crate) sts_config: SdkConfig,
+    pub(crate) org_config: SdkConfig,
+    pub(crate) caller: keyaudit_org_discovery::CallerIdentity,
+}
+
+impl Session {
+    /// Loads the configuration and identifies the caller; no usable credentials is a usage error (exit 2) that
+    /// says where credentials come from, and, when no region was set, that other partitions need one.
+    pub(crate) async fn open(settings: &crate::settings::Settings) -> Result<Self, crate::Failure> {
+        let (base, region_defaulted) = base_config(&settings.aws()).await;
+        let region = base.region().map_or_else(|| DEFAULT_REGION.to_owned(), |r| r.to_string());
+        let (sts_config, _) = limited(&base, settings.sts_rps);
+        let (org_config, _) = limited(&base, settings.org_rps);
+        let caller = keyaudit_org_discovery::caller_identity(&sts_config).await.map_err(|e| {
+            let mut hint = "cannot identify the caller (sts:GetCallerIdentity); check the AWS credentials \
+                            (AWS_PROFILE or --profile, AWS_ACCESS_KEY_ID, SSO login) and --endpoint-url"
+                .to_owned();
+            if region_defaulted {
+                hint.push_str(&format!(
+                    "; no region is set, so keyaudit used {DEFAULT_REGION} (the aws partition): credentials of the \
+                     aws-cn or aws-us-gov partitions need --region or AWS_REGION (e.g. cn-north-1, us-gov-west-1)"
+                ));
+            }
+            crate::Failure::usage(anyhow::Error::new(e).context(hint))
+        })?;
+        Ok(Self { base, region, sts_config, org_config, caller })
+    }
+}
+
 /// Opens accounts: the caller's own credentials for the caller's account, AssumeRole for the rest (the
 /// management account included). Each account's IAM calls get their own rate limiter, since IAM quotas are per
 /// account.

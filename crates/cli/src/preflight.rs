@@ -7,11 +7,11 @@ use anyhow::{Context, anyhow};
 use futures::StreamExt;
 use keyaudit_core::ids::AccountId;
 use keyaudit_core::report::{AccessMethod, Account, AccountState, FailureCode, Scope};
-use keyaudit_org_discovery::{OrganizationsApi, SdkOrganizations, caller_identity, discover};
+use keyaudit_org_discovery::{OrganizationsApi, SdkOrganizations, discover};
 use keyaudit_scanner::{AccountConnector, Probe, ProbeOutcome, probe_permissions};
 use serde::Serialize;
 
-use crate::aws::{Connector, base_config, limited};
+use crate::aws::{Connector, Session};
 use crate::output::{Format, OutputSpec, columns, write_file, write_stdout};
 use crate::settings::Settings;
 use crate::{ExitStatus, Failure};
@@ -112,39 +112,39 @@ async fn check_account(
         checks: Vec::new(),
         fix: None,
     };
-    if account.state != AccountState::Active {
+    let mut missing: Vec<&str> = Vec::new();
+    if account.state.is_known_inactive() {
         out.reason = Some(format!("account state is {}; a scan skips it too", account.state.as_str()));
         return out;
-    }
-    match connector.connect(&account).await {
-        Err(failure) => {
-            out.status =
-                if failure.reason.code == FailureCode::AssumeRoleDenied { "assume_role_denied" } else { "error" };
-            out.reason = Some(failure.reason.to_string());
-        }
-        Ok(api) => {
-            let probes = probe_permissions(&api, owner_tags).await;
-            let missing: Vec<&str> =
-                probes.iter().filter(|p| matches!(p.outcome, ProbeOutcome::Denied(_))).map(|p| p.action).collect();
-            let errors = probes.iter().any(|p| matches!(p.outcome, ProbeOutcome::Error(_)));
-            out.status = if !missing.is_empty() {
-                "missing_permissions"
-            } else if errors {
-                "error"
-            } else {
-                "ready"
-            };
-            if !missing.is_empty() {
-                out.reason = Some(format!("denied: {}", missing.join(", ")));
+    } else if account.state != AccountState::Active {
+        out.status = "error";
+        out.reason = Some(format!("account state {} is unknown to keyaudit; a scan fails it", account.state.as_str()));
+    } else {
+        match connector.connect(&account).await {
+            Err(failure) => {
+                out.status =
+                    if failure.reason.code == FailureCode::AssumeRoleDenied { "assume_role_denied" } else { "error" };
+                out.reason = Some(failure.reason.to_string());
             }
-            out.checks = probes.iter().map(action_check).collect();
-            if out.status != "ready" {
-                out.fix = Some(fix(&account, out.status, &missing, caller_arn, management));
+            Ok(api) => {
+                let probes = probe_permissions(&api, owner_tags).await;
+                let denied = |p: &&Probe| matches!(p.outcome, ProbeOutcome::Denied(_));
+                missing = probes.iter().filter(denied).map(|p| p.action).collect();
+                out.status = if !missing.is_empty() {
+                    out.reason = Some(format!("denied: {}", missing.join(", ")));
+                    "missing_permissions"
+                } else if probes.iter().any(|p| matches!(p.outcome, ProbeOutcome::Error(_))) {
+                    "error"
+                } else {
+                    "ready"
+                };
+                out.checks = probes.iter().map(action_check).collect();
             }
-            return out;
         }
     }
-    out.fix = Some(fix(&account, out.status, &[], caller_arn, management));
+    if out.status != "ready" {
+        out.fix = Some(fix(&account, out.status, &missing, caller_arn, management));
+    }
     out
 }
 
@@ -164,14 +164,7 @@ pub(crate) async fn run(settings: Settings) -> Result<ExitStatus, Failure> {
         );
     }
     let started_at = crate::scan::now();
-    let (base, _) = base_config(&settings.aws()).await;
-    let (sts_config, _) = limited(&base, settings.sts_rps);
-    let (org_config, _) = limited(&base, settings.org_rps);
-    let caller = caller_identity(&sts_config).await.map_err(|e| {
-        Failure::usage(anyhow::Error::new(e).context(
-            "cannot identify the caller (sts:GetCallerIdentity); check the AWS credentials and --endpoint-url",
-        ))
-    })?;
+    let Session { base, sts_config, org_config, caller, .. } = Session::open(&settings).await?;
     let orgs = SdkOrganizations::new(&org_config);
     let org_denied = |e: keyaudit_org_discovery::DiscoveryError| {
         Failure::incomplete(anyhow::Error::new(e).context(format!(

@@ -8,10 +8,10 @@ use keyaudit_core::eval::EvalContext;
 use keyaudit_core::report::Scope;
 use keyaudit_core::report::{ClockCheck, Outcome, Report, RunInfo, annotate};
 use keyaudit_core::suppress::{EntryState, EntryStatus, Suppressions};
-use keyaudit_org_discovery::{DiscoveryError, OrganizationsApi, SdkOrganizations, caller_identity, discover};
+use keyaudit_org_discovery::{DiscoveryError, OrganizationsApi, SdkOrganizations, discover};
 use keyaudit_scanner::scan_accounts;
 
-use crate::aws::{Connector, DEFAULT_REGION, base_config, limited};
+use crate::aws::{Connector, Session};
 use crate::output::{open_streams, prepare, write_all};
 use crate::progress::Progress;
 use crate::settings::Settings;
@@ -86,22 +86,7 @@ pub(crate) async fn collect(settings: &Settings, quiet: bool) -> Result<Report, 
         crate::suppressions::check_horizon(path, entries, as_of).map_err(Failure::usage)?;
     }
     let rules = &settings.rules;
-    let (base, region_defaulted) = base_config(&settings.aws()).await;
-    let region = base.region().map_or_else(|| DEFAULT_REGION.to_owned(), |r| r.to_string());
-    let (sts_config, _) = limited(&base, settings.sts_rps);
-    let (org_config, _) = limited(&base, settings.org_rps);
-    let caller = caller_identity(&sts_config).await.map_err(|e| {
-        let mut hint = "cannot identify the caller (sts:GetCallerIdentity); check the AWS credentials (AWS_PROFILE or \
-                        --profile, AWS_ACCESS_KEY_ID, SSO login) and --endpoint-url"
-            .to_owned();
-        if region_defaulted {
-            hint.push_str(&format!(
-                "; no region is set, so keyaudit used {DEFAULT_REGION} (the aws partition): credentials of the \
-                 aws-cn or aws-us-gov partitions need --region or AWS_REGION (e.g. cn-north-1, us-gov-west-1)"
-            ));
-        }
-        Failure::usage(anyhow::Error::new(e).context(hint))
-    })?;
+    let Session { base, region, sts_config, org_config, caller } = Session::open(settings).await?;
     // To the second on both sides: the Date header has no finer precision.
     let local = Timestamp::from_second(now().as_second()).unwrap_or(started_at);
     let clock = caller.aws_time.map(|aws| ClockCheck { local, aws });

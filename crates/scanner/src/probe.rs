@@ -29,17 +29,29 @@ pub struct Probe {
     pub outcome: ProbeOutcome,
 }
 
-fn judge<T>(result: Result<T, CollectError>, allowed: &str, expected_code: &str) -> ProbeOutcome {
-    match result {
-        Ok(_) => ProbeOutcome::Allowed(allowed.to_owned()),
-        Err(CollectError::AccessDenied { code, message, .. }) => ProbeOutcome::Denied(format!("{code}: {message}")),
-        Err(CollectError::ReportNotReady { code, .. }) if expected_code == "ReportNotReady" => {
+/// Which answer, besides success, only an allowed caller gets.
+#[derive(Debug, Clone, Copy)]
+enum Proof {
+    /// GetCredentialReport: ReportNotPresent, ReportExpired or ReportInProgress.
+    ReportNotReady,
+    /// A call about [`PROBE_USER`]: NoSuchEntity.
+    NoSuchUser,
+}
+
+fn judge<T>(result: Result<T, CollectError>, proof: Proof) -> ProbeOutcome {
+    match (result, proof) {
+        (Ok(_), Proof::ReportNotReady) => ProbeOutcome::Allowed("a credential report was returned".to_owned()),
+        (Ok(_), Proof::NoSuchUser) => ProbeOutcome::Allowed("listed".to_owned()),
+        (Err(CollectError::AccessDenied { code, message, .. }), _) => {
+            ProbeOutcome::Denied(format!("{code}: {message}"))
+        }
+        (Err(CollectError::ReportNotReady { code, .. }), Proof::ReportNotReady) => {
             ProbeOutcome::Allowed(format!("answered {code}, which only an allowed caller gets"))
         }
-        Err(CollectError::Api { code: Some(code), .. }) if code == expected_code => {
+        (Err(CollectError::Api { code: Some(code), .. }), Proof::NoSuchUser) if code == "NoSuchEntity" => {
             ProbeOutcome::Allowed(format!("answered {code} for a user that does not exist"))
         }
-        Err(other) => ProbeOutcome::Error(other.to_string()),
+        (Err(other), _) => ProbeOutcome::Error(other.to_string()),
     }
 }
 
@@ -49,15 +61,15 @@ fn judge<T>(result: Result<T, CollectError>, allowed: &str, expected_code: &str)
 pub async fn probe_permissions(api: &impl IamApi, owner_tags: bool) -> Vec<Probe> {
     let tags = async {
         if owner_tags {
-            judge(api.list_user_tags(PROBE_USER).await, "listed", "NoSuchEntity")
+            judge(api.list_user_tags(PROBE_USER).await, Proof::NoSuchUser)
         } else {
             ProbeOutcome::Unverified("not needed: --owner-tags is empty")
         }
     };
     // The three at once: they are independent, and the account's rate limit still applies.
     let (report, keys, tags) = futures::join!(
-        async { judge(api.get_credential_report().await, "a credential report was returned", "ReportNotReady") },
-        async { judge(api.list_access_keys(PROBE_USER).await, "listed", "NoSuchEntity") },
+        async { judge(api.get_credential_report().await, Proof::ReportNotReady) },
+        async { judge(api.list_access_keys(PROBE_USER).await, Proof::NoSuchUser) },
         tags
     );
     vec![
@@ -97,17 +109,17 @@ mod tests {
             message: "x".into(),
         };
         let throttled = CollectError::Throttled { action: "iam:ListAccessKeys", code: "Throttling".into() };
-        let cases: Vec<(Result<(), CollectError>, &str, &str)> = vec![
-            (Ok(()), "NoSuchEntity", "allowed"),
-            (Err(no_such("iam:ListAccessKeys")), "NoSuchEntity", "allowed"),
-            (Err(denied("iam:ListAccessKeys")), "NoSuchEntity", "denied"),
-            (Err(not_present), "ReportNotReady", "allowed"),
-            (Err(throttled), "NoSuchEntity", "error"),
-            (Err(no_such("iam:GetCredentialReport")), "ReportNotReady", "error"),
+        let cases: Vec<(Result<(), CollectError>, Proof, &str)> = vec![
+            (Ok(()), Proof::NoSuchUser, "allowed"),
+            (Err(no_such("iam:ListAccessKeys")), Proof::NoSuchUser, "allowed"),
+            (Err(denied("iam:ListAccessKeys")), Proof::NoSuchUser, "denied"),
+            (Err(not_present), Proof::ReportNotReady, "allowed"),
+            (Err(throttled), Proof::NoSuchUser, "error"),
+            (Err(no_such("iam:GetCredentialReport")), Proof::ReportNotReady, "error"),
         ];
-        for (result, expected, want) in cases {
-            let shown = format!("{result:?}");
-            assert_eq!(kind(&judge(result, "listed", expected)), want, "{shown}");
+        for (result, proof, want) in cases {
+            let shown = format!("{result:?} {proof:?}");
+            assert_eq!(kind(&judge(result, proof)), want, "{shown}");
         }
     }
 }

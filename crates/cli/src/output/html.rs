@@ -53,8 +53,6 @@ struct Page {
     chart: Chart,
     ou_tree: Vec<OuNode>,
     filters: Filters,
-    has_suppressions: bool,
-    has_baseline: bool,
     page_size: usize,
 }
 
@@ -122,8 +120,6 @@ pub(crate) fn render(report: &Report) -> Result<Vec<u8>> {
     let ou_tree = ou_tree(report);
     let filters = filters(&rows, &ou_tree);
     let page = Page {
-        has_suppressions: !value["suppressions"].is_null(),
-        has_baseline: !value["baseline"].is_null(),
         report: value,
         rows,
         csp: csp(),
