@@ -64,6 +64,11 @@ pub(crate) enum Command {
     /// every selected account (caller, Organizations, AssumeRole, each IAM action), and say what to deploy where
     /// when not. `-o table` (default) or `-o json[=PATH]`. Exit 0 when every account is ready, 3 otherwise.
     Preflight(Box<ScanArgs>),
+    /// Combine saved JSON reports (`scan -o json`), e.g. one per AWS Organization, into one report, and write it
+    /// in any format. Accounts and findings keep their organization; every total is added up. Reports made with
+    /// other rules or thresholds, of another schema version, or holding the same organization or account twice,
+    /// are refused (exit 2). Exit codes as for scan.
+    Merge(MergeArgs),
     /// Re-activate the keys a journal of `apply` deactivated (and that are still inactive). Changes keys only with
     /// --yes.
     Undo(Box<UndoArgs>),
@@ -178,6 +183,34 @@ pub(crate) struct UndoArgs {
 
     #[command(flatten)]
     pub(crate) change: ChangeArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct MergeArgs {
+    /// The reports to merge, in order (a merged report can be merged again).
+    #[arg(value_name = "REPORT.json", required = true)]
+    pub(crate) reports: Vec<PathBuf>,
+
+    /// Write the merged report as FORMAT (table, json, sarif, ocsf, asff, csv, ndjson, html) to PATH, to
+    /// --output-dir without =PATH when that is given, else to stdout. Repeatable [default: table to stdout].
+    #[arg(long = "output", short = 'o', value_name = "FORMAT[=PATH]")]
+    pub(crate) outputs: Vec<String>,
+
+    /// Write every --output without a path into DIR as keyaudit-merged-<UTC start time>.<ext>. Created if missing.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) output_dir: Option<PathBuf>,
+
+    /// Which findings make the exit code 1 [default: fail]; `new` needs every report to have had a --baseline.
+    #[arg(long, value_enum)]
+    pub(crate) fail_on: Option<FailOnArg>,
+
+    /// SARIF: also report passing findings, as results of kind "pass".
+    #[arg(long)]
+    pub(crate) sarif_include_pass: bool,
+
+    /// OCSF: also report passing, inactive and resolved findings.
+    #[arg(long)]
+    pub(crate) ocsf_include_pass: bool,
 }
 
 #[derive(Debug, clap::Args)]

@@ -14,9 +14,11 @@ use tracing_subscriber::EnvFilter;
 
 mod args;
 mod aws;
+mod merge;
 mod output;
 mod preflight;
 mod progress;
+mod reload;
 mod remediate;
 mod saved;
 mod scan;
@@ -123,6 +125,7 @@ fn run(cli: Cli) -> Result<ExitStatus, Failure> {
             print(meta.docs)
         }
         Command::Diff(args) => diff(&args),
+        Command::Merge(args) => merge::run(&args),
         Command::Plan(args) => runtime()?.block_on(remediate::plan::run(&args, cli.quiet)),
         Command::Apply(args) => runtime()?.block_on(remediate::apply::apply(&args)),
         Command::Undo(args) => runtime()?.block_on(remediate::apply::undo(&args)),

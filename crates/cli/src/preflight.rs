@@ -189,12 +189,8 @@ pub(crate) async fn run(settings: Settings) -> Result<ExitStatus, Failure> {
         .await;
     accounts.sort_by(|a, b| a.account_id.cmp(&b.account_id));
     let ready = accounts.iter().all(|a| matches!(a.status, "ready" | "skipped"));
-    let (organization_id, management_account_id) = match &scope {
-        Scope::Organization { id, management_account_id } => {
-            (Some(id.to_string()), Some(management_account_id.to_string()))
-        }
-        Scope::StandaloneAccount => (None, None),
-    };
+    let (organization_id, management_account_id) =
+        (scope.organization_id().map(str::to_owned), scope.management_account_id().map(|m| m.to_string()));
     let report = PreflightReport {
         schema_version: 1,
         tool: "keyaudit",
@@ -217,7 +213,7 @@ pub(crate) async fn run(settings: Settings) -> Result<ExitStatus, Failure> {
             }
             _ => table(&report).into_bytes(),
         };
-        match spec.path(started_at) {
+        match spec.path(started_at, false) {
             None => write_stdout(&bytes).map_err(|e| Failure::incomplete(anyhow!("writing to stdout: {e}")))?,
             Some(path) => write_file(&path, &bytes).map_err(Failure::incomplete)?,
         }

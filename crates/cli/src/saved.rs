@@ -38,8 +38,9 @@ struct Tool {
 #[derive(Deserialize)]
 struct Run {
     as_of: Timestamp,
+    scope: Option<String>,
     organization_id: Option<String>,
-    caller_account_id: String,
+    caller_account_id: Option<String>,
     partition: String,
     fingerprint_scheme: Option<String>,
     max_age_days: u32,
@@ -97,6 +98,14 @@ pub(crate) fn load(flag: &str, path: &Path) -> Result<Snapshot> {
     if saved.tool.as_ref().is_none_or(|t| t.name != "keyaudit") || saved.schema_version.is_none() {
         bail!("{flag} {shown}: not a keyaudit JSON report (tool.name is not \"keyaudit\")");
     }
+    let Some(caller_account_id) = saved.run.caller_account_id.filter(|_| saved.run.scope.as_deref() != Some("merged"))
+    else {
+        bail!(
+            "{flag} {shown}: a merged report (keyaudit merge) spans several organizations; compare each \
+             organization's own reports (merge reports that were each made with --baseline to see the change across \
+             all of them)"
+        );
+    };
     let Some(scheme) = saved.run.fingerprint_scheme else {
         bail!(
             "{flag} {shown}: the report has no run.fingerprint_scheme (written by an older keyaudit whose \
@@ -142,7 +151,7 @@ pub(crate) fn load(flag: &str, path: &Path) -> Result<Snapshot> {
     Ok(Snapshot {
         as_of: saved.run.as_of,
         organization_id: saved.run.organization_id,
-        caller_account_id: saved.run.caller_account_id,
+        caller_account_id,
         partition: saved.run.partition,
         fingerprint_scheme: scheme,
         rules: saved.run.rules.into_iter().map(|r| r.id).collect::<BTreeSet<_>>(),

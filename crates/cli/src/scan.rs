@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use keyaudit_core::baseline::Snapshot;
 use keyaudit_core::eval::EvalContext;
 use keyaudit_core::report::Scope;
-use keyaudit_core::report::{ClockCheck, Outcome, Report, RunInfo, annotate};
+use keyaudit_core::report::{ClockCheck, Origin, Outcome, Report, RunInfo, annotate};
 use keyaudit_core::suppress::{EntryState, EntryStatus, Suppressions};
 use keyaudit_org_discovery::{DiscoveryError, OrganizationsApi, SdkOrganizations, discover};
 use keyaudit_scanner::scan_accounts;
@@ -51,7 +51,7 @@ pub(crate) fn now() -> Timestamp {
 
 pub(crate) async fn run(settings: Settings, quiet: bool) -> Result<ExitStatus, Failure> {
     let report = collect(&settings, quiet).await?;
-    write_all(&settings.outputs, &report, &settings.output_options)
+    write_all(&settings.outputs, &report, &settings.output_options, true)
         .context("writing the report")
         .map_err(Failure::incomplete)?;
     let status = match report.outcome(settings.fail_on) {
@@ -126,7 +126,7 @@ pub(crate) async fn collect(settings: &Settings, quiet: bool) -> Result<Report, 
         let header = Snapshot::header(
             as_of,
             &scope,
-            &caller.account_id,
+            caller.account_id.as_str(),
             &caller.partition,
             &rules.metas(),
             &settings.rule_config,
@@ -145,7 +145,8 @@ pub(crate) async fn collect(settings: &Settings, quiet: bool) -> Result<Report, 
 
     let connector = Connector::new(settings, base, &sts_config, scope.management_account_id().cloned());
     let ctx = EvalContext { as_of, config: settings.rule_config };
-    let streams = open_streams(&settings.outputs, started_at, &caller.partition).map_err(Failure::usage)?;
+    let streams = open_streams(&settings.outputs, started_at, &caller.partition, scope.organization_id())
+        .map_err(Failure::usage)?;
     let progress = Progress::new(0, quiet);
     let suppressions = settings.suppressions.as_ref().map(|(_, s)| s);
     let baseline = settings.baseline.as_ref().map(|(_, b)| b);
@@ -202,10 +203,8 @@ pub(crate) async fn collect(settings: &Settings, quiet: bool) -> Result<Report, 
             finished_at: now(),
             config: settings.rule_config,
             scope,
-            caller_arn: caller.arn,
-            caller_account_id: caller.account_id,
+            origin: Some(Origin { caller_arn: caller.arn, caller_account_id: caller.account_id, region }),
             partition: caller.partition,
-            region,
             accounts_discovered,
             discovery_complete,
             clock,

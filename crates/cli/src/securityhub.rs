@@ -33,7 +33,8 @@ pub(crate) struct Pushed {
 
 /// Imports the report's findings; whatever could not be imported is in `failed`, finding by finding.
 pub(crate) async fn push(settings: &Settings, report: &Report, region: Option<&str>, rps: NonZeroU32) -> Pushed {
-    let region = region.unwrap_or(&report.run.region).to_owned();
+    let scan_region = report.run.origin.as_ref().map_or(crate::aws::DEFAULT_REGION, |o| o.region.as_str());
+    let region = region.unwrap_or(scan_region).to_owned();
     let groups = match for_security_hub(report, &region) {
         Ok(groups) => groups,
         Err(e) => return Pushed { imported: 0, failed: vec![format!("the findings could not be prepared: {e}")] },
@@ -71,7 +72,7 @@ async fn push_account(
         out.failed.extend(findings.iter().map(|f| format!("{account}: {}: {why}", f.id)));
     };
     let (config, _) = limited(base, rps);
-    let config = if account == report.run.caller_account_id.as_str() {
+    let config = if report.run.origin.as_ref().is_some_and(|o| o.caller_account_id.as_str() == account) {
         config
     } else {
         let Ok(id) = AccountId::parse(&account) else {

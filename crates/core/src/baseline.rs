@@ -149,18 +149,15 @@ impl Snapshot {
     pub fn header(
         as_of: Timestamp,
         scope: &Scope,
-        caller_account_id: &AccountId,
+        caller_account_id: &str,
         partition: &Partition,
         rules: &[&RuleMeta],
         config: &RuleConfig,
     ) -> Self {
         Snapshot {
             as_of,
-            organization_id: match scope {
-                Scope::Organization { id, .. } => Some(id.clone()),
-                Scope::StandaloneAccount => None,
-            },
-            caller_account_id: caller_account_id.as_str().to_owned(),
+            organization_id: scope.organization_id().map(str::to_owned),
+            caller_account_id: caller_account_id.to_owned(),
             partition: partition.as_str().to_owned(),
             fingerprint_scheme: FINGERPRINT_SCHEME.to_owned(),
             rules: rules.iter().map(|r| r.id.to_owned()).collect(),
@@ -209,7 +206,14 @@ impl Snapshot {
                     suppressed: f.suppression.is_some(),
                 })
                 .collect(),
-            ..Self::header(run.as_of, &run.scope, &run.caller_account_id, partition, &report.rules, &run.config)
+            ..Self::header(
+                run.as_of,
+                &run.scope,
+                run.origin.as_ref().map_or("", |o| o.caller_account_id.as_str()),
+                partition,
+                &report.rules,
+                &run.config,
+            )
         }
     }
 }

@@ -220,6 +220,11 @@ impl AgeSource {
             AgeSource::CreateDate => "create_date",
         }
     }
+
+    /// Parses [`AgeSource::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        [AgeSource::LastRotated, AgeSource::CreateDate].into_iter().find(|v| v.as_str() == s)
+    }
 }
 
 /// `CreateDate` older than `last_rotated` by more than this means a re-activation, not a rotation (AWS's clocks

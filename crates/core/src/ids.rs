@@ -24,6 +24,13 @@ impl AccountId {
     }
 }
 
+/// Ordered and compared as its text, so sets of ids can be searched with a `&str`.
+impl std::borrow::Borrow<str> for AccountId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for AccountId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

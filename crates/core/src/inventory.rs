@@ -94,6 +94,11 @@ impl KeyStatus {
             KeyStatus::Inactive => "inactive",
         }
     }
+
+    /// Parses [`KeyStatus::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        [KeyStatus::Active, KeyStatus::Inactive].into_iter().find(|v| v.as_str() == s)
+    }
 }
 
 /// What `ListAccessKeys`, read after the credential report was generated, says changed about a key since then.
@@ -116,6 +121,11 @@ impl KeyChange {
             KeyChange::Deactivated => "deactivated",
             KeyChange::Deleted => "deleted",
         }
+    }
+
+    /// Parses [`KeyChange::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        [KeyChange::Deactivated, KeyChange::Deleted].into_iter().find(|v| v.as_str() == s)
     }
 }
 

@@ -11,6 +11,7 @@ pub mod error;
 pub mod eval;
 pub mod ids;
 pub mod inventory;
+pub mod merge;
 pub mod remediation;
 pub mod report;
 pub mod rules;

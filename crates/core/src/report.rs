@@ -1,7 +1,8 @@
 //! The org-wide report model: every account with exactly one status, every finding, and the run's facts.
 //! Output writers map this model to their own types; nothing here is serialised directly.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::{SignedDuration, Timestamp};
 
@@ -129,6 +130,25 @@ impl FailureCode {
             Self::Error => "error",
         }
     }
+
+    /// Every code.
+    pub const ALL: [FailureCode; 10] = [
+        Self::AssumeRoleDenied,
+        Self::AssumeRoleError,
+        Self::ReportUnavailable,
+        Self::Throttled,
+        Self::Timeout,
+        Self::AccessDenied,
+        Self::MalformedReport,
+        Self::Interrupted,
+        Self::UnknownState,
+        Self::Error,
+    ];
+
+    /// Parses [`FailureCode::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
 }
 
 /// Why an account failed: a stable code, the AWS action and error code when there is one, and a sentence.
@@ -137,7 +157,7 @@ pub struct FailureReason {
     /// Stable code.
     pub code: FailureCode,
     /// The IAM/STS action involved, e.g. `sts:AssumeRole`.
-    pub action: Option<&'static str>,
+    pub action: Option<Cow<'static, str>>,
     /// The AWS error code, e.g. `AccessDenied`.
     pub aws_error_code: Option<String>,
     /// Human explanation (never contains credentials).
@@ -146,7 +166,7 @@ pub struct FailureReason {
 
 impl std::fmt::Display for FailureReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match (self.action, &self.aws_error_code) {
+        match (self.action.as_deref(), &self.aws_error_code) {
             (Some(action), Some(code)) => write!(f, "{action} {code}: {}", self.message),
             (Some(action), None) => write!(f, "{action}: {}", self.message),
             _ => f.write_str(&self.message),
@@ -300,6 +320,8 @@ pub enum Scope {
     },
     /// The caller's account is not in an organization: only that account was scanned.
     StandaloneAccount,
+    /// Several scans combined by `keyaudit merge`, each organization (or standalone account) with its own facts.
+    Merged(Vec<Part>),
 }
 
 impl Scope {
@@ -307,7 +329,15 @@ impl Scope {
     pub fn management_account_id(&self) -> Option<&AccountId> {
         match self {
             Scope::Organization { management_account_id, .. } => Some(management_account_id),
-            Scope::StandaloneAccount => None,
+            Scope::StandaloneAccount | Scope::Merged(_) => None,
+        }
+    }
+
+    /// The organization's id (`None` for a standalone account and a merged report).
+    pub fn organization_id(&self) -> Option<&str> {
+        match self {
+            Scope::Organization { id, .. } => Some(id),
+            Scope::StandaloneAccount | Scope::Merged(_) => None,
         }
     }
 }
@@ -336,8 +366,28 @@ impl ClockCheck {
     }
 }
 
+/// Who ran a scan, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// The caller's ARN (GetCallerIdentity).
+    pub caller_arn: String,
+    /// The caller's account.
+    pub caller_account_id: AccountId,
+    /// The region the API endpoints were resolved in (IAM is global; exports such as ASFF need one).
+    pub region: String,
+}
+
+/// One organization's scan inside a merged report, with the accounts it selected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    /// That scan's run facts (its own `as_of`, caller and region).
+    pub run: RunInfo,
+    /// The accounts of the merged report that came from it.
+    pub accounts: BTreeSet<AccountId>,
+}
+
 /// Facts about the run.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunInfo {
     /// The instant all ages are measured against.
     pub as_of: Timestamp,
@@ -349,14 +399,10 @@ pub struct RunInfo {
     pub config: RuleConfig,
     /// What was audited.
     pub scope: Scope,
-    /// The caller's ARN (GetCallerIdentity).
-    pub caller_arn: String,
-    /// The caller's account.
-    pub caller_account_id: AccountId,
+    /// Who ran the scan, and where; `None` only in a merged report, whose organizations each have their own.
+    pub origin: Option<Origin>,
     /// The partition.
     pub partition: Partition,
-    /// The region the API endpoints were resolved in (IAM is global; exports such as ASFF need one).
-    pub region: String,
     /// Accounts in the organization before filters (1 for a standalone account); when discovery was interrupted,
     /// the accounts found by then.
     pub accounts_discovered: usize,
@@ -482,6 +528,22 @@ pub enum Outcome {
 }
 
 impl Report {
+    /// The scans the report holds: its own run, or each organization's of a merged report.
+    pub fn runs(&self) -> Vec<&RunInfo> {
+        match &self.run.scope {
+            Scope::Merged(parts) => parts.iter().map(|p| &p.run).collect(),
+            _ => vec![&self.run],
+        }
+    }
+
+    /// The scan an account comes from: its organization's in a merged report, else the report's own run.
+    pub fn run_of(&self, account: &str) -> &RunInfo {
+        match &self.run.scope {
+            Scope::Merged(parts) => parts.iter().find(|p| p.accounts.contains(account)).map_or(&self.run, |p| &p.run),
+            _ => &self.run,
+        }
+    }
+
     /// Sorts accounts and findings into their documented order.
     pub fn normalize(&mut self) {
         self.accounts.sort_by(|a, b| a.account.id.cmp(&b.account.id));
@@ -626,10 +688,12 @@ mod tests {
                 finished_at: ts("2026-11-28T00:00:01Z"),
                 config: RuleConfig::default(),
                 scope: Scope::StandaloneAccount,
-                caller_arn: "arn:aws:iam::000000000001:user/admin".into(),
-                caller_account_id: AccountId::parse("000000000001").unwrap(),
+                origin: Some(Origin {
+                    caller_arn: "arn:aws:iam::000000000001:user/admin".into(),
+                    caller_account_id: AccountId::parse("000000000001").unwrap(),
+                    region: "us-east-1".into(),
+                }),
                 partition: Partition::aws(),
-                region: "us-east-1".into(),
                 accounts_discovered: accounts.len(),
                 discovery_complete: true,
                 clock: None,
@@ -645,7 +709,7 @@ mod tests {
     fn failed() -> AccountStatus {
         AccountStatus::Failed(FailureReason {
             code: FailureCode::AssumeRoleDenied,
-            action: Some("sts:AssumeRole"),
+            action: Some("sts:AssumeRole".into()),
             aws_error_code: Some("AccessDenied".into()),
             message: "not authorized".into(),
         })

@@ -249,6 +249,13 @@ impl EntryState {
             EntryState::Unmatched => "unmatched",
         }
     }
+
+    /// Parses [`EntryState::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        [EntryState::InForce, EntryState::ExpiringSoon, EntryState::Expired, EntryState::Stale, EntryState::Unmatched]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
 }
 
 /// An entry's standing after a run.

@@ -35,6 +35,11 @@ impl Usage {
             Usage::Unknown => "unknown",
         }
     }
+
+    /// Parses [`Usage::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        [Usage::NeverUsed, Usage::Dormant, Usage::InUse, Usage::Unknown].into_iter().find(|v| v.as_str() == s)
+    }
 }
 
 /// What to do about a finding.
@@ -68,6 +73,10 @@ impl Action {
             Action::FinishRotation => "finish_rotation",
             Action::None => "none",
         }
+    }
+    /// Parses [`Action::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
     }
 }
 

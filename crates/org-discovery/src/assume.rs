@@ -110,7 +110,7 @@ impl Inner {
             let message = err.message().map(str::to_owned).unwrap_or_else(|| aws_error::describe(&err));
             FailureReason {
                 code: reason_code,
-                action: Some(ACTION),
+                action: Some(ACTION.into()),
                 aws_error_code: code,
                 // AWS's own message usually names the role already; add it only when it does not.
                 message: if message.contains(role_arn) { message } else { format!("{message} (role {role_arn})") },
@@ -118,7 +118,7 @@ impl Inner {
         })?;
         let c = out.credentials().ok_or_else(|| FailureReason {
             code: FailureCode::AssumeRoleError,
-            action: Some(ACTION),
+            action: Some(ACTION.into()),
             aws_error_code: None,
             message: format!("AssumeRole returned no credentials (role {role_arn})"),
         })?;
@@ -188,7 +188,7 @@ mod tests {
     fn a_denied_management_account_says_how_to_deploy_the_role_there() {
         let denied = FailureReason {
             code: FailureCode::AssumeRoleDenied,
-            action: Some(ACTION),
+            action: Some(ACTION.into()),
             aws_error_code: Some("AccessDenied".into()),
             message: "not authorized (role arn:aws:iam::000000000001:role/Audit)".into(),
         };

@@ -544,7 +544,7 @@ mod tests {
         let err = run(&api, KeyIdMode::None).await.unwrap_err();
         let failure = err.to_failure();
         assert_eq!(failure.code, keyaudit_core::report::FailureCode::ReportUnavailable);
-        assert_eq!(failure.action, Some("iam:GenerateCredentialReport"));
+        assert_eq!(failure.action.as_deref(), Some("iam:GenerateCredentialReport"));
         assert_eq!(failure.aws_error_code.as_deref(), Some("LimitExceeded"));
         assert_eq!(api.api_calls(), 4, "bounded by max_attempts");
     }

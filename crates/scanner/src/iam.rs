@@ -102,19 +102,23 @@ impl CollectError {
     pub fn to_failure(&self) -> FailureReason {
         let (code, action, aws_code) = match self {
             CollectError::AccessDenied { action, code, .. } => {
-                (FailureCode::AccessDenied, Some(*action), Some(code.clone()))
+                (FailureCode::AccessDenied, Some((*action).into()), Some(code.clone()))
             }
-            CollectError::Throttled { action, code } => (FailureCode::Throttled, Some(*action), Some(code.clone())),
+            CollectError::Throttled { action, code } => {
+                (FailureCode::Throttled, Some((*action).into()), Some(code.clone()))
+            }
             CollectError::ReportNotReady { action, code, .. } => {
-                (FailureCode::ReportUnavailable, Some(*action), Some(code.clone()))
+                (FailureCode::ReportUnavailable, Some((*action).into()), Some(code.clone()))
             }
             CollectError::ReportUnavailable { last, .. } => {
                 let inner = last.to_failure();
                 (FailureCode::ReportUnavailable, inner.action, inner.aws_error_code)
             }
-            CollectError::MalformedReport(_) => (FailureCode::MalformedReport, Some("iam:GetCredentialReport"), None),
+            CollectError::MalformedReport(_) => {
+                (FailureCode::MalformedReport, Some("iam:GetCredentialReport".into()), None)
+            }
             CollectError::Timeout { .. } => (FailureCode::Timeout, None, None),
-            CollectError::Api { action, code, .. } => (FailureCode::Error, Some(*action), code.clone()),
+            CollectError::Api { action, code, .. } => (FailureCode::Error, Some((*action).into()), code.clone()),
         };
         FailureReason { code, action, aws_error_code: aws_code, message: self.message_only() }
     }

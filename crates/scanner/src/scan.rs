@@ -337,7 +337,7 @@ mod tests {
                 return Err(ConnectFailure {
                     reason: FailureReason {
                         code: FailureCode::AssumeRoleDenied,
-                        action: Some("sts:AssumeRole"),
+                        action: Some("sts:AssumeRole".into()),
                         aws_error_code: Some("AccessDenied".into()),
                         message: "denied".into(),
                     },

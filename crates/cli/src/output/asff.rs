@@ -186,7 +186,8 @@ fn common<'a>(
     description: &'a str,
     other: BTreeMap<&'static str, String>,
 ) -> AsffFinding<'a> {
-    let as_of = report.run.as_of.to_string();
+    // Each organization of a merged report was assessed at its own as_of, in its own region.
+    let as_of = report.run_of(account_id).as_of.to_string();
     let severity = AsffSeverity { label: "INFORMATIONAL", original: "pass" };
     AsffFinding {
         schema_version: "2018-10-08",
@@ -212,7 +213,7 @@ fn common<'a>(
             kind: "AwsIamUser",
             id: user_arn,
             partition: report.run.partition.as_str(),
-            region: &report.run.region,
+            region: super::region_of(report, account_id),
             details: Details { other },
         }],
         compliance: Compliance {
@@ -235,7 +236,7 @@ impl AsffFinding<'_> {
 /// The default (custom integration) product of the finding's own account: the only product ARN AWS accepts
 /// for it, and only from that account.
 fn product_arn(report: &Report, account: &str) -> String {
-    let (partition, region) = (report.run.partition.as_str(), &report.run.region);
+    let (partition, region) = (report.run.partition.as_str(), super::region_of(report, account));
     format!("arn:{partition}:securityhub:{region}:{account}:product/{account}/default")
 }
 
@@ -407,7 +408,10 @@ mod tests {
         let findings = value.as_array().unwrap();
         let accounts: Vec<&str> = findings.iter().map(|f| f["AwsAccountId"].as_str().unwrap()).collect();
         assert!(accounts.windows(2).all(|w| w[0] <= w[1]), "grouped by account: {accounts:?}");
-        assert!(accounts.iter().any(|a| *a != report().run.caller_account_id.as_str()), "a member account's findings");
+        assert!(
+            accounts.iter().any(|a| *a != report().run.origin.unwrap().caller_account_id.as_str()),
+            "a member account's findings"
+        );
         for f in findings {
             let account = f["AwsAccountId"].as_str().unwrap();
             assert_eq!(

@@ -25,7 +25,12 @@ pub(crate) fn render(report: &Report) -> Result<Vec<u8>> {
     let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
     writer.write_record(json::FINDING_COLUMNS)?;
     for (f, account) in with_accounts(report) {
-        let value = serde_json::to_value(json::finding(f, account, &report.run.partition))?;
+        let value = serde_json::to_value(json::finding(
+            f,
+            account,
+            &report.run.partition,
+            json::organization_of(report, &f.account_id),
+        ))?;
         let row = json::FINDING_COLUMNS.iter().map(|column| {
             let nested = column.strip_prefix("suppression_").map(|field| &value["suppression"][field]);
             cell(value.get(*column).or(nested))

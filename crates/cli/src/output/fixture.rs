@@ -10,7 +10,7 @@ use keyaudit_core::inventory::{AccountInventory, CredentialUser, KeyChange, KeyS
 use keyaudit_core::report::annotate;
 use keyaudit_core::report::{
     AccessMethod, Account, AccountRecord, AccountState, AccountStats, AccountStatus, ClockCheck, Enrichment,
-    FailureCode, FailureReason, KeyTally, Report, RunInfo, Scope, SkipReason,
+    FailureCode, FailureReason, KeyTally, Origin, Report, RunInfo, Scope, SkipReason,
 };
 use keyaudit_core::rules::{RuleSet, builtin};
 use keyaudit_core::suppress::{Selector, Suppression, Suppressions, UserArnGlob};
@@ -126,10 +126,12 @@ pub(crate) fn fixture(rules: RuleSet, new_rule_cases: bool) -> Report {
                 id: "o-example".into(),
                 management_account_id: AccountId::parse("000000000001").unwrap(),
             },
-            caller_arn: "arn:aws:iam::000000000001:user/auditor".into(),
-            caller_account_id: AccountId::parse("000000000001").unwrap(),
+            origin: Some(Origin {
+                caller_arn: "arn:aws:iam::000000000001:user/auditor".into(),
+                caller_account_id: AccountId::parse("000000000001").unwrap(),
+                region: "us-east-1".into(),
+            }),
             partition: Partition::aws(),
-            region: "us-east-1".into(),
             accounts_discovered: 4,
             discovery_complete: true,
             clock: Some(ClockCheck { local: ts("2026-11-28T12:00:01Z"), aws: ts("2026-11-28T11:58:00Z") }),
@@ -150,7 +152,7 @@ pub(crate) fn fixture(rules: RuleSet, new_rule_cases: bool) -> Report {
                 account: account("000000000003", "forensics", "/Root/Security", AccountState::Active),
                 status: AccountStatus::Failed(FailureReason {
                     code: FailureCode::AssumeRoleDenied,
-                    action: Some("sts:AssumeRole"),
+                    action: Some("sts:AssumeRole".into()),
                     aws_error_code: Some("AccessDenied".into()),
                     message: "not authorized".into(),
                 }),

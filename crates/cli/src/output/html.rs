@@ -16,7 +16,7 @@ use base64::Engine as _;
 use keyaudit_core::eval::Verdict;
 use keyaudit_core::ids::AccountId;
 use keyaudit_core::inventory::KeySlot;
-use keyaudit_core::report::{AccountStatus, Report};
+use keyaudit_core::report::{AccountStatus, Report, Scope};
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde::Serialize;
 use serde_json::Value;
@@ -117,6 +117,15 @@ pub(crate) fn render(report: &Report) -> Result<Vec<u8>> {
         _ => 3,
     };
     rows.sort_by_cached_key(|f| (rank(f), std::cmp::Reverse(f["age_seconds"].as_i64().unwrap_or(-1))));
+    if matches!(report.run.scope, Scope::Merged(_)) {
+        // Each organization has its own /Root: its paths shown (and filtered) under the organization's id.
+        let accounts = value.get_mut("accounts").and_then(Value::as_array_mut).map(|a| a.iter_mut());
+        for item in rows.iter_mut().chain(accounts.into_iter().flatten()) {
+            let account = item["account_id"].as_str().unwrap_or_default().to_owned();
+            let path = tree_path(report, &account, item["ou_path"].as_str());
+            item["ou_path"] = Value::String(path);
+        }
+    }
     let ou_tree = ou_tree(report);
     let filters = filters(&rows, &ou_tree);
     let page = Page {
@@ -269,6 +278,20 @@ fn join_path(segments: &[String]) -> String {
     segments.iter().fold(String::new(), |path, s| format!("{path}/{s}"))
 }
 
+/// Where an account sits in the OU tree: its OU path, under its organization's id (or its own account id for a
+/// standalone account) in a merged report.
+fn tree_path(report: &Report, account: &str, ou_path: Option<&str>) -> String {
+    let ou_path = ou_path.unwrap_or("/Root");
+    if !matches!(report.run.scope, Scope::Merged(_)) {
+        return ou_path.to_owned();
+    }
+    let run = report.run_of(account);
+    match run.scope.organization_id() {
+        Some(org) => format!("/{org}{ou_path}"),
+        None => format!("/{}", run.origin.as_ref().map_or(account, |o| o.caller_account_id.as_str())),
+    }
+}
+
 /// An escaped path segment as the OU's name (`a\/b` → `a/b`).
 fn segment_name(segment: &str) -> String {
     let mut name = String::new();
@@ -307,7 +330,7 @@ fn ou_tree(report: &Report) -> Vec<OuNode> {
     }
     let mut by_path: BTreeMap<Vec<String>, Counts> = BTreeMap::new();
     for record in &report.accounts {
-        let segments = split_path(record.account.ou_path.as_deref().unwrap_or("/Root"));
+        let segments = split_path(&tree_path(report, record.account.id.as_str(), record.account.ou_path.as_deref()));
         let (fail, warn) = per_account.get(&record.account.id).copied().unwrap_or_default();
         let failed = matches!(record.status, AccountStatus::Failed(_));
         for end in 1..=segments.len() {

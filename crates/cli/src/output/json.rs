@@ -9,8 +9,8 @@ use keyaudit_core::baseline::{
     AccountChange, BaselineState, ChangeCounts, Comparison, Coverage, SnapshotAccount, SnapshotFinding,
 };
 use keyaudit_core::eval::{Evidence, FINGERPRINT_SCHEME, Finding, Verdict, whole_days};
-use keyaudit_core::ids::Partition;
-use keyaudit_core::report::{AccessMethod, AccountRecord, AccountStatus, Report, Scope, VerdictCounts};
+use keyaudit_core::ids::{AccountId, Partition};
+use keyaudit_core::report::{AccessMethod, AccountRecord, AccountStatus, Report, RunInfo, Scope, VerdictCounts};
 use keyaudit_core::suppress::EntryStatus;
 use serde::Serialize;
 
@@ -216,19 +216,80 @@ struct Run<'a> {
     max_age_days: u32,
     warn_days: u32,
     unused_days: u32,
+    dormant_days: u32,
+    #[serde(flatten)]
+    scan: JsonScan<'a>,
+    partition: &'a str,
+    fingerprint_scheme: &'static str,
+    /// `complete`, or `interrupted` (Ctrl-C / SIGTERM during discovery: accounts not found by then are not in
+    /// the report); in a merged report, `interrupted` when any organization's was.
+    discovery: &'static str,
+    rules: Vec<JsonRule>,
+    /// Each scan the report holds: one for `keyaudit scan`, one per organization for `keyaudit merge`.
+    organizations: Vec<JsonOrganization<'a>>,
+}
+
+/// What one scan was of, who ran it and where (all `null` but `scope` at the top of a merged report).
+#[derive(Serialize)]
+struct JsonScan<'a> {
     scope: &'static str,
     organization_id: Option<&'a str>,
     management_account_id: Option<&'a str>,
-    caller_arn: &'a str,
-    caller_account_id: &'a str,
-    partition: &'a str,
-    region: &'a str,
+    caller_arn: Option<&'a str>,
+    caller_account_id: Option<&'a str>,
+    region: Option<&'a str>,
     clock: Option<Clock>,
-    fingerprint_scheme: &'static str,
-    /// `complete`, or `interrupted` (Ctrl-C / SIGTERM during discovery: accounts not found by then are not in
-    /// the report).
+}
+
+/// One organization's (or standalone account's) scan in `run.organizations`.
+#[derive(Serialize)]
+struct JsonOrganization<'a> {
+    #[serde(flatten)]
+    scan: JsonScan<'a>,
+    as_of: String,
+    started_at: String,
+    finished_at: String,
+    accounts_discovered: usize,
     discovery: &'static str,
-    rules: Vec<JsonRule>,
+}
+
+fn scope_name(scope: &Scope) -> &'static str {
+    match scope {
+        Scope::Organization { .. } => "organization",
+        Scope::StandaloneAccount => "standalone_account",
+        Scope::Merged(_) => "merged",
+    }
+}
+
+fn discovery(complete: bool) -> &'static str {
+    if complete { "complete" } else { "interrupted" }
+}
+
+fn scan(run: &RunInfo) -> JsonScan<'_> {
+    JsonScan {
+        scope: scope_name(&run.scope),
+        organization_id: run.scope.organization_id(),
+        management_account_id: run.scope.management_account_id().map(AccountId::as_str),
+        caller_arn: run.origin.as_ref().map(|o| o.caller_arn.as_str()),
+        caller_account_id: run.origin.as_ref().map(|o| o.caller_account_id.as_str()),
+        region: run.origin.as_ref().map(|o| o.region.as_str()),
+        clock: run.clock.map(|c| Clock {
+            local: c.local.to_string(),
+            aws: c.aws.to_string(),
+            skew_seconds: c.skew().as_secs(),
+        }),
+    }
+}
+
+fn organization(run: &RunInfo) -> JsonOrganization<'_> {
+    JsonOrganization {
+        scan: scan(run),
+        as_of: run.as_of.to_string(),
+        started_at: run.started_at.to_string(),
+        finished_at: run.finished_at.to_string(),
+        accounts_discovered: run.accounts_discovered,
+        discovery: discovery(run.discovery_complete),
+    }
 }
 
 #[derive(Serialize)]
@@ -301,6 +362,7 @@ struct KeyCounts {
 
 #[derive(Serialize)]
 pub(crate) struct JsonAccount<'a> {
+    organization_id: Option<&'a str>,
     account_id: &'a str,
     name: Option<&'a str>,
     ou_path: Option<&'a str>,
@@ -308,9 +370,12 @@ pub(crate) struct JsonAccount<'a> {
     status: &'static str,
     reason: Option<String>,
     reason_code: Option<&'static str>,
-    reason_action: Option<&'static str>,
+    reason_action: Option<&'a str>,
     reason_aws_error_code: Option<&'a str>,
     report_generated_at: Option<String>,
+    /// Keys the scanned account's credential report lists, and of which active (null unless scanned).
+    keys_total: Option<usize>,
+    keys_active: Option<usize>,
     access: &'static str,
     role_arn: Option<&'a str>,
     api_calls: u32,
@@ -324,13 +389,14 @@ pub(crate) struct JsonAccount<'a> {
 
 /// The columns of a finding, in order (the CSV header): [`JsonFinding`]'s fields, with `suppression`'s fields
 /// as `suppression_<field>` columns. A test keeps the two equal.
-pub(crate) const FINDING_COLUMNS: [&str; 38] = [
+pub(crate) const FINDING_COLUMNS: [&str; 39] = [
     "fingerprint",
     "rule_id",
     "rule_name",
     "title",
     "severity",
     "subject",
+    "organization_id",
     "account_id",
     "account_name",
     "ou_path",
@@ -374,6 +440,7 @@ pub(crate) struct JsonFinding<'a> {
     title: &'static str,
     severity: &'static str,
     subject: &'static str,
+    organization_id: Option<&'a str>,
     account_id: &'a str,
     account_name: Option<&'a str>,
     ou_path: Option<&'a str>,
@@ -469,21 +536,27 @@ pub(crate) struct JsonEnrichment {
     done: u32,
 }
 
-pub(crate) fn account(r: &AccountRecord) -> JsonAccount<'_> {
+/// One account, tagged with its organization (`None` for a standalone account).
+pub(crate) fn account<'a>(r: &'a AccountRecord, organization_id: Option<&'a str>) -> JsonAccount<'a> {
     let (reason, reason_code, reason_action, reason_aws_error_code, report_generated_at) = match &r.status {
         AccountStatus::Scanned { report_generated_at, .. } => {
             (None, None, None, None, report_generated_at.map(|t| t.to_string()))
         }
         AccountStatus::Skipped(skip) => (Some(skip.to_string()), Some(skip.code()), None, None, None),
         AccountStatus::Failed(f) => {
-            (Some(f.to_string()), Some(f.code.as_str()), f.action, f.aws_error_code.as_deref(), None)
+            (Some(f.to_string()), Some(f.code.as_str()), f.action.as_deref(), f.aws_error_code.as_deref(), None)
         }
     };
     let (access, role_arn) = match &r.account.access {
         AccessMethod::CallerCredentials => ("caller_credentials", None),
         AccessMethod::AssumeRole { role_arn } => ("assume_role", Some(role_arn.as_str())),
     };
+    let keys = match &r.status {
+        AccountStatus::Scanned { keys, .. } => Some(keys),
+        _ => None,
+    };
     JsonAccount {
+        organization_id,
         account_id: r.account.id.as_str(),
         name: r.account.name.as_deref(),
         ou_path: r.account.ou_path.as_deref(),
@@ -494,6 +567,8 @@ pub(crate) fn account(r: &AccountRecord) -> JsonAccount<'_> {
         reason_action,
         reason_aws_error_code,
         report_generated_at,
+        keys_total: keys.map(|k| k.total),
+        keys_active: keys.map(|k| k.active),
         enrichment: match &r.status {
             AccountStatus::Scanned { enrichment, .. } => {
                 Some(JsonEnrichment { status: enrichment.status(), wanted: enrichment.wanted, done: enrichment.done })
@@ -511,8 +586,13 @@ pub(crate) fn account(r: &AccountRecord) -> JsonAccount<'_> {
     }
 }
 
-/// One finding, with its account's name and OU path from `record`.
-pub(crate) fn finding<'a>(f: &'a Finding, record: Option<&'a AccountRecord>, partition: &Partition) -> JsonFinding<'a> {
+/// One finding, with its organization, and its account's name and OU path from `record`.
+pub(crate) fn finding<'a>(
+    f: &'a Finding,
+    record: Option<&'a AccountRecord>,
+    partition: &Partition,
+    organization_id: Option<&'a str>,
+) -> JsonFinding<'a> {
     let key = f.key.as_ref();
     JsonFinding {
         fingerprint: f.fingerprint(partition),
@@ -521,6 +601,7 @@ pub(crate) fn finding<'a>(f: &'a Finding, record: Option<&'a AccountRecord>, par
         title: f.rule.title,
         severity: f.rule.severity.as_str(),
         subject: f.subject().as_str(),
+        organization_id,
         account_id: f.account_id.as_str(),
         account_name: record.and_then(|r| r.account.name.as_deref()),
         ou_path: record.and_then(|r| r.account.ou_path.as_deref()),
@@ -569,12 +650,6 @@ pub(crate) struct JsonHeader<'a> {
 
 pub(crate) fn header(report: &Report) -> JsonHeader<'_> {
     let s = report.summary();
-    let (scope, organization_id, management_account_id) = match &report.run.scope {
-        Scope::Organization { id, management_account_id } => {
-            ("organization", Some(id.as_str()), Some(management_account_id.as_str()))
-        }
-        Scope::StandaloneAccount => ("standalone_account", None, None),
-    };
     JsonHeader {
         schema_version: SCHEMA_VERSION,
         tool: Tool { name: "keyaudit", version: env!("CARGO_PKG_VERSION") },
@@ -585,20 +660,12 @@ pub(crate) fn header(report: &Report) -> JsonHeader<'_> {
             max_age_days: report.run.config.max_age_days(),
             warn_days: report.run.config.warn_days(),
             unused_days: report.run.config.unused_days(),
-            scope,
-            organization_id,
-            management_account_id,
-            caller_arn: &report.run.caller_arn,
-            caller_account_id: report.run.caller_account_id.as_str(),
+            dormant_days: report.run.config.dormant_days(),
+            scan: scan(&report.run),
             partition: report.run.partition.as_str(),
-            region: &report.run.region,
             fingerprint_scheme: FINGERPRINT_SCHEME,
-            discovery: if report.run.discovery_complete { "complete" } else { "interrupted" },
-            clock: report.run.clock.map(|c| Clock {
-                local: c.local.to_string(),
-                aws: c.aws.to_string(),
-                skew_seconds: c.skew().as_secs(),
-            }),
+            discovery: discovery(report.run.discovery_complete),
+            organizations: report.runs().into_iter().map(organization).collect(),
             rules: report
                 .rules
                 .iter()
@@ -631,11 +698,18 @@ pub(crate) fn header(report: &Report) -> JsonHeader<'_> {
     }
 }
 
+/// The organization an account belongs to (`None` for a standalone account).
+pub(crate) fn organization_of<'a>(report: &'a Report, account: &AccountId) -> Option<&'a str> {
+    report.run_of(account.as_str()).scope.organization_id()
+}
+
 pub(crate) fn build(report: &Report) -> JsonReport<'_> {
     JsonReport {
         header: header(report),
-        accounts: report.accounts.iter().map(account).collect(),
-        findings: with_accounts(report).map(|(f, record)| finding(f, record, &report.run.partition)).collect(),
+        accounts: report.accounts.iter().map(|r| account(r, organization_of(report, &r.account.id))).collect(),
+        findings: with_accounts(report)
+            .map(|(f, record)| finding(f, record, &report.run.partition, organization_of(report, &f.account_id)))
+            .collect(),
         resolved: report.comparison.as_ref().map(resolved).unwrap_or_default(),
         suppressions: report.suppressions.as_ref().map(|v| v.iter().map(entry).collect()),
         baseline: report.comparison.as_ref().map(baseline),
@@ -687,6 +761,8 @@ mod tests {
                 "baseline_state",
                 "baseline_verdict",
                 "fingerprint",
+                // Issue "Deploy and operate": merged reports tag findings with their organization.
+                "organization_id",
             ] {
                 assert!(f.as_object_mut().unwrap().remove(added).is_some(), "{added}");
             }
@@ -705,6 +781,14 @@ mod tests {
             a.as_object_mut().unwrap().remove("enrichment").unwrap();
         }
         value["run"].as_object_mut().unwrap().remove("unused_days").unwrap();
+        for added in ["dormant_days", "organizations"] {
+            value["run"].as_object_mut().unwrap().remove(added).unwrap();
+        }
+        for a in value["accounts"].as_array_mut().unwrap() {
+            for added in ["organization_id", "keys_total", "keys_active"] {
+                a.as_object_mut().unwrap().remove(added).unwrap();
+            }
+        }
         value["tool"]["version"] = "[version]".into();
         let mut before: serde_json::Value =
             serde_json::from_str(include_str!("testdata/ka-iam-001-report.json")).unwrap();
@@ -717,7 +801,8 @@ mod tests {
     #[test]
     fn csv_columns_match_the_json_finding_fields() {
         let r = report();
-        let value = serde_json::to_value(finding(&r.findings[0], Some(&r.accounts[0]), &r.run.partition)).unwrap();
+        let value =
+            serde_json::to_value(finding(&r.findings[0], Some(&r.accounts[0]), &r.run.partition, None)).unwrap();
         let mut keys: Vec<String> =
             value.as_object().unwrap().keys().filter(|k| *k != "suppression").cloned().collect();
         keys.extend(["entry", "reason", "owner", "expires"].map(|f| format!("suppression_{f}")));

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use jiff::Timestamp;
 use keyaudit_core::eval::Finding;
 use keyaudit_core::ids::AccountId;
@@ -16,7 +16,7 @@ mod asff;
 mod csv;
 pub(crate) mod diff;
 #[cfg(test)]
-mod fixture;
+pub(crate) mod fixture;
 mod html;
 mod json;
 mod ndjson;
@@ -40,6 +40,11 @@ pub(crate) fn with_accounts(report: &Report) -> impl Iterator<Item = (&Finding, 
     report.findings.iter().map(move |f| (f, by_id.get(&f.account_id).copied()))
 }
 
+/// The region of the scan `account` comes from (each organization of a merged report has its own).
+pub(crate) fn region_of<'a>(report: &'a Report, account: &str) -> &'a str {
+    report.run_of(account).origin.as_ref().map_or(crate::aws::DEFAULT_REGION, |o| o.region.as_str())
+}
+
 /// The account's enrichment status when its optional look-ups were cut short (`partial`, `skipped`), else `None`.
 pub(crate) fn enrichment_cut_short(record: Option<&AccountRecord>) -> Option<&'static str> {
     match record.map(|r| &r.status) {
@@ -50,8 +55,8 @@ pub(crate) fn enrichment_cut_short(record: Option<&AccountRecord>) -> Option<&'s
     }
 }
 
-/// Renders `report` in `format` (NDJSON only as a whole-report fallback: the scan streams it).
-fn render(format: Format, report: &Report, opts: &OutputOptions, color: bool) -> Result<Vec<u8>> {
+/// Renders `report` in `format` (a scan streams NDJSON instead, see [`open_streams`]).
+pub(crate) fn render(format: Format, report: &Report, opts: &OutputOptions, color: bool) -> Result<Vec<u8>> {
     Ok(match format {
         Format::Table => table::render(report, opts.fail_on, color).into_bytes(),
         Format::Json => json::render(report)?,
@@ -60,7 +65,7 @@ fn render(format: Format, report: &Report, opts: &OutputOptions, color: bool) ->
         Format::Asff => asff::render(report)?,
         Format::Csv => csv::render(report)?,
         Format::Html => html::render(report)?,
-        Format::Ndjson => bail!("NDJSON is streamed during the scan"),
+        Format::Ndjson => ndjson::render(report)?,
     })
 }
 
@@ -69,28 +74,30 @@ pub(crate) fn open_streams(
     specs: &[OutputSpec],
     report_start: Timestamp,
     partition: &keyaudit_core::ids::Partition,
+    organization_id: Option<&str>,
 ) -> Result<Vec<NdjsonStream>> {
     specs
         .iter()
         .filter(|s| s.format == Format::Ndjson)
         .map(|s| {
-            let out: Box<dyn Write + Send> = match s.path(report_start) {
+            let out: Box<dyn Write + Send> = match s.path(report_start, false) {
                 None => Box::new(std::io::stdout()),
                 Some(path) => Box::new(
                     std::fs::File::create(&path)
                         .with_context(|| format!("--output {}: cannot create", path.display()))?,
                 ),
             };
-            Ok(NdjsonStream::new(out, partition.clone()))
+            Ok(NdjsonStream::new(out, partition.clone(), organization_id.map(str::to_owned)))
         })
         .collect()
 }
 
-/// Writes every requested output except the streamed ones.
-pub(crate) fn write_all(specs: &[OutputSpec], report: &Report, opts: &OutputOptions) -> Result<()> {
+/// Writes every requested output; NDJSON only when `streamed` is false (a scan has streamed it already).
+pub(crate) fn write_all(specs: &[OutputSpec], report: &Report, opts: &OutputOptions, streamed: bool) -> Result<()> {
     use std::io::IsTerminal;
-    for spec in specs.iter().filter(|s| s.format != Format::Ndjson) {
-        match spec.path(report.run.started_at) {
+    for spec in specs.iter().filter(|s| !(streamed && s.format == Format::Ndjson)) {
+        let merged = matches!(report.run.scope, keyaudit_core::report::Scope::Merged(_));
+        match spec.path(report.run.started_at, merged) {
             None => {
                 let color = std::io::stdout().is_terminal();
                 let bytes = render(spec.format, report, opts, color)?;

@@ -7,8 +7,9 @@ use std::io::Write;
 use std::sync::Mutex;
 
 use anyhow::{Result, anyhow};
+use keyaudit_core::eval::Finding;
 use keyaudit_core::ids::Partition;
-use keyaudit_core::report::Report;
+use keyaudit_core::report::{AccountRecord, Report};
 use keyaudit_scanner::AccountDone;
 use serde::Serialize;
 
@@ -22,10 +23,42 @@ struct Line<T> {
     body: T,
 }
 
+/// One account's finding lines and its account line.
+fn lines(
+    record: &AccountRecord,
+    findings: &[Finding],
+    partition: &Partition,
+    organization_id: Option<&str>,
+    buf: &mut Vec<u8>,
+) -> serde_json::Result<()> {
+    findings
+        .iter()
+        .try_for_each(|f| line("finding", json::finding(f, Some(record), partition, organization_id), buf))
+        .and_then(|()| line("account", json::account(record, organization_id), buf))
+}
+
+/// The whole report at once, in the stream's shape (`keyaudit merge`): each account's findings and account line,
+/// in account order, then the summary.
+pub(crate) fn render(report: &Report) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut findings = report.findings.as_slice();
+    for record in &report.accounts {
+        let n = findings.iter().take_while(|f| f.account_id == record.account.id).count();
+        let (own, rest) = findings.split_at(n);
+        let organization_id = json::organization_of(report, &record.account.id);
+        lines(record, own, &report.run.partition, organization_id, &mut buf)?;
+        findings = rest;
+    }
+    line("summary", json::header(report), &mut buf)?;
+    Ok(buf)
+}
+
 /// An open NDJSON stream.
 pub(crate) struct NdjsonStream {
     out: Mutex<Box<dyn Write + Send>>,
     partition: Partition,
+    /// The organization every account of the scan belongs to (`None` outside one).
+    organization_id: Option<String>,
     error: Mutex<Option<String>>,
 }
 
@@ -36,8 +69,8 @@ fn line<T: Serialize>(kind: &'static str, body: T, buf: &mut Vec<u8>) -> serde_j
 }
 
 impl NdjsonStream {
-    pub(crate) fn new(out: Box<dyn Write + Send>, partition: Partition) -> Self {
-        Self { out: Mutex::new(out), partition, error: Mutex::new(None) }
+    pub(crate) fn new(out: Box<dyn Write + Send>, partition: Partition, organization_id: Option<String>) -> Self {
+        Self { out: Mutex::new(out), partition, organization_id, error: Mutex::new(None) }
     }
 
     fn write(&self, bytes: &[u8]) {
@@ -55,11 +88,7 @@ impl NdjsonStream {
     /// Writes one account's findings and its coverage line, in one write.
     pub(crate) fn account_done(&self, done: &AccountDone<'_>) {
         let mut buf = Vec::new();
-        let result = done
-            .findings
-            .iter()
-            .try_for_each(|f| line("finding", json::finding(f, Some(done.record), &self.partition), &mut buf))
-            .and_then(|()| line("account", json::account(done.record), &mut buf));
+        let result = lines(done.record, done.findings, &self.partition, self.organization_id.as_deref(), &mut buf);
         match result {
             Ok(()) => self.write(&buf),
             Err(e) => {
@@ -101,7 +130,7 @@ mod tests {
                 Ok(())
             }
         }
-        let stream = NdjsonStream::new(Box::new(Shared(buf.clone())), r.run.partition.clone());
+        let stream = NdjsonStream::new(Box::new(Shared(buf.clone())), r.run.partition.clone(), None);
         for record in &r.accounts {
             let mut findings: Vec<_> =
                 r.findings.iter().filter(|f| f.account_id == record.account.id).cloned().collect();

@@ -3,7 +3,7 @@
 //! `py-ocsf-models` in the tests.
 
 use keyaudit_core::eval::{Finding, Verdict};
-use keyaudit_core::report::{AccountRecord, Report, Scope};
+use keyaudit_core::report::{AccountRecord, Report};
 use serde::Serialize;
 
 use super::{ExportSeverity, OutputOptions, requirements, with_accounts};
@@ -163,17 +163,15 @@ fn compliance_status(v: Verdict) -> (u8, &'static str) {
 
 fn record<'a>(report: &'a Report, f: &'a Finding, account: Option<&'a AccountRecord>) -> Record<'a> {
     let rule = f.rule;
-    let time_ms = report.run.as_of.as_millisecond();
+    // Each organization of a merged report was assessed at its own as_of.
+    let run = report.run_of(f.account_id.as_str());
+    let time_ms = run.as_of.as_millisecond();
     let fingerprint = f.fingerprint(&report.run.partition);
     let (severity_id, severity) = ExportSeverity::of(f).ocsf();
     let (status_id, status) = compliance_status(f.verdict);
     let partition = report.run.partition.as_str();
-    let org = match &report.run.scope {
-        Scope::Organization { id, .. } => {
-            Some(Org { uid: id, ou_name: account.and_then(|r| r.account.ou_path.as_deref()) })
-        }
-        Scope::StandaloneAccount => None,
-    };
+    let org =
+        run.scope.organization_id().map(|uid| Org { uid, ou_name: account.and_then(|r| r.account.ou_path.as_deref()) });
     let mut resources = vec![Resource {
         uid: f.user_arn.clone(),
         name: Some(&f.user_name),
@@ -254,7 +252,7 @@ fn record<'a>(report: &'a Report, f: &'a Finding, account: Option<&'a AccountRec
         },
         cloud: Cloud {
             provider: "AWS",
-            region: &report.run.region,
+            region: super::region_of(report, f.account_id.as_str()),
             account: CloudAccount {
                 uid: f.account_id.to_string(),
                 name: account.and_then(|r| r.account.name.clone()).unwrap_or_else(|| f.account_id.to_string()),
@@ -270,7 +268,7 @@ fn record<'a>(report: &'a Report, f: &'a Finding, account: Option<&'a AccountRec
             subject: f.subject().as_str(),
             verdict: f.verdict.as_str(),
             compliance_status: status,
-            as_of: report.run.as_of.to_string(),
+            as_of: run.as_of.to_string(),
             usage: f.triage.usage.map(|u| u.as_str()),
             last_used_at: f.key.as_ref().and_then(|k| k.last_used_at).map(|t| t.to_string()),
             last_used_service: f.key.as_ref().and_then(|k| k.last_used_service.as_deref()),

@@ -15,7 +15,7 @@ use keyaudit_core::baseline::{BaselineState, ResolvedFinding};
 use keyaudit_core::eval::{Finding, Subject, Verdict};
 use keyaudit_core::ids::AccountId;
 use keyaudit_core::inventory::ROOT_USER_NAME;
-use keyaudit_core::report::{AccountRecord, AccountStatus, Report, Scope};
+use keyaudit_core::report::{AccountRecord, AccountStatus, Report, RunInfo};
 use keyaudit_core::rules::{RuleMeta, Severity};
 use keyaudit_core::triage::Action;
 use keyaudit_org_discovery::parse_ou_path;
@@ -141,7 +141,8 @@ struct InvocationProperties {
     max_age_days: u32,
     warn_days: u32,
     unused_days: u32,
-    caller_arn: String,
+    /// `null` in a merged report (each organization had its own caller).
+    caller_arn: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -156,7 +157,7 @@ struct Notification {
 struct NotificationProperties {
     account_id: String,
     reason_code: &'static str,
-    reason_action: Option<&'static str>,
+    reason_action: Option<String>,
     reason_aws_error_code: Option<String>,
 }
 
@@ -269,6 +270,8 @@ struct ResultProperties {
 #[derive(Serialize)]
 struct RunProperties {
     organization_id: Option<String>,
+    /// Every organization the report holds (several in a merged report).
+    organization_ids: Vec<String>,
     accounts_selected: usize,
     accounts_scanned: usize,
     accounts_failed: usize,
@@ -384,8 +387,8 @@ impl Locations {
     fn of(&mut self, report: &Report, f: &Finding, record: Option<&AccountRecord>) -> LogicalRef {
         let mut parent = None;
         let mut fqn = String::new();
-        if let Scope::Organization { id, .. } = &report.run.scope {
-            fqn = id.clone();
+        if let Some(id) = report.run_of(f.account_id.as_str()).scope.organization_id() {
+            fqn = id.to_owned();
             parent = Some(self.add(fqn.clone(), id, "namespace", None));
             let path = record.and_then(|r| r.account.ou_path.as_deref());
             for name in path.and_then(|p| parse_ou_path(p).ok()).unwrap_or_default() {
@@ -547,7 +550,7 @@ pub(crate) fn render(report: &Report, opts: &OutputOptions) -> serde_json::Resul
                 properties: NotificationProperties {
                     account_id: r.account.id.to_string(),
                     reason_code: reason.code.as_str(),
-                    reason_action: reason.action,
+                    reason_action: reason.action.as_deref().map(str::to_owned),
                     reason_aws_error_code: reason.aws_error_code.clone(),
                 },
             }),
@@ -581,10 +584,16 @@ pub(crate) fn render(report: &Report, opts: &OutputOptions) -> serde_json::Resul
         }
     }
     let summary = report.summary();
-    let (org_id, automation) = match &report.run.scope {
-        Scope::Organization { id, .. } => (Some(id.clone()), format!("keyaudit/{id}/")),
-        Scope::StandaloneAccount => (None, format!("keyaudit/{}/", report.run.caller_account_id)),
+    // The category GitHub files the analysis under: the organization (or standalone account), or every one of
+    // a merged report's, so that each kind of upload keeps its own history.
+    let scanned = |run: &RunInfo| match run.scope.organization_id() {
+        Some(id) => id.to_owned(),
+        None => run.origin.as_ref().map(|o| o.caller_account_id.to_string()).unwrap_or_default(),
     };
+    let automation = format!("keyaudit/{}/", report.runs().into_iter().map(scanned).collect::<Vec<_>>().join("+"));
+    let org_id = report.run.scope.organization_id().map(str::to_owned);
+    let organization_ids =
+        report.runs().into_iter().filter_map(|r| r.scope.organization_id()).map(str::to_owned).collect();
     let version = env!("CARGO_PKG_VERSION");
     let config = report.run.config;
     let log = Log {
@@ -611,13 +620,14 @@ pub(crate) fn render(report: &Report, opts: &OutputOptions) -> serde_json::Resul
                     max_age_days: config.max_age_days(),
                     warn_days: config.warn_days(),
                     unused_days: config.unused_days(),
-                    caller_arn: report.run.caller_arn.clone(),
+                    caller_arn: report.run.origin.as_ref().map(|o| o.caller_arn.clone()),
                 },
             }],
             logical_locations: locs.items,
             results,
             properties: RunProperties {
                 organization_id: org_id,
+                organization_ids,
                 accounts_selected: summary.accounts_total,
                 accounts_scanned: summary.accounts_scanned,
                 accounts_failed: summary.accounts_failed,

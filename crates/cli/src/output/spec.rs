@@ -126,13 +126,23 @@ impl OutputSpec {
         Ok(Self { format, target })
     }
 
-    /// The file this spec writes to (`None` for stdout), given the run's start time for `--output-dir` names.
-    pub(crate) fn path(&self, started_at: Timestamp) -> Option<PathBuf> {
+    /// The explicit file of `FORMAT=PATH`.
+    pub(crate) fn file(&self) -> Option<&Path> {
+        match &self.target {
+            Target::File(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The file this spec writes to (`None` for stdout), given the run's start time for `--output-dir` names
+    /// (`keyaudit-merged-<time>` for a merged report, so that it never replaces one of the reports it merges).
+    pub(crate) fn path(&self, started_at: Timestamp, merged: bool) -> Option<PathBuf> {
         match &self.target {
             Target::Stdout => None,
             Target::File(p) => Some(p.clone()),
             Target::Dir(dir) => Some(dir.join(format!(
-                "keyaudit-{}.{}",
+                "keyaudit-{}{}.{}",
+                if merged { "merged-" } else { "" },
                 started_at.strftime("%Y%m%dT%H%M%SZ"),
                 self.format.extension()
             ))),
@@ -192,8 +202,9 @@ mod tests {
         let out = dir.path().join("out");
         let specs = OutputSpec::parse_all(&["sarif".into(), "csv".into()], Some(&out)).unwrap();
         let started: Timestamp = "2026-11-28T12:00:00Z".parse().unwrap();
-        assert_eq!(specs[0].path(started), Some(out.join("keyaudit-20261128T120000Z.sarif")));
-        assert_eq!(specs[1].path(started), Some(out.join("keyaudit-20261128T120000Z.csv")));
+        assert_eq!(specs[0].path(started, false), Some(out.join("keyaudit-20261128T120000Z.sarif")));
+        assert_eq!(specs[1].path(started, false), Some(out.join("keyaudit-20261128T120000Z.csv")));
+        assert_eq!(specs[1].path(started, true), Some(out.join("keyaudit-merged-20261128T120000Z.csv")));
         assert!(!out.exists(), "validating settings touches nothing");
         prepare(&specs).unwrap();
         assert!(out.is_dir(), "--output-dir is created when the scan starts");

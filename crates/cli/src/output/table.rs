@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use keyaudit_core::baseline::{Comparison, Coverage};
 use keyaudit_core::eval::{Evidence, Finding, Verdict, whole_days};
-use keyaudit_core::report::{AccountRecord, AccountStatus, FailOn, Outcome, Report, Scope};
+use keyaudit_core::report::{AccountRecord, AccountStatus, FailOn, Outcome, Report, RunInfo, Scope};
 use keyaudit_core::suppress::{EntryState, EntryStatus};
 use keyaudit_core::triage::Action;
 
@@ -123,6 +123,32 @@ fn detail(f: &Finding) -> String {
     }
 }
 
+/// What one scan was of and who ran it (each organization of a merged report on its own line, with its as_of).
+fn scope_line(out: &mut String, st: &Style, run: &RunInfo, merged: bool) {
+    let caller = run.origin.as_ref().map_or("unknown", |o| o.caller_arn.as_str());
+    let indent = if merged { "  " } else { "" };
+    let as_of = if merged { format!(", as of {}", run.as_of) } else { String::new() };
+    let _ = match &run.scope {
+        Scope::Organization { id, management_account_id } => {
+            writeln!(
+                out,
+                "{indent}Organization {id} (management account {management_account_id}), caller {caller}{as_of}"
+            )
+        }
+        Scope::StandaloneAccount => {
+            let account = run.origin.as_ref().map_or("unknown", |o| o.caller_account_id.as_str());
+            writeln!(
+                out,
+                "{indent}Account {account} is not in an AWS Organization: only it was scanned (caller {caller}){as_of}"
+            )
+        }
+        Scope::Merged(_) => Ok(()),
+    };
+    if merged && !run.discovery_complete {
+        let _ = writeln!(out, "{indent}{}", st.red("its discovery was interrupted"));
+    }
+}
+
 pub(crate) fn render(report: &Report, fail_on: FailOn, color: bool) -> String {
     let st = Style { color };
     let s = report.summary();
@@ -140,21 +166,11 @@ pub(crate) fn render(report: &Report, fail_on: FailOn, color: bool) -> String {
         cfg.unused_days(),
         report.run.as_of
     );
-    match &report.run.scope {
-        Scope::Organization { id, management_account_id } => {
-            let _ = writeln!(
-                out,
-                "Organization {id} (management account {management_account_id}), caller {}",
-                report.run.caller_arn
-            );
-        }
-        Scope::StandaloneAccount => {
-            let _ = writeln!(
-                out,
-                "Account {} is not in an AWS Organization: only it was scanned (caller {})",
-                report.run.caller_account_id, report.run.caller_arn
-            );
-        }
+    if let Scope::Merged(parts) = &report.run.scope {
+        let _ = writeln!(out, "Merged report of {} scans:", parts.len());
+    }
+    for run in report.runs() {
+        scope_line(&mut out, &st, run, report.runs().len() > 1);
     }
     if let Some(c) = &report.comparison {
         let _ = writeln!(out, "{}", since_line(&st, c));

@@ -216,6 +216,12 @@ fn saved_report(path: &Path, now: Timestamp) -> Result<Value> {
     if value["tool"]["name"] != "keyaudit" || value["schema_version"] != crate::output::SCHEMA_VERSION {
         bail!("--from-report {shown}: not a keyaudit JSON report of schema_version {}", crate::output::SCHEMA_VERSION);
     }
+    if value["run"]["scope"] == "merged" {
+        bail!(
+            "--from-report {shown}: a merged report (keyaudit merge) spans several organizations, each changed with \
+             its own credentials; plan each organization from its own report"
+        );
+    }
     let finished: Timestamp = value["run"]["finished_at"]
         .as_str()
         .and_then(|t| t.parse().ok())
