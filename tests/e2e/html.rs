@@ -39,7 +39,7 @@ fn output_dir() -> PathBuf {
 }
 
 /// Runs the browser check; panics with its problems.
-fn check_in_browser(html: &Path, json: &Path, out: &Path, extra: &[&str]) -> Value {
+pub(crate) fn check_in_browser(html: &Path, json: &Path, out: &Path, extra: &[&str]) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser/check_html.mjs");
     let output = Command::new("node")
         .arg(script)

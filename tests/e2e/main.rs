@@ -6,6 +6,7 @@ mod aws_behaviour;
 mod deploy;
 mod harness;
 mod html;
+mod merge;
 mod multi_rule;
 mod preflight;
 mod remediation;

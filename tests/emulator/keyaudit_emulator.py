@@ -540,7 +540,11 @@ def set_account_state(account_id: str, state: str) -> dict[str, Any]:
 class Seeder:
     """Builds an organization from a declarative spec, through the AWS API (boto3 against this emulator).
 
-    Spec: {"organization"?: false, "management": {"users": [USER]}, "accounts": [ACCOUNT], "ous": [OU]}
+    Spec: {"organization"?: false, "management_account"?: "12 digits", "management": {"users": [USER]},
+           "accounts": [ACCOUNT], "ous": [OU]}
+      "management_account": a second organization (or standalone account) in the same emulator, managed from
+      that account: seeded as a user "keyaudit-caller" created there, whose key is returned as "credentials"
+      for running keyaudit as that organization's caller.
       OU      = {"name": str, "accounts": [ACCOUNT], "ous": [OU]}
       ACCOUNT = {"name": str, "state"?: "SUSPENDED"|..., "users": [USER]}
       ACCOUNT may also say "deny_assume_role": true (AssumeRole into it answers AccessDenied, for demos), and
@@ -550,8 +554,8 @@ class Seeder:
                  "last_used"?: RFC3339 | "last_used_days": number, "last_used_service"?: str,
                  "last_used_region"?: str, "reactivated"?: RFC3339, "return_secret"?: bool}
       ROOT_KEY = {"created": RFC3339 | "age_days": number, "status"?: "Active"|"Inactive"}
-    Returns account ids by name, OU ids by path, key ids by "account_id/user", and the secrets of keys seeded
-    with "return_secret" by key id.
+    Returns account ids by name, OU ids by path, key ids by "account_id/user", the secrets of keys seeded with
+    "return_secret" by key id, and "credentials" with "management_account".
     """
 
     def __init__(self, url: str, state: State) -> None:
@@ -566,20 +570,35 @@ class Seeder:
         return boto3.client(service, endpoint_url=self.url, config=self.cfg, **{**self.creds, **creds})
 
     def seed(self, spec: dict[str, Any]) -> dict[str, Any]:
+        management = spec.get("management_account", MANAGEMENT_ACCOUNT)
+        if management != MANAGEMENT_ACCOUNT:  # a second organization: seeded and scanned as that account
+            self.creds = {**self.creds, **self.caller_in(management)}
+            self.result["credentials"] = {"access_key_id": self.creds["aws_access_key_id"],
+                                          "secret_access_key": self.creds["aws_secret_access_key"]}
         if spec.get("organization", True) is False:  # a standalone account, outside any organization
-            self.users(MANAGEMENT_ACCOUNT, self.client("iam"), spec.get("management", {}).get("users", []))
-            self.result["accounts"]["management"] = MANAGEMENT_ACCOUNT
+            self.users(management, self.client("iam"), spec.get("management", {}).get("users", []))
+            self.result["accounts"]["management"] = management
             return self.result
         org = self.client("organizations")
         org_id = org.create_organization(FeatureSet="ALL")["Organization"]["Id"]
         root = org.list_roots()["Roots"][0]["Id"]
-        self.result.update(organization_id=org_id, management_account_id=MANAGEMENT_ACCOUNT, root_id=root)
+        self.result.update(organization_id=org_id, management_account_id=management, root_id=root)
         self.result["ous"]["/Root"] = root
-        self.users(MANAGEMENT_ACCOUNT, self.client("iam"), spec.get("management", {}).get("users", []))
-        self.root_keys(MANAGEMENT_ACCOUNT, spec.get("management", {}).get("root_keys", []))
-        self.result["accounts"]["management"] = MANAGEMENT_ACCOUNT
+        self.users(management, self.client("iam"), spec.get("management", {}).get("users", []))
+        self.root_keys(management, spec.get("management", {}).get("root_keys", []))
+        self.result["accounts"]["management"] = management
         self.populate(org, root, "/Root", spec)
         return self.result
+
+    def caller_in(self, account_id: str) -> dict[str, str]:
+        """An IAM user with an access key in `account_id` (created there through moto's account header): its
+        credentials make every later call, keyaudit's included, that account's."""
+        iam = self.client("iam")
+        iam.meta.events.register("before-send.iam.*",
+                                 lambda request, **_: request.headers.__setitem__("x-moto-account-id", account_id))
+        iam.create_user(UserName="keyaudit-caller")
+        key = iam.create_access_key(UserName="keyaudit-caller")["AccessKey"]
+        return {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
 
     def populate(self, org: Any, parent: str, path: str, node: dict[str, Any]) -> None:
         for account in node.get("accounts", []):

@@ -68,8 +68,14 @@ pub struct Merged {
 /// Ages are measured at each organization's own `as_of`; a wider spread than this is worth a note.
 const AS_OF_SPREAD: SignedDuration = SignedDuration::from_hours(24);
 
-/// Merges `inputs` (label, report), in that order. A merged input contributes its parts, so merges nest.
-pub fn merge(inputs: Vec<(String, Report)>) -> Result<Merged, MergeError> {
+/// Merges `inputs` (label, report), in that order. A merged input contributes its parts, so merges nest; one
+/// report alone is returned as it is (writing a saved report in other formats).
+pub fn merge(mut inputs: Vec<(String, Report)>) -> Result<Merged, MergeError> {
+    if inputs.len() == 1
+        && let Some((_, report)) = inputs.pop()
+    {
+        return Ok(Merged { report, notes: Vec::new() });
+    }
     let Some((first_label, first)) = inputs.first() else {
         return Err(MergeError::Empty);
     };

@@ -167,7 +167,7 @@ pub(crate) fn render(report: &Report, fail_on: FailOn, color: bool) -> String {
         report.run.as_of
     );
     if let Scope::Merged(parts) = &report.run.scope {
-        let _ = writeln!(out, "Merged report of {} scans:", parts.len());
+        let _ = writeln!(out, "Merged report of {} scans (as of the earliest; each one's below):", parts.len());
     }
     for run in report.runs() {
         scope_line(&mut out, &st, run, report.runs().len() > 1);
