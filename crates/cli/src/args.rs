@@ -14,7 +14,8 @@ use clap::{ArgAction, Parser, Subcommand, ValueEnum};
 /// account: first `keyaudit preflight` (can every account be reached and read? the roles to deploy are in
 /// deploy/), then `keyaudit scan` (`-o html=report.html` for a page to open or forward; --push-securityhub for
 /// Security Hub); add --suppressions (exceptions) and --baseline (the last run's JSON) for scheduled runs, and
-/// carry out the CIS procedure with `keyaudit plan`, `apply` and `undo`.
+/// carry out the CIS procedure with `keyaudit plan`, `apply` and `undo`. Several organizations: scan each to JSON,
+/// then `keyaudit merge` them into one report.
 ///
 /// Exit codes of scan: 0 nothing failing; 1 at least one failing finding not under an exception (or warning one
 /// with --fail-on warn; only new ones with --fail-on new); 2 usage or configuration error; 3 at least one
