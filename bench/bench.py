@@ -73,9 +73,11 @@ def bench_env(url: str) -> dict:
             "AWS_ACCESS_KEY_ID": CREDS["aws_access_key_id"], "AWS_SECRET_ACCESS_KEY": CREDS["aws_secret_access_key"]}
 
 
-def run_keyaudit(binary: str, url: str, extra: list[str]) -> dict:
+def run_keyaudit(binary: str, url: str, extra: list[str], creds: dict | None = None) -> dict:
     out = Path(tempfile.mkdtemp()) / "report.json"
     env = bench_env(url)
+    if creds:
+        env.update(AWS_ACCESS_KEY_ID=creds["access_key_id"], AWS_SECRET_ACCESS_KEY=creds["secret_access_key"])
     start = time.perf_counter()
     proc = subprocess.Popen([binary, "scan", "--quiet", "-o", f"json={out}", *extra], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -85,7 +87,34 @@ def run_keyaudit(binary: str, url: str, extra: list[str]) -> dict:
     if code not in (0, 1):
         raise SystemExit(f"keyaudit exited {code}: {proc.stderr.read().decode()}")
     report = json.loads(out.read_text())
-    return {"wall_s": wall, "peak_rss_mib": usage.ru_maxrss / 1024, "report": report}
+    return {"wall_s": wall, "peak_rss_mib": usage.ru_maxrss / 1024, "report": report, "path": out}
+
+
+def merge_figures(binary: str, url: str, first: Path, accounts: int, users: int, out: Path) -> dict:
+    """A second organization of the same size, scanned as its own management account, then `keyaudit merge` of the
+    two reports into JSON, SARIF, OCSF, CSV and HTML (timed), and the re-export of one report alone."""
+    control(url, "POST", "faults", {"latency_ms": 0})
+    creds = control(url, "POST", "seed", {**org_spec(accounts, users), "management_account": "210987654321"})["credentials"]
+    second = run_keyaudit(binary, url, [], creds)["path"]
+    formats = [("json", "json"), ("sarif", "sarif"), ("ocsf", "ocsf.json"), ("csv", "csv"), ("html", "html")]
+    outputs = [a for f, ext in formats for a in ("-o", f"{f}={out / f'merged.{ext}'}")]
+    figures = {}
+    for name, args in [("merge", [str(first), str(second), *outputs]), ("reexport", [str(first), "-o", f"json={out / 'again.json'}"])]:
+        start = time.perf_counter()
+        proc = subprocess.Popen([binary, "merge", "--quiet", *args], env=bench_env(url),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(proc.pid, 0)
+        figures[f"{name}_wall_s"] = round(time.perf_counter() - start, 3)
+        figures[f"{name}_peak_rss_mib"] = round(usage.ru_maxrss / 1024, 1)
+        code = os.waitstatus_to_exitcode(status)
+        if code not in (0, 1):
+            raise SystemExit(f"keyaudit merge exited {code}: {proc.stderr.read().decode()}")
+    merged = json.loads((out / "merged.json").read_text())
+    figures["merged_accounts"] = len(merged["accounts"])
+    figures["merged_findings"] = len(merged["findings"])
+    figures["inputs_mib"] = round((first.stat().st_size + second.stat().st_size) / 2**20, 2)
+    figures["merged_json_mib"] = round((out / "merged.json").stat().st_size / 2**20, 2)
+    return figures
 
 
 def reference_scan(url: str, threads: int = 1) -> tuple[float, int]:
@@ -152,6 +181,8 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "bench-output"), help="results folder")
     parser.add_argument("--html", action="store_true", help="also measure the HTML report in headless chromium")
     parser.add_argument("--preflight", action="store_true", help="also time `keyaudit preflight` on the same org")
+    parser.add_argument("--merge", action="store_true",
+                        help="also scan a second organization of the same size and time `keyaudit merge` of the two")
     args = parser.parse_args()
 
     emulator, url = start_emulator()
@@ -224,6 +255,8 @@ def main() -> None:
                 calls = control(url, "GET", "requests")["requests"]
                 row["preflight_calls_per_account"] = round(len(calls) / (n + 1), 2)
                 row["preflight_reports_generated"] = sum(1 for c in calls if c["action"] == "GenerateCredentialReport")
+            if args.merge:
+                row.update(merge_figures(args.keyaudit, url, ka["path"], n, args.users, Path(args.out)))
             results.append(row)
             print(json.dumps(row), flush=True)
     finally:
