@@ -27,6 +27,8 @@ struct Scanned {
     _dir: tempfile::TempDir,
     a: PathBuf,
     b: PathBuf,
+    /// Organization B's caller: access key id and secret.
+    b_creds: (String, String),
     a_json: Value,
     b_json: Value,
 }
@@ -55,7 +57,9 @@ fn scan_both(emu: &Emulator) -> Scanned {
     assert_eq!(b_json["run"]["management_account_id"], SECOND_MANAGEMENT);
     assert_eq!(a_json["run"]["management_account_id"], MANAGEMENT);
     assert_ne!(a_json["run"]["organization_id"], b_json["run"]["organization_id"]);
-    Scanned { _dir: dir, a, b, a_json, b_json }
+    let b_creds =
+        (creds["access_key_id"].as_str().unwrap().to_owned(), creds["secret_access_key"].as_str().unwrap().to_owned());
+    Scanned { _dir: dir, a, b, b_creds, a_json, b_json }
 }
 
 /// Every number under `path` in the merged summary is the sum of the two reports' (objects compared key by key).
@@ -205,6 +209,36 @@ fn reports_that_do_not_add_up_are_refused_and_one_report_is_written_as_it_is() {
     refused(&["merge", &a, &newer_path], &format!("{newer_path}: schema_version 2"));
     refused(&["merge", &a, &b, "-o", &format!("json={a}")], "is one of the reports being merged");
     refused(&["merge", &a, &path("missing.json")], "missing.json: cannot read the file");
+
+    // Since the last run: kept when every report had a baseline (added up), else left out with a warning, and then
+    // --fail-on new has nothing to judge by.
+    let (a2, b2) = (path("a2.json"), path("b2.json"));
+    emu.command(&["scan", "--as-of", AS_OF, "--baseline", &a, "-o", &format!("json={a2}")]);
+    let creds = &s.b_creds;
+    emu.command_with(
+        &["scan", "--as-of", AS_OF, "--baseline", &b, "-o", &format!("json={b2}")],
+        &[("AWS_ACCESS_KEY_ID", &creds.0), ("AWS_SECRET_ACCESS_KEY", &creds.1)],
+    );
+    let since = path("since.json");
+    let out = emu.command(&["merge", &a2, &b2, "--fail-on", "new", "-o", &format!("json={since}")]);
+    assert_eq!(out.status.code(), Some(3), "A's denied account: {}", String::from_utf8_lossy(&out.stderr));
+    let read = |p: &str| -> Value { serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap() };
+    let (ra, rb, m) = (read(&a2), read(&b2), read(&since));
+    assert_added_up(
+        &ra["summary"]["since_baseline"],
+        &rb["summary"]["since_baseline"],
+        &m["summary"]["since_baseline"],
+        "since",
+    );
+    assert_eq!(m["baseline"]["as_of"], AS_OF);
+    let out = emu.command(&["merge", &a2, &b, "-o", &format!("json={}", path("mixed.json"))]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("only 1 of the 2 reports were compared with a baseline"), "{stderr}");
+    assert!(read(&path("mixed.json"))["summary"]["since_baseline"].is_null());
+    refused(
+        &["merge", &a2, &b, "--fail-on", "new"],
+        "--fail-on new: every merged report must have been made with --baseline",
+    );
 
     // A merged report is not a baseline: each organization compares with its own.
     let merged = path("merged.json");

@@ -188,7 +188,7 @@ pub(crate) struct UndoArgs {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct MergeArgs {
-    /// The reports to merge, in order (a merged report can be merged again).
+    /// The reports to merge, in order (a merged report can be merged again; one report alone is written as it is).
     #[arg(value_name = "REPORT.json", required = true)]
     pub(crate) reports: Vec<PathBuf>,
 
