@@ -166,11 +166,12 @@ pub(crate) fn render(report: &Report, fail_on: FailOn, color: bool) -> String {
         cfg.unused_days(),
         report.run.as_of
     );
-    if let Scope::Merged(parts) = &report.run.scope {
-        let _ = writeln!(out, "Merged report of {} scans (as of the earliest; each one's below):", parts.len());
+    let merged = matches!(report.run.scope, Scope::Merged(_));
+    if merged {
+        let _ = writeln!(out, "Merged report of {} scans (as of the earliest; each one's below):", report.runs().len());
     }
     for run in report.runs() {
-        scope_line(&mut out, &st, run, report.runs().len() > 1);
+        scope_line(&mut out, &st, run, merged);
     }
     if let Some(c) = &report.comparison {
         let _ = writeln!(out, "{}", since_line(&st, c));
