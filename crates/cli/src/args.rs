@@ -235,6 +235,16 @@ pub(crate) enum DiffFormat {
     Json,
 }
 
+impl From<FailOnArg> for keyaudit_core::report::FailOn {
+    fn from(arg: FailOnArg) -> Self {
+        match arg {
+            FailOnArg::Fail => Self::Fail,
+            FailOnArg::Warn => Self::Warn,
+            FailOnArg::New => Self::New,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub(crate) enum KeyIdsArg {

@@ -37,6 +37,17 @@ pub(crate) enum ExitStatus {
     Incomplete = 3,
 }
 
+impl From<keyaudit_core::report::Outcome> for ExitStatus {
+    fn from(outcome: keyaudit_core::report::Outcome) -> Self {
+        use keyaudit_core::report::Outcome;
+        match outcome {
+            Outcome::Clean => Self::Clean,
+            Outcome::Findings => Self::Findings,
+            Outcome::Incomplete => Self::Incomplete,
+        }
+    }
+}
+
 /// An error with the exit status it maps to.
 pub(crate) struct Failure {
     status: ExitStatus,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, anyhow, bail};
 use keyaudit_core::merge::merge;
-use keyaudit_core::report::{FailOn, Outcome};
+use keyaudit_core::report::FailOn;
 
 use crate::args::{FailOnArg, MergeArgs};
 use crate::output::{OutputOptions, OutputSpec, prepare, write_all};
@@ -14,11 +14,7 @@ use crate::{ExitStatus, Failure};
 pub(crate) fn run(args: &MergeArgs) -> Result<ExitStatus, Failure> {
     let outputs = OutputSpec::parse_all(&args.outputs, args.output_dir.as_deref()).map_err(Failure::usage)?;
     refuse_overwriting_inputs(&args.reports, &outputs).map_err(Failure::usage)?;
-    let fail_on = match args.fail_on.unwrap_or(FailOnArg::Fail) {
-        FailOnArg::Fail => FailOn::Fail,
-        FailOnArg::Warn => FailOn::Warn,
-        FailOnArg::New => FailOn::New,
-    };
+    let fail_on = FailOn::from(args.fail_on.unwrap_or(FailOnArg::Fail));
     let mut inputs = Vec::with_capacity(args.reports.len());
     for path in &args.reports {
         let label = path.display().to_string();
@@ -42,11 +38,7 @@ pub(crate) fn run(args: &MergeArgs) -> Result<ExitStatus, Failure> {
         fail_on,
     };
     write_all(&outputs, &report, &options, false).context("writing the merged report").map_err(Failure::incomplete)?;
-    Ok(match report.outcome(fail_on) {
-        Outcome::Clean => ExitStatus::Clean,
-        Outcome::Findings => ExitStatus::Findings,
-        Outcome::Incomplete => ExitStatus::Incomplete,
-    })
+    Ok(report.outcome(fail_on).into())
 }
 
 /// An output written over one of the reports being merged would destroy it (the write replaces the file). Files

@@ -28,8 +28,6 @@ use crate::output::SCHEMA_VERSION;
 
 #[derive(Deserialize)]
 struct Saved {
-    schema_version: Option<u64>,
-    tool: Option<Tool>,
     run: Run,
     summary: Summary,
     accounts: Vec<SavedAccount>,
@@ -38,11 +36,6 @@ struct Saved {
     resolved: Vec<SavedChanged>,
     suppressions: Option<Vec<SavedEntry>>,
     baseline: Option<SavedBaseline>,
-}
-
-#[derive(Deserialize)]
-struct Tool {
-    name: String,
 }
 
 #[derive(Deserialize)]
@@ -276,28 +269,16 @@ pub(crate) fn load(label: &str, path: &Path) -> Result<Report> {
 
 /// Parses a report from its JSON bytes.
 pub(crate) fn from_slice(bytes: &[u8]) -> Result<Report> {
-    // The version first, so that a newer report gets that message rather than whatever field it changed.
-    #[derive(Deserialize)]
-    struct Version {
-        schema_version: Option<u64>,
-    }
-    let version: Version = serde_json::from_slice(bytes)
-        .map_err(|e| anyhow!("not JSON ({e}); expected a report written by `keyaudit scan -o json`"))?;
-    match version.schema_version {
-        None => bail!("no schema_version; expected a report written by `keyaudit scan -o json`"),
-        Some(v) if v != u64::from(SCHEMA_VERSION) => bail!(
-            "schema_version {v}, but this keyaudit reads and writes schema_version {SCHEMA_VERSION}: merge reports \
-             written by the same keyaudit release"
-        ),
-        Some(_) => {}
+    let version = crate::saved::schema_version(bytes)?;
+    if version != u64::from(SCHEMA_VERSION) {
+        bail!(
+            "schema_version {version}, but this keyaudit reads and writes schema_version {SCHEMA_VERSION}: merge \
+             reports written by the same keyaudit release"
+        );
     }
     let saved: Saved = serde_json::from_slice(bytes).map_err(|e| {
         anyhow!("not a complete keyaudit JSON report ({e}); reports written before `keyaudit merge` existed lack some fields: scan again")
     })?;
-    ensure!(
-        saved.schema_version.is_some() && saved.tool.as_ref().is_some_and(|t| t.name == "keyaudit"),
-        "not a keyaudit JSON report (tool.name is not \"keyaudit\")"
-    );
     saved.into_report()
 }
 
@@ -343,8 +324,7 @@ impl Saved {
         let config = RuleConfig::new(run.max_age_days, run.warn_days, run.unused_days)
             .and_then(|c| c.with_dormant_days(dormant))
             .map_err(|e| anyhow!("run: {e}"))?;
-        let partition = Partition::from_arn(&format!("arn:{}:", run.partition))
-            .filter(|p| p.as_str() == run.partition && !run.partition.contains(':'))
+        let partition = Partition::named(&run.partition)
             .ok_or_else(|| anyhow!("run.partition {:?} is not a partition name", run.partition))?;
         let rules = run
             .rules
@@ -685,22 +665,8 @@ impl SavedEntry {
 
 impl SavedBaseline {
     fn into_comparison(self, resolved: Vec<SavedChanged>, since: Since, report: &Report) -> Result<Comparison> {
-        let snapshot_account = |id: &AccountId| {
-            report.accounts.iter().find(|r| r.account.id == *id).map(|r| {
-                let (coverage, reason_code) = match &r.status {
-                    AccountStatus::Scanned { .. } => (Coverage::Scanned, None),
-                    AccountStatus::Skipped(s) => (Coverage::Skipped, Some(s.code().to_owned())),
-                    AccountStatus::Failed(f) => (Coverage::Failed, Some(f.code.as_str().to_owned())),
-                };
-                SnapshotAccount {
-                    account_id: id.clone(),
-                    name: r.account.name.clone(),
-                    ou_path: r.account.ou_path.clone(),
-                    coverage,
-                    reason_code,
-                }
-            })
-        };
+        let snapshot_account =
+            |id: &AccountId| report.accounts.iter().find(|r| r.account.id == *id).map(SnapshotAccount::of);
         let change = |c: SavedAccountChange| -> Result<AccountChange> {
             let was = coverage(c.baseline_status.as_deref(), "baseline_status")?;
             let now = coverage(c.status.as_deref(), "status")?;
@@ -794,8 +760,19 @@ mod tests {
     #[test]
     fn every_export_of_a_reloaded_report_equals_the_original() {
         let opts = OutputOptions { sarif_include_pass: true, ocsf_include_pass: true, ..OutputOptions::default() };
-        for original in [report(), fixture(builtin(), false)] {
+        // A user whose two keys share a rotation second: the slot joins the key's identity, a fact only the
+        // fingerprint records.
+        let mut same_second = fixture(builtin(), false);
+        for key in same_second.findings.iter_mut().filter(|f| f.user_name == "app").filter_map(|f| f.key.as_mut()) {
+            key.shares_rotation_second = true;
+        }
+        assert!(same_second.findings.iter().any(|f| f.key.as_ref().is_some_and(|k| k.shares_rotation_second)));
+        for original in [report(), fixture(builtin(), false), same_second] {
             let loaded = reloaded(&original);
+            let shared = |r: &Report| -> Vec<bool> {
+                r.findings.iter().filter_map(|f| f.key.as_ref()).map(|k| k.shares_rotation_second).collect()
+            };
+            assert_eq!(shared(&loaded), shared(&original));
             for format in FORMATS {
                 let (a, b) =
                     (render(format, &original, &opts, false).unwrap(), render(format, &loaded, &opts, false).unwrap());
@@ -873,6 +850,19 @@ mod tests {
         }
         let nested = merge(vec![("m.json".into(), again)]).unwrap().report;
         assert_eq!(json_bytes(&nested).unwrap(), json_bytes(&m).unwrap());
+        // A merged report whose organizations do not account for its accounts is refused.
+        let refused = |edit: &dyn Fn(&mut serde_json::Value)| {
+            let mut v = json.clone();
+            edit(&mut v);
+            match from_slice(&serde_json::to_vec(&v).unwrap()) {
+                Ok(_) => panic!("accepted"),
+                Err(e) => format!("{e:#}"),
+            }
+        };
+        let err = refused(&|v| v["run"]["organizations"] = serde_json::json!([]));
+        assert!(err.contains("a merged report without run.organizations"), "{err}");
+        let err = refused(&|v| v["accounts"][0]["organization_id"] = "o-nowhere".into());
+        assert!(err.contains("accounts[] and run.organizations[] do not line up"), "{err}");
     }
 
     #[test]

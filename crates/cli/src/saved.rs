@@ -15,24 +15,12 @@ use serde::Deserialize;
 use crate::output::SCHEMA_VERSION;
 
 #[derive(Deserialize)]
-struct Version {
-    schema_version: Option<u64>,
-}
-
-#[derive(Deserialize)]
 struct Saved {
-    schema_version: Option<u32>,
-    tool: Option<Tool>,
     run: Run,
     #[serde(default)]
     accounts: Vec<Account>,
     #[serde(default)]
     findings: Vec<Finding>,
-}
-
-#[derive(Deserialize)]
-struct Tool {
-    name: String,
 }
 
 #[derive(Deserialize)]
@@ -77,34 +65,53 @@ struct Finding {
     suppression: Option<serde_json::Value>,
 }
 
+/// The `schema_version` of a keyaudit JSON report, once the bytes are shown to be one (JSON, `tool.name`
+/// "keyaudit", a `schema_version`). Only those fields are read, so that a report of a newer version gets its
+/// version's message rather than one about whatever field that version changed.
+pub(crate) fn schema_version(bytes: &[u8]) -> Result<u64> {
+    #[derive(Deserialize)]
+    struct Tool {
+        name: Option<String>,
+    }
+    #[derive(Deserialize)]
+    struct Header {
+        schema_version: Option<u64>,
+        tool: Option<Tool>,
+    }
+    let header: Header = serde_json::from_slice(bytes)
+        .map_err(|e| anyhow!("not JSON ({e}); expected a report written by `keyaudit scan -o json`"))?;
+    let Some(version) = header.schema_version else {
+        bail!("no schema_version; expected a report written by `keyaudit scan -o json`");
+    };
+    if header.tool.and_then(|t| t.name).as_deref() != Some("keyaudit") {
+        bail!("not a keyaudit JSON report (tool.name is not \"keyaudit\")");
+    }
+    Ok(version)
+}
+
 /// Reads a keyaudit JSON report; `flag` names where it came from in messages (`--baseline`, `diff`).
 pub(crate) fn load(flag: &str, path: &Path) -> Result<Snapshot> {
     let shown = path.display();
     let bytes = std::fs::read(path).map_err(|e| anyhow!("{flag} {shown}: cannot read the file ({e})"))?;
-    // The version first (other fields skipped, nothing kept), so that a newer report gets that message rather
-    // than whatever field it changed; then only the fields a comparison needs, straight from the bytes.
-    let version: Version = serde_json::from_slice(&bytes)
-        .map_err(|e| anyhow!("{flag} {shown}: not JSON ({e}); expected a report written by `keyaudit scan -o json`"))?;
-    match version.schema_version {
-        None => bail!("{flag} {shown}: no schema_version; expected a report written by `keyaudit scan -o json`"),
-        Some(v) if v > u64::from(SCHEMA_VERSION) => bail!(
-            "{flag} {shown}: schema_version {v} is newer than this keyaudit understands ({SCHEMA_VERSION}); \
+    let version = schema_version(&bytes).map_err(|e| anyhow!("{flag} {shown}: {e}"))?;
+    if version > u64::from(SCHEMA_VERSION) {
+        bail!(
+            "{flag} {shown}: schema_version {version} is newer than this keyaudit understands ({SCHEMA_VERSION}); \
              upgrade keyaudit or compare with a report of this version"
-        ),
-        Some(_) => {}
+        );
     }
+    // Only the fields a comparison needs, straight from the bytes.
     let saved: Saved =
         serde_json::from_slice(&bytes).map_err(|e| anyhow!("{flag} {shown}: not a keyaudit JSON report ({e})"))?;
-    if saved.tool.as_ref().is_none_or(|t| t.name != "keyaudit") || saved.schema_version.is_none() {
-        bail!("{flag} {shown}: not a keyaudit JSON report (tool.name is not \"keyaudit\")");
-    }
-    let Some(caller_account_id) = saved.run.caller_account_id.filter(|_| saved.run.scope.as_deref() != Some("merged"))
-    else {
+    if saved.run.scope.as_deref() == Some("merged") {
         bail!(
             "{flag} {shown}: a merged report (keyaudit merge) spans several organizations; compare each \
              organization's own reports (merge reports that were each made with --baseline to see the change across \
              all of them)"
         );
+    }
+    let Some(caller_account_id) = saved.run.caller_account_id else {
+        bail!("{flag} {shown}: not a keyaudit JSON report (no run.caller_account_id)");
     };
     let Some(scheme) = saved.run.fingerprint_scheme else {
         bail!(
@@ -159,4 +166,38 @@ pub(crate) fn load(flag: &str, path: &Path) -> Result<Snapshot> {
         accounts,
         findings,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_is_not_a_comparable_report_is_refused_with_the_reason() {
+        let run = |extra: &str| {
+            format!(
+                r#"{{"schema_version": 1, "tool": {{"name": "keyaudit"}}, "run": {{"as_of": "2026-11-28T12:00:00Z",
+                "partition": "aws", "fingerprint_scheme": "keyaudit/v2", "max_age_days": 90, "warn_days": 14,
+                "unused_days": 45, "rules": [] {extra}}}}}"#
+            )
+        };
+        let cases = [
+            ("{".to_owned(), "not JSON"),
+            ("{}".to_owned(), "no schema_version"),
+            (r#"{"schema_version": 1, "tool": {"name": "other"}}"#.to_owned(), "not a keyaudit JSON report (tool.name"),
+            (r#"{"schema_version": 9, "tool": {"name": "keyaudit"}}"#.to_owned(), "schema_version 9 is newer"),
+            (run(r#", "scope": "merged""#), "a merged report (keyaudit merge) spans several organizations"),
+            (run(""), "not a keyaudit JSON report (no run.caller_account_id)"),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.json");
+        for (text, expected) in cases {
+            std::fs::write(&path, &text).unwrap();
+            let err = load("--baseline", &path).unwrap_err().to_string();
+            assert!(err.starts_with(&format!("--baseline {}: ", path.display())), "{err}");
+            assert!(err.contains(expected), "{expected}: {err}");
+        }
+        std::fs::write(&path, run(r#", "caller_account_id": "000000000001""#)).unwrap();
+        assert_eq!(load("--baseline", &path).unwrap().caller_account_id, "000000000001");
+    }
 }

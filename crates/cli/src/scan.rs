@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use keyaudit_core::baseline::Snapshot;
 use keyaudit_core::eval::EvalContext;
 use keyaudit_core::report::Scope;
-use keyaudit_core::report::{ClockCheck, Origin, Outcome, Report, RunInfo, annotate};
+use keyaudit_core::report::{ClockCheck, Origin, Report, RunInfo, annotate};
 use keyaudit_core::suppress::{EntryState, EntryStatus, Suppressions};
 use keyaudit_org_discovery::{DiscoveryError, OrganizationsApi, SdkOrganizations, discover};
 use keyaudit_scanner::scan_accounts;
@@ -54,11 +54,7 @@ pub(crate) async fn run(settings: Settings, quiet: bool) -> Result<ExitStatus, F
     write_all(&settings.outputs, &report, &settings.output_options, true)
         .context("writing the report")
         .map_err(Failure::incomplete)?;
-    let status = match report.outcome(settings.fail_on) {
-        Outcome::Clean => ExitStatus::Clean,
-        Outcome::Findings => ExitStatus::Findings,
-        Outcome::Incomplete => ExitStatus::Incomplete,
-    };
+    let status = ExitStatus::from(report.outcome(settings.fail_on));
     if let Some((region, rps)) = &settings.push_securityhub {
         let pushed = crate::securityhub::push(&settings, &report, region.as_deref(), *rps).await;
         for failure in &pushed.failed {

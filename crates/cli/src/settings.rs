@@ -239,11 +239,7 @@ impl Settings {
             KeyIdsArg::All => KeyIdMode::All,
             KeyIdsArg::None => KeyIdMode::None,
         };
-        let fail_on = match args.fail_on.or(file.fail_on).unwrap_or(FailOnArg::Fail) {
-            FailOnArg::Fail => FailOn::Fail,
-            FailOnArg::Warn => FailOn::Warn,
-            FailOnArg::New => FailOn::New,
-        };
+        let fail_on = FailOn::from(args.fail_on.or(file.fail_on).unwrap_or(FailOnArg::Fail));
         let suppressions = match args.suppressions.clone().or(file.suppressions) {
             Some(path) => {
                 let loaded = crate::suppressions::load(&path)?;

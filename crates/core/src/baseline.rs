@@ -12,7 +12,7 @@ use jiff::Timestamp;
 
 use crate::eval::{FINGERPRINT_SCHEME, RuleConfig, Verdict};
 use crate::ids::{AccountId, Partition};
-use crate::report::{AccountStatus, Report, Scope};
+use crate::report::{AccountRecord, AccountStatus, Report, Scope};
 use crate::rules::RuleMeta;
 
 /// How a finding compares with the baseline.
@@ -96,6 +96,24 @@ pub struct SnapshotAccount {
     pub reason_code: Option<String>,
 }
 
+impl SnapshotAccount {
+    /// An account of a live report as a snapshot records it.
+    pub fn of(record: &AccountRecord) -> Self {
+        let (coverage, reason_code) = match &record.status {
+            AccountStatus::Scanned { .. } => (Coverage::Scanned, None),
+            AccountStatus::Skipped(s) => (Coverage::Skipped, Some(s.code().to_owned())),
+            AccountStatus::Failed(f) => (Coverage::Failed, Some(f.code.as_str().to_owned())),
+        };
+        SnapshotAccount {
+            account_id: record.account.id.clone(),
+            name: record.account.name.clone(),
+            ou_path: record.account.ou_path.clone(),
+            coverage,
+            reason_code,
+        }
+    }
+}
+
 /// One finding of a snapshot: what the comparison needs and what a resolved finding shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapshotFinding {
@@ -172,24 +190,7 @@ impl Snapshot {
         let partition = &report.run.partition;
         let run = &report.run;
         Snapshot {
-            accounts: report
-                .accounts
-                .iter()
-                .map(|r| {
-                    let (coverage, reason_code) = match &r.status {
-                        AccountStatus::Scanned { .. } => (Coverage::Scanned, None),
-                        AccountStatus::Skipped(s) => (Coverage::Skipped, Some(s.code().to_owned())),
-                        AccountStatus::Failed(f) => (Coverage::Failed, Some(f.code.as_str().to_owned())),
-                    };
-                    SnapshotAccount {
-                        account_id: r.account.id.clone(),
-                        name: r.account.name.clone(),
-                        ou_path: r.account.ou_path.clone(),
-                        coverage,
-                        reason_code,
-                    }
-                })
-                .collect(),
+            accounts: report.accounts.iter().map(SnapshotAccount::of).collect(),
             findings: report
                 .findings
                 .iter()

@@ -87,6 +87,12 @@ impl Partition {
         }
     }
 
+    /// A partition by its name, as `as_str` writes it (lower-case letters, digits and `-`).
+    pub fn named(name: &str) -> Option<Self> {
+        let valid = !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        valid.then(|| Self(name.to_owned()))
+    }
+
     /// The partition as text.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -80,14 +80,14 @@ pub fn merge(mut inputs: Vec<(String, Report)>) -> Result<Merged, MergeError> {
         return Err(MergeError::Empty);
     };
     let mut notes = Vec::new();
-    let mut owner_of_org: BTreeMap<String, &str> = BTreeMap::new();
+    let mut owner_of_org: BTreeMap<&str, &str> = BTreeMap::new();
     let mut owner_of_account: BTreeMap<&AccountId, &str> = BTreeMap::new();
     for (label, report) in &inputs {
         check_settings(first_label, first, label, report)?;
         for id in report.runs().into_iter().filter_map(|run| run.scope.organization_id()) {
-            let org = format!("organization {id}");
-            if let Some(other) = owner_of_org.insert(org.clone(), label) {
-                return Err(MergeError::Overlap { first: other.to_owned(), second: label.clone(), what: org });
+            if let Some(other) = owner_of_org.insert(id, label) {
+                let what = format!("organization {id}");
+                return Err(MergeError::Overlap { first: other.to_owned(), second: label.clone(), what });
             }
         }
         for record in &report.accounts {
