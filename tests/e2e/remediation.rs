@@ -21,12 +21,11 @@ struct Org {
 }
 
 fn setup() -> Org {
-    let emu = Emulator::start();
     let dormant = |used: Option<&str>| match used {
         Some(t) => json!({"created": OLD, "last_used": t}),
         None => json!({"created": OLD}),
     };
-    let s = emu.seed(json!({
+    Org::seeded(json!({
         "management": {
             "users": [{"name": "auditor", "keys": [{"created": OLD, "return_secret": true}]}],
             "root_keys": [{"created": OLD}]
@@ -44,13 +43,19 @@ fn setup() -> Org {
             {"name": "Prod", "accounts": [{"name": "prod", "users": [{"name": "old", "keys": [dormant(None)]}]}]}
         ],
         "accounts": [{"name": "keep", "users": [{"name": "old2", "keys": [dormant(None)]}]}]
-    }));
-    let key_id = s.key(&s.account("management"), "auditor", 0);
-    let secret = s.0["secrets"][&key_id].as_str().unwrap().to_owned();
-    Org { emu, s, key_id, secret, dir: tempfile::tempdir().unwrap() }
+    }))
 }
 
 impl Org {
+    /// An organization seeded from `spec`, whose management account has the caller `auditor` (first key).
+    fn seeded(spec: Value) -> Org {
+        let emu = Emulator::start();
+        let s = emu.seed(spec);
+        let key_id = s.key(&s.account("management"), "auditor", 0);
+        let secret = s.0["secrets"][&key_id].as_str().unwrap().to_owned();
+        Org { emu, s, key_id, secret, dir: tempfile::tempdir().unwrap() }
+    }
+
     /// keyaudit, run as the auditor (so that its own key is a real key of the organization).
     fn run(&self, args: &[&str]) -> Output {
         let out = self
@@ -150,8 +155,13 @@ fn plan_review_apply_undo_changes_exactly_the_planned_keys() {
         .iter()
         .map(|e| (e["user_name"].as_str().unwrap().to_owned(), e["reason_code"].as_str().unwrap().to_owned()))
         .collect();
-    // The auditor's key is in use (keyaudit runs with it), and IAM lists no root key ids: neither is a candidate.
-    let want = [("old", "protected_ou"), ("old2", "protected_account"), ("vendor", "suppressed")];
+    // The auditor's key is in use (keyaudit runs with it): not a candidate. The root user's key is listed.
+    let want = [
+        ("<root_account>", "root_user"),
+        ("old", "protected_ou"),
+        ("old2", "protected_account"),
+        ("vendor", "suppressed"),
+    ];
     assert_eq!(excluded, want.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect());
     assert!(stdout(&out).contains("4 change(s) in 1 account(s): 4 deactivate, 0 delete"), "{}", stdout(&out));
     let plan_path = org.path("plan.json").display().to_string();
@@ -339,4 +349,142 @@ fn a_plan_needs_a_file_and_well_formed_protections() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(needle), "{args:?}: expected {needle:?} in {stderr}");
     }
+}
+
+/// Each failing `deactivate` key of a JSON report, by (account, user, key id or `slot N`).
+fn deactivate_keys(report: &Value) -> Vec<(String, String, String)> {
+    let mut keys: Vec<(String, String, String)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["verdict"] == "fail" && f["action"] == "deactivate")
+        .map(key_of)
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// (account, user, key id or `slot N`) of a finding, a change or an excluded entry.
+fn key_of(entry: &Value) -> (String, String, String) {
+    let text = |k: &str| entry[k].as_str().unwrap().to_owned();
+    let key = entry["access_key_id"].as_str().map_or_else(|| format!("slot {}", entry["key_slot"]), str::to_owned);
+    (text("account_id"), text("user_name"), key)
+}
+
+/// Issue "The remediation plan leaves out never-used keys silently".
+#[test]
+fn a_never_used_key_is_planned_and_every_failing_deactivate_key_left_out_is_listed_with_its_reason() {
+    const FIFTY_DAYS_AGO: &str = "2026-10-09T12:00:00Z";
+    let org = Org::seeded(json!({
+        "management": {
+            // The caller's second key, never used: a key of the caller's own user.
+            "users": [{"name": "auditor", "keys": [
+                {"created": OLD, "return_secret": true}, {"created": "2026-05-13T12:00:00Z"}
+            ]}],
+            "root_keys": [{"created": OLD}]
+        },
+        "ous": [
+            {"name": "Dev", "accounts": [{"name": "work", "users": [
+                {"name": "old-never", "keys": [{"created": FIFTY_DAYS_AGO}]},
+                // Unused for 60 days: fails KA-IAM-004 (45), but within the plan's --unused-days (90).
+                {"name": "monthly", "keys": [{"created": OLD, "last_used": "2026-09-29T12:00:00Z"}]},
+                // Two keys created in the same second: no report slot matches one key id.
+                {"name": "twins", "keys": [{"created": FIFTY_DAYS_AGO}, {"created": FIFTY_DAYS_AGO}]},
+                {"name": "vendor", "keys": [{"created": OLD}]},
+                {"name": "busy", "keys": [{"created": OLD, "last_used": "2026-11-27T12:00:00Z"}]},
+                {"name": "fresh", "keys": [{"created": "2026-11-18T12:00:00Z"}]}
+            ]}]},
+            {"name": "Prod", "accounts": [{"name": "prod", "users": [{"name": "old", "keys": [{"created": OLD}]}]}]}
+        ],
+        "accounts": [{"name": "keep", "users": [{"name": "old2", "keys": [{"created": OLD}]}]}]
+    }));
+    // What `keyaudit scan` says, with the plan's exceptions: old-never fails KA-IAM-004 with action deactivate.
+    let report_path = org.path("report.json");
+    let (json_out, sup) = (format!("json={}", report_path.display()), org.path("exceptions.toml"));
+    let (out, plan) = org.plan("plan.json", &[]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let scan = org.run(&[
+        "scan",
+        "--as-of",
+        AS_OF,
+        "-q",
+        "--owner-tags",
+        "",
+        "--suppressions",
+        &sup.display().to_string(),
+        "-o",
+        &json_out,
+    ]);
+    assert_eq!(code(&scan), 1);
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
+    let old_never = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["user_name"] == "old-never" && f["verdict"] == "fail")
+        .unwrap();
+    assert_eq!((&old_never["rule_id"], &old_never["action"]), (&json!("KA-IAM-004"), &json!("deactivate")));
+
+    assert_eq!(users(&plan, "changes"), ["old-never"], "the never-used key is planned");
+    assert_eq!(plan["changes"][0]["why"]["usage"], "never_used");
+    let mut excluded: Vec<(String, String, String)> = plan["excluded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let (_, user, key) = key_of(e);
+            let key = if key.starts_with("slot") { key } else { "id".to_owned() };
+            (user, key, e["reason_code"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    excluded.sort();
+    let want = [
+        ("<root_account>", "slot 1", "root_user"),
+        ("auditor", "id", "caller_key"),
+        ("monthly", "id", "recently_used"),
+        ("old", "id", "protected_ou"),
+        ("old2", "id", "protected_account"),
+        ("twins", "slot 1", "unknown_key_id"),
+        ("twins", "slot 2", "unknown_key_id"),
+        ("vendor", "id", "suppressed"),
+    ];
+    let want: Vec<(String, String, String)> =
+        want.iter().map(|(u, k, r)| ((*u).to_owned(), (*k).to_owned(), (*r).to_owned())).collect();
+    assert_eq!(excluded, want);
+    // Nothing is dropped without a word: every failing deactivate key of the scan is planned or listed.
+    let mut accounted: Vec<(String, String, String)> =
+        plan["changes"].as_array().unwrap().iter().chain(plan["excluded"].as_array().unwrap()).map(key_of).collect();
+    accounted.sort();
+    assert_eq!(accounted, deactivate_keys(&report));
+    let monthly = plan["excluded"].as_array().unwrap().iter().find(|e| e["user_name"] == "monthly").unwrap();
+    assert_eq!(monthly["rules"], json!(["KA-IAM-004"]));
+    assert!(monthly["reason"].as_str().unwrap().contains("used 60 days ago, within --unused-days (90)"));
+    assert_eq!(plan["summary"]["excluded"]["unknown_key_id"], 2);
+    let table = stdout(&out);
+    assert!(table.contains("1 change(s) in 1 account(s): 1 deactivate, 0 delete; 8 key(s) left out"), "{table}");
+    assert!(table.contains("Left out: 8 key(s) (1 caller_key, 1 protected_account, 1 protected_ou,"), "{table}");
+    assert!(table.contains("slot 2, id unknown"), "{table}");
+
+    // The same plan from the saved report.
+    let r = report_path.display().to_string();
+    let (out, from_report) = org.plan("from-report.json", &["--from-report", &r]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!((&from_report["changes"], &from_report["excluded"]), (&plan["changes"], &plan["excluded"]));
+
+    // Apply, then undo: the one key, and nothing else.
+    let before = [org.statuses("work"), org.statuses("management")];
+    let plan_path = org.path("plan.json").display().to_string();
+    let applied = org.run(&["apply", &plan_path, "--yes"]);
+    assert_eq!(code(&applied), 0, "{}", stdout(&applied));
+    assert_eq!(org.inactive_users("work"), ["old-never"]);
+    for account in ["management", "prod", "keep"] {
+        assert!(org.inactive_users(account).is_empty(), "{account}");
+    }
+    let undo = org.run(&["undo", &org.path("plan.journal.jsonl").display().to_string(), "--yes"]);
+    assert_eq!(code(&undo), 0, "{}", stdout(&undo));
+    assert_eq!([org.statuses("work"), org.statuses("management")], before, "undo restores the key");
+
+    let help = stdout(&org.run(&["plan", "--help"]));
+    assert!(help.contains("applies to keys that were used"), "{help}");
 }

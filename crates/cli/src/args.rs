@@ -56,7 +56,9 @@ pub(crate) enum Command {
     Diff(DiffArgs),
     /// Plan the CIS rotation procedure's key changes for review: deactivate dormant or never-used failing keys
     /// (scan flags apply), or, with --delete-deactivated-after, delete keys keyaudit deactivated long enough ago.
-    /// Changes nothing.
+    /// Every other key with a failing `deactivate` finding is listed as left out, with its reason. Changes
+    /// nothing.
+    #[command(mut_arg("unused_days", |a| a.help(PLAN_UNUSED_DAYS_HELP).help_heading("Plan")))]
     Plan(Box<PlanArgs>),
     /// Carry out a reviewed plan: re-check each key, then deactivate (or delete) it, journaling every change.
     /// Changes keys only with --yes.
@@ -75,11 +77,16 @@ pub(crate) enum Command {
     Undo(Box<UndoArgs>),
 }
 
+/// `plan --unused-days`: the plan's own guard, not KA-IAM-004's threshold.
+const PLAN_UNUSED_DAYS_HELP: &str = "A key that was used is deactivated only when its last use is this many days \
+    ago or more (it may belong to a monthly job) [default: 90]. It applies to keys that were used once: a never-used \
+    key with a failing finding is planned whatever its age. The plan's scan evaluates KA-IAM-004 at keyaudit.toml's \
+    unused-days (else 45 days), as `scan` does; in `plan`, this flag and KEYAUDIT_UNUSED_DAYS set the guard only.";
+
 #[derive(Debug, clap::Args)]
 pub(crate) struct PlanArgs {
-    /// Every scan flag (`keyaudit scan --help`); `-o FILE` is where the plan goes, and --unused-days (default 90
-    /// here) is the least number of days since a key's last use for it to be deactivated (also KA-IAM-004's
-    /// threshold in the plan's scan).
+    /// Every scan flag (`keyaudit scan --help`); `-o FILE` is where the plan goes, and --unused-days is the plan's
+    /// own guard for keys that were used ([`PLAN_UNUSED_DAYS_HELP`]).
     #[command(flatten)]
     pub(crate) scan: ScanArgs,
 

@@ -1,7 +1,7 @@
-//! A saved JSON report read back whole into the core report model (`keyaudit merge`): the inverse of
-//! `output::json`, so that every export can be written from saved reports. Each value is checked as it is
-//! read, and every finding's fingerprint is recomputed and must match the one saved: a report that was edited
-//! or truncated is refused rather than silently re-exported.
+//! A saved JSON report read back whole into the core report model (`keyaudit merge`, `plan --from-report`): the
+//! inverse of `output::json`, so that every export can be written from saved reports. Each value is checked as it
+//! is read, and every finding's fingerprint is recomputed and must match the one saved: a report that was edited
+//! or truncated is refused rather than silently re-exported or acted on.
 
 use std::borrow::Cow;
 use std::path::Path;
@@ -272,7 +272,7 @@ pub(crate) fn from_slice(bytes: &[u8]) -> Result<Report> {
     let version = crate::saved::schema_version(bytes)?;
     if version != u64::from(SCHEMA_VERSION) {
         bail!(
-            "schema_version {version}, but this keyaudit reads and writes schema_version {SCHEMA_VERSION}: merge \
+            "schema_version {version}, but this keyaudit reads and writes schema_version {SCHEMA_VERSION}: use \
              reports written by the same keyaudit release"
         );
     }
@@ -314,7 +314,7 @@ impl Saved {
         match run.fingerprint_scheme.as_deref() {
             Some(FINGERPRINT_SCHEME) => {}
             other => bail!(
-                "run.fingerprint_scheme is {other:?}, this keyaudit's is {FINGERPRINT_SCHEME:?}: merge reports written \
+                "run.fingerprint_scheme is {other:?}, this keyaudit's is {FINGERPRINT_SCHEME:?}: use reports written \
                  by the same keyaudit release"
             ),
         }

@@ -3,15 +3,20 @@
 //! A plan deactivates only active keys that fail a rule whose triage action is `deactivate`, whose id is known,
 //! that were never used or not for `unused_days`, that no exception covers, and that are not the root user's,
 //! the caller's own, or in a protected account or OU. It deletes only keys that a keyaudit journal deactivated
-//! long enough ago and that are still inactive and unused since. Everything else is listed with its reason.
+//! long enough ago and that are still inactive and unused since. Every other key with a failing `deactivate`
+//! finding (or deactivated by a journal) is listed with its reason: a plan that drops a key without a word
+//! cannot be reviewed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use jiff::{SignedDuration, Timestamp};
 
 use crate::eval::Verdict;
 use crate::ids::{AccessKeyId, AccountId};
-use crate::inventory::ROOT_USER_NAME;
+use crate::inventory::{KeyChange, KeySlot, KeyStatus, ROOT_USER_NAME};
+use crate::report::{Account, Report};
+use crate::suppress::{Subject, Suppressions};
+use crate::triage::{Action, Usage};
 
 /// What a plan does to a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -41,7 +46,7 @@ impl ChangeKind {
     }
 }
 
-/// Where a key is.
+/// A key a change can act on: its id is known.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRef {
     /// The account.
@@ -58,27 +63,118 @@ pub struct KeyRef {
     pub access_key_id: AccessKeyId,
 }
 
+/// A key as a report (or a journal) names it: by id when that is known, else by its credential report slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportedKey {
+    /// The account.
+    pub account_id: AccountId,
+    /// Its name.
+    pub account_name: Option<String>,
+    /// Its OU path.
+    pub ou_path: Option<String>,
+    /// The user.
+    pub user_name: String,
+    /// The user's ARN.
+    pub user_arn: String,
+    /// The credential report slot, when the key comes from a report.
+    pub slot: Option<KeySlot>,
+    /// The key id, when it was looked up and matched (never for the root user's keys).
+    pub access_key_id: Option<AccessKeyId>,
+}
+
+impl ReportedKey {
+    /// The key as a change can name it, when its id is known.
+    pub fn identified(&self) -> Option<KeyRef> {
+        Some(KeyRef {
+            account_id: self.account_id.clone(),
+            account_name: self.account_name.clone(),
+            ou_path: self.ou_path.clone(),
+            user_name: self.user_name.clone(),
+            user_arn: self.user_arn.clone(),
+            access_key_id: self.access_key_id.clone()?,
+        })
+    }
+
+    fn is_root(&self) -> bool {
+        self.user_name == ROOT_USER_NAME || self.user_arn.ends_with(":root")
+    }
+}
+
+impl From<KeyRef> for ReportedKey {
+    fn from(k: KeyRef) -> Self {
+        Self {
+            account_id: k.account_id,
+            account_name: k.account_name,
+            ou_path: k.ou_path,
+            user_name: k.user_name,
+            user_arn: k.user_arn,
+            slot: None,
+            access_key_id: Some(k.access_key_id),
+        }
+    }
+}
+
 /// One finding about one key, as a plan sees it (from a report).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
-    /// The key (its id is required: a plan never acts on a report slot).
-    pub key: KeyRef,
+    /// The key.
+    pub key: ReportedKey,
     /// The finding's rule.
-    pub rule_id: String,
+    pub rule_id: &'static str,
     /// Its verdict.
     pub verdict: Verdict,
-    /// Triage's action (`deactivate`, `rotate`, …).
-    pub action: String,
+    /// Triage's action.
+    pub action: Action,
     /// Why, in one sentence.
     pub action_reason: Option<String>,
-    /// Triage's usage (`never_used`, `dormant`, …).
-    pub usage: Option<String>,
-    /// The key's state as last seen (`active`, `inactive`, `deleted`).
-    pub key_status: String,
+    /// Triage's usage.
+    pub usage: Option<Usage>,
+    /// Whether the key is active as last seen (not deactivated or deleted since the credential report).
+    pub active: bool,
     /// The last use AWS recorded.
     pub last_used_at: Option<Timestamp>,
     /// Whether an exception covers the finding.
     pub suppressed: bool,
+}
+
+/// Every key-level finding of `report` as a plan candidate, in the report's order. A finding is suppressed when
+/// the report says so, or when one of `exceptions` in force at the report's `as_of` matches it (an exception
+/// file given to the plan applies to a saved report too).
+pub fn candidates(report: &Report, exceptions: Option<&Suppressions>) -> Vec<Candidate> {
+    let accounts: HashMap<&AccountId, &Account> = report.accounts.iter().map(|r| (&r.account.id, &r.account)).collect();
+    report
+        .findings
+        .iter()
+        .filter_map(|f| {
+            let facts = f.key.as_ref()?;
+            let account = accounts.get(&f.account_id).copied();
+            let run = report.run_of(f.account_id.as_str());
+            let suppressed = f.suppression.is_some()
+                || exceptions.is_some_and(|e| {
+                    let fingerprint = f.fingerprint(&run.partition);
+                    e.in_force_for(&Subject::of(f, &fingerprint, account), run.as_of).is_some()
+                });
+            Some(Candidate {
+                key: ReportedKey {
+                    account_id: f.account_id.clone(),
+                    account_name: account.and_then(|a| a.name.clone()),
+                    ou_path: account.and_then(|a| a.ou_path.clone()),
+                    user_name: f.user_name.clone(),
+                    user_arn: f.user_arn.clone(),
+                    slot: Some(facts.slot),
+                    access_key_id: facts.access_key_id.clone(),
+                },
+                rule_id: f.rule.id,
+                verdict: f.verdict,
+                action: f.triage.action,
+                action_reason: f.triage.action_reason.clone(),
+                usage: f.triage.usage,
+                active: facts.status == KeyStatus::Active && facts.change != Some(KeyChange::Deleted),
+                last_used_at: facts.last_used_at,
+                suppressed,
+            })
+        })
+        .collect()
 }
 
 /// One change of a plan.
@@ -95,7 +191,7 @@ pub struct PlannedChange {
     /// The rules that failed (deactivation; none for a deletion).
     pub rules: Vec<String>,
     /// Triage's usage of the key (deactivation).
-    pub usage: Option<String>,
+    pub usage: Option<Usage>,
     /// Why, in one sentence.
     pub reason: String,
 }
@@ -118,6 +214,11 @@ pub enum Exclusion {
         /// Days since the last use.
         days: i64,
     },
+    /// The report has no id for the key (not looked up, the look-up failed, or the slot matched no single key):
+    /// a change names a key by id only.
+    UnknownKeyId,
+    /// The key is no longer active as last seen (deactivated or deleted since the credential report).
+    NotActive,
     /// Deletion: deactivated less than the waiting period ago.
     WaitingPeriod {
         /// Days since the deactivation.
@@ -133,7 +234,8 @@ pub enum Exclusion {
 
 impl Exclusion {
     /// A stable code: `root_user`, `caller_key`, `protected_account`, `protected_ou`, `suppressed`,
-    /// `recently_used`, `waiting_period`, `not_inactive`, `used_since_deactivation`, `unverified`.
+    /// `recently_used`, `unknown_key_id`, `not_active`, `waiting_period`, `not_inactive`,
+    /// `used_since_deactivation`, `unverified`.
     pub fn code(&self) -> &'static str {
         match self {
             Exclusion::RootUser => "root_user",
@@ -142,6 +244,8 @@ impl Exclusion {
             Exclusion::ProtectedOu(_) => "protected_ou",
             Exclusion::Suppressed => "suppressed",
             Exclusion::RecentlyUsed { .. } => "recently_used",
+            Exclusion::UnknownKeyId => "unknown_key_id",
+            Exclusion::NotActive => "not_active",
             Exclusion::WaitingPeriod { .. } => "waiting_period",
             Exclusion::NotInactive => "not_inactive",
             Exclusion::UsedSinceDeactivation => "used_since_deactivation",
@@ -160,6 +264,11 @@ impl Exclusion {
             Exclusion::RecentlyUsed { days } => {
                 format!("used {days} days ago, within --unused-days ({unused_days}): it may belong to a periodic job")
             }
+            Exclusion::UnknownKeyId => "its key id is unknown (not looked up with --key-ids, the look-up failed or \
+                                        timed out, or its report slot matched no single key; see the account's \
+                                        warnings): a plan changes keys by id only; scan again"
+                .into(),
+            Exclusion::NotActive => "no longer active (deactivated or deleted since the credential report)".into(),
             Exclusion::WaitingPeriod { days } => format!("deactivated only {days} days ago"),
             Exclusion::NotInactive => "no longer inactive (re-activated) or gone".into(),
             Exclusion::UsedSinceDeactivation => "used since it was deactivated".into(),
@@ -172,9 +281,11 @@ impl Exclusion {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Excluded {
     /// The key.
-    pub key: KeyRef,
+    pub key: ReportedKey,
     /// The change it would have had.
     pub kind: ChangeKind,
+    /// The failing rules that made it a candidate (deactivation; none for a deletion).
+    pub rules: Vec<String>,
     /// Why not.
     pub why: Exclusion,
 }
@@ -184,7 +295,8 @@ pub struct Excluded {
 pub struct PlanPolicy {
     /// The plan's instant (its report's `as_of`).
     pub as_of: Timestamp,
-    /// A key used fewer days ago than this is left alone.
+    /// A key used fewer days ago than this is left alone; a key never used is not held back by it (its failing
+    /// finding's own threshold is enough: nothing depends on a key that was never used).
     pub unused_days: u32,
     /// Accounts never touched.
     pub protect_accounts: Vec<AccountId>,
@@ -203,55 +315,62 @@ fn under(ou_path: Option<&str>, protected: &str) -> bool {
 
 const SECONDS_PER_DAY: i64 = 86_400;
 
-/// The deactivations a report allows, and the keys left out with their reason; both in (account, user, key)
-/// order. A key appears once, whatever the number of its findings.
+impl PlanPolicy {
+    /// `key` as the change may name it, or why it is left out (`findings` are all about it).
+    fn admit(&self, key: &ReportedKey, findings: &[&Candidate]) -> Result<KeyRef, Exclusion> {
+        let last_used_days = findings
+            .iter()
+            .find_map(|c| c.last_used_at)
+            .map(|t| self.as_of.duration_since(t).as_secs().div_euclid(SECONDS_PER_DAY));
+        if key.is_root() {
+            Err(Exclusion::RootUser)
+        } else if key.access_key_id.is_some() && self.caller_key_id.as_ref() == key.access_key_id.as_ref()
+            || self.caller_user_arn.as_deref() == Some(key.user_arn.as_str())
+        {
+            Err(Exclusion::CallerKey)
+        } else if findings.iter().any(|c| !c.active) {
+            Err(Exclusion::NotActive)
+        } else if self.protect_accounts.contains(&key.account_id) {
+            Err(Exclusion::ProtectedAccount)
+        } else if let Some(ou) = self.protect_ous.iter().find(|ou| under(key.ou_path.as_deref(), ou)) {
+            Err(Exclusion::ProtectedOu(ou.clone()))
+        } else if findings.iter().any(|c| c.suppressed) {
+            Err(Exclusion::Suppressed)
+        } else if let Some(days) = last_used_days.filter(|days| *days < i64::from(self.unused_days)) {
+            Err(Exclusion::RecentlyUsed { days })
+        } else {
+            key.identified().ok_or(Exclusion::UnknownKeyId)
+        }
+    }
+}
+
+/// The deactivations a report allows, and every other key with a failing `deactivate` finding with the reason it
+/// is left out; both in (account, user, key) order. A key appears once, whatever the number of its findings.
 pub fn plan_deactivations(candidates: &[Candidate], policy: &PlanPolicy) -> (Vec<PlannedChange>, Vec<Excluded>) {
-    let mut by_key: BTreeMap<(&AccountId, &str, &AccessKeyId), Vec<&Candidate>> = BTreeMap::new();
+    type KeyOf<'a> = (&'a AccountId, &'a str, Option<KeySlot>, Option<&'a AccessKeyId>);
+    let mut by_key: BTreeMap<KeyOf<'_>, Vec<&Candidate>> = BTreeMap::new();
     for c in candidates {
-        by_key.entry((&c.key.account_id, c.key.user_arn.as_str(), &c.key.access_key_id)).or_default().push(c);
+        let k = &c.key;
+        by_key.entry((&k.account_id, k.user_arn.as_str(), k.slot, k.access_key_id.as_ref())).or_default().push(c);
     }
     let mut planned = Vec::new();
     let mut excluded = Vec::new();
     for findings in by_key.into_values() {
-        let key = &findings[0].key;
-        let deactivating: Vec<&&Candidate> =
-            findings.iter().filter(|c| c.verdict == Verdict::Fail && c.action == "deactivate").collect();
-        if deactivating.is_empty() || findings.iter().any(|c| c.key_status != "active") {
-            continue;
-        }
-        let last_used_at = findings.iter().find_map(|c| c.last_used_at);
-        let why = if key.user_name == ROOT_USER_NAME || key.user_arn.ends_with(":root") {
-            Some(Exclusion::RootUser)
-        } else if policy.caller_key_id.as_ref() == Some(&key.access_key_id)
-            || policy.caller_user_arn.as_deref() == Some(key.user_arn.as_str())
-        {
-            Some(Exclusion::CallerKey)
-        } else if policy.protect_accounts.contains(&key.account_id) {
-            Some(Exclusion::ProtectedAccount)
-        } else if let Some(ou) = policy.protect_ous.iter().find(|ou| under(key.ou_path.as_deref(), ou)) {
-            Some(Exclusion::ProtectedOu(ou.clone()))
-        } else if findings.iter().any(|c| c.suppressed) {
-            Some(Exclusion::Suppressed)
-        } else {
-            last_used_at
-                .map(|t| policy.as_of.duration_since(t).as_secs().div_euclid(SECONDS_PER_DAY))
-                .filter(|days| *days < i64::from(policy.unused_days))
-                .map(|days| Exclusion::RecentlyUsed { days })
-        };
-        match why {
-            Some(why) => excluded.push(Excluded { key: key.clone(), kind: ChangeKind::Deactivate, why }),
-            None => {
-                let first = deactivating[0];
-                planned.push(PlannedChange {
-                    kind: ChangeKind::Deactivate,
-                    key: key.clone(),
-                    expect_active: true,
-                    expect_last_used_at: last_used_at,
-                    rules: deactivating.iter().map(|c| c.rule_id.clone()).collect(),
-                    usage: first.usage.clone(),
-                    reason: first.action_reason.clone().unwrap_or_else(|| format!("{} fails", first.rule_id)),
-                });
-            }
+        let deactivating: Vec<&Candidate> =
+            findings.iter().copied().filter(|c| c.verdict == Verdict::Fail && c.action == Action::Deactivate).collect();
+        let Some(first) = deactivating.first() else { continue };
+        let rules: Vec<String> = deactivating.iter().map(|c| c.rule_id.to_owned()).collect();
+        match policy.admit(&first.key, &findings) {
+            Ok(key) => planned.push(PlannedChange {
+                kind: ChangeKind::Deactivate,
+                key,
+                expect_active: true,
+                expect_last_used_at: findings.iter().find_map(|c| c.last_used_at),
+                rules,
+                usage: first.usage,
+                reason: first.action_reason.clone().unwrap_or_else(|| format!("{} fails", first.rule_id)),
+            }),
+            Err(why) => excluded.push(Excluded { key: first.key.clone(), kind: ChangeKind::Deactivate, rules, why }),
         }
     }
     (planned, excluded)
@@ -298,7 +417,9 @@ pub fn plan_deletions(
             None
         };
         match why {
-            Some(why) => excluded.push(Excluded { key: k.key.clone(), kind: ChangeKind::Delete, why }),
+            Some(why) => {
+                excluded.push(Excluded { key: k.key.clone().into(), kind: ChangeKind::Delete, rules: Vec::new(), why })
+            }
             None => planned.push(PlannedChange {
                 kind: ChangeKind::Delete,
                 key: k.key.clone(),
@@ -325,7 +446,7 @@ mod tests {
         s.parse().unwrap()
     }
 
-    fn key(account: &str, user: &str, id: &str, ou: &str) -> KeyRef {
+    fn key_ref(account: &str, user: &str, id: &str, ou: &str) -> KeyRef {
         KeyRef {
             account_id: AccountId::parse(account).unwrap(),
             account_name: None,
@@ -340,16 +461,26 @@ mod tests {
         }
     }
 
-    fn candidate(k: KeyRef, rule: &str, verdict: Verdict, action: &str, last_used: Option<&str>) -> Candidate {
+    fn key(account: &str, user: &str, id: &str, ou: &str) -> ReportedKey {
+        ReportedKey { slot: Some(KeySlot::One), ..key_ref(account, user, id, ou).into() }
+    }
+
+    fn candidate(
+        k: ReportedKey,
+        rule: &'static str,
+        verdict: Verdict,
+        action: Action,
+        used: Option<&str>,
+    ) -> Candidate {
         Candidate {
             key: k,
-            rule_id: rule.into(),
+            rule_id: rule,
             verdict,
-            action: action.into(),
+            action,
             action_reason: Some("dormant".into()),
-            usage: Some("dormant".into()),
-            key_status: "active".into(),
-            last_used_at: last_used.map(ts),
+            usage: Some(Usage::Dormant),
+            active: true,
+            last_used_at: used.map(ts),
             suppressed: false,
         }
     }
@@ -366,113 +497,228 @@ mod tests {
     }
 
     #[test]
-    fn only_failing_deactivate_findings_of_keys_nobody_protects_are_planned() {
+    fn only_failing_deactivate_findings_of_keys_nobody_protects_are_planned_and_every_other_one_is_listed() {
+        use Action::{Deactivate, Rotate};
         use Verdict::*;
         let a = "000000000002";
         let old = Some("2026-06-01T00:00:00Z");
+        let dev = |user: &str, id: &str| key(a, user, id, "/Root/Dev");
+        let no_id = |user: &str| ReportedKey { access_key_id: None, ..dev(user, "AKIA0000000000000099") };
         let cases = vec![
-            candidate(key(a, "dormant", "AKIA0000000000000001", "/Root/Dev"), "KA-IAM-001", Fail, "deactivate", old),
-            candidate(key(a, "dormant", "AKIA0000000000000001", "/Root/Dev"), "KA-IAM-004", Fail, "deactivate", old),
+            candidate(dev("dormant", "AKIA0000000000000001"), "KA-IAM-001", Fail, Deactivate, old),
+            candidate(dev("dormant", "AKIA0000000000000001"), "KA-IAM-004", Fail, Deactivate, old),
+            candidate(dev("busy", "AKIA0000000000000002"), "KA-IAM-001", Fail, Rotate, Some("2026-11-27T00:00:00Z")),
             candidate(
-                key(a, "busy", "AKIA0000000000000002", "/Root/Dev"),
-                "KA-IAM-001",
-                Fail,
-                "rotate",
-                Some("2026-11-27T00:00:00Z"),
-            ),
-            candidate(
-                key(a, "monthly", "AKIA0000000000000003", "/Root/Dev"),
+                dev("monthly", "AKIA0000000000000003"),
                 "KA-IAM-004",
                 Fail,
-                "deactivate",
+                Deactivate,
                 Some("2026-10-14T00:00:00Z"),
             ),
-            candidate(key(a, "warned", "AKIA0000000000000004", "/Root/Dev"), "KA-IAM-001", Warn, "deactivate", None),
+            candidate(dev("warned", "AKIA0000000000000004"), "KA-IAM-001", Warn, Deactivate, None),
             candidate(
-                key(a, ROOT_USER_NAME, "AKIA0000000000000005", "/Root/Dev"),
+                ReportedKey { access_key_id: None, ..dev(ROOT_USER_NAME, "AKIA0000000000000005") },
                 "KA-IAM-002",
                 Fail,
-                "deactivate",
+                Deactivate,
                 None,
             ),
             candidate(
                 key("000000000001", "auditor", "AKIA0000000000000006", "/Root"),
                 "KA-IAM-001",
                 Fail,
-                "deactivate",
+                Deactivate,
                 None,
             ),
-            candidate(key(a, "other", "AKIACALLER0000000001", "/Root/Dev"), "KA-IAM-001", Fail, "deactivate", None),
-            candidate(
-                key("000000000009", "x", "AKIA0000000000000007", "/Root"),
-                "KA-IAM-001",
-                Fail,
-                "deactivate",
-                None,
-            ),
+            candidate(dev("other", "AKIACALLER0000000001"), "KA-IAM-001", Fail, Deactivate, None),
+            candidate(key("000000000009", "x", "AKIA0000000000000007", "/Root"), "KA-IAM-001", Fail, Deactivate, None),
             candidate(
                 key(a, "core", "AKIA0000000000000008", "/Root/Prod/Core/Db"),
                 "KA-IAM-001",
                 Fail,
-                "deactivate",
+                Deactivate,
                 None,
             ),
             candidate(
                 key(a, "corex", "AKIA0000000000000009", "/Root/Prod/CoreX"),
                 "KA-IAM-001",
                 Fail,
-                "deactivate",
+                Deactivate,
                 None,
             ),
             Candidate {
                 suppressed: true,
-                ..candidate(
-                    key(a, "vendor", "AKIA0000000000000010", "/Root/Dev"),
-                    "KA-IAM-004",
-                    Fail,
-                    "deactivate",
-                    None,
-                )
+                ..candidate(dev("vendor", "AKIA0000000000000010"), "KA-IAM-004", Fail, Deactivate, None)
             },
-            candidate(key(a, "vendor", "AKIA0000000000000010", "/Root/Dev"), "KA-IAM-001", Fail, "deactivate", None),
+            candidate(dev("vendor", "AKIA0000000000000010"), "KA-IAM-001", Fail, Deactivate, None),
             Candidate {
-                key_status: "inactive".into(),
-                ..candidate(key(a, "off", "AKIA0000000000000011", "/Root/Dev"), "KA-IAM-001", Fail, "deactivate", None)
+                active: false,
+                ..candidate(dev("off", "AKIA0000000000000011"), "KA-IAM-001", Fail, Deactivate, None)
             },
+            // Never used: planned whatever --unused-days says (the finding's own threshold is enough).
+            candidate(dev("never", "AKIA0000000000000012"), "KA-IAM-004", Fail, Deactivate, None),
+            candidate(no_id("unmatched"), "KA-IAM-004", Fail, Deactivate, None),
+            // Recently used and without an id: the policy's reason comes first.
+            candidate(no_id("unmatched-busy"), "KA-IAM-004", Fail, Deactivate, Some("2026-11-01T00:00:00Z")),
         ];
         let (planned, excluded) = plan_deactivations(&cases, &policy());
         let users: Vec<(&str, Vec<String>)> =
             planned.iter().map(|p| (p.key.user_name.as_str(), p.rules.clone())).collect();
+        let rules = |r: &[&str]| r.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
         assert_eq!(
             users,
             [
-                ("corex", vec!["KA-IAM-001".to_owned()]),
-                ("dormant", vec!["KA-IAM-001".to_owned(), "KA-IAM-004".to_owned()])
+                ("corex", rules(&["KA-IAM-001"])),
+                ("dormant", rules(&["KA-IAM-001", "KA-IAM-004"])),
+                ("never", rules(&["KA-IAM-004"])),
             ],
             "one change per key, with every rule that failed"
         );
-        let why: BTreeMap<&str, &str> = excluded.iter().map(|e| (e.key.user_name.as_str(), e.why.code())).collect();
+        let why: BTreeMap<&str, (&str, &[String])> =
+            excluded.iter().map(|e| (e.key.user_name.as_str(), (e.why.code(), e.rules.as_slice()))).collect();
+        let codes: BTreeMap<&str, &str> = why.iter().map(|(u, (code, _))| (*u, *code)).collect();
         assert_eq!(
-            why,
+            codes,
             BTreeMap::from([
                 (ROOT_USER_NAME, "root_user"),
                 ("auditor", "caller_key"),
                 ("core", "protected_ou"),
                 ("monthly", "recently_used"),
+                ("off", "not_active"),
                 ("other", "caller_key"),
+                ("unmatched", "unknown_key_id"),
+                ("unmatched-busy", "recently_used"),
                 ("vendor", "suppressed"),
                 ("x", "protected_account"),
-            ])
+            ]),
+            "every failing deactivate key is planned or listed: only busy (rotate) and warned (warn) are neither"
         );
+        assert_eq!(why["vendor"].1, rules(&["KA-IAM-004", "KA-IAM-001"]));
         assert!(planned.iter().all(|p| p.expect_active && p.kind == ChangeKind::Deactivate));
         assert_eq!(planned[1].expect_last_used_at, old.map(ts));
+        assert_eq!(planned[2].expect_last_used_at, None);
+        let unmatched = excluded.iter().find(|e| e.key.user_name == "unmatched").unwrap();
+        assert_eq!((unmatched.key.slot, unmatched.key.access_key_id.as_ref()), (Some(KeySlot::One), None));
+    }
+
+    #[test]
+    fn unused_days_holds_back_only_keys_used_fewer_days_ago() {
+        let k = || key("000000000002", "u", "AKIA0000000000000001", "/Root");
+        let plan = |used: Option<&str>| {
+            let c = candidate(k(), "KA-IAM-004", Verdict::Fail, Action::Deactivate, used);
+            let (planned, excluded) = plan_deactivations(&[c], &policy());
+            (planned.len(), excluded.iter().map(|e| e.why.clone()).collect::<Vec<_>>())
+        };
+        // as_of 2026-11-28T12:00:00Z, --unused-days 90.
+        assert_eq!(plan(None), (1, vec![]), "never used");
+        assert_eq!(plan(Some("2026-08-30T12:00:00Z")), (1, vec![]), "exactly 90 days");
+        assert_eq!(plan(Some("2026-08-30T12:00:01Z")), (0, vec![Exclusion::RecentlyUsed { days: 89 }]));
+    }
+
+    #[test]
+    fn candidates_come_from_the_reports_key_level_findings_with_the_plans_exceptions() {
+        use crate::eval::{EvalContext, RuleConfig, evaluate};
+        use crate::inventory::{AccountInventory, CredentialUser, KeySlotRecord};
+        use crate::report::{AccessMethod, AccountRecord, AccountState, AccountStats, AccountStatus, RunInfo, Scope};
+        let as_of = ts("2026-11-28T12:00:00Z");
+        let account = Account {
+            id: AccountId::parse("000000000002").unwrap(),
+            name: Some("work".into()),
+            ou_path: Some("/Root/Dev".into()),
+            state: AccountState::Active,
+            access: AccessMethod::CallerCredentials,
+        };
+        let user = |name: &str, id: Option<&str>| CredentialUser {
+            user_name: name.into(),
+            arn: format!("arn:aws:iam::000000000002:user/{name}"),
+            keys: vec![KeySlotRecord {
+                access_key_id: id.map(|i| AccessKeyId::parse(i).unwrap()),
+                ..KeySlotRecord::new(KeySlot::One, KeyStatus::Active, ts("2026-10-09T12:00:00Z"))
+            }],
+            owner: None,
+        };
+        let inv = AccountInventory {
+            report_generated_at: None,
+            users: vec![user("old-never", Some("AKIA0000000000000001")), user("unmatched", None)],
+        };
+        let ctx = EvalContext { as_of, config: RuleConfig::default() };
+        let findings = evaluate(&crate::rules::builtin(), &ctx, &account.id, &inv);
+        let report = Report {
+            run: RunInfo {
+                as_of,
+                started_at: as_of,
+                finished_at: as_of,
+                config: RuleConfig::default(),
+                scope: Scope::StandaloneAccount,
+                origin: None,
+                partition: crate::ids::Partition::aws(),
+                accounts_discovered: 1,
+                discovery_complete: true,
+                clock: None,
+            },
+            rules: crate::rules::builtin().metas(),
+            accounts: vec![AccountRecord {
+                account: account.clone(),
+                status: AccountStatus::Scanned {
+                    report_generated_at: None,
+                    keys: Default::default(),
+                    enrichment: Default::default(),
+                },
+                stats: AccountStats::default(),
+            }],
+            findings,
+            suppressions: None,
+            comparison: None,
+        };
+        let all = candidates(&report, None);
+        assert!(all.iter().all(|c| c.active && c.key.account_name.as_deref() == Some("work")));
+        let failing: Vec<(&str, &str, Action, Option<Usage>)> = all
+            .iter()
+            .filter(|c| c.verdict == Verdict::Fail)
+            .map(|c| (c.key.user_name.as_str(), c.rule_id, c.action, c.usage))
+            .collect();
+        // 50 days old and never used: KA-IAM-004 (45 days) fails, KA-IAM-001 (90 days) does not.
+        let never = (Action::Deactivate, Some(Usage::NeverUsed));
+        assert_eq!(
+            failing,
+            [("old-never", "KA-IAM-004", never.0, never.1), ("unmatched", "KA-IAM-004", never.0, never.1)]
+        );
+        let (planned, excluded) = plan_deactivations(&all, &PlanPolicy { protect_ous: vec![], ..policy() });
+        assert_eq!(planned.iter().map(|p| p.key.access_key_id.as_str()).collect::<Vec<_>>(), ["AKIA0000000000000001"]);
+        assert_eq!(
+            excluded.iter().map(|e| (e.key.user_name.as_str(), e.why.code())).collect::<Vec<_>>(),
+            [("unmatched", "unknown_key_id")]
+        );
+
+        let exceptions = Suppressions {
+            entries: vec![crate::suppress::Suppression {
+                label: "#1".into(),
+                line: 1,
+                selector: crate::suppress::Selector {
+                    access_key_id: Some(AccessKeyId::parse("AKIA0000000000000001").unwrap()),
+                    ..Default::default()
+                },
+                reason: "vendor".into(),
+                owner: "o".into(),
+                expires: jiff::civil::date(2026, 12, 31),
+                allow_long: false,
+            }],
+        };
+        let with_exceptions = candidates(&report, Some(&exceptions));
+        let suppressed: Vec<&str> =
+            with_exceptions.iter().filter(|c| c.suppressed).map(|c| c.key.user_name.as_str()).collect();
+        assert_eq!(
+            suppressed,
+            ["old-never", "old-never"],
+            "both of the key's findings (KA-IAM-001 and KA-IAM-004), whatever their verdict"
+        );
     }
 
     #[test]
     fn deletions_wait_and_need_the_key_inactive_and_unused_since() {
         let now = ts("2026-12-28T12:00:00Z");
         let at = |s: &str| ts(s);
-        let k = |id: &str| key("000000000002", "u", id, "/Root");
+        let k = |id: &str| key_ref("000000000002", "u", id, "/Root");
         let entry = |id: &str, when: &str, inactive: bool, used_now: Option<&str>| Deactivated {
             key: k(id),
             deactivated_at: at(when),

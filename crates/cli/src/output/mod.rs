@@ -27,7 +27,9 @@ mod table;
 mod wording;
 
 pub(crate) use asff::{HubFinding, for_security_hub};
-pub(crate) use json::{SCHEMA_VERSION, render as json_bytes};
+pub(crate) use json::SCHEMA_VERSION;
+#[cfg(test)]
+pub(crate) use json::render as json_bytes;
 pub(crate) use ndjson::NdjsonStream;
 use spec::parent_dir;
 pub(crate) use spec::{Format, OutputOptions, OutputSpec, prepare};

@@ -21,8 +21,8 @@ use sha2::Digest;
 pub(crate) mod apply;
 pub(crate) mod plan;
 
-/// The plan file format's version.
-const PLAN_VERSION: u32 = 1;
+/// The plan file format's version (2: `excluded[]` lists every left-out key, by report slot when its id is unknown).
+const PLAN_VERSION: u32 = 2;
 const PLAN_KIND: &str = "keyaudit-plan";
 
 /// A reviewed plan, as written to and read from disk.
@@ -123,10 +123,28 @@ pub(crate) struct Why {
 pub(crate) struct ExcludedKey {
     pub(crate) action: String,
     pub(crate) account_id: String,
+    pub(crate) account_name: Option<String>,
     pub(crate) user_name: String,
-    pub(crate) access_key_id: String,
+    /// Null when the report has no id for the key (`unknown_key_id`, the root user's keys).
+    pub(crate) access_key_id: Option<String>,
+    /// The credential report slot (1 or 2), for a key from a report.
+    pub(crate) key_slot: Option<u8>,
+    /// The failing rules that made the key a candidate (deactivation).
+    #[serde(default)]
+    pub(crate) rules: Vec<String>,
     pub(crate) reason_code: String,
     pub(crate) reason: String,
+}
+
+impl ExcludedKey {
+    /// The key id, or its report slot when the id is unknown.
+    fn shown_key(&self) -> String {
+        match (&self.access_key_id, self.key_slot) {
+            (Some(id), _) => id.clone(),
+            (None, Some(slot)) => format!("slot {slot}, id unknown"),
+            (None, None) => "id unknown".to_owned(),
+        }
+    }
 }
 
 impl Change {
@@ -237,13 +255,22 @@ impl PlanFile {
             );
         }
         if !self.excluded.is_empty() {
-            let _ = writeln!(out, "\nLeft out");
+            let by_reason: Vec<String> = s.excluded.iter().map(|(code, n)| format!("{n} {code}")).collect();
+            let _ = writeln!(out, "\nLeft out: {} key(s) ({})", self.excluded.len(), by_reason.join(", "));
             let rows: Vec<Vec<String>> = self
                 .excluded
                 .iter()
-                .map(|e| vec![e.account_id.clone(), e.user_name.clone(), e.access_key_id.clone(), e.reason.clone()])
+                .map(|e| {
+                    vec![
+                        e.account_id.clone(),
+                        e.user_name.clone(),
+                        e.shown_key(),
+                        if e.rules.is_empty() { "-".to_owned() } else { e.rules.join(",") },
+                        e.reason.clone(),
+                    ]
+                })
                 .collect();
-            crate::output::columns(&mut out, &["ACCOUNT", "USER", "KEY ID", "WHY"], &rows);
+            crate::output::columns(&mut out, &["ACCOUNT", "USER", "KEY ID", "RULES", "WHY"], &rows);
         }
         out
     }

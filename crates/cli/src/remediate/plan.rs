@@ -7,15 +7,15 @@ use std::path::Path;
 use anyhow::{Result, anyhow, bail};
 use jiff::{SignedDuration, Timestamp};
 use keyaudit_core::eval::Verdict;
-use keyaudit_core::ids::{AccessKeyId, AccountId};
+use keyaudit_core::ids::AccountId;
+use keyaudit_core::inventory::KeySlot;
 use keyaudit_core::remediation::{
-    Candidate, ChangeKind, Deactivated, Excluded, Exclusion, KeyRef, PlanPolicy, PlannedChange, plan_deactivations,
+    ChangeKind, Deactivated, Excluded, Exclusion, KeyRef, PlanPolicy, PlannedChange, candidates, plan_deactivations,
     plan_deletions,
 };
-use keyaudit_core::suppress::{Subject, Suppressions};
+use keyaudit_core::report::{AccountStatus, Report, Scope};
 use keyaudit_scanner::remediate::KeyAdmin;
 use keyaudit_scanner::{AccountConnector, IamApi};
-use serde_json::Value;
 
 use super::{Change, ExcludedKey, Expect, PlanFile, PlanSettings, PlanSummary, Source, Why, read_journal};
 use crate::args::PlanArgs;
@@ -44,7 +44,10 @@ pub(crate) async fn run(args: &PlanArgs, quiet: bool) -> Result<ExitStatus, Fail
     };
     let mut scan_args = args.scan.clone();
     scan_args.outputs.clear();
-    let unused_days = *scan_args.unused_days.get_or_insert(DEFAULT_UNUSED_DAYS);
+    // --unused-days is the plan's own guard for keys that were used; the plan's scan evaluates the rules as
+    // `keyaudit scan` does (KA-IAM-004's threshold from keyaudit.toml, else 45), so that it sees the same failing
+    // findings: a never-used key failing KA-IAM-004 is a candidate whatever --unused-days says.
+    let unused_days = scan_args.unused_days.take().unwrap_or(DEFAULT_UNUSED_DAYS);
     let settings = Settings::resolve(&scan_args).map_err(Failure::usage)?;
     if settings.push_securityhub.is_some() {
         return Err(Failure::usage(anyhow!(
@@ -94,18 +97,11 @@ pub(crate) async fn run(args: &PlanArgs, quiet: bool) -> Result<ExitStatus, Fail
                 Some(path) => {
                     (saved_report(path, created_at).map_err(Failure::usage)?, Some(path.display().to_string()))
                 }
-                None => {
-                    let report = crate::scan::collect(&settings, quiet).await?;
-                    let value: Value =
-                        serde_json::from_slice(&crate::output::json_bytes(&report).map_err(Failure::incomplete)?)
-                            .map_err(|e| Failure::incomplete(e.into()))?;
-                    (value, None)
-                }
+                None => (crate::scan::collect(&settings, quiet).await?, None),
             };
-            let run = &report["run"];
-            let caller_arn = run["caller_arn"].as_str().unwrap_or_default().to_owned();
+            let caller_arn = report.run.origin.as_ref().map(|o| o.caller_arn.clone()).unwrap_or_default();
             let policy = PlanPolicy {
-                as_of: run["as_of"].as_str().and_then(|t| t.parse().ok()).unwrap_or(created_at),
+                as_of: report.run.as_of,
                 unused_days,
                 protect_accounts: protect_accounts.clone(),
                 protect_ous: protect_ous.clone(),
@@ -114,13 +110,13 @@ pub(crate) async fn run(args: &PlanArgs, quiet: bool) -> Result<ExitStatus, Fail
             };
             // A saved report carries the exceptions of its own run; the plan's --suppressions apply as well.
             let exceptions = settings.suppressions.as_ref().map(|(_, s)| s);
-            let (planned, excluded) = plan_deactivations(&candidates(&report, exceptions, policy.as_of), &policy);
-            let incomplete = report["summary"]["accounts"]["failed"].as_u64().unwrap_or(0) > 0;
+            let (planned, excluded) = plan_deactivations(&candidates(&report, exceptions), &policy);
+            let incomplete = report.accounts.iter().any(|a| matches!(a.status, AccountStatus::Failed(_)));
             let source = Source {
                 as_of: policy.as_of,
-                organization_id: run["organization_id"].as_str().map(str::to_owned),
+                organization_id: report.run.scope.organization_id().map(str::to_owned),
                 caller_arn,
-                partition: run["partition"].as_str().unwrap_or("aws").to_owned(),
+                partition: report.run.partition.to_string(),
                 from_report,
             };
             (source, planned, excluded, incomplete, None)
@@ -147,8 +143,11 @@ pub(crate) async fn run(args: &PlanArgs, quiet: bool) -> Result<ExitStatus, Fail
             .map(|e| ExcludedKey {
                 action: e.kind.as_str().to_owned(),
                 account_id: e.key.account_id.to_string(),
+                account_name: e.key.account_name.clone(),
                 user_name: e.key.user_name.clone(),
-                access_key_id: e.key.access_key_id.to_string(),
+                access_key_id: e.key.access_key_id.as_ref().map(ToString::to_string),
+                key_slot: e.key.slot.map(KeySlot::number),
+                rules: e.rules.clone(),
                 reason_code: e.why.code().to_owned(),
                 reason: e.why.describe(unused_days),
             })
@@ -202,81 +201,31 @@ fn change(n: usize, p: &PlannedChange) -> Change {
         why: Why {
             rules: p.rules.clone(),
             verdict: (p.kind == ChangeKind::Deactivate).then(|| Verdict::Fail.as_str().to_owned()),
-            usage: p.usage.clone(),
+            usage: p.usage.map(|u| u.as_str().to_owned()),
             reason: p.reason.clone(),
         },
     }
 }
 
-/// A saved keyaudit JSON report, refused when it is older than 24 hours.
-fn saved_report(path: &Path, now: Timestamp) -> Result<Value> {
+/// A saved keyaudit JSON report, read back whole (every value checked, every finding's fingerprint recomputed:
+/// an edited report is refused); refused as well when it is older than 24 hours or spans several organizations.
+fn saved_report(path: &Path, now: Timestamp) -> Result<Report> {
     let shown = path.display();
-    let text = std::fs::read_to_string(path).map_err(|e| anyhow!("--from-report {shown}: cannot read ({e})"))?;
-    let value: Value = serde_json::from_str(&text).map_err(|e| anyhow!("--from-report {shown}: not JSON ({e})"))?;
-    if value["tool"]["name"] != "keyaudit" || value["schema_version"] != crate::output::SCHEMA_VERSION {
-        bail!("--from-report {shown}: not a keyaudit JSON report of schema_version {}", crate::output::SCHEMA_VERSION);
-    }
-    if value["run"]["scope"] == "merged" {
+    let report = crate::reload::load(&format!("--from-report {shown}"), path)?;
+    if matches!(report.run.scope, Scope::Merged(_)) {
         bail!(
             "--from-report {shown}: a merged report (keyaudit merge) spans several organizations, each changed with \
              its own credentials; plan each organization from its own report"
         );
     }
-    let finished: Timestamp = value["run"]["finished_at"]
-        .as_str()
-        .and_then(|t| t.parse().ok())
-        .ok_or_else(|| anyhow!("--from-report {shown}: no run.finished_at"))?;
+    let finished = report.run.finished_at;
     if now.duration_since(finished) > MAX_REPORT_AGE {
         bail!(
             "--from-report {shown}: the report finished at {finished}, more than 24 hours ago; keys may have changed \
              since: scan again (keyaudit plan without --from-report)"
         );
     }
-    Ok(value)
-}
-
-/// Every key-level finding with a key id, as a plan candidate; suppressed when the report says so or when one
-/// of `exceptions` in force at `as_of` matches it.
-fn candidates(report: &Value, exceptions: Option<&Suppressions>, as_of: Timestamp) -> Vec<Candidate> {
-    let text = |f: &Value, k: &str| f[k].as_str().map(str::to_owned);
-    report["findings"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|f| {
-            let key = KeyRef {
-                account_id: AccountId::parse(f["account_id"].as_str()?).ok()?,
-                account_name: text(f, "account_name"),
-                ou_path: text(f, "ou_path"),
-                user_name: text(f, "user_name")?,
-                user_arn: text(f, "user_arn")?,
-                access_key_id: AccessKeyId::parse(f["access_key_id"].as_str()?).ok()?,
-            };
-            let rule_id = text(f, "rule_id")?;
-            let subject = Subject {
-                fingerprint: f["fingerprint"].as_str().unwrap_or_default(),
-                rule_id: &rule_id,
-                account_id: &key.account_id,
-                ou_path: key.ou_path.as_deref(),
-                user_arn: &key.user_arn,
-                key_ids: vec![&key.access_key_id],
-            };
-            let suppressed =
-                !f["suppression"].is_null() || exceptions.is_some_and(|e| e.in_force_for(&subject, as_of).is_some());
-            Some(Candidate {
-                rule_id: rule_id.clone(),
-                verdict: Verdict::parse(f["verdict"].as_str()?)?,
-                action: text(f, "action").unwrap_or_default(),
-                action_reason: text(f, "action_reason"),
-                usage: text(f, "usage"),
-                key_status: text(f, "key_status")?,
-                last_used_at: f["last_used_at"].as_str().and_then(|t| t.parse().ok()),
-                suppressed,
-                key,
-            })
-        })
-        .collect()
+    Ok(report)
 }
 
 /// Deletions: every key a journal in `dir` deactivated, re-checked now with the audit role.
@@ -318,9 +267,12 @@ async fn deletions(
             Ok((inactive_now, last_used_now)) => {
                 keys.push(Deactivated { key, deactivated_at, last_used_then, inactive_now, last_used_now });
             }
-            Err(reason) => {
-                unreachable.push(Excluded { key, kind: ChangeKind::Delete, why: Exclusion::Unverified(reason) })
-            }
+            Err(reason) => unreachable.push(Excluded {
+                key: key.into(),
+                kind: ChangeKind::Delete,
+                rules: Vec::new(),
+                why: Exclusion::Unverified(reason),
+            }),
         }
     }
     keys.sort_by(|a, b| (&a.key.account_id, &a.key.user_name).cmp(&(&b.key.account_id, &b.key.user_name)));
