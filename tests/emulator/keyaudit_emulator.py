@@ -20,6 +20,9 @@ application (``DomainDispatcherApplication(create_backend_app)``) behind a small
                                      error_code?, http_status?, message?, latency_ms?, probability?, times?,
                                      report_content? (a successful GetCredentialReport with this CSV)}
   DELETE /_keyaudit/faults           remove every fault rule
+  POST   /_keyaudit/securityhub      {account_id, enabled?: bool, unprocessed?: {finding id: error code}}: turn an
+                                     account's Security Hub off or on (on by default), or make BatchUpdateFindings
+                                     leave chosen findings unprocessed
   POST   /_keyaudit/sts              {"expiry_seconds": N}: AssumeRole credentials expire N seconds after issue
                                      (moto issues them for the requested duration; null restores that)
   GET    /_keyaudit/requests         the request log: time, service, action, account (and IAM user) of every AWS call
@@ -31,6 +34,10 @@ AWS always writes first), answers STARTED, then INPROGRESS until `generation_ms`
 and reuses that report for 4 hours; GetCredentialReport answers ReportNotPresent before any generation,
 ReportInProgress while generating, ReportExpired after 4 hours, else the frozen content with GeneratedTime =
 the generation time.
+
+Security Hub's finding calls (BatchImportFindings, GetFindings, BatchUpdateFindings) are answered by securityhub.py
+as AWS documents them (a new finding's workflow is set by its import, an existing one's only by
+BatchUpdateFindings), not by moto's Security Hub.
 
 Requests are matched by service (SigV4 credential scope), action (X-Amz-Target or the Action= form field) and
 account (the RoleArn of AssumeRole, else the account that owns the signing access key).
@@ -70,6 +77,8 @@ from moto.organizations.models import organizations_backends
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import WSGIRequestHandler, make_server
+
+from securityhub import SecurityHub
 
 CONTROL = "/_keyaudit/"
 SCOPE_RE = re.compile(r"Credential=([A-Z0-9]+)/\d{8}/[^/]+/([a-z0-9-]+)/aws4_request")
@@ -144,13 +153,23 @@ class State:
         return None
 
 
+# Security Hub is a REST API: its finding actions are named by method and path.
+SECURITYHUB_ACTIONS = {
+    ("POST", "/findings/import"): "BatchImportFindings",
+    ("POST", "/findings"): "GetFindings",
+    ("PATCH", "/findings/batchupdate"): "BatchUpdateFindings",
+}
+
+
 def describe_request(environ: dict[str, Any], body: bytes) -> dict[str, Any]:
     auth = environ.get("HTTP_AUTHORIZATION", "")
     scope = SCOPE_RE.search(auth)
     access_key, service = (scope.group(1), scope.group(2)) if scope else (None, None)
     target = environ.get("HTTP_X_AMZ_TARGET", "")
     form = {}
-    if not target and body:
+    if service == "securityhub":
+        target = SECURITYHUB_ACTIONS.get((environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")), "")
+    elif not target and body:
         form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
     action = target.rsplit(".", 1)[-1] if target else form.get("Action")
     account_id = None
@@ -259,6 +278,7 @@ class Emulator:
     def __init__(self) -> None:
         self.moto = DomainDispatcherApplication(create_backend_app)
         self.state = State()
+        self.hub = SecurityHub()
         self.url = ""
 
     # ---- WSGI entry point -------------------------------------------------------------------------------
@@ -297,6 +317,17 @@ class Emulator:
                 return self.respond_error(start_response, req, denied)
             if req.get("service") == "iam" and req.get("action") in ("GenerateCredentialReport", "GetCredentialReport"):
                 return self.credential_report(start_response, req)
+            if req.get("service") == "securityhub" and req.get("action"):
+                status, answer = self.hub.handle(req["action"], req.get("account_id") or MANAGEMENT_ACCOUNT,
+                                                 environ, body)
+                if status != 200:
+                    return self.respond_error(start_response, req, {"error_code": answer["__type"],
+                                                                    "http_status": status,
+                                                                    "message": answer["Message"]})
+                payload = json.dumps(answer).encode()
+                start_response("200 OK", [("Content-Type", "application/json"),
+                                          ("Content-Length", str(len(payload)))])
+                return [payload]
             return self.passthrough(environ, start_response, req)
         finally:
             with self.state.lock:
@@ -340,8 +371,10 @@ class Emulator:
             request.check_signature()
             request.check_action_permitted(resource)
         except HTTPException as e:
-            return {"error_code": getattr(e, "error_type", "AccessDenied"), "http_status": e.code,
-                    "message": getattr(e, "message", str(e))}
+            code = getattr(e, "error_type", "AccessDenied")
+            if req.get("service") == "securityhub" and code == "AccessDenied":
+                code = "AccessDeniedException"  # the JSON services' name for it
+            return {"error_code": code, "http_status": e.code, "message": getattr(e, "message", str(e))}
         return None
 
     def credential_report(self, start_response: Any, req: dict[str, Any]) -> Any:
@@ -415,6 +448,8 @@ class Emulator:
         if (method, route) == ("POST", "reset"):
             moto_api_backend.reset()
             self.state.reset()
+            with self.hub.lock:
+                self.hub.reset()
             return {"ok": True}
         if (method, route) == ("POST", "seed"):
             result = Seeder(self.url, self.state).seed(args)
@@ -422,6 +457,8 @@ class Emulator:
                 self.state.requests.clear()
                 self.state.max_in_flight = 0
             return result
+        if (method, route) == ("POST", "securityhub"):
+            return self.hub.control(args)
         if (method, route) == ("POST", "sts"):
             self.state.assume_role_expiry = args.get("expiry_seconds")
             return {"ok": True}
