@@ -71,6 +71,18 @@ fn every_call_a_full_scan_makes_is_granted_by_the_kit() {
     emu.seed(crate::org_spec());
     let run = emu.keyaudit(&["scan", "--as-of", AS_OF, "--key-ids", "all", "--owner-tags", "owner,team"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
+    // And a push to Security Hub that has a workflow to update (a finding excepted since the first push).
+    let push = ["scan", "--as-of", AS_OF, "--push-securityhub", "-q"];
+    assert_eq!(emu.command(&push).status.code(), Some(1));
+    let dir = tempfile::tempdir().unwrap();
+    let exceptions = dir.path().join("exceptions.toml");
+    std::fs::write(
+        &exceptions,
+        "[[suppression]]\nuser_arn = \"arn:aws:iam::*:user/*\"\nreason = \"r\"\nowner = \"o\"\nexpires = 2027-01-31\n",
+    )
+    .unwrap();
+    let out = emu.command(&[&push[..], &["--suppressions", exceptions.to_str().unwrap()]].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let mut kit = granted();
     let (caller, audit) = (kit.remove("caller-policy.yaml").unwrap(), kit.remove("audit-role.yaml").unwrap());
     assert!(caller.contains("organizations:ListAccounts") && audit.contains("iam:GetCredentialReport"));
@@ -89,7 +101,15 @@ fn every_call_a_full_scan_makes_is_granted_by_the_kit() {
         assert!(policy.contains(&call), "{call} in account {account} is not granted by {name}");
         seen.insert(call);
     }
-    for call in ["iam:GenerateCredentialReport", "iam:GetCredentialReport", "iam:ListAccessKeys", "sts:AssumeRole"] {
+    for call in [
+        "iam:GenerateCredentialReport",
+        "iam:GetCredentialReport",
+        "iam:ListAccessKeys",
+        "sts:AssumeRole",
+        "securityhub:BatchImportFindings",
+        "securityhub:GetFindings",
+        "securityhub:BatchUpdateFindings",
+    ] {
         assert!(seen.contains(call), "{call} was made: {seen:?}");
     }
 }
@@ -141,6 +161,11 @@ impl Enforced {
     /// the runner's credentials and the kit's role and ExternalId, turns enforcement off; returns the exit code,
     /// the JSON it wrote and stderr.
     fn run(&self, command: &str, omit: Option<(&str, &str)>) -> (i32, serde_json::Value, String) {
+        self.run_with(command, omit, &[])
+    }
+
+    /// [`Enforced::run`] with `extra` arguments.
+    fn run_with(&self, command: &str, omit: Option<(&str, &str)>, extra: &[&str]) -> (i32, serde_json::Value, String) {
         self.enforce(&["off"]);
         let runner = format!("arn:aws:iam::{MANAGEMENT}:user/keyaudit-runner");
         let mut install =
@@ -157,6 +182,7 @@ impl Enforced {
         if command == "scan" {
             args.extend(["--as-of", AS_OF, "--key-ids", "all", "--max-attempts", "1"]);
         }
+        args.extend_from_slice(extra);
         let out = self
             .emu
             .command_with(&args, &[("AWS_ACCESS_KEY_ID", &self.key_id), ("AWS_SECRET_ACCESS_KEY", &self.secret)]);
@@ -190,6 +216,16 @@ fn under_moto_iam_enforcement_preflight_finds_exactly_the_missing_action() {
             }
         }
     }
+    // With --push-securityhub, the Security Hub actions it can probe.
+    for action in ["securityhub:GetFindings", "securityhub:BatchUpdateFindings"] {
+        let (code, report, stderr) = org.run_with("preflight", Some((action, &beta)), &["--push-securityhub"]);
+        assert_eq!(code, 3, "{action}: {stderr}");
+        for a in report["accounts"].as_array().unwrap() {
+            let denied = crate::preflight::denied_actions(a);
+            let want = if a["account_id"] == beta.as_str() { vec![action] } else { vec![] };
+            assert_eq!(denied, want, "{a}");
+        }
+    }
     let (code, report, _) = org.run("preflight", Some(("sts:AssumeRole", MANAGEMENT)));
     assert_eq!(code, 3);
     let denied = report["accounts"].as_array().unwrap().iter().filter(|a| a["status"] == "assume_role_denied").count();
@@ -220,6 +256,42 @@ fn under_moto_iam_enforcement_the_kits_policies_are_complete_and_each_audit_role
         assert_eq!(failed[0]["reason_code"], "access_denied", "{action}: {}", failed[0]);
         assert_eq!(failed[0]["reason_action"], action, "{}", failed[0]);
     }
+}
+
+#[test]
+fn under_moto_iam_enforcement_the_kit_grants_the_security_hub_push_and_each_of_its_actions_is_needed() {
+    let org = Enforced::new();
+    let push = |omit: Option<(&str, &str)>| org.run_with("scan", omit, &["--push-securityhub"]);
+    let (code, _, stderr) = push(None);
+    assert_eq!(code, 1, "findings, every import and update allowed: {stderr}");
+    assert!(!stderr.contains("Security Hub:"), "{stderr}");
+
+    // etl's stale key is deactivated: its finding must move to RESOLVED, which needs the read and the update.
+    let beta = org.seeded.account("beta");
+    org.emu.change_key(&beta, "etl", "deactivate", Some(&org.seeded.key(&beta, "etl", 0)));
+    for (action, step) in [
+        ("securityhub:GetFindings", "imported, but their workflows not brought up to date"),
+        ("securityhub:BatchUpdateFindings", "not moved to RESOLVED"),
+        ("securityhub:BatchImportFindings", "not imported"),
+    ] {
+        let (code, _, stderr) = push(Some((action, &beta)));
+        assert_eq!(code, 3, "{action}: {stderr}");
+        let named: Vec<&str> =
+            stderr.lines().filter(|l| l.contains("Security Hub: ") && l.contains(" failed: ")).collect();
+        assert_eq!(named.len(), 1, "{action}: only beta is named: {stderr}");
+        assert!(
+            named[0].contains(&format!("Security Hub: {beta}: ")) && named[0].contains(step),
+            "{action}: {}",
+            named[0]
+        );
+        assert!(named[0].contains(&format!("{action} failed: AccessDenied")), "{action}: {}", named[0]);
+    }
+    let (code, _, stderr) = push(Some(("securityhub:BatchImportFindings", MANAGEMENT)));
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains(&format!("Security Hub: {MANAGEMENT}: all")), "the caller's own account: {stderr}");
+    let (code, _, stderr) = push(None);
+    assert_eq!(code, 1, "the kit as written: {stderr}");
+    assert!(!stderr.contains("Security Hub:"), "{stderr}");
 }
 
 #[test]

@@ -127,3 +127,56 @@ fn preflight_without_organizations_access_names_the_action_and_the_policy_to_att
     assert!(stderr.contains("organizations:ListRoots AccessDeniedException"), "{stderr}");
     assert!(stderr.contains("attach deploy/caller-policy.yaml"), "{stderr}");
 }
+
+#[test]
+fn preflight_with_push_securityhub_checks_what_it_can_and_says_plainly_what_it_cannot() {
+    let (emu, s) = setup();
+    let (dev, payments) = (s.account("dev"), s.account("payments"));
+    emu.control("POST", "securityhub", &json!({"account_id": dev, "enabled": false}));
+    emu.fault(json!({"service": "securityhub", "action": "BatchUpdateFindings", "account_id": payments,
+                     "error_code": "AccessDeniedException", "http_status": 403,
+                     "message": "not authorized to perform: securityhub:BatchUpdateFindings"}));
+    let (code, report, table) = preflight(&emu, &["--push-securityhub"]);
+    assert_eq!(code, 3, "{table}");
+    let checks = |a: &Value| -> Vec<(String, String)> {
+        a["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["action"].as_str().unwrap().starts_with("securityhub:"))
+            .map(|c| (c["action"].as_str().unwrap().to_owned(), c["result"].as_str().unwrap().to_owned()))
+            .collect()
+    };
+    let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+        v.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect()
+    };
+    let m = account(&report, MANAGEMENT);
+    assert_eq!(m["status"], "ready", "{m}");
+    assert_eq!(
+        checks(m),
+        pairs(&[
+            ("securityhub:GetFindings", "allowed"),
+            ("securityhub:BatchUpdateFindings", "allowed"),
+            ("securityhub:BatchImportFindings", "unverified")
+        ])
+    );
+    let p = account(&report, &payments);
+    assert_eq!(
+        (p["status"].as_str(), denied_actions(p)),
+        (Some("missing_permissions"), vec!["securityhub:BatchUpdateFindings"])
+    );
+    assert!(p["fix"].as_str().unwrap().contains("deploy/audit-role.yaml with SecurityHubImport=true"), "{p}");
+    let d = account(&report, &dev);
+    assert_eq!(d["status"], "error", "{d}");
+    assert!(d["fix"].as_str().unwrap().contains("enable Security Hub in us-east-1 in this account"), "{d}");
+    assert!(
+        table.contains(
+            "securityhub:BatchImportFindings: not checked: every well-formed finding BatchImportFindings is given"
+        ),
+        "{table}"
+    );
+    // Nothing was imported or changed: no import call, and the update probe names a finding that does not exist.
+    let calls: Vec<String> = emu.requests().into_iter().map(|(_, action, _)| action).collect();
+    assert!(!calls.iter().any(|a| a == "BatchImportFindings"), "{calls:?}");
+    assert!(calls.iter().any(|a| a == "BatchUpdateFindings"), "{calls:?}");
+}

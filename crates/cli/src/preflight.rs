@@ -65,9 +65,18 @@ fn action_check(p: &Probe) -> ActionCheck {
     ActionCheck { action: p.action, result, detail }
 }
 
+/// Where `--push-securityhub` would import: the probes' configuration (region set), partition and region.
+struct HubTarget {
+    base: aws_config::SdkConfig,
+    partition: String,
+    region: String,
+}
+
 /// What to deploy where.
 fn fix(account: &Account, status: &str, missing: &[&str], caller_arn: &str, management: Option<&AccountId>) -> String {
     let own = matches!(account.access, AccessMethod::CallerCredentials);
+    let import =
+        if missing.iter().any(|a| a.starts_with("securityhub:")) { " with SecurityHubImport=true" } else { "" };
     match status {
         "assume_role_denied" if management == Some(&account.id) => format!(
             "create the audit role in the management account with deploy/audit-role.yaml (service-managed StackSets \
@@ -79,10 +88,10 @@ fn fix(account: &Account, status: &str, missing: &[&str], caller_arn: &str, mana
             account.ou_path.as_deref().map_or_else(|| "its OU".to_owned(), |p| format!("the OU {p}"))
         ),
         "missing_permissions" if own => {
-            format!("the caller lacks {}: attach deploy/caller-policy.yaml to {caller_arn}", missing.join(", "))
+            format!("the caller lacks {}: attach deploy/caller-policy.yaml{import} to {caller_arn}", missing.join(", "))
         }
         "missing_permissions" => format!(
-            "the audit role lacks {}: update it from deploy/audit-role.yaml (or update the StackSet \
+            "the audit role lacks {}: update it from deploy/audit-role.yaml{import} (or update the StackSet \
              deploy/audit-role-stackset.yaml)",
             missing.join(", ")
         ),
@@ -93,6 +102,7 @@ fn fix(account: &Account, status: &str, missing: &[&str], caller_arn: &str, mana
 async fn check_account(
     connector: &Connector,
     owner_tags: bool,
+    hub: Option<&HubTarget>,
     account: Account,
     caller_arn: &str,
     management: Option<&AccountId>,
@@ -127,7 +137,10 @@ async fn check_account(
                 out.reason = Some(failure.reason.to_string());
             }
             Ok(api) => {
-                let probes = probe_permissions(&api, owner_tags).await;
+                let mut probes = probe_permissions(&api, owner_tags).await;
+                if let Some(hub) = hub {
+                    probes.extend(probe_security_hub(connector, hub, &account).await);
+                }
                 let denied = |p: &&Probe| matches!(p.outcome, ProbeOutcome::Denied(_));
                 missing = probes.iter().filter(denied).map(|p| p.action).collect();
                 out.status = if !missing.is_empty() {
@@ -143,9 +156,32 @@ async fn check_account(
         }
     }
     if out.status != "ready" {
-        out.fix = Some(fix(&account, out.status, &missing, caller_arn, management));
+        let hub_error = out.checks.iter().find(|c| c.action.starts_with("securityhub:") && c.result == "error");
+        out.fix = Some(match (hub_error, hub) {
+            (Some(check), Some(hub)) if out.status == "error" => format!(
+                "{}: enable Security Hub in {} in this account (--push-securityhub imports each account's findings \
+                 there), or check --securityhub-region",
+                check.action, hub.region
+            ),
+            _ => fix(&account, out.status, &missing, caller_arn, management),
+        });
     }
     out
+}
+
+/// The Security Hub actions of `--push-securityhub`, probed with the account's own credentials (as the push
+/// imports and updates) in the import region.
+async fn probe_security_hub(connector: &Connector, hub: &HubTarget, account: &Account) -> Vec<Probe> {
+    match crate::securityhub::account_config(&hub.base, &connector.assumer, &account.access).await {
+        Ok(config) => {
+            let product = crate::securityhub::product_arn(&hub.partition, &hub.region, account.id.as_str());
+            crate::securityhub::probe(&crate::securityhub::SdkHub::new(&config, account.id.as_str(), product)).await
+        }
+        Err(reason) => {
+            let outcome = ProbeOutcome::Error(format!("the account's credentials for Security Hub: {reason}"));
+            vec![Probe { action: "securityhub:GetFindings", outcome }]
+        }
+    }
 }
 
 pub(crate) async fn run(settings: Settings) -> Result<ExitStatus, Failure> {
@@ -157,14 +193,14 @@ pub(crate) async fn run(settings: Settings) -> Result<ExitStatus, Failure> {
         )));
     }
     crate::output::prepare(&settings.outputs).map_err(Failure::usage)?;
-    if settings.push_securityhub.is_some() {
-        tracing::warn!(
-            "--push-securityhub: preflight cannot check securityhub:BatchImportFindings (it has no side-effect-free \
-             probe); the audit role needs it (SecurityHubImport=true in deploy/audit-role.yaml)"
-        );
-    }
     let started_at = crate::scan::now();
-    let Session { base, sts_config, org_config, caller, .. } = Session::open(&settings).await?;
+    let Session { base, sts_config, org_config, caller, region } = Session::open(&settings).await?;
+    let hub = settings.push_securityhub.as_ref().map(|(hub_region, rps)| {
+        let region = hub_region.clone().unwrap_or(region);
+        let (limited, _) = crate::aws::limited(&base, *rps);
+        let base = limited.to_builder().region(aws_config::Region::new(region.clone())).build();
+        HubTarget { base, partition: caller.partition.to_string(), region }
+    });
     let orgs = SdkOrganizations::new(&org_config);
     let org_denied = |e: keyaudit_org_discovery::DiscoveryError| {
         Failure::incomplete(anyhow::Error::new(e).context(format!(
@@ -182,7 +218,8 @@ pub(crate) async fn run(settings: Settings) -> Result<ExitStatus, Failure> {
     let connector = Connector::new(&settings, base, &sts_config, management.clone());
     let mut accounts: Vec<AccountCheck> = futures::stream::iter(discovery.accounts)
         .map(|account| {
-            check_account(&connector, !settings.scan.owner_tags.is_empty(), account, &caller.arn, management.as_ref())
+            let owner_tags = !settings.scan.owner_tags.is_empty();
+            check_account(&connector, owner_tags, hub.as_ref(), account, &caller.arn, management.as_ref())
         })
         .buffer_unordered(settings.scan.concurrency.max(1))
         .collect()
@@ -248,6 +285,14 @@ fn table(r: &PreflightReport) -> String {
         })
         .collect();
     columns(&mut out, &["ACCOUNT", "NAME", "OU PATH", "STATUS", "FIX"], &rows);
+    let unchecked = r
+        .accounts
+        .iter()
+        .flat_map(|a| &a.checks)
+        .find(|c| c.result == "unverified" && c.action.starts_with("securityhub:"));
+    if let Some(check) = unchecked {
+        out.push_str(&format!("{}: {}\n", check.action, check.detail));
+    }
     let not_ready = r.accounts.iter().filter(|a| !matches!(a.status, "ready" | "skipped")).count();
     out.push_str(&if r.ready {
         format!("READY: every selected account can be scanned ({} account(s))\n", r.accounts.len())

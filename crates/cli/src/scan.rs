@@ -57,14 +57,19 @@ pub(crate) async fn run(settings: Settings, quiet: bool) -> Result<ExitStatus, F
     let status = ExitStatus::from(report.outcome(settings.fail_on));
     if let Some((region, rps)) = &settings.push_securityhub {
         let pushed = crate::securityhub::push(&settings, &report, region.as_deref(), *rps).await;
-        for failure in &pushed.failed {
-            tracing::warn!("Security Hub: {failure}");
+        for problem in &pushed.problems {
+            tracing::warn!("Security Hub: {problem}");
         }
-        if !pushed.failed.is_empty() {
+        if !pushed.problems.is_empty() {
+            let findings: usize = pushed.problems.iter().map(|p| p.count()).sum();
+            let accounts: std::collections::BTreeSet<&str> =
+                pushed.problems.iter().map(|p| p.account.as_str()).collect();
             tracing::error!(
-                "Security Hub: {} finding(s) imported, {} not: the exit code says incomplete",
+                "Security Hub: {} finding(s) imported, workflow updates: {}; {findings} finding(s) in {} account(s) \
+                 not imported or not updated (above): the exit code says incomplete",
                 pushed.imported,
-                pushed.failed.len()
+                pushed.moved_summary(),
+                accounts.len()
             );
             return Ok(ExitStatus::Incomplete);
         }

@@ -1,7 +1,10 @@
 //! AWS Security Finding Format (ASFF 2018-10-08) for Security Hub `BatchImportFindings`, built from typed
 //! structs: one finding per finding of every rule (fail → FAILED, warn → WARNING, pass and inactive →
 //! PASSED, so a key rotated or deactivated since resolves its earlier finding; a key deleted since its
-//! credential report → PASSED and ARCHIVED). `Id` is the stable fingerprint, so re-imports update in place.
+//! credential report, or gone since the baseline → PASSED and ARCHIVED). `Id` is the stable fingerprint, so
+//! re-imports update in place. `Workflow` (and `Note`) are where keyaudit's state puts a finding when an import
+//! creates it: NEW when open, SUPPRESSED under an exception (the note names it), RESOLVED when passing or gone
+//! (`crate::securityhub::workflow`; `--push-securityhub` moves existing findings).
 //!
 //! Each finding names the default product of **its own account** (`product/<AwsAccountId>/default`): AWS accepts
 //! a custom-integration finding only from the account it is about, so the file is grouped by account and each
@@ -17,6 +20,7 @@ use keyaudit_core::rules::RuleMeta;
 use serde::Serialize;
 
 use super::{ExportSeverity, with_accounts};
+use crate::securityhub::workflow::{self, Desired, Resolution};
 
 const TYPE: &str = "Software and Configuration Checks/Industry and Regulatory Standards/CIS AWS Foundations Benchmark";
 
@@ -41,6 +45,21 @@ struct AsffFinding<'a> {
     compliance: Compliance,
     record_state: &'static str,
     workflow: Workflow,
+    /// keyaudit's note on a finding it creates suppressed (the exception); Security Hub keeps it once created.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<Note>,
+    /// Where keyaudit's state puts the finding in Security Hub's workflow (`Workflow` and `Note` are its state at
+    /// creation).
+    #[serde(skip)]
+    desired: Desired,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Note {
+    text: String,
+    updated_by: &'static str,
+    updated_at: String,
 }
 
 /// The provider's own severity and types (the top-level ones are for customers once the finding exists).
@@ -114,12 +133,7 @@ fn compliance_status(v: Verdict) -> &'static str {
     }
 }
 
-fn finding<'a>(
-    report: &'a Report,
-    f: &'a Finding,
-    account: Option<&'a AccountRecord>,
-    resolved: &HashSet<&str>,
-) -> AsffFinding<'a> {
+fn finding<'a>(report: &'a Report, f: &'a Finding, account: Option<&'a AccountRecord>) -> AsffFinding<'a> {
     let mut other = BTreeMap::new();
     let mut put = |k: &'static str, v: Option<String>| {
         if let Some(v) = v {
@@ -138,9 +152,10 @@ fn finding<'a>(
     put("OuPath", account.and_then(|r| r.account.ou_path.clone()));
     let rule = f.rule;
     let id = f.fingerprint(&report.run.partition);
-    // Resolved since the baseline, or deleted since the credential report: archived, as AWS's own controls do
-    // for resources that are gone or fixed.
-    let archived = f.verdict == Verdict::Resolved || resolved.contains(id.as_str());
+    // Deleted since the credential report: archived, as AWS's own controls do for resources that are gone. A finding
+    // that passes now stays active (PASSED, its workflow RESOLVED), so that it is not archived one week and
+    // un-archived the next (which would reset its workflow to NEW).
+    let archived = f.verdict == Verdict::Resolved;
     let mut out = common(report, rule, id, f.account_id.as_str(), &f.user_arn, &f.message, other);
     out.set_severity(AsffSeverity { label: ExportSeverity::of(f).asff(), original: f.verdict.as_str() });
     out.remediation.recommendation.text = truncate(&super::next_step(f), 512);
@@ -168,10 +183,16 @@ fn finding<'a>(
     if archived {
         out.record_state = "ARCHIVED";
     }
-    // Security Hub takes `Workflow` only when it creates a finding; see docs/exports.md.
-    if f.suppression.is_some() {
-        out.workflow.status = "SUPPRESSED";
-    }
+    // Security Hub takes `Workflow` and `Note` from an import only when it creates a finding; `--push-securityhub`
+    // moves existing ones with BatchUpdateFindings (docs/exports.md).
+    out.set_desired(match (&f.suppression, archived, f.verdict.is_actionable()) {
+        (_, true, _) => Desired::Resolved(Resolution::Gone),
+        (Some(s), false, _) => {
+            Desired::Suppressed(workflow::exception_note(&s.entry, &s.owner, &s.expires.to_string(), &s.reason))
+        }
+        (None, false, true) => Desired::Open,
+        (None, false, false) => Desired::Resolved(Resolution::Passes),
+    });
     out
 }
 
@@ -223,6 +244,8 @@ fn common<'a>(
         },
         record_state: "ACTIVE",
         workflow: Workflow { status: "NEW" },
+        note: None,
+        desired: Desired::Open,
     }
 }
 
@@ -230,6 +253,18 @@ impl AsffFinding<'_> {
     fn set_severity(&mut self, severity: AsffSeverity) {
         self.severity = severity;
         self.finding_provider_fields.severity = severity;
+    }
+
+    /// Where keyaudit's state puts the finding, and so its workflow (and note) when an import creates it.
+    fn set_desired(&mut self, desired: Desired) {
+        let (status, note) = desired.at_creation();
+        self.workflow.status = status.as_str();
+        self.note = note.map(|text| Note {
+            text: text.to_owned(),
+            updated_by: workflow::UPDATED_BY,
+            updated_at: self.created_at.clone(),
+        });
+        self.desired = desired;
     }
 }
 
@@ -263,7 +298,7 @@ fn gone<'a>(report: &'a Report, r: &'a ResolvedFinding, rule: &'static RuleMeta)
         ("keyaudit/account_name", r.account.as_ref().and_then(|a| a.name.clone()).unwrap_or_default()),
     ]);
     out.record_state = "ARCHIVED";
-    out.workflow.status = "RESOLVED";
+    out.set_desired(Desired::Resolved(Resolution::Gone));
     out
 }
 
@@ -280,11 +315,10 @@ fn truncate(text: &str, max: usize) -> String {
 /// Every ASFF finding of the report (resolved ones included), grouped by account.
 fn findings(report: &Report) -> Vec<AsffFinding<'_>> {
     // Inactive keys too: a key deactivated after it failed must turn its earlier FAILED finding into PASSED.
-    let resolved: Vec<&ResolvedFinding> = report.comparison.iter().flat_map(|c| &c.resolved).collect();
-    let ids: HashSet<&str> = resolved.iter().map(|r| r.finding.fingerprint.as_str()).collect();
+    let resolved = report.comparison.iter().flat_map(|c| &c.resolved);
     let mut findings: Vec<AsffFinding<'_>> =
-        with_accounts(report).map(|(f, account)| finding(report, f, account, &ids)).collect();
-    // Resolved findings still in the report were archived above; the others are gone from it.
+        with_accounts(report).map(|(f, account)| finding(report, f, account)).collect();
+    // Resolved findings still in the report pass there; the others are gone from it.
     let present: HashSet<String> = findings.iter().map(|f| f.id.clone()).collect();
     for r in resolved.into_iter().filter(|r| !present.contains(&r.finding.fingerprint)) {
         if let Some(rule) = report.rules.iter().find(|m| m.id == r.finding.rule_id) {
@@ -303,11 +337,12 @@ pub(crate) fn render(report: &Report) -> serde_json::Result<Vec<u8>> {
 }
 
 /// One finding for `BatchImportFindings`: its `Id`, its size as ASFF JSON (AWS takes at most 240 KB per
-/// finding), and the SDK's typed finding.
+/// finding), the SDK's typed finding, and where keyaudit's state puts it in Security Hub's workflow.
 pub(crate) struct HubFinding {
     pub(crate) id: String,
     pub(crate) json_bytes: usize,
     pub(crate) finding: aws_sdk_securityhub::types::AwsSecurityFinding,
+    pub(crate) desired: Desired,
 }
 
 /// The report's findings for Security Hub in `region`, by account: the same findings as the file, each naming
@@ -319,7 +354,8 @@ pub(crate) fn for_security_hub(report: &Report, region: &str) -> serde_json::Res
         let account = f.aws_account_id.to_owned();
         f.product_arn = format!("arn:{partition}:securityhub:{region}:{account}:product/{account}/default");
         let json_bytes = serde_json::to_vec(&f)?.len();
-        let hub = HubFinding { id: f.id.clone(), json_bytes, finding: to_sdk(&f) };
+        let finding = to_sdk(&f);
+        let hub = HubFinding { id: f.id.clone(), json_bytes, finding, desired: f.desired };
         match by_account.last_mut() {
             Some((last, list)) if *last == account => list.push(hub),
             _ => by_account.push((account, vec![hub])),
@@ -388,6 +424,11 @@ fn to_sdk(f: &AsffFinding<'_>) -> aws_sdk_securityhub::types::AwsSecurityFinding
         .compliance(compliance.build())
         .record_state(t::RecordState::from(f.record_state))
         .workflow(t::Workflow::builder().status(t::WorkflowStatus::from(f.workflow.status)).build())
+        .set_note(
+            f.note
+                .as_ref()
+                .map(|n| t::Note::builder().text(&n.text).updated_by(n.updated_by).updated_at(&n.updated_at).build()),
+        )
         .build()
 }
 

@@ -1,120 +1,479 @@
 //! `--push-securityhub`: imports the report's ASFF findings into AWS Security Hub the way AWS accepts them for a
 //! custom integration — each account's findings from **that account** (the caller's own with the caller's
 //! credentials, every other one through the audit role), each naming its own account's default product in the
-//! import region. 100 findings per `BatchImportFindings` call, at most 240 KB per finding, rate-limited per
-//! account, throttling retried by the SDK; every finding AWS refuses (`FailedFindings`) is reported by id.
-//! Findings resolved since `--baseline` go as `RecordState: ARCHIVED`; severity and types are in
-//! `FindingProviderFields` (the file's own shape, docs/exports.md).
+//! import region — and then keeps each finding's workflow true to keyaudit's state (`workflow.rs`).
+//!
+//! Per account, rate-limited (`--securityhub-rps`), throttling retried by the SDK:
+//! 1. `BatchImportFindings`, 100 findings per call, at most 240 KB per finding. A new finding is created in the
+//!    workflow keyaudit's state gives it; an existing one keeps its workflow (AWS ignores an import's `Workflow`
+//!    and `Note` once a finding exists). Findings resolved since `--baseline` go as `RecordState: ARCHIVED`.
+//! 2. One paginated `GetFindings` of keyaudit's findings in the account: where each stands now.
+//! 3. `BatchUpdateFindings` for the imported findings whose workflow must change (grouped by workflow and note,
+//!    100 per call); nothing when nothing changed.
+//!
+//! Whatever fails is reported per account, by finding id, and makes the exit code 3; an import already done stays
+//! done when a later step fails.
 
+use std::collections::BTreeMap;
+use std::fmt;
 use std::num::NonZeroU32;
 
 use aws_config::identity::IdentityCache;
 use aws_config::{Region, SdkConfig};
 use futures::StreamExt;
 use keyaudit_core::ids::AccountId;
-use keyaudit_core::report::Report;
+use keyaudit_core::report::{AccessMethod, Report};
 use keyaudit_org_discovery::RoleAssumer;
 
 use crate::aws::{base_config, limited};
 use crate::output::{HubFinding, for_security_hub};
 use crate::settings::Settings;
 
-/// AWS's limits for `BatchImportFindings`.
+mod api;
+pub(crate) mod workflow;
+
+pub(crate) use api::{HubApi, SdkHub, probe};
+use workflow::{Update, Workflow};
+
+/// AWS's limits for `BatchImportFindings` and `BatchUpdateFindings`.
 const PER_CALL: usize = 100;
 const MAX_FINDING_BYTES: usize = 240 * 1024;
+
+/// Something that went wrong in one account: which findings, at which step, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Problem {
+    pub(crate) account: String,
+    /// e.g. `not imported`, `not moved to SUPPRESSED`.
+    what: String,
+    /// The findings concerned (none: the step failed for the account as a whole).
+    ids: Vec<String>,
+    /// The account's findings in the push.
+    of: usize,
+    why: String,
+}
+
+impl Problem {
+    /// The findings it concerns (every one of the account's when the whole step failed).
+    pub(crate) fn count(&self) -> usize {
+        if self.ids.is_empty() { self.of } else { self.ids.len() }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Problem { account, what, ids, of, why } = self;
+        if ids.is_empty() || ids.len() == *of {
+            write!(f, "{account}: all {of} finding(s) {what}: {why}")
+        } else {
+            write!(f, "{account}: {} finding(s) {what} ({}): {why}", ids.len(), ids.join(", "))
+        }
+    }
+}
 
 /// What the push did.
 #[derive(Debug, Default)]
 pub(crate) struct Pushed {
     pub(crate) imported: usize,
-    /// `account: finding id: reason`, one per finding not imported.
-    pub(crate) failed: Vec<String>,
+    /// Workflow updates made, by the workflow set.
+    pub(crate) moved: BTreeMap<Workflow, usize>,
+    pub(crate) problems: Vec<Problem>,
 }
 
-/// Imports the report's findings; whatever could not be imported is in `failed`, finding by finding.
+impl Pushed {
+    fn add(&mut self, other: Pushed) {
+        self.imported += other.imported;
+        for (w, n) in other.moved {
+            *self.moved.entry(w).or_default() += n;
+        }
+        self.problems.extend(other.problems);
+    }
+
+    /// `2 SUPPRESSED, 1 RESOLVED`, or `none`.
+    pub(crate) fn moved_summary(&self) -> String {
+        if self.moved.is_empty() {
+            return "none".to_owned();
+        }
+        self.moved.iter().map(|(w, n)| format!("{n} to {}", w.as_str())).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// The account's own credentials: the caller's for its own account, the audit role's session otherwise.
+pub(crate) async fn account_config(
+    base: &SdkConfig,
+    assumer: &RoleAssumer,
+    access: &AccessMethod,
+) -> Result<SdkConfig, String> {
+    match access {
+        AccessMethod::CallerCredentials => Ok(base.clone()),
+        AccessMethod::AssumeRole { role_arn } => {
+            let retries = std::sync::atomic::AtomicU32::new(0);
+            let provider = assumer.assume(role_arn, &retries).await.map_err(|reason| reason.to_string())?;
+            Ok(base.to_builder().credentials_provider(provider).identity_cache(IdentityCache::lazy().build()).build())
+        }
+    }
+}
+
+/// The default (custom integration) product of `account` in `region`.
+pub(crate) fn product_arn(partition: &str, region: &str, account: &str) -> String {
+    format!("arn:{partition}:securityhub:{region}:{account}:product/{account}/default")
+}
+
+/// Imports the report's findings and brings their workflows up to date; whatever did not happen is in `problems`.
 pub(crate) async fn push(settings: &Settings, report: &Report, region: Option<&str>, rps: NonZeroU32) -> Pushed {
     let scan_region = report.run.origin.as_ref().map_or(crate::aws::DEFAULT_REGION, |o| o.region.as_str());
     let region = region.unwrap_or(scan_region).to_owned();
     let groups = match for_security_hub(report, &region) {
         Ok(groups) => groups,
-        Err(e) => return Pushed { imported: 0, failed: vec![format!("the findings could not be prepared: {e}")] },
+        Err(e) => {
+            let problem = Problem {
+                account: "every account".into(),
+                what: "not imported".into(),
+                ids: Vec::new(),
+                of: report.findings.len(),
+                why: format!("the findings could not be prepared: {e}"),
+            };
+            return Pushed { problems: vec![problem], ..Pushed::default() };
+        }
     };
     let (base, _) = base_config(&settings.aws()).await;
     let base = base.to_builder().region(Region::new(region.clone())).build();
     let (sts_config, _) = limited(&base, settings.sts_rps);
     let assumer = settings.assumer(&sts_config);
+    let caller_account = report.run.origin.as_ref().map(|o| o.caller_account_id.as_str());
+    let partition = report.run.partition.as_str();
     let results: Vec<Pushed> = futures::stream::iter(groups)
-        .map(|(account, findings)| push_account(settings, report, &base, &assumer, rps, account, findings))
+        .map(|(account, findings)| {
+            let (base, assumer, region) = (&base, &assumer, &region);
+            // Boxed: the SDK's futures of three operations make this one too large for the main thread's stack.
+            Box::pin(async move {
+                let access = if caller_account == Some(account.as_str()) {
+                    Ok(AccessMethod::CallerCredentials)
+                } else {
+                    AccountId::parse(&account)
+                        .map(|id| AccessMethod::AssumeRole { role_arn: settings.role.arn(&report.run.partition, &id) })
+                        .map_err(|e| e.to_string())
+                };
+                let (config, _) = limited(base, rps);
+                let config = match access {
+                    Ok(access) => account_config(&config, assumer, &access).await,
+                    Err(e) => Err(e),
+                };
+                match config {
+                    Ok(config) => {
+                        let hub = SdkHub::new(&config, &account, product_arn(partition, region, &account));
+                        push_account(&hub, &account, findings).await
+                    }
+                    Err(why) => {
+                        let problem =
+                            Problem { account, what: "not imported".into(), ids: Vec::new(), of: findings.len(), why };
+                        Pushed { problems: vec![problem], ..Pushed::default() }
+                    }
+                }
+            })
+        })
         .buffer_unordered(settings.scan.concurrency.max(1))
         .collect()
         .await;
     let mut total = Pushed::default();
     for r in results {
-        total.imported += r.imported;
-        total.failed.extend(r.failed);
+        total.add(r);
     }
-    total.failed.sort();
-    tracing::info!(imported = total.imported, failed = total.failed.len(), region, "Security Hub import done");
+    total.problems.sort_by(|a, b| a.account.cmp(&b.account));
+    tracing::info!(
+        imported = total.imported,
+        workflow_updates = %total.moved_summary(),
+        problems = total.problems.len(),
+        region,
+        "Security Hub push done"
+    );
     total
 }
 
-async fn push_account(
-    settings: &Settings,
-    report: &Report,
-    base: &SdkConfig,
-    assumer: &RoleAssumer,
-    rps: NonZeroU32,
-    account: String,
-    findings: Vec<HubFinding>,
-) -> Pushed {
+/// Groups refusals by their reason, each group one problem.
+fn refusals(account: &str, what: &str, of: usize, refused: Vec<api::Refused>) -> Vec<Problem> {
+    let mut by_why: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for r in refused {
+        by_why.entry(r.why).or_default().push(r.id);
+    }
+    by_why
+        .into_iter()
+        .map(|(why, ids)| Problem { account: account.to_owned(), what: what.to_owned(), ids, of, why })
+        .collect()
+}
+
+/// One account: import, read back where each finding stands, update what must change.
+pub(crate) async fn push_account(hub: &impl HubApi, account: &str, findings: Vec<HubFinding>) -> Pushed {
     let mut out = Pushed::default();
-    let fail_all = |out: &mut Pushed, findings: &[HubFinding], why: &str| {
-        out.failed.extend(findings.iter().map(|f| format!("{account}: {}: {why}", f.id)));
+    let of = findings.len();
+    let problem = |what: &str, ids: Vec<String>, why: String| Problem {
+        account: account.to_owned(),
+        what: what.to_owned(),
+        ids,
+        of,
+        why,
     };
-    let (config, _) = limited(base, rps);
-    let config = if report.run.origin.as_ref().is_some_and(|o| o.caller_account_id.as_str() == account) {
-        config
-    } else {
-        let Ok(id) = AccountId::parse(&account) else {
-            fail_all(&mut out, &findings, "not an account id");
-            return out;
-        };
-        let role_arn = settings.role.arn(&report.run.partition, &id);
-        let retries = std::sync::atomic::AtomicU32::new(0);
-        match assumer.assume(&role_arn, &retries).await {
-            Ok(provider) => {
-                config.to_builder().credentials_provider(provider).identity_cache(IdentityCache::lazy().build()).build()
-            }
-            Err(reason) => {
-                fail_all(&mut out, &findings, &format!("not imported: {reason}"));
-                return out;
-            }
-        }
-    };
-    let client = aws_sdk_securityhub::Client::new(&config);
     let (fit, too_big): (Vec<HubFinding>, Vec<HubFinding>) =
         findings.into_iter().partition(|f| f.json_bytes <= MAX_FINDING_BYTES);
-    fail_all(&mut out, &too_big, "larger than Security Hub's 240 KB per finding");
-    for chunk in fit.chunks(PER_CALL) {
-        let batch = chunk.iter().map(|f| f.finding.clone()).collect();
-        match client.batch_import_findings().set_findings(Some(batch)).send().await {
-            Ok(answer) => {
-                let refused = answer.failed_findings();
-                out.imported += chunk.len().saturating_sub(refused.len());
-                out.failed.extend(refused.iter().map(|e| {
-                    format!(
-                        "{account}: {}: {} {}",
-                        e.id().unwrap_or("?"),
-                        e.error_code().unwrap_or("error"),
-                        e.error_message().unwrap_or_default()
-                    )
-                }));
+    if !too_big.is_empty() {
+        let ids = too_big.into_iter().map(|f| f.id).collect();
+        out.problems.push(problem("not imported", ids, "larger than Security Hub's 240 KB per finding".into()));
+    }
+    let mut imported: Vec<HubFinding> = Vec::new();
+    let mut chunks = fit.into_iter().peekable();
+    while chunks.peek().is_some() {
+        let chunk: Vec<HubFinding> = chunks.by_ref().take(PER_CALL).collect();
+        match hub.import(chunk.iter().map(|f| f.finding.clone()).collect()).await {
+            Ok(refused) => {
+                let refused_ids: std::collections::HashSet<&str> = refused.iter().map(|r| r.id.as_str()).collect();
+                let before = imported.len();
+                imported.extend(chunk.into_iter().filter(|f| !refused_ids.contains(f.id.as_str())));
+                out.imported += imported.len() - before;
+                out.problems.extend(refusals(account, "not imported", of, refused));
             }
             Err(e) => {
-                let why = format!("BatchImportFindings failed: {}", keyaudit_core::aws_error::describe(&e));
-                fail_all(&mut out, chunk, &why);
+                let ids = chunk.into_iter().map(|f| f.id).collect();
+                out.problems.push(problem("not imported", ids, e.to_string()));
+            }
+        }
+    }
+    if imported.is_empty() {
+        return out;
+    }
+    let states = match hub.states().await {
+        Ok(states) => states,
+        Err(e) => {
+            out.problems.push(Problem {
+                what: "imported, but their workflows not brought up to date".into(),
+                of: imported.len(),
+                ..problem("", Vec::new(), e.to_string())
+            });
+            return out;
+        }
+    };
+    let now: std::collections::HashMap<&str, &workflow::HubState> = states.iter().map(|s| (s.id.as_str(), s)).collect();
+    // A finding not read back was created by this import, in the workflow keyaudit's state gives it.
+    let mut updates: BTreeMap<Update, Vec<String>> = BTreeMap::new();
+    for f in &imported {
+        if let Some(update) = now.get(f.id.as_str()).and_then(|s| f.desired.update_for(s)) {
+            updates.entry(update).or_default().push(f.id.clone());
+        }
+    }
+    for (update, ids) in updates {
+        tracing::debug!(account, workflow = update.workflow.as_str(), ids = %ids.join(","), "Security Hub workflow update");
+        let what = format!("not moved to {}", update.workflow.as_str());
+        for chunk in ids.chunks(PER_CALL) {
+            match hub.update(chunk, &update).await {
+                Ok(unprocessed) => {
+                    *out.moved.entry(update.workflow).or_default() += chunk.len() - unprocessed.len();
+                    out.problems.extend(refusals(account, &what, of, unprocessed));
+                }
+                Err(e) => out.problems.push(problem(&what, chunk.to_vec(), e.to_string())),
             }
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{HashMap, HashSet};
+    use std::sync::Mutex;
+
+    use aws_sdk_securityhub::types::AwsSecurityFinding;
+
+    use super::api::{HubError, Refused};
+    use super::workflow::{Desired, HubState, Resolution, UPDATED_BY};
+    use super::*;
+
+    /// Security Hub as AWS documents it, for one account: an import creates a finding in its given workflow and
+    /// never changes an existing one's.
+    #[derive(Default)]
+    struct FakeHub {
+        states: Mutex<HashMap<String, HubState>>,
+        refuse: HashSet<String>,
+        unprocessed: HashSet<String>,
+        read_error: Option<HubError>,
+        update_error: Option<HubError>,
+        updates: Mutex<Vec<(Workflow, Vec<String>)>>,
+    }
+
+    fn error(action: &'static str) -> HubError {
+        HubError { action, code: Some("AccessDeniedException".into()), message: "not authorized".into() }
+    }
+
+    impl HubApi for FakeHub {
+        async fn import(&self, findings: Vec<AwsSecurityFinding>) -> Result<Vec<Refused>, HubError> {
+            let mut states = self.states.lock().unwrap();
+            let mut refused = Vec::new();
+            for f in findings {
+                let id = f.id().unwrap().to_owned();
+                if self.refuse.contains(&id) {
+                    refused.push(Refused { id, why: "InvalidInput: refused".into() });
+                    continue;
+                }
+                let workflow = Workflow::parse(f.workflow().unwrap().status().unwrap().as_str()).unwrap();
+                let note = f.note();
+                states.entry(id.clone()).or_insert(HubState {
+                    id,
+                    workflow,
+                    note_by: note.and_then(|n| n.updated_by()).map(str::to_owned),
+                    note_text: note.and_then(|n| n.text()).map(str::to_owned),
+                });
+            }
+            Ok(refused)
+        }
+
+        async fn states(&self) -> Result<Vec<HubState>, HubError> {
+            match &self.read_error {
+                Some(e) => Err(e.clone()),
+                None => Ok(self.states.lock().unwrap().values().cloned().collect()),
+            }
+        }
+
+        async fn can_read(&self) -> Result<(), HubError> {
+            Ok(())
+        }
+
+        async fn update(&self, ids: &[String], update: &Update) -> Result<Vec<Refused>, HubError> {
+            if let Some(e) = &self.update_error {
+                return Err(e.clone());
+            }
+            self.updates.lock().unwrap().push((update.workflow, ids.to_vec()));
+            let mut states = self.states.lock().unwrap();
+            let mut refused = Vec::new();
+            for id in ids {
+                if self.unprocessed.contains(id) {
+                    refused.push(Refused { id: id.clone(), why: "FindingNotFound: gone".into() });
+                    continue;
+                }
+                let s = states.get_mut(id).unwrap();
+                s.workflow = update.workflow;
+                s.note_by = Some(UPDATED_BY.into());
+                s.note_text = Some(update.note.clone());
+            }
+            Ok(refused)
+        }
+    }
+
+    fn finding(id: &str, desired: Desired) -> HubFinding {
+        let (workflow, note) = desired.at_creation();
+        let sdk = AwsSecurityFinding::builder()
+            .id(id)
+            .workflow(
+                aws_sdk_securityhub::types::Workflow::builder()
+                    .status(aws_sdk_securityhub::types::WorkflowStatus::from(workflow.as_str()))
+                    .build(),
+            )
+            .set_note(note.map(|t| aws_sdk_securityhub::types::Note::builder().text(t).updated_by(UPDATED_BY).build()))
+            .build();
+        HubFinding { id: id.to_owned(), json_bytes: 1000, finding: sdk, desired }
+    }
+
+    fn excepted() -> Desired {
+        Desired::Suppressed(workflow::exception_note("#1", "o", "2027-01-31", "vendor"))
+    }
+
+    fn workflows(hub: &FakeHub) -> BTreeMap<String, &'static str> {
+        hub.states.lock().unwrap().values().map(|s| (s.id.clone(), s.workflow.as_str())).collect()
+    }
+
+    #[tokio::test]
+    async fn findings_are_created_where_keyaudit_puts_them_then_moved_only_when_its_state_changes() {
+        let hub = FakeHub::default();
+        let first = vec![
+            finding("stale", Desired::Open),
+            finding("vendor", excepted()),
+            finding("fixed-later", Desired::Open),
+            finding("excepted-later", Desired::Open),
+            finding("hand-suppressed", Desired::Open),
+            finding("passing", Desired::Resolved(Resolution::Passes)),
+        ];
+        let pushed = push_account(&hub, "000000000002", first).await;
+        assert_eq!((pushed.imported, pushed.problems.len()), (6, 0));
+        assert!(hub.updates.lock().unwrap().is_empty(), "a new finding is created in its state: no update");
+        assert_eq!(workflows(&hub)["vendor"], "SUPPRESSED");
+        assert_eq!(workflows(&hub)["passing"], "RESOLVED");
+        // A person suppresses one by hand between runs.
+        hub.states.lock().unwrap().get_mut("hand-suppressed").unwrap().workflow = Workflow::Suppressed;
+
+        let second = vec![
+            finding("stale", Desired::Open),
+            finding("vendor", Desired::Open), // its exception expired
+            finding("fixed-later", Desired::Resolved(Resolution::Passes)),
+            finding("excepted-later", excepted()),
+            finding("hand-suppressed", Desired::Open),
+            finding("passing", Desired::Resolved(Resolution::Passes)),
+        ];
+        let pushed = push_account(&hub, "000000000002", second).await;
+        assert!(pushed.problems.is_empty(), "{:?}", pushed.problems);
+        assert_eq!(pushed.moved_summary(), "1 to NOTIFIED, 1 to SUPPRESSED, 1 to RESOLVED");
+        let want = [
+            ("excepted-later", "SUPPRESSED"),
+            ("fixed-later", "RESOLVED"),
+            ("hand-suppressed", "SUPPRESSED"),
+            ("passing", "RESOLVED"),
+            ("stale", "NEW"),
+            ("vendor", "NOTIFIED"),
+        ];
+        assert_eq!(workflows(&hub), want.iter().map(|(a, b)| ((*a).to_owned(), *b)).collect());
+        assert_eq!(hub.updates.lock().unwrap().len(), 3, "one call per workflow and note");
+
+        let calls = hub.updates.lock().unwrap().len();
+        let third = vec![
+            finding("stale", Desired::Open),
+            finding("vendor", Desired::Open),
+            finding("fixed-later", Desired::Resolved(Resolution::Passes)),
+            finding("excepted-later", excepted()),
+            finding("hand-suppressed", Desired::Open),
+            finding("passing", Desired::Resolved(Resolution::Passes)),
+        ];
+        let pushed = push_account(&hub, "000000000002", third).await;
+        assert_eq!((pushed.moved_summary().as_str(), hub.updates.lock().unwrap().len()), ("none", calls));
+    }
+
+    #[tokio::test]
+    async fn every_failure_names_its_account_and_findings_and_keeps_what_was_done() {
+        let fresh = |id: &str| finding(id, Desired::Open);
+        // Refused on import: neither imported nor updated.
+        let hub = FakeHub { refuse: HashSet::from(["b".to_owned()]), ..FakeHub::default() };
+        let pushed = push_account(&hub, "000000000002", vec![fresh("a"), fresh("b")]).await;
+        assert_eq!(pushed.imported, 1);
+        assert_eq!(
+            pushed.problems[0].to_string(),
+            "000000000002: 1 finding(s) not imported (b): InvalidInput: refused"
+        );
+
+        // The read fails: the import stands, the account is named.
+        let hub = FakeHub { read_error: Some(error("securityhub:GetFindings")), ..FakeHub::default() };
+        let pushed = push_account(&hub, "000000000002", vec![fresh("a"), fresh("b")]).await;
+        assert_eq!(pushed.imported, 2);
+        let text = pushed.problems[0].to_string();
+        assert!(
+            text.starts_with(
+                "000000000002: all 2 finding(s) imported, but their workflows not brought up to date: \
+                              securityhub:GetFindings failed: AccessDeniedException"
+            ),
+            "{text}"
+        );
+
+        // Updates denied or left unprocessed: named by id.
+        let hub = FakeHub::default();
+        push_account(&hub, "000000000002", vec![fresh("a"), fresh("b"), fresh("c")]).await;
+        let hub = FakeHub { update_error: Some(error("securityhub:BatchUpdateFindings")), ..hub };
+        let fixed = |id: &str| finding(id, Desired::Resolved(Resolution::Passes));
+        let pushed = push_account(&hub, "000000000002", vec![fixed("a"), fixed("b"), fresh("c")]).await;
+        assert_eq!(pushed.imported, 3);
+        assert_eq!(pushed.problems.len(), 1);
+        assert!(
+            pushed.problems[0].to_string().starts_with("000000000002: 2 finding(s) not moved to RESOLVED (a, b): ")
+        );
+        let hub = FakeHub { update_error: None, unprocessed: HashSet::from(["b".to_owned()]), ..hub };
+        let pushed = push_account(&hub, "000000000002", vec![fixed("a"), fixed("b"), fresh("c")]).await;
+        assert_eq!(pushed.moved_summary(), "1 to RESOLVED");
+        assert_eq!(
+            pushed.problems[0].to_string(),
+            "000000000002: 1 finding(s) not moved to RESOLVED (b): FindingNotFound: gone"
+        );
+        assert_eq!(pushed.problems[0].count(), 1);
+    }
 }
