@@ -10,7 +10,8 @@
 // injected name would open one); every `data-figure` equals the JSON report's value at that path; sorting by age
 // orders the rows (both ways, the oldest key first when descending); filtering to `fail` shows exactly the
 // failing findings and the row count follows; the search box finds `--search`; every `--text` is shown as text;
-// there is one script, no <img> and no element the report did not write; "show findings" on every OU filters to
+// there is one script, no <img> and no element the report did not write; no control or bidi-override character is
+// in the page's text (names show them escaped, as `\u{1b}`); "show findings" on every OU filters to
 // exactly its subtree; without JavaScript every finding is in the table. Writes a 1280×800 screenshot to DIR/report.png.
 import { readFileSync, mkdirSync } from "node:fs";
 import { resolve, join } from "node:path";
@@ -138,8 +139,11 @@ await page.waitForFunction((n) => document.getElementById("shown").textContent =
 
 // "show findings" on each OU: the table filtered to exactly that subtree's findings (some OUs have none). A merged
 // report's tree holds each organization's OUs under its id (a standalone account under its own id).
-const treePath = (f) => report.run.scope !== "merged" ? f.ou_path
-  : f.organization_id ? `/${f.organization_id}${f.ou_path ?? "/Root"}` : `/${f.account_id}`;
+// Names are shown with control and bidi-override characters escaped (`\u{1b}`), as the report writes them.
+const shown = (s) => s == null ? s
+  : s.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u{${c.codePointAt(0).toString(16)}}`);
+const treePath = (f) => shown(report.run.scope !== "merged" ? f.ou_path
+  : f.organization_id ? `/${f.organization_id}${f.ou_path ?? "/Root"}` : `/${f.account_id}`);
 const picks = await page.$$eval("button.pick", (bs) => bs.map((b) => b.getAttribute("data-ou")));
 const ouCol = await column(page, "ou");
 for (const [i, ou] of picks.entries()) {
@@ -169,6 +173,9 @@ if (args.search) {
 // Hostile names: shown as text, nothing of theirs in the DOM.
 const bodyText = await page.innerText("body");
 for (const t of args.text) { check(bodyText.includes(t), `not shown as text: ${t}`); }
+// (innerText itself writes tabs and line breaks between cells.)
+check(!/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/.test(bodyText),
+  "a control or bidi-override character is in the page's text (it must be shown escaped)");
 check((await page.$$("script")).length === 2, "more than the report's own two scripts in the page");
 check((await page.$$("img, iframe, object, embed, link[rel=stylesheet], base")).length === 0, "an element the report does not write");
 

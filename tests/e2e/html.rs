@@ -71,13 +71,17 @@ fn the_html_report_shows_the_json_figures_sorts_filters_searches_and_runs_no_hos
                      "error_code": "AccessDenied", "http_status": 403,
                      "message": "User is not authorized to perform: sts:AssumeRole"}));
     let dir = tempfile::tempdir().unwrap();
-    let (html, csv) = (dir.path().join("report.html"), dir.path().join("report.csv"));
+    // The page goes into an --output-dir that does not exist yet: created with it, as for the other formats.
+    let reports = dir.path().join("reports");
+    let (html, csv) = (reports.join("report.html"), dir.path().join("report.csv"));
     let run = emu.keyaudit(&[
         "scan",
         "--as-of",
         AS_OF,
+        "--output-dir",
+        reports.to_str().unwrap(),
         "-o",
-        "table",
+        "table=-",
         "-o",
         &format!("html={}", html.display()),
         "-o",
@@ -94,7 +98,20 @@ fn the_html_report_shows_the_json_figures_sorts_filters_searches_and_runs_no_hos
         &html,
         &json_path,
         &output_dir(),
-        &["--search", "deployer", "--text", IMG, "--text", SCRIPT_OU, "--text", FORMULA_USER, "--text", "@SUM(1+1)"],
+        &[
+            "--search",
+            "deployer",
+            "--text",
+            IMG,
+            "--text",
+            SCRIPT_OU,
+            "--text",
+            FORMULA_USER,
+            "--text",
+            "@SUM(1+1)",
+            "--text",
+            r"Ops\u{1b}[2J\u{1b}[31m",
+        ],
     );
     assert!(measured["figures"].as_u64().unwrap() >= 20, "{measured}");
     assert!(output_dir().join("report.png").exists(), "the screenshot is written");

@@ -7,7 +7,8 @@
 //! `& < > " ' /`; the file carries no inline data in `<script>`; and a Content-Security-Policy `<meta>` allows
 //! only the `<style>` and the two `<script>`s written here, by their SHA-256 hashes, so an injection that slipped
 //! through would still not run. Without JavaScript every table is in the page; the script adds sorting,
-//! filtering and the row count.
+//! filtering and the row count. Control and bidi-override characters in any value are shown escaped (`\u{1b}`), as
+//! in the terminal table.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -142,6 +143,15 @@ pub(crate) fn render(report: &Report) -> Result<Vec<u8>> {
     };
     let mut env = Environment::new();
     env.set_auto_escape_callback(|_| AutoEscape::Html);
+    // Every value written into the page: control and bidi-override characters shown as `\u{..}` escapes, as in the
+    // terminal table (browsers draw them as boxes or let them reorder text, so look-alike names could not be told
+    // apart), then HTML-escaped. Only the page's own style and scripts are written as they are (`|safe`).
+    env.set_formatter(|out, state, value| match value.as_str() {
+        Some(text) if !value.is_safe() => {
+            minijinja::escape_formatter(out, state, &minijinja::Value::from(super::table::shown(text)))
+        }
+        _ => minijinja::escape_formatter(out, state, value),
+    });
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.add_template("report.html", TEMPLATE).context("the HTML report's template")?;
     let html = env
@@ -396,6 +406,17 @@ mod tests {
         assert!(!html.contains("<img") && !html.contains("alert(2)</script>"), "{html}");
         assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"));
         assert!(html.contains("&lt;&#x2f;script&gt;&lt;script&gt;alert(2)&lt;&#x2f;script&gt;"));
+    }
+
+    #[test]
+    fn control_and_bidi_characters_are_shown_escaped_and_the_pages_own_code_is_not() {
+        let mut report = report();
+        report.accounts[0].account.name = Some("pay\u{202e}lanigiro".into());
+        report.accounts[0].account.ou_path = Some("/Root/Ops\u{1b}[2J".into());
+        let html = String::from_utf8(render(&report).unwrap()).unwrap();
+        assert!(!html.contains('\u{1b}') && !html.contains('\u{202e}'), "a control character reached the page");
+        assert!(html.contains(r"pay\u{202e}lanigiro") && html.contains(r"Ops\u{1b}[2J"), "shown escaped");
+        assert!(html.contains(&format!("<script>{SCRIPT}</script>")), "the page's own script is as hashed");
     }
 
     #[test]

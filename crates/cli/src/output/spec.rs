@@ -102,7 +102,12 @@ impl OutputSpec {
         }
         for spec in &specs {
             if let Target::File(path) = &spec.target {
-                check_writable(path)?;
+                // A file inside --output-dir: the directory is created with it (`prepare`), as for the other
+                // formats, so it need not exist yet.
+                let dir = parent_dir(path);
+                if !(output_dir.is_some_and(|out| dir.starts_with(out)) && !dir.exists()) {
+                    check_writable(path)?;
+                }
             }
         }
         Ok(specs)
@@ -150,15 +155,19 @@ impl OutputSpec {
     }
 }
 
-/// Creates the `--output-dir` directories and checks that they take files: done when the scan starts, before
-/// any AWS call, so that a run that cannot write its report fails at once (exit 2).
+/// Creates the `--output-dir` directories (and the directories of files inside it, `-o html=DIR/report.html`) and
+/// checks that they take files: done when the scan starts, before any AWS call, so that a run that cannot write its
+/// report fails at once (exit 2). A file elsewhere was checked by `parse_all`: its directory exists.
 pub(crate) fn prepare(specs: &[OutputSpec]) -> Result<()> {
     for spec in specs {
-        if let Target::Dir(dir) = &spec.target {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| anyhow!("--output-dir {}: cannot create the directory ({e})", dir.display()))?;
-            probe(dir).map_err(|e| anyhow!("--output-dir {}: cannot write there ({e})", dir.display()))?;
-        }
+        let (dir, what) = match &spec.target {
+            Target::Dir(dir) => (dir.as_path(), "--output-dir"),
+            Target::File(path) if !parent_dir(path).exists() => (parent_dir(path), "--output"),
+            _ => continue,
+        };
+        std::fs::create_dir_all(dir)
+            .map_err(|e| anyhow!("{what} {}: cannot create the directory ({e})", dir.display()))?;
+        probe(dir).map_err(|e| anyhow!("{what} {}: cannot write there ({e})", dir.display()))?;
     }
     Ok(())
 }
@@ -218,5 +227,19 @@ mod tests {
         let err = prepare(&under_a_file).unwrap_err();
         assert!(err.to_string().starts_with("--output-dir "), "{err}");
         assert!(err.to_string().contains("cannot create the directory"), "{err}");
+    }
+
+    #[test]
+    fn a_file_inside_a_new_output_dir_is_created_with_it_and_one_elsewhere_must_have_its_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("reports");
+        let html = format!("html={}", out.join("week").join("report.html").display());
+        let specs = OutputSpec::parse_all(&["json".into(), html], Some(&out)).unwrap();
+        assert!(!out.exists(), "validating settings touches nothing");
+        prepare(&specs).unwrap();
+        assert!(out.join("week").is_dir(), "created with --output-dir");
+        let elsewhere = format!("html={}", dir.path().join("nowhere").join("report.html").display());
+        let err = OutputSpec::parse_all(&[elsewhere], Some(&out)).unwrap_err();
+        assert!(err.to_string().contains("cannot write in"), "{err}");
     }
 }
