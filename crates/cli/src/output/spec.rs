@@ -105,7 +105,8 @@ impl OutputSpec {
                 // A file inside --output-dir: the directory is created with it (`prepare`), as for the other
                 // formats, so it need not exist yet.
                 let dir = parent_dir(path);
-                if !(output_dir.is_some_and(|out| dir.starts_with(out)) && !dir.exists()) {
+                let created_later = output_dir.is_some_and(|out| dir.starts_with(out)) && !dir.exists();
+                if !created_later {
                     check_writable(path)?;
                 }
             }
