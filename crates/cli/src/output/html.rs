@@ -23,9 +23,10 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::json;
+use super::{json, with_accounts};
 
 const TEMPLATE: &str = include_str!("html/report.html");
+const ROW_TEMPLATE: &str = include_str!("html/row.html");
 const STYLE: &str = include_str!("html/report.css");
 const SCRIPT: &str = include_str!("html/report.js");
 /// Run first, in `<head>`: marks the page as scripted, so that the first layout holds one page of findings only.
@@ -44,9 +45,12 @@ const PAGE_SIZE: usize = 250;
 
 #[derive(Serialize)]
 struct Page {
+    /// The JSON report without its findings (they are in `rows`).
     report: Value,
-    /// Findings for the table: failing first, then warning, passing, not applicable; oldest key first.
-    rows: Vec<Value>,
+    /// The findings table's rows, rendered one finding at a time (`row.html`): failing first, then warning,
+    /// passing, not applicable; oldest key first.
+    rows: minijinja::Value,
+    row_count: usize,
     csp: String,
     style: &'static str,
     head_script: &'static str,
@@ -106,46 +110,46 @@ struct OuNode {
 }
 
 pub(crate) fn render(report: &Report) -> Result<Vec<u8>> {
-    let mut value = serde_json::to_value(json::build(report))?;
-    let mut rows = match value.get_mut("findings").map(Value::take) {
-        Some(Value::Array(rows)) => rows,
-        _ => Vec::new(),
-    };
-    let rank = |v: &Value| match v["verdict"].as_str() {
-        Some("fail") => 0,
-        Some("warn") => 1,
-        Some("pass") => 2,
-        _ => 3,
-    };
-    rows.sort_by_cached_key(|f| (rank(f), std::cmp::Reverse(f["age_seconds"].as_i64().unwrap_or(-1))));
+    // The report's own figures, accounts and exceptions as JSON (small); the findings are written row by row below,
+    // so that the page never holds every finding's data at once (2 × 1,000 accounts: 259 MiB when it did).
+    let mut value = serde_json::to_value(json::without_findings(report))?;
     if matches!(report.run.scope, Scope::Merged(_)) {
         // Each organization has its own /Root: its paths shown (and filtered) under the organization's id.
-        let accounts = value.get_mut("accounts").and_then(Value::as_array_mut).map(|a| a.iter_mut());
-        for item in rows.iter_mut().chain(accounts.into_iter().flatten()) {
+        for item in value.get_mut("accounts").and_then(Value::as_array_mut).into_iter().flatten() {
             let account = item["account_id"].as_str().unwrap_or_default().to_owned();
             let path = tree_path(report, &account, item["ou_path"].as_str());
             item["ou_path"] = Value::String(path);
         }
     }
+    let env = environment()?;
     let ou_tree = ou_tree(report);
-    let filters = filters(&rows, &ou_tree);
     let page = Page {
         report: value,
-        rows,
+        rows: minijinja::Value::from_safe_string(rows(report, &env)?),
+        row_count: report.findings.len(),
         csp: csp(),
         style: STYLE,
         head_script: HEAD_SCRIPT,
         script: SCRIPT,
         chart: age_chart(report),
+        filters: filters(report, &ou_tree),
         ou_tree,
-        filters,
         page_size: PAGE_SIZE,
     };
+    let html = env
+        .get_template("report.html")
+        .and_then(|t| t.render(minijinja::value::Serde(&page)))
+        .context("rendering the HTML report")?;
+    Ok(html.into_bytes())
+}
+
+fn environment() -> Result<Environment<'static>> {
     let mut env = Environment::new();
     env.set_auto_escape_callback(|_| AutoEscape::Html);
     // Every value written into the page: control and bidi-override characters shown as `\u{..}` escapes, as in the
     // terminal table (browsers draw them as boxes or let them reorder text, so look-alike names could not be told
-    // apart), then HTML-escaped. Only the page's own style and scripts are written as they are (`|safe`).
+    // apart), then HTML-escaped. Only the page's own style and scripts are written as they are (`|safe`), and the
+    // rows, rendered by this same environment.
     env.set_formatter(|out, state, value| match value.as_str() {
         Some(text) if !value.is_safe() => {
             minijinja::escape_formatter(out, state, &minijinja::Value::from(super::table::shown(text)))
@@ -154,11 +158,42 @@ pub(crate) fn render(report: &Report) -> Result<Vec<u8>> {
     });
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.add_template("report.html", TEMPLATE).context("the HTML report's template")?;
-    let html = env
-        .get_template("report.html")
-        .and_then(|t| t.render(minijinja::value::Serde(&page)))
-        .context("rendering the HTML report")?;
-    Ok(html.into_bytes())
+    env.add_template("row.html", ROW_TEMPLATE).context("the HTML report's row template")?;
+    Ok(env)
+}
+
+/// The findings table's rows, each rendered from its JSON finding and dropped before the next: failing first,
+/// then warning, passing, not applicable; oldest key first.
+fn rows(report: &Report, env: &Environment<'_>) -> Result<String> {
+    let rank = |v: Verdict| match v {
+        Verdict::Fail => 0,
+        Verdict::Warn => 1,
+        Verdict::Pass => 2,
+        Verdict::NotApplicable | Verdict::Resolved => 3,
+    };
+    let mut order: Vec<_> = with_accounts(report).collect();
+    order.sort_by_cached_key(|(f, _)| {
+        (rank(f.verdict), std::cmp::Reverse(f.key.as_ref().map_or(-1, |k| k.age.as_secs())))
+    });
+    let template = env.get_template("row.html").context("the HTML report's row template")?;
+    let (has_suppressions, has_baseline) = (report.suppressions.is_some(), report.comparison.is_some());
+    let merged = matches!(report.run.scope, Scope::Merged(_));
+    let mut out = String::new();
+    for (i, (f, record)) in order.into_iter().enumerate() {
+        let finding = json::finding(f, record, &report.run.partition, json::organization_of(report, &f.account_id));
+        let ou_path = record.and_then(|r| r.account.ou_path.as_deref());
+        let ou_path =
+            if merged { Some(tree_path(report, f.account_id.as_str(), ou_path)) } else { ou_path.map(str::to_owned) };
+        let row = minijinja::context! {
+            f => minijinja::Value::from(minijinja::value::Serde(&finding)),
+            ou_path,
+            later => i >= PAGE_SIZE,
+            has_suppressions,
+            has_baseline,
+        };
+        out.push_str(&template.render(row).context("rendering the HTML report's findings")?);
+    }
+    Ok(out)
 }
 
 /// Allows nothing but the page's own `<style>` and `<script>`, by hash.
@@ -175,13 +210,9 @@ fn csp() -> String {
 
 /// The values the filter menus offer, each once, sorted: the rules and actions of the findings, and every OU of
 /// the tree (so that "show findings" on an OU without findings filters to none rather than to all).
-fn filters(rows: &[Value], tree: &[OuNode]) -> Filters {
-    let distinct = |field: &str| {
-        let mut v: Vec<String> = rows.iter().filter_map(|f| f[field].as_str().map(str::to_owned)).collect();
-        v.sort();
-        v.dedup();
-        v
-    };
+fn filters(report: &Report, tree: &[OuNode]) -> Filters {
+    let rules: std::collections::BTreeSet<&str> = report.findings.iter().map(|f| f.rule.id).collect();
+    let actions: std::collections::BTreeSet<&str> = report.findings.iter().map(|f| f.triage.action.as_str()).collect();
     fn paths(nodes: &[OuNode], out: &mut Vec<String>) {
         for node in nodes {
             out.push(node.path.clone());
@@ -191,7 +222,11 @@ fn filters(rows: &[Value], tree: &[OuNode]) -> Filters {
     let mut ous = Vec::new();
     paths(tree, &mut ous);
     ous.sort();
-    Filters { rules: distinct("rule_id"), actions: distinct("action"), ous }
+    Filters {
+        rules: rules.into_iter().map(str::to_owned).collect(),
+        actions: actions.into_iter().map(str::to_owned).collect(),
+        ous,
+    }
 }
 
 /// Active keys by age, each once, coloured by its worst verdict over the findings that count (a key whose
@@ -437,7 +472,7 @@ mod tests {
         let s = report.summary();
         assert_eq!(tree[0].fail_keys, s.keys.fail, "the root counts every failing key, as the summary does");
         assert_eq!(tree[0].failed_accounts, s.accounts_failed);
-        let menu = filters(&[], &tree).ous;
+        let menu = filters(&report, &tree).ous;
         let mut every: Vec<String> = report
             .accounts
             .iter()

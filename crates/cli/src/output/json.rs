@@ -705,11 +705,19 @@ pub(crate) fn organization_of<'a>(report: &'a Report, account: &AccountId) -> Op
 
 pub(crate) fn build(report: &Report) -> JsonReport<'_> {
     JsonReport {
-        header: header(report),
-        accounts: report.accounts.iter().map(|r| account(r, organization_of(report, &r.account.id))).collect(),
         findings: with_accounts(report)
             .map(|(f, record)| finding(f, record, &report.run.partition, organization_of(report, &f.account_id)))
             .collect(),
+        ..without_findings(report)
+    }
+}
+
+/// The report with an empty `findings` (the HTML page writes its findings one at a time).
+pub(crate) fn without_findings(report: &Report) -> JsonReport<'_> {
+    JsonReport {
+        header: header(report),
+        accounts: report.accounts.iter().map(|r| account(r, organization_of(report, &r.account.id))).collect(),
+        findings: Vec::new(),
         resolved: report.comparison.as_ref().map(resolved).unwrap_or_default(),
         suppressions: report.suppressions.as_ref().map(|v| v.iter().map(entry).collect()),
         baseline: report.comparison.as_ref().map(baseline),
