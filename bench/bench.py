@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import datetime as dt
 import io
 import json
 import os
@@ -73,21 +74,45 @@ def bench_env(url: str) -> dict:
             "AWS_ACCESS_KEY_ID": CREDS["aws_access_key_id"], "AWS_SECRET_ACCESS_KEY": CREDS["aws_secret_access_key"]}
 
 
+# Every measured keyaudit run is started by this small helper process, not by the benchmark itself: on Linux a
+# child's ru_maxrss starts from its parent's resident size at fork, so keyaudit started from this Python, which
+# holds whole parsed reports, "peaked" at this Python's size (a `keyaudit diff` of 62 MiB was measured as 185 MiB).
+SPAWNER = r"""
+import json, os, subprocess, sys, time
+for line in sys.stdin:
+    job = json.loads(line)
+    out = open(job["stdout"], "wb") if job["stdout"] else subprocess.DEVNULL
+    start = time.perf_counter()
+    proc = subprocess.Popen(job["cmd"], env=job["env"], stdout=out, stderr=subprocess.PIPE)
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    print(json.dumps({"code": os.waitstatus_to_exitcode(status), "wall_s": time.perf_counter() - start,
+                      "peak_rss_mib": usage.ru_maxrss / 1024, "stderr": err.decode(errors="replace")}), flush=True)
+"""
+_spawner: subprocess.Popen | None = None
+
+
+def measured(cmd: list[str], env: dict, stdout: Path | None = None) -> dict:
+    """Runs `cmd` to its end through the spawner: exit code, wall time, peak RSS (MiB) and stderr."""
+    global _spawner
+    if _spawner is None:
+        _spawner = subprocess.Popen([sys.executable, "-c", SPAWNER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    text=True)
+    _spawner.stdin.write(json.dumps({"cmd": cmd, "env": env, "stdout": str(stdout) if stdout else None}) + "\n")
+    _spawner.stdin.flush()
+    return json.loads(_spawner.stdout.readline())
+
+
 def run_keyaudit(binary: str, url: str, extra: list[str], creds: dict | None = None) -> dict:
     out = Path(tempfile.mkdtemp()) / "report.json"
     env = bench_env(url)
     if creds:
         env.update(AWS_ACCESS_KEY_ID=creds["access_key_id"], AWS_SECRET_ACCESS_KEY=creds["secret_access_key"])
-    start = time.perf_counter()
-    proc = subprocess.Popen([binary, "scan", "--quiet", "-o", f"json={out}", *extra], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    code = os.waitstatus_to_exitcode(status)
-    if code not in (0, 1):
-        raise SystemExit(f"keyaudit exited {code}: {proc.stderr.read().decode()}")
+    run = measured([binary, "scan", "--quiet", "-o", f"json={out}", *extra], env)
+    if run["code"] not in (0, 1):
+        raise SystemExit(f"keyaudit exited {run['code']}: {run['stderr']}")
     report = json.loads(out.read_text())
-    return {"wall_s": wall, "peak_rss_mib": usage.ru_maxrss / 1024, "report": report, "path": out}
+    return {"wall_s": run["wall_s"], "peak_rss_mib": run["peak_rss_mib"], "report": report, "path": out}
 
 
 def merge_figures(binary: str, url: str, first: Path, accounts: int, users: int, out: Path) -> dict:
@@ -100,20 +125,35 @@ def merge_figures(binary: str, url: str, first: Path, accounts: int, users: int,
     outputs = [a for f, ext in formats for a in ("-o", f"{f}={out / f'merged.{ext}'}")]
     figures = {}
     for name, args in [("merge", [str(first), str(second), *outputs]), ("reexport", [str(first), "-o", f"json={out / 'again.json'}"])]:
-        start = time.perf_counter()
-        proc = subprocess.Popen([binary, "merge", "--quiet", *args], env=bench_env(url),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        _, status, usage = os.wait4(proc.pid, 0)
-        figures[f"{name}_wall_s"] = round(time.perf_counter() - start, 3)
-        figures[f"{name}_peak_rss_mib"] = round(usage.ru_maxrss / 1024, 1)
-        code = os.waitstatus_to_exitcode(status)
-        if code not in (0, 1):
-            raise SystemExit(f"keyaudit merge exited {code}: {proc.stderr.read().decode()}")
+        run = measured([binary, "merge", "--quiet", *args], bench_env(url))
+        figures[f"{name}_wall_s"] = round(run["wall_s"], 3)
+        figures[f"{name}_peak_rss_mib"] = round(run["peak_rss_mib"], 1)
+        if run["code"] not in (0, 1):
+            raise SystemExit(f"keyaudit merge exited {run['code']}: {run['stderr']}")
     merged = json.loads((out / "merged.json").read_text())
     figures["merged_accounts"] = len(merged["accounts"])
     figures["merged_findings"] = len(merged["findings"])
     figures["inputs_mib"] = round((first.stat().st_size + second.stat().st_size) / 2**20, 2)
     figures["merged_json_mib"] = round((out / "merged.json").stat().st_size / 2**20, 2)
+    return figures
+
+
+def diff_figures(binary: str, url: str, first: Path, out: Path) -> dict:
+    """A second scan of the same organization 30 days later (`--as-of`: keys age, verdicts change), then
+    `keyaudit diff` of the two reports, as a table and as JSON (timed, with peak RSS)."""
+    control(url, "POST", "faults", {"latency_ms": 0})
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=30)
+    second = run_keyaudit(binary, url, ["--as-of", later.strftime("%Y-%m-%dT%H:%M:%SZ")])["path"]
+    figures = {"diff_findings_per_report": len(json.loads(first.read_text())["findings"]),
+               "diff_inputs_mib": round((first.stat().st_size + second.stat().st_size) / 2**20, 2)}
+    for fmt in ["table", "json"]:
+        target = out / f"diff.{fmt}"
+        run = measured([binary, "diff", str(first), str(second), "-o", fmt], bench_env(url), target)
+        if run["code"] != 0:
+            raise SystemExit(f"keyaudit diff exited {run['code']}: {run['stderr']}")
+        figures[f"diff_{fmt}_wall_s"] = round(run["wall_s"], 3)
+        figures[f"diff_{fmt}_peak_rss_mib"] = round(run["peak_rss_mib"], 1)
+        figures[f"diff_{fmt}_out_kib"] = round(target.stat().st_size / 1024, 1)
     return figures
 
 
@@ -181,6 +221,8 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "bench-output"), help="results folder")
     parser.add_argument("--html", action="store_true", help="also measure the HTML report in headless chromium")
     parser.add_argument("--preflight", action="store_true", help="also time `keyaudit preflight` on the same org")
+    parser.add_argument("--diff", action="store_true",
+                        help="also scan again 30 days later (--as-of) and time `keyaudit diff` of the two reports")
     parser.add_argument("--merge", action="store_true",
                         help="also scan a second organization of the same size and time `keyaudit merge` of the two")
     args = parser.parse_args()
@@ -255,6 +297,8 @@ def main() -> None:
                 calls = control(url, "GET", "requests")["requests"]
                 row["preflight_calls_per_account"] = round(len(calls) / (n + 1), 2)
                 row["preflight_reports_generated"] = sum(1 for c in calls if c["action"] == "GenerateCredentialReport")
+            if args.diff:
+                row.update(diff_figures(args.keyaudit, url, ka["path"], Path(args.out)))
             if args.merge:
                 row.update(merge_figures(args.keyaudit, url, ka["path"], n, args.users, Path(args.out)))
             results.append(row)
