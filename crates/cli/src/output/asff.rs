@@ -272,7 +272,7 @@ impl AsffFinding<'_> {
 /// for it, and only from that account.
 fn product_arn(report: &Report, account: &str) -> String {
     let (partition, region) = (report.run.partition.as_str(), super::region_of(report, account));
-    format!("arn:{partition}:securityhub:{region}:{account}:product/{account}/default")
+    crate::securityhub::product_arn(partition, region, account)
 }
 
 /// A finding that failed or warned in the baseline and is gone from this report (its key deleted or rotated
@@ -352,7 +352,7 @@ pub(crate) fn for_security_hub(report: &Report, region: &str) -> serde_json::Res
     let mut by_account: Vec<(String, Vec<HubFinding>)> = Vec::new();
     for mut f in findings(report) {
         let account = f.aws_account_id.to_owned();
-        f.product_arn = format!("arn:{partition}:securityhub:{region}:{account}:product/{account}/default");
+        f.product_arn = crate::securityhub::product_arn(partition, region, &account);
         let json_bytes = serde_json::to_vec(&f)?.len();
         let finding = to_sdk(&f);
         let hub = HubFinding { id: f.id.clone(), json_bytes, finding, desired: f.desired };

@@ -144,8 +144,7 @@ pub(crate) async fn push(settings: &Settings, report: &Report, region: Option<&s
     let results: Vec<Pushed> = futures::stream::iter(groups)
         .map(|(account, findings)| {
             let (base, assumer, region) = (&base, &assumer, &region);
-            // Boxed: the SDK's futures of three operations make this one too large for the main thread's stack.
-            Box::pin(async move {
+            async move {
                 let access = if caller_account == Some(account.as_str()) {
                     Ok(AccessMethod::CallerCredentials)
                 } else {
@@ -169,7 +168,7 @@ pub(crate) async fn push(settings: &Settings, report: &Report, region: Option<&s
                         Pushed { problems: vec![problem], ..Pushed::default() }
                     }
                 }
-            })
+            }
         })
         .buffer_unordered(settings.scan.concurrency.max(1))
         .collect()
