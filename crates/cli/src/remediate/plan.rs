@@ -108,8 +108,9 @@ pub(crate) async fn run(args: &PlanArgs, quiet: bool) -> Result<ExitStatus, Fail
                 caller_user_arn: caller_arn.contains(":user/").then(|| caller_arn.clone()),
                 caller_key_id: caller_key_id.clone(),
             };
-            // A saved report carries the exceptions of its own run; the plan's --suppressions apply as well.
-            let exceptions = settings.suppressions.as_ref().map(|(_, s)| s);
+            // A saved report carries the exceptions of its own run; the plan's --suppressions apply as well (a fresh
+            // scan has applied them already).
+            let exceptions = settings.suppressions.as_ref().map(|(_, s)| s).filter(|_| from_report.is_some());
             let (planned, excluded) = plan_deactivations(&candidates(&report, exceptions), &policy);
             let incomplete = report.accounts.iter().any(|a| matches!(a.status, AccountStatus::Failed(_)));
             let source = Source {
