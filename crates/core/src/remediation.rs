@@ -316,12 +316,15 @@ fn under(ou_path: Option<&str>, protected: &str) -> bool {
 const SECONDS_PER_DAY: i64 = 86_400;
 
 impl PlanPolicy {
-    /// `key` as the change may name it, or why it is left out (`findings` are all about it).
-    fn admit(&self, key: &ReportedKey, findings: &[&Candidate]) -> Result<KeyRef, Exclusion> {
-        let last_used_days = findings
-            .iter()
-            .find_map(|c| c.last_used_at)
-            .map(|t| self.as_of.duration_since(t).as_secs().div_euclid(SECONDS_PER_DAY));
+    /// `key` as the change may name it, or why it is left out (`findings` are all about it; `last_used_at` is the
+    /// key's last use).
+    fn admit(
+        &self,
+        key: &ReportedKey,
+        findings: &[&Candidate],
+        last_used_at: Option<Timestamp>,
+    ) -> Result<KeyRef, Exclusion> {
+        let last_used_days = last_used_at.map(|t| self.as_of.duration_since(t).as_secs().div_euclid(SECONDS_PER_DAY));
         if key.is_root() {
             Err(Exclusion::RootUser)
         } else if key.access_key_id.is_some() && self.caller_key_id.as_ref() == key.access_key_id.as_ref()
@@ -360,12 +363,13 @@ pub fn plan_deactivations(candidates: &[Candidate], policy: &PlanPolicy) -> (Vec
             findings.iter().copied().filter(|c| c.verdict == Verdict::Fail && c.action == Action::Deactivate).collect();
         let Some(first) = deactivating.first() else { continue };
         let rules: Vec<String> = deactivating.iter().map(|c| c.rule_id.to_owned()).collect();
-        match policy.admit(&first.key, &findings) {
+        let last_used_at = findings.iter().find_map(|c| c.last_used_at);
+        match policy.admit(&first.key, &findings, last_used_at) {
             Ok(key) => planned.push(PlannedChange {
                 kind: ChangeKind::Deactivate,
                 key,
                 expect_active: true,
-                expect_last_used_at: findings.iter().find_map(|c| c.last_used_at),
+                expect_last_used_at: last_used_at,
                 rules,
                 usage: first.usage,
                 reason: first.action_reason.clone().unwrap_or_else(|| format!("{} fails", first.rule_id)),

@@ -227,7 +227,31 @@ pub(crate) async fn probe(hub: &impl HubApi) -> Vec<Probe> {
 
 #[cfg(test)]
 mod tests {
+    use aws_sdk_securityhub::types::{Note, Workflow as SdkWorkflow};
+
     use super::*;
+
+    #[test]
+    fn a_finding_read_back_gives_its_workflow_and_note_and_an_unknown_status_is_left_alone() {
+        let finding = |status: Option<&str>| {
+            let b = AwsSecurityFinding::builder()
+                .id("f")
+                .note(Note::builder().text("changed by hand").updated_by("alice").build());
+            match status {
+                Some(s) => b.workflow(SdkWorkflow::builder().status(WorkflowStatus::from(s)).build()),
+                None => b,
+            }
+            .build()
+        };
+        let read = state(&finding(Some("SUPPRESSED"))).unwrap();
+        assert_eq!(
+            (read.workflow, read.note_by.as_deref(), read.note_text.as_deref()),
+            (Workflow::Suppressed, Some("alice"), Some("changed by hand"))
+        );
+        assert_eq!(state(&finding(None)).unwrap().workflow, Workflow::New, "no workflow yet: NEW");
+        assert_eq!(state(&finding(Some("ESCALATED"))), None, "a status this version does not know: never updated");
+        assert_eq!(state(&AwsSecurityFinding::builder().build()), None, "no id");
+    }
 
     #[test]
     fn a_failed_call_says_which_action_and_what_to_do() {

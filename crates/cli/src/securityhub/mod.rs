@@ -33,7 +33,7 @@ mod api;
 pub(crate) mod workflow;
 
 pub(crate) use api::{HubApi, SdkHub, probe};
-use workflow::{Update, Workflow};
+use workflow::{Desired, Update, Workflow};
 
 /// AWS's limits for `BatchImportFindings` and `BatchUpdateFindings`.
 const PER_CALL: usize = 100;
@@ -217,20 +217,23 @@ pub(crate) async fn push_account(hub: &impl HubApi, account: &str, findings: Vec
         let ids = too_big.into_iter().map(|f| f.id).collect();
         out.problems.push(problem("not imported", ids, "larger than Security Hub's 240 KB per finding".into()));
     }
-    let mut imported: Vec<HubFinding> = Vec::new();
+    // What the later steps need of each imported finding: its id and where keyaudit's state puts it (the SDK
+    // finding itself is moved into its import call).
+    let mut imported: Vec<(String, Desired)> = Vec::new();
     let mut chunks = fit.into_iter().peekable();
     while chunks.peek().is_some() {
-        let chunk: Vec<HubFinding> = chunks.by_ref().take(PER_CALL).collect();
-        match hub.import(chunk.iter().map(|f| f.finding.clone()).collect()).await {
+        let (batch, chunk): (Vec<_>, Vec<_>) =
+            chunks.by_ref().take(PER_CALL).map(|f| (f.finding, (f.id, f.desired))).unzip();
+        match hub.import(batch).await {
             Ok(refused) => {
                 let refused_ids: std::collections::HashSet<&str> = refused.iter().map(|r| r.id.as_str()).collect();
                 let before = imported.len();
-                imported.extend(chunk.into_iter().filter(|f| !refused_ids.contains(f.id.as_str())));
+                imported.extend(chunk.into_iter().filter(|(id, _)| !refused_ids.contains(id.as_str())));
                 out.imported += imported.len() - before;
                 out.problems.extend(refusals(account, "not imported", of, refused));
             }
             Err(e) => {
-                let ids = chunk.into_iter().map(|f| f.id).collect();
+                let ids = chunk.into_iter().map(|(id, _)| id).collect();
                 out.problems.push(problem("not imported", ids, e.to_string()));
             }
         }
@@ -242,9 +245,11 @@ pub(crate) async fn push_account(hub: &impl HubApi, account: &str, findings: Vec
         Ok(states) => states,
         Err(e) => {
             out.problems.push(Problem {
+                account: account.to_owned(),
                 what: "imported, but their workflows not brought up to date".into(),
+                ids: Vec::new(),
                 of: imported.len(),
-                ..problem("", Vec::new(), e.to_string())
+                why: e.to_string(),
             });
             return out;
         }
@@ -252,9 +257,9 @@ pub(crate) async fn push_account(hub: &impl HubApi, account: &str, findings: Vec
     let now: std::collections::HashMap<&str, &workflow::HubState> = states.iter().map(|s| (s.id.as_str(), s)).collect();
     // A finding not read back was created by this import, in the workflow keyaudit's state gives it.
     let mut updates: BTreeMap<Update, Vec<String>> = BTreeMap::new();
-    for f in &imported {
-        if let Some(update) = now.get(f.id.as_str()).and_then(|s| f.desired.update_for(s)) {
-            updates.entry(update).or_default().push(f.id.clone());
+    for (id, desired) in imported {
+        if let Some(update) = now.get(id.as_str()).and_then(|s| desired.update_for(s)) {
+            updates.entry(update).or_default().push(id);
         }
     }
     for (update, ids) in updates {
