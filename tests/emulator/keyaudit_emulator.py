@@ -312,7 +312,7 @@ class Emulator:
                 return [payload]
             if fault and fault.get("error_code"):
                 return self.respond_error(start_response, req, fault)
-            denied = self.authorize(environ, body, req)
+            denied = self.authorize(environ, body, req) or self.missing_role(body, req)
             if denied:
                 return self.respond_error(start_response, req, denied)
             if req.get("service") == "iam" and req.get("action") in ("GenerateCredentialReport", "GetCredentialReport"):
@@ -376,6 +376,25 @@ class Emulator:
                 code = "AccessDeniedException"  # the JSON services' name for it
             return {"error_code": code, "http_status": e.code, "message": getattr(e, "message", str(e))}
         return None
+
+    @staticmethod
+    def missing_role(body: bytes, req: dict[str, Any]) -> dict[str, Any] | None:
+        """AssumeRole of a role that does not exist answers AccessDenied, as on AWS (moto answers every AssumeRole
+        with credentials, so a scan with a wrong --role-name would look fine). Organizations creates
+        OrganizationAccountAccessRole in every account it creates; the seeder creates the other roles a test
+        names (`"roles"` in the seed spec). Returns the error to answer with, or None."""
+        if req.get("service") != "sts" or req.get("action") != "AssumeRole":
+            return None
+        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+        role_arn = form.get("RoleArn", "")
+        match = re.match(r"arn:[a-z-]+:iam::(\d{12}):role(/(?:[^/]+/)*)?([^/]+)$", role_arn)
+        if match:
+            account, path, name = match.group(1), match.group(2) or "/", match.group(3)
+            roles = iam_backend(account).roles.values()
+            if any(r.name == name and r.path == path for r in roles):
+                return None
+        return {"error_code": "AccessDenied", "http_status": 403,
+                "message": f"User is not authorized to perform: sts:AssumeRole on resource: {role_arn}"}
 
     def credential_report(self, start_response: Any, req: dict[str, Any]) -> Any:
         """GenerateCredentialReport / GetCredentialReport as AWS documents them (see the module docstring)."""
@@ -579,6 +598,9 @@ class Seeder:
 
     Spec: {"organization"?: false, "management_account"?: "12 digits", "management": {"users": [USER]},
            "accounts": [ACCOUNT], "ous": [OU]}
+      "roles": [NAME]: roles created (path /, trusting the management account) in every member account the
+      seeder creates, beside the OrganizationAccountAccessRole that Organizations creates: AssumeRole of a role
+      that does not exist is AccessDenied, as on AWS.
       "management_account": a second organization (or standalone account) in the same emulator, managed from
       that account: seeded as a user "keyaudit-caller" created there, whose key is returned as "credentials"
       for running keyaudit as that organization's caller.
@@ -602,6 +624,7 @@ class Seeder:
         self.creds = {"aws_access_key_id": "AKIAIOSFODNN7EXAMPLE", "aws_secret_access_key": "x" * 40,
                       "region_name": "us-east-1"}
         self.result: dict[str, Any] = {"accounts": {}, "ous": {}, "keys": {}}
+        self.roles: list[str] = []
 
     def client(self, service: str, **creds: Any) -> Any:
         return boto3.client(service, endpoint_url=self.url, config=self.cfg, **{**self.creds, **creds})
@@ -620,6 +643,7 @@ class Seeder:
         org_id = org.create_organization(FeatureSet="ALL")["Organization"]["Id"]
         root = org.list_roots()["Roots"][0]["Id"]
         self.result.update(organization_id=org_id, management_account_id=management, root_id=root)
+        self.roles = spec.get("roles", [])
         self.result["ous"]["/Root"] = root
         self.users(management, self.client("iam"), spec.get("management", {}).get("users", []))
         self.root_keys(management, spec.get("management", {}).get("root_keys", []))
@@ -656,6 +680,12 @@ class Seeder:
         if parent != root:
             org.move_account(AccountId=account_id, SourceParentId=root, DestinationParentId=parent)
         self.result["accounts"][name] = account_id
+        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                 "Principal": {"AWS": f"arn:aws:iam::{self.result['management_account_id']}:root"}}]}
+        for role in self.roles:
+            iam_backend(account_id).create_role(role_name=role, assume_role_policy_document=json.dumps(trust), path="/",
+                                                permissions_boundary=None, description="", tags=[],
+                                                max_session_duration="3600")
         if spec.get("users"):
             sts = self.client("sts")
             creds = sts.assume_role(RoleArn=f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole",
