@@ -32,7 +32,9 @@ fn setup() -> Org {
         },
         "ous": [
             {"name": "Dev", "accounts": [{"name": "work", "users": [
-                {"name": "dormant1", "keys": [dormant(Some("2026-06-01T12:00:00Z"))]},
+                // GetAccessKeyLastUsed answers in fractions of a second, the credential report in whole seconds:
+                // the same instant is not a use after the plan (issue "A new user's first hour").
+                {"name": "dormant1", "keys": [dormant(Some("2026-06-01T12:00:00.747603Z"))]},
                 {"name": "dormant2", "keys": [dormant(None)]},
                 {"name": "dormant3", "keys": [dormant(Some("2026-07-01T12:00:00Z"))]},
                 {"name": "dormant4", "keys": [dormant(None)]},
@@ -48,8 +50,10 @@ fn setup() -> Org {
 
 impl Org {
     /// An organization seeded from `spec`, whose management account has the caller `auditor` (first key).
-    fn seeded(spec: Value) -> Org {
+    fn seeded(mut spec: Value) -> Org {
         let emu = Emulator::start();
+        // The remediation role `apply` and `undo` assume (AssumeRole of a role that does not exist is denied).
+        spec["roles"] = json!(["KeyauditRemediation"]);
         let s = emu.seed(spec);
         let key_id = s.key(&s.account("management"), "auditor", 0);
         let secret = s.0["secrets"][&key_id].as_str().unwrap().to_owned();
@@ -194,7 +198,13 @@ fn plan_review_apply_undo_changes_exactly_the_planned_keys() {
     let second = org.run(&["apply", &plan_path, "--yes"]);
     assert_eq!(code(&second), 1, "two changes were skipped by the re-check\n{}", stdout(&second));
     let text = stdout(&second);
-    assert!(text.contains("after the plan was made") && text.contains("the key no longer exists"), "{text}");
+    assert!(
+        text.contains(
+            "the key was used on 2026-11-28T06:00:00Z, after the credential report the plan was made from, which \
+             showed its last use as 2026-07-01T12:00:00Z"
+        ) && text.contains("the key no longer exists"),
+        "{text}"
+    );
     assert_eq!(org.inactive_users("work"), ["dormant1", "dormant2"]);
     for account in ["prod", "keep"] {
         assert!(org.inactive_users(account).is_empty(), "{account} is protected");

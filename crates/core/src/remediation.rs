@@ -315,6 +315,14 @@ fn under(ou_path: Option<&str>, protected: &str) -> bool {
 
 const SECONDS_PER_DAY: i64 = 86_400;
 
+/// Whether a last use `used` (read from `iam:GetAccessKeyLastUsed`, which answers with fractions of a second) is
+/// later than `known` (what the plan was made from: a credential report's whole seconds, or an earlier look-up).
+/// Compared at the precision both sources share, whole seconds, so that the same instant read from both is never
+/// "later"; a use with no earlier one known (`None`: none recorded) is later whatever it is.
+pub fn used_after(used: Timestamp, known: Option<Timestamp>) -> bool {
+    known.is_none_or(|known| used.as_second() > known.as_second())
+}
+
 impl PlanPolicy {
     /// `key` as the change may name it, or why it is left out (`findings` are all about it; `last_used_at` is the
     /// key's last use).
@@ -406,11 +414,7 @@ pub fn plan_deletions(
     let mut excluded = Vec::new();
     for k in keys {
         let days = now.duration_since(k.deactivated_at).as_secs().div_euclid(SECONDS_PER_DAY);
-        let used_since = match (k.last_used_now, k.last_used_then) {
-            (Some(now_used), Some(then)) => now_used > then,
-            (Some(now_used), None) => now_used > k.deactivated_at,
-            (None, _) => false,
-        };
+        let used_since = k.last_used_now.is_some_and(|used| used_after(used, k.last_used_then.or(Some(k.deactivated_at))));
         let why = if !k.inactive_now {
             Some(Exclusion::NotInactive)
         } else if used_since {
@@ -716,6 +720,21 @@ mod tests {
             ["old-never", "old-never"],
             "both of the key's findings (KA-IAM-001 and KA-IAM-004), whatever their verdict"
         );
+    }
+
+    #[test]
+    fn a_last_use_is_later_only_by_a_whole_second() {
+        let report = Some(ts("2026-08-07T01:20:54Z"));
+        let cases = [
+            ("2026-08-07T01:20:54Z", report, false),
+            ("2026-08-07T01:20:54.747603Z", report, false),
+            ("2026-08-07T01:20:55Z", report, true),
+            ("2026-08-07T01:20:53.999Z", report, false),
+            ("2026-08-07T01:20:54Z", None, true),
+        ];
+        for (used, known, later) in cases {
+            assert_eq!(used_after(ts(used), known), later, "{used} after {known:?}");
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@ use aws_sdk_iam::types::StatusType;
 use jiff::Timestamp;
 use keyaudit_core::ids::AccessKeyId;
 use keyaudit_core::inventory::KeyStatus;
-use keyaudit_core::remediation::{ChangeKind, KeyRef};
+use keyaudit_core::remediation::{ChangeKind, KeyRef, used_after};
 
 use crate::iam::{CollectError, IamApi, SdkIam, classify};
 
@@ -82,6 +82,11 @@ impl KeyAdmin for SdkIam {
     }
 }
 
+/// `t` to the whole second, as the credential report gives times (and as last uses are compared).
+fn seconds(t: Timestamp) -> Timestamp {
+    Timestamp::from_second(t.as_second()).unwrap_or(t)
+}
+
 /// A change to carry out: a plan's (deactivate, delete) or an undo's (re-activate).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
@@ -133,12 +138,19 @@ pub async fn carry_out<A: KeyAdmin>(
         });
     }
     let last_used_at = api.access_key_last_used(&key.access_key_id).await?;
-    if op != Operation::Reactivate
+    if let Operation::Plan(kind) = op
         && let Some(used) = last_used_at
-        && expect_last_used_at.is_none_or(|expected| used > expected)
+        && used_after(used, expect_last_used_at)
     {
+        // A deactivation's expected last use comes from the credential report the plan was made from; a deletion's
+        // from the plan's own re-check of the key.
+        let source = match kind {
+            ChangeKind::Deactivate => "the credential report the plan was made from",
+            ChangeKind::Delete => "the plan's re-check of the key",
+        };
+        let then = expect_last_used_at.map_or_else(|| "no use".to_owned(), |t| format!("its last use as {}", seconds(t)));
         return Ok(Outcome::Skipped {
-            reason: format!("the key was used on {used}, after the plan was made"),
+            reason: format!("the key was used on {}, after {source}, which showed {then}", seconds(used)),
             already_done: false,
         });
     }
@@ -246,6 +258,11 @@ mod tests {
             (deactivate, Some(Inactive), then, then, None),
             (deactivate, Some(Active), Some("2026-11-29T00:00:00Z"), then, None),
             (deactivate, Some(Active), Some("2026-11-29T00:00:00Z"), None, None),
+            // GetAccessKeyLastUsed answers in fractions of a second, the credential report in whole seconds: the
+            // same instant read from both is not a later use, one second more is.
+            (deactivate, Some(Active), Some("2026-06-01T00:00:00.747603Z"), then, Some("AKIA0000000000000001 inactive")),
+            (deactivate, Some(Active), Some("2026-06-01T00:00:01.000001Z"), then, None),
+            (delete, Some(Inactive), Some("2026-06-01T00:00:00.5Z"), then, Some("AKIA0000000000000001 deleted")),
             (delete, Some(Inactive), then, then, Some("AKIA0000000000000001 deleted")),
             (delete, Some(Active), then, then, None),
             (
@@ -272,5 +289,13 @@ mod tests {
                 }
             }
         }
+        let api = admin(Some(Active), Some("2026-06-01T00:00:01.25Z"));
+        let outcome = carry_out(&api, deactivate, &key(), then.map(|t| t.parse().unwrap())).await.unwrap();
+        let Outcome::Skipped { reason, already_done: false } = outcome else { panic!("{outcome:?}") };
+        assert_eq!(
+            reason,
+            "the key was used on 2026-06-01T00:00:01Z, after the credential report the plan was made from, which \
+             showed its last use as 2026-06-01T00:00:00Z"
+        );
     }
 }
