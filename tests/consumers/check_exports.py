@@ -103,10 +103,24 @@ def check_ocsf(path: str) -> None:
 def account_credentials(sts: object, account: str, caller: dict, management: str) -> dict:
     """An account's own credentials in the emulator: the caller's for its own account, else a session of the
     account's OrganizationAccountAccessRole (Security Hub keeps each account's findings apart by them)."""
+    import boto3
+    from botocore.exceptions import ClientError
+
     if account == management:
         return caller
-    c = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole",  # type: ignore[attr-defined]
-                        RoleSessionName="keyaudit-check")["Credentials"]
+    role = f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole"
+    try:
+        c = sts.assume_role(RoleArn=role, RoleSessionName="keyaudit-check")["Credentials"]  # type: ignore[attr-defined]
+    except ClientError as e:
+        if e.response["Error"]["Code"] != "AccessDenied":
+            raise
+        # Another organization's management account (a merged report) has no OrganizationAccountAccessRole, as on
+        # AWS: the check makes one there, through moto's account header, to read that account's hub.
+        iam = boto3.client("iam", endpoint_url=sts.meta.endpoint_url, region_name="us-east-1", **caller)  # type: ignore[attr-defined]
+        iam.meta.events.register("before-send.iam.*",
+                                 lambda request, **_: request.headers.__setitem__("x-moto-account-id", account))
+        iam.create_role(RoleName="OrganizationAccountAccessRole", AssumeRolePolicyDocument="{}")
+        c = sts.assume_role(RoleArn=role, RoleSessionName="keyaudit-check")["Credentials"]  # type: ignore[attr-defined]
     return dict(aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"],
                 aws_session_token=c["SessionToken"])
 
