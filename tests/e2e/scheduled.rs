@@ -424,3 +424,127 @@ fn bad_suppression_files_and_bad_baselines_are_usage_errors_that_say_what_is_wro
     assert_eq!(diff.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&diff.stderr).contains("the baseline audits organization"));
 }
+
+/// Issue "A new user's first hour": the weekly recipe, exactly as docs/scheduled-runs.md writes it, needs no shell
+/// logic: `--baseline DIR` takes the newest keyaudit JSON report there (never another format written beside it),
+/// and the first run, into a directory that does not exist yet, is a first run (every failing finding new).
+#[test]
+fn the_weekly_recipe_runs_from_an_empty_directory_without_shell_logic() {
+    let emu = Emulator::start();
+    let s = emu.seed(json!({"accounts": [{"name": "work", "users": [
+        {"name": "stale", "keys": [{"created": OLD, "last_used": "2026-11-27T12:00:00Z"}]},
+        {"name": "fresh", "keys": [{"created": "2026-11-01T12:00:00Z"}]},
+        {"name": "newbie", "keys": []}
+    ]}]}));
+    let work = s.account("work");
+    let root = tempfile::tempdir().unwrap();
+    let weekly = root.path().join("weekly");
+    let w = weekly.display().to_string();
+    let week = |as_of: &str| {
+        // The recipe: one command, the same every week (without --quiet: its warnings belong in the job's log).
+        let out = emu.command(&[
+            "scan",
+            "--as-of",
+            as_of,
+            "--rules",
+            "KA-IAM-001",
+            "--owner-tags",
+            "",
+            "--output-dir",
+            &w,
+            "-o",
+            "json",
+            "-o",
+            "sarif",
+            "-o",
+            "ocsf",
+            "--baseline",
+            &w,
+            "--fail-on",
+            "new",
+        ]);
+        // Files are named after the run's start, to the second.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let report = std::fs::read_dir(&weekly)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                name.ends_with(".json") && !name.ends_with(".ocsf.json")
+            })
+            .max()
+            .unwrap();
+        let json: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        Run::new(out, Some(json))
+    };
+
+    // Week 1: the directory does not exist yet. A first run: every failing finding is new, said so on stderr.
+    let first = week(AS_OF);
+    assert_eq!(first.code, 1, "the stale key is new, and --fail-on new fails on it\n{}", first.stderr);
+    assert!(first.stderr.contains("this is the first run"), "{}", first.stderr);
+    let r = first.report();
+    assert_eq!(r["summary"]["since_baseline"]["new"], 1, "{}", r["summary"]);
+    assert_eq!(by_user(&first)["stale"][0].1, "new");
+    assert!(r["resolved"].as_array().unwrap().is_empty());
+
+    // Week 2: nothing changed. The baseline is week 1's JSON report, not the OCSF file written beside it.
+    let second = week(AS_OF_2);
+    assert_eq!(second.code, 0, "nothing new\n{}", second.stderr);
+    assert!(!second.stderr.contains("first run"), "{}", second.stderr);
+    let r = second.report();
+    assert_eq!(r["baseline"]["as_of"], AS_OF, "compared with week 1");
+    assert_eq!(
+        (&r["summary"]["since_baseline"]["new"], &r["summary"]["since_baseline"]["still_open"]),
+        (&json!(0), &json!(1))
+    );
+
+    // Week 3: a new stale key.
+    let key = emu.change_key(&work, "newbie", "create", None);
+    emu.control(
+        "POST",
+        "keys/backdate",
+        &json!({"account_id": work, "user_name": "newbie", "access_key_id": key, "created": OLD}),
+    );
+    emu.control("DELETE", "reports", &Value::Null); // a week later: AWS generates a new credential report
+    let third = week(AS_OF_3);
+    assert_eq!(third.code, 1, "one new failing finding\n{}", third.stderr);
+    let r = third.report();
+    assert_eq!(r["baseline"]["as_of"], AS_OF_2, "compared with week 2, the newest");
+    assert_eq!(r["summary"]["since_baseline"]["new"], 1);
+    assert_eq!(by_user(&third)["newbie"][0].1, "new");
+    assert_eq!(by_user(&third)["stale"][0].1, "unchanged");
+}
+
+/// Issue "A new user's first hour": another export given as --baseline is named for what it is.
+#[test]
+fn a_baseline_that_is_another_export_says_what_it_is_and_what_was_expected() {
+    let emu = Emulator::start();
+    emu.seed(json!({"accounts": [{"name": "work", "users": [{"name": "a", "keys": [{"created": OLD}]}]}]}));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let out =
+        emu.command(&["scan", "-q", "--as-of", AS_OF, "--output-dir", &d, "-o", "ocsf", "-o", "sarif", "-o", "ndjson"]);
+    assert_eq!(out.status.code(), Some(1));
+    for (suffix, says) in [
+        (".ocsf.json", "a JSON array, not a keyaudit JSON report (keyaudit's OCSF and ASFF exports are arrays)"),
+        (".sarif", "a SARIF log, not a keyaudit JSON report"),
+        (".ndjson", "JSON lines, not a keyaudit JSON report (keyaudit's NDJSON export is JSON lines)"),
+    ] {
+        let file = super::file_with_suffix(dir.path(), suffix);
+        let out = emu.command(&["scan", "-q", "--as-of", AS_OF, "--baseline", &file.display().to_string()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "--baseline {}: {says}; expected a report written by `keyaudit scan -o json`",
+                file.display()
+            )),
+            "{stderr}"
+        );
+    }
+    // A directory with exports but no keyaudit JSON report is a first run only with --fail-on new's consent: it
+    // compares with nothing, and says so.
+    let out = emu.command(&["scan", "--as-of", AS_OF, "--baseline", &d, "--fail-on", "new", "-o", "table"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("this is the first run"));
+}

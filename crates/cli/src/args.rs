@@ -370,9 +370,10 @@ pub(crate) struct ScanArgs {
     #[arg(long, env = "KEYAUDIT_SUPPRESSIONS", value_name = "FILE", help_heading = "Rule")]
     pub(crate) suppressions: Option<PathBuf>,
 
-    /// A previous JSON report (`-o json`) to compare with: each finding gets a baseline_state (new, unchanged,
-    /// updated) and the report lists what was resolved since.
-    #[arg(long, env = "KEYAUDIT_BASELINE", value_name = "FILE", help_heading = "Rule")]
+    /// The last run to compare with: a JSON report (`-o json`), or a directory, where the newest keyaudit JSON report
+    /// is taken (other formats are ignored; none yet, or the --output-dir not created yet: a first run, where every
+    /// failing finding is new). Each finding gets a baseline_state, and the report lists what was resolved since.
+    #[arg(long, env = "KEYAUDIT_BASELINE", value_name = "FILE|DIR", help_heading = "Rule")]
     pub(crate) baseline: Option<PathBuf>,
 
     /// Which users get an iam:ListAccessKeys call to attach key ids [default: failing].

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::{Result, anyhow, bail};
 use jiff::Timestamp;
-use keyaudit_core::baseline::{Coverage, Snapshot, SnapshotAccount, SnapshotFinding, thresholds};
+use keyaudit_core::baseline::{Baseline, Coverage, Snapshot, SnapshotAccount, SnapshotFinding, thresholds};
 use keyaudit_core::eval::Verdict;
 use keyaudit_core::ids::AccountId;
 use serde::Deserialize;
@@ -65,28 +65,123 @@ struct Finding {
     suppression: Option<serde_json::Value>,
 }
 
-/// The `schema_version` of a keyaudit JSON report, once the bytes are shown to be one (JSON, `tool.name`
-/// "keyaudit", a `schema_version`). Only those fields are read, so that a report of a newer version gets its
-/// version's message rather than one about whatever field that version changed.
+/// What a report's first fields say: enough to tell a keyaudit JSON report from any other JSON (another export of
+/// keyaudit's, say), and to order several by time. serde skips every other field without building it.
+#[derive(Deserialize)]
+struct Header {
+    schema_version: Option<u64>,
+    tool: Option<Tool>,
+    run: Option<RunHeader>,
+    /// A SARIF log's runs.
+    runs: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct Tool {
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RunHeader {
+    as_of: Option<Timestamp>,
+    started_at: Option<Timestamp>,
+    scope: Option<String>,
+}
+
+const EXPECTED: &str = "expected a report written by `keyaudit scan -o json`";
+
+/// Reads the header of a keyaudit JSON report, once the bytes are shown to be one (JSON, `tool.name` "keyaudit", a
+/// `schema_version`); otherwise says what the bytes are (keyaudit's other exports are JSON too).
+fn header(bytes: &[u8]) -> Result<Header> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first == Some(&b'[') {
+        bail!("a JSON array, not a keyaudit JSON report (keyaudit's OCSF and ASFF exports are arrays); {EXPECTED}");
+    }
+    let header: Header = serde_json::from_slice(bytes).map_err(|e| {
+        if e.to_string().starts_with("trailing characters") {
+            anyhow!("JSON lines, not a keyaudit JSON report (keyaudit's NDJSON export is JSON lines); {EXPECTED}")
+        } else {
+            anyhow!("not JSON ({e}); {EXPECTED}")
+        }
+    })?;
+    if header.runs.is_some() {
+        bail!("a SARIF log, not a keyaudit JSON report; {EXPECTED}");
+    }
+    if header.schema_version.is_none() {
+        bail!("JSON without a schema_version, not a keyaudit JSON report; {EXPECTED}");
+    }
+    if header.tool.as_ref().and_then(|t| t.name.as_deref()) != Some("keyaudit") {
+        bail!("not a keyaudit JSON report (tool.name is not \"keyaudit\"); {EXPECTED}");
+    }
+    Ok(header)
+}
+
+/// The `schema_version` of a keyaudit JSON report (see [`header`]). Only the header is read, so that a report of a
+/// newer version gets its version's message rather than one about whatever field that version changed.
 pub(crate) fn schema_version(bytes: &[u8]) -> Result<u64> {
-    #[derive(Deserialize)]
-    struct Tool {
-        name: Option<String>,
+    Ok(header(bytes)?.schema_version.unwrap_or_default())
+}
+
+/// Where `--baseline` points: a report, or a directory of them (scheduled runs keep theirs there).
+#[derive(Debug)]
+pub(crate) enum BaselineSource {
+    /// The newest keyaudit JSON report: a file given, or the one found in the directory given.
+    Report(std::path::PathBuf, Box<Baseline>),
+    /// A directory without a keyaudit JSON report yet: this is the first run, every failing finding is new.
+    FirstRun(std::path::PathBuf),
+}
+
+/// Reads `--baseline PATH`: a report, or the newest keyaudit JSON report in a directory (see [`newest_report`]).
+/// The run's own `--output-dir` may not exist yet: it is created with the first report, so that is a first run.
+pub(crate) fn baseline(path: &Path, output_dir: Option<&Path>) -> Result<BaselineSource> {
+    if !path.exists() && output_dir == Some(path) {
+        return Ok(BaselineSource::FirstRun(path.to_owned()));
     }
-    #[derive(Deserialize)]
-    struct Header {
-        schema_version: Option<u64>,
-        tool: Option<Tool>,
+    if !path.is_dir() {
+        return Ok(BaselineSource::Report(path.to_owned(), Box::new(Baseline::new(load("--baseline", path)?))));
     }
-    let header: Header = serde_json::from_slice(bytes)
-        .map_err(|e| anyhow!("not JSON ({e}); expected a report written by `keyaudit scan -o json`"))?;
-    let Some(version) = header.schema_version else {
-        bail!("no schema_version; expected a report written by `keyaudit scan -o json`");
-    };
-    if header.tool.and_then(|t| t.name).as_deref() != Some("keyaudit") {
-        bail!("not a keyaudit JSON report (tool.name is not \"keyaudit\")");
+    match newest_report(path)? {
+        Some(report) => {
+            tracing::info!(report = %report.display(), "--baseline {}: the newest keyaudit JSON report there", path.display());
+            let baseline = Box::new(Baseline::new(load("--baseline", &report)?));
+            Ok(BaselineSource::Report(report, baseline))
+        }
+        None => Ok(BaselineSource::FirstRun(path.to_owned())),
     }
-    Ok(version)
+}
+
+/// The newest keyaudit JSON report in `dir` (by its run's `as_of`, then its start, then its name), or `None` when
+/// there is none. Only `*.json` files count, never keyaudit's other formats (`*.ocsf.json`, `*.asff.json`, SARIF,
+/// NDJSON) nor a merged report; another JSON file is skipped with a note in the log.
+pub(crate) fn newest_report(dir: &Path) -> Result<Option<std::path::PathBuf>> {
+    let shown = dir.display();
+    let entries = std::fs::read_dir(dir).map_err(|e| anyhow!("--baseline {shown}: cannot list the directory ({e})"))?;
+    let mut newest: Option<((Timestamp, Timestamp, std::path::PathBuf), std::path::PathBuf)> = None;
+    for entry in entries {
+        let path = entry.map_err(|e| anyhow!("--baseline {shown}: cannot list the directory ({e})"))?.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if !name.ends_with(".json") || name.ends_with(".ocsf.json") || name.ends_with(".asff.json") || !path.is_file() {
+            continue;
+        }
+        let bytes = std::fs::read(&path).map_err(|e| anyhow!("--baseline {}: cannot read ({e})", path.display()))?;
+        let run = match header(&bytes) {
+            Ok(Header { run: Some(run), .. }) if run.scope.as_deref() != Some("merged") => run,
+            Ok(_) => {
+                tracing::info!("--baseline {shown}: skipping {name}: a merged report or no run");
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!("--baseline {shown}: skipping {name}: {e}");
+                continue;
+            }
+        };
+        let (Some(as_of), Some(started)) = (run.as_of, run.started_at) else { continue };
+        let order = (as_of, started, path.clone());
+        if newest.as_ref().is_none_or(|(best, _)| order > *best) {
+            newest = Some((order, path));
+        }
+    }
+    Ok(newest.map(|(_, path)| path))
 }
 
 /// Reads a keyaudit JSON report; `flag` names where it came from in messages (`--baseline`, `diff`).
@@ -183,7 +278,7 @@ mod tests {
         };
         let cases = [
             ("{".to_owned(), "not JSON"),
-            ("{}".to_owned(), "no schema_version"),
+            ("{}".to_owned(), "JSON without a schema_version"),
             (r#"{"schema_version": 1, "tool": {"name": "other"}}"#.to_owned(), "not a keyaudit JSON report (tool.name"),
             (r#"{"schema_version": 9, "tool": {"name": "keyaudit"}}"#.to_owned(), "schema_version 9 is newer"),
             (run(r#", "scope": "merged""#), "a merged report (keyaudit merge) spans several organizations"),
@@ -199,5 +294,29 @@ mod tests {
         }
         std::fs::write(&path, run(r#", "caller_account_id": "000000000001""#)).unwrap();
         assert_eq!(load("--baseline", &path).unwrap().caller_account_id, "000000000001");
+    }
+
+    #[test]
+    fn the_newest_keyaudit_json_report_of_a_directory_is_the_baseline_and_nothing_else_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let report = |as_of: &str, started: &str, scope: &str| {
+            format!(
+                r#"{{"schema_version": 1, "tool": {{"name": "keyaudit"}}, "run": {{"as_of": "{as_of}",
+                "started_at": "{started}", "scope": "{scope}"}}}}"#
+            )
+        };
+        let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+        assert_eq!(newest_report(dir.path()).unwrap(), None, "an empty directory: a first run");
+        write("week1.json", &report("2026-11-28T12:00:00Z", "2026-11-28T12:00:00Z", "organization"));
+        write("week2.json", &report("2026-12-05T12:00:00Z", "2026-12-05T12:00:00Z", "organization"));
+        // Written later, but of an earlier instant (--as-of): not the newest.
+        write("rerun.json", &report("2026-12-01T00:00:00Z", "2026-12-06T00:00:00Z", "organization"));
+        write("merged.json", &report("2026-12-31T00:00:00Z", "2026-12-31T00:00:00Z", "merged"));
+        write("later.ocsf.json", "[]");
+        write("later.asff.json", "[]");
+        write("other.json", r#"{"name": "not a report"}"#);
+        write("broken.json", "{");
+        write("later.sarif", r#"{"runs": []}"#);
+        assert_eq!(newest_report(dir.path()).unwrap(), Some(dir.path().join("week2.json")));
     }
 }

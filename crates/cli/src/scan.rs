@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 use futures::FutureExt;
 use jiff::Timestamp;
-use keyaudit_core::baseline::Snapshot;
+use keyaudit_core::baseline::{Baseline, Snapshot};
 use keyaudit_core::eval::EvalContext;
 use keyaudit_core::report::Scope;
 use keyaudit_core::report::{ClockCheck, Origin, Report, RunInfo, annotate};
@@ -14,6 +14,7 @@ use keyaudit_scanner::scan_accounts;
 use crate::aws::{Connector, Session};
 use crate::output::{open_streams, prepare, write_all};
 use crate::progress::Progress;
+use crate::saved::BaselineSource;
 use crate::settings::Settings;
 use crate::{ExitStatus, Failure};
 
@@ -123,15 +124,30 @@ pub(crate) async fn collect(settings: &Settings, quiet: bool) -> Result<Report, 
         None => Scope::StandaloneAccount,
     };
 
-    if let Some((path, baseline)) = &settings.baseline {
-        let header = Snapshot::header(
-            as_of,
-            &scope,
-            caller.account_id.as_str(),
-            &caller.partition,
-            &rules.metas(),
-            &settings.rule_config,
-        );
+    let header = Snapshot::header(
+        as_of,
+        &scope,
+        caller.account_id.as_str(),
+        &caller.partition,
+        &rules.metas(),
+        &settings.rule_config,
+    );
+    // A first run (`--baseline DIR` without a report yet) compares with nothing: every failing finding is new.
+    let first_run;
+    let baseline = match &settings.baseline {
+        Some(BaselineSource::Report(_, baseline)) => Some(&**baseline),
+        Some(BaselineSource::FirstRun(dir)) => {
+            tracing::warn!(
+                "--baseline {}: no keyaudit JSON report there yet: this is the first run, so every failing or warning \
+                 finding is new",
+                dir.display()
+            );
+            first_run = Baseline::new(header.clone());
+            Some(&first_run)
+        }
+        None => None,
+    };
+    if let Some(BaselineSource::Report(path, baseline)) = &settings.baseline {
         baseline
             .check_compatible(&header)
             .map_err(|e| Failure::usage(anyhow::Error::new(e).context(format!("--baseline {}", path.display()))))?;
@@ -150,7 +166,6 @@ pub(crate) async fn collect(settings: &Settings, quiet: bool) -> Result<Report, 
         .map_err(Failure::usage)?;
     let progress = Progress::new(0, quiet);
     let suppressions = settings.suppressions.as_ref().map(|(_, s)| s);
-    let baseline = settings.baseline.as_ref().map(|(_, b)| b);
     let partition = caller.partition.clone();
     let on_done = |done: keyaudit_scanner::AccountDone<'_>| {
         annotate(done.findings, &done.record.account, &partition, as_of, suppressions, baseline);

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use jiff::Timestamp;
-use keyaudit_core::baseline::Baseline;
 use keyaudit_core::eval::RuleConfig;
 use keyaudit_core::ids::AccountId;
 use keyaudit_core::report::FailOn;
@@ -95,8 +94,8 @@ pub(crate) struct Settings {
     pub(crate) output_options: OutputOptions,
     /// `--suppressions`: the file and its entries.
     pub(crate) suppressions: Option<(std::path::PathBuf, Suppressions)>,
-    /// `--baseline`: the file and the report it holds.
-    pub(crate) baseline: Option<(std::path::PathBuf, Baseline)>,
+    /// `--baseline`: the report it names (a file, or the newest in a directory), or a first run.
+    pub(crate) baseline: Option<crate::saved::BaselineSource>,
     /// `--push-securityhub`: the region to import into (`None`: the run's) and the calls per second per account.
     pub(crate) push_securityhub: Option<(Option<String>, NonZeroU32)>,
 }
@@ -247,12 +246,18 @@ impl Settings {
             }
             None => None,
         };
-        let baseline = match args.baseline.clone().or(file.baseline) {
-            Some(path) => Some((path.clone(), Baseline::new(crate::saved::load("--baseline", &path)?))),
-            None => None,
-        };
+        let output_dir = args.output_dir.clone().or(file.output_dir);
+        let baseline = args
+            .baseline
+            .clone()
+            .or(file.baseline)
+            .map(|path| crate::saved::baseline(&path, output_dir.as_deref()))
+            .transpose()?;
         if fail_on == FailOn::New && baseline.is_none() {
-            bail!("--fail-on new: needs --baseline PREVIOUS.json (a failing finding is new only against a baseline)");
+            bail!(
+                "--fail-on new: needs --baseline PREVIOUS.json or DIR (a failing finding is new only against a \
+                 baseline; a directory without a report yet makes a first run, where every failing finding is new)"
+            );
         }
 
         let filter = AccountFilter {
@@ -260,7 +265,6 @@ impl Settings {
             accounts: account_ids("--account", &list(&args.accounts, file.account))?,
             exclude: account_ids("--exclude-account", &list(&args.exclude_accounts, file.exclude_account))?,
         };
-        let output_dir = args.output_dir.clone().or(file.output_dir);
         let outputs = OutputSpec::parse_all(&list(&args.outputs, file.output), output_dir.as_deref())?;
         let output_options = OutputOptions {
             sarif_include_pass: args.sarif_include_pass || file.sarif_include_pass.unwrap_or(false),

@@ -414,7 +414,8 @@ pub fn plan_deletions(
     let mut excluded = Vec::new();
     for k in keys {
         let days = now.duration_since(k.deactivated_at).as_secs().div_euclid(SECONDS_PER_DAY);
-        let used_since = k.last_used_now.is_some_and(|used| used_after(used, k.last_used_then.or(Some(k.deactivated_at))));
+        let used_since =
+            k.last_used_now.is_some_and(|used| used_after(used, k.last_used_then.or(Some(k.deactivated_at))));
         let why = if !k.inactive_now {
             Some(Exclusion::NotInactive)
         } else if used_since {

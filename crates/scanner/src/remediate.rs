@@ -148,7 +148,8 @@ pub async fn carry_out<A: KeyAdmin>(
             ChangeKind::Deactivate => "the credential report the plan was made from",
             ChangeKind::Delete => "the plan's re-check of the key",
         };
-        let then = expect_last_used_at.map_or_else(|| "no use".to_owned(), |t| format!("its last use as {}", seconds(t)));
+        let then =
+            expect_last_used_at.map_or_else(|| "no use".to_owned(), |t| format!("its last use as {}", seconds(t)));
         return Ok(Outcome::Skipped {
             reason: format!("the key was used on {}, after {source}, which showed {then}", seconds(used)),
             already_done: false,
@@ -260,7 +261,13 @@ mod tests {
             (deactivate, Some(Active), Some("2026-11-29T00:00:00Z"), None, None),
             // GetAccessKeyLastUsed answers in fractions of a second, the credential report in whole seconds: the
             // same instant read from both is not a later use, one second more is.
-            (deactivate, Some(Active), Some("2026-06-01T00:00:00.747603Z"), then, Some("AKIA0000000000000001 inactive")),
+            (
+                deactivate,
+                Some(Active),
+                Some("2026-06-01T00:00:00.747603Z"),
+                then,
+                Some("AKIA0000000000000001 inactive"),
+            ),
             (deactivate, Some(Active), Some("2026-06-01T00:00:01.000001Z"), then, None),
             (delete, Some(Inactive), Some("2026-06-01T00:00:00.5Z"), then, Some("AKIA0000000000000001 deleted")),
             (delete, Some(Inactive), then, then, Some("AKIA0000000000000001 deleted")),
