@@ -53,3 +53,25 @@ ensure_chromium() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
   fi
 }
+
+# Starts the bundled emulator in the background, its output in $1; sets EMULATOR_URL and EMULATOR_PID. Extra
+# arguments go to the launcher (e.g. --port 4566).
+start_emulator() {
+  local log=$1; shift
+  "$KEYAUDIT_EMULATOR_PYTHON" "$ROOT/tests/emulator/keyaudit_emulator.py" "$@" > "$log" 2>&1 &
+  EMULATOR_PID=$!
+  EMULATOR_URL=""
+  for _ in $(seq 1 100); do
+    EMULATOR_URL=$(sed -n 's/^KEYAUDIT_EMULATOR_READY //p' "$log")
+    [ -n "$EMULATOR_URL" ] && return 0
+    kill -0 "$EMULATOR_PID" 2>/dev/null || { cat "$log"; return 1; }
+    sleep 0.2
+  done
+  echo "the emulator did not start"; cat "$log"; return 1
+}
+
+# The environment that points keyaudit (and the AWS CLI) at the emulator, as the demo organization's caller.
+emulator_env() {
+  echo "AWS_ENDPOINT_URL=$EMULATOR_URL AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE" \
+    "AWS_SECRET_ACCESS_KEY=demo-not-a-secret AWS_EC2_METADATA_DISABLED=true"
+}

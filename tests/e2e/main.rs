@@ -211,6 +211,8 @@ fn bad_input_exits_2_with_a_message_naming_the_input() {
     std::fs::write(&bad_config, "max-age-days = 90\nconcurrency = \"many\"\n").unwrap();
     let unknown_key = dir.path().join("unknown.toml");
     std::fs::write(&unknown_key, "max-age = 90\n").unwrap();
+    let underscores = dir.path().join("underscores.toml");
+    std::fs::write(&underscores, "max_age_days = 90\n").unwrap();
     let cases: Vec<(Vec<String>, &str)> = vec![
         (vec!["--as-of".into(), "yesterday".into()], "--as-of \"yesterday\": expected an RFC 3339 instant"),
         (vec!["--ou".into(), "/Root/Nope".into()], "--ou \"/Root/Nope\" matches no organizational unit"),
@@ -218,7 +220,7 @@ fn bad_input_exits_2_with_a_message_naming_the_input() {
         (vec!["--account".into(), "12345".into()], "invalid AWS account id \"12345\""),
         (
             vec!["-o".into(), "json=/nonexistent-dir/report.json".into()],
-            "--output /nonexistent-dir/report.json: cannot write",
+            "--output /nonexistent-dir/report.json: the directory /nonexistent-dir does not exist",
         ),
         (vec!["-o".into(), "xml".into()], "unknown format \"xml\""),
         (vec!["-o".into(), "json".into(), "-o".into(), "table".into()], "at most one format can go to stdout"),
@@ -226,7 +228,14 @@ fn bad_input_exits_2_with_a_message_naming_the_input() {
         (vec!["--account-timeout".into(), "soon".into()], "--account-timeout \"soon\": expected a duration"),
         (vec!["--role-path".into(), "audit".into()], "--role-path \"audit\" is invalid"),
         (vec!["--config".into(), bad_config.display().to_string()], "line 2"),
-        (vec!["--config".into(), unknown_key.display().to_string()], "unknown field `max-age`"),
+        (
+            vec!["--config".into(), unknown_key.display().to_string()],
+            "unknown key `max-age`: did you mean `max-age-days`?",
+        ),
+        (
+            vec!["--config".into(), underscores.display().to_string()],
+            "line 1: unknown key `max_age_days`: did you mean `max-age-days`? (keys are the long flag names",
+        ),
         (vec!["--no-such-flag".into()], "unexpected argument '--no-such-flag'"),
     ];
     for (args, message) in cases {
@@ -241,6 +250,8 @@ fn bad_input_exits_2_with_a_message_naming_the_input() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(message), "{args:?}: expected {message:?} in:\n{stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
+        let own = stderr.replace(&dir.path().display().to_string(), "DIR");
+        assert!(!own.contains(".tmp") && !own.contains(".keyaudit-"), "never a temporary file's name: {stderr}");
         assert!(out.stdout.is_empty(), "{args:?} wrote a report");
     }
     let _ = s;

@@ -348,11 +348,14 @@ fn deletions_wait_for_the_journal_and_need_allow_delete() {
 fn a_plan_needs_a_file_and_well_formed_protections() {
     let emu = Emulator::start();
     for (args, needle) in [
-        (vec!["plan"], "give the plan file as -o FILE"),
+        (vec!["plan"], "give the plan file as -o FILE or -o json=FILE"),
+        (vec!["plan", "-o", "sarif=plan.sarif"], "-o sarif=plan.sarif: a plan is a JSON file, not sarif"),
         (vec!["plan", "-o", "plan.json", "--protect-ou", "Prod"], "--protect-ou \"Prod\": expected an OU path"),
         (vec!["plan", "-o", "plan.json", "--protect-account", "123"], "--protect-account: invalid AWS account id"),
         (vec!["plan", "-o", "plan.json", "--valid-for", "soon"], "--valid-for \"soon\": expected a duration"),
         (vec!["plan", "-o", "plan.json", "--delete-deactivated-after", "30d"], "needs --journal-dir DIR"),
+        (vec!["plan", "-o", "no-such-dir/plan.json"], "the directory no-such-dir does not exist"),
+        (vec!["undo", "plan.journal.jsonl"], "plan.journal.jsonl: no such journal; `keyaudit apply PLAN.json` writes"),
     ] {
         let out = emu.command(&args);
         assert_eq!(code(&out), 2, "{args:?}");
@@ -497,4 +500,35 @@ fn a_never_used_key_is_planned_and_every_failing_deactivate_key_left_out_is_list
 
     let help = stdout(&org.run(&["plan", "--help"]));
     assert!(help.contains("applies to keys that were used"), "{help}");
+}
+
+/// Issue "A new user's first hour": the README's remediation journey on the bundled demo organization (whose last
+/// uses, like AWS's, carry fractions of a second) deactivates its dormant key; nothing is skipped as "used since".
+#[test]
+fn the_demo_organizations_remediation_journey_deactivates_its_dormant_key() {
+    let emu = Emulator::start();
+    let spec: Value =
+        serde_json::from_str(&std::fs::read_to_string(super::harness::repo_root().join("demo/org.json")).unwrap())
+            .unwrap();
+    let s = emu.seed(spec);
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("plan.json").display().to_string();
+    // `-o json=FILE` as `scan` takes it; `-q` quiets the log, not the plan's table (as `scan -q` keeps its report).
+    let out = emu.command(&["plan", "-q", "-o", &format!("json={plan}")]);
+    assert_eq!(code(&out), 3, "the demo's 'forensics' account is denied on purpose\n{}", stdout(&out));
+    assert!(stdout(&out).contains("DEACTIVATE"), "{}", stdout(&out));
+    let planned: Value = serde_json::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap();
+    let payments = s.account("payments-prod");
+    let dormant = s.key(&payments, "batch+settlement@corp", 0);
+    assert!(
+        planned["changes"].as_array().unwrap().iter().any(|c| c["access_key_id"] == dormant.as_str()),
+        "{}",
+        stdout(&out)
+    );
+    let out = emu.command(&["apply", &plan, "--yes"]);
+    assert_eq!(code(&out), 0, "every planned change is done\n{}", stdout(&out));
+    assert!(!stdout(&out).contains("skipped"), "{}", stdout(&out));
+    let keys = emu.control("GET", "keys", &json!({"account_id": payments}));
+    assert_eq!(keys["batch+settlement@corp"][0]["status"], "Inactive", "{keys}");
+    assert_eq!(keys["ci-deployer"][0]["status"], "Active", "a key in use is left alone");
 }

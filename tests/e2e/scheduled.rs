@@ -350,7 +350,7 @@ fn bad_suppression_files_and_bad_baselines_are_usage_errors_that_say_what_is_wro
             "[[suppression]]\naccount_id = \"000000000001\"\nowner = \"o\"\nexpires = 2027-01-01\n".to_owned(),
             "line 1: entry #1 has no `reason`",
         ),
-        ("unknown.toml", format!("{entry}expires = 2027-01-01\nteam = \"x\"\n"), "line 6: unknown field `team`"),
+        ("unknown.toml", format!("{entry}expires = 2027-01-01\nteam = \"x\"\n"), "line 6: unknown key `team`"),
         (
             "glob.toml",
             format!("{entry}expires = 2027-01-01\nuser_arn = \"arn:aws:iam::*:user/**\"\n"),
@@ -422,7 +422,12 @@ fn bad_suppression_files_and_bad_baselines_are_usage_errors_that_say_what_is_wro
     assert!(run.stderr.contains("it was made with max_age_days 60, this run uses 90"), "{}", run.stderr);
     let diff = emu.command(&["diff", &b, &other_org]);
     assert_eq!(diff.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&diff.stderr).contains("the baseline audits organization"));
+    let stderr = String::from_utf8_lossy(&diff.stderr);
+    assert!(stderr.contains("keyaudit diff: OLD ("), "{stderr}");
+    assert!(
+        stderr.contains(&format!(", NEW ({other_org}) audits organization o-someoneelse: compare reports")),
+        "the user's own words: {stderr}"
+    );
 }
 
 /// Issue "A new user's first hour": the weekly recipe, exactly as docs/scheduled-runs.md writes it, needs no shell

@@ -80,13 +80,14 @@ pub(crate) enum Command {
 /// `plan --unused-days`: the plan's own guard, not KA-IAM-004's threshold.
 const PLAN_UNUSED_DAYS_HELP: &str = "A key that was used is deactivated only when its last use is this many days \
     ago or more (it may belong to a monthly job) [default: 90]. It applies to keys that were used once: a never-used \
-    key with a failing finding is planned whatever its age. The plan's scan evaluates KA-IAM-004 at keyaudit.toml's \
-    unused-days (else 45 days), as `scan` does; in `plan`, this flag and KEYAUDIT_UNUSED_DAYS set the guard only.";
+    key with a failing finding is planned whatever its age. The plan's scan evaluates KA-IAM-004 at the --config \
+    file's unused-days (else 45 days), as `scan` does; in `plan`, this flag and KEYAUDIT_UNUSED_DAYS set the guard \
+    only.";
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct PlanArgs {
-    /// Every scan flag (`keyaudit scan --help`); `-o FILE` is where the plan goes, and --unused-days is the plan's
-    /// own guard for keys that were used ([`PLAN_UNUSED_DAYS_HELP`]).
+    /// Every scan flag (`keyaudit scan --help`); `-o FILE` (or `-o json=FILE`) is where the plan goes, and
+    /// --unused-days is the plan's own guard for keys that were used ([`PLAN_UNUSED_DAYS_HELP`]).
     #[command(flatten)]
     pub(crate) scan: ScanArgs,
 

@@ -25,6 +25,7 @@ mod scan;
 mod securityhub;
 mod settings;
 mod suppressions;
+mod toml_errors;
 
 use args::{Cli, Command};
 
@@ -107,10 +108,11 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 
 /// `keyaudit diff OLD NEW`: the comparison of two saved reports.
 fn diff(args: &args::DiffArgs) -> Result<ExitStatus, Failure> {
-    use keyaudit_core::baseline::Baseline;
+    use keyaudit_core::baseline::{Baseline, Sides};
     let old = Baseline::new(saved::load("diff OLD", &args.old).map_err(Failure::usage)?);
     let new = saved::load("diff NEW", &args.new).map_err(Failure::usage)?;
-    old.check_compatible(&new).map_err(|e| Failure::usage(anyhow::Error::new(e).context("keyaudit diff")))?;
+    let sides = Sides { old: format!("OLD ({})", args.old.display()), new: format!("NEW ({})", args.new.display()) };
+    old.check_compatible(&new, &sides).map_err(|e| Failure::usage(anyhow::Error::new(e).context("keyaudit diff")))?;
     let comparison = old.compare(&new);
     let color = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let bytes = output::diff::render(

@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 use futures::FutureExt;
 use jiff::Timestamp;
-use keyaudit_core::baseline::{Baseline, Snapshot};
+use keyaudit_core::baseline::{Baseline, Sides, Snapshot};
 use keyaudit_core::eval::EvalContext;
 use keyaudit_core::report::Scope;
 use keyaudit_core::report::{ClockCheck, Origin, Report, RunInfo, annotate};
@@ -149,7 +149,7 @@ pub(crate) async fn collect(settings: &Settings, quiet: bool) -> Result<Report, 
     };
     if let Some(BaselineSource::Report(path, baseline)) = &settings.baseline {
         baseline
-            .check_compatible(&header)
+            .check_compatible(&header, &Sides::baseline_and_run())
             .map_err(|e| Failure::usage(anyhow::Error::new(e).context(format!("--baseline {}", path.display()))))?;
         for (name, was, now) in baseline.compare(&header).threshold_changes {
             tracing::warn!(

@@ -117,7 +117,13 @@ impl Settings {
 fn load_file(path: &Path) -> Result<FileConfig> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("--config {}: cannot read the file", path.display()))?;
-    toml::from_str(&text).map_err(|e| anyhow!("--config {}: {}", path.display(), e.to_string().trim_end()))
+    toml::from_str(&text).map_err(|e| {
+        anyhow!(
+            "--config {}: {} (keys are the long flag names of `keyaudit scan --help`)",
+            path.display(),
+            crate::toml_errors::describe(&text, &e)
+        )
+    })
 }
 
 /// Parses a duration such as `90s`, `5m`, `1h30m` or ISO 8601 `PT1H`.

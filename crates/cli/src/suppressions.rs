@@ -12,6 +12,8 @@ use keyaudit_core::suppress::{Selector, Suppression, Suppressions, UserArnGlob};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::toml_errors::line_of;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFile {
@@ -35,11 +37,6 @@ struct RawEntry {
     allow_long: Option<bool>,
 }
 
-/// The 1-based line of a byte offset.
-fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
-}
-
 /// Reads and checks a suppressions file.
 pub(crate) fn load(path: &Path) -> Result<Suppressions> {
     let text = std::fs::read_to_string(path)
@@ -49,10 +46,7 @@ pub(crate) fn load(path: &Path) -> Result<Suppressions> {
 
 /// Parses a suppressions file; each problem reads `line N: …`.
 fn parse(text: &str) -> Result<Suppressions, Vec<String>> {
-    let raw: RawFile = toml::from_str(text).map_err(|e| {
-        let line = e.span().map_or(String::new(), |s| format!("line {}: ", line_of(text, s.start)));
-        vec![format!("{line}{}", e.message().trim_end())]
-    })?;
+    let raw: RawFile = toml::from_str(text).map_err(|e| vec![crate::toml_errors::describe(text, &e)])?;
     let mut problems = Vec::new();
     let mut entries = Vec::new();
     let mut names = HashSet::new();
@@ -270,7 +264,10 @@ expires = "2027-01-15"
                 entry("account_id = \"000000000001\"\nreason = \"r\"\nowner = \"o\""),
                 "line 2: entry #1 has no `expires`",
             ),
-            (entry(&format!("account_id = \"000000000001\"\nteam = \"x\"\n{ok}")), "line 4: unknown field `team`"),
+            (
+                entry(&format!("account_id = \"000000000001\"\nteam = \"x\"\n{ok}")),
+                "line 4: unknown key `team`: expected one of `name`",
+            ),
             (
                 entry(&format!("user_arn = \"arn:aws:iam::*:user/**\"\n{ok}")),
                 "line 3: user_arn \"arn:aws:iam::*:user/**\": `**`",

@@ -224,46 +224,77 @@ pub fn thresholds(max_age_days: u32, warn_days: u32, unused_days: u32) -> [(&'st
     [("max_age_days", max_age_days), ("warn_days", warn_days), ("unused_days", unused_days)]
 }
 
+/// How the two reports are called in messages, in the user's own words: a scan's `--baseline` compares "the
+/// baseline" with "this run", `keyaudit diff` compares OLD with NEW.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sides {
+    /// The earlier report.
+    pub old: String,
+    /// The later report.
+    pub new: String,
+}
+
+impl Sides {
+    /// A scan compared with its `--baseline`.
+    pub fn baseline_and_run() -> Self {
+        Self { old: "the baseline".into(), new: "this run".into() }
+    }
+}
+
 /// Why two reports cannot be compared.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BaselineError {
     /// They audit different organizations (or accounts).
-    #[error("the baseline audits {baseline}, this run audits {current}: compare reports of the same organization")]
+    #[error("{} audits {old}, {} audits {new}: compare reports of the same organization", sides.old, sides.new)]
     OtherScope {
-        /// What the baseline audits.
-        baseline: String,
-        /// What this run audits.
-        current: String,
+        /// What the earlier report audits.
+        old: String,
+        /// What the later one audits.
+        new: String,
+        /// Their names.
+        sides: Sides,
     },
     /// They come from different partitions.
-    #[error("the baseline is from partition {baseline}, this run from {current}")]
+    #[error("{} is from partition {old}, {} from {new}", sides.old, sides.new)]
     OtherPartition {
-        /// The baseline's partition.
-        baseline: String,
-        /// This run's.
-        current: String,
+        /// The earlier report's partition.
+        old: String,
+        /// The later one's.
+        new: String,
+        /// Their names.
+        sides: Sides,
     },
     /// Their fingerprints were computed differently.
     #[error(
-        "the baseline's fingerprints use scheme {baseline:?}, this version uses {current:?}: findings cannot be \
-         matched; start a new baseline with this run's report"
+        "{}'s fingerprints use scheme {old:?}, {}'s use {new:?}: findings cannot be matched; compare reports of the \
+         same keyaudit release (for a scheduled run: start a new baseline with this release's report)",
+        sides.old,
+        sides.new
     )]
     OtherFingerprints {
-        /// The baseline's scheme.
-        baseline: String,
-        /// This version's.
-        current: String,
+        /// The earlier report's scheme.
+        old: String,
+        /// The later one's.
+        new: String,
+        /// Their names.
+        sides: Sides,
     },
     /// They ran different rules.
     #[error(
-        "the baseline ran other rules (only in the baseline: {only_baseline}; only in this run: {only_current}): run \
-         the same --rules / --skip-rules as the baseline, or start a new baseline"
+        "{} and {} ran other rules (only in {}: {only_old}; only in {}: {only_new}): compare runs of the same --rules \
+         / --skip-rules, or start a new baseline",
+        sides.old,
+        sides.new,
+        sides.old,
+        sides.new
     )]
     OtherRules {
-        /// Rules only the baseline ran.
-        only_baseline: String,
-        /// Rules only this run ran.
-        only_current: String,
+        /// Rules only the earlier report ran.
+        only_old: String,
+        /// Rules only the later one ran.
+        only_new: String,
+        /// Their names.
+        sides: Sides,
     },
 }
 
@@ -348,22 +379,25 @@ impl Baseline {
     /// Checks that the baseline can be compared with a report of `current`'s organization, partition, scheme
     /// and rules (`current.findings` and `accounts` are not looked at). Different thresholds are allowed: they
     /// are listed in [`Comparison::threshold_changes`].
-    pub fn check_compatible(&self, current: &Snapshot) -> Result<(), BaselineError> {
+    pub fn check_compatible(&self, current: &Snapshot, sides: &Sides) -> Result<(), BaselineError> {
         let b = &self.snapshot;
+        let sides = sides.clone();
         if b.partition != current.partition {
             return Err(BaselineError::OtherPartition {
-                baseline: b.partition.clone(),
-                current: current.partition.clone(),
+                old: b.partition.clone(),
+                new: current.partition.clone(),
+                sides,
             });
         }
-        let (bs, cs) = (scope_name(b), scope_name(current));
-        if bs != cs {
-            return Err(BaselineError::OtherScope { baseline: bs, current: cs });
+        let (old, new) = (scope_name(b), scope_name(current));
+        if old != new {
+            return Err(BaselineError::OtherScope { old, new, sides });
         }
         if b.fingerprint_scheme != current.fingerprint_scheme {
             return Err(BaselineError::OtherFingerprints {
-                baseline: b.fingerprint_scheme.clone(),
-                current: current.fingerprint_scheme.clone(),
+                old: b.fingerprint_scheme.clone(),
+                new: current.fingerprint_scheme.clone(),
+                sides,
             });
         }
         if b.rules != current.rules {
@@ -372,8 +406,9 @@ impl Baseline {
                 if v.is_empty() { "none".to_owned() } else { v.join(", ") }
             };
             return Err(BaselineError::OtherRules {
-                only_baseline: list(&b.rules, &current.rules),
-                only_current: list(&current.rules, &b.rules),
+                only_old: list(&b.rules, &current.rules),
+                only_new: list(&current.rules, &b.rules),
+                sides,
             });
         }
         Ok(())
@@ -549,7 +584,7 @@ mod tests {
                 finding("fresh", A, Fail),
             ],
         );
-        before.check_compatible(&now).unwrap();
+        before.check_compatible(&now, &Sides::baseline_and_run()).unwrap();
         assert_eq!(before.state_of("same", Fail), BaselineState::Unchanged);
         assert_eq!(before.state_of("aging", Warn), BaselineState::Updated { was: Pass });
         assert_eq!(before.state_of("fresh", Fail), BaselineState::New);
@@ -575,18 +610,21 @@ mod tests {
         let cases: [(Snapshot, &str); 4] = [
             (Snapshot { organization_id: Some("o-other".into()), ..base.clone() }, "audits organization o-abc"),
             (Snapshot { partition: "aws-cn".into(), ..base.clone() }, "partition aws"),
-            (Snapshot { fingerprint_scheme: "keyaudit/v1".into(), ..base.clone() }, "fingerprints use scheme"),
+            (
+                Snapshot { fingerprint_scheme: "keyaudit/v1".into(), ..base.clone() },
+                "the baseline's fingerprints use scheme",
+            ),
             (
                 Snapshot { rules: ["KA-IAM-001".to_owned(), "KA-IAM-004".to_owned()].into(), ..base.clone() },
-                "only in this run: KA-IAM-004",
+                "the baseline and this run ran other rules (only in the baseline: none; only in this run: KA-IAM-004)",
             ),
         ];
         for (current, needle) in cases {
-            let err = b.check_compatible(&current).unwrap_err().to_string();
+            let err = b.check_compatible(&current, &Sides::baseline_and_run()).unwrap_err().to_string();
             assert!(err.contains(needle), "{err}");
         }
         let stricter = Snapshot { thresholds: thresholds(60, 14, 45), ..base };
-        b.check_compatible(&stricter).unwrap();
+        b.check_compatible(&stricter, &Sides::baseline_and_run()).unwrap();
         assert_eq!(b.compare(&stricter).threshold_changes, [("max_age_days", 90, 60)]);
     }
 }

@@ -32,7 +32,7 @@ pub(crate) use json::SCHEMA_VERSION;
 pub(crate) use json::render as json_bytes;
 pub(crate) use ndjson::NdjsonStream;
 use spec::parent_dir;
-pub(crate) use spec::{Format, OutputOptions, OutputSpec, prepare};
+pub(crate) use spec::{Format, OutputOptions, OutputSpec, check_writable, prepare};
 pub(crate) use table::columns;
 pub(crate) use wording::{ExportSeverity, next_step, requirements, rule_tags, sentence};
 
@@ -135,13 +135,13 @@ pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
         use std::os::unix::fs::PermissionsExt;
         builder.permissions(std::fs::Permissions::from_mode(0o666));
     }
-    let mut tmp = builder
-        .prefix(".keyaudit-")
-        .tempfile_in(parent_dir(path))
-        .with_context(|| format!("--output {}: cannot create a temporary file beside it", path.display()))?;
+    // Errors name the file the user asked for and what went wrong, never the temporary file.
+    let mut tmp = builder.prefix(".keyaudit-").tempfile_in(parent_dir(path)).map_err(|e| {
+        anyhow!("--output {}: cannot write in {} ({})", path.display(), parent_dir(path).display(), e.kind())
+    })?;
     tmp.write_all(bytes)
         .and_then(|()| tmp.as_file().sync_all())
-        .with_context(|| format!("writing {}", path.display()))?;
+        .map_err(|e| anyhow!("writing {}: {}", path.display(), e.kind()))?;
     tmp.persist(path)
         .map_err(|e| anyhow!("--output {}: cannot move the report into place ({})", path.display(), e.error))?;
     Ok(())

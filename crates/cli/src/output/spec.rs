@@ -174,17 +174,26 @@ pub(crate) fn prepare(specs: &[OutputSpec]) -> Result<()> {
 }
 
 /// Fails early (before any AWS call) when an output file could not be written.
-fn check_writable(path: &Path) -> Result<()> {
+pub(crate) fn check_writable(path: &Path) -> Result<()> {
     if path.is_dir() {
         bail!("--output {}: is a directory; expected a file path", path.display());
     }
     let dir = parent_dir(path);
+    if !dir.is_dir() {
+        bail!(
+            "--output {}: the directory {} does not exist; create it first (or write into --output-dir, which is \
+             created)",
+            path.display(),
+            dir.display()
+        );
+    }
     probe(dir).map_err(|e| anyhow!("--output {}: cannot write in {} ({e})", path.display(), dir.display()))
 }
 
-/// Creates and removes a temporary file in `dir`: the same operation the atomic write will need.
+/// Creates and removes a temporary file in `dir`: the same operation the atomic write will need. The error names
+/// what went wrong, never the temporary file.
 fn probe(dir: &Path) -> std::io::Result<()> {
-    tempfile::NamedTempFile::new_in(dir).map(drop)
+    tempfile::NamedTempFile::new_in(dir).map(drop).map_err(|e| std::io::Error::from(e.kind()))
 }
 
 pub(super) fn parent_dir(path: &Path) -> &Path {
@@ -241,6 +250,6 @@ mod tests {
         assert!(out.join("week").is_dir(), "created with --output-dir");
         let elsewhere = format!("html={}", dir.path().join("nowhere").join("report.html").display());
         let err = OutputSpec::parse_all(&[elsewhere], Some(&out)).unwrap_err();
-        assert!(err.to_string().contains("cannot write in"), "{err}");
+        assert!(err.to_string().contains("nowhere does not exist; create it first"), "{err}");
     }
 }

@@ -71,9 +71,18 @@ pub(crate) async fn apply(args: &ApplyArgs) -> Result<ExitStatus, Failure> {
 }
 
 pub(crate) async fn undo(args: &UndoArgs) -> Result<ExitStatus, Failure> {
+    let shown = args.journal_file.display();
+    if !args.journal_file.is_file() {
+        return Err(Failure::usage(anyhow!(
+            "{shown}: no such journal; `keyaudit apply PLAN.json` writes one beside the plan (PLAN.journal.jsonl) or \
+             at its --journal"
+        )));
+    }
     let entries = read_journal(&args.journal_file).map_err(Failure::usage)?;
-    if entries.is_empty() {
-        return Err(Failure::usage(anyhow!("{}: no journal entries to undo", args.journal_file.display())));
+    if !entries.iter().any(|e| e.operation == "deactivate" && e.phase == "done") {
+        return Err(Failure::usage(anyhow!(
+            "{shown}: the journal records no deactivation that was done, so there is nothing to undo"
+        )));
     }
     // Numbered over every deactivation the journal records (and named after every plan in it), whatever `--key`
     // says, so that undoing one key and later all of them share one undo journal without doing anything twice.

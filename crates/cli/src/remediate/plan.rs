@@ -34,18 +34,13 @@ pub(crate) async fn run(args: &PlanArgs, quiet: bool) -> Result<ExitStatus, Fail
         let plan = PlanFile::load(path).map_err(Failure::usage)?;
         return crate::print(&plan.table());
     }
-    let target = match args.scan.outputs.as_slice() {
-        [one] if !one.is_empty() && one != "-" => std::path::PathBuf::from(one),
-        _ => {
-            return Err(Failure::usage(anyhow!(
-                "keyaudit plan: give the plan file as -o FILE (e.g. -o plan.json); --show FILE prints one"
-            )));
-        }
-    };
+    let target = plan_target(&args.scan.outputs).map_err(Failure::usage)?;
+    // Before the scan: a plan that cannot be written should not cost one.
+    crate::output::check_writable(&target).map_err(Failure::usage)?;
     let mut scan_args = args.scan.clone();
     scan_args.outputs.clear();
     // --unused-days is the plan's own guard for keys that were used; the plan's scan evaluates the rules as
-    // `keyaudit scan` does (KA-IAM-004's threshold from keyaudit.toml, else 45), so that it sees the same failing
+    // `keyaudit scan` does (KA-IAM-004's threshold from the --config file, else 45), so that it sees the same failing
     // findings: a never-used key failing KA-IAM-004 is a candidate whatever --unused-days says.
     let unused_days = scan_args.unused_days.take().unwrap_or(DEFAULT_UNUSED_DAYS);
     let settings = Settings::resolve(&scan_args).map_err(Failure::usage)?;
@@ -159,15 +154,33 @@ pub(crate) async fn run(args: &PlanArgs, quiet: bool) -> Result<ExitStatus, Fail
     .map_err(Failure::incomplete)?;
     let bytes = serde_json::to_vec_pretty(&plan).map_err(|e| Failure::incomplete(e.into()))?;
     crate::output::write_file(&target, &bytes).map_err(Failure::usage)?;
-    if !quiet {
-        crate::print(&plan.table())?;
-    }
+    // As `scan -q` keeps its report, `plan -q` keeps the plan's table: -q quiets the progress bar and the log.
+    crate::print(&plan.table())?;
     tracing::info!(path = %target.display(), changes = plan.summary.changes, "plan written");
     if incomplete {
         tracing::warn!("some accounts could not be assessed: the plan covers only the accounts that were");
         return Ok(ExitStatus::Incomplete);
     }
     Ok(ExitStatus::Clean)
+}
+
+/// The plan file of `-o`: `-o FILE`, or `-o json=FILE` as `scan` writes a format to a file (a plan is JSON).
+fn plan_target(outputs: &[String]) -> Result<std::path::PathBuf> {
+    let usage = "give the plan file as -o FILE or -o json=FILE (e.g. -o plan.json); --show FILE prints one";
+    let [one] = outputs else {
+        bail!("keyaudit plan: {usage}");
+    };
+    let path = match one.split_once('=') {
+        Some((format, path)) if format.eq_ignore_ascii_case("json") => path,
+        Some((format, _)) if !format.contains(['/', '.']) => {
+            bail!("-o {one}: a plan is a JSON file, not {format}; {usage}")
+        }
+        _ => one.as_str(),
+    };
+    if path.is_empty() || path == "-" {
+        bail!("-o {one}: a plan is written to a file; {usage}");
+    }
+    Ok(std::path::PathBuf::from(path))
 }
 
 fn summary(planned: &[PlannedChange], excluded: &[Excluded]) -> PlanSummary {
@@ -302,4 +315,28 @@ async fn current_state(reach: &Reach, key: &KeyRef) -> std::result::Result<(bool
     }
     let used = api.access_key_last_used(&key.access_key_id).await.map_err(|e| e.to_string())?;
     Ok((true, used))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_plan_file_is_given_as_scan_gives_a_json_file() {
+        let target = |v: &[&str]| plan_target(&v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
+        assert_eq!(target(&["plan.json"]).unwrap(), std::path::PathBuf::from("plan.json"));
+        assert_eq!(target(&["json=out/plan.json"]).unwrap(), std::path::PathBuf::from("out/plan.json"));
+        assert_eq!(target(&["JSON=plan.json"]).unwrap(), std::path::PathBuf::from("plan.json"));
+        assert_eq!(target(&["./a=b.json"]).unwrap(), std::path::PathBuf::from("./a=b.json"), "a path with '='");
+        for (bad, says) in [
+            (vec![], "keyaudit plan: give the plan file as -o FILE or -o json=FILE"),
+            (vec!["plan.json", "other.json"], "keyaudit plan: give the plan file"),
+            (vec!["sarif=plan.sarif"], "-o sarif=plan.sarif: a plan is a JSON file, not sarif"),
+            (vec!["-"], "-o -: a plan is written to a file"),
+            (vec!["json="], "-o json=: a plan is written to a file"),
+        ] {
+            let err = target(&bad).unwrap_err().to_string();
+            assert!(err.starts_with(says), "{bad:?}: {err}");
+        }
+    }
 }
