@@ -181,6 +181,12 @@ fn the_html_report_shows_exceptions_and_what_changed_since_the_baseline() {
     }
     assert!(page.contains("<th data-col=\"exception\">") && page.contains("<th data-col=\"baseline\">"));
     assert!(page.contains("Resolved since the last run (2)"));
+    // The rows' "Since last run" cells use the headline's words and add up to its figures.
+    let since = &second.report()["summary"]["since_baseline"];
+    assert!(since["still_open"].as_u64().unwrap() > 0, "{since}");
+    assert_eq!(page.matches("<td>new</td></tr>").count() as u64, since["new"].as_u64().unwrap());
+    assert_eq!(page.matches("<td>still open</td></tr>").count() as u64, since["still_open"].as_u64().unwrap());
+    assert!(!page.contains("<td>updated</td>") && !page.contains("<td>unchanged</td>"));
     check_in_browser(&html, &json_path, &dir.path().join("shots"), &["--search", "bob"]);
 }
 

@@ -155,7 +155,7 @@ fn a_second_run_reports_exactly_what_changed_and_the_exit_code_follows_fail_on()
     let out = dir.path().join("run2");
     let mut args =
         vec!["--suppressions", sup.as_str(), "--baseline", b.as_str(), "--fail-on", "new", "--as-of", AS_OF_2];
-    args.extend(["--rules", "KA-IAM-001", "--owner-tags", ""]);
+    args.extend(["--rules", "KA-IAM-001", "--owner-tags", "", "-o", "table=-"]);
     let run2 = export_files(&emu, &out, &args);
     assert_eq!(run2.code, 1, "newbie's key is a new failing finding\n{}", run2.stderr);
     harness::assert_matches_json_schema(run2.report());
@@ -198,6 +198,24 @@ fn a_second_run_reports_exactly_what_changed_and_the_exit_code_follows_fail_on()
     assert_eq!(report["summary"]["since_baseline"]["new"], 2, "newbie fails, ager warns");
     assert_eq!(report["summary"]["since_baseline"]["still_open"], 1, "vendor");
     assert_eq!(report["summary"]["since_baseline"]["resolved"], 3);
+    // One vocabulary (issue "A new user's first hour"): each finding's since_last_run, the table's rows and the
+    // headline say the same "new" and "still open".
+    let standing: BTreeMap<&str, &str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| Some((f["user_name"].as_str().unwrap(), f["since_last_run"].as_str()?)))
+        .collect();
+    assert_eq!(
+        standing,
+        BTreeMap::from([("ager", "new"), ("deactivator", "resolved"), ("newbie", "new"), ("vendor", "still_open")])
+    );
+    let table = &run2.stdout;
+    assert!(table.contains("Since the last run: 2 new, 3 resolved, 1 still open"), "{table}");
+    for (user, label) in [("newbie", "fail (new)"), ("ager", "warn (new)"), ("vendor", "fail (still open)")] {
+        assert!(table.lines().any(|l| l.contains(label) && l.contains(user)), "{user}: {label}\n{table}");
+    }
+    assert!(!table.contains("(updated)") && !table.contains("(unchanged)"), "{table}");
     assert_eq!(report["baseline"]["as_of"], AS_OF);
     assert!(report["baseline"]["accounts_newly_failed"].as_array().unwrap().is_empty());
     let vendor_entry =
@@ -277,7 +295,7 @@ fn a_second_run_reports_exactly_what_changed_and_the_exit_code_follows_fail_on()
         &["--suppressions", &sup, "--baseline", &second_report.display().to_string(), "--fail-on", "new"],
     );
     assert_eq!(run3.code, 0, "nothing new since run 2\n{}", run3.stdout);
-    assert!(run3.stdout.contains("PASS (--fail-on new): no new failing finding"), "{}", run3.stdout);
+    assert!(run3.stdout.contains("PASS (--fail-on new): nothing newly failing;"), "{}", run3.stdout);
 
     // Run 4, thirty days after the first: ager's key now fails, with the same fingerprint; warn → fail is new.
     let run4 = scan(

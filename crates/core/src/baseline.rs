@@ -49,6 +49,53 @@ impl BaselineState {
     }
 }
 
+/// Where a finding stands since the last run, in the words "Since the last run" counts with (the table's headline
+/// and rows, the JSON report's `since_last_run` and `summary.since_baseline`, the HTML report).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SinceLastRun {
+    /// Fails or warns now, and did not in the last run (new, or passing then).
+    New,
+    /// Failed or warned in the last run and still does (its verdict may have changed: warn → fail).
+    StillOpen,
+    /// Failed or warned in the last run and no longer does.
+    Resolved,
+}
+
+impl SinceLastRun {
+    /// `new`, `still_open` or `resolved`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SinceLastRun::New => "new",
+            SinceLastRun::StillOpen => "still_open",
+            SinceLastRun::Resolved => "resolved",
+        }
+    }
+
+    /// `new`, `still open` or `resolved`: the words of the table and the HTML report.
+    pub fn words(self) -> &'static str {
+        match self {
+            SinceLastRun::New => "new",
+            SinceLastRun::StillOpen => "still open",
+            SinceLastRun::Resolved => "resolved",
+        }
+    }
+}
+
+impl BaselineState {
+    /// Where a finding of this run with verdict `now` stands since the last run: `None` when there is nothing to
+    /// say (passing then and now) or when an exception covers a failing or warning finding (it counts nowhere).
+    pub fn since_last_run(self, now: Verdict, suppressed: bool) -> Option<SinceLastRun> {
+        let was_open = self.was(now).is_some_and(Verdict::is_actionable);
+        match (now.is_actionable(), was_open) {
+            (true, _) if suppressed => None,
+            (true, true) => Some(SinceLastRun::StillOpen),
+            (true, false) => Some(SinceLastRun::New),
+            (false, true) => Some(SinceLastRun::Resolved),
+            (false, false) => None,
+        }
+    }
+}
+
 /// Whether an account was assessed, as a snapshot records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Coverage {
@@ -451,12 +498,11 @@ impl Baseline {
                 BaselineState::Unchanged => counts.by_state_unchanged += 1,
                 BaselineState::Updated { .. } => counts.by_state_updated += 1,
             }
-            if f.verdict.is_actionable() && !f.suppressed {
-                if state.was(f.verdict).is_some_and(Verdict::is_actionable) {
-                    counts.still_open += 1;
-                } else {
-                    counts.new += 1;
-                }
+            match state.since_last_run(f.verdict, f.suppressed) {
+                Some(SinceLastRun::New) => counts.new += 1,
+                Some(SinceLastRun::StillOpen) => counts.still_open += 1,
+                // Resolved findings are counted from the baseline's side (below), gone ones included.
+                Some(SinceLastRun::Resolved) | None => {}
             }
         }
 
@@ -601,6 +647,29 @@ mod tests {
         assert_eq!(ids(&c.newly_failed_accounts), [B], "C failed in both runs");
         assert_eq!(ids(&c.no_longer_assessed), [B]);
         assert!(c.threshold_changes.is_empty());
+    }
+
+    #[test]
+    fn a_finding_stands_new_still_open_or_resolved_in_the_words_of_since_the_last_run() {
+        use SinceLastRun::{New, Resolved, StillOpen};
+        use Verdict::{Fail, Pass, Warn};
+        let updated = |was| BaselineState::Updated { was };
+        let cases = [
+            (BaselineState::New, Fail, false, Some(New)),
+            (updated(Pass), Fail, false, Some(New)),
+            (updated(Pass), Warn, false, Some(New)),
+            (BaselineState::Unchanged, Fail, false, Some(StillOpen)),
+            (updated(Warn), Fail, false, Some(StillOpen)),
+            (updated(Fail), Warn, false, Some(StillOpen)),
+            (updated(Fail), Pass, false, Some(Resolved)),
+            (updated(Warn), Verdict::NotApplicable, false, Some(Resolved)),
+            (BaselineState::Unchanged, Pass, false, None),
+            (BaselineState::New, Pass, false, None),
+            (BaselineState::New, Fail, true, None),
+        ];
+        for (state, now, suppressed, expected) in cases {
+            assert_eq!(state.since_last_run(now, suppressed), expected, "{state:?} → {now:?}, suppressed {suppressed}");
+        }
     }
 
     #[test]

@@ -435,6 +435,16 @@ impl Finding {
         self.verdict.is_actionable() && self.suppression.is_none()
     }
 
+    /// Where the finding stands since the last run (`--baseline`): new, still open or resolved.
+    pub fn since_last_run(&self) -> Option<crate::baseline::SinceLastRun> {
+        self.baseline_state?.since_last_run(self.verdict, self.suppression.is_some())
+    }
+
+    /// Its verdict in the last run (`--baseline`; `None` for a finding that is new or without a baseline).
+    pub fn was(&self) -> Option<Verdict> {
+        self.baseline_state?.was(self.verdict)
+    }
+
     /// Whether this is about the root user.
     pub fn is_root(&self) -> bool {
         self.user_name == crate::inventory::ROOT_USER_NAME

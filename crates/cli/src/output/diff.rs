@@ -6,7 +6,7 @@ use std::fmt::Write;
 use std::path::Path;
 
 use anyhow::Result;
-use keyaudit_core::baseline::{Baseline, BaselineState, Comparison, Snapshot, SnapshotFinding};
+use keyaudit_core::baseline::{Baseline, BaselineState, Comparison, SinceLastRun, Snapshot, SnapshotFinding};
 use keyaudit_core::eval::Verdict;
 use serde::Serialize;
 
@@ -16,18 +16,18 @@ use super::table::{Style, columns, comparison_sections, opt, since_line};
 /// A finding of the later report with its baseline verdict.
 type Changed<'a> = (&'a SnapshotFinding, Option<Verdict>);
 
-/// The findings of `new` that fail or warn (and are not suppressed) and did not in the baseline, then those
-/// whose verdict changed between two failing or warning verdicts.
+/// The findings of `new` that are new since the last run (fail or warn, not suppressed, and did not fail or warn
+/// in OLD), then those still open whose verdict changed (warn → fail, fail → warn).
 fn changed<'a>(baseline: &Baseline, new: &'a Snapshot) -> (Vec<Changed<'a>>, Vec<Changed<'a>>) {
     let mut fresh = Vec::new();
     let mut updated = Vec::new();
-    for f in new.findings.iter().filter(|f| f.verdict.is_actionable() && !f.suppressed) {
+    for f in &new.findings {
         let state = baseline.state_of(&f.fingerprint, f.verdict);
         let was = state.was(f.verdict);
-        if !was.is_some_and(Verdict::is_actionable) {
-            fresh.push((f, was));
-        } else if matches!(state, BaselineState::Updated { .. }) {
-            updated.push((f, was));
+        match state.since_last_run(f.verdict, f.suppressed) {
+            Some(SinceLastRun::New) => fresh.push((f, was)),
+            Some(SinceLastRun::StillOpen) if matches!(state, BaselineState::Updated { .. }) => updated.push((f, was)),
+            _ => {}
         }
     }
     (fresh, updated)
@@ -97,7 +97,7 @@ pub(crate) fn render<'a>(
         new.as_of
     );
     let _ = writeln!(out, "{}", since_line(&st, comparison));
-    for (title, list) in [("New since the last run", &fresh), ("Changed verdict", &updated)] {
+    for (title, list) in [("New since the last run", &fresh), ("Still open, with another verdict", &updated)] {
         if list.is_empty() {
             continue;
         }

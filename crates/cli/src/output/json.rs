@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 use keyaudit_core::baseline::{
-    AccountChange, BaselineState, ChangeCounts, Comparison, Coverage, SnapshotAccount, SnapshotFinding,
+    AccountChange, BaselineState, ChangeCounts, Comparison, Coverage, SinceLastRun, SnapshotAccount, SnapshotFinding,
 };
 use keyaudit_core::eval::{Evidence, FINGERPRINT_SCHEME, Finding, Verdict, whole_days};
 use keyaudit_core::ids::{AccountId, Partition};
@@ -389,7 +389,7 @@ pub(crate) struct JsonAccount<'a> {
 
 /// The columns of a finding, in order (the CSV header): [`JsonFinding`]'s fields, with `suppression`'s fields
 /// as `suppression_<field>` columns. A test keeps the two equal.
-pub(crate) const FINDING_COLUMNS: [&str; 39] = [
+pub(crate) const FINDING_COLUMNS: [&str; 40] = [
     "fingerprint",
     "rule_id",
     "rule_name",
@@ -428,6 +428,7 @@ pub(crate) const FINDING_COLUMNS: [&str; 39] = [
     "suppression_expires",
     "baseline_state",
     "baseline_verdict",
+    "since_last_run",
     "evidence",
 ];
 
@@ -469,6 +470,8 @@ pub(crate) struct JsonFinding<'a> {
     suppression: Option<JsonSuppression<'a>>,
     baseline_state: Option<&'static str>,
     baseline_verdict: Option<&'static str>,
+    /// With `--baseline`: `new`, `still_open` or `resolved`, as "Since the last run" counts them.
+    since_last_run: Option<&'static str>,
     evidence: JsonEvidence,
 }
 
@@ -634,7 +637,8 @@ pub(crate) fn finding<'a>(
             expires: s.expires.to_string(),
         }),
         baseline_state: f.baseline_state.map(BaselineState::as_str),
-        baseline_verdict: f.baseline_state.and_then(|s| s.was(f.verdict)).map(Verdict::as_str),
+        baseline_verdict: f.was().map(Verdict::as_str),
+        since_last_run: f.since_last_run().map(SinceLastRun::as_str),
         evidence: evidence(&f.evidence),
     }
 }
@@ -768,6 +772,7 @@ mod tests {
                 "suppression",
                 "baseline_state",
                 "baseline_verdict",
+                "since_last_run",
                 "fingerprint",
                 // Issue "Deploy and operate": merged reports tag findings with their organization.
                 "organization_id",

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use keyaudit_core::baseline::{Comparison, Coverage};
+use keyaudit_core::baseline::{Comparison, Coverage, SinceLastRun};
 use keyaudit_core::eval::{Evidence, Finding, Verdict, whole_days};
 use keyaudit_core::report::{AccountRecord, AccountStatus, FailOn, Outcome, Report, RunInfo, Scope};
 use keyaudit_core::suppress::{EntryState, EntryStatus};
@@ -345,8 +345,11 @@ pub(crate) fn render(report: &Report, fail_on: FailOn, color: bool) -> String {
             .iter()
             .map(|(f, record)| {
                 let key = f.key.as_ref();
-                let verdict = match f.baseline_state {
-                    Some(state) => format!("{} ({})", f.verdict.as_str(), state.as_str()),
+                let verdict = match f.since_last_run() {
+                    Some(SinceLastRun::StillOpen) if f.was() != Some(f.verdict) => {
+                        format!("{} (still open, was {})", f.verdict.as_str(), f.was().map_or("-", Verdict::as_str))
+                    }
+                    Some(standing) => format!("{} ({})", f.verdict.as_str(), standing.words()),
                     None => f.verdict.as_str().to_owned(),
                 };
                 vec![
@@ -417,11 +420,12 @@ pub(crate) fn render(report: &Report, fail_on: FailOn, color: bool) -> String {
 
     let verdict_line = match report.outcome(fail_on) {
         Outcome::Incomplete => st.red("INCOMPLETE: some accounts could not be assessed; compliance cannot be claimed"),
-        Outcome::Findings if fail_on == FailOn::New => {
-            st.red("FAIL: failing findings that did not fail in the baseline were found (--fail-on new)")
-        }
+        Outcome::Findings if fail_on == FailOn::New => st.red(
+            "FAIL (--fail-on new): findings fail that did not fail in the last run (new, or still open and failing \
+             after a warning)",
+        ),
         Outcome::Clean if fail_on == FailOn::New && s.findings.fail > 0 => st.yellow(&format!(
-            "PASS (--fail-on new): no new failing finding; {} known failing finding(s) remain",
+            "PASS (--fail-on new): nothing newly failing; {} failing finding(s) still open",
             s.findings.fail
         )),
         Outcome::Findings if s.findings.fail > 0 => st.red("FAIL: findings that fail a control were found"),
@@ -433,7 +437,7 @@ pub(crate) fn render(report: &Report, fail_on: FailOn, color: bool) -> String {
     out
 }
 
-/// "Since the last run: N new, M resolved, K still open".
+/// "Since the last run: N new, M resolved, K still open" (the rows say the same words, see [`SinceLastRun`]).
 pub(crate) fn since_line(st: &Style, c: &Comparison) -> String {
     let n = c.counts;
     let new = if n.new > 0 { st.red(&format!("{} new", n.new)) } else { "0 new".to_owned() };
