@@ -180,3 +180,15 @@ fn preflight_with_push_securityhub_checks_what_it_can_and_says_plainly_what_it_c
     assert!(!calls.iter().any(|a| a == "BatchImportFindings"), "{calls:?}");
     assert!(calls.iter().any(|a| a == "BatchUpdateFindings"), "{calls:?}");
 }
+
+/// Issue "A new user's first hour": the emulator, as AWS, denies AssumeRole of a role that does not exist, so
+/// preflight with a wrong --role-name says so for every member account instead of calling them ready.
+#[test]
+fn preflight_with_a_role_that_does_not_exist_finds_no_member_account_ready() {
+    let (emu, s) = setup();
+    let (code, report, table) = preflight(&emu, &["--role-name", "KeyauditAuditTypo", "--account", &s.account("dev")]);
+    assert_eq!(code, 3, "{table}");
+    let d = account(&report, &s.account("dev"));
+    assert_eq!(d["status"], "assume_role_denied", "{d}");
+    assert!(d["reason"].as_str().unwrap().contains("role/KeyauditAuditTypo"), "{d}");
+}
