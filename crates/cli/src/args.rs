@@ -75,6 +75,8 @@ pub(crate) enum Command {
     /// Re-activate the keys a journal of `apply` deactivated (and that are still inactive). Changes keys only with
     /// --yes.
     Undo(Box<UndoArgs>),
+    /// Print the JSON Schema (draft 2020-12) of the JSON report (`-o json`), as docs/json-schema.json holds it.
+    Schema,
 }
 
 /// `plan --unused-days`: the plan's own guard, not KA-IAM-004's threshold.

@@ -137,6 +137,7 @@ fn run(cli: Cli) -> Result<ExitStatus, Failure> {
                 .ok_or_else(|| Failure::usage(anyhow!("unknown rule {id:?}; `keyaudit rules` lists them")))?;
             print(meta.docs)
         }
+        Command::Schema => print(&keyaudit_report::json_schema()),
         Command::Diff(args) => diff(&args),
         Command::Merge(args) => merge::run(&args),
         Command::Plan(args) => runtime()?.block_on(remediate::plan::run(&args, cli.quiet)),

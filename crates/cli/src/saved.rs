@@ -12,7 +12,7 @@ use keyaudit_core::eval::Verdict;
 use keyaudit_core::ids::AccountId;
 use serde::Deserialize;
 
-use crate::output::SCHEMA_VERSION;
+use keyaudit_report::SCHEMA_VERSION;
 
 #[derive(Deserialize)]
 struct Saved {
@@ -65,61 +65,11 @@ struct Finding {
     suppression: Option<serde_json::Value>,
 }
 
-/// What a report's first fields say: enough to tell a keyaudit JSON report from any other JSON (another export of
-/// keyaudit's, say), and to order several by time. serde skips every other field without building it.
-#[derive(Deserialize)]
-struct Header {
-    schema_version: Option<u64>,
-    tool: Option<Tool>,
-    run: Option<RunHeader>,
-    /// A SARIF log's runs.
-    runs: Option<serde::de::IgnoredAny>,
-}
-
-#[derive(Deserialize)]
-struct Tool {
-    name: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct RunHeader {
-    as_of: Option<Timestamp>,
-    started_at: Option<Timestamp>,
-    scope: Option<String>,
-}
-
-const EXPECTED: &str = "expected a report written by `keyaudit scan -o json`";
-
-/// Reads the header of a keyaudit JSON report, once the bytes are shown to be one (JSON, `tool.name` "keyaudit", a
-/// `schema_version`); otherwise says what the bytes are (keyaudit's other exports are JSON too).
-fn header(bytes: &[u8]) -> Result<Header> {
-    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
-    if first == Some(&b'[') {
-        bail!("a JSON array, not a keyaudit JSON report (keyaudit's OCSF and ASFF exports are arrays); {EXPECTED}");
-    }
-    let header: Header = serde_json::from_slice(bytes).map_err(|e| {
-        if e.to_string().starts_with("trailing characters") {
-            anyhow!("JSON lines, not a keyaudit JSON report (keyaudit's NDJSON export is JSON lines); {EXPECTED}")
-        } else {
-            anyhow!("not JSON ({e}); {EXPECTED}")
-        }
-    })?;
-    if header.runs.is_some() {
-        bail!("a SARIF log, not a keyaudit JSON report; {EXPECTED}");
-    }
-    if header.schema_version.is_none() {
-        bail!("JSON without a schema_version, not a keyaudit JSON report; {EXPECTED}");
-    }
-    if header.tool.as_ref().and_then(|t| t.name.as_deref()) != Some("keyaudit") {
-        bail!("not a keyaudit JSON report (tool.name is not \"keyaudit\"); {EXPECTED}");
-    }
-    Ok(header)
-}
-
-/// The `schema_version` of a keyaudit JSON report (see [`header`]). Only the header is read, so that a report of a
-/// newer version gets its version's message rather than one about whatever field that version changed.
-pub(crate) fn schema_version(bytes: &[u8]) -> Result<u64> {
-    Ok(header(bytes)?.schema_version.unwrap_or_default())
+/// The `schema_version` of a keyaudit JSON report, once the bytes are shown to be one (see
+/// [`keyaudit_report::head`]). Only the header is read, so that a report of a newer version gets its version's message
+/// rather than one about whatever field that version changed.
+fn schema_version(bytes: &[u8]) -> Result<u64> {
+    Ok(keyaudit_report::head(bytes)?.schema_version.unwrap_or_default())
 }
 
 /// Where `--baseline` points: a report, or a directory of them (scheduled runs keep theirs there).
@@ -164,8 +114,8 @@ pub(crate) fn newest_report(dir: &Path) -> Result<Option<std::path::PathBuf>> {
             continue;
         }
         let bytes = std::fs::read(&path).map_err(|e| anyhow!("--baseline {}: cannot read ({e})", path.display()))?;
-        let run = match header(&bytes) {
-            Ok(Header { run: Some(run), .. }) if run.scope.as_deref() != Some("merged") => run,
+        let run = match keyaudit_report::head(&bytes) {
+            Ok(keyaudit_report::Head { run: Some(run), .. }) if run.scope.as_deref() != Some("merged") => run,
             Ok(_) => {
                 tracing::info!("--baseline {shown}: skipping {name}: a merged report or no run");
                 continue;

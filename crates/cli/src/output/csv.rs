@@ -8,7 +8,10 @@ use anyhow::{Result, anyhow};
 use keyaudit_core::report::Report;
 use serde_json::Value;
 
-use super::{json, with_accounts};
+use keyaudit_report::schema::Finding;
+use keyaudit_report::{FINDING_COLUMNS, organization_of};
+
+use super::with_accounts;
 
 /// One cell: text as is (neutralised when a spreadsheet would run it), `null` empty, numbers and booleans as JSON
 /// writes them, objects as JSON text.
@@ -23,15 +26,15 @@ fn cell(value: Option<&Value>) -> String {
 
 pub(crate) fn render(report: &Report) -> Result<Vec<u8>> {
     let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
-    writer.write_record(json::FINDING_COLUMNS)?;
+    writer.write_record(FINDING_COLUMNS)?;
     for (f, account) in with_accounts(report) {
-        let value = serde_json::to_value(json::finding(
+        let value = serde_json::to_value(Finding::with(
             f,
             account,
             &report.run.partition,
-            json::organization_of(report, &f.account_id),
+            organization_of(report, &f.account_id),
         ))?;
-        let row = json::FINDING_COLUMNS.iter().map(|column| {
+        let row = FINDING_COLUMNS.iter().map(|column| {
             let nested = column.strip_prefix("suppression_").map(|field| &value["suppression"][field]);
             cell(value.get(*column).or(nested))
         });
@@ -44,6 +47,20 @@ pub(crate) fn render(report: &Report) -> Result<Vec<u8>> {
 mod tests {
     use super::*;
     use crate::output::fixture::report;
+
+    #[test]
+    fn the_columns_are_the_json_finding_fields() {
+        let r = report();
+        let value =
+            serde_json::to_value(Finding::with(&r.findings[0], Some(&r.accounts[0]), &r.run.partition, None)).unwrap();
+        let mut keys: Vec<String> =
+            value.as_object().unwrap().keys().filter(|k| *k != "suppression").cloned().collect();
+        keys.extend(["entry", "reason", "owner", "expires"].map(|f| format!("suppression_{f}")));
+        let mut columns: Vec<String> = FINDING_COLUMNS.iter().map(|c| (*c).to_owned()).collect();
+        columns.sort_unstable();
+        keys.sort_unstable();
+        assert_eq!(keys, columns);
+    }
 
     #[test]
     fn formula_cells_are_neutralised() {
@@ -71,11 +88,11 @@ mod tests {
         let text = String::from_utf8(bytes.clone()).unwrap();
         insta::assert_snapshot!(text);
         let mut reader = ::csv::Reader::from_reader(bytes.as_slice());
-        assert_eq!(reader.headers().unwrap().iter().collect::<Vec<_>>(), json::FINDING_COLUMNS);
+        assert_eq!(reader.headers().unwrap().iter().collect::<Vec<_>>(), FINDING_COLUMNS);
         let rows: Vec<::csv::StringRecord> = reader.records().map(Result::unwrap).collect();
         assert_eq!(rows.len(), report().findings.len());
-        let user = json::FINDING_COLUMNS.iter().position(|c| *c == "user_name").unwrap();
-        let evidence = json::FINDING_COLUMNS.iter().position(|c| *c == "evidence").unwrap();
+        let user = FINDING_COLUMNS.iter().position(|c| *c == "user_name").unwrap();
+        let evidence = FINDING_COLUMNS.iter().position(|c| *c == "evidence").unwrap();
         assert!(rows.iter().any(|r| &r[user] == "ci,deployer"), "a user name with a comma survives quoting");
         for row in &rows {
             let parsed: serde_json::Value = serde_json::from_str(&row[evidence]).expect("evidence is JSON text");

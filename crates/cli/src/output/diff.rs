@@ -10,7 +10,9 @@ use keyaudit_core::baseline::{Baseline, BaselineState, Comparison, SinceLastRun,
 use keyaudit_core::eval::Verdict;
 use serde::Serialize;
 
-use super::json::{self, JsonBaseline, JsonChangedFinding, JsonSince};
+use keyaudit_report::resolved;
+use keyaudit_report::schema::{BaselineSection, ChangedFinding, Since};
+
 use super::table::{Style, columns, comparison_sections, opt, since_line};
 
 /// A finding of the later report with its baseline verdict.
@@ -37,12 +39,12 @@ fn changed<'a>(baseline: &Baseline, new: &'a Snapshot) -> (Vec<Changed<'a>>, Vec
 struct JsonDiff<'a> {
     old: Side,
     new: Side,
-    summary: JsonSince,
-    new_findings: Vec<JsonChangedFinding<'a>>,
-    updated: Vec<JsonChangedFinding<'a>>,
-    resolved: Vec<JsonChangedFinding<'a>>,
+    summary: Since,
+    new_findings: Vec<ChangedFinding<'a>>,
+    updated: Vec<ChangedFinding<'a>>,
+    resolved: Vec<ChangedFinding<'a>>,
     #[serde(flatten)]
-    baseline: JsonBaseline<'a>,
+    baseline: BaselineSection<'a>,
 }
 
 #[derive(Serialize)]
@@ -63,9 +65,9 @@ pub(crate) fn render<'a>(
     let accounts: HashMap<_, _> = new.accounts.iter().map(|a| (&a.account_id, a)).collect();
     let (fresh, updated) = changed(baseline, new);
     if as_json {
-        let list = |v: Vec<Changed<'a>>| -> Vec<JsonChangedFinding<'a>> {
+        let list = |v: Vec<Changed<'a>>| -> Vec<ChangedFinding<'a>> {
             v.into_iter()
-                .map(|(f, was)| JsonChangedFinding::new(f, accounts.get(&f.account_id).copied(), Some(f.verdict), was))
+                .map(|(f, was)| ChangedFinding::of(f, accounts.get(&f.account_id).copied(), Some(f.verdict), was))
                 .collect()
         };
         let side = |path: &Path, snapshot: &Snapshot| Side {
@@ -78,8 +80,8 @@ pub(crate) fn render<'a>(
             summary: comparison.counts.into(),
             new_findings: list(fresh),
             updated: list(updated),
-            resolved: json::resolved(comparison),
-            baseline: json::baseline(comparison),
+            resolved: resolved(comparison),
+            baseline: BaselineSection::of(comparison),
         };
         let mut bytes = serde_json::to_vec_pretty(&doc)?;
         bytes.push(b'\n');

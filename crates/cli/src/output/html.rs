@@ -23,7 +23,10 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::{json, with_accounts};
+use keyaudit_report::organization_of;
+use keyaudit_report::schema::Finding;
+
+use super::with_accounts;
 
 const TEMPLATE: &str = include_str!("html/report.html");
 const ROW_TEMPLATE: &str = include_str!("html/row.html");
@@ -112,7 +115,7 @@ struct OuNode {
 pub(crate) fn render(report: &Report) -> Result<Vec<u8>> {
     // The report's own figures, accounts and exceptions as JSON (small); the findings are written row by row below,
     // so that the page never holds every finding's data at once (2 × 1,000 accounts: 259 MiB when it did).
-    let mut value = serde_json::to_value(json::without_findings(report))?;
+    let mut value = serde_json::to_value(keyaudit_report::schema::Report::without_findings(report))?;
     if matches!(report.run.scope, Scope::Merged(_)) {
         // Each organization has its own /Root: its paths shown (and filtered) under the organization's id.
         for item in value.get_mut("accounts").and_then(Value::as_array_mut).into_iter().flatten() {
@@ -180,7 +183,7 @@ fn rows(report: &Report, env: &Environment<'_>) -> Result<String> {
     let merged = matches!(report.run.scope, Scope::Merged(_));
     let mut out = String::new();
     for (i, (f, record)) in order.into_iter().enumerate() {
-        let finding = json::finding(f, record, &report.run.partition, json::organization_of(report, &f.account_id));
+        let finding = Finding::with(f, record, &report.run.partition, organization_of(report, &f.account_id));
         let ou_path = record.and_then(|r| r.account.ou_path.as_deref());
         let ou_path =
             if merged { Some(tree_path(report, f.account_id.as_str(), ou_path)) } else { ou_path.map(str::to_owned) };

@@ -27,7 +27,6 @@ mod table;
 mod wording;
 
 pub(crate) use asff::{HubFinding, for_security_hub};
-pub(crate) use json::SCHEMA_VERSION;
 #[cfg(test)]
 pub(crate) use json::render as json_bytes;
 pub(crate) use ndjson::NdjsonStream;

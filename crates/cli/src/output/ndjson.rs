@@ -13,7 +13,8 @@ use keyaudit_core::report::{AccountRecord, Report};
 use keyaudit_scanner::AccountDone;
 use serde::Serialize;
 
-use super::json;
+use keyaudit_report::organization_of;
+use keyaudit_report::schema;
 
 #[derive(Serialize)]
 struct Line<T> {
@@ -33,8 +34,8 @@ fn lines(
 ) -> serde_json::Result<()> {
     findings
         .iter()
-        .try_for_each(|f| line("finding", json::finding(f, Some(record), partition, organization_id), buf))
-        .and_then(|()| line("account", json::account(record, organization_id), buf))
+        .try_for_each(|f| line("finding", schema::Finding::with(f, Some(record), partition, organization_id), buf))
+        .and_then(|()| line("account", schema::Account::of(record, organization_id), buf))
 }
 
 /// The whole report at once, in the stream's shape (`keyaudit merge`): each account's findings and account line,
@@ -45,11 +46,11 @@ pub(crate) fn render(report: &Report) -> Result<Vec<u8>> {
     for record in &report.accounts {
         let n = findings.iter().take_while(|f| f.account_id == record.account.id).count();
         let (own, rest) = findings.split_at(n);
-        let organization_id = json::organization_of(report, &record.account.id);
+        let organization_id = organization_of(report, &record.account.id);
         lines(record, own, &report.run.partition, organization_id, &mut buf)?;
         findings = rest;
     }
-    line("summary", json::header(report), &mut buf)?;
+    line("summary", schema::Header::of(report), &mut buf)?;
     Ok(buf)
 }
 
@@ -102,7 +103,7 @@ impl NdjsonStream {
     /// Writes the summary line and reports the first write error, if any.
     pub(crate) fn finish(&self, report: &Report) -> Result<()> {
         let mut buf = Vec::new();
-        line("summary", json::header(report), &mut buf)?;
+        line("summary", schema::Header::of(report), &mut buf)?;
         self.write(&buf);
         match self.error.lock().map(|e| e.clone()) {
             Ok(None) => Ok(()),

@@ -1,0 +1,409 @@
+//! The core model as the JSON report's types, borrowing the model's strings (nothing is copied but numbers and
+//! times).
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use keyaudit_core::baseline::{
+    AccountChange as CoreAccountChange, ChangeCounts, Comparison, Coverage, SnapshotAccount,
+};
+use keyaudit_core::baseline::{BaselineState as CoreBaselineState, SnapshotFinding};
+use keyaudit_core::eval::{Evidence as CoreEvidence, FINGERPRINT_SCHEME, Finding as CoreFinding, Verdict, whole_days};
+use keyaudit_core::ids::{AccountId, Partition};
+use keyaudit_core::inventory::{KeyChange, KeyStatus};
+use keyaudit_core::report::{AccessMethod, AccountRecord, AccountStatus, Report as CoreReport, RunInfo, Scope};
+use keyaudit_core::report::{Enrichment, VerdictCounts};
+use keyaudit_core::suppress::EntryStatus;
+
+use crate::names::Tag;
+use crate::schema::*;
+
+fn text(s: &str) -> Text<'_> {
+    Cow::Borrowed(s)
+}
+
+fn opt(s: Option<&str>) -> Option<Text<'_>> {
+    s.map(text)
+}
+
+impl<'a> Report<'a> {
+    /// The whole report.
+    pub fn of(report: &'a CoreReport) -> Self {
+        let records: HashMap<&AccountId, &AccountRecord> = report.accounts.iter().map(|r| (&r.account.id, r)).collect();
+        let finding = |f: &'a CoreFinding| {
+            let record = records.get(&f.account_id).copied();
+            Finding::with(f, record, &report.run.partition, organization_of(report, &f.account_id))
+        };
+        Report { findings: report.findings.iter().map(finding).collect(), ..Self::without_findings(report) }
+    }
+
+    /// The report with an empty `findings` (the HTML page writes its findings one at a time).
+    pub fn without_findings(report: &'a CoreReport) -> Self {
+        Report {
+            header: Header::of(report),
+            accounts: report.accounts.iter().map(|r| Account::of(r, organization_of(report, &r.account.id))).collect(),
+            findings: Vec::new(),
+            resolved: report.comparison.as_ref().map(resolved).unwrap_or_default(),
+            suppressions: report.suppressions.as_ref().map(|v| v.iter().map(Entry::of).collect()),
+            baseline: report.comparison.as_ref().map(BaselineSection::of),
+        }
+    }
+}
+
+/// The organization an account belongs to (`None` for a standalone account).
+pub fn organization_of<'a>(report: &'a CoreReport, account: &AccountId) -> Option<&'a str> {
+    report.run_of(account.as_str()).scope.organization_id()
+}
+
+impl<'a> Header<'a> {
+    /// The report without its accounts and findings.
+    pub fn of(report: &'a CoreReport) -> Self {
+        let s = report.summary();
+        let run = &report.run;
+        Header {
+            schema_version: crate::SCHEMA_VERSION,
+            tool: Tool { name: text("keyaudit"), version: text(env!("CARGO_PKG_VERSION")) },
+            run: Run {
+                as_of: run.as_of,
+                started_at: run.started_at,
+                finished_at: run.finished_at,
+                max_age_days: run.config.max_age_days(),
+                warn_days: run.config.warn_days(),
+                unused_days: run.config.unused_days(),
+                dormant_days: run.config.dormant_days(),
+                scan: Scan::of(run),
+                partition: text(run.partition.as_str()),
+                fingerprint_scheme: text(FINGERPRINT_SCHEME),
+                discovery: Discovery::of(run.discovery_complete),
+                rules: report
+                    .rules
+                    .iter()
+                    .map(|m| Rule {
+                        id: text(m.id),
+                        name: text(m.name),
+                        title: text(m.title),
+                        severity: Tag(m.severity),
+                        cis: m.cis.iter().map(|c| Cis { version: text(c.version), control: text(c.control) }).collect(),
+                        security_hub: m.security_hub.iter().copied().map(text).collect(),
+                        aws_config: m.aws_config.iter().copied().map(text).collect(),
+                    })
+                    .collect(),
+                organizations: report.runs().into_iter().map(Organization::of).collect(),
+            },
+            summary: Summary {
+                accounts: AccountCounts {
+                    discovered: run.accounts_discovered,
+                    selected: s.accounts_total,
+                    scanned: s.accounts_scanned,
+                    skipped: s.accounts_skipped,
+                    failed: s.accounts_failed,
+                    failed_by_reason: s.failures_by_code.into_iter().map(|(k, v)| (text(k), v)).collect(),
+                },
+                keys: KeyCounts { total: s.keys_total, active: s.keys_active, by_verdict: s.keys.into() },
+                findings_by_rule: s.findings_by_rule.into_iter().map(|(id, c)| (text(id), c.into())).collect(),
+                actions: s.actions.into_iter().map(|(k, v)| (text(k), v)).collect(),
+                suppressed: s.suppressed.into(),
+                since_baseline: report.comparison.as_ref().map(|c| c.counts.into()),
+            },
+        }
+    }
+}
+
+impl Discovery {
+    fn of(complete: bool) -> Self {
+        if complete { Discovery::Complete } else { Discovery::Interrupted }
+    }
+}
+
+impl<'a> Scan<'a> {
+    fn of(run: &'a RunInfo) -> Self {
+        let origin = run.origin.as_ref();
+        Scan {
+            scope: match run.scope {
+                Scope::Organization { .. } => ScopeName::Organization,
+                Scope::StandaloneAccount => ScopeName::StandaloneAccount,
+                Scope::Merged(_) => ScopeName::Merged,
+            },
+            organization_id: opt(run.scope.organization_id()),
+            management_account_id: opt(run.scope.management_account_id().map(AccountId::as_str)),
+            caller_arn: opt(origin.map(|o| o.caller_arn.as_str())),
+            caller_account_id: opt(origin.map(|o| o.caller_account_id.as_str())),
+            region: opt(origin.map(|o| o.region.as_str())),
+            clock: run.clock.map(|c| Clock { local: c.local, aws: c.aws, skew_seconds: c.skew().as_secs() }),
+        }
+    }
+}
+
+impl<'a> Organization<'a> {
+    fn of(run: &'a RunInfo) -> Self {
+        Organization {
+            scan: Scan::of(run),
+            as_of: run.as_of,
+            started_at: run.started_at,
+            finished_at: run.finished_at,
+            accounts_discovered: run.accounts_discovered,
+            discovery: Discovery::of(run.discovery_complete),
+        }
+    }
+}
+
+impl From<VerdictCounts> for Counts {
+    fn from(c: VerdictCounts) -> Self {
+        Self { fail: c.fail, warn: c.warn, pass: c.pass, not_applicable: c.not_applicable, resolved: c.resolved }
+    }
+}
+
+impl From<ChangeCounts> for Since {
+    fn from(c: ChangeCounts) -> Self {
+        Self {
+            new: c.new,
+            still_open: c.still_open,
+            resolved: c.resolved,
+            findings_new: c.by_state_new,
+            findings_unchanged: c.by_state_unchanged,
+            findings_updated: c.by_state_updated,
+        }
+    }
+}
+
+impl EnrichmentState {
+    fn of(e: &Enrichment) -> Self {
+        let status = if e.is_complete() {
+            EnrichmentStatus::Complete
+        } else if e.done == 0 {
+            EnrichmentStatus::Skipped
+        } else {
+            EnrichmentStatus::Partial
+        };
+        EnrichmentState { status, wanted: e.wanted, done: e.done }
+    }
+}
+
+impl<'a> Account<'a> {
+    /// One account, tagged with its organization (`None` for a standalone account).
+    pub fn of(r: &'a AccountRecord, organization_id: Option<&'a str>) -> Self {
+        let (status, reason, reason_code, reason_action, reason_aws_error_code) = match &r.status {
+            AccountStatus::Scanned { .. } => (Coverage::Scanned, None, None, None, None),
+            AccountStatus::Skipped(skip) => (Coverage::Skipped, Some(skip.to_string()), Some(skip.code()), None, None),
+            AccountStatus::Failed(f) => (
+                Coverage::Failed,
+                Some(f.to_string()),
+                Some(f.code.as_str()),
+                f.action.as_deref(),
+                f.aws_error_code.as_deref(),
+            ),
+        };
+        let (access, role_arn) = match &r.account.access {
+            AccessMethod::CallerCredentials => (Access::CallerCredentials, None),
+            AccessMethod::AssumeRole { role_arn } => (Access::AssumeRole, Some(role_arn.as_str())),
+        };
+        let scanned = match &r.status {
+            AccountStatus::Scanned { report_generated_at, keys, enrichment } => {
+                Some((report_generated_at, keys, enrichment))
+            }
+            _ => None,
+        };
+        Account {
+            organization_id: opt(organization_id),
+            account_id: text(r.account.id.as_str()),
+            name: opt(r.account.name.as_deref()),
+            ou_path: opt(r.account.ou_path.as_deref()),
+            state: text(r.account.state.as_str()),
+            status: Tag(status),
+            reason: reason.map(Cow::Owned),
+            reason_code: reason_code.map(text),
+            reason_action: opt(reason_action),
+            reason_aws_error_code: opt(reason_aws_error_code),
+            report_generated_at: scanned.and_then(|(generated, ..)| *generated),
+            keys_total: scanned.map(|(_, k, _)| k.total),
+            keys_active: scanned.map(|(_, k, _)| k.active),
+            access,
+            role_arn: opt(role_arn),
+            api_calls: r.stats.api_calls,
+            enrichment: scanned.map(|(.., e)| EnrichmentState::of(e)),
+            enrichment_calls: r.stats.enrichment_calls,
+            tag_calls: r.stats.tag_calls,
+            report_retries: r.stats.report_retries,
+            sdk_retries: r.stats.sdk_retries,
+            duration_ms: r.stats.duration_ms,
+        }
+    }
+}
+
+impl<'a> Finding<'a> {
+    /// One finding, with its organization, and its account's name and OU path from `record`.
+    pub fn with(
+        f: &'a CoreFinding,
+        record: Option<&'a AccountRecord>,
+        partition: &Partition,
+        organization_id: Option<&'a str>,
+    ) -> Self {
+        let key = f.key.as_ref();
+        Finding {
+            fingerprint: Cow::Owned(f.fingerprint(partition)),
+            rule_id: text(f.rule.id),
+            rule_name: text(f.rule.name),
+            title: text(f.rule.title),
+            severity: Tag(f.rule.severity),
+            subject: Tag(f.subject()),
+            organization_id: opt(organization_id),
+            account_id: text(f.account_id.as_str()),
+            account_name: opt(record.and_then(|r| r.account.name.as_deref())),
+            ou_path: opt(record.and_then(|r| r.account.ou_path.as_deref())),
+            user_name: text(&f.user_name),
+            user_arn: text(&f.user_arn),
+            key_slot: key.map(|k| k.slot.number()),
+            access_key_id: opt(key.and_then(|k| k.access_key_id.as_ref()).map(|k| k.as_str())),
+            key_status: key.map(|k| match (k.change, k.status) {
+                (Some(KeyChange::Deleted), _) => KeyState::Deleted,
+                (_, KeyStatus::Inactive) => KeyState::Inactive,
+                (_, KeyStatus::Active) => KeyState::Active,
+            }),
+            change_since_report: key.and_then(|k| k.change).map(Tag),
+            last_rotated: key.map(|k| k.last_rotated),
+            created_at: key.and_then(|k| k.created_at),
+            age_days: key.map(|k| k.age_days()),
+            age_seconds: key.map(|k| k.age.as_secs()),
+            due_at: f.due_at(),
+            last_used_at: key.and_then(|k| k.last_used_at),
+            last_used_service: opt(key.and_then(|k| k.last_used_service.as_deref())),
+            last_used_region: opt(key.and_then(|k| k.last_used_region.as_deref())),
+            age_source: key.map(|k| Tag(k.age_source)),
+            verdict: Tag(f.verdict),
+            message: text(&f.message),
+            usage: f.triage.usage.map(Tag),
+            action: Tag(f.triage.action),
+            action_reason: opt(f.triage.action_reason.as_deref()),
+            owner: opt(f.owner.as_ref().map(|o| o.value.as_str())),
+            owner_tag: opt(f.owner.as_ref().map(|o| o.tag.as_str())),
+            suppression: f.suppression.as_ref().map(|s| AppliedSuppression {
+                entry: text(&s.entry),
+                reason: text(&s.reason),
+                owner: text(&s.owner),
+                expires: s.expires,
+            }),
+            baseline_state: f.baseline_state.map(|s| match s {
+                CoreBaselineState::New => BaselineState::New,
+                CoreBaselineState::Unchanged => BaselineState::Unchanged,
+                CoreBaselineState::Updated { .. } => BaselineState::Updated,
+            }),
+            baseline_verdict: f.was().map(Tag),
+            since_last_run: f.since_last_run().map(Tag),
+            evidence: Evidence::of(&f.evidence),
+        }
+    }
+}
+
+impl<'a> Evidence<'a> {
+    fn of(e: &'a CoreEvidence) -> Self {
+        match e {
+            CoreEvidence::Rotation { due_at, max_age_days } => {
+                Evidence::Rotation { max_age_days: *max_age_days, due_at: *due_at }
+            }
+            CoreEvidence::RootKey => Evidence::RootKey {},
+            CoreEvidence::ActiveKeys { keys, rotation_under_way } => Evidence::ActiveKeys {
+                active_keys: keys
+                    .iter()
+                    .map(|k| ActiveKey {
+                        key_slot: k.slot.number(),
+                        access_key_id: opt(k.access_key_id.as_ref().map(|id| id.as_str())),
+                        last_rotated: k.last_rotated,
+                    })
+                    .collect(),
+                rotation_under_way: *rotation_under_way,
+            },
+            CoreEvidence::Usage { unused_for, unused_since, never_used, unused_days } => Evidence::Usage {
+                unused_days: *unused_days,
+                days_unused: whole_days(*unused_for),
+                unused_since: *unused_since,
+                never_used: *never_used,
+            },
+        }
+    }
+}
+
+impl<'a> ChangedFinding<'a> {
+    /// A finding of a comparison, with its verdict now (`None`: gone) and in the baseline.
+    pub fn of(
+        f: &'a SnapshotFinding,
+        account: Option<&'a SnapshotAccount>,
+        verdict: Option<Verdict>,
+        baseline_verdict: Option<Verdict>,
+    ) -> Self {
+        ChangedFinding {
+            fingerprint: text(&f.fingerprint),
+            rule_id: text(&f.rule_id),
+            account_id: text(f.account_id.as_str()),
+            account_name: opt(account.and_then(|a| a.name.as_deref())),
+            ou_path: opt(account.and_then(|a| a.ou_path.as_deref())),
+            user_name: text(&f.user_name),
+            user_arn: text(&f.user_arn),
+            key_slot: f.key_slot,
+            access_key_id: opt(f.access_key_id.as_deref()),
+            verdict: verdict.map(Tag),
+            baseline_verdict: baseline_verdict.map(Tag),
+            suppressed: f.suppressed,
+            message: text(&f.message),
+        }
+    }
+}
+
+/// The resolved findings of a comparison.
+pub fn resolved(c: &Comparison) -> Vec<ChangedFinding<'_>> {
+    c.resolved
+        .iter()
+        .map(|r| ChangedFinding::of(&r.finding, r.account.as_ref(), r.now, Some(r.finding.verdict)))
+        .collect()
+}
+
+impl<'a> Entry<'a> {
+    fn of(s: &'a EntryStatus) -> Self {
+        let (e, sel) = (&s.entry, &s.entry.selector);
+        Entry {
+            entry: text(&e.label),
+            line: e.line,
+            state: Tag(s.state),
+            matched: s.matched,
+            reason: text(&e.reason),
+            owner: text(&e.owner),
+            expires: e.expires,
+            allow_long: e.allow_long,
+            select: Select {
+                fingerprint: opt(sel.fingerprint.as_deref()),
+                access_key_id: opt(sel.access_key_id.as_ref().map(|k| k.as_str())),
+                user_arn: opt(sel.user_arn.as_ref().map(|g| g.as_str())),
+                account_id: opt(sel.account_id.as_ref().map(|a| a.as_str())),
+                ou_path: opt(sel.ou_path.as_deref()),
+                rules: sel.rules.as_ref().map(|r| r.iter().copied().map(text).collect()),
+            },
+        }
+    }
+}
+
+impl<'a> BaselineSection<'a> {
+    /// The comparison with a baseline.
+    pub fn of(c: &'a Comparison) -> Self {
+        let change = |a: &'a CoreAccountChange| AccountChange {
+            account_id: text(a.account.account_id.as_str()),
+            name: opt(a.account.name.as_deref()),
+            ou_path: opt(a.account.ou_path.as_deref()),
+            baseline_status: a.was.map(Tag),
+            status: a.now.map(Tag),
+            reason_code: opt(a.account.reason_code.as_deref()),
+        };
+        BaselineSection {
+            as_of: c.baseline_as_of,
+            threshold_changes: c
+                .threshold_changes
+                .iter()
+                .map(|(name, baseline, current)| ThresholdChange {
+                    name: text(name),
+                    baseline: *baseline,
+                    current: *current,
+                })
+                .collect(),
+            accounts_newly_failed: c.newly_failed_accounts.iter().map(change).collect(),
+            accounts_no_longer_assessed: c.no_longer_assessed.iter().map(change).collect(),
+        }
+    }
+}
