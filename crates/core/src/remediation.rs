@@ -15,7 +15,6 @@ use crate::eval::Verdict;
 use crate::ids::{AccessKeyId, AccountId};
 use crate::inventory::{KeyChange, KeySlot, KeyStatus, ROOT_USER_NAME};
 use crate::report::{Account, Report};
-use crate::suppress::{Subject, Suppressions};
 use crate::triage::{Action, Usage};
 
 /// What a plan does to a key.
@@ -137,10 +136,9 @@ pub struct Candidate {
     pub suppressed: bool,
 }
 
-/// Every key-level finding of `report` as a plan candidate, in the report's order. A finding is suppressed when
-/// the report says so, or when one of `exceptions` in force at the report's `as_of` matches it (an exception
-/// file given to the plan applies to a saved report too).
-pub fn candidates(report: &Report, exceptions: Option<&Suppressions>) -> Vec<Candidate> {
+/// Every key-level finding of `report` as a plan candidate, in the report's order; a finding under an exception
+/// (the report's own, or a plan's applied with [`Report::apply_exceptions`]) is `suppressed`.
+pub fn candidates(report: &Report) -> Vec<Candidate> {
     let accounts: HashMap<&AccountId, &Account> = report.accounts.iter().map(|r| (&r.account.id, &r.account)).collect();
     report
         .findings
@@ -148,12 +146,7 @@ pub fn candidates(report: &Report, exceptions: Option<&Suppressions>) -> Vec<Can
         .filter_map(|f| {
             let facts = f.key.as_ref()?;
             let account = accounts.get(&f.account_id).copied();
-            let run = report.run_of(f.account_id.as_str());
-            let suppressed = f.suppression.is_some()
-                || exceptions.is_some_and(|e| {
-                    let fingerprint = f.fingerprint(&run.partition);
-                    e.in_force_for(&Subject::of(f, &fingerprint, account), run.as_of).is_some()
-                });
+            let suppressed = f.suppression.is_some();
             Some(Candidate {
                 key: ReportedKey {
                     account_id: f.account_id.clone(),
@@ -679,7 +672,7 @@ mod tests {
             suppressions: None,
             comparison: None,
         };
-        let all = candidates(&report, None);
+        let all = candidates(&report);
         assert!(all.iter().all(|c| c.active && c.key.account_name.as_deref() == Some("work")));
         let failing: Vec<(&str, &str, Action, Option<Usage>)> = all
             .iter()
@@ -699,7 +692,7 @@ mod tests {
             [("unmatched", "unknown_key_id")]
         );
 
-        let exceptions = Suppressions {
+        let exceptions = crate::suppress::Suppressions {
             entries: vec![crate::suppress::Suppression {
                 label: "#1".into(),
                 line: 1,
@@ -713,14 +706,18 @@ mod tests {
                 allow_long: false,
             }],
         };
-        let with_exceptions = candidates(&report, Some(&exceptions));
-        let suppressed: Vec<&str> =
-            with_exceptions.iter().filter(|c| c.suppressed).map(|c| c.key.user_name.as_str()).collect();
+        let mut excepted = report.clone();
+        excepted.apply_exceptions(&exceptions);
+        let after = candidates(&excepted);
+        let suppressed: Vec<(&str, &str)> =
+            after.iter().filter(|c| c.suppressed).map(|c| (c.key.user_name.as_str(), c.rule_id)).collect();
         assert_eq!(
             suppressed,
-            ["old-never", "old-never"],
-            "both of the key's findings (KA-IAM-001 and KA-IAM-004), whatever their verdict"
+            [("old-never", "KA-IAM-004")],
+            "the failing finding only, as a scan applies exceptions (its KA-IAM-001 finding passes)"
         );
+        let (planned, _) = plan_deactivations(&after, &PlanPolicy { protect_ous: vec![], ..policy() });
+        assert!(planned.is_empty(), "the excepted key is left out");
     }
 
     #[test]

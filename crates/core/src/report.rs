@@ -505,6 +505,25 @@ pub fn annotate(
     }
 }
 
+impl Report {
+    /// Puts every failing or warning finding that no exception covers yet under the first of `exceptions` in force at
+    /// its scan's `as_of` — what a scan does ([`annotate`], [`Suppressions::find`]), for a saved report that carries
+    /// its own run's exceptions and gets a plan's `--suppressions` as well.
+    pub fn apply_exceptions(&mut self, exceptions: &Suppressions) {
+        let accounts: BTreeMap<&AccountId, &Account> =
+            self.accounts.iter().map(|r| (&r.account.id, &r.account)).collect();
+        let runs: Vec<(AccountId, Timestamp)> =
+            self.findings.iter().map(|f| (f.account_id.clone(), self.run_of(f.account_id.as_str()).as_of)).collect();
+        let partition = &self.run.partition;
+        for (f, (account, as_of)) in self.findings.iter_mut().zip(runs) {
+            if f.suppression.is_none() {
+                let fingerprint = f.fingerprint(partition);
+                f.suppression = exceptions.find(f, &fingerprint, accounts.get(&account).copied(), as_of);
+            }
+        }
+    }
+}
+
 /// The level from which findings make the run fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailOn {

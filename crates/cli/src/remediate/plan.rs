@@ -90,7 +90,13 @@ pub(crate) async fn run(args: &PlanArgs, quiet: bool) -> Result<ExitStatus, Fail
         None => {
             let (report, from_report) = match &args.from_report {
                 Some(path) => {
-                    (saved_report(path, created_at).map_err(Failure::usage)?, Some(path.display().to_string()))
+                    let mut report = saved_report(path, created_at).map_err(Failure::usage)?;
+                    // A saved report carries the exceptions of its own run; the plan's --suppressions apply as well,
+                    // as a scan applies them (a fresh scan has).
+                    if let Some((_, exceptions)) = &settings.suppressions {
+                        report.apply_exceptions(exceptions);
+                    }
+                    (report, Some(path.display().to_string()))
                 }
                 None => (crate::scan::collect(&settings, quiet).await?, None),
             };
@@ -103,10 +109,7 @@ pub(crate) async fn run(args: &PlanArgs, quiet: bool) -> Result<ExitStatus, Fail
                 caller_user_arn: caller_arn.contains(":user/").then(|| caller_arn.clone()),
                 caller_key_id: caller_key_id.clone(),
             };
-            // A saved report carries the exceptions of its own run; the plan's --suppressions apply as well (a fresh
-            // scan has applied them already).
-            let exceptions = settings.suppressions.as_ref().map(|(_, s)| s).filter(|_| from_report.is_some());
-            let (planned, excluded) = plan_deactivations(&candidates(&report, exceptions), &policy);
+            let (planned, excluded) = plan_deactivations(&candidates(&report), &policy);
             let incomplete = report.accounts.iter().any(|a| matches!(a.status, AccountStatus::Failed(_)));
             let source = Source {
                 as_of: policy.as_of,
