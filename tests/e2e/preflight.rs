@@ -136,8 +136,15 @@ fn preflight_with_push_securityhub_checks_what_it_can_and_says_plainly_what_it_c
     emu.fault(json!({"service": "securityhub", "action": "BatchUpdateFindings", "account_id": payments,
                      "error_code": "AccessDeniedException", "http_status": 403,
                      "message": "not authorized to perform: securityhub:BatchUpdateFindings"}));
+    emu.control("DELETE", "requests", &Value::Null);
     let (code, report, table) = preflight(&emu, &["--push-securityhub"]);
     assert_eq!(code, 3, "{table}");
+    // One audit-role session per account serves both the IAM and the Security Hub probes.
+    let assumed: Vec<String> =
+        emu.requests().into_iter().filter(|(_, action, _)| action == "AssumeRole").map(|(.., a)| a).collect();
+    let distinct: std::collections::BTreeSet<&String> = assumed.iter().collect();
+    assert_eq!(assumed.len(), distinct.len(), "each account's role assumed once: {assumed:?}");
+    assert!(distinct.contains(&payments), "{assumed:?}");
     let checks = |a: &Value| -> Vec<(String, String)> {
         a["checks"]
             .as_array()

@@ -14,6 +14,7 @@ use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use aws_smithy_http_client::{Builder, ConnectorBuilder};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_smithy_runtime_api::client::identity::SharedIdentityCache;
 use keyaudit_core::ids::AccountId;
 use keyaudit_core::report::{AccessMethod, Account};
 use keyaudit_org_discovery::{RoleAssumer, with_management_account_hint};
@@ -155,15 +156,33 @@ impl Connector {
     }
 }
 
-impl AccountConnector for Connector {
-    type Api = SdkIam;
+/// An account's credentials, opened once: the caller's own, or one session of the audit role (one AssumeRole) with
+/// an identity cache of its own, which every client made from it shares.
+pub(crate) struct AccountSession {
+    /// The role's session (`None`: the caller's credentials).
+    assumed: Option<(aws_credential_types::provider::SharedCredentialsProvider, SharedIdentityCache)>,
+    /// AssumeRole calls made (0 or 1), and the SDK's retries of them.
+    calls: u32,
+    sdk_retries: u32,
+}
 
-    async fn connect(&self, account: &Account) -> Result<SdkIam, ConnectFailure> {
-        let (config, http) = limited(&self.base, self.iam_rps);
-        let (optional_config, optional_http) = limited(&self.base, self.enrichment_rps);
+impl AccountSession {
+    /// `config` with this account's credentials.
+    pub(crate) fn config(&self, config: SdkConfig) -> SdkConfig {
+        match &self.assumed {
+            None => config,
+            Some((provider, cache)) => {
+                config.to_builder().credentials_provider(provider.clone()).identity_cache(cache.clone()).build()
+            }
+        }
+    }
+}
+
+impl Connector {
+    /// Opens `account`: nothing to do for the caller's own, one AssumeRole for the others.
+    pub(crate) async fn session(&self, account: &Account) -> Result<AccountSession, ConnectFailure> {
         match &account.access {
-            AccessMethod::CallerCredentials => Ok(SdkIam::new(&config, &account.id, http.attempts(), 0, 0)
-                .with_optional_calls(&optional_config, &account.id, optional_http.attempts())),
+            AccessMethod::CallerCredentials => Ok(AccountSession { assumed: None, calls: 0, sdk_retries: 0 }),
             AccessMethod::AssumeRole { role_arn } => {
                 let retries = std::sync::atomic::AtomicU32::new(0);
                 let assumed = self.assumer.assume(role_arn, &retries).await;
@@ -179,15 +198,30 @@ impl AccountConnector for Connector {
                 // A cache of its own: the SDK's shared lazy identity cache keeps at most 64 partitions and evicts
                 // arbitrary ones, so with many accounts in flight it would drop live sessions and every IAM call
                 // after an eviction would cost another AssumeRole (measured: 543 AssumeRole calls for 300 accounts).
-                // One cache for both clients, so that they share the session instead of assuming the role twice.
+                // One cache for every client of the account, so that they share the session instead of assuming the
+                // role again.
                 let cache = IdentityCache::lazy().build();
-                let with_session = |config: SdkConfig| {
-                    config.to_builder().credentials_provider(provider.clone()).identity_cache(cache.clone()).build()
-                };
-                Ok(SdkIam::new(&with_session(config), &account.id, http.attempts(), 1, sdk_retries)
-                    .with_optional_calls(&with_session(optional_config), &account.id, optional_http.attempts()))
+                Ok(AccountSession { assumed: Some((provider, cache)), calls: 1, sdk_retries })
             }
         }
+    }
+
+    /// The account's IAM clients, from its session: one rate limiter for the credential report's calls, one for the
+    /// optional look-ups.
+    pub(crate) fn iam(&self, account: &Account, session: &AccountSession) -> SdkIam {
+        let (config, http) = limited(&self.base, self.iam_rps);
+        let (optional_config, optional_http) = limited(&self.base, self.enrichment_rps);
+        SdkIam::new(&session.config(config), &account.id, http.attempts(), session.calls, session.sdk_retries)
+            .with_optional_calls(&session.config(optional_config), &account.id, optional_http.attempts())
+    }
+}
+
+impl AccountConnector for Connector {
+    type Api = SdkIam;
+
+    async fn connect(&self, account: &Account) -> Result<SdkIam, ConnectFailure> {
+        let session = self.session(account).await?;
+        Ok(self.iam(account, &session))
     }
 }
 

@@ -8,7 +8,7 @@ use futures::StreamExt;
 use keyaudit_core::ids::AccountId;
 use keyaudit_core::report::{AccessMethod, Account, AccountState, FailureCode, Scope};
 use keyaudit_org_discovery::{OrganizationsApi, SdkOrganizations, discover};
-use keyaudit_scanner::{AccountConnector, Probe, ProbeOutcome, probe_permissions};
+use keyaudit_scanner::{Probe, ProbeOutcome, probe_permissions};
 use serde::Serialize;
 
 use crate::aws::{Connector, Session};
@@ -130,16 +130,20 @@ async fn check_account(
         out.status = "error";
         out.reason = Some(format!("account state {} is unknown to keyaudit; a scan fails it", account.state.as_str()));
     } else {
-        match connector.connect(&account).await {
+        // One session for every probe: the IAM ones and Security Hub's share the audit role's AssumeRole.
+        match connector.session(&account).await {
             Err(failure) => {
                 out.status =
                     if failure.reason.code == FailureCode::AssumeRoleDenied { "assume_role_denied" } else { "error" };
                 out.reason = Some(failure.reason.to_string());
             }
-            Ok(api) => {
-                let mut probes = probe_permissions(&api, owner_tags).await;
+            Ok(session) => {
+                let mut probes = probe_permissions(&connector.iam(&account, &session), owner_tags).await;
                 if let Some(hub) = hub {
-                    probes.extend(probe_security_hub(connector, hub, &account).await);
+                    let config = session.config(hub.base.clone());
+                    let product = crate::securityhub::product_arn(&hub.partition, &hub.region, account.id.as_str());
+                    let api = crate::securityhub::SdkHub::new(&config, account.id.as_str(), product);
+                    probes.extend(crate::securityhub::probe(&api).await);
                 }
                 let denied = |p: &&Probe| matches!(p.outcome, ProbeOutcome::Denied(_));
                 missing = probes.iter().filter(denied).map(|p| p.action).collect();
@@ -167,21 +171,6 @@ async fn check_account(
         });
     }
     out
-}
-
-/// The Security Hub actions of `--push-securityhub`, probed with the account's own credentials (as the push
-/// imports and updates) in the import region.
-async fn probe_security_hub(connector: &Connector, hub: &HubTarget, account: &Account) -> Vec<Probe> {
-    match crate::securityhub::account_config(&hub.base, &connector.assumer, &account.access).await {
-        Ok(config) => {
-            let product = crate::securityhub::product_arn(&hub.partition, &hub.region, account.id.as_str());
-            crate::securityhub::probe(&crate::securityhub::SdkHub::new(&config, account.id.as_str(), product)).await
-        }
-        Err(reason) => {
-            let outcome = ProbeOutcome::Error(format!("the account's credentials for Security Hub: {reason}"));
-            vec![Probe { action: "securityhub:GetFindings", outcome }]
-        }
-    }
 }
 
 pub(crate) async fn run(settings: Settings) -> Result<ExitStatus, Failure> {

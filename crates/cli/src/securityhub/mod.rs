@@ -14,18 +14,15 @@
 //! Whatever fails is reported per account, by finding id, and makes the exit code 3; an import already done stays
 //! done when a later step fails.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::num::NonZeroU32;
 
-use aws_config::identity::IdentityCache;
-use aws_config::{Region, SdkConfig};
+use aws_config::Region;
 use futures::StreamExt;
-use keyaudit_core::ids::AccountId;
-use keyaudit_core::report::{AccessMethod, Report};
-use keyaudit_org_discovery::RoleAssumer;
+use keyaudit_core::report::{Account, Report};
 
-use crate::aws::{base_config, limited};
+use crate::aws::{Connector, base_config, limited};
 use crate::output::{HubFinding, for_security_hub};
 use crate::settings::Settings;
 
@@ -97,22 +94,6 @@ impl Pushed {
     }
 }
 
-/// The account's own credentials: the caller's for its own account, the audit role's session otherwise.
-pub(crate) async fn account_config(
-    base: &SdkConfig,
-    assumer: &RoleAssumer,
-    access: &AccessMethod,
-) -> Result<SdkConfig, String> {
-    match access {
-        AccessMethod::CallerCredentials => Ok(base.clone()),
-        AccessMethod::AssumeRole { role_arn } => {
-            let retries = std::sync::atomic::AtomicU32::new(0);
-            let provider = assumer.assume(role_arn, &retries).await.map_err(|reason| reason.to_string())?;
-            Ok(base.to_builder().credentials_provider(provider).identity_cache(IdentityCache::lazy().build()).build())
-        }
-    }
-}
-
 /// The default (custom integration) product of `account` in `region`.
 pub(crate) fn product_arn(partition: &str, region: &str, account: &str) -> String {
     format!("arn:{partition}:securityhub:{region}:{account}:product/{account}/default")
@@ -138,24 +119,20 @@ pub(crate) async fn push(settings: &Settings, report: &Report, region: Option<&s
     let (base, _) = base_config(&settings.aws()).await;
     let base = base.to_builder().region(Region::new(region.clone())).build();
     let (sts_config, _) = limited(&base, settings.sts_rps);
-    let assumer = settings.assumer(&sts_config);
-    let caller_account = report.run.origin.as_ref().map(|o| o.caller_account_id.as_str());
+    // Each account's findings are imported with that account's own credentials, reached as the scan reached it.
+    let connector = Connector::new(settings, base.clone(), &sts_config, None);
+    let accounts: HashMap<&str, &Account> = report.accounts.iter().map(|r| (r.account.id.as_str(), &r.account)).collect();
     let partition = report.run.partition.as_str();
     let results: Vec<Pushed> = futures::stream::iter(groups)
         .map(|(account, findings)| {
-            let (base, assumer, region) = (&base, &assumer, &region);
+            let (base, connector, region, accounts) = (&base, &connector, &region, &accounts);
             async move {
-                let access = if caller_account == Some(account.as_str()) {
-                    Ok(AccessMethod::CallerCredentials)
-                } else {
-                    AccountId::parse(&account)
-                        .map(|id| AccessMethod::AssumeRole { role_arn: settings.role.arn(&report.run.partition, &id) })
-                        .map_err(|e| e.to_string())
-                };
-                let (config, _) = limited(base, rps);
-                let config = match access {
-                    Ok(access) => account_config(&config, assumer, &access).await,
-                    Err(e) => Err(e),
+                let config = match accounts.get(account.as_str()) {
+                    Some(record) => match connector.session(record).await {
+                        Ok(session) => Ok(session.config(limited(base, rps).0)),
+                        Err(failure) => Err(failure.reason.to_string()),
+                    },
+                    None => Err(format!("account {account} is not in the report")),
                 };
                 match config {
                     Ok(config) => {
