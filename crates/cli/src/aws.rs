@@ -266,15 +266,15 @@ impl Reach {
 
     /// The account of `key`, reached with the caller's credentials when it is the caller's, else through the role.
     pub(crate) fn account(&self, key: &keyaudit_core::remediation::KeyRef) -> Account {
-        let access = if key.account_id == self.caller_account_id {
+        let access = if key.user.account_id == self.caller_account_id {
             AccessMethod::CallerCredentials
         } else {
-            AccessMethod::AssumeRole { role_arn: self.role.arn(&self.partition, &key.account_id) }
+            AccessMethod::AssumeRole { role_arn: self.role.arn(&self.partition, &key.user.account_id) }
         };
         Account {
-            id: key.account_id.clone(),
-            name: key.account_name.clone(),
-            ou_path: key.ou_path.clone(),
+            id: key.user.account_id.clone(),
+            name: key.user.account_name.clone(),
+            ou_path: key.user.ou_path.clone(),
             state: keyaudit_core::report::AccountState::Active,
             access,
         }

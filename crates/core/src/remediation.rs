@@ -45,9 +45,10 @@ impl ChangeKind {
     }
 }
 
-/// A key a change can act on: its id is known.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyRef {
+/// The IAM user a change is about: its account (with its name and OU path, for messages and protections), its name
+/// and its ARN.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct UserRef {
     /// The account.
     pub account_id: AccountId,
     /// Its name.
@@ -58,6 +59,20 @@ pub struct KeyRef {
     pub user_name: String,
     /// The user's ARN.
     pub user_arn: String,
+}
+
+impl UserRef {
+    /// Whether this is the account's root user.
+    pub fn is_root(&self) -> bool {
+        self.user_name == ROOT_USER_NAME || self.user_arn.ends_with(":root")
+    }
+}
+
+/// A key a change can act on: its id is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRef {
+    /// Its user.
+    pub user: UserRef,
     /// The key.
     pub access_key_id: AccessKeyId,
 }
@@ -65,16 +80,8 @@ pub struct KeyRef {
 /// A key as a report (or a journal) names it: by id when that is known, else by its credential report slot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportedKey {
-    /// The account.
-    pub account_id: AccountId,
-    /// Its name.
-    pub account_name: Option<String>,
-    /// Its OU path.
-    pub ou_path: Option<String>,
-    /// The user.
-    pub user_name: String,
-    /// The user's ARN.
-    pub user_arn: String,
+    /// Its user.
+    pub user: UserRef,
     /// The credential report slot, when the key comes from a report.
     pub slot: Option<KeySlot>,
     /// The key id, when it was looked up and matched (never for the root user's keys).
@@ -84,32 +91,13 @@ pub struct ReportedKey {
 impl ReportedKey {
     /// The key as a change can name it, when its id is known.
     pub fn identified(&self) -> Option<KeyRef> {
-        Some(KeyRef {
-            account_id: self.account_id.clone(),
-            account_name: self.account_name.clone(),
-            ou_path: self.ou_path.clone(),
-            user_name: self.user_name.clone(),
-            user_arn: self.user_arn.clone(),
-            access_key_id: self.access_key_id.clone()?,
-        })
-    }
-
-    fn is_root(&self) -> bool {
-        self.user_name == ROOT_USER_NAME || self.user_arn.ends_with(":root")
+        Some(KeyRef { user: self.user.clone(), access_key_id: self.access_key_id.clone()? })
     }
 }
 
 impl From<KeyRef> for ReportedKey {
     fn from(k: KeyRef) -> Self {
-        Self {
-            account_id: k.account_id,
-            account_name: k.account_name,
-            ou_path: k.ou_path,
-            user_name: k.user_name,
-            user_arn: k.user_arn,
-            slot: None,
-            access_key_id: Some(k.access_key_id),
-        }
+        Self { user: k.user, slot: None, access_key_id: Some(k.access_key_id) }
     }
 }
 
@@ -149,11 +137,13 @@ pub fn candidates(report: &Report) -> Vec<Candidate> {
             let suppressed = f.suppression.is_some();
             Some(Candidate {
                 key: ReportedKey {
-                    account_id: f.account_id.clone(),
-                    account_name: account.and_then(|a| a.name.clone()),
-                    ou_path: account.and_then(|a| a.ou_path.clone()),
-                    user_name: f.user_name.clone(),
-                    user_arn: f.user_arn.clone(),
+                    user: UserRef {
+                        account_id: f.account_id.clone(),
+                        account_name: account.and_then(|a| a.name.clone()),
+                        ou_path: account.and_then(|a| a.ou_path.clone()),
+                        user_name: f.user_name.clone(),
+                        user_arn: f.user_arn.clone(),
+                    },
                     slot: Some(facts.slot),
                     access_key_id: facts.access_key_id.clone(),
                 },
@@ -326,17 +316,17 @@ impl PlanPolicy {
         last_used_at: Option<Timestamp>,
     ) -> Result<KeyRef, Exclusion> {
         let last_used_days = last_used_at.map(|t| self.as_of.duration_since(t).as_secs().div_euclid(SECONDS_PER_DAY));
-        if key.is_root() {
+        if key.user.is_root() {
             Err(Exclusion::RootUser)
         } else if key.access_key_id.is_some() && self.caller_key_id.as_ref() == key.access_key_id.as_ref()
-            || self.caller_user_arn.as_deref() == Some(key.user_arn.as_str())
+            || self.caller_user_arn.as_deref() == Some(key.user.user_arn.as_str())
         {
             Err(Exclusion::CallerKey)
         } else if findings.iter().any(|c| !c.active) {
             Err(Exclusion::NotActive)
-        } else if self.protect_accounts.contains(&key.account_id) {
+        } else if self.protect_accounts.contains(&key.user.account_id) {
             Err(Exclusion::ProtectedAccount)
-        } else if let Some(ou) = self.protect_ous.iter().find(|ou| under(key.ou_path.as_deref(), ou)) {
+        } else if let Some(ou) = self.protect_ous.iter().find(|ou| under(key.user.ou_path.as_deref(), ou)) {
             Err(Exclusion::ProtectedOu(ou.clone()))
         } else if findings.iter().any(|c| c.suppressed) {
             Err(Exclusion::Suppressed)
@@ -355,7 +345,10 @@ pub fn plan_deactivations(candidates: &[Candidate], policy: &PlanPolicy) -> (Vec
     let mut by_key: BTreeMap<KeyOf<'_>, Vec<&Candidate>> = BTreeMap::new();
     for c in candidates {
         let k = &c.key;
-        by_key.entry((&k.account_id, k.user_arn.as_str(), k.slot, k.access_key_id.as_ref())).or_default().push(c);
+        by_key
+            .entry((&k.user.account_id, k.user.user_arn.as_str(), k.slot, k.access_key_id.as_ref()))
+            .or_default()
+            .push(c);
     }
     let mut planned = Vec::new();
     let mut excluded = Vec::new();
@@ -450,14 +443,16 @@ mod tests {
 
     fn key_ref(account: &str, user: &str, id: &str, ou: &str) -> KeyRef {
         KeyRef {
-            account_id: AccountId::parse(account).unwrap(),
-            account_name: None,
-            ou_path: Some(ou.into()),
-            user_name: user.into(),
-            user_arn: if user == ROOT_USER_NAME {
-                format!("arn:aws:iam::{account}:root")
-            } else {
-                format!("arn:aws:iam::{account}:user/{user}")
+            user: UserRef {
+                account_id: AccountId::parse(account).unwrap(),
+                account_name: None,
+                ou_path: Some(ou.into()),
+                user_name: user.into(),
+                user_arn: if user == ROOT_USER_NAME {
+                    format!("arn:aws:iam::{account}:root")
+                } else {
+                    format!("arn:aws:iam::{account}:user/{user}")
+                },
             },
             access_key_id: AccessKeyId::parse(id).unwrap(),
         }
@@ -565,7 +560,7 @@ mod tests {
         ];
         let (planned, excluded) = plan_deactivations(&cases, &policy());
         let users: Vec<(&str, Vec<String>)> =
-            planned.iter().map(|p| (p.key.user_name.as_str(), p.rules.clone())).collect();
+            planned.iter().map(|p| (p.key.user.user_name.as_str(), p.rules.clone())).collect();
         let rules = |r: &[&str]| r.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
         assert_eq!(
             users,
@@ -577,7 +572,7 @@ mod tests {
             "one change per key, with every rule that failed"
         );
         let why: BTreeMap<&str, (&str, &[String])> =
-            excluded.iter().map(|e| (e.key.user_name.as_str(), (e.why.code(), e.rules.as_slice()))).collect();
+            excluded.iter().map(|e| (e.key.user.user_name.as_str(), (e.why.code(), e.rules.as_slice()))).collect();
         let codes: BTreeMap<&str, &str> = why.iter().map(|(u, (code, _))| (*u, *code)).collect();
         assert_eq!(
             codes,
@@ -599,7 +594,7 @@ mod tests {
         assert!(planned.iter().all(|p| p.expect_active && p.kind == ChangeKind::Deactivate));
         assert_eq!(planned[1].expect_last_used_at, old.map(ts));
         assert_eq!(planned[2].expect_last_used_at, None);
-        let unmatched = excluded.iter().find(|e| e.key.user_name == "unmatched").unwrap();
+        let unmatched = excluded.iter().find(|e| e.key.user.user_name == "unmatched").unwrap();
         assert_eq!((unmatched.key.slot, unmatched.key.access_key_id.as_ref()), (Some(KeySlot::One), None));
     }
 
@@ -673,11 +668,11 @@ mod tests {
             comparison: None,
         };
         let all = candidates(&report);
-        assert!(all.iter().all(|c| c.active && c.key.account_name.as_deref() == Some("work")));
+        assert!(all.iter().all(|c| c.active && c.key.user.account_name.as_deref() == Some("work")));
         let failing: Vec<(&str, &str, Action, Option<Usage>)> = all
             .iter()
             .filter(|c| c.verdict == Verdict::Fail)
-            .map(|c| (c.key.user_name.as_str(), c.rule_id, c.action, c.usage))
+            .map(|c| (c.key.user.user_name.as_str(), c.rule_id, c.action, c.usage))
             .collect();
         // 50 days old and never used: KA-IAM-004 (45 days) fails, KA-IAM-001 (90 days) does not.
         let never = (Action::Deactivate, Some(Usage::NeverUsed));
@@ -688,7 +683,7 @@ mod tests {
         let (planned, excluded) = plan_deactivations(&all, &PlanPolicy { protect_ous: vec![], ..policy() });
         assert_eq!(planned.iter().map(|p| p.key.access_key_id.as_str()).collect::<Vec<_>>(), ["AKIA0000000000000001"]);
         assert_eq!(
-            excluded.iter().map(|e| (e.key.user_name.as_str(), e.why.code())).collect::<Vec<_>>(),
+            excluded.iter().map(|e| (e.key.user.user_name.as_str(), e.why.code())).collect::<Vec<_>>(),
             [("unmatched", "unknown_key_id")]
         );
 
@@ -710,7 +705,7 @@ mod tests {
         excepted.apply_exceptions(&exceptions);
         let after = candidates(&excepted);
         let suppressed: Vec<(&str, &str)> =
-            after.iter().filter(|c| c.suppressed).map(|c| (c.key.user_name.as_str(), c.rule_id)).collect();
+            after.iter().filter(|c| c.suppressed).map(|c| (c.key.user.user_name.as_str(), c.rule_id)).collect();
         assert_eq!(
             suppressed,
             [("old-never", "KA-IAM-004")],

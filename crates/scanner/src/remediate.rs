@@ -122,7 +122,7 @@ pub async fn carry_out<A: KeyAdmin>(
     key: &KeyRef,
     expect_last_used_at: Option<Timestamp>,
 ) -> Result<Outcome, CollectError> {
-    let listed = api.list_access_keys(&key.user_name).await?;
+    let listed = api.list_access_keys(&key.user.user_name).await?;
     let Some(current) = listed.iter().find(|k| k.access_key_id == key.access_key_id) else {
         let already_done = op == Operation::Plan(ChangeKind::Delete);
         return Ok(Outcome::Skipped { reason: "the key no longer exists".into(), already_done });
@@ -157,11 +157,11 @@ pub async fn carry_out<A: KeyAdmin>(
     }
     match op {
         Operation::Plan(ChangeKind::Deactivate) => {
-            api.update_access_key(&key.user_name, &key.access_key_id, KeyStatus::Inactive).await?;
+            api.update_access_key(&key.user.user_name, &key.access_key_id, KeyStatus::Inactive).await?;
         }
-        Operation::Plan(ChangeKind::Delete) => api.delete_access_key(&key.user_name, &key.access_key_id).await?,
+        Operation::Plan(ChangeKind::Delete) => api.delete_access_key(&key.user.user_name, &key.access_key_id).await?,
         Operation::Reactivate => {
-            api.update_access_key(&key.user_name, &key.access_key_id, KeyStatus::Active).await?;
+            api.update_access_key(&key.user.user_name, &key.access_key_id, KeyStatus::Active).await?;
         }
     }
     Ok(Outcome::Done { last_used_at })
@@ -173,6 +173,7 @@ mod tests {
 
     use keyaudit_core::ids::AccountId;
     use keyaudit_core::inventory::ListedKey;
+    use keyaudit_core::remediation::UserRef;
 
     use super::*;
     use crate::iam::{RawReport, ReportState};
@@ -237,11 +238,13 @@ mod tests {
 
     fn key() -> KeyRef {
         KeyRef {
-            account_id: AccountId::parse("000000000002").unwrap(),
-            account_name: None,
-            ou_path: None,
-            user_name: "u".into(),
-            user_arn: "arn:aws:iam::000000000002:user/u".into(),
+            user: UserRef {
+                account_id: AccountId::parse("000000000002").unwrap(),
+                account_name: None,
+                ou_path: None,
+                user_name: "u".into(),
+                user_arn: "arn:aws:iam::000000000002:user/u".into(),
+            },
             access_key_id: AccessKeyId::parse(ID).unwrap(),
         }
     }

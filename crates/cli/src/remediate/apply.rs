@@ -167,8 +167,8 @@ async fn execute(
             "  {:>3}  {:<10}  {}  {}  {}{}\n",
             s.n,
             op_name(s.op),
-            s.key.account_id,
-            s.key.user_name,
+            s.key.user.account_id,
+            s.key.user.user_name,
             s.key.access_key_id,
             if s.op == Operation::Plan(ChangeKind::Delete) { "  (cannot be undone)" } else { "" }
         ));
@@ -219,9 +219,9 @@ async fn execute(
             reason,
         };
         // Defence in depth: a plan never holds these, and an edited one is refused, but apply checks again.
-        let never = if step.key.user_name == ROOT_USER_NAME || step.key.user_arn.ends_with(":root") {
+        let never = if step.key.user.user_name == ROOT_USER_NAME || step.key.user.user_arn.ends_with(":root") {
             Some("a root user key: keyaudit never changes those")
-        } else if own_key.as_ref() == Some(&step.key.access_key_id) || step.key.user_arn == reach.caller_arn {
+        } else if own_key.as_ref() == Some(&step.key.access_key_id) || step.key.user.user_arn == reach.caller_arn {
             Some("the caller's own key")
         } else {
             None
@@ -238,7 +238,7 @@ async fn execute(
             report.push(record("not attempted", Some(format!("--max-changes {} reached", caps.max_changes))));
             continue;
         }
-        let in_account = per_account.entry(step.key.account_id.clone()).or_default();
+        let in_account = per_account.entry(step.key.user.account_id.clone()).or_default();
         if *in_account >= caps.max_per_account {
             report.push(record("not attempted", Some(format!("--max-per-account {} reached", caps.max_per_account))));
             continue;
@@ -252,21 +252,21 @@ async fn execute(
                 n: step.n,
                 operation: op_name(step.op).to_owned(),
                 phase: phase.to_owned(),
-                account_id: step.key.account_id.to_string(),
-                account_name: step.key.account_name.clone(),
-                ou_path: step.key.ou_path.clone(),
-                user_name: step.key.user_name.clone(),
-                user_arn: step.key.user_arn.clone(),
+                account_id: step.key.user.account_id.to_string(),
+                account_name: step.key.user.account_name.clone(),
+                ou_path: step.key.user.ou_path.clone(),
+                user_name: step.key.user.user_name.clone(),
+                user_arn: step.key.user.user_arn.clone(),
                 access_key_id: step.key.access_key_id.to_string(),
                 last_used_at,
                 reason,
                 recovered,
             };
-        if !apis.contains_key(&step.key.account_id) {
+        if !apis.contains_key(&step.key.user.account_id) {
             let api = reach.connector.connect(&reach.account(&step.key)).await.map_err(|f| f.reason.to_string());
-            apis.insert(step.key.account_id.clone(), api);
+            apis.insert(step.key.user.account_id.clone(), api);
         }
-        let api = match apis.get(&step.key.account_id) {
+        let api = match apis.get(&step.key.user.account_id) {
             Some(Ok(api)) => api,
             other => {
                 let reason = match other {
@@ -311,8 +311,8 @@ async fn execute(
             vec![
                 d.step_n.to_string(),
                 d.op.to_owned(),
-                d.key.account_id.to_string(),
-                d.key.user_name.clone(),
+                d.key.user.account_id.to_string(),
+                d.key.user.user_name.clone(),
                 d.key.access_key_id.to_string(),
                 d.result.to_owned(),
                 d.reason.clone().unwrap_or_default(),

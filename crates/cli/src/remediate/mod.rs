@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, anyhow, bail};
 use jiff::Timestamp;
 use keyaudit_core::ids::{AccessKeyId, AccountId};
-use keyaudit_core::remediation::{ChangeKind, KeyRef};
+use keyaudit_core::remediation::{ChangeKind, KeyRef, UserRef};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
@@ -153,11 +153,13 @@ impl Change {
         let kind = ChangeKind::parse(&self.action)
             .ok_or_else(|| anyhow!("change {}: unknown action {:?}", self.n, self.action))?;
         let key = KeyRef {
-            account_id: AccountId::parse(&self.account_id).map_err(|e| anyhow!("change {}: {e}", self.n))?,
-            account_name: self.account_name.clone(),
-            ou_path: self.ou_path.clone(),
-            user_name: self.user_name.clone(),
-            user_arn: self.user_arn.clone(),
+            user: UserRef {
+                account_id: AccountId::parse(&self.account_id).map_err(|e| anyhow!("change {}: {e}", self.n))?,
+                account_name: self.account_name.clone(),
+                ou_path: self.ou_path.clone(),
+                user_name: self.user_name.clone(),
+                user_arn: self.user_arn.clone(),
+            },
             access_key_id: AccessKeyId::parse(&self.access_key_id).map_err(|e| anyhow!("change {}: {e}", self.n))?,
         };
         Ok((kind, key))
@@ -306,11 +308,13 @@ pub(crate) struct JournalEntry {
 impl JournalEntry {
     pub(crate) fn key(&self) -> Result<KeyRef> {
         Ok(KeyRef {
-            account_id: AccountId::parse(&self.account_id)?,
-            account_name: self.account_name.clone(),
-            ou_path: self.ou_path.clone(),
-            user_name: self.user_name.clone(),
-            user_arn: self.user_arn.clone(),
+            user: UserRef {
+                account_id: AccountId::parse(&self.account_id)?,
+                account_name: self.account_name.clone(),
+                ou_path: self.ou_path.clone(),
+                user_name: self.user_name.clone(),
+                user_arn: self.user_arn.clone(),
+            },
             access_key_id: AccessKeyId::parse(&self.access_key_id)?,
         })
     }

@@ -141,9 +141,9 @@ pub(crate) async fn run(args: &PlanArgs, quiet: bool) -> Result<ExitStatus, Fail
             .iter()
             .map(|e| ExcludedKey {
                 action: e.kind.as_str().to_owned(),
-                account_id: e.key.account_id.to_string(),
-                account_name: e.key.account_name.clone(),
-                user_name: e.key.user_name.clone(),
+                account_id: e.key.user.account_id.to_string(),
+                account_name: e.key.user.account_name.clone(),
+                user_name: e.key.user.user_name.clone(),
                 access_key_id: e.key.access_key_id.as_ref().map(ToString::to_string),
                 key_slot: e.key.slot.map(KeySlot::number),
                 rules: e.rules.clone(),
@@ -195,7 +195,7 @@ fn summary(planned: &[PlannedChange], excluded: &[Excluded]) -> PlanSummary {
         changes: planned.len(),
         deactivate: planned.iter().filter(|p| p.kind == ChangeKind::Deactivate).count(),
         delete: planned.iter().filter(|p| p.kind == ChangeKind::Delete).count(),
-        accounts: planned.iter().map(|p| &p.key.account_id).collect::<BTreeSet<_>>().len(),
+        accounts: planned.iter().map(|p| &p.key.user.account_id).collect::<BTreeSet<_>>().len(),
         excluded: by_reason,
     }
 }
@@ -205,11 +205,11 @@ fn change(n: usize, p: &PlannedChange) -> Change {
         n,
         action: p.kind.as_str().to_owned(),
         irreversible: p.kind == ChangeKind::Delete,
-        account_id: p.key.account_id.to_string(),
-        account_name: p.key.account_name.clone(),
-        ou_path: p.key.ou_path.clone(),
-        user_name: p.key.user_name.clone(),
-        user_arn: p.key.user_arn.clone(),
+        account_id: p.key.user.account_id.to_string(),
+        account_name: p.key.user.account_name.clone(),
+        ou_path: p.key.user.ou_path.clone(),
+        user_name: p.key.user.user_name.clone(),
+        user_arn: p.key.user.user_arn.clone(),
         access_key_id: p.key.access_key_id.to_string(),
         expect: Expect {
             status: if p.expect_active { "Active" } else { "Inactive" }.to_owned(),
@@ -292,7 +292,9 @@ async fn deletions(
             }),
         }
     }
-    keys.sort_by(|a, b| (&a.key.account_id, &a.key.user_name).cmp(&(&b.key.account_id, &b.key.user_name)));
+    keys.sort_by(|a, b| {
+        (&a.key.user.account_id, &a.key.user.user_name).cmp(&(&b.key.user.account_id, &b.key.user.user_name))
+    });
     let (planned, mut excluded) =
         plan_deletions(&keys, now, SignedDuration::try_from(wait).unwrap_or(SignedDuration::MAX));
     excluded.extend(unreachable);
@@ -309,7 +311,7 @@ async fn deletions(
 /// Whether the key is inactive now (false: active or gone), and its last use.
 async fn current_state(reach: &Reach, key: &KeyRef) -> std::result::Result<(bool, Option<Timestamp>), String> {
     let api = reach.connector.connect(&reach.account(key)).await.map_err(|f| f.reason.to_string())?;
-    let listed = api.list_access_keys(&key.user_name).await.map_err(|e| e.to_string())?;
+    let listed = api.list_access_keys(&key.user.user_name).await.map_err(|e| e.to_string())?;
     let inactive = listed
         .iter()
         .any(|k| k.access_key_id == key.access_key_id && k.status == keyaudit_core::inventory::KeyStatus::Inactive);

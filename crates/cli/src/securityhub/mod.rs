@@ -121,7 +121,8 @@ pub(crate) async fn push(settings: &Settings, report: &Report, region: Option<&s
     let (sts_config, _) = limited(&base, settings.sts_rps);
     // Each account's findings are imported with that account's own credentials, reached as the scan reached it.
     let connector = Connector::new(settings, base.clone(), &sts_config, None);
-    let accounts: HashMap<&str, &Account> = report.accounts.iter().map(|r| (r.account.id.as_str(), &r.account)).collect();
+    let accounts: HashMap<&str, &Account> =
+        report.accounts.iter().map(|r| (r.account.id.as_str(), &r.account)).collect();
     let partition = report.run.partition.as_str();
     let results: Vec<Pushed> = futures::stream::iter(groups)
         .map(|(account, findings)| {
