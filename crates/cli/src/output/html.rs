@@ -155,7 +155,7 @@ fn environment() -> Result<Environment<'static>> {
     // rows, rendered by this same environment.
     env.set_formatter(|out, state, value| match value.as_str() {
         Some(text) if !value.is_safe() => {
-            minijinja::escape_formatter(out, state, &minijinja::Value::from(super::table::shown(text)))
+            minijinja::escape_formatter(out, state, &minijinja::Value::from(super::wording::shown(text)))
         }
         _ => minijinja::escape_formatter(out, state, value),
     });

@@ -11,6 +11,7 @@ use keyaudit_core::suppress::{EntryState, EntryStatus};
 use keyaudit_core::triage::Action;
 
 use super::with_accounts;
+use super::wording::shown;
 
 pub(crate) struct Style {
     pub(crate) color: bool,
@@ -63,19 +64,6 @@ pub(crate) fn columns(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
 
 pub(crate) fn opt(s: Option<&str>) -> String {
     s.unwrap_or("-").to_owned()
-}
-
-/// Text from outside keyaudit (account, OU and user names, tag values, error messages), made safe for a terminal:
-/// control characters (an OU name may carry escape sequences that recolour, hide or rewrite the screen) and the
-/// bidirectional-override characters that reorder what is shown are written as `\u{..}` escapes.
-pub(crate) fn shown(s: &str) -> String {
-    let unsafe_char = |c: char| {
-        c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-    };
-    if !s.chars().any(unsafe_char) {
-        return s.to_owned();
-    }
-    s.chars().map(|c| if unsafe_char(c) { c.escape_unicode().to_string() } else { c.to_string() }).collect()
 }
 
 fn report_time(record: &AccountRecord) -> Option<String> {
