@@ -350,6 +350,12 @@ pub(crate) struct ScanArgs {
     #[arg(long, env = "KEYAUDIT_DORMANT_DAYS", value_name = "DAYS", help_heading = "Rule")]
     pub(crate) dormant_days: Option<u32>,
 
+    /// Deadlines: days a failing or warning finding may stay open past the later of its first sighting (kept from
+    /// --baseline) and its rule's own due date, by severity, e.g. critical=7,high=30 (severities left out keep their
+    /// default) [default: critical=7,high=30,medium=30,low=30].
+    #[arg(long, env = "KEYAUDIT_GRACE_DAYS", value_name = "SEVERITY=DAYS,...", help_heading = "Rule")]
+    pub(crate) grace_days: Option<String>,
+
     /// User tag keys that name a key's owner, in order of preference, looked up (iam:ListUserTags) only for
     /// users with a failing or warning finding; "" turns the look-up off [default: owner,Owner,email,contact,team].
     #[arg(long, env = "KEYAUDIT_OWNER_TAGS", value_name = "KEYS", help_heading = "Collection")]

@@ -63,6 +63,8 @@ struct Finding {
     verdict: String,
     message: String,
     suppression: Option<serde_json::Value>,
+    /// Written since keyaudit tracks deadlines; an older report's findings were first seen by its own as_of.
+    first_seen: Option<Timestamp>,
 }
 
 /// The `schema_version` of a keyaudit JSON report, once the bytes are shown to be one (see
@@ -197,6 +199,7 @@ pub(crate) fn load(flag: &str, path: &Path) -> Result<Snapshot> {
                 access_key_id: f.access_key_id,
                 message: f.message,
                 suppressed: f.suppression.is_some_and(|s| !s.is_null()),
+                first_seen: f.first_seen,
             })
         })
         .collect::<Result<_>>()?;

@@ -17,6 +17,7 @@ use crate::progress::Progress;
 use crate::saved::BaselineSource;
 use crate::settings::Settings;
 use crate::{ExitStatus, Failure};
+use keyaudit_report::FindingRun;
 
 /// Resolves on the first Ctrl-C (SIGINT) or SIGTERM: the scan then stops, marks unfinished accounts
 /// `interrupted` and still writes its report.
@@ -162,8 +163,13 @@ pub(crate) async fn collect(settings: &Settings, quiet: bool) -> Result<Report, 
 
     let connector = Connector::new(settings, base, &sts_config, scope.management_account_id().cloned());
     let ctx = EvalContext { as_of, config: settings.rule_config };
-    let streams = open_streams(&settings.outputs, started_at, &caller.partition, scope.organization_id())
-        .map_err(Failure::usage)?;
+    let run = FindingRun {
+        partition: &caller.partition,
+        organization_id: scope.organization_id(),
+        as_of,
+        grace_days: settings.rule_config.grace_days(),
+    };
+    let streams = open_streams(&settings.outputs, started_at, &run).map_err(Failure::usage)?;
     let progress = Progress::new(0, quiet);
     let suppressions = settings.suppressions.as_ref().map(|(_, s)| s);
     let partition = caller.partition.clone();

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use jiff::Timestamp;
-use keyaudit_core::eval::RuleConfig;
+use keyaudit_core::eval::{GraceDays, RuleConfig};
 use keyaudit_core::ids::AccountId;
 use keyaudit_core::report::FailOn;
 use keyaudit_core::rules::{RuleSet, builtin};
@@ -41,6 +41,7 @@ struct FileConfig {
     warn_days: Option<u32>,
     unused_days: Option<u32>,
     dormant_days: Option<u32>,
+    grace_days: Option<GraceDaysTable>,
     owner_tags: Option<String>,
     #[serde(default)]
     rules: Vec<String>,
@@ -64,6 +65,50 @@ struct FileConfig {
     output_dir: Option<std::path::PathBuf>,
     sarif_include_pass: Option<bool>,
     ocsf_include_pass: Option<bool>,
+}
+
+/// `[grace-days]` in the settings file: days by severity, each optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GraceDaysTable {
+    critical: Option<u32>,
+    high: Option<u32>,
+    medium: Option<u32>,
+    low: Option<u32>,
+}
+
+impl GraceDaysTable {
+    /// The days given, over `base` for the severities left out.
+    pub(crate) fn over(&self, base: GraceDays) -> GraceDays {
+        GraceDays {
+            critical: self.critical.unwrap_or(base.critical),
+            high: self.high.unwrap_or(base.high),
+            medium: self.medium.unwrap_or(base.medium),
+            low: self.low.unwrap_or(base.low),
+        }
+    }
+}
+
+/// `--grace-days critical=7,high=30`: days by severity; the ones left out keep `base`'s.
+pub(crate) fn parse_grace_days(value: &str, base: GraceDays) -> Result<GraceDays> {
+    let mut grace = base;
+    for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let bad = || {
+            anyhow!(
+                "--grace-days {value:?}: expected SEVERITY=DAYS pairs such as critical=7,high=30 (severities: critical, high, medium, low)"
+            )
+        };
+        let (severity, days) = part.split_once('=').ok_or_else(bad)?;
+        let days: u32 = days.trim().parse().map_err(|_| bad())?;
+        match severity.trim() {
+            "critical" => grace.critical = days,
+            "high" => grace.high = days,
+            "medium" => grace.medium = days,
+            "low" => grace.low = days,
+            _ => return Err(bad()),
+        }
+    }
+    Ok(grace)
 }
 
 /// Validated settings for one scan.
@@ -188,7 +233,14 @@ impl Settings {
         let warn_days = args.warn_days.or(file.warn_days).unwrap_or(RuleConfig::DEFAULT_WARN_DAYS);
         let unused_days = args.unused_days.or(file.unused_days).unwrap_or(RuleConfig::DEFAULT_UNUSED_DAYS);
         let dormant_days = args.dormant_days.or(file.dormant_days).unwrap_or(RuleConfig::DEFAULT_DORMANT_DAYS);
-        let rule_config = RuleConfig::new(max_age_days, warn_days, unused_days)?.with_dormant_days(dormant_days)?;
+        let file_grace = file.grace_days.as_ref().map_or(GraceDays::DEFAULT, |g| g.over(GraceDays::DEFAULT));
+        let grace_days = match &args.grace_days {
+            Some(flag) => parse_grace_days(flag, file_grace)?,
+            None => file_grace,
+        };
+        let rule_config = RuleConfig::new(max_age_days, warn_days, unused_days)?
+            .with_dormant_days(dormant_days)?
+            .with_grace_days(grace_days)?;
         let rules = builtin().select(&list(&args.rules, file.rules), &list(&args.skip_rules, file.skip_rules))?;
 
         let role_name =
@@ -338,6 +390,17 @@ mod tests {
         assert_eq!(owner_tag_keys("owner, email ,").unwrap(), ["owner", "email"]);
         assert!(owner_tag_keys("").unwrap().is_empty());
         assert!(owner_tag_keys(&"x".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn grace_days_are_severity_pairs_over_the_defaults() {
+        let d = GraceDays::DEFAULT;
+        assert_eq!(parse_grace_days("critical=3, low=60", d).unwrap(), GraceDays { critical: 3, low: 60, ..d });
+        assert_eq!(parse_grace_days("", d).unwrap(), d);
+        for bad in ["critical", "urgent=3", "high=soon", "high=-1"] {
+            let err = parse_grace_days(bad, d).unwrap_err().to_string();
+            assert!(err.starts_with(&format!("--grace-days {bad:?}: expected SEVERITY=DAYS pairs")), "{err}");
+        }
     }
 
     #[test]

@@ -184,6 +184,8 @@ pub struct SnapshotFinding {
     pub message: String,
     /// Whether an exception covered it.
     pub suppressed: bool,
+    /// When it was first seen (`None`: a report written before keyaudit recorded it).
+    pub first_seen: Option<Timestamp>,
 }
 
 /// What a comparison needs of one report.
@@ -252,6 +254,7 @@ impl Snapshot {
                     verdict: f.verdict,
                     message: f.message.clone(),
                     suppressed: f.suppression.is_some(),
+                    first_seen: Some(f.first_seen.unwrap_or(report.run_of(f.account_id.as_str()).as_of)),
                 })
                 .collect(),
             ..Self::header(
@@ -461,6 +464,13 @@ impl Baseline {
         Ok(())
     }
 
+    /// When the baseline's finding `fingerprint` was first seen: its own `first_seen`, or the baseline's `as_of` for a
+    /// report that did not record it; `None` when the baseline does not have it.
+    pub fn first_seen_of(&self, fingerprint: &str) -> Option<Timestamp> {
+        let f = &self.snapshot.findings[*self.by_fingerprint.get(fingerprint)?];
+        Some(f.first_seen.unwrap_or(self.snapshot.as_of))
+    }
+
     /// How a finding with `fingerprint` and `verdict` compares with the baseline.
     pub fn state_of(&self, fingerprint: &str, verdict: Verdict) -> BaselineState {
         match self.by_fingerprint.get(fingerprint).map(|&i| self.snapshot.findings[i].verdict) {
@@ -586,6 +596,7 @@ mod tests {
             verdict,
             message: String::new(),
             suppressed: false,
+            first_seen: None,
         }
     }
 

@@ -12,6 +12,53 @@ use crate::triage::Triage;
 
 const SECONDS_PER_DAY: i64 = 86_400;
 
+/// How long a failing or warning finding may stay open before it is overdue, by its rule's severity: its deadline
+/// (`due`) is the later of its first sighting and its rule's own due date, plus these days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GraceDays {
+    /// Critical findings (a root access key).
+    pub critical: u32,
+    /// High.
+    pub high: u32,
+    /// Medium (a stale, unused or second active key).
+    pub medium: u32,
+    /// Low.
+    pub low: u32,
+}
+
+impl GraceDays {
+    /// A week for critical findings, thirty days for the others.
+    pub const DEFAULT: GraceDays = GraceDays { critical: 7, high: 30, medium: 30, low: 30 };
+
+    /// The grace of `severity`.
+    pub fn of(&self, severity: crate::rules::Severity) -> u32 {
+        use crate::rules::Severity;
+        match severity {
+            Severity::Critical => self.critical,
+            Severity::High => self.high,
+            Severity::Medium => self.medium,
+            Severity::Low => self.low,
+        }
+    }
+
+    /// Each severity with its days, from critical down.
+    pub fn by_severity(&self) -> [(crate::rules::Severity, u32); 4] {
+        use crate::rules::Severity;
+        [
+            (Severity::Critical, self.critical),
+            (Severity::High, self.high),
+            (Severity::Medium, self.medium),
+            (Severity::Low, self.low),
+        ]
+    }
+}
+
+impl Default for GraceDays {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
 /// Validated rule settings (CIS defaults: 90-day maximum age, 14-day warning window, 45 days unused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RuleConfig {
@@ -19,6 +66,7 @@ pub struct RuleConfig {
     warn_days: u32,
     unused_days: u32,
     dormant_days: u32,
+    grace_days: GraceDays,
 }
 
 impl RuleConfig {
@@ -47,7 +95,13 @@ impl RuleConfig {
                 expected: format!("expected fewer days than --max-age-days ({max_age_days}), got {warn_days}"),
             });
         }
-        Ok(Self { max_age_days, warn_days, unused_days, dormant_days: Self::DEFAULT_DORMANT_DAYS })
+        Ok(Self {
+            max_age_days,
+            warn_days,
+            unused_days,
+            dormant_days: Self::DEFAULT_DORMANT_DAYS,
+            grace_days: GraceDays::DEFAULT,
+        })
     }
 
     /// The same settings with triage's dormant threshold (1 to 36500 days).
@@ -64,6 +118,22 @@ impl RuleConfig {
     /// Days since the last use from which triage calls a key dormant.
     pub fn dormant_days(&self) -> u32 {
         self.dormant_days
+    }
+
+    /// The same settings with these deadlines (0 to 3650 days each).
+    pub fn with_grace_days(self, grace_days: GraceDays) -> Result<Self, ModelError> {
+        if let Some((severity, days)) = grace_days.by_severity().into_iter().find(|(_, d)| *d > 3_650) {
+            return Err(ModelError::InvalidSetting {
+                name: "grace-days",
+                expected: format!("expected 0 to 3650 days for {}, got {days}", severity.as_str()),
+            });
+        }
+        Ok(Self { grace_days, ..self })
+    }
+
+    /// How long failing and warning findings may stay open, by severity.
+    pub fn grace_days(&self) -> GraceDays {
+        self.grace_days
     }
 
     /// The maximum compliant age in days (a key exactly this old passes).
@@ -118,6 +188,7 @@ impl Default for RuleConfig {
             warn_days: Self::DEFAULT_WARN_DAYS,
             unused_days: Self::DEFAULT_UNUSED_DAYS,
             dormant_days: Self::DEFAULT_DORMANT_DAYS,
+            grace_days: GraceDays::DEFAULT,
         }
     }
 }
@@ -387,6 +458,8 @@ pub struct Finding {
     pub suppression: Option<AppliedSuppression>,
     /// How it compares with the baseline (`--baseline`).
     pub baseline_state: Option<BaselineState>,
+    /// When an earlier run (`--baseline`) first saw it; `None`: first seen by this run.
+    pub first_seen: Option<Timestamp>,
 }
 
 impl Finding {
@@ -414,6 +487,7 @@ impl Finding {
             owner: None,
             suppression: None,
             baseline_state: None,
+            first_seen: None,
         }
     }
 
@@ -428,6 +502,27 @@ impl Finding {
             Evidence::Rotation { due_at, .. } => Some(due_at),
             _ => None,
         }
+    }
+
+    /// The instant its rule says the subject fell (or falls) due, when the rule has one: KA-IAM-001's due date,
+    /// KA-IAM-004's last use (or creation) plus the unused days.
+    pub fn rule_due(&self) -> Option<Timestamp> {
+        match self.evidence {
+            Evidence::Rotation { due_at, .. } => Some(due_at),
+            Evidence::Usage { unused_since, unused_days, .. } => unused_since.checked_add(days(unused_days)).ok(),
+            Evidence::RootKey | Evidence::ActiveKeys { .. } => None,
+        }
+    }
+
+    /// Its deadline, for a failing or warning finding no exception covers: the later of its first sighting (this
+    /// run's `as_of` when no earlier run saw it) and its rule's own due date, plus the grace days of its severity.
+    pub fn due(&self, as_of: Timestamp, grace: &GraceDays) -> Option<Timestamp> {
+        if !self.counts_against() {
+            return None;
+        }
+        let first_seen = self.first_seen.unwrap_or(as_of);
+        let start = self.rule_due().map_or(first_seen, |due| due.max(first_seen));
+        start.checked_add(days(grace.of(self.rule.severity))).ok()
     }
 
     /// Whether the finding counts: failing or warning, and not under an exception.
@@ -544,6 +639,44 @@ mod tests {
         let other_partition = findings(&[(KeySlot::One, None, old)], "2026-11-28T00:00:00Z")[0]
             .fingerprint(&Partition::from_arn("arn:aws-cn:iam::x").unwrap());
         assert_ne!(prints[0].0, other_partition);
+    }
+
+    /// Issue "Owners hear about their keys": a deadline is the later of the first sighting and the rule's own due
+    /// date, plus the grace of the rule's severity; only findings that count have one.
+    #[test]
+    fn a_deadline_starts_at_the_later_of_first_sighting_and_the_rules_due_date() {
+        let ts = |s: &str| s.parse::<Timestamp>().unwrap();
+        let as_of = "2026-11-28T12:00:00Z";
+        // Rotated 2026-07-01: KA-IAM-001 falls due 90 days later, on 2026-09-29T12:00:00Z.
+        let base = findings(&[(KeySlot::One, None, "2026-07-01T12:00:00Z")], as_of).remove(0);
+        assert_eq!(base.rule_due(), Some(ts("2026-09-29T12:00:00Z")));
+        let grace = GraceDays { critical: 7, high: 14, medium: 30, low: 30 };
+        let with = |first_seen: Option<&str>, verdict: Verdict, suppressed: bool| {
+            let mut f = base.clone();
+            f.first_seen = first_seen.map(ts);
+            f.verdict = verdict;
+            f.suppression = suppressed.then(|| AppliedSuppression {
+                entry: "e".into(),
+                reason: "r".into(),
+                owner: "o".into(),
+                expires: jiff::civil::date(2027, 1, 1),
+            });
+            f.due(ts(as_of), &grace)
+        };
+        let cases = [
+            // Seen before it fell due: the rule's date plus 30 days.
+            (Some("2026-08-01T00:00:00Z"), Verdict::Fail, false, Some("2026-10-29T12:00:00Z")),
+            // First seen by this run, after it fell due: this run plus 30 days.
+            (None, Verdict::Fail, false, Some("2026-12-28T12:00:00Z")),
+            (Some("2026-11-01T00:00:00Z"), Verdict::Fail, false, Some("2026-12-01T00:00:00Z")),
+            (Some("2026-08-01T00:00:00Z"), Verdict::Warn, false, Some("2026-10-29T12:00:00Z")),
+            (Some("2026-08-01T00:00:00Z"), Verdict::Pass, false, None),
+            (Some("2026-08-01T00:00:00Z"), Verdict::Fail, true, None),
+        ];
+        for (first_seen, verdict, suppressed, due) in cases {
+            assert_eq!(with(first_seen, verdict, suppressed), due.map(ts), "{first_seen:?} {verdict:?} {suppressed}");
+        }
+        assert!(RuleConfig::default().with_grace_days(GraceDays { critical: 3651, ..GraceDays::DEFAULT }).is_err());
     }
 
     #[test]

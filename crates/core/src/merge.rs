@@ -171,6 +171,10 @@ fn check_settings(first_label: &str, first: &Report, label: &str, report: &Repor
         ("warn_days", a.warn_days(), b.warn_days()),
         ("unused_days", a.unused_days(), b.unused_days()),
         ("dormant_days", a.dormant_days(), b.dormant_days()),
+        ("grace_days.critical", a.grace_days().critical, b.grace_days().critical),
+        ("grace_days.high", a.grace_days().high, b.grace_days().high),
+        ("grace_days.medium", a.grace_days().medium, b.grace_days().medium),
+        ("grace_days.low", a.grace_days().low, b.grace_days().low),
     ] {
         if x != y {
             return Err(settings(format!("{name} {x} and {y}")));

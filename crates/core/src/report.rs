@@ -486,7 +486,8 @@ pub struct Summary {
     pub suppressed: VerdictCounts,
 }
 
-/// Marks one account's findings with the exception each is under and how each compares with the baseline.
+/// Marks one account's findings with the exception each is under, how each compares with the baseline, and when the
+/// baseline first saw it.
 pub fn annotate(
     findings: &mut [Finding],
     account: &Account,
@@ -502,6 +503,7 @@ pub fn annotate(
         let fingerprint = f.fingerprint(partition);
         f.suppression = suppressions.and_then(|s| s.find(f, &fingerprint, Some(account), as_of));
         f.baseline_state = baseline.map(|b| b.state_of(&fingerprint, f.verdict));
+        f.first_seen = baseline.and_then(|b| b.first_seen_of(&fingerprint));
     }
 }
 
@@ -692,6 +694,7 @@ mod tests {
             owner: None,
             suppression: None,
             baseline_state: None,
+            first_seen: None,
         }
     }
 

@@ -20,7 +20,7 @@ use serde::Deserialize;
 
 pub use names::{Named, Tag};
 pub use schema::FINDING_COLUMNS;
-pub use write::{organization_of, resolved};
+pub use write::{FindingRun, organization_of, resolved};
 
 /// The JSON schema version. Bump only for breaking changes; adding fields is not one.
 pub const SCHEMA_VERSION: u32 = 1;

@@ -11,7 +11,7 @@ use keyaudit_core::baseline::{
     ResolvedFinding, SnapshotAccount, SnapshotFinding, thresholds,
 };
 use keyaudit_core::eval::{ActiveKey as CoreActiveKey, Evidence as CoreEvidence, FINGERPRINT_SCHEME, KeyFacts};
-use keyaudit_core::eval::{Finding as CoreFinding, RuleConfig};
+use keyaudit_core::eval::{Finding as CoreFinding, GraceDays, RuleConfig};
 use keyaudit_core::ids::{AccessKeyId, AccountId, Partition};
 use keyaudit_core::inventory::{KeySlot, KeyStatus, Owner};
 use keyaudit_core::report::{
@@ -54,8 +54,11 @@ impl Report<'_> {
                 run.fingerprint_scheme
             ));
         }
+        let g = run.grace_days;
+        let grace = GraceDays { critical: g.critical, high: g.high, medium: g.medium, low: g.low };
         let config = RuleConfig::new(run.max_age_days, run.warn_days, run.unused_days)
             .and_then(|c| c.with_dormant_days(run.dormant_days))
+            .and_then(|c| c.with_grace_days(grace))
             .map_err(|e| format!("run: {e}"))?;
         let partition = Partition::named(&run.partition)
             .ok_or_else(|| format!("run.partition {:?} is not a partition name", run.partition))?;
@@ -258,6 +261,7 @@ impl Finding<'_> {
             .find(|m| m.id == self.rule_id)
             .ok_or_else(|| format!("rule {:?} is not in run.rules", self.rule_id))?;
         let account = account_id(&self.account_id, "account_id")?;
+        let as_of = report.run_of(account.as_str()).as_of;
         let key = match self.key_slot {
             None => None,
             Some(number) => {
@@ -300,15 +304,12 @@ impl Finding<'_> {
                     .collect::<Checked<_>>()?,
                 rotation_under_way,
             },
-            Evidence::Usage { unused_days, unused_since, never_used, .. } => {
-                let as_of = report.run_of(account.as_str()).as_of;
-                CoreEvidence::Usage {
-                    unused_for: as_of.duration_since(unused_since),
-                    unused_since,
-                    never_used,
-                    unused_days,
-                }
-            }
+            Evidence::Usage { unused_days, unused_since, never_used, .. } => CoreEvidence::Usage {
+                unused_for: as_of.duration_since(unused_since),
+                unused_since,
+                never_used,
+                unused_days,
+            },
         };
         let baseline_state = match (self.baseline_state, self.baseline_verdict) {
             (None, _) => None,
@@ -345,6 +346,8 @@ impl Finding<'_> {
                 expires: s.expires,
             }),
             baseline_state,
+            // This run's own sightings are its as_of: only an earlier run's is kept.
+            first_seen: Some(self.first_seen).filter(|t| *t != as_of),
         };
         // A key's identity includes its slot when the user's other key shares its rotation second: that fact is
         // not saved, so it is the one of the two that reproduces the saved fingerprint.
@@ -453,6 +456,7 @@ impl BaselineSection<'_> {
                             verdict: was.0,
                             message: r.message.into_owned(),
                             suppressed: r.suppressed,
+                            first_seen: r.first_seen,
                         },
                     })
                 })

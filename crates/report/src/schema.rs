@@ -88,6 +88,9 @@ pub struct Run<'a> {
     /// Triage's dormant threshold (--dormant-days).
     #[schemars(range(min = 1))]
     pub dormant_days: u32,
+    /// How long a failing or warning finding may stay open past the later of its first sighting and its rule's own
+    /// due date, by severity (--grace-days): its `due`.
+    pub grace_days: GraceDays,
     /// What was scanned, by whom and where (in a merged report every field but `scope` is null: each organization's
     /// are in `organizations`).
     #[serde(flatten)]
@@ -105,6 +108,23 @@ pub struct Run<'a> {
     /// Each scan the report holds: one for keyaudit scan, one per organization for keyaudit merge, in merge order.
     #[schemars(length(min = 1))]
     pub organizations: Vec<Organization<'a>>,
+}
+
+/// Days of grace by severity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct GraceDays {
+    /// Critical findings (a root access key).
+    #[schemars(range(max = 3650))]
+    pub critical: u32,
+    /// High.
+    #[schemars(range(max = 3650))]
+    pub high: u32,
+    /// Medium.
+    #[schemars(range(max = 3650))]
+    pub medium: u32,
+    /// Low.
+    #[schemars(range(max = 3650))]
+    pub low: u32,
 }
 
 /// Whether discovery finished.
@@ -373,7 +393,7 @@ pub enum EnrichmentStatus {
 
 /// The columns of a finding, in order (the CSV header): [`Finding`]'s fields, with `suppression`'s fields as
 /// `suppression_<field>` columns. A test keeps the two equal.
-pub const FINDING_COLUMNS: [&str; 40] = [
+pub const FINDING_COLUMNS: [&str; 42] = [
     "fingerprint",
     "rule_id",
     "rule_name",
@@ -414,6 +434,8 @@ pub const FINDING_COLUMNS: [&str; 40] = [
     "baseline_verdict",
     "since_last_run",
     "evidence",
+    "first_seen",
+    "due",
 ];
 
 /// One rule's verdict on one key or user.
@@ -499,6 +521,12 @@ pub struct Finding<'a> {
     pub since_last_run: Option<Tag<SinceLastRun>>,
     /// What the rule based its verdict on; shape per rule, see docs/output.md.
     pub evidence: Evidence<'a>,
+    /// When a run first saw the finding: carried forward from --baseline by fingerprint, else this run's as_of.
+    pub first_seen: Timestamp,
+    /// The deadline of a failing or warning finding no exception covers: the later of first_seen and the rule's own
+    /// due date (KA-IAM-001's due_at; KA-IAM-004's unused_since plus unused_days), plus run.grace_days of its
+    /// severity; null for any other finding.
+    pub due: Option<Timestamp>,
 }
 
 /// A key's state as last seen.
@@ -613,6 +641,8 @@ pub struct ChangedFinding<'a> {
     pub suppressed: bool,
     /// The baseline's sentence.
     pub message: Text<'a>,
+    /// When it was first seen (null: a baseline written before keyaudit recorded it).
+    pub first_seen: Option<Timestamp>,
 }
 
 /// One exception's standing after the run.

@@ -8,6 +8,7 @@ use keyaudit_core::baseline::{
     AccountChange as CoreAccountChange, ChangeCounts, Comparison, Coverage, SnapshotAccount,
 };
 use keyaudit_core::baseline::{BaselineState as CoreBaselineState, SnapshotFinding};
+use keyaudit_core::eval::GraceDays as GraceDaysCore;
 use keyaudit_core::eval::{Evidence as CoreEvidence, FINGERPRINT_SCHEME, Finding as CoreFinding, Verdict, whole_days};
 use keyaudit_core::ids::{AccountId, Partition};
 use keyaudit_core::inventory::{KeyChange, KeyStatus};
@@ -30,10 +31,7 @@ impl<'a> Report<'a> {
     /// The whole report.
     pub fn of(report: &'a CoreReport) -> Self {
         let records: HashMap<&AccountId, &AccountRecord> = report.accounts.iter().map(|r| (&r.account.id, r)).collect();
-        let finding = |f: &'a CoreFinding| {
-            let record = records.get(&f.account_id).copied();
-            Finding::with(f, record, &report.run.partition, organization_of(report, &f.account_id))
-        };
+        let finding = |f: &'a CoreFinding| Finding::of(report, f, records.get(&f.account_id).copied());
         Report { findings: report.findings.iter().map(finding).collect(), ..Self::without_findings(report) }
     }
 
@@ -71,6 +69,7 @@ impl<'a> Header<'a> {
                 warn_days: run.config.warn_days(),
                 unused_days: run.config.unused_days(),
                 dormant_days: run.config.dormant_days(),
+                grace_days: GraceDays::of(run.config.grace_days()),
                 scan: Scan::of(run),
                 partition: text(run.partition.as_str()),
                 fingerprint_scheme: text(FINGERPRINT_SCHEME),
@@ -106,6 +105,12 @@ impl<'a> Header<'a> {
                 since_baseline: report.comparison.as_ref().map(|c| c.counts.into()),
             },
         }
+    }
+}
+
+impl GraceDays {
+    fn of(g: keyaudit_core::eval::GraceDays) -> Self {
+        GraceDays { critical: g.critical, high: g.high, medium: g.medium, low: g.low }
     }
 }
 
@@ -230,15 +235,44 @@ impl<'a> Account<'a> {
     }
 }
 
+/// What a finding's JSON takes from its scan: the partition (its fingerprint), its organization, the scan's `as_of`
+/// (its first sighting, when no earlier run saw it) and grace days (its deadline). A streamed scan has these before
+/// it has a report.
+#[derive(Debug, Clone, Copy)]
+pub struct FindingRun<'a> {
+    /// The partition.
+    pub partition: &'a Partition,
+    /// The organization (`None`: a standalone account).
+    pub organization_id: Option<&'a str>,
+    /// The scan's `as_of`.
+    pub as_of: jiff::Timestamp,
+    /// The run's grace days.
+    pub grace_days: GraceDaysCore,
+}
+
+impl<'a> FindingRun<'a> {
+    /// The scan of `report` that `account` comes from.
+    pub fn of(report: &'a CoreReport, account: &AccountId) -> Self {
+        let run = report.run_of(account.as_str());
+        FindingRun {
+            partition: &report.run.partition,
+            organization_id: run.scope.organization_id(),
+            as_of: run.as_of,
+            grace_days: report.run.config.grace_days(),
+        }
+    }
+}
+
 impl<'a> Finding<'a> {
-    /// One finding, with its organization, and its account's name and OU path from `record`.
-    pub fn with(
-        f: &'a CoreFinding,
-        record: Option<&'a AccountRecord>,
-        partition: &Partition,
-        organization_id: Option<&'a str>,
-    ) -> Self {
+    /// One finding of `report`, with its account's name and OU path from `record`.
+    pub fn of(report: &'a CoreReport, f: &'a CoreFinding, record: Option<&'a AccountRecord>) -> Self {
+        Self::with(f, record, &FindingRun::of(report, &f.account_id))
+    }
+
+    /// One finding of the scan `run` says, with its account's name and OU path from `record`.
+    pub fn with(f: &'a CoreFinding, record: Option<&'a AccountRecord>, run: &FindingRun<'a>) -> Self {
         let key = f.key.as_ref();
+        let (partition, organization_id) = (run.partition, run.organization_id);
         Finding {
             fingerprint: Cow::Owned(f.fingerprint(partition)),
             rule_id: text(f.rule.id),
@@ -290,6 +324,8 @@ impl<'a> Finding<'a> {
             baseline_verdict: f.was().map(Tag),
             since_last_run: f.since_last_run().map(Tag),
             evidence: Evidence::of(&f.evidence),
+            first_seen: f.first_seen.unwrap_or(run.as_of),
+            due: f.due(run.as_of, &run.grace_days),
         }
     }
 }
@@ -344,6 +380,7 @@ impl<'a> ChangedFinding<'a> {
             baseline_verdict: baseline_verdict.map(Tag),
             suppressed: f.suppressed,
             message: text(&f.message),
+            first_seen: f.first_seen,
         }
     }
 }

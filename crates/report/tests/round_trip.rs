@@ -11,7 +11,7 @@ use keyaudit_core::baseline::{
     AccountChange, BaselineState, ChangeCounts, Comparison, Coverage, ResolvedFinding, SnapshotAccount,
     SnapshotFinding, thresholds,
 };
-use keyaudit_core::eval::{ActiveKey, AgeSource, Evidence, Finding, KeyFacts, RuleConfig, Verdict};
+use keyaudit_core::eval::{ActiveKey, AgeSource, Evidence, Finding, GraceDays, KeyFacts, RuleConfig, Verdict};
 use keyaudit_core::ids::{AccessKeyId, AccountId, Partition};
 use keyaudit_core::inventory::{KeyChange, KeySlot, KeyStatus, Owner};
 use keyaudit_core::report::{
@@ -71,6 +71,7 @@ struct FindingSpec {
     baseline: Option<u8>,
     was: Verdict,
     service: Option<String>,
+    first_seen: Option<Timestamp>,
 }
 
 fn finding_spec() -> impl Strategy<Value = FindingSpec> {
@@ -96,12 +97,13 @@ fn finding_spec() -> impl Strategy<Value = FindingSpec> {
             proptest::option::of(0u8..3),
             select(VERDICTS.to_vec()),
             proptest::option::of(text()),
+            proptest::option::of(time()),
         ),
     )
         .prop_map(
             |(
                 (user, root, key, evidence, verdict, message),
-                (usage, action, action_reason, owner, suppression, baseline, was, service),
+                (usage, action, action_reason, owner, suppression, baseline, was, service, first_seen),
             )| FindingSpec {
                 user,
                 root,
@@ -117,6 +119,7 @@ fn finding_spec() -> impl Strategy<Value = FindingSpec> {
                 baseline,
                 was,
                 service,
+                first_seen,
             },
         )
 }
@@ -189,6 +192,7 @@ struct Spec {
     accounts: Vec<AccountSpec>,
     rules: Vec<&'static RuleMeta>,
     config: (u32, u32, u32, u32),
+    grace: (u32, u32, u32, u32),
     times: (Timestamp, Timestamp, Timestamp),
     clock: Option<(Timestamp, i64)>,
     complete: bool,
@@ -222,7 +226,7 @@ fn spec() -> impl Strategy<Value = Spec> {
         0u8..3,
         proptest::collection::vec(account_spec(), 1..5),
         proptest::sample::subsequence(metas.clone(), 1..=metas.len()),
-        (1u32..400, 0u32..30, 1u32..400, 1u32..400),
+        ((1u32..400, 0u32..30, 1u32..400, 1u32..400), (0u32..3651, 0u32..3651, 0u32..90, 0u32..90)),
         (time(), time(), time()),
         proptest::option::of((time(), -500i64..500)),
         any::<bool>(),
@@ -236,9 +240,11 @@ fn spec() -> impl Strategy<Value = Spec> {
             proptest::collection::vec(0u8..3, 0..3),
         )),
     )
-        .prop_map(|(scope, accounts, rules, config, times, clock, complete, discovered, exceptions, baseline)| {
-            Spec { scope, accounts, rules, config, times, clock, complete, discovered, exceptions, baseline }
-        })
+        .prop_map(
+            |(scope, accounts, rules, (config, grace), times, clock, complete, discovered, exceptions, baseline)| {
+                Spec { scope, accounts, rules, config, grace, times, clock, complete, discovered, exceptions, baseline }
+            },
+        )
 }
 
 fn id(n: usize, second: bool) -> AccountId {
@@ -366,6 +372,8 @@ fn finding(account: &AccountId, rule: &'static RuleMeta, f: &FindingSpec, as_of:
             1 => BaselineState::Unchanged,
             _ => BaselineState::Updated { was: f.was },
         }),
+        // The run's own as_of is "first seen by this run", which the model says with None.
+        first_seen: f.first_seen.filter(|t| *t != as_of),
     }
 }
 
@@ -398,7 +406,11 @@ fn origin(caller: &AccountId) -> Origin {
 /// The report a spec describes.
 fn report(spec: &Spec) -> Report {
     let (max_age, warn, unused, dormant) = spec.config;
-    let config = RuleConfig::new(max_age.max(warn + 1), warn, unused).unwrap().with_dormant_days(dormant).unwrap();
+    let (critical, high, medium, low) = spec.grace;
+    let config = RuleConfig::new(max_age.max(warn + 1), warn, unused)
+        .and_then(|c| c.with_dormant_days(dormant))
+        .and_then(|c| c.with_grace_days(GraceDays { critical, high, medium, low }))
+        .unwrap();
     let as_of = spec.times.0;
     // Merged: the accounts of the first organization, then a second one's (ids from 9…), then a standalone account.
     let second_from = if spec.scope == 2 { spec.accounts.len().div_ceil(2) } else { spec.accounts.len() };
@@ -497,6 +509,7 @@ fn report(spec: &Spec) -> Report {
                                 verdict: *was,
                                 message: message.clone(),
                                 suppressed: *suppressed,
+                                first_seen: (i % 2 == 0).then_some(*baseline_as_of),
                             },
                             now: *now,
                             account: Some(account),

@@ -8,8 +8,8 @@ use anyhow::{Result, anyhow};
 use keyaudit_core::report::Report;
 use serde_json::Value;
 
+use keyaudit_report::FINDING_COLUMNS;
 use keyaudit_report::schema::Finding;
-use keyaudit_report::{FINDING_COLUMNS, organization_of};
 
 use super::with_accounts;
 
@@ -28,12 +28,7 @@ pub(crate) fn render(report: &Report) -> Result<Vec<u8>> {
     let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
     writer.write_record(FINDING_COLUMNS)?;
     for (f, account) in with_accounts(report) {
-        let value = serde_json::to_value(Finding::with(
-            f,
-            account,
-            &report.run.partition,
-            organization_of(report, &f.account_id),
-        ))?;
+        let value = serde_json::to_value(Finding::of(report, f, account))?;
         let row = FINDING_COLUMNS.iter().map(|column| {
             let nested = column.strip_prefix("suppression_").map(|field| &value["suppression"][field]);
             cell(value.get(*column).or(nested))
@@ -51,8 +46,7 @@ mod tests {
     #[test]
     fn the_columns_are_the_json_finding_fields() {
         let r = report();
-        let value =
-            serde_json::to_value(Finding::with(&r.findings[0], Some(&r.accounts[0]), &r.run.partition, None)).unwrap();
+        let value = serde_json::to_value(Finding::of(&r, &r.findings[0], Some(&r.accounts[0]))).unwrap();
         let mut keys: Vec<String> =
             value.as_object().unwrap().keys().filter(|k| *k != "suppression").cloned().collect();
         keys.extend(["entry", "reason", "owner", "expires"].map(|f| format!("suppression_{f}")));

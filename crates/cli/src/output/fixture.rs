@@ -223,6 +223,7 @@ fn exceptions_and_baseline(report: &mut Report) {
         verdict: Verdict::Fail,
         message: "access key 1 of departed was last rotated 120 days ago".into(),
         suppressed: false,
+        first_seen: None,
     });
     let baseline = Baseline::new(before);
     let account = report.accounts[0].account.clone();

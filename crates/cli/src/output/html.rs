@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use anyhow::{Context, Result};
 use base64::Engine as _;
-use keyaudit_core::eval::Verdict;
+use keyaudit_core::eval::{Verdict, whole_days};
 use keyaudit_core::ids::AccountId;
 use keyaudit_core::inventory::KeySlot;
 use keyaudit_core::report::{AccountStatus, Report, Scope};
@@ -23,7 +23,6 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use keyaudit_report::organization_of;
 use keyaudit_report::schema::Finding;
 
 use super::with_accounts;
@@ -183,13 +182,16 @@ fn rows(report: &Report, env: &Environment<'_>) -> Result<String> {
     let merged = matches!(report.run.scope, Scope::Merged(_));
     let mut out = String::new();
     for (i, (f, record)) in order.into_iter().enumerate() {
-        let finding = Finding::with(f, record, &report.run.partition, organization_of(report, &f.account_id));
+        let finding = Finding::of(report, f, record);
         let ou_path = record.and_then(|r| r.account.ou_path.as_deref());
         let ou_path =
             if merged { Some(tree_path(report, f.account_id.as_str(), ou_path)) } else { ou_path.map(str::to_owned) };
+        let as_of = report.run_of(f.account_id.as_str()).as_of;
+        let overdue_days = finding.due.filter(|due| *due < as_of).map(|due| whole_days(as_of.duration_since(due)));
         let row = minijinja::context! {
             f => minijinja::Value::from(minijinja::value::Serde(&finding)),
             ou_path,
+            overdue_days,
             later => i >= PAGE_SIZE,
             has_suppressions,
             has_baseline,

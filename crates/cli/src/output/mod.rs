@@ -74,8 +74,7 @@ pub(crate) fn render(format: Format, report: &Report, opts: &OutputOptions, colo
 pub(crate) fn open_streams(
     specs: &[OutputSpec],
     report_start: Timestamp,
-    partition: &keyaudit_core::ids::Partition,
-    organization_id: Option<&str>,
+    run: &keyaudit_report::FindingRun<'_>,
 ) -> Result<Vec<NdjsonStream>> {
     specs
         .iter()
@@ -88,7 +87,13 @@ pub(crate) fn open_streams(
                         .with_context(|| format!("--output {}: cannot create", path.display()))?,
                 ),
             };
-            Ok(NdjsonStream::new(out, partition.clone(), organization_id.map(str::to_owned)))
+            Ok(NdjsonStream::new(
+                out,
+                run.partition.clone(),
+                run.organization_id.map(str::to_owned),
+                run.as_of,
+                run.grace_days,
+            ))
         })
         .collect()
 }

@@ -13,8 +13,8 @@ use keyaudit_core::report::{AccountRecord, Report};
 use keyaudit_scanner::AccountDone;
 use serde::Serialize;
 
-use keyaudit_report::organization_of;
-use keyaudit_report::schema;
+use keyaudit_core::eval::GraceDays;
+use keyaudit_report::{FindingRun, schema};
 
 #[derive(Serialize)]
 struct Line<T> {
@@ -28,14 +28,13 @@ struct Line<T> {
 fn lines(
     record: &AccountRecord,
     findings: &[Finding],
-    partition: &Partition,
-    organization_id: Option<&str>,
+    run: &FindingRun<'_>,
     buf: &mut Vec<u8>,
 ) -> serde_json::Result<()> {
     findings
         .iter()
-        .try_for_each(|f| line("finding", schema::Finding::with(f, Some(record), partition, organization_id), buf))
-        .and_then(|()| line("account", schema::Account::of(record, organization_id), buf))
+        .try_for_each(|f| line("finding", schema::Finding::with(f, Some(record), run), buf))
+        .and_then(|()| line("account", schema::Account::of(record, run.organization_id), buf))
 }
 
 /// The whole report at once, in the stream's shape (`keyaudit merge`): each account's findings and account line,
@@ -46,8 +45,7 @@ pub(crate) fn render(report: &Report) -> Result<Vec<u8>> {
     for record in &report.accounts {
         let n = findings.iter().take_while(|f| f.account_id == record.account.id).count();
         let (own, rest) = findings.split_at(n);
-        let organization_id = organization_of(report, &record.account.id);
-        lines(record, own, &report.run.partition, organization_id, &mut buf)?;
+        lines(record, own, &FindingRun::of(report, &record.account.id), &mut buf)?;
         findings = rest;
     }
     line("summary", schema::Header::of(report), &mut buf)?;
@@ -60,6 +58,9 @@ pub(crate) struct NdjsonStream {
     partition: Partition,
     /// The organization every account of the scan belongs to (`None` outside one).
     organization_id: Option<String>,
+    /// The scan's as_of and grace days (each finding's first sighting and deadline).
+    as_of: jiff::Timestamp,
+    grace_days: GraceDays,
     error: Mutex<Option<String>>,
 }
 
@@ -70,8 +71,14 @@ fn line<T: Serialize>(kind: &'static str, body: T, buf: &mut Vec<u8>) -> serde_j
 }
 
 impl NdjsonStream {
-    pub(crate) fn new(out: Box<dyn Write + Send>, partition: Partition, organization_id: Option<String>) -> Self {
-        Self { out: Mutex::new(out), partition, organization_id, error: Mutex::new(None) }
+    pub(crate) fn new(
+        out: Box<dyn Write + Send>,
+        partition: Partition,
+        organization_id: Option<String>,
+        as_of: jiff::Timestamp,
+        grace_days: GraceDays,
+    ) -> Self {
+        Self { out: Mutex::new(out), partition, organization_id, as_of, grace_days, error: Mutex::new(None) }
     }
 
     fn write(&self, bytes: &[u8]) {
@@ -89,7 +96,13 @@ impl NdjsonStream {
     /// Writes one account's findings and its coverage line, in one write.
     pub(crate) fn account_done(&self, done: &AccountDone<'_>) {
         let mut buf = Vec::new();
-        let result = lines(done.record, done.findings, &self.partition, self.organization_id.as_deref(), &mut buf);
+        let run = FindingRun {
+            partition: &self.partition,
+            organization_id: self.organization_id.as_deref(),
+            as_of: self.as_of,
+            grace_days: self.grace_days,
+        };
+        let result = lines(done.record, done.findings, &run, &mut buf);
         match result {
             Ok(()) => self.write(&buf),
             Err(e) => {
@@ -131,7 +144,13 @@ mod tests {
                 Ok(())
             }
         }
-        let stream = NdjsonStream::new(Box::new(Shared(buf.clone())), r.run.partition.clone(), None);
+        let stream = NdjsonStream::new(
+            Box::new(Shared(buf.clone())),
+            r.run.partition.clone(),
+            None,
+            r.run.as_of,
+            r.run.config.grace_days(),
+        );
         for record in &r.accounts {
             let mut findings: Vec<_> =
                 r.findings.iter().filter(|f| f.account_id == record.account.id).cloned().collect();

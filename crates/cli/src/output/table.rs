@@ -111,6 +111,16 @@ fn detail(f: &Finding) -> String {
     }
 }
 
+/// The finding's deadline: its date, or how many whole days it is past it.
+fn deadline(f: &Finding, report: &Report) -> String {
+    let as_of = report.run_of(f.account_id.as_str()).as_of;
+    match f.due(as_of, &report.run.config.grace_days()) {
+        Some(due) if due < as_of => format!("overdue {}d", whole_days(as_of.duration_since(due))),
+        Some(due) => due.strftime("%Y-%m-%d").to_string(),
+        None => "-".to_owned(),
+    }
+}
+
 /// What one scan was of and who ran it (each organization of a merged report on its own line, with its as_of).
 fn scope_line(out: &mut String, st: &Style, run: &RunInfo, merged: bool) {
     let caller = run.origin.as_ref().map_or("unknown", |o| o.caller_arn.as_str());
@@ -350,6 +360,7 @@ pub(crate) fn render(report: &Report, fail_on: FailOn, color: bool) -> String {
                     opt(key.and_then(|k| k.access_key_id.as_ref()).map(|k| k.as_str())),
                     key.map_or_else(|| "-".to_owned(), |k| format!("{}d", k.age_days())),
                     detail(f),
+                    deadline(f, report),
                     usage(f),
                     opt(f.owner.as_ref().map(|o| o.value.as_str())),
                     f.triage.action.as_str().to_owned(),
@@ -362,8 +373,8 @@ pub(crate) fn render(report: &Report, fail_on: FailOn, color: bool) -> String {
         columns(
             &mut out,
             &[
-                "VERDICT", "ACCOUNT", "NAME", "OU PATH", "USER", "SLOT", "KEY ID", "AGE", "DETAIL", "USAGE", "OWNER",
-                "ACTION",
+                "VERDICT", "ACCOUNT", "NAME", "OU PATH", "USER", "SLOT", "KEY ID", "AGE", "DETAIL", "DEADLINE",
+                "USAGE", "OWNER", "ACTION",
             ],
             &cells,
         );
