@@ -184,7 +184,14 @@ impl Emulator {
 
     /// Starts `keyaudit` with exactly `args`, without waiting for it.
     pub(crate) fn launch(&self, args: &[&str]) -> Child {
-        self.prepare(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start keyaudit")
+        self.launch_with(args, &[])
+    }
+
+    /// Like [`Emulator::launch`], with these environment variables set.
+    pub(crate) fn launch_with(&self, args: &[&str], env: &[(&str, &str)]) -> Child {
+        let mut command = self.prepare(args);
+        command.envs(env.iter().copied());
+        command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start keyaudit")
     }
 
     fn prepare(&self, args: &[&str]) -> Command {
@@ -351,4 +358,85 @@ pub(crate) fn check_exports(args: &[&std::ffi::OsStr]) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The tests' webhook receiver (tests/emulator/webhook_receiver.py): HTTPS with its own CA (give keyaudit
+/// `SSL_CERT_FILE` = [`Receiver::ca`]), every POST recorded; a plain-HTTP control port for the test.
+pub(crate) struct Receiver {
+    child: Child,
+    /// `https://127.0.0.1:PORT`.
+    pub(crate) url: String,
+    control: String,
+    /// The CA that signed the receiver's certificate (PEM).
+    pub(crate) ca: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Receiver {
+    pub(crate) fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let script = repo_root().join("tests/emulator/webhook_receiver.py");
+        let mut child = Command::new(python())
+            .arg(&script)
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start the webhook receiver: {e}"));
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let _ = tx.send(lines.next().and_then(Result::ok));
+            for _ in lines {}
+        });
+        let line = rx.recv_timeout(Duration::from_secs(60)).ok().flatten().unwrap_or_default();
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        let ["WEBHOOK_RECEIVER_READY", url, control, ca] = parts[..] else {
+            let _ = child.kill();
+            panic!("the webhook receiver did not start: {line:?}");
+        };
+        Self {
+            url: url.to_owned(),
+            control: control.trim_start_matches("http://").to_owned(),
+            ca: PathBuf::from(ca),
+            child,
+            _dir: dir,
+        }
+    }
+
+    fn call(&self, method: &str, path: &str, body: &Value) -> Value {
+        let payload = body.to_string();
+        let mut stream = TcpStream::connect(&self.control).expect("connect to the webhook receiver");
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
+            self.control,
+            payload.len()
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let (_, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+        serde_json::from_str(body).unwrap()
+    }
+
+    /// Every POST received: `{path, headers, body, status}`.
+    pub(crate) fn received(&self) -> Vec<Value> {
+        self.call("GET", "/received", &Value::Null).as_array().cloned().unwrap_or_default()
+    }
+
+    /// How the next posts to `path` are answered: `{status?, times?, retry_after?, delay_ms?}`.
+    pub(crate) fn behave(&self, path: &str, mut rule: Value) {
+        rule["path"] = path.into();
+        self.call("POST", "/behaviour", &rule);
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

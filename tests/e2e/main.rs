@@ -8,6 +8,7 @@ mod harness;
 mod html;
 mod merge;
 mod multi_rule;
+mod notify;
 mod preflight;
 mod remediation;
 mod scheduled;

@@ -25,6 +25,11 @@ application (``DomainDispatcherApplication(create_backend_app)``) behind a small
                                      leave chosen findings unprocessed
   POST   /_keyaudit/sts              {"expiry_seconds": N}: AssumeRole credentials expire N seconds after issue
                                      (moto issues them for the requested duration; null restores that)
+  POST   /_keyaudit/ses              {identities?: [address], sandbox?: bool, max_send_rate?: N}: verify SES identities
+                                     (as CreateEmailIdentity does) and set GetAccount's answer; in the sandbox
+                                     SendEmail refuses unverified recipients (MessageRejected), as on AWS
+  GET    /_keyaudit/ses/sent         every message SES accepted (source, destinations, raw MIME)
+  GET    /_keyaudit/sns/published    every message published to an SNS topic (topic, subject, message)
   GET    /_keyaudit/requests         the request log: time, service, action, account (and IAM user) of every AWS call
   DELETE /_keyaudit/requests         clear the request log
 
@@ -123,9 +128,12 @@ class State:
         self.report_generation_ms_max = 0
         self.root_keys: dict[str, list[dict[str, Any]]] = {}
         self.clock_skew = 0.0
+        # SES v2 GetAccount's answer (moto has none): production access by default, or the sandbox.
+        self.ses = {"sandbox": False, "max_send_rate": 14.0}
 
     def reset(self) -> None:
         with self.lock:
+            self.ses = {"sandbox": False, "max_send_rate": 14.0}
             self.assume_role_expiry = None
             self.reports.clear()
             self.report_generation_ms = 0
@@ -153,11 +161,17 @@ class State:
         return None
 
 
-# Security Hub is a REST API: its finding actions are named by method and path.
-SECURITYHUB_ACTIONS = {
-    ("POST", "/findings/import"): "BatchImportFindings",
-    ("POST", "/findings"): "GetFindings",
-    ("PATCH", "/findings/batchupdate"): "BatchUpdateFindings",
+# Security Hub and SES v2 are REST APIs: their actions are named by method and path.
+REST_ACTIONS = {
+    "securityhub": {
+        ("POST", "/findings/import"): "BatchImportFindings",
+        ("POST", "/findings"): "GetFindings",
+        ("PATCH", "/findings/batchupdate"): "BatchUpdateFindings",
+    },
+    "ses": {
+        ("POST", "/v2/email/outbound-emails"): "SendEmail",
+        ("GET", "/v2/email/account"): "GetAccount",
+    },
 }
 
 
@@ -167,8 +181,8 @@ def describe_request(environ: dict[str, Any], body: bytes) -> dict[str, Any]:
     access_key, service = (scope.group(1), scope.group(2)) if scope else (None, None)
     target = environ.get("HTTP_X_AMZ_TARGET", "")
     form = {}
-    if service == "securityhub":
-        target = SECURITYHUB_ACTIONS.get((environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")), "")
+    if service in REST_ACTIONS:
+        target = REST_ACTIONS[service].get((environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")), "")
     elif not target and body:
         form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
     action = target.rsplit(".", 1)[-1] if target else form.get("Action")
@@ -317,6 +331,10 @@ class Emulator:
                 return self.respond_error(start_response, req, denied)
             if req.get("service") == "iam" and req.get("action") in ("GenerateCredentialReport", "GetCredentialReport"):
                 return self.credential_report(start_response, req)
+            if req.get("service") == "ses" and req.get("action") in ("GetAccount", "SendEmail"):
+                answer = self.ses_call(req, body)
+                if answer is not None:
+                    return answer(start_response)
             if req.get("service") == "securityhub" and req.get("action"):
                 status, answer = self.hub.handle(req["action"], req.get("account_id") or MANAGEMENT_ACCOUNT,
                                                  environ, body)
@@ -396,6 +414,37 @@ class Emulator:
         return {"error_code": "AccessDenied", "http_status": 403,
                 "message": f"User is not authorized to perform: sts:AssumeRole on resource: {role_arn}"}
 
+    def ses_call(self, req: dict[str, Any], body: bytes) -> Any:
+        """SES v2 as AWS documents it where moto differs: GetAccount (moto has none) answers the send quota, and in the
+        sandbox SendEmail refuses a recipient that is not a verified identity (MessageRejected). Returns a responder,
+        or None to let moto answer."""
+        from moto.ses.models import ses_backends
+
+        account = req.get("account_id") or MANAGEMENT_ACCOUNT
+        with self.state.lock:
+            ses = dict(self.state.ses)
+        if req["action"] == "GetAccount":
+            payload = json.dumps({
+                "SendQuota": {"Max24HourSend": 200.0 if ses["sandbox"] else 50000.0,
+                              "MaxSendRate": ses["max_send_rate"], "SentLast24Hours": 0.0},
+                "ProductionAccessEnabled": not ses["sandbox"], "SendingEnabled": True,
+                "EnforcementStatus": "HEALTHY", "DedicatedIpAutoWarmupEnabled": False,
+            }).encode()
+            return lambda start_response: (start_response("200 OK", [("Content-Type", "application/json"),
+                                                                     ("Content-Length", str(len(payload)))]), [payload])[1]
+        if not ses["sandbox"]:
+            return None
+        params = json.loads(body or b"{}")
+        recipients = params.get("Destination", {}).get("ToAddresses", [])
+        verified = {a for backend in ses_backends[account].values() for a in backend.addresses}
+        refused = [r for r in recipients if r not in verified]
+        if not refused:
+            return None
+        fault = {"error_code": "MessageRejected", "http_status": 400,
+                 "message": f"Email address is not verified. The following identities failed the check in region "
+                            f"US-EAST-1: {', '.join(refused)}"}
+        return lambda start_response: self.respond_error(start_response, req, fault)
+
     def credential_report(self, start_response: Any, req: dict[str, Any]) -> Any:
         """GenerateCredentialReport / GetCredentialReport as AWS documents them (see the module docstring)."""
         account = req.get("account_id") or MANAGEMENT_ACCOUNT
@@ -449,6 +498,20 @@ class Emulator:
         return [payload]
 
     # ---- control routes ---------------------------------------------------------------------------------
+    def ses_control(self, args: dict[str, Any]) -> dict[str, Any]:
+        """{identities?: [address], sandbox?: bool, max_send_rate?: number, account_id?, region?}: verifies identities
+        (as CreateEmailIdentity does) and sets what GetAccount answers."""
+        from moto.ses.models import ses_backends
+
+        backend = ses_backends[args.get("account_id", MANAGEMENT_ACCOUNT)][args.get("region", "us-east-1")]
+        for identity in args.get("identities", []):
+            backend.verify_email_identity(identity)
+        with self.state.lock:
+            for key in ("sandbox", "max_send_rate"):
+                if key in args:
+                    self.state.ses[key] = args[key]
+        return {"ok": True}
+
     def control(self, environ: dict[str, Any], start_response: Any, route: str) -> Any:
         method = environ.get("REQUEST_METHOD", "GET")
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -478,6 +541,12 @@ class Emulator:
             return result
         if (method, route) == ("POST", "securityhub"):
             return self.hub.control(args)
+        if (method, route) == ("POST", "ses"):
+            return self.ses_control(args)
+        if (method, route) == ("GET", "ses/sent"):
+            return ses_sent()
+        if (method, route) == ("GET", "sns/published"):
+            return sns_published()
         if (method, route) == ("POST", "sts"):
             self.state.assume_role_expiry = args.get("expiry_seconds")
             return {"ok": True}
@@ -531,6 +600,33 @@ class Emulator:
                 self.state.max_in_flight = 0
             return {"ok": True}
         raise KeyError(f"no control route {method} /_keyaudit/{route}")
+
+
+def ses_sent() -> list[dict[str, Any]]:
+    """Every message SES accepted, in order: its account, region, source, destinations and raw MIME text."""
+    from moto.ses.models import ses_backends
+
+    out = []
+    for account, regions in ses_backends.items():
+        for region, backend in regions.items():
+            for m in backend.sent_messages:
+                out.append({"account_id": account, "region": region, "id": m.id, "source": m.source,
+                            "destinations": list(m.destinations) if isinstance(m.destinations, list)
+                            else m.destinations, "raw": getattr(m, "raw_data", None)})
+    return out
+
+
+def sns_published() -> list[dict[str, Any]]:
+    """Every message published to an SNS topic: its topic ARN, id, subject and message."""
+    from moto.sns.models import sns_backends
+
+    out = []
+    for regions in sns_backends.values():
+        for backend in regions.values():
+            for arn, topic in backend.topics.items():
+                for message_id, message, subject, *_ in topic.sent_notifications:
+                    out.append({"topic_arn": arn, "id": message_id, "subject": subject, "message": message})
+    return out
 
 
 def iam_backend(account_id: str) -> Any:
@@ -598,6 +694,8 @@ class Seeder:
 
     Spec: {"organization"?: false, "management_account"?: "12 digits", "management": {"users": [USER]},
            "accounts": [ACCOUNT], "ous": [OU]}
+      "sns_topics": [NAME]: SNS topics created in the management account (us-east-1); their ARNs are returned.
+      "ses_identities": [ADDRESS]: SES identities verified in the management account (us-east-1).
       "roles": [NAME]: roles created (path /, trusting the management account) in every member account the
       seeder creates, beside the OrganizationAccountAccessRole that Organizations creates: AssumeRole of a role
       that does not exist is AccessDenied, as on AWS.
@@ -648,6 +746,11 @@ class Seeder:
         self.users(management, self.client("iam"), spec.get("management", {}).get("users", []))
         self.root_keys(management, spec.get("management", {}).get("root_keys", []))
         self.result["accounts"]["management"] = management
+        for topic in spec.get("sns_topics", []):
+            arn = self.client("sns").create_topic(Name=topic)["TopicArn"]
+            self.result.setdefault("sns_topics", {})[topic] = arn
+        for identity in spec.get("ses_identities", []):
+            self.client("sesv2").create_email_identity(EmailIdentity=identity)
         self.populate(org, root, "/Root", spec)
         return self.result
 

@@ -77,6 +77,64 @@ pub(crate) enum Command {
     Undo(Box<UndoArgs>),
     /// Print the JSON Schema (draft 2020-12) of the JSON report (`-o json`), as docs/json-schema.json holds it.
     Schema,
+    /// Tell the people who must act on failing and warning keys: one message per recipient per run (e-mail through
+    /// SES, Slack, Teams, a webhook, SNS), each key with its deadline; reminders before it, weekly escalations after.
+    /// A dry run unless --send: the messages go to --outbox. Exit 0, or 3 when a message could not be sent.
+    Notify(Box<NotifyArgs>),
+}
+
+/// Where notify's AWS calls (SES, SNS) go.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct AwsArgs {
+    /// AWS shared-config profile.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) profile: Option<String>,
+
+    /// Region of SES (SNS topics are reached in their own region) [default: from the profile or environment, else
+    /// us-east-1].
+    #[arg(long, value_name = "REGION")]
+    pub(crate) region: Option<String>,
+
+    /// Send every AWS call to this endpoint (also AWS_ENDPOINT_URL).
+    #[arg(long, value_name = "URL")]
+    pub(crate) endpoint_url: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct NotifyArgs {
+    /// The JSON report of the scan that just ran (`keyaudit scan -o json=…`).
+    #[arg(value_name = "REPORT.json")]
+    pub(crate) report: PathBuf,
+
+    /// Who is told what (TOML: from, catch-all, [[route]], [owners], [slack], [teams], [webhook], …; see
+    /// docs/notify.md).
+    #[arg(long, value_name = "notify.toml")]
+    pub(crate) config: PathBuf,
+
+    /// Send the messages. Without it, a dry run: each message is written to --outbox and nothing is sent.
+    #[arg(long)]
+    pub(crate) send: bool,
+
+    /// What was sent to whom, when (JSON lines, appended and synced before each send): what makes a re-run send
+    /// nothing twice and reminders come on time. Needed with --send; a dry run reads it too.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) state: Option<PathBuf>,
+
+    /// Where each message is written (.eml per e-mail, .json per post); with --send, a copy of what was sent
+    /// [default: keyaudit-outbox in a dry run].
+    #[arg(long, value_name = "DIR")]
+    pub(crate) outbox: Option<PathBuf>,
+
+    /// A directory with your own notice.txt and/or notice.html (minijinja templates; see docs/notify.md).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) templates: Option<PathBuf>,
+
+    /// At most this many messages in one run; the rest are reported and go out on the next run.
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    pub(crate) max_messages: usize,
+
+    #[command(flatten)]
+    pub(crate) aws: AwsArgs,
 }
 
 /// `plan --unused-days`: the plan's own guard, not KA-IAM-004's threshold.

@@ -15,6 +15,7 @@ use tracing_subscriber::EnvFilter;
 mod args;
 mod aws;
 mod merge;
+mod notify;
 mod output;
 mod preflight;
 mod progress;
@@ -138,6 +139,7 @@ fn run(cli: Cli) -> Result<ExitStatus, Failure> {
             print(meta.docs)
         }
         Command::Schema => print(&keyaudit_report::json_schema()),
+        Command::Notify(args) => runtime()?.block_on(notify::run(&args)),
         Command::Diff(args) => diff(&args),
         Command::Merge(args) => merge::run(&args),
         Command::Plan(args) => runtime()?.block_on(remediate::plan::run(&args, cli.quiet)),

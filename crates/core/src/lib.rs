@@ -12,6 +12,7 @@ pub mod eval;
 pub mod ids;
 pub mod inventory;
 pub mod merge;
+pub mod notice;
 pub mod remediation;
 pub mod report;
 pub mod rules;

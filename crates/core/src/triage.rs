@@ -80,6 +80,47 @@ impl Action {
     }
 }
 
+impl Action {
+    /// The CIS procedure for this action as concrete steps, for the key `key` (its id, when known) of `user`.
+    pub fn steps(self, user: &str, key: Option<&str>) -> Vec<String> {
+        let key = key.unwrap_or("<its key id: aws iam list-access-keys --user-name USER>");
+        let last_use = format!("aws iam get-access-key-last-used --access-key-id {key}");
+        let deactivate = format!(
+            "Deactivate it: aws iam update-access-key --user-name {user} --access-key-id {key} --status Inactive \
+             (if something breaks, run it again with --status Active)"
+        );
+        let delete = format!(
+            "After a waiting period without complaints, delete it: aws iam delete-access-key --user-name {user} \
+             --access-key-id {key}"
+        );
+        let rotate = [
+            format!(
+                "Create a second key: aws iam create-access-key --user-name {user} (keep its secret in your secrets \
+                 manager; never send it by mail or chat)"
+            ),
+            "Move every application that uses the old key to the new one.".to_owned(),
+            format!("Wait several days, then check that the old key is no longer used: {last_use}"),
+        ];
+        match self {
+            Action::Deactivate => vec![format!("Check its last use: {last_use}"), deactivate, delete],
+            Action::Rotate => rotate.into_iter().chain([deactivate, delete]).collect(),
+            Action::FinishRotation => vec![
+                format!("Check that applications have moved to the user's newer key: {last_use} shows no recent use"),
+                deactivate,
+                delete,
+            ],
+            Action::FreeSlotThenRotate => std::iter::once(format!(
+                "Free a key slot first: delete the user's inactive key, or finish the rotation of its other \
+                     active key (aws iam list-access-keys --user-name {user})"
+            ))
+            .chain(rotate)
+            .chain([deactivate, delete])
+            .collect(),
+            Action::None => Vec::new(),
+        }
+    }
+}
+
 /// A finding's triage.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Triage {

@@ -33,7 +33,7 @@ pub(crate) use ndjson::NdjsonStream;
 use spec::parent_dir;
 pub(crate) use spec::{Format, OutputOptions, OutputSpec, check_writable, prepare};
 pub(crate) use table::columns;
-pub(crate) use wording::{ExportSeverity, next_step, requirements, rule_tags, sentence};
+pub(crate) use wording::{ExportSeverity, next_step, requirements, rule_tags, sentence, shown};
 
 /// Each finding with its account's record (name, OU path), in the report's order.
 pub(crate) fn with_accounts(report: &Report) -> impl Iterator<Item = (&Finding, Option<&AccountRecord>)> {

@@ -1,0 +1,419 @@
+//! A notice rendered for its channel: an e-mail (MIME, plain text and HTML from the templates), a Slack or Teams
+//! post, a generic webhook's JSON, an SNS message.
+//!
+//! Values others control (account names, OU names, user names, tag values) reach every channel inert: control and
+//! bidi characters are escaped first (`shown`), then each format escapes its own markup (HTML by minijinja, Slack's
+//! `& < >`, Teams' Markdown). No header carries outside text: the subject holds counts and dates, the recipient is a
+//! checked address, and every other header is keyaudit's own.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow};
+use base64::Engine as _;
+use jiff::Timestamp;
+use keyaudit_core::eval::Finding;
+use keyaudit_core::notice::{Item, Line, Notice, Target, Trigger, days_between};
+use keyaudit_core::report::Report;
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use serde::Serialize;
+
+use crate::output::shown;
+
+const TEXT: &str = include_str!("templates/notice.txt");
+const HTML: &str = include_str!("templates/notice.html");
+
+/// At most this many keys are itemised in a Slack or Teams post (Slack allows 50 blocks); the rest are counted.
+const CHAT_ITEMS: usize = 40;
+
+/// One key as a notice shows it; every text from outside keyaudit already escaped for display.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct KeyView {
+    pub(crate) account: String,
+    pub(crate) account_id: String,
+    pub(crate) ou_path: Option<String>,
+    pub(crate) user: String,
+    /// The key id, `slot N` when it is unknown, or `both keys` for a user-level finding.
+    pub(crate) key: String,
+    pub(crate) age_days: Option<i64>,
+    pub(crate) last_used: String,
+    pub(crate) rules: Vec<String>,
+    pub(crate) verdict: &'static str,
+    pub(crate) action: &'static str,
+    pub(crate) action_reason: String,
+    pub(crate) steps: Vec<String>,
+    pub(crate) due: Option<String>,
+    pub(crate) days_left: Option<i64>,
+    pub(crate) overdue_days: Option<i64>,
+    /// `new`, `reminder`, `overdue`, or empty.
+    pub(crate) status: &'static str,
+    pub(crate) owner: String,
+    pub(crate) fingerprints: Vec<String>,
+}
+
+/// What every channel renders.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct View {
+    pub(crate) message_id: String,
+    pub(crate) recipient: String,
+    pub(crate) subject: String,
+    /// `the AWS Organization o-…` or `the AWS account …`.
+    pub(crate) scope: String,
+    pub(crate) as_of: String,
+    pub(crate) report_url: Option<String>,
+    pub(crate) exceptions: String,
+    pub(crate) own: Vec<KeyView>,
+    pub(crate) escalated: Vec<KeyView>,
+}
+
+fn key_view(report: &Report, item: &Item<'_>, line: &Line<'_>, as_of: Timestamp) -> KeyView {
+    let f: &Finding = item.lead();
+    let record = report.accounts.iter().find(|r| r.account.id == f.account_id);
+    let account_name = record.and_then(|r| r.account.name.as_deref());
+    let key = match &f.key {
+        Some(k) => k.access_key_id.as_ref().map_or_else(|| format!("slot {}", k.slot.number()), |id| id.to_string()),
+        None => "both keys".to_owned(),
+    };
+    let last_used = match f.key.as_ref().and_then(|k| k.last_used_at) {
+        Some(t) => {
+            let service = f.key.as_ref().and_then(|k| k.last_used_service.as_deref());
+            format!(
+                "last used {}{}",
+                t.strftime("%Y-%m-%d"),
+                service.map(|s| format!(" by {}", shown(s))).unwrap_or_default()
+            )
+        }
+        None if f.key.is_some() => "never used".to_owned(),
+        None => "-".to_owned(),
+    };
+    let overdue = item.due.filter(|due| *due < as_of);
+    KeyView {
+        account: account_name.map_or_else(|| f.account_id.to_string(), |n| format!("{} ({})", shown(n), f.account_id)),
+        account_id: f.account_id.to_string(),
+        ou_path: record.and_then(|r| r.account.ou_path.as_deref()).map(shown),
+        user: shown(&f.user_name),
+        key: shown(&key),
+        age_days: f.key.as_ref().map(|k| k.age_days()),
+        last_used,
+        rules: item.findings.iter().map(|f| format!("{} {}", f.rule.id, f.rule.name)).collect(),
+        verdict: f.verdict.as_str(),
+        action: f.triage.action.as_str(),
+        action_reason: f.triage.action_reason.as_deref().map(shown).unwrap_or_default(),
+        steps: f
+            .triage
+            .action
+            .steps(&f.user_name, f.key.as_ref().and_then(|k| k.access_key_id.as_ref()).map(|k| k.as_str()))
+            .iter()
+            .map(|s| shown(s))
+            .collect(),
+        due: item.due.map(|d| d.strftime("%Y-%m-%d").to_string()),
+        days_left: item.due.filter(|_| overdue.is_none()).map(|due| days_between(as_of, due)),
+        overdue_days: overdue.map(|due| days_between(due, as_of)),
+        status: line.trigger.map_or("", Trigger::as_str),
+        owner: shown(&item.to.to_string()),
+        fingerprints: item.fingerprints(report),
+    }
+}
+
+/// The view of one notice.
+pub(crate) fn view(report: &Report, notice: &Notice<'_>, id: &str, report_url: Option<&str>, exceptions: &str) -> View {
+    let as_of = report.run.as_of;
+    let (mut own, mut escalated) = (Vec::new(), Vec::new());
+    for line in &notice.lines {
+        let k = key_view(report, line.item, line, as_of);
+        if line.escalated { escalated.push(k) } else { own.push(k) }
+    }
+    let keys = own.len() + escalated.len();
+    let overdue = own.iter().chain(&escalated).filter(|k| k.overdue_days.is_some()).count();
+    let first_due = own.iter().chain(&escalated).filter_map(|k| k.due.clone()).min();
+    let subject = format!(
+        "[keyaudit] {keys} AWS access key{} to act on{}{}",
+        if keys == 1 { "" } else { "s" },
+        if overdue > 0 { format!(", {overdue} overdue") } else { String::new() },
+        first_due.map(|d| format!(", first deadline {d}")).unwrap_or_default()
+    );
+    View {
+        message_id: id.to_owned(),
+        recipient: notice.to.to_string(),
+        subject,
+        scope: match report.run.scope.organization_id() {
+            Some(org) => format!("the AWS Organization {org}"),
+            None => "your AWS accounts".to_owned(),
+        },
+        as_of: as_of.strftime("%Y-%m-%d %H:%M UTC").to_string(),
+        report_url: report_url.map(str::to_owned),
+        exceptions: exceptions.to_owned(),
+        own,
+        escalated,
+    }
+}
+
+/// The text and HTML templates: keyaudit's, or those of `--templates DIR` (`notice.txt`, `notice.html`).
+pub(crate) struct Templates {
+    env: Environment<'static>,
+}
+
+impl Templates {
+    pub(crate) fn load(dir: Option<&Path>) -> Result<Self> {
+        let read = |name: &str, default: &'static str| -> Result<String> {
+            match dir {
+                Some(dir) if dir.join(name).is_file() => std::fs::read_to_string(dir.join(name))
+                    .map_err(|e| anyhow!("--templates {}: cannot read {name} ({e})", dir.display())),
+                _ => Ok(default.to_owned()),
+            }
+        };
+        let mut env = Environment::new();
+        env.set_auto_escape_callback(|name| if name.ends_with(".html") { AutoEscape::Html } else { AutoEscape::None });
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        for (name, default) in [("notice.txt", TEXT), ("notice.html", HTML)] {
+            let source = read(name, default)?;
+            env.add_template_owned(name.to_owned(), source).map_err(|e| anyhow!("--templates: {name}: {e}"))?;
+        }
+        Ok(Self { env })
+    }
+
+    fn render(&self, name: &str, view: &View) -> Result<String> {
+        self.env
+            .get_template(name)
+            .and_then(|t| t.render(minijinja::value::Serde(view)))
+            .with_context(|| format!("rendering {name}"))
+    }
+
+    /// The plain-text body (e-mail, SNS).
+    pub(crate) fn text(&self, view: &View) -> Result<String> {
+        self.render("notice.txt", view)
+    }
+}
+
+/// A message ready for its channel.
+#[derive(Debug, Clone)]
+pub(crate) enum Rendered {
+    /// An RFC 5322 message (MIME, UTF-8, plain text and HTML).
+    Email { raw: Vec<u8> },
+    /// A JSON body to POST (Slack, Teams, generic webhook).
+    Post { body: Vec<u8> },
+    /// An SNS message.
+    Sns { subject: String, message: String },
+}
+
+impl Rendered {
+    /// The outbox file's extension and contents.
+    pub(crate) fn outbox(&self) -> (&'static str, Vec<u8>) {
+        match self {
+            Rendered::Email { raw } => ("eml", raw.clone()),
+            Rendered::Post { body } => ("json", body.clone()),
+            Rendered::Sns { subject, message } => (
+                "json",
+                serde_json::to_vec_pretty(&serde_json::json!({"Subject": subject, "Message": message}))
+                    .unwrap_or_default(),
+            ),
+        }
+    }
+}
+
+/// Renders `view` for `to`'s channel; `from` is the e-mail sender, `date` the message's date.
+pub(crate) fn render(templates: &Templates, view: &View, to: &Target, from: &str, date: Timestamp) -> Result<Rendered> {
+    Ok(match to {
+        Target::Email(address) => {
+            let text = templates.text(view)?;
+            let html = templates.render("notice.html", view)?;
+            Rendered::Email { raw: mime(from, address.as_str(), &view.subject, &view.message_id, date, &text, &html) }
+        }
+        Target::Slack(_) => Rendered::Post { body: serde_json::to_vec(&slack(view))? },
+        Target::Teams(_) => Rendered::Post { body: serde_json::to_vec(&teams(view))? },
+        Target::Webhook(_) => Rendered::Post {
+            body: serde_json::to_vec(&serde_json::json!({
+                "type": "keyaudit.notice",
+                "version": 1,
+                "id": view.message_id,
+                "recipient": view.recipient,
+                "subject": view.subject,
+                "scope": view.scope,
+                "as_of": view.as_of,
+                "report_url": view.report_url,
+                "keys": view.own,
+                "escalated": view.escalated,
+            }))?,
+        },
+        Target::Sns(_) => Rendered::Sns { subject: sns_subject(&view.subject), message: templates.text(view)? },
+    })
+}
+
+/// SNS subjects: ASCII, no line breaks, at most 100 characters.
+fn sns_subject(subject: &str) -> String {
+    subject.chars().map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { '-' }).take(100).collect()
+}
+
+/// A header value as RFC 2047 encoded words when it is not plain ASCII (it never carries a line break).
+fn header_text(value: &str) -> String {
+    if value.chars().all(|c| c.is_ascii() && !c.is_ascii_control()) {
+        return value.to_owned();
+    }
+    let b64 = base64::engine::general_purpose::STANDARD;
+    // Encoded words of at most 75 characters: chunks of whole characters of at most 45 bytes.
+    let mut words = Vec::new();
+    let mut chunk = String::new();
+    for c in value.chars().filter(|c| !c.is_control()) {
+        if chunk.len() + c.len_utf8() > 45 {
+            words.push(format!("=?UTF-8?B?{}?=", b64.encode(&chunk)));
+            chunk.clear();
+        }
+        chunk.push(c);
+    }
+    if !chunk.is_empty() {
+        words.push(format!("=?UTF-8?B?{}?=", b64.encode(&chunk)));
+    }
+    words.join("\r\n ")
+}
+
+/// Base64 in lines of 76 characters (RFC 2045).
+fn base64_lines(text: &str) -> String {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
+    encoded.as_bytes().chunks(76).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join("\r\n")
+}
+
+/// The e-mail, MIME multipart/alternative; the bodies in base64, so that no body line can be read as a header.
+fn mime(from: &str, to: &str, subject: &str, id: &str, date: Timestamp, text: &str, html: &str) -> Vec<u8> {
+    let boundary = format!("keyaudit-{id}");
+    let part = |kind: &str, body: &str| {
+        format!(
+            "--{boundary}\r\nContent-Type: {kind}; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+            base64_lines(body)
+        )
+    };
+    format!(
+        "From: keyaudit <{from}>\r\nTo: <{to}>\r\nSubject: {}\r\nDate: {}\r\nMessage-ID: <{id}@keyaudit.invalid>\r\n\
+         MIME-Version: 1.0\r\nAuto-Submitted: auto-generated\r\nContent-Type: multipart/alternative; \
+         boundary=\"{boundary}\"\r\n\r\n{}{}--{boundary}--\r\n",
+        header_text(subject),
+        date.strftime("%a, %d %b %Y %H:%M:%S +0000"),
+        part("text/plain", text),
+        part("text/html", html),
+    )
+    .into_bytes()
+}
+
+/// Slack `mrkdwn`: `&`, `<` and `>` are its control characters (links, mentions such as `<!channel>`).
+fn slack_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+fn key_lines(k: &KeyView, escalated: bool) -> String {
+    let deadline = match (&k.due, k.overdue_days, k.days_left) {
+        (Some(due), Some(over), _) => format!("deadline {due}, OVERDUE by {over} days"),
+        (Some(due), None, Some(left)) => format!("deadline {due}, in {left} days"),
+        _ => "no deadline".to_owned(),
+    };
+    let status = if k.status.is_empty() { String::new() } else { format!("[{}] ", k.status.to_uppercase()) };
+    let tail = if escalated {
+        format!("owner {}", k.owner)
+    } else {
+        format!("what to do ({}): {}", k.action, k.action_reason)
+    };
+    format!(
+        "{status}{} of user {} in account {}{}\n{} · {} · {}\n{tail}",
+        k.key,
+        k.user,
+        k.account,
+        k.ou_path.as_ref().map(|p| format!(", OU {p}")).unwrap_or_default(),
+        k.rules.join(", "),
+        k.last_used,
+        deadline
+    )
+}
+
+fn chat_sections(view: &View) -> Vec<(String, bool)> {
+    view.own
+        .iter()
+        .map(|k| (key_lines(k, false), false))
+        .chain(view.escalated.iter().map(|k| (key_lines(k, true), true)))
+        .collect()
+}
+
+fn slack(view: &View) -> serde_json::Value {
+    let mut blocks = vec![serde_json::json!({
+        "type": "section",
+        "text": {"type": "mrkdwn", "text": format!("*{}*\n{} ({})", slack_escape(&view.subject), slack_escape(&view.scope), view.as_of)},
+    })];
+    let sections = chat_sections(view);
+    for (text, escalated) in sections.iter().take(CHAT_ITEMS) {
+        let prefix = if *escalated { "Escalated to you: " } else { "" };
+        blocks.push(serde_json::json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("{prefix}{}", slack_escape(text))}}));
+    }
+    if sections.len() > CHAT_ITEMS {
+        blocks.push(serde_json::json!({"type": "context", "elements": [{"type": "mrkdwn", "text": format!("and {} more: see the report", sections.len() - CHAT_ITEMS)}]}));
+    }
+    let mut footer = slack_escape(&view.exceptions);
+    if let Some(url) = &view.report_url {
+        footer.push_str(&format!(" <{}|Open the report>", slack_escape(url)));
+    }
+    blocks.push(serde_json::json!({"type": "context", "elements": [{"type": "mrkdwn", "text": footer}]}));
+    serde_json::json!({"text": slack_escape(&view.subject), "blocks": blocks})
+}
+
+/// Teams' Markdown: the characters that make emphasis, code, links or tags are backslash-escaped, so that text
+/// stays text (list markers cannot start a value: each sits after keyaudit's own words).
+fn teams_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if "\\`*_[]()<>~".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn teams(view: &View) -> serde_json::Value {
+    let text = |t: &str, weight: &str| serde_json::json!({"type": "TextBlock", "text": teams_escape(t), "wrap": true, "weight": weight});
+    let mut body = vec![text(&view.subject, "Bolder"), text(&format!("{} ({})", view.scope, view.as_of), "Default")];
+    let sections = chat_sections(view);
+    for (section, escalated) in sections.iter().take(CHAT_ITEMS) {
+        let prefix = if *escalated { "Escalated to you: " } else { "" };
+        body.push(text(&format!("{prefix}{section}"), "Default"));
+    }
+    if sections.len() > CHAT_ITEMS {
+        body.push(text(&format!("and {} more: see the report", sections.len() - CHAT_ITEMS), "Default"));
+    }
+    body.push(text(&view.exceptions, "Default"));
+    let actions: Vec<serde_json::Value> = view
+        .report_url
+        .iter()
+        .map(|url| serde_json::json!({"type": "Action.OpenUrl", "title": "Open the report", "url": url}))
+        .collect();
+    serde_json::json!({
+        "type": "message",
+        "attachments": [{
+            "contentType": "application/vnd.microsoft.card.adaptive",
+            "content": {
+                "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                "type": "AdaptiveCard",
+                "version": "1.4",
+                "body": body,
+                "actions": actions,
+            },
+        }],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_values_are_ascii_or_encoded_words_and_never_break_a_line() {
+        assert_eq!(header_text("[keyaudit] 2 keys"), "[keyaudit] 2 keys");
+        let encoded = header_text("Zahlungsverkehr – Süd\r\nBcc: all@corp.example");
+        assert!(encoded.starts_with("=?UTF-8?B?"), "{encoded}");
+        assert!(!encoded.replace("\r\n ", "").contains('\r') && !encoded.replace("\r\n ", "").contains('\n'));
+        assert_eq!(sns_subject("a\r\nb – c"), "a--b - c");
+    }
+
+    #[test]
+    fn chat_markup_of_outside_text_is_inert() {
+        assert_eq!(slack_escape("<!channel> payments & <@U123>"), "&lt;!channel&gt; payments &amp; &lt;@U123&gt;");
+        assert_eq!(
+            teams_escape("[x](http://evil) **b** <at>all</at>"),
+            "\\[x\\]\\(http://evil\\) \\*\\*b\\*\\* \\<at\\>all\\</at\\>"
+        );
+    }
+}
