@@ -8,6 +8,8 @@ one fresh key per user), inject LATENCY ms on every AWS call, then
      GetCredentialReport (waiting out ReportInProgress) + CSV parse, with boto3.
 Prints one table and writes bench-output/results.json. Run it through bench/run (which builds keyaudit).
 
+With --notify, only `keyaudit notify` is timed (a dry run over 10,000 findings and 2,000 owners).
+
 With --html, keyaudit also writes its HTML report, and tests/browser/check_html.mjs --bench opens it in headless
 chromium: the file's size, the time from navigation to the page being interactive (its script has run over
 every row), and how long one filter, one sort and one search take.
@@ -157,6 +159,31 @@ def diff_figures(binary: str, url: str, first: Path, out: Path) -> dict:
     return figures
 
 
+def notify_figures(binary: str, url: str, out: Path) -> dict:
+    """`keyaudit notify` (a dry run) over a report of 10,000 findings and 2,000 owners: 50 accounts of 100 users,
+    each with two stale keys (KA-IAM-001 alone), owner tags naming 2,000 addresses; the outbox in a temporary
+    folder. Timed, with peak RSS."""
+    control(url, "POST", "reset", {})
+    def user(a: int, u: int) -> dict:
+        owner = f"owner-{(a * 100 + u) % 2000:04d}@corp.example"
+        return {"name": f"user-{u:03d}", "keys": [{"age_days": 200}, {"age_days": 150}], "tags": {"owner": owner}}
+    control(url, "POST", "seed", {"accounts": [{"name": f"acct-{a:02d}", "users": [user(a, u) for u in range(100)]}
+                                               for a in range(50)]})
+    scan = run_keyaudit(binary, url, ["--rules", "KA-IAM-001", "--concurrency", "8"])
+    config = out / "notify.toml"
+    config.write_text('from = "keyaudit@corp.example"\ncatch-all = "security@corp.example"\n')
+    outbox = Path(tempfile.mkdtemp())
+    run = measured([binary, "notify", str(scan["path"]), "--config", str(config), "--outbox", str(outbox)],
+                   bench_env(url))
+    if run["code"] != 0:
+        raise SystemExit(f"keyaudit notify exited {run['code']}: {run['stderr']}")
+    findings = len(scan["report"]["findings"])
+    owners = len({f["owner"] for f in scan["report"]["findings"] if f["owner"]})
+    return {"notify_findings": findings, "notify_owners": owners, "notify_messages": len(list(outbox.iterdir())),
+            "notify_wall_s": round(run["wall_s"], 3), "notify_peak_rss_mib": round(run["peak_rss_mib"], 1),
+            "notify_outbox_mib": round(sum(f.stat().st_size for f in outbox.iterdir()) / 2**20, 1)}
+
+
 def reference_scan(url: str, threads: int = 1) -> tuple[float, int]:
     """The reference: what a careful script does, one account after another (threads=1), or with a thread pool
     doing the same calls for `threads` accounts at once."""
@@ -225,9 +252,20 @@ def main() -> None:
                         help="also scan again 30 days later (--as-of) and time `keyaudit diff` of the two reports")
     parser.add_argument("--merge", action="store_true",
                         help="also scan a second organization of the same size and time `keyaudit merge` of the two")
+    parser.add_argument("--notify", action="store_true",
+                        help="only time `keyaudit notify` (a dry run) over 10,000 findings and 2,000 owners")
     args = parser.parse_args()
 
     emulator, url = start_emulator()
+    if args.notify:
+        try:
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+            figures = notify_figures(args.keyaudit, url, Path(args.out))
+            print(json.dumps(figures), flush=True)
+            Path(args.out, "notify.json").write_text(json.dumps(figures, indent=2) + "\n")
+        finally:
+            emulator.kill()
+        return
     results = []
     try:
         for n in [int(x) for x in args.accounts.split(",")]:

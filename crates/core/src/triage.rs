@@ -83,7 +83,8 @@ impl Action {
 impl Action {
     /// The CIS procedure for this action as concrete steps, for the key `key` (its id, when known) of `user`.
     pub fn steps(self, user: &str, key: Option<&str>) -> Vec<String> {
-        let key = key.unwrap_or("<its key id: aws iam list-access-keys --user-name USER>");
+        let unknown = format!("<its key id, from: aws iam list-access-keys --user-name {user}>");
+        let key = key.unwrap_or(&unknown);
         let last_use = format!("aws iam get-access-key-last-used --access-key-id {key}");
         let deactivate = format!(
             "Deactivate it: aws iam update-access-key --user-name {user} --access-key-id {key} --status Inactive \
