@@ -416,3 +416,29 @@ fn a_failing_webhook_does_not_stop_the_others_and_a_killed_run_sends_nothing_twi
     assert!(tally.values().all(|n| *n <= 2), "no recipient got the reminder twice: {tally:?}");
     assert_eq!(tally.values().sum::<usize>(), 12, "every recipient got its reminder once: {tally:?}");
 }
+
+#[test]
+fn bad_notify_input_is_exit_2_naming_the_file_and_line() {
+    let org = setup();
+    let report = org.scan(AS_OF, None, "week1.json");
+    let r = report.display().to_string();
+    let bad = org.path("bad.toml");
+    std::fs::write(&bad, "from = \"keyaudit@corp.example\"\ncatch-all = \"security@corp.example\"\n[[route]]\nou = \"Prod\"\nto = \"x@y.example\"\n")
+        .unwrap();
+    let b = bad.display().to_string();
+    let cases: [(Vec<&str>, String); 3] = [
+        (
+            vec!["notify", &r, "--config", &b],
+            format!("--config {b}: line 3: [[route]] ou \"Prod\": expected an OU path"),
+        ),
+        (vec!["notify", &r, "--config", &b, "--send"], "--send needs --state FILE".to_owned()),
+        (vec!["notify", &b, "--config", &b], format!("notify {b}: not JSON")),
+    ];
+    for (args, says) in cases {
+        let out = org.emu.command(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(&says), "{args:?}: expected {says:?} in {stderr}");
+    }
+    assert!(org.tally().is_empty(), "nothing sent");
+}

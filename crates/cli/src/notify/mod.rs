@@ -30,6 +30,14 @@ struct Outcome {
 }
 
 pub(crate) async fn run(args: &NotifyArgs) -> Result<ExitStatus, Failure> {
+    if args.send && args.state.is_none() {
+        return Err(Failure::usage(anyhow!(
+            "--send needs --state FILE: the record of what was sent to whom, without which a re-run would send again"
+        )));
+    }
+    if args.max_messages == 0 {
+        return Err(Failure::usage(anyhow!("--max-messages 0: expected at least 1")));
+    }
     let report =
         crate::reload::load(&format!("notify {}", args.report.display()), &args.report).map_err(Failure::usage)?;
     let config = config::load(&args.config, report.run.config.grace_days()).map_err(Failure::usage)?;
@@ -39,14 +47,6 @@ pub(crate) async fn run(args: &NotifyArgs) -> Result<ExitStatus, Failure> {
              the config, the report's table and HTML page the scan's",
             args.config.display()
         );
-    }
-    if args.send && args.state.is_none() {
-        return Err(Failure::usage(anyhow!(
-            "--send needs --state FILE: the record of what was sent to whom, without which a re-run would send again"
-        )));
-    }
-    if args.max_messages == 0 {
-        return Err(Failure::usage(anyhow!("--max-messages 0: expected at least 1")));
     }
     let templates = message::Templates::load(args.templates.as_deref()).map_err(Failure::usage)?;
     let history = match &args.state {
