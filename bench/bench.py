@@ -173,8 +173,8 @@ def notify_figures(binary: str, url: str, out: Path) -> dict:
     config = out / "notify.toml"
     config.write_text('from = "keyaudit@corp.example"\ncatch-all = "security@corp.example"\n')
     outbox = Path(tempfile.mkdtemp())
-    run = measured([binary, "notify", str(scan["path"]), "--config", str(config), "--outbox", str(outbox)],
-                   bench_env(url))
+    run = measured([binary, "notify", str(scan["path"]), "--config", str(config), "--outbox", str(outbox),
+                    "--max-messages", "5000"], bench_env(url))
     if run["code"] != 0:
         raise SystemExit(f"keyaudit notify exited {run['code']}: {run['stderr']}")
     findings = len(scan["report"]["findings"])
