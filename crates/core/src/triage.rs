@@ -134,7 +134,7 @@ pub struct Triage {
 }
 
 /// AWS has recorded access-key use since 2015-04-22; an older key without a recorded use may have been used.
-fn use_recorded_since() -> Timestamp {
+pub(crate) fn use_recorded_since() -> Timestamp {
     Timestamp::from_second(1_429_660_800).unwrap_or(Timestamp::UNIX_EPOCH)
 }
 

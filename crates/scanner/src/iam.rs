@@ -98,6 +98,18 @@ pub enum CollectError {
 }
 
 impl CollectError {
+    /// The AWS error code, when AWS sent one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            CollectError::AccessDenied { code, .. }
+            | CollectError::Throttled { code, .. }
+            | CollectError::ReportNotReady { code, .. } => Some(code),
+            CollectError::Api { code, .. } => code.as_deref(),
+            CollectError::ReportUnavailable { last, .. } => last.code(),
+            CollectError::MalformedReport(_) | CollectError::Timeout { .. } => None,
+        }
+    }
+
     /// The account-level failure this error amounts to.
     pub fn to_failure(&self) -> FailureReason {
         let (code, action, aws_code) = match self {

@@ -2,10 +2,11 @@
 //!
 //! A plan deactivates only active keys that fail a rule whose triage action is `deactivate`, whose id is known,
 //! that were never used or not for `unused_days`, that no exception covers, and that are not the root user's,
-//! the caller's own, or in a protected account or OU. It deletes only keys that a keyaudit journal deactivated
-//! long enough ago and that are still inactive and unused since. Every other key with a failing `deactivate`
-//! finding (or deactivated by a journal) is listed with its reason: a plan that drops a key without a word
-//! cannot be reviewed.
+//! the caller's own, or in a protected account or OU. It finishes rotations (the older of two active keys,
+//! once the newer one carries the traffic and the older went quiet) and, for users who opt in, starts them
+//! ([`rotation`]). It deletes only keys that a keyaudit journal deactivated long enough ago and that are still
+//! inactive and unused since. Every other key with a failing finding the plan could act on is listed with its
+//! reason: a plan that drops a key without a word cannot be reviewed.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -17,6 +18,8 @@ use crate::inventory::{KeyChange, KeySlot, KeyStatus, ROOT_USER_NAME};
 use crate::report::{Account, Report};
 use crate::triage::{Action, Usage};
 
+pub mod rotation;
+
 /// What a plan does to a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ChangeKind {
@@ -24,26 +27,35 @@ pub enum ChangeKind {
     Deactivate,
     /// `DeleteAccessKey` (irreversible).
     Delete,
+    /// `CreateAccessKey` for the key's user, its secret handed over through Secrets Manager: a rotation's start
+    /// (undone by deleting the created key).
+    CreateKey,
 }
 
 impl ChangeKind {
-    /// `deactivate` or `delete`.
+    /// `deactivate`, `delete` or `create_key`.
     pub fn as_str(self) -> &'static str {
         match self {
             ChangeKind::Deactivate => "deactivate",
             ChangeKind::Delete => "delete",
+            ChangeKind::CreateKey => "create_key",
         }
     }
 
     /// Parses [`ChangeKind::as_str`].
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "deactivate" => Some(ChangeKind::Deactivate),
-            "delete" => Some(ChangeKind::Delete),
-            _ => None,
-        }
+        [ChangeKind::Deactivate, ChangeKind::Delete, ChangeKind::CreateKey].into_iter().find(|k| k.as_str() == s)
     }
 }
+
+/// The name of the secret a rotation's new key is handed over in: under a fixed prefix, so that the remediation
+/// role's Secrets Manager permissions can be limited to it.
+pub fn rotation_secret_name(user_name: &str, new_key: &AccessKeyId) -> String {
+    format!("{ROTATION_SECRET_PREFIX}{user_name}/{new_key}")
+}
+
+/// The prefix of every rotation secret's name.
+pub const ROTATION_SECRET_PREFIX: &str = "keyaudit/rotation/";
 
 /// The IAM user a change is about: its account (with its name and OU path, for messages and protections), its name
 /// and its ARN.
@@ -165,18 +177,36 @@ pub fn candidates(report: &Report) -> Vec<Candidate> {
 pub struct PlannedChange {
     /// What to do.
     pub kind: ChangeKind,
-    /// To which key.
+    /// To which key (a key creation: the key being rotated).
     pub key: KeyRef,
-    /// The status the key must still have (`Active` to deactivate, `Inactive` to delete).
+    /// The status the key must still have (`Active` to deactivate or rotate, `Inactive` to delete).
     pub expect_active: bool,
-    /// The last use the key must still show (a newer one means it was used since the plan).
+    /// The last use the key must still show (a newer one means it was used since the plan; not checked for a key
+    /// creation, whose key is in use).
     pub expect_last_used_at: Option<Timestamp>,
-    /// The rules that failed (deactivation; none for a deletion).
+    /// A finished rotation: the user's newer key, which must still be active and show at least this use.
+    pub other_key: Option<OtherKey>,
+    /// A key creation: the date by which applications must use the new key.
+    pub switch_by: Option<Timestamp>,
+    /// A deletion of a rotated key: the rotation's secret, whose deletion is scheduled with the key's.
+    pub secret_arn: Option<String>,
+    /// The rules that failed (none for a deletion).
     pub rules: Vec<String>,
-    /// Triage's usage of the key (deactivation).
+    /// Triage's usage of the key.
     pub usage: Option<Usage>,
+    /// Why, as a code: `unused`, `rotation_finished`, `rotation_start` or `waiting_period_over`.
+    pub reason_code: &'static str,
     /// Why, in one sentence.
     pub reason: String,
+}
+
+/// A user's other key, that a finished rotation depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtherKey {
+    /// Its id.
+    pub access_key_id: AccessKeyId,
+    /// Its last use, as the plan's look-up found it.
+    pub last_used_at: Option<Timestamp>,
 }
 
 /// Why a key that failed with action `deactivate` (or that a journal deactivated) is not in the plan.
@@ -211,14 +241,30 @@ pub enum Exclusion {
     NotInactive,
     /// Deletion: used since it was deactivated.
     UsedSinceDeactivation,
-    /// Deletion: the key could not be re-checked (the account could not be reached): the reason.
+    /// Deletion: the key could not be re-checked (the account could not be reached); rotation: a last use (or a
+    /// user's tags) could not be read, or AWS has no record of it: the reason. Never treated as "not used".
     Unverified(String),
+    /// Rotation: the older key was used within `--rotation-quiet-days`.
+    OldKeyStillUsed {
+        /// Days since its last use.
+        days: i64,
+        /// `--rotation-quiet-days`.
+        quiet_days: u32,
+    },
+    /// Rotation: the newer key was never used: applications have not moved to it.
+    NewKeyUnused,
+    /// Starting a rotation: the user did not opt in (user tag `keyaudit:rotation` = `auto`, or
+    /// `--start-rotation-ou`); rotating a key in use is left to its owner.
+    NotOptedIn,
+    /// Starting a rotation: the user's other key slot is taken (its inactive key must go first).
+    NoFreeSlot,
 }
 
 impl Exclusion {
     /// A stable code: `root_user`, `caller_key`, `protected_account`, `protected_ou`, `suppressed`,
     /// `recently_used`, `unknown_key_id`, `not_active`, `waiting_period`, `not_inactive`,
-    /// `used_since_deactivation`, `unverified`.
+    /// `used_since_deactivation`, `unverified`, `old_key_still_used`, `new_key_unused`, `not_opted_in`,
+    /// `no_free_slot`.
     pub fn code(&self) -> &'static str {
         match self {
             Exclusion::RootUser => "root_user",
@@ -233,6 +279,10 @@ impl Exclusion {
             Exclusion::NotInactive => "not_inactive",
             Exclusion::UsedSinceDeactivation => "used_since_deactivation",
             Exclusion::Unverified(_) => "unverified",
+            Exclusion::OldKeyStillUsed { .. } => "old_key_still_used",
+            Exclusion::NewKeyUnused => "new_key_unused",
+            Exclusion::NotOptedIn => "not_opted_in",
+            Exclusion::NoFreeSlot => "no_free_slot",
         }
     }
 
@@ -255,7 +305,20 @@ impl Exclusion {
             Exclusion::WaitingPeriod { days } => format!("deactivated only {days} days ago"),
             Exclusion::NotInactive => "no longer inactive (re-activated) or gone".into(),
             Exclusion::UsedSinceDeactivation => "used since it was deactivated".into(),
-            Exclusion::Unverified(reason) => format!("could not be re-checked: {reason}"),
+            Exclusion::Unverified(reason) => format!("could not be verified: {reason}"),
+            Exclusion::OldKeyStillUsed { days, quiet_days } => format!(
+                "the user's newer key is in use, but this older key was used {days} day(s) ago, within \
+                 --rotation-quiet-days ({quiet_days}): some application still uses it"
+            ),
+            Exclusion::NewKeyUnused => {
+                "the user's newer key was never used: applications have not moved to it yet".into()
+            }
+            Exclusion::NotOptedIn => "in use: rotating it is left to its owner (the user has not opted in: user \
+                                      tag keyaudit:rotation=auto, or plan --start-rotation-ou)"
+                .into(),
+            Exclusion::NoFreeSlot => "in use, and the user's other key slot is taken: its other key must go first \
+                                      (rotation needs a free slot)"
+                .into(),
         }
     }
 }
@@ -307,6 +370,37 @@ pub fn used_after(used: Timestamp, known: Option<Timestamp>) -> bool {
 }
 
 impl PlanPolicy {
+    /// Why `key` must be left alone whatever the change, if it must: the root user's, the caller's, no longer
+    /// `active`, protected, or `suppressed` (an exception covers a finding the change would act on).
+    fn guard(&self, key: &ReportedKey, active: bool, suppressed: bool) -> Option<Exclusion> {
+        if key.user.is_root() {
+            Some(Exclusion::RootUser)
+        } else if self.is_callers(key) {
+            Some(Exclusion::CallerKey)
+        } else if !active {
+            Some(Exclusion::NotActive)
+        } else if self.protect_accounts.contains(&key.user.account_id) {
+            Some(Exclusion::ProtectedAccount)
+        } else if let Some(ou) = self.protect_ous.iter().find(|ou| under(key.user.ou_path.as_deref(), ou)) {
+            Some(Exclusion::ProtectedOu(ou.clone()))
+        } else if suppressed {
+            Some(Exclusion::Suppressed)
+        } else {
+            None
+        }
+    }
+
+    /// The key keyaudit runs with, or a key of the caller's own IAM user.
+    fn is_callers(&self, key: &ReportedKey) -> bool {
+        key.access_key_id.is_some() && self.caller_key_id.as_ref() == key.access_key_id.as_ref()
+            || self.caller_user_arn.as_deref() == Some(key.user.user_arn.as_str())
+    }
+
+    /// Whole days from `t` to the plan's instant.
+    fn days_since(&self, t: Timestamp) -> i64 {
+        self.as_of.duration_since(t).as_secs().div_euclid(SECONDS_PER_DAY)
+    }
+
     /// `key` as the change may name it, or why it is left out (`findings` are all about it; `last_used_at` is the
     /// key's last use).
     fn admit(
@@ -315,26 +409,15 @@ impl PlanPolicy {
         findings: &[&Candidate],
         last_used_at: Option<Timestamp>,
     ) -> Result<KeyRef, Exclusion> {
-        let last_used_days = last_used_at.map(|t| self.as_of.duration_since(t).as_secs().div_euclid(SECONDS_PER_DAY));
-        if key.user.is_root() {
-            Err(Exclusion::RootUser)
-        } else if key.access_key_id.is_some() && self.caller_key_id.as_ref() == key.access_key_id.as_ref()
-            || self.caller_user_arn.as_deref() == Some(key.user.user_arn.as_str())
-        {
-            Err(Exclusion::CallerKey)
-        } else if findings.iter().any(|c| !c.active) {
-            Err(Exclusion::NotActive)
-        } else if self.protect_accounts.contains(&key.user.account_id) {
-            Err(Exclusion::ProtectedAccount)
-        } else if let Some(ou) = self.protect_ous.iter().find(|ou| under(key.user.ou_path.as_deref(), ou)) {
-            Err(Exclusion::ProtectedOu(ou.clone()))
-        } else if findings.iter().any(|c| c.suppressed) {
-            Err(Exclusion::Suppressed)
-        } else if let Some(days) = last_used_days.filter(|days| *days < i64::from(self.unused_days)) {
-            Err(Exclusion::RecentlyUsed { days })
-        } else {
-            key.identified().ok_or(Exclusion::UnknownKeyId)
+        let active = findings.iter().all(|c| c.active);
+        if let Some(why) = self.guard(key, active, findings.iter().any(|c| c.suppressed)) {
+            return Err(why);
         }
+        if let Some(days) = last_used_at.map(|t| self.days_since(t)).filter(|days| *days < i64::from(self.unused_days))
+        {
+            return Err(Exclusion::RecentlyUsed { days });
+        }
+        key.identified().ok_or(Exclusion::UnknownKeyId)
     }
 }
 
@@ -364,13 +447,48 @@ pub fn plan_deactivations(candidates: &[Candidate], policy: &PlanPolicy) -> (Vec
                 key,
                 expect_active: true,
                 expect_last_used_at: last_used_at,
+                other_key: None,
+                switch_by: None,
+                secret_arn: None,
                 rules,
                 usage: first.usage,
+                reason_code: "unused",
                 reason: first.action_reason.clone().unwrap_or_else(|| format!("{} fails", first.rule_id)),
             }),
             Err(why) => excluded.push(Excluded { key: first.key.clone(), kind: ChangeKind::Deactivate, rules, why }),
         }
     }
+    (planned, excluded)
+}
+
+/// One plan from several passes over a report (deactivations, rotations to finish, rotations to start), each key
+/// once: a key any pass plans is planned, by the first pass that does; a key no pass plans is listed once, with the
+/// first pass's reason. Changes and exclusions in (account, user) order, each pass's order kept within a user.
+pub fn combine(passes: Vec<(Vec<PlannedChange>, Vec<Excluded>)>) -> (Vec<PlannedChange>, Vec<Excluded>) {
+    use std::collections::HashSet;
+    let mut planned: Vec<PlannedChange> = Vec::new();
+    let mut excluded: Vec<Excluded> = Vec::new();
+    let mut planned_ids: HashSet<(AccountId, AccessKeyId)> = HashSet::new();
+    for (p, e) in passes {
+        for c in p {
+            if planned_ids.insert((c.key.user.account_id.clone(), c.key.access_key_id.clone())) {
+                planned.push(c);
+            }
+        }
+        excluded.extend(e);
+    }
+    // A key without an id is named by its slot.
+    let mut listed: HashSet<(AccountId, String, Option<KeySlot>, Option<AccessKeyId>)> = HashSet::new();
+    excluded.retain(|e| {
+        let k = &e.key;
+        let planned =
+            k.access_key_id.as_ref().is_some_and(|id| planned_ids.contains(&(k.user.account_id.clone(), id.clone())));
+        let slot = if k.access_key_id.is_some() { None } else { k.slot };
+        !planned && listed.insert((k.user.account_id.clone(), k.user.user_arn.clone(), slot, k.access_key_id.clone()))
+    });
+    let user = |u: &UserRef| (u.account_id.clone(), u.user_arn.clone());
+    planned.sort_by_key(|c| user(&c.key.user));
+    excluded.sort_by_key(|e| user(&e.key.user));
     (planned, excluded)
 }
 
@@ -387,6 +505,9 @@ pub struct Deactivated {
     pub inactive_now: bool,
     /// Its last use now.
     pub last_used_now: Option<Timestamp>,
+    /// The rotation secret of the key's replacement, when keyaudit started the key's rotation: its deletion is
+    /// scheduled with the key's.
+    pub secret_arn: Option<String>,
 }
 
 /// The deletions (the CIS procedure's last step): keys deactivated at least `wait` before `now`, still inactive
@@ -420,12 +541,21 @@ pub fn plan_deletions(
                 key: k.key.clone(),
                 expect_active: false,
                 expect_last_used_at: k.last_used_now,
+                other_key: None,
+                switch_by: None,
+                secret_arn: k.secret_arn.clone(),
                 rules: Vec::new(),
                 usage: None,
+                reason_code: "waiting_period_over",
                 reason: format!(
                     "deactivated by keyaudit on {} ({days} days ago) and not used since: the CIS procedure's last \
-                     step; deleting cannot be undone",
-                    k.deactivated_at.strftime("%Y-%m-%d")
+                     step; deleting cannot be undone{}",
+                    k.deactivated_at.strftime("%Y-%m-%d"),
+                    if k.secret_arn.is_some() {
+                        "; the deletion of its rotation secret is scheduled with it (30 days' recovery)"
+                    } else {
+                        ""
+                    }
                 ),
             }),
         }
@@ -741,6 +871,7 @@ mod tests {
             last_used_then: Some(at("2026-06-01T00:00:00Z")),
             inactive_now: inactive,
             last_used_now: used_now.map(at),
+            secret_arn: None,
         };
         let keys = [
             entry("AKIA0000000000000001", "2026-11-28T12:00:00Z", true, Some("2026-06-01T00:00:00Z")),
@@ -754,5 +885,54 @@ mod tests {
         assert!(planned[0].reason.contains("cannot be undone"));
         let codes: Vec<&str> = excluded.iter().map(|e| e.why.code()).collect();
         assert_eq!(codes, ["waiting_period", "not_inactive", "used_since_deactivation"]);
+    }
+
+    #[test]
+    fn passes_combine_into_one_entry_per_key_planned_if_any_pass_plans_it() {
+        let k = |user: &str, id: &str| key_ref("000000000002", user, id, "/Root");
+        let change = |key: KeyRef, code: &'static str| PlannedChange {
+            kind: ChangeKind::Deactivate,
+            key,
+            expect_active: true,
+            expect_last_used_at: None,
+            other_key: None,
+            switch_by: None,
+            secret_arn: None,
+            rules: vec![],
+            usage: None,
+            reason_code: code,
+            reason: String::new(),
+        };
+        let left_out = |key: KeyRef, why: Exclusion| Excluded {
+            key: key.into(),
+            kind: ChangeKind::Deactivate,
+            rules: vec![],
+            why,
+        };
+        let a = k("a", "AKIA0000000000000001");
+        let b = k("b", "AKIA0000000000000002");
+        let c = k("c", "AKIA0000000000000003");
+        let d = k("d", "AKIA0000000000000004");
+        let deactivations = (
+            vec![change(d.clone(), "unused")],
+            vec![
+                left_out(a.clone(), Exclusion::RecentlyUsed { days: 50 }),
+                left_out(b.clone(), Exclusion::RecentlyUsed { days: 2 }),
+            ],
+        );
+        let finishes = (
+            vec![change(a.clone(), "rotation_finished"), change(d.clone(), "rotation_finished")],
+            vec![
+                left_out(b.clone(), Exclusion::OldKeyStillUsed { days: 2, quiet_days: 7 }),
+                left_out(c.clone(), Exclusion::NewKeyUnused),
+            ],
+        );
+        let (planned, excluded) = combine(vec![deactivations, finishes]);
+        let planned: Vec<(&str, &str)> =
+            planned.iter().map(|p| (p.key.user.user_name.as_str(), p.reason_code)).collect();
+        assert_eq!(planned, [("a", "rotation_finished"), ("d", "unused")], "the first pass that plans a key names it");
+        let excluded: Vec<(&str, &str)> =
+            excluded.iter().map(|e| (e.key.user.user_name.as_str(), e.why.code())).collect();
+        assert_eq!(excluded, [("b", "recently_used"), ("c", "new_key_unused")], "once, with the first reason");
     }
 }
