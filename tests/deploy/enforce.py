@@ -2,17 +2,21 @@
 end-to-end test that proves the policies complete).
 
     enforce.py --endpoint URL install --runner-arn ARN --external-id X --accounts ID,ID [--omit ACTION --omit-in ID]
+               [--omit-from audit|remediation]
     enforce.py --endpoint URL on|off
 
 `install` (run with enforcement off) attaches deploy/caller-policy.yaml's policy to the runner (an IAM user of the
-management account) and creates deploy/audit-role.yaml's role (its trust policy and its policy) in each member
-account, with the templates' own statements; `--omit` leaves one action out of the audit role's policy in account
-`--omit-in`, or out of the caller's policy when `--omit-in` is the management account.
+management account) and creates deploy/audit-role.yaml's role and deploy/remediation-role.yaml's role (their trust
+policies and their policies, every optional statement included: AllowDelete, AllowKeyRotation) in each member
+account, with the templates' own statements; `--omit` leaves one action out of the audit role's policy (or the
+remediation role's, with `--omit-from remediation`) in account `--omit-in`, or out of the caller's policy when
+`--omit-in` is the management account.
 
 What moto cannot enforce (docs/deploy.md says so too): it evaluates IAM actions against the resource `*`, so a
 statement scoped to `arn:…:user/*` would never match; every `Resource` is therefore installed as `*`, and the
 test proves the action lists, not the resource scoping. moto does not evaluate `Condition` blocks in identity
-policies either.
+policies either, nor the permissions an action needs beyond its own (secretsmanager:TagResource for CreateSecret
+with tags, KMS for a customer managed key).
 """
 
 from __future__ import annotations
@@ -62,6 +66,8 @@ def install(a: argparse.Namespace) -> None:
     caller = statements("caller-policy.yaml", ["Resources", "CallerPolicy", "Properties", "PolicyDocument", "Statement"])
     audit = statements("audit-role.yaml",
                        ["Resources", "AuditRole", "Properties", "Policies", "0", "PolicyDocument", "Statement"])
+    remediation = statements("remediation-role.yaml", ["Resources", "RemediationRole", "Properties", "Policies", "0",
+                                                       "PolicyDocument", "Statement"])
     runner = a.runner_arn.rsplit("/", 1)[1]
     iam = client("iam")
     omit_here = a.omit if a.omit_in == MANAGEMENT else None
@@ -76,12 +82,14 @@ def install(a: argparse.Namespace) -> None:
                             RoleSessionName="install")["Credentials"]
         member = client("iam", aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"],
                         aws_session_token=c["SessionToken"])
-        try:
-            member.create_role(RoleName="KeyauditAudit", AssumeRolePolicyDocument=json.dumps(trust))
-        except member.exceptions.EntityAlreadyExistsException:
-            pass
-        member.put_role_policy(RoleName="KeyauditAudit", PolicyName="keyaudit-audit",
-                               PolicyDocument=json.dumps(without(audit, a.omit if a.omit_in == account else None)))
+        for role, name, sts_ in (("KeyauditAudit", "audit", audit), ("KeyauditRemediation", "remediation", remediation)):
+            try:
+                member.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))
+            except member.exceptions.EntityAlreadyExistsException:
+                pass
+            omit = a.omit if a.omit_in == account and a.omit_from == name else None
+            member.put_role_policy(RoleName=role, PolicyName=f"keyaudit-{name}",
+                                   PolicyDocument=json.dumps(without(sts_, omit)))
 
 
 def main() -> None:
@@ -94,6 +102,7 @@ def main() -> None:
     i.add_argument("--accounts", required=True)
     i.add_argument("--omit")
     i.add_argument("--omit-in")
+    i.add_argument("--omit-from", choices=["audit", "remediation"], default="audit")
     sub.add_parser("on")
     sub.add_parser("off")
     a = p.parse_args()

@@ -138,7 +138,8 @@ impl Enforced {
                     {"name": "ci", "tags": {"owner": "ci-team"}, "keys": [{"age_days": 120, "last_used_days": 2}]},
                     {"name": "bob", "keys": [{"age_days": 10, "last_used_days": 1}]}]},
                 {"name": "beta", "users": [
-                    {"name": "etl", "tags": {"owner": "data"}, "keys": [{"age_days": 300, "last_used_days": 1}]}]}
+                    {"name": "etl", "tags": {"owner": "data", "keyaudit:rotation": "auto"},
+                     "keys": [{"age_days": 300, "last_used_days": 1}]}]}
             ]
         }));
         let key_id = seeded.key(MANAGEMENT, "keyaudit-runner", 0);
@@ -166,15 +167,6 @@ impl Enforced {
 
     /// [`Enforced::run`] with `extra` arguments.
     fn run_with(&self, command: &str, omit: Option<(&str, &str)>, extra: &[&str]) -> (i32, serde_json::Value, String) {
-        self.enforce(&["off"]);
-        let runner = format!("arn:aws:iam::{MANAGEMENT}:user/keyaudit-runner");
-        let mut install =
-            vec!["install", "--runner-arn", &runner, "--external-id", EXTERNAL_ID, "--accounts", &self.members];
-        if let Some((action, account)) = omit {
-            install.extend(["--omit", action, "--omit-in", account]);
-        }
-        self.enforce(&install);
-        self.enforce(&["on"]);
         let dir = tempfile::tempdir().unwrap();
         let report = dir.path().join("report.json");
         let spec = format!("json={}", report.display());
@@ -183,14 +175,32 @@ impl Enforced {
             args.extend(["--as-of", AS_OF, "--key-ids", "all", "--max-attempts", "1"]);
         }
         args.extend_from_slice(extra);
-        let out = self
-            .emu
-            .command_with(&args, &[("AWS_ACCESS_KEY_ID", &self.key_id), ("AWS_SECRET_ACCESS_KEY", &self.secret)]);
-        self.enforce(&["off"]);
+        let out = self.runner(&args, omit.map(|(action, account)| (action, account, "audit")));
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(!stderr.contains(&self.secret), "a secret reached the output");
         let json = std::fs::read_to_string(&report).map(|t| serde_json::from_str(&t).unwrap()).unwrap_or_default();
         (out.status.code().unwrap(), json, stderr)
+    }
+
+    /// keyaudit `args` as the runner, with the kit installed (without `omit`: (action, account, `audit` or
+    /// `remediation`)) and moto's IAM enforcement on for the run.
+    fn runner(&self, args: &[&str], omit: Option<(&str, &str, &str)>) -> Output {
+        self.enforce(&["off"]);
+        let runner = format!("arn:aws:iam::{MANAGEMENT}:user/keyaudit-runner");
+        let mut install =
+            vec!["install", "--runner-arn", &runner, "--external-id", EXTERNAL_ID, "--accounts", &self.members];
+        if let Some((action, account, role)) = omit {
+            install.extend(["--omit", action, "--omit-in", account, "--omit-from", role]);
+        }
+        self.enforce(&install);
+        self.enforce(&["on"]);
+        let out = self
+            .emu
+            .command_with(args, &[("AWS_ACCESS_KEY_ID", &self.key_id), ("AWS_SECRET_ACCESS_KEY", &self.secret)]);
+        self.enforce(&["off"]);
+        for stream in [&out.stdout, &out.stderr] {
+            assert!(!String::from_utf8_lossy(stream).contains(&self.secret), "a secret reached the output");
+        }
+        out
     }
 
     fn scan(&self, omit: Option<(&str, &str)>) -> (i32, serde_json::Value, String) {
@@ -318,6 +328,65 @@ fn under_moto_iam_enforcement_each_action_of_the_callers_policy_is_needed() {
         let (code, _, stderr) = org.scan(Some((action, MANAGEMENT)));
         assert_eq!(code, 3, "{action}: {stderr}");
         assert!(stderr.contains(action), "{action} named: {stderr}");
+    }
+}
+
+#[test]
+fn under_moto_iam_enforcement_the_remediation_role_grants_rotations_and_each_write_is_needed() {
+    let org = Enforced::new();
+    let beta = org.seeded.account("beta");
+    let dir = tempfile::tempdir().unwrap();
+    let stdout = |out: &Output| String::from_utf8_lossy(&out.stdout).into_owned();
+    let keys = || org.emu.control("GET", "keys", &json!({"account_id": beta}))["etl"].as_array().unwrap().len();
+    let live_secrets = || {
+        let all = org.emu.control("GET", "secrets", &json!({"account_id": beta}));
+        all.as_array().unwrap().iter().filter(|s| s["deleted"] == false && s["values"] != 0).count()
+    };
+    let plan = |name: &str| {
+        let path = dir.path().join(name).display().to_string();
+        let args =
+            ["plan", "-o", &path, "--role-name", "KeyauditAudit", "--external-id", EXTERNAL_ID, "--max-attempts", "1"];
+        let out = org.runner(&args, None);
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let plan: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let creates: Vec<&Value> =
+            plan["changes"].as_array().unwrap().iter().filter(|c| c["action"] == "create_key").collect();
+        assert_eq!(creates.len(), 1, "etl opted in: {plan}");
+        path
+    };
+    let change = |args: &[&str], omit: Option<&str>| {
+        let mut all = args.to_vec();
+        all.extend(["--yes", "--external-id", EXTERNAL_ID]);
+        org.runner(&all, omit.map(|action| (action, beta.as_str(), "remediation")))
+    };
+
+    // The kit as written: the rotation starts (the plan under enforcement too: its look-ups use the audit role), and
+    // its undo removes the key and the secret.
+    let p = plan("start.json");
+    let out = change(&["apply", &p, "--allow-create-keys"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!((keys(), live_secrets()), (2, 1));
+    let journal = dir.path().join("start.journal.jsonl").display().to_string();
+    let out = change(&["undo", &journal], Some("iam:DeleteAccessKey"));
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    assert!(stdout(&out).contains("iam:DeleteAccessKey AccessDenied"), "{}", stdout(&out));
+    let out = change(&["undo", &journal], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!((keys(), live_secrets()), (1, 0));
+
+    // Each write of a rotation's start, left out in beta: the step fails naming it, and nothing is left behind (a
+    // created key whose secret could not be stored is deleted again).
+    for action in [
+        "iam:CreateAccessKey",
+        "secretsmanager:CreateSecret",
+        "secretsmanager:PutResourcePolicy",
+        "secretsmanager:PutSecretValue",
+    ] {
+        let p = plan(&format!("{}.json", action.replace(':', "-")));
+        let out = change(&["apply", &p, "--allow-create-keys"], Some(action));
+        assert_eq!(out.status.code(), Some(3), "{action}: {}", stdout(&out));
+        assert!(stdout(&out).contains(&format!("{action} AccessDenied")), "{action}: {}", stdout(&out));
+        assert_eq!((keys(), live_secrets()), (1, 0), "{action}: nothing left behind");
     }
 }
 

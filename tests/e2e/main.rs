@@ -11,6 +11,7 @@ mod multi_rule;
 mod notify;
 mod preflight;
 mod remediation;
+mod rotation;
 mod scheduled;
 mod securityhub;
 mod triage;

@@ -183,7 +183,7 @@ fn stdout(out: &Output) -> String {
 }
 
 /// An e-mail's headers (unfolded) and its decoded parts by content type.
-fn parse_mime(raw: &str) -> (Vec<(String, String)>, BTreeMap<String, String>) {
+pub(crate) fn parse_mime(raw: &str) -> (Vec<(String, String)>, BTreeMap<String, String>) {
     let (head, body) = raw.split_once("\r\n\r\n").unwrap();
     let mut headers: Vec<(String, String)> = Vec::new();
     for line in head.split("\r\n") {

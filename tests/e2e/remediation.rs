@@ -11,13 +11,13 @@ use super::harness::{AS_OF, Emulator, Seeded};
 
 const OLD: &str = "2026-05-12T12:00:00Z";
 
-struct Org {
-    emu: Emulator,
-    s: Seeded,
+pub(crate) struct Org {
+    pub(crate) emu: Emulator,
+    pub(crate) s: Seeded,
     /// The caller's credentials: the management account's `auditor` user (its key must never be planned).
     key_id: String,
     secret: String,
-    dir: tempfile::TempDir,
+    pub(crate) dir: tempfile::TempDir,
 }
 
 fn setup() -> Org {
@@ -50,7 +50,7 @@ fn setup() -> Org {
 
 impl Org {
     /// An organization seeded from `spec`, whose management account has the caller `auditor` (first key).
-    fn seeded(mut spec: Value) -> Org {
+    pub(crate) fn seeded(mut spec: Value) -> Org {
         let emu = Emulator::start();
         // The remediation role `apply` and `undo` assume (AssumeRole of a role that does not exist is denied).
         spec["roles"] = json!(["KeyauditRemediation"]);
@@ -61,7 +61,7 @@ impl Org {
     }
 
     /// keyaudit, run as the auditor (so that its own key is a real key of the organization).
-    fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         let out = self
             .emu
             .command_with(args, &[("AWS_ACCESS_KEY_ID", &self.key_id), ("AWS_SECRET_ACCESS_KEY", &self.secret)]);
@@ -72,7 +72,7 @@ impl Org {
         out
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
@@ -102,7 +102,7 @@ impl Org {
     }
 
     /// user → [key status] in an account, straight from the emulator.
-    fn statuses(&self, account: &str) -> BTreeMap<String, Vec<String>> {
+    pub(crate) fn statuses(&self, account: &str) -> BTreeMap<String, Vec<String>> {
         let keys = self.emu.control("GET", "keys", &json!({"account_id": self.s.account(account)}));
         keys.as_object()
             .unwrap()
@@ -121,11 +121,11 @@ impl Org {
     }
 }
 
-fn code(out: &Output) -> i32 {
+pub(crate) fn code(out: &Output) -> i32 {
     out.status.code().expect("exited")
 }
 
-fn stdout(out: &Output) -> String {
+pub(crate) fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -133,7 +133,7 @@ fn users(plan: &Value, list: &str) -> Vec<String> {
     plan[list].as_array().unwrap().iter().map(|c| c["user_name"].as_str().unwrap().to_owned()).collect()
 }
 
-fn journal(path: &Path) -> Vec<Value> {
+pub(crate) fn journal(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
@@ -163,15 +163,22 @@ fn plan_review_apply_undo_changes_exactly_the_planned_keys() {
         .iter()
         .map(|e| (e["user_name"].as_str().unwrap().to_owned(), e["reason_code"].as_str().unwrap().to_owned()))
         .collect();
-    // The auditor's key is in use (keyaudit runs with it): not a candidate. The root user's key is listed.
+    // The auditor's key is in use (keyaudit runs with it): a rotation could start for it, but it is the caller's. The
+    // root user's key is listed; busy's key is in use and its user did not opt in to rotations.
     let want = [
         ("<root_account>", "root_user"),
+        ("auditor", "caller_key"),
+        ("busy", "not_opted_in"),
         ("old", "protected_ou"),
         ("old2", "protected_account"),
         ("vendor", "suppressed"),
     ];
     assert_eq!(excluded, want.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect());
-    assert!(stdout(&out).contains("4 change(s) in 1 account(s): 4 deactivate, 0 delete"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("4 change(s) in 1 account(s): 4 deactivate, 0 delete, 0 create_key"),
+        "{}",
+        stdout(&out)
+    );
     let plan_path = org.path("plan.json").display().to_string();
     let shown = org.run(&["plan", "--show", &plan_path]);
     assert_eq!(code(&shown), 0);
@@ -456,9 +463,13 @@ fn a_never_used_key_is_planned_and_every_failing_deactivate_key_left_out_is_list
         })
         .collect();
     excluded.sort();
+    // The auditor's two keys: the older one (keyaudit runs with it) as a rotation to finish, the newer one as a
+    // never-used key; busy's key is in use (a rotation to start, not opted in).
     let want = [
         ("<root_account>", "slot 1", "root_user"),
         ("auditor", "id", "caller_key"),
+        ("auditor", "id", "caller_key"),
+        ("busy", "id", "not_opted_in"),
         ("monthly", "id", "recently_used"),
         ("old", "id", "protected_ou"),
         ("old2", "id", "protected_account"),
@@ -469,18 +480,28 @@ fn a_never_used_key_is_planned_and_every_failing_deactivate_key_left_out_is_list
     let want: Vec<(String, String, String)> =
         want.iter().map(|(u, k, r)| ((*u).to_owned(), (*k).to_owned(), (*r).to_owned())).collect();
     assert_eq!(excluded, want);
-    // Nothing is dropped without a word: every failing deactivate key of the scan is planned or listed.
-    let mut accounted: Vec<(String, String, String)> =
+    // Nothing is dropped without a word: every failing deactivate key of the scan is planned or listed, and the only
+    // others listed are the rotation candidates.
+    let accounted: Vec<(String, String, String)> =
         plan["changes"].as_array().unwrap().iter().chain(plan["excluded"].as_array().unwrap()).map(key_of).collect();
-    accounted.sort();
-    assert_eq!(accounted, deactivate_keys(&report));
+    let deactivate = deactivate_keys(&report);
+    assert!(deactivate.iter().all(|k| accounted.contains(k)), "{deactivate:?} ⊆ {accounted:?}");
+    let mut others: Vec<&str> = accounted.iter().filter(|k| !deactivate.contains(k)).map(|k| k.1.as_str()).collect();
+    others.sort_unstable();
+    assert_eq!(others, ["auditor", "busy"]);
     let monthly = plan["excluded"].as_array().unwrap().iter().find(|e| e["user_name"] == "monthly").unwrap();
     assert_eq!(monthly["rules"], json!(["KA-IAM-004"]));
     assert!(monthly["reason"].as_str().unwrap().contains("used 60 days ago, within --unused-days (90)"));
     assert_eq!(plan["summary"]["excluded"]["unknown_key_id"], 2);
     let table = stdout(&out);
-    assert!(table.contains("1 change(s) in 1 account(s): 1 deactivate, 0 delete; 8 key(s) left out"), "{table}");
-    assert!(table.contains("Left out: 8 key(s) (1 caller_key, 1 protected_account, 1 protected_ou,"), "{table}");
+    assert!(
+        table.contains("1 change(s) in 1 account(s): 1 deactivate, 0 delete, 0 create_key; 10 key(s) left out"),
+        "{table}"
+    );
+    assert!(
+        table.contains("Left out: 10 key(s) (2 caller_key, 1 not_opted_in, 1 protected_account, 1 protected_ou,"),
+        "{table}"
+    );
     assert!(table.contains("slot 2, id unknown"), "{table}");
 
     // The same plan from the saved report.

@@ -5,7 +5,9 @@ application (``DomainDispatcherApplication(create_backend_app)``) behind a small
 
   POST   /_keyaudit/reset            moto reset + clear faults and the request log
   POST   /_keyaudit/seed             seed an organization from a JSON spec (through the AWS API, with boto3)
-  POST   /_keyaudit/keys/backdate    set a key's CreateDate (and last-used date) in moto's IAM backend
+  POST   /_keyaudit/keys/backdate    set a key's CreateDate (and last-used date) in moto's IAM backend:
+                                     {account_id, user_name, access_key_id, created | age_days,
+                                     last_used? | last_used_days?}
   POST   /_keyaudit/keys             change a user's keys as the user would, between two scans:
                                      {account_id, user_name, op: create|deactivate|activate|delete, access_key_id?}
                                      answers {access_key_id}
@@ -30,6 +32,8 @@ application (``DomainDispatcherApplication(create_backend_app)``) behind a small
                                      SendEmail refuses unverified recipients (MessageRejected), as on AWS
   GET    /_keyaudit/ses/sent         every message SES accepted (source, destinations, raw MIME)
   GET    /_keyaudit/sns/published    every message published to an SNS topic (topic, subject, message)
+  GET    /_keyaudit/secrets          {account_id}: the account's Secrets Manager secrets as an administrator sees them
+                                     (name, ARN, region, KMS key, tags, policy, deleted, number of values; no values)
   GET    /_keyaudit/requests         the request log: time, service, action, account (and IAM user) of every AWS call
   DELETE /_keyaudit/requests         clear the request log
 
@@ -547,10 +551,17 @@ class Emulator:
             return ses_sent()
         if (method, route) == ("GET", "sns/published"):
             return sns_published()
+        if (method, route) == ("GET", "secrets"):
+            return secrets_of(args["account_id"])
         if (method, route) == ("POST", "sts"):
             self.state.assume_role_expiry = args.get("expiry_seconds")
             return {"ok": True}
         if (method, route) == ("POST", "keys/backdate"):
+            # Ages relative to now, as the seed spec takes them: "age_days" for "created", "last_used_days".
+            if "age_days" in args:
+                args["created"] = days_ago(args.pop("age_days"))
+            if "last_used_days" in args:
+                args["last_used"] = days_ago(args.pop("last_used_days"))
             return backdate_key(**args)
         if (method, route) == ("POST", "keys"):
             return change_key(**args)
@@ -626,6 +637,24 @@ def sns_published() -> list[dict[str, Any]]:
             for arn, topic in backend.topics.items():
                 for message_id, message, subject, *_ in topic.sent_notifications:
                     out.append({"topic_arn": arn, "id": message_id, "subject": subject, "message": message})
+    return out
+
+
+def secrets_of(account_id: str) -> list[dict[str, Any]]:
+    """Every Secrets Manager secret of an account (any region), as an administrator would see it: name, ARN,
+    region, KMS key, tags, resource policy, whether its deletion is scheduled, and how many values it holds (never
+    the values: tests read those with the owner's credentials, through the API)."""
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    out = []
+    for region, backend in secretsmanager_backends.get(account_id, {}).items():
+        for secret in backend.secrets.values():
+            out.append({"name": secret.name, "arn": secret.arn, "region": region, "kms_key_id": secret.kms_key_id,
+                        "tags": {t["Key"]: t["Value"] for t in (secret.tags or [])},
+                        "policy": json.loads(secret.policy) if getattr(secret, "policy", None) else None,
+                        "deleted": secret.is_deleted(),
+                        "values": sum(1 for v in secret.versions.values()
+                                      if "secret_string" in v or "secret_binary" in v)})
     return out
 
 

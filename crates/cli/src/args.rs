@@ -55,12 +55,14 @@ pub(crate) enum Command {
     /// failed or were no longer assessed.
     Diff(DiffArgs),
     /// Plan the CIS rotation procedure's key changes for review: deactivate dormant or never-used failing keys
-    /// (scan flags apply), or, with --delete-deactivated-after, delete keys keyaudit deactivated long enough ago.
-    /// Every other key with a failing `deactivate` finding is listed as left out, with its reason. Changes
-    /// nothing.
+    /// (scan flags apply); finish rotations (deactivate the older of two active keys once the newer one is used and
+    /// the older went quiet); start them for users who opted in (create_key); or, with --delete-deactivated-after,
+    /// delete keys keyaudit deactivated long enough ago. Every other key the plan could act on is listed as left
+    /// out, with its reason. Changes nothing.
     #[command(mut_arg("unused_days", |a| a.help(PLAN_UNUSED_DAYS_HELP).help_heading("Plan")))]
     Plan(Box<PlanArgs>),
-    /// Carry out a reviewed plan: re-check each key, then deactivate (or delete) it, journaling every change.
+    /// Carry out a reviewed plan: re-check each key, then deactivate, delete (--allow-delete) or rotate it
+    /// (--allow-create-keys: a second key, its secret handed over in Secrets Manager only), journaling every change.
     /// Changes keys only with --yes.
     Apply(Box<ApplyArgs>),
     /// Check, without generating a report or changing anything, that a scan with these flags can reach and read
@@ -72,8 +74,8 @@ pub(crate) enum Command {
     /// other rules or thresholds, of another schema version, or holding the same organization or account twice,
     /// are refused (exit 2). Exit codes as for scan.
     Merge(MergeArgs),
-    /// Re-activate the keys a journal of `apply` deactivated (and that are still inactive). Changes keys only with
-    /// --yes.
+    /// Re-activate the keys a journal of `apply` deactivated (and that are still inactive), and delete the keys it
+    /// created (if never used; their secrets' deletion scheduled). Changes keys only with --yes.
     Undo(Box<UndoArgs>),
     /// Print the JSON Schema (draft 2020-12) of the JSON report (`-o json`), as docs/json-schema.json holds it.
     Schema,
@@ -133,6 +135,11 @@ pub(crate) struct NotifyArgs {
     #[arg(long, value_name = "N", default_value_t = 500)]
     pub(crate) max_messages: usize,
 
+    /// The journals of `keyaudit apply` (*.jsonl): a key whose rotation keyaudit started is listed with where its
+    /// replacement's secret is (Secrets Manager) and the date applications must switch by.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) journal_dir: Option<PathBuf>,
+
     #[command(flatten)]
     pub(crate) aws: AwsArgs,
 }
@@ -179,6 +186,22 @@ pub(crate) struct PlanArgs {
     /// Print a plan file as a table (checksum verified) and exit.
     #[arg(long, value_name = "PLAN.json", help_heading = "Plan")]
     pub(crate) show: Option<PathBuf>,
+
+    /// Finish a rotation (deactivate the older of a user's two active keys) only when the newer key was used and the
+    /// older one not for this many days, both read with iam:GetAccessKeyLastUsed (1-365).
+    #[arg(long, value_name = "DAYS", default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=365),
+          help_heading = "Rotation")]
+    pub(crate) rotation_quiet_days: u32,
+
+    /// Start rotations (plan create_key) for users in this OU path, subtree included, as if each had the user tag
+    /// keyaudit:rotation=auto (a user tagged keyaudit:rotation=off is left out). Repeatable.
+    #[arg(long = "start-rotation-ou", value_name = "PATH", help_heading = "Rotation")]
+    pub(crate) start_rotation_ous: Vec<String>,
+
+    /// How long applications get to move to a key a rotation creates: the secret's keyaudit:switch-by date
+    /// [default: 14d].
+    #[arg(long, value_name = "DURATION", help_heading = "Rotation")]
+    pub(crate) switch_within: Option<String>,
 }
 
 /// Where and as whom `apply` and `undo` act.
@@ -231,6 +254,16 @@ pub(crate) struct ApplyArgs {
     #[arg(long)]
     pub(crate) allow_delete: bool,
 
+    /// Also carry out the plan's key creations (rotation starts, with --yes): each new key's secret goes into AWS
+    /// Secrets Manager in the user's account (keyaudit/rotation/USER/KEY_ID), readable by that user alone.
+    #[arg(long)]
+    pub(crate) allow_create_keys: bool,
+
+    /// The KMS key (id, ARN or alias) rotation secrets are encrypted with [default: the account's
+    /// aws/secretsmanager key].
+    #[arg(long, value_name = "KEY")]
+    pub(crate) kms_key_id: Option<String>,
+
     /// At most this many changes in one run; the rest wait for the next run.
     #[arg(long, value_name = "N", default_value_t = 25)]
     pub(crate) max_changes: usize,
@@ -246,7 +279,7 @@ pub(crate) struct UndoArgs {
     #[arg(value_name = "JOURNAL.jsonl")]
     pub(crate) journal_file: PathBuf,
 
-    /// Undo only this key's deactivation.
+    /// Undo only this key's change (its deactivation, or the creation of this key).
     #[arg(long = "key", value_name = "ACCESS_KEY_ID")]
     pub(crate) key: Option<String>,
 

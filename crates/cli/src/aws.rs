@@ -266,15 +266,20 @@ impl Reach {
 
     /// The account of `key`, reached with the caller's credentials when it is the caller's, else through the role.
     pub(crate) fn account(&self, key: &keyaudit_core::remediation::KeyRef) -> Account {
-        let access = if key.user.account_id == self.caller_account_id {
+        self.account_of(&key.user)
+    }
+
+    /// The account of `user`, reached with the caller's credentials when it is the caller's, else through the role.
+    pub(crate) fn account_of(&self, user: &keyaudit_core::remediation::UserRef) -> Account {
+        let access = if user.account_id == self.caller_account_id {
             AccessMethod::CallerCredentials
         } else {
-            AccessMethod::AssumeRole { role_arn: self.role.arn(&self.partition, &key.user.account_id) }
+            AccessMethod::AssumeRole { role_arn: self.role.arn(&self.partition, &user.account_id) }
         };
         Account {
-            id: key.user.account_id.clone(),
-            name: key.user.account_name.clone(),
-            ou_path: key.user.ou_path.clone(),
+            id: user.account_id.clone(),
+            name: user.account_name.clone(),
+            ou_path: user.ou_path.clone(),
             state: keyaudit_core::report::AccountState::Active,
             access,
         }

@@ -41,6 +41,8 @@ pub(crate) struct KeyView {
     pub(crate) action: &'static str,
     pub(crate) action_reason: String,
     pub(crate) steps: Vec<String>,
+    /// A rotation keyaudit started for the key's user: where the new key's secret is and when to switch by.
+    pub(crate) rotation: Option<String>,
     pub(crate) due: Option<String>,
     pub(crate) days_left: Option<i64>,
     pub(crate) overdue_days: Option<i64>,
@@ -65,7 +67,20 @@ pub(crate) struct View {
     pub(crate) escalated: Vec<KeyView>,
 }
 
-fn key_view(report: &Report, item: &Item<'_>, line: &Line<'_>, as_of: Timestamp) -> KeyView {
+/// The rotations keyaudit started, by user ARN: (new key id, its secret's ARN, switch-by date).
+pub(crate) type Rotations = std::collections::BTreeMap<String, (String, String, Timestamp)>;
+
+fn rotation_line(user: &str, (key, arn, by): &(String, String, Timestamp)) -> String {
+    format!(
+        "keyaudit created a new access key {key} for {user}; its secret is in AWS Secrets Manager as {arn}, readable \
+         with {user}'s own credentials only (aws secretsmanager get-secret-value --secret-id {arn}). Move every \
+         application to the new key by {}; once this key is no longer used, keyaudit deactivates it, and it can \
+         be re-activated if something breaks.",
+        by.strftime("%Y-%m-%d")
+    )
+}
+
+fn key_view(report: &Report, item: &Item<'_>, line: &Line<'_>, as_of: Timestamp, rotations: &Rotations) -> KeyView {
     let f: &Finding = item.lead();
     let record = report.accounts.iter().find(|r| r.account.id == f.account_id);
     let account_name = record.and_then(|r| r.account.name.as_deref());
@@ -105,6 +120,7 @@ fn key_view(report: &Report, item: &Item<'_>, line: &Line<'_>, as_of: Timestamp)
             .iter()
             .map(|s| shown(s))
             .collect(),
+        rotation: rotations.get(&f.user_arn).map(|r| shown(&rotation_line(&f.user_name, r))),
         due: item.due.map(|d| d.strftime("%Y-%m-%d").to_string()),
         days_left: item.due.filter(|_| overdue.is_none()).map(|due| days_between(as_of, due)),
         overdue_days: overdue.map(|due| days_between(due, as_of)),
@@ -115,11 +131,18 @@ fn key_view(report: &Report, item: &Item<'_>, line: &Line<'_>, as_of: Timestamp)
 }
 
 /// The view of one notice.
-pub(crate) fn view(report: &Report, notice: &Notice<'_>, id: &str, report_url: Option<&str>, exceptions: &str) -> View {
+pub(crate) fn view(
+    report: &Report,
+    notice: &Notice<'_>,
+    id: &str,
+    report_url: Option<&str>,
+    exceptions: &str,
+    rotations: &Rotations,
+) -> View {
     let as_of = report.run.as_of;
     let (mut own, mut escalated) = (Vec::new(), Vec::new());
     for line in &notice.lines {
-        let k = key_view(report, line.item, line, as_of);
+        let k = key_view(report, line.item, line, as_of, rotations);
         if line.escalated { escalated.push(k) } else { own.push(k) }
     }
     let keys = own.len() + escalated.len();
@@ -307,7 +330,12 @@ fn key_lines(k: &KeyView, escalated: bool) -> String {
     let tail = if escalated {
         format!("owner {}", k.owner)
     } else {
-        format!("what to do ({}): {}", k.action, k.action_reason)
+        format!(
+            "what to do ({}): {}{}",
+            k.action,
+            k.action_reason,
+            k.rotation.as_ref().map(|r| format!("\nrotation under way: {r}")).unwrap_or_default()
+        )
     };
     format!(
         "{status}{} of user {} in account {}{}\n{} · {} · {}\n{tail}",

@@ -59,6 +59,12 @@ pub(crate) async fn run(args: &NotifyArgs) -> Result<ExitStatus, Failure> {
              it is not sent again (its keys come up again at their next reminder)"
         );
     }
+    let rotations = match &args.journal_dir {
+        Some(dir) => {
+            crate::remediate::started_rotations(&crate::remediate::read_journals(dir).map_err(Failure::usage)?)
+        }
+        None => message::Rotations::new(),
+    };
     let items = items(&report, &config.routing);
     let notices = plan(&report, &items, &history.sent, &config.routing);
     let outbox = match (&args.outbox, args.send) {
@@ -128,7 +134,7 @@ pub(crate) async fn run(args: &NotifyArgs) -> Result<ExitStatus, Failure> {
             outcomes.push(outcome(format!("not sent: --max-messages {} reached", args.max_messages), true));
             continue;
         }
-        let view = message::view(&report, notice, &id, config.report_url.as_deref(), &config.exceptions);
+        let view = message::view(&report, notice, &id, config.report_url.as_deref(), &config.exceptions, &rotations);
         let rendered = message::render(&templates, &view, &notice.to, config.from.as_str(), crate::scan::now())
             .map_err(|e| Failure::usage(e.context("--templates")))?;
         let file = match &outbox {

@@ -9,10 +9,12 @@ use anyhow::anyhow;
 use jiff::Timestamp;
 use keyaudit_core::ids::AccountId;
 use keyaudit_core::inventory::ROOT_USER_NAME;
-use keyaudit_core::remediation::{ChangeKind, KeyRef};
+use keyaudit_core::remediation::{ChangeKind, KeyRef, OtherKey};
 use keyaudit_org_discovery::{AssumeSettings, RoleSpec};
-use keyaudit_scanner::remediate::{Operation, Outcome, carry_out};
-use keyaudit_scanner::{AccountConnector, SdkIam};
+use keyaudit_scanner::SdkIam;
+use keyaudit_scanner::remediate::{
+    Created, Handover, Operation, Outcome, SdkSecrets, Started, carry_out, retire_secret, start_rotation,
+};
 
 use super::{Journal, JournalEntry, PlanFile, journal_beside, read_journal};
 use crate::args::{ApplyArgs, ChangeArgs, UndoArgs};
@@ -26,20 +28,35 @@ struct Step {
     op: Operation,
     key: KeyRef,
     expect_last_used_at: Option<Timestamp>,
+    /// A finished rotation: the user's newer key, as the plan found it.
+    other_key: Option<OtherKey>,
+    /// A key creation: the date applications must use the new key by.
+    switch_by: Option<Timestamp>,
+    /// A deletion of a rotated key, or an undone creation: the rotation secret to retire with it.
+    secret_arn: Option<String>,
+}
+
+impl Step {
+    fn new(n: usize, op: Operation, key: KeyRef) -> Self {
+        Self { n, op, key, expect_last_used_at: None, other_key: None, switch_by: None, secret_arn: None }
+    }
 }
 
 fn op_name(op: Operation) -> &'static str {
     match op {
         Operation::Plan(kind) => kind.as_str(),
         Operation::Reactivate => "reactivate",
+        Operation::DeleteCreated => "delete_created",
     }
 }
 
-/// Run limits.
+/// Run limits, and what the run may do beyond deactivations.
 struct Caps {
     max_changes: usize,
     max_per_account: usize,
     allow_delete: bool,
+    allow_create_keys: bool,
+    kms_key_id: Option<String>,
 }
 
 pub(crate) async fn apply(args: &ApplyArgs) -> Result<ExitStatus, Failure> {
@@ -59,14 +76,25 @@ pub(crate) async fn apply(args: &ApplyArgs) -> Result<ExitStatus, Failure> {
         .changes
         .iter()
         .map(|c| {
-            let (kind, key) = c.parsed()?;
-            Ok(Step { n: c.n, op: Operation::Plan(kind), key, expect_last_used_at: c.expect.last_used_at })
+            let (kind, key, other_key) = c.parsed()?;
+            Ok(Step {
+                expect_last_used_at: c.expect.last_used_at,
+                other_key,
+                switch_by: c.switch_by,
+                secret_arn: c.secret_arn.clone(),
+                ..Step::new(c.n, Operation::Plan(kind), key)
+            })
         })
         .collect::<anyhow::Result<Vec<_>>>()
         .map_err(|e| Failure::usage(e.context(args.plan.display().to_string())))?;
     let journal = args.change.journal.clone().unwrap_or_else(|| journal_beside(&args.plan, "journal"));
-    let caps =
-        Caps { max_changes: args.max_changes, max_per_account: args.max_per_account, allow_delete: args.allow_delete };
+    let caps = Caps {
+        max_changes: args.max_changes,
+        max_per_account: args.max_per_account,
+        allow_delete: args.allow_delete,
+        allow_create_keys: args.allow_create_keys,
+        kms_key_id: args.kms_key_id.clone(),
+    };
     execute(steps, &plan.id, &journal, &args.change, &caps).await
 }
 
@@ -79,39 +107,57 @@ pub(crate) async fn undo(args: &UndoArgs) -> Result<ExitStatus, Failure> {
         )));
     }
     let entries = read_journal(&args.journal_file).map_err(Failure::usage)?;
-    if !entries.iter().any(|e| e.operation == "deactivate" && e.phase == "done") {
+    let undoable = |e: &&JournalEntry| e.phase == "done" && matches!(e.operation.as_str(), "deactivate" | "create_key");
+    if !entries.iter().any(|e| undoable(&e)) {
         return Err(Failure::usage(anyhow!(
-            "{shown}: the journal records no deactivation that was done, so there is nothing to undo"
+            "{shown}: the journal records no deactivation or key creation that was done, so there is nothing to undo"
         )));
     }
-    // Numbered over every deactivation the journal records (and named after every plan in it), whatever `--key`
+    // Numbered over every undoable change the journal records (and named after every plan in it), whatever `--key`
     // says, so that undoing one key and later all of them share one undo journal without doing anything twice.
     let mut seen = BTreeSet::new();
     let mut steps = Vec::new();
     let mut plan_ids = BTreeSet::new();
-    for e in entries.iter().filter(|e| e.operation == "deactivate" && e.phase == "done") {
-        if !seen.insert(e.access_key_id.clone()) {
+    for e in entries.iter().filter(undoable) {
+        let bad = |err: anyhow::Error| Failure::usage(anyhow!("{shown}: {err}"));
+        let mut key = e.key().map_err(bad)?;
+        // A creation is undone by deleting the key it created.
+        let created = e.operation == "create_key";
+        if created {
+            let id =
+                e.created_key_id.as_deref().ok_or_else(|| bad(anyhow!("a create_key line without created_key_id")))?;
+            key.access_key_id = keyaudit_core::ids::AccessKeyId::parse(id).map_err(|err| bad(err.into()))?;
+        }
+        if !seen.insert(key.access_key_id.to_string()) {
             continue;
         }
         plan_ids.insert(e.plan_id.clone());
         let n = seen.len();
-        if args.key.as_deref().is_some_and(|k| k != e.access_key_id) {
+        if args.key.as_deref().is_some_and(|k| k != key.access_key_id.as_str()) {
             continue;
         }
-        let key = e.key().map_err(|err| Failure::usage(anyhow!("{}: {err}", args.journal_file.display())))?;
-        steps.push(Step { n, op: Operation::Reactivate, key, expect_last_used_at: None });
+        steps.push(if created {
+            Step { secret_arn: e.secret_arn.clone(), ..Step::new(n, Operation::DeleteCreated, key) }
+        } else {
+            Step::new(n, Operation::Reactivate, key)
+        });
     }
     if let Some(k) = &args.key
         && steps.is_empty()
     {
         return Err(Failure::usage(anyhow!(
-            "--key {k}: {} records no deactivation of that key",
-            args.journal_file.display()
+            "--key {k}: {shown} records no deactivation of that key and no creation of it"
         )));
     }
     let plan_id = format!("undo:{}", plan_ids.into_iter().collect::<Vec<_>>().join("+"));
     let journal = args.change.journal.clone().unwrap_or_else(|| journal_beside(&args.journal_file, "undo"));
-    let caps = Caps { max_changes: usize::MAX, max_per_account: usize::MAX, allow_delete: false };
+    let caps = Caps {
+        max_changes: usize::MAX,
+        max_per_account: usize::MAX,
+        allow_delete: false,
+        allow_create_keys: false,
+        kms_key_id: None,
+    };
     execute(steps, &plan_id, &journal, &args.change, &caps).await
 }
 
@@ -125,6 +171,36 @@ fn confirmed(prompt: &str) -> bool {
     let _ = out.flush();
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line).is_ok() && line.trim() == "yes"
+}
+
+/// What one step came to.
+enum StepResult {
+    /// Done: the journal's line (without its reason) and a note for the summary.
+    Done {
+        entry: Box<JournalEntry>,
+        note: Option<String>,
+    },
+    Skipped(String),
+    Failed(String),
+}
+
+/// A rotation's start, done: the journal line records the new key and its secret (never the secret itself), and the
+/// summary says where the secret is.
+fn created(entry: JournalEntry, c: Created, switch_by: Timestamp, how: Option<&str>) -> StepResult {
+    let note = format!(
+        "{}new key {}; its secret is in Secrets Manager: {} (readable by the user alone); switch applications by {}",
+        how.map(|h| format!("{h}: ")).unwrap_or_default(),
+        c.access_key_id,
+        c.secret_arn,
+        switch_by.strftime("%Y-%m-%d")
+    );
+    let entry = JournalEntry {
+        created_key_id: Some(c.access_key_id.to_string()),
+        secret_arn: Some(c.secret_arn),
+        switch_by: Some(switch_by),
+        ..entry
+    };
+    StepResult::Done { entry: Box::new(entry), note: Some(note) }
 }
 
 /// What happened to one step, for the summary.
@@ -164,13 +240,19 @@ async fn execute(
     let mut listing = String::new();
     for s in &pending {
         listing.push_str(&format!(
-            "  {:>3}  {:<10}  {}  {}  {}{}\n",
+            "  {:>3}  {:<14}  {}  {}  {}{}\n",
             s.n,
             op_name(s.op),
             s.key.user.account_id,
             s.key.user.user_name,
             s.key.access_key_id,
-            if s.op == Operation::Plan(ChangeKind::Delete) { "  (cannot be undone)" } else { "" }
+            match s.op {
+                Operation::Plan(ChangeKind::Delete) => "  (cannot be undone)",
+                Operation::Plan(ChangeKind::CreateKey) =>
+                    "  (a second key for this user; its secret to Secrets Manager)",
+                Operation::DeleteCreated => "  (deletes the key keyaudit created, if it was never used)",
+                _ => "",
+            }
         ));
     }
     let heading = format!(
@@ -205,7 +287,7 @@ async fn execute(
     let reach = Reach::new(&base, role, assume, per_second(200), per_second(10)).await?;
     let mut journal = Journal::open(journal_path).map_err(Failure::usage)?;
 
-    let mut apis: HashMap<AccountId, Result<SdkIam, String>> = HashMap::new();
+    let mut apis: HashMap<AccountId, Result<(SdkIam, SdkSecrets), String>> = HashMap::new();
     let mut per_account: HashMap<AccountId, usize> = HashMap::new();
     let mut attempted = 0usize;
     let mut report: Vec<Done> = Vec::new();
@@ -234,6 +316,13 @@ async fn execute(
             report.push(record("not attempted", Some("deletion needs --allow-delete (it cannot be undone)".into())));
             continue;
         }
+        if step.op == Operation::Plan(ChangeKind::CreateKey) && !caps.allow_create_keys {
+            report.push(record(
+                "not attempted",
+                Some("a key creation needs --allow-create-keys (its secret goes to Secrets Manager)".into()),
+            ));
+            continue;
+        }
         if attempted >= caps.max_changes {
             report.push(record("not attempted", Some(format!("--max-changes {} reached", caps.max_changes))));
             continue;
@@ -245,64 +334,110 @@ async fn execute(
         }
         *in_account += 1;
         attempted += 1;
-        let entry =
-            |phase: &str, last_used_at: Option<Timestamp>, reason: Option<String>, recovered: bool| JournalEntry {
-                at: now(),
-                plan_id: plan_id.to_owned(),
-                n: step.n,
-                operation: op_name(step.op).to_owned(),
-                phase: phase.to_owned(),
-                account_id: step.key.user.account_id.to_string(),
-                account_name: step.key.user.account_name.clone(),
-                ou_path: step.key.user.ou_path.clone(),
-                user_name: step.key.user.user_name.clone(),
-                user_arn: step.key.user.user_arn.clone(),
-                access_key_id: step.key.access_key_id.to_string(),
-                last_used_at,
-                reason,
-                recovered,
-            };
+        let entry = |phase: &str| JournalEntry {
+            at: now(),
+            plan_id: plan_id.to_owned(),
+            n: step.n,
+            operation: op_name(step.op).to_owned(),
+            phase: phase.to_owned(),
+            account_id: step.key.user.account_id.to_string(),
+            account_name: step.key.user.account_name.clone(),
+            ou_path: step.key.user.ou_path.clone(),
+            user_name: step.key.user.user_name.clone(),
+            user_arn: step.key.user.user_arn.clone(),
+            access_key_id: step.key.access_key_id.to_string(),
+            created_key_id: None,
+            secret_arn: None,
+            switch_by: None,
+            last_used_at: None,
+            reason: None,
+            recovered: false,
+        };
         if !apis.contains_key(&step.key.user.account_id) {
-            let api = reach.connector.connect(&reach.account(&step.key)).await.map_err(|f| f.reason.to_string());
+            let account = reach.account(&step.key);
+            let api = match reach.connector.session(&account).await {
+                Ok(session) => Ok((
+                    reach.connector.iam(&account, &session),
+                    SdkSecrets::new(&session.config(reach.connector.base.clone())),
+                )),
+                Err(f) => Err(f.reason.to_string()),
+            };
             apis.insert(step.key.user.account_id.clone(), api);
         }
-        let api = match apis.get(&step.key.user.account_id) {
-            Some(Ok(api)) => api,
+        let (api, secrets) = match apis.get(&step.key.user.account_id) {
+            Some(Ok((api, secrets))) => (api, secrets),
             other => {
                 let reason = match other {
                     Some(Err(reason)) => reason.clone(),
                     _ => "the account could not be reached".to_owned(),
                 };
                 unreachable = true;
-                journal.write(&entry("failed", None, Some(reason.clone()), false)).map_err(Failure::incomplete)?;
+                journal
+                    .write(&JournalEntry { reason: Some(reason.clone()), ..entry("failed") })
+                    .map_err(Failure::incomplete)?;
                 report.push(record("failed", Some(reason)));
                 continue;
             }
         };
         let was_started = phase(step) == Some("started");
-        journal.write(&entry("started", None, None, false)).map_err(Failure::incomplete)?;
-        match carry_out(api, step.op, &step.key, step.expect_last_used_at).await {
-            Ok(Outcome::Done { last_used_at }) => {
-                journal.write(&entry("done", last_used_at, None, false)).map_err(Failure::incomplete)?;
-                report.push(record("done", None));
+        journal.write(&entry("started")).map_err(Failure::incomplete)?;
+        let result = if step.op == Operation::Plan(ChangeKind::CreateKey) {
+            let handover = Handover {
+                kms_key_id: caps.kms_key_id.clone(),
+                switch_by: step.switch_by.unwrap_or_else(now),
+                plan_id: plan_id.to_owned(),
+            };
+            match start_rotation(api, secrets, &step.key, &handover, was_started).await {
+                Ok(Started::Created(c)) => created(entry("done"), c, handover.switch_by, None),
+                Ok(Started::Recovered(c)) => created(
+                    JournalEntry { recovered: true, ..entry("done") },
+                    c,
+                    handover.switch_by,
+                    Some("created by an earlier run that stopped before recording it"),
+                ),
+                Ok(Started::Skipped(reason)) => StepResult::Skipped(reason),
+                Err(e) => StepResult::Failed(e.to_string()),
             }
-            Ok(Outcome::Skipped { already_done: true, reason }) if was_started => {
-                // An earlier run made this change and stopped before recording it.
-                let note = format!("made by an earlier run that stopped before recording it ({reason})");
-                journal.write(&entry("done", None, Some(note.clone()), true)).map_err(Failure::incomplete)?;
-                report.push(record("done", Some(note)));
+        } else {
+            match carry_out(api, step.op, &step.key, step.expect_last_used_at, step.other_key.as_ref()).await {
+                Ok(Outcome::Done { last_used_at }) => {
+                    let mut note = None;
+                    if let Some(arn) = &step.secret_arn {
+                        // The rotation secret of a deleted key, or of an undone creation.
+                        if let Err(e) = retire_secret(secrets, arn).await {
+                            note = Some(format!(
+                                "the key is gone, but scheduling the deletion of its rotation secret {arn} failed \
+                                 ({e}): delete the secret by hand"
+                            ));
+                        }
+                    }
+                    let entry = JournalEntry { last_used_at, secret_arn: step.secret_arn.clone(), ..entry("done") };
+                    StepResult::Done { entry: Box::new(entry), note }
+                }
+                Ok(Outcome::Skipped { already_done: true, reason }) if was_started => {
+                    // An earlier run made this change and stopped before recording it.
+                    let note = format!("made by an earlier run that stopped before recording it ({reason})");
+                    StepResult::Done {
+                        entry: Box::new(JournalEntry { recovered: true, ..entry("done") }),
+                        note: Some(note),
+                    }
+                }
+                Ok(Outcome::Skipped { reason, .. }) => StepResult::Skipped(reason),
+                Err(e) => StepResult::Failed(e.to_string()),
             }
-            Ok(Outcome::Skipped { reason, .. }) => {
-                journal.write(&entry("skipped", None, Some(reason.clone()), false)).map_err(Failure::incomplete)?;
-                report.push(record("skipped", Some(reason)));
+        };
+        let (line, result, reason) = match result {
+            StepResult::Done { entry, note } => (JournalEntry { reason: note.clone(), ..*entry }, "done", note),
+            StepResult::Skipped(reason) => {
+                (JournalEntry { reason: Some(reason.clone()), ..entry("skipped") }, "skipped", Some(reason))
             }
-            Err(e) => {
+            StepResult::Failed(reason) => {
                 unreachable = true;
-                let reason = e.to_string();
-                journal.write(&entry("failed", None, Some(reason.clone()), false)).map_err(Failure::incomplete)?;
-                report.push(record("failed", Some(reason)));
+                (JournalEntry { reason: Some(reason.clone()), ..entry("failed") }, "failed", Some(reason))
             }
-        }
+        };
+        journal.write(&line).map_err(Failure::incomplete)?;
+        report.push(record(result, reason));
     }
 
     let rows: Vec<Vec<String>> = report

@@ -14,15 +14,16 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, anyhow, bail};
 use jiff::Timestamp;
 use keyaudit_core::ids::{AccessKeyId, AccountId};
-use keyaudit_core::remediation::{ChangeKind, KeyRef, UserRef};
+use keyaudit_core::remediation::{ChangeKind, KeyRef, OtherKey, UserRef};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
 pub(crate) mod apply;
 pub(crate) mod plan;
 
-/// The plan file format's version (2: `excluded[]` lists every left-out key, by report slot when its id is unknown).
-const PLAN_VERSION: u32 = 2;
+/// The plan file format's version (2: `excluded[]` lists every left-out key, by report slot when its id is unknown;
+/// 3: rotations: `create_key` changes, `expect.other_key`, `switch_by`, `secret_arn`, `why.reason_code`).
+const PLAN_VERSION: u32 = 3;
 const PLAN_KIND: &str = "keyaudit-plan";
 
 /// A reviewed plan, as written to and read from disk.
@@ -62,6 +63,12 @@ pub(crate) struct PlanSettings {
     pub(crate) protect_accounts: Vec<String>,
     pub(crate) protect_ous: Vec<String>,
     pub(crate) delete_deactivated_after_days: Option<u32>,
+    /// `--rotation-quiet-days`.
+    pub(crate) rotation_quiet_days: u32,
+    /// `--start-rotation-ou`.
+    pub(crate) start_rotation_ous: Vec<String>,
+    /// `--switch-within`, in days.
+    pub(crate) switch_within_days: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -70,6 +77,7 @@ pub(crate) struct PlanSummary {
     pub(crate) changes: usize,
     pub(crate) deactivate: usize,
     pub(crate) delete: usize,
+    pub(crate) create_key: usize,
     pub(crate) accounts: usize,
     /// Keys left out, by reason code.
     pub(crate) excluded: BTreeMap<String, usize>,
@@ -81,7 +89,7 @@ pub(crate) struct PlanSummary {
 pub(crate) struct Change {
     /// 1-based position.
     pub(crate) n: usize,
-    /// `deactivate` or `delete`.
+    /// `deactivate`, `delete` or `create_key`.
     pub(crate) action: String,
     /// A deletion cannot be undone.
     pub(crate) irreversible: bool,
@@ -90,7 +98,12 @@ pub(crate) struct Change {
     pub(crate) ou_path: Option<String>,
     pub(crate) user_name: String,
     pub(crate) user_arn: String,
+    /// The key changed (`create_key`: the key being rotated; the new key is created by `apply`).
     pub(crate) access_key_id: String,
+    /// `create_key`: the date applications must use the new key by.
+    pub(crate) switch_by: Option<Timestamp>,
+    /// `delete` of a rotated key: the rotation secret whose deletion is scheduled with it.
+    pub(crate) secret_arn: Option<String>,
     pub(crate) expect: Expect,
     pub(crate) why: Why,
 }
@@ -103,16 +116,31 @@ pub(crate) struct Expect {
     pub(crate) status: String,
     /// The last use then; a newer one means it was used since the plan.
     pub(crate) last_used_at: Option<Timestamp>,
+    /// A finished rotation: the user's newer key, which must still be active and used.
+    pub(crate) other_key: Option<ExpectKey>,
+}
+
+/// The user's other key, as a finished rotation expects it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ExpectKey {
+    pub(crate) access_key_id: String,
+    /// `Active`.
+    pub(crate) status: String,
+    /// Its last use, as the plan's look-up found it.
+    pub(crate) last_used_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Why {
-    /// The failing rules (deactivation).
+    /// `unused`, `rotation_finished`, `rotation_start` or `waiting_period_over`.
+    pub(crate) reason_code: String,
+    /// The failing rules (none for a deletion).
     pub(crate) rules: Vec<String>,
-    /// `fail` for a deactivation (only failing findings are acted on); null for a deletion.
+    /// `fail` (only failing findings are acted on); null for a deletion.
     pub(crate) verdict: Option<String>,
-    /// Triage's usage (`never_used`, `dormant`), for a deactivation.
+    /// Triage's usage (`never_used`, `dormant`, `in_use`, `unknown`).
     pub(crate) usage: Option<String>,
     pub(crate) reason: String,
 }
@@ -148,10 +176,17 @@ impl ExcludedKey {
 }
 
 impl Change {
-    /// The change's kind and key, checked.
-    pub(crate) fn parsed(&self) -> Result<(ChangeKind, KeyRef)> {
+    /// The change's kind and key, and the other key a finished rotation expects, checked.
+    pub(crate) fn parsed(&self) -> Result<(ChangeKind, KeyRef, Option<OtherKey>)> {
         let kind = ChangeKind::parse(&self.action)
             .ok_or_else(|| anyhow!("change {}: unknown action {:?}", self.n, self.action))?;
+        let other = match &self.expect.other_key {
+            Some(o) => Some(OtherKey {
+                access_key_id: AccessKeyId::parse(&o.access_key_id).map_err(|e| anyhow!("change {}: {e}", self.n))?,
+                last_used_at: o.last_used_at,
+            }),
+            None => None,
+        };
         let key = KeyRef {
             user: UserRef {
                 account_id: AccountId::parse(&self.account_id).map_err(|e| anyhow!("change {}: {e}", self.n))?,
@@ -162,7 +197,7 @@ impl Change {
             },
             access_key_id: AccessKeyId::parse(&self.access_key_id).map_err(|e| anyhow!("change {}: {e}", self.n))?,
         };
-        Ok((kind, key))
+        Ok((kind, key, other))
     }
 }
 
@@ -218,16 +253,24 @@ impl PlanFile {
         let s = &self.summary;
         let _ = writeln!(
             out,
-            "{} change(s) in {} account(s): {} deactivate, {} delete; {} key(s) left out",
+            "{} change(s) in {} account(s): {} deactivate, {} delete, {} create_key; {} key(s) left out",
             s.changes,
             s.accounts,
             s.deactivate,
             s.delete,
+            s.create_key,
             s.excluded.values().sum::<usize>()
         );
         if s.delete > 0 {
             let _ =
                 writeln!(out, "DELETING A KEY CANNOT BE UNDONE: `apply` deletes only with --allow-delete and --yes.");
+        }
+        if s.create_key > 0 {
+            let _ = writeln!(
+                out,
+                "`apply` creates keys only with --allow-create-keys and --yes; each new key's secret goes to AWS Secrets \
+                 Manager in its user's account (keyaudit/rotation/USER/NEW_KEY_ID), readable by that user alone."
+            );
         }
         if !self.changes.is_empty() {
             let rows: Vec<Vec<String>> = self
@@ -245,7 +288,11 @@ impl PlanFile {
                             .last_used_at
                             .map_or_else(|| "never".to_owned(), |t| t.strftime("%Y-%m-%d").to_string()),
                         c.why.rules.join(","),
-                        c.why.reason.clone(),
+                        match (&c.switch_by, &c.secret_arn) {
+                            (Some(by), _) => format!("{} Switch by {}.", c.why.reason, by.strftime("%Y-%m-%d")),
+                            (None, Some(arn)) => format!("{} Secret: {arn}.", c.why.reason),
+                            (None, None) => c.why.reason.clone(),
+                        },
                     ]
                 })
                 .collect();
@@ -259,11 +306,23 @@ impl PlanFile {
         if !self.excluded.is_empty() {
             let by_reason: Vec<String> = s.excluded.iter().map(|(code, n)| format!("{n} {code}")).collect();
             let _ = writeln!(out, "\nLeft out: {} key(s) ({})", self.excluded.len(), by_reason.join(", "));
+            // Keys in use whose users did not opt in are the common case, left to their owners: counted, not listed
+            // (the plan file lists them).
+            let not_opted_in = s.excluded.get("not_opted_in").copied().unwrap_or(0);
+            if not_opted_in > 0 {
+                let _ = writeln!(
+                    out,
+                    "{not_opted_in} key(s) in use are left to their owners (not opted in to rotation: user tag \
+                     keyaudit:rotation=auto or --start-rotation-ou); the plan file lists them under excluded."
+                );
+            }
             let rows: Vec<Vec<String>> = self
                 .excluded
                 .iter()
+                .filter(|e| e.reason_code != "not_opted_in")
                 .map(|e| {
                     vec![
+                        e.action.to_uppercase(),
                         e.account_id.clone(),
                         e.user_name.clone(),
                         e.shown_key(),
@@ -272,7 +331,9 @@ impl PlanFile {
                     ]
                 })
                 .collect();
-            crate::output::columns(&mut out, &["ACCOUNT", "USER", "KEY ID", "RULES", "WHY"], &rows);
+            if !rows.is_empty() {
+                crate::output::columns(&mut out, &["ACTION", "ACCOUNT", "USER", "KEY ID", "RULES", "WHY"], &rows);
+            }
         }
         out
     }
@@ -286,7 +347,7 @@ pub(crate) struct JournalEntry {
     pub(crate) plan_id: String,
     /// The change's position in the plan (or in the undone journal's list).
     pub(crate) n: usize,
-    /// `deactivate`, `delete` or `reactivate`.
+    /// `deactivate`, `delete`, `create_key`, `reactivate` or `delete_created` (undo of a `create_key`).
     pub(crate) operation: String,
     /// `started`, then `done`, `skipped` or `failed`.
     pub(crate) phase: String,
@@ -295,7 +356,18 @@ pub(crate) struct JournalEntry {
     pub(crate) ou_path: Option<String>,
     pub(crate) user_name: String,
     pub(crate) user_arn: String,
+    /// The key changed (`create_key`: the key being rotated; `delete_created`: the key deleted).
     pub(crate) access_key_id: String,
+    /// `create_key`: the key created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) created_key_id: Option<String>,
+    /// `create_key`: the secret its secret access key is in; `delete` and `delete_created`: the rotation secret whose
+    /// deletion was scheduled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) secret_arn: Option<String>,
+    /// `create_key`: the date applications must use the new key by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) switch_by: Option<Timestamp>,
     /// The key's last use just before the change.
     pub(crate) last_used_at: Option<Timestamp>,
     /// Why a change was skipped or failed.
@@ -334,6 +406,36 @@ pub(crate) fn read_journal(path: &Path) -> Result<Vec<JournalEntry>> {
             serde_json::from_str(l).map_err(|e| anyhow!("{}:{}: not a journal line ({e})", path.display(), i + 1))
         })
         .collect()
+}
+
+/// Every journal in `dir` (`*.jsonl`), their lines in time order.
+pub(crate) fn read_journals(dir: &Path) -> Result<Vec<JournalEntry>> {
+    let listing = std::fs::read_dir(dir).map_err(|e| anyhow!("--journal-dir {}: cannot read ({e})", dir.display()))?;
+    let mut entries = Vec::new();
+    for file in listing.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+    {
+        entries.extend(read_journal(&file)?);
+    }
+    entries.sort_by_key(|e| e.at);
+    Ok(entries)
+}
+
+/// The rotations keyaudit started and that were not undone, by the user's ARN: the created key, its secret's ARN,
+/// and the date applications must use it by (`keyaudit notify --journal-dir` tells the key's owner).
+pub(crate) fn started_rotations(entries: &[JournalEntry]) -> BTreeMap<String, (String, String, Timestamp)> {
+    let mut started = BTreeMap::new();
+    for e in entries.iter().filter(|e| e.phase == "done") {
+        match (e.operation.as_str(), &e.created_key_id, &e.secret_arn, e.switch_by) {
+            ("create_key", Some(key), Some(arn), Some(by)) => {
+                started.insert(e.user_arn.clone(), (key.clone(), arn.clone(), by));
+            }
+            ("delete_created", ..) => {
+                started.retain(|_, (key, _, _)| *key != e.access_key_id);
+            }
+            _ => {}
+        }
+    }
+    started
 }
 
 /// An append-only journal, each line written and synced to disk before the next step.

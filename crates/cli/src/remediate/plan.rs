@@ -7,17 +7,20 @@ use std::path::Path;
 use anyhow::{Result, anyhow, bail};
 use jiff::{SignedDuration, Timestamp};
 use keyaudit_core::eval::Verdict;
-use keyaudit_core::ids::AccountId;
+use keyaudit_core::ids::{AccessKeyId, AccountId};
 use keyaudit_core::inventory::KeySlot;
+use keyaudit_core::remediation::rotation::{
+    LastUse, OptIn, Pair, ROTATION_TAG, RotationPolicy, Rotations, Start, plan_finishes, plan_starts, rotations,
+};
 use keyaudit_core::remediation::{
-    ChangeKind, Deactivated, Excluded, Exclusion, KeyRef, PlanPolicy, PlannedChange, candidates, plan_deactivations,
-    plan_deletions,
+    ChangeKind, Deactivated, Excluded, Exclusion, KeyRef, PlanPolicy, PlannedChange, candidates, combine,
+    plan_deactivations, plan_deletions,
 };
 use keyaudit_core::report::{AccountStatus, Report, Scope};
 use keyaudit_scanner::remediate::KeyAdmin;
 use keyaudit_scanner::{AccountConnector, IamApi};
 
-use super::{Change, ExcludedKey, Expect, PlanFile, PlanSettings, PlanSummary, Source, Why, read_journal};
+use super::{Change, ExcludedKey, Expect, ExpectKey, PlanFile, PlanSettings, PlanSummary, Source, Why, read_journals};
 use crate::args::PlanArgs;
 use crate::aws::Reach;
 use crate::scan::now;
@@ -55,18 +58,16 @@ pub(crate) async fn run(args: &PlanArgs, quiet: bool) -> Result<ExitStatus, Fail
         .map(|a| AccountId::parse(a.trim()).map_err(|e| anyhow!("--protect-account: {e}")))
         .collect::<Result<_>>()
         .map_err(Failure::usage)?;
-    let protect_ous: Vec<String> = args
-        .protect_ous
-        .iter()
-        .map(|ou| {
-            if ou.starts_with('/') {
-                Ok(ou.trim_end_matches('/').to_owned())
-            } else {
-                Err(anyhow!("--protect-ou {ou:?}: expected an OU path such as /Root/Prod (its subtree is included)"))
-            }
-        })
-        .collect::<Result<_>>()
-        .map_err(Failure::usage)?;
+    let protect_ous = ou_paths("--protect-ou", &args.protect_ous).map_err(Failure::usage)?;
+    let start_ous = ou_paths("--start-rotation-ou", &args.start_rotation_ous).map_err(Failure::usage)?;
+    let switch_within =
+        crate::settings::parse_duration("--switch-within", args.switch_within.as_deref().unwrap_or("14d"))
+            .map_err(Failure::usage)?;
+    let rotation = RotationPolicy {
+        quiet_days: args.rotation_quiet_days,
+        start_ous: start_ous.clone(),
+        switch_within: SignedDuration::try_from(switch_within).unwrap_or(SignedDuration::from_hours(14 * 24)),
+    };
     let created_at = now();
     let valid_for = crate::settings::parse_duration("--valid-for", args.valid_for.as_deref().unwrap_or("24h"))
         .map_err(Failure::usage)?;
@@ -109,7 +110,25 @@ pub(crate) async fn run(args: &PlanArgs, quiet: bool) -> Result<ExitStatus, Fail
                 caller_user_arn: caller_arn.contains(":user/").then(|| caller_arn.clone()),
                 caller_key_id: caller_key_id.clone(),
             };
-            let (planned, excluded) = plan_deactivations(&candidates(&report), &policy);
+            let found = rotations(&report);
+            let (finishes, starts) = if found == Rotations::default() {
+                (Vec::new(), Vec::new())
+            } else {
+                let reach = Reach::new(
+                    &base,
+                    settings.role.clone(),
+                    settings.assume_settings(),
+                    settings.sts_rps,
+                    settings.iam_rps,
+                )
+                .await?;
+                look_up(&reach, found).await
+            };
+            let (planned, excluded) = combine(vec![
+                plan_deactivations(&candidates(&report), &policy),
+                plan_finishes(&finishes, &policy, &rotation),
+                plan_starts(&starts, &policy, &rotation),
+            ]);
             let incomplete = report.accounts.iter().any(|a| matches!(a.status, AccountStatus::Failed(_)));
             let source = Source {
                 as_of: policy.as_of,
@@ -134,6 +153,9 @@ pub(crate) async fn run(args: &PlanArgs, quiet: bool) -> Result<ExitStatus, Fail
             protect_accounts: protect_accounts.iter().map(|a| a.to_string()).collect(),
             protect_ous,
             delete_deactivated_after_days: delete_after,
+            rotation_quiet_days: rotation.quiet_days,
+            start_rotation_ous: start_ous,
+            switch_within_days: u32::try_from(switch_within.as_secs() / 86_400).unwrap_or(u32::MAX),
         },
         summary: summary(&planned, &excluded),
         changes: planned.iter().enumerate().map(|(i, p)| change(i + 1, p)).collect(),
@@ -167,6 +189,84 @@ pub(crate) async fn run(args: &PlanArgs, quiet: bool) -> Result<ExitStatus, Fail
     Ok(ExitStatus::Clean)
 }
 
+/// OU paths given to `flag`: each must start with `/`; a trailing `/` is dropped.
+fn ou_paths(flag: &str, values: &[String]) -> Result<Vec<String>> {
+    values
+        .iter()
+        .map(|ou| {
+            if ou.starts_with('/') {
+                Ok(ou.trim_end_matches('/').to_owned())
+            } else {
+                Err(anyhow!("{flag} {ou:?}: expected an OU path such as /Root/Prod (its subtree is included)"))
+            }
+        })
+        .collect()
+}
+
+/// Accounts whose look-ups run at once.
+const LOOKUP_ACCOUNTS_AT_ONCE: usize = 16;
+
+/// The plan's look-ups for rotations, with the audit role: both keys' last uses of each pair
+/// (`iam:GetAccessKeyLastUsed`), and the tags of each user a rotation could start for (`iam:ListUserTags`). One
+/// account's calls in sequence (its IAM rate limit), several accounts at once; a failed look-up is kept as the
+/// reason, never read as "not used" or "not opted in".
+async fn look_up(reach: &Reach, found: Rotations) -> (Vec<(Pair, LastUse, LastUse)>, Vec<(Start, OptIn)>) {
+    use futures::StreamExt;
+    let mut by_account: BTreeMap<AccountId, (Vec<Pair>, Vec<Start>)> = BTreeMap::new();
+    for pair in found.finish {
+        by_account.entry(pair.user.account_id.clone()).or_default().0.push(pair);
+    }
+    for start in found.start {
+        by_account.entry(start.key.user.account_id.clone()).or_default().1.push(start);
+    }
+    let per_account = futures::stream::iter(by_account.into_values())
+        .map(|(pairs, starts)| async move {
+            let user = pairs.first().map(|p| &p.user).or_else(|| starts.first().map(|s| &s.key.user));
+            let api = match user {
+                Some(user) => reach.connector.connect(&reach.account_of(user)).await.map_err(|f| f.reason.to_string()),
+                None => Err("nothing to look up".to_owned()),
+            };
+            let last_use = |id: Option<AccessKeyId>| {
+                let api = &api;
+                async move {
+                    match (api, id) {
+                        (Ok(api), Some(id)) => api.access_key_last_used(&id).await.map_err(|e| e.to_string()),
+                        (Err(reason), _) => Err(reason.clone()),
+                        (_, None) => Err("its key id is unknown".to_owned()),
+                    }
+                }
+            };
+            let mut finishes = Vec::new();
+            for pair in pairs {
+                let old = last_use(pair.old.access_key_id.clone()).await;
+                let new = last_use(pair.new.access_key_id.clone()).await;
+                finishes.push((pair, old, new));
+            }
+            let mut opt_ins = Vec::new();
+            for start in starts {
+                let opt_in = match &api {
+                    Ok(api) => match api.list_user_tags(&start.key.user.user_name).await {
+                        Ok(tags) => OptIn::Tag(tags.into_iter().find(|(k, _)| k == ROTATION_TAG).map(|(_, v)| v)),
+                        Err(e) => OptIn::Unknown(e.to_string()),
+                    },
+                    Err(reason) => OptIn::Unknown(reason.clone()),
+                };
+                opt_ins.push((start, opt_in));
+            }
+            (finishes, opt_ins)
+        })
+        .buffered(LOOKUP_ACCOUNTS_AT_ONCE)
+        .collect::<Vec<_>>()
+        .await;
+    let mut finishes = Vec::new();
+    let mut starts = Vec::new();
+    for (f, s) in per_account {
+        finishes.extend(f);
+        starts.extend(s);
+    }
+    (finishes, starts)
+}
+
 /// The plan file of `-o`: `-o FILE`, or `-o json=FILE` as `scan` writes a format to a file (a plan is JSON).
 fn plan_target(outputs: &[String]) -> Result<std::path::PathBuf> {
     let usage = "give the plan file as -o FILE or -o json=FILE (e.g. -o plan.json); --show FILE prints one";
@@ -195,6 +295,7 @@ fn summary(planned: &[PlannedChange], excluded: &[Excluded]) -> PlanSummary {
         changes: planned.len(),
         deactivate: planned.iter().filter(|p| p.kind == ChangeKind::Deactivate).count(),
         delete: planned.iter().filter(|p| p.kind == ChangeKind::Delete).count(),
+        create_key: planned.iter().filter(|p| p.kind == ChangeKind::CreateKey).count(),
         accounts: planned.iter().map(|p| &p.key.user.account_id).collect::<BTreeSet<_>>().len(),
         excluded: by_reason,
     }
@@ -211,13 +312,21 @@ fn change(n: usize, p: &PlannedChange) -> Change {
         user_name: p.key.user.user_name.clone(),
         user_arn: p.key.user.user_arn.clone(),
         access_key_id: p.key.access_key_id.to_string(),
+        switch_by: p.switch_by,
+        secret_arn: p.secret_arn.clone(),
         expect: Expect {
             status: if p.expect_active { "Active" } else { "Inactive" }.to_owned(),
             last_used_at: p.expect_last_used_at,
+            other_key: p.other_key.as_ref().map(|o| ExpectKey {
+                access_key_id: o.access_key_id.to_string(),
+                status: "Active".to_owned(),
+                last_used_at: o.last_used_at,
+            }),
         },
         why: Why {
+            reason_code: p.reason_code.to_owned(),
             rules: p.rules.clone(),
-            verdict: (p.kind == ChangeKind::Deactivate).then(|| Verdict::Fail.as_str().to_owned()),
+            verdict: (p.kind != ChangeKind::Delete).then(|| Verdict::Fail.as_str().to_owned()),
             usage: p.usage.map(|u| u.as_str().to_owned()),
             reason: p.reason.clone(),
         },
@@ -254,15 +363,10 @@ async fn deletions(
     wait: std::time::Duration,
 ) -> Result<(Source, Vec<PlannedChange>, Vec<Excluded>), Failure> {
     let mut done: BTreeMap<String, (KeyRef, Timestamp, Option<Timestamp>)> = BTreeMap::new();
-    let listing = std::fs::read_dir(dir)
-        .map_err(|e| Failure::usage(anyhow!("--journal-dir {}: cannot read ({e})", dir.display())))?;
-    let mut entries = Vec::new();
-    for file in listing.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
-    {
-        entries.extend(read_journal(&file).map_err(Failure::usage)?);
-    }
     // In time order across every journal: a key re-activated by `undo` (or deleted) after its deactivation is out.
-    entries.sort_by_key(|e| e.at);
+    let entries = read_journals(dir).map_err(Failure::usage)?;
+    // The rotation secrets of keys whose rotation keyaudit started, by the rotated key's id.
+    let mut secrets: BTreeMap<String, String> = BTreeMap::new();
     for entry in entries.into_iter().filter(|e| e.phase == "done") {
         match entry.operation.as_str() {
             "deactivate" => {
@@ -272,6 +376,13 @@ async fn deletions(
             "reactivate" | "delete" => {
                 done.remove(&entry.access_key_id);
             }
+            "create_key" => {
+                if let Some(arn) = entry.secret_arn {
+                    secrets.insert(entry.access_key_id, arn);
+                }
+            }
+            // An undone creation's secret is scheduled for deletion already.
+            "delete_created" => secrets.retain(|_, arn| Some(&*arn) != entry.secret_arn.as_ref()),
             _ => {}
         }
     }
@@ -282,7 +393,8 @@ async fn deletions(
     for (key, deactivated_at, last_used_then) in done.into_values() {
         match current_state(&reach, &key).await {
             Ok((inactive_now, last_used_now)) => {
-                keys.push(Deactivated { key, deactivated_at, last_used_then, inactive_now, last_used_now });
+                let secret_arn = secrets.get(key.access_key_id.as_str()).cloned();
+                keys.push(Deactivated { key, deactivated_at, last_used_then, inactive_now, last_used_now, secret_arn });
             }
             Err(reason) => unreachable.push(Excluded {
                 key: key.into(),
