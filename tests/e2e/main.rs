@@ -265,7 +265,8 @@ fn throttled_calls_are_retried_and_the_report_is_unchanged() {
     let clean = scan(&emu, &[]);
     emu.control("DELETE", "requests", &Value::Null);
     for (service, action) in [
-        ("organizations", "ListAccountsForParent"),
+        ("organizations", "ListChildren"),
+        ("organizations", "ListAccounts"),
         ("organizations", "ListOrganizationalUnitsForParent"),
         ("sts", "AssumeRole"),
         ("iam", "GenerateCredentialReport"),
@@ -281,8 +282,12 @@ fn throttled_calls_are_retried_and_the_report_is_unchanged() {
     assert_eq!(throttled.report()["summary"], clean.report()["summary"]);
     let faults = emu.control("GET", "faults", &Value::Null);
     for fault in faults.as_array().unwrap() {
-        assert_eq!(fault["hits"], 2, "every fault was hit and retried past: {fault}");
+        assert_eq!(fault["hits"], 2, "every fault was hit and waited out: {fault}");
     }
+    // Waited out at the wire, and counted for the account whose calls they were.
+    let accounts = throttled.report()["accounts"].as_array().unwrap().clone();
+    let retries: u64 = accounts.iter().map(|a| a["sdk_retries"].as_u64().unwrap()).sum();
+    assert_eq!(retries, 8, "2 AssumeRole, 2 + 2 for the credential report, 2 ListAccessKeys: {accounts:?}");
     let _ = s;
 }
 
@@ -379,8 +384,8 @@ fn a_quarter_of_all_calls_throttled_yields_the_clean_report_key_for_key() {
     {
         emu.fault(json!({"service": service, "error_code": code, "http_status": 400, "probability": 0.25}));
     }
-    // 10 attempts: the chance that one call is throttled 10 times in a row is 0.25^10, about one in a million.
-    let throttled = scan(&emu, &["--key-ids", "all", "--max-attempts", "10"]);
+    // Throttling is waited out at the wire, never by the SDK's attempts: one attempt per call is enough.
+    let throttled = scan(&emu, &["--key-ids", "all", "--max-attempts", "1"]);
     assert_eq!(throttled.code, clean.code, "{}", throttled.stderr);
     assert_eq!(sorted_findings(throttled.verdicts()), sorted_findings(clean.verdicts()));
     assert_eq!(throttled.report()["summary"], clean.report()["summary"]);
@@ -394,10 +399,10 @@ fn a_quarter_of_all_calls_throttled_yields_the_clean_report_key_for_key() {
     assert!(hits >= 5, "the faults were hit ({hits} times)");
     let sdk_retries: u64 =
         throttled.report()["accounts"].as_array().unwrap().iter().map(|a| a["sdk_retries"].as_u64().unwrap()).sum();
-    assert!(sdk_retries > 0, "IAM retries are counted per account");
+    assert!(sdk_retries > 0, "the accounts' waited-out answers are counted per account");
 }
 
-/// Issue "Organization scale": AssumeRole retries count in the account's `sdk_retries` too.
+/// Issue "Organization scale": AssumeRole's waited-out answers count in the account's `sdk_retries` too.
 #[test]
 fn assume_role_retries_are_counted_for_their_account() {
     let (emu, s) = setup();
@@ -408,7 +413,7 @@ fn assume_role_retries_are_counted_for_their_account() {
     assert_eq!(run.code, 1, "{}", run.stderr);
     let account = run.account(&payments);
     assert_eq!(account["status"], "scanned");
-    assert_eq!(account["sdk_retries"], 2, "two throttled AssumeRole attempts, retried by the SDK: {account}");
+    assert_eq!(account["sdk_retries"], 2, "two throttled AssumeRole attempts, waited out: {account}");
 }
 
 #[test]
@@ -474,7 +479,7 @@ fn the_rate_limiters_hold_at_the_wire() {
         (0..5).map(|i| json!({"name": format!("u{i}"), "keys": [{"created": "2026-01-01T00:00:00Z"}]})).collect();
     let accounts: Vec<Value> = (0..5).map(|i| json!({"name": format!("a{i}"), "users": users})).collect();
     let s = emu.seed(json!({"accounts": accounts}));
-    // Throttling makes the SDK retry: the retries must wait for the limiter too.
+    // Throttled calls are sent again: each time after waiting for the limiter too.
     emu.fault(json!({"service": "iam", "action": "ListAccessKeys", "error_code": "Throttling", "times": 3}));
     let run = scan(&emu, &["--iam-rps", "3", "--enrichment-rps", "2", "--sts-rps", "2", "--concurrency", "8"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
@@ -502,7 +507,7 @@ fn the_rate_limiters_hold_at_the_wire() {
     assert_rate_held(&request_times(&emu, "sts", None), 2, "STS");
     let retried: u64 =
         run.report()["accounts"].as_array().unwrap().iter().map(|a| a["sdk_retries"].as_u64().unwrap()).sum();
-    assert_eq!(retried, 3, "the three throttled calls were retried by the SDK");
+    assert_eq!(retried, 3, "the three throttled calls were sent again");
 }
 
 #[test]
@@ -532,7 +537,7 @@ fn an_interrupt_marks_unfinished_accounts_and_still_writes_the_report() {
 #[test]
 fn scanning_starts_during_discovery_and_an_interrupt_there_still_writes_the_report() {
     let (emu, _s) = setup();
-    emu.fault(json!({"service": "organizations", "action": "ListAccountsForParent", "latency_ms": 600}));
+    emu.fault(json!({"service": "organizations", "action": "ListOrganizationalUnitsForParent", "latency_ms": 600}));
     emu.control("DELETE", "requests", &Value::Null);
     let run = scan(&emu, &[]);
     assert_eq!(run.report()["run"]["discovery"], "complete");
@@ -543,7 +548,7 @@ fn scanning_starts_during_discovery_and_an_interrupt_there_still_writes_the_repo
 
     // Interrupted during the walk: the accounts found so far are in the report, and the run says the rest is not.
     emu.control("DELETE", "faults", &Value::Null);
-    emu.fault(json!({"service": "organizations", "action": "ListAccountsForParent", "latency_ms": 2500}));
+    emu.fault(json!({"service": "organizations", "action": "ListOrganizationalUnitsForParent", "latency_ms": 2500}));
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("report.json");
     let child = emu.spawn(&["scan", "--as-of", AS_OF, "-o", "table", "--rules", "KA-IAM-001"], &report);
@@ -556,7 +561,7 @@ fn scanning_starts_during_discovery_and_an_interrupt_there_still_writes_the_repo
     assert_eq!(run.code, 3, "an interrupted discovery cannot claim compliance\n{}", run.stderr);
     assert_eq!(run.report()["run"]["discovery"], "interrupted");
     let selected = run.report()["summary"]["accounts"]["selected"].as_u64().unwrap();
-    assert!((1..8).contains(&selected), "the root's accounts were found, the OUs' not yet: {selected}");
+    assert!((1..8).contains(&selected), "the upper levels' accounts were found, Prod/Payments' not yet: {selected}");
     assert!(run.stdout.contains("Discovery was interrupted"), "{}", run.stdout);
     harness::assert_matches_json_schema(run.report());
 }

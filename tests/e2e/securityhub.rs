@@ -312,14 +312,14 @@ fn a_push_that_cannot_finish_says_where_and_why_and_keeps_the_import() {
     assert_eq!((&etl_stored["ComplianceStatus"], &etl_stored["Workflow"]), (&json!("PASSED"), &json!("NEW")));
     assert!(!stored[&dev].is_empty(), "dev's findings imported this time");
 
-    // Throttled: retried by the SDK (once: done); throttled for good: named, exit 3.
+    // Throttled: waited out (once: done); throttled for good (past --throttle-patience): named, exit 3.
     emu.control("DELETE", "faults", &Value::Null);
     let throttle = |times: Option<u32>| {
         emu.fault(json!({"service": "securityhub", "action": "BatchUpdateFindings", "account_id": payments,
                          "error_code": "TooManyRequestsException", "http_status": 429, "times": times}));
     };
     throttle(None);
-    let (code, _, _, stderr) = push(&emu, dir.path(), &["--max-attempts", "2"]);
+    let (code, _, _, stderr) = push(&emu, dir.path(), &["--max-attempts", "2", "--throttle-patience", "2s"]);
     assert_eq!(code, 3, "{stderr}");
     assert!(
         stderr.contains(&format!(

@@ -494,15 +494,28 @@ pub(crate) struct ScanArgs {
     #[arg(long, env = "KEYAUDIT_ENRICHMENT_RPS", value_name = "N", help_heading = "Collection")]
     pub(crate) enrichment_rps: Option<u32>,
 
-    /// STS requests per second for the caller (AssumeRole; AWS allows 600) [default: 200].
+    /// STS requests per second for the caller (AssumeRole, GetCallerIdentity), in bursts of a tenth of it [default:
+    /// 600, AWS's quota per calling account and Region].
     #[arg(long, env = "KEYAUDIT_STS_RPS", value_name = "N", help_heading = "Collection")]
     pub(crate) sts_rps: Option<u32>,
 
-    /// Organizations requests per second for the organization [default: 20].
+    /// Pace one Organizations operation (and the others sharing its bucket) at RATE per second, bursts of BURST
+    /// (e.g. ListChildren=6/10) [default: AWS's published throttling limits per calling account]. Repeatable.
+    #[arg(long = "org-pace", value_name = "OPERATION=RATE[/BURST]", help_heading = "Collection")]
+    pub(crate) org_pace: Vec<String>,
+
+    /// Cap every Organizations bucket at N requests per second (and bursts of N) [default: no cap].
     #[arg(long, env = "KEYAUDIT_ORG_RPS", value_name = "N", help_heading = "Collection")]
     pub(crate) org_rps: Option<u32>,
 
-    /// Attempts per AWS call, owned by the SDK's standard retry mode (throttling, 5xx) [default: 5].
+    /// How long keyaudit waits out throttling that others cause (another tool, the console) for one AWS call,
+    /// re-sending it after a backoff, before the call counts as failed [default: 5m]. Its own calls never exceed
+    /// AWS's published rates, so a scan alone is never throttled.
+    #[arg(long, env = "KEYAUDIT_THROTTLE_PATIENCE", value_name = "DURATION", help_heading = "Collection")]
+    pub(crate) throttle_patience: Option<String>,
+
+    /// Attempts per AWS call, owned by the SDK's standard retry mode (5xx, connection errors; throttling is waited
+    /// out first, see --throttle-patience) [default: 5].
     #[arg(long, env = "KEYAUDIT_MAX_ATTEMPTS", value_name = "N", help_heading = "Collection")]
     pub(crate) max_attempts: Option<u32>,
 

@@ -3,6 +3,7 @@
 //! account for the scanner.
 
 use std::num::NonZeroU32;
+use std::time::Duration;
 
 use aws_config::environment::region::EnvironmentVariableRegionProvider;
 use aws_config::identity::IdentityCache;
@@ -18,7 +19,7 @@ use aws_smithy_runtime_api::client::identity::SharedIdentityCache;
 use keyaudit_core::ids::AccountId;
 use keyaudit_core::report::{AccessMethod, Account};
 use keyaudit_org_discovery::{RoleAssumer, with_management_account_hint};
-use keyaudit_scanner::{AccountConnector, ConnectFailure, RateLimitedHttpClient, SdkIam, rate_limiter};
+use keyaudit_scanner::{AccountConnector, ConnectFailure, Pace, RateLimitedHttpClient, SdkIam, bucket};
 
 /// The region used when none is configured: IAM, STS and Organizations of the `aws` partition are global.
 pub(crate) const DEFAULT_REGION: &str = "us-east-1";
@@ -83,10 +84,21 @@ fn https_client() -> SharedHttpClient {
     })
 }
 
-/// `base` with its HTTP client wrapped in a new limiter of `per_second`.
-pub(crate) fn limited(base: &SdkConfig, per_second: NonZeroU32) -> (SdkConfig, RateLimitedHttpClient) {
+/// `base` with its HTTP client wrapped in a new bucket of `pace`, waiting out throttling for `patience`.
+pub(crate) fn limited(base: &SdkConfig, pace: Pace, patience: Duration) -> (SdkConfig, RateLimitedHttpClient) {
     let inner = base.http_client().unwrap_or_else(https_client);
-    let client = RateLimitedHttpClient::new(inner, rate_limiter(per_second));
+    let client = RateLimitedHttpClient::new(inner, bucket(pace)).with_patience(patience);
+    (base.to_builder().http_client(client.clone()).build(), client)
+}
+
+/// `base` with its HTTP client wrapped in Organizations' buckets, one per row of AWS's published limits.
+pub(crate) fn organizations(
+    base: &SdkConfig,
+    paces: &crate::pacing::OrgPaces,
+    patience: Duration,
+) -> (SdkConfig, RateLimitedHttpClient) {
+    let inner = base.http_client().unwrap_or_else(https_client);
+    let client = RateLimitedHttpClient::with_buckets(inner, paces.buckets()).with_patience(patience);
     (base.to_builder().http_client(client.clone()).build(), client)
 }
 
@@ -107,8 +119,8 @@ impl Session {
     pub(crate) async fn open(settings: &crate::settings::Settings) -> Result<Self, crate::Failure> {
         let (base, region_defaulted) = base_config(&settings.aws()).await;
         let region = base.region().map_or_else(|| DEFAULT_REGION.to_owned(), |r| r.to_string());
-        let (sts_config, _) = limited(&base, settings.sts_rps);
-        let (org_config, _) = limited(&base, settings.org_rps);
+        let (sts_config, _) = limited(&base, settings.sts_pace, settings.throttle_patience);
+        let (org_config, _) = organizations(&base, &settings.org_paces, settings.throttle_patience);
         let caller = keyaudit_org_discovery::caller_identity(&sts_config).await.map_err(|e| {
             let mut hint = "cannot identify the caller (sts:GetCallerIdentity); check the AWS credentials \
                             (AWS_PROFILE or --profile, AWS_ACCESS_KEY_ID, SSO login) and --endpoint-url"
@@ -136,6 +148,8 @@ pub(crate) struct Connector {
     pub(crate) enrichment_rps: NonZeroU32,
     /// The organization's management account, whose denied AssumeRole gets a hint on deploying the role there.
     pub(crate) management_account_id: Option<AccountId>,
+    /// How long one call's throttled answers are waited out.
+    pub(crate) patience: Duration,
 }
 
 impl Connector {
@@ -152,6 +166,7 @@ impl Connector {
             iam_rps: settings.iam_rps,
             enrichment_rps: settings.enrichment_rps,
             management_account_id,
+            patience: settings.throttle_patience,
         }
     }
 }
@@ -209,8 +224,8 @@ impl Connector {
     /// The account's IAM clients, from its session: one rate limiter for the credential report's calls, one for the
     /// optional look-ups.
     pub(crate) fn iam(&self, account: &Account, session: &AccountSession) -> SdkIam {
-        let (config, http) = limited(&self.base, self.iam_rps);
-        let (optional_config, optional_http) = limited(&self.base, self.enrichment_rps);
+        let (config, http) = limited(&self.base, Pace::even(self.iam_rps), self.patience);
+        let (optional_config, optional_http) = limited(&self.base, Pace::even(self.enrichment_rps), self.patience);
         SdkIam::new(&session.config(config), &account.id, http.attempts(), session.calls, session.sdk_retries)
             .with_optional_calls(&session.config(optional_config), &account.id, optional_http.attempts())
     }
@@ -240,10 +255,11 @@ impl Reach {
         base: &SdkConfig,
         role: keyaudit_org_discovery::RoleSpec,
         assume: keyaudit_org_discovery::AssumeSettings,
-        sts_rps: NonZeroU32,
+        sts_pace: Pace,
         iam_rps: NonZeroU32,
+        patience: Duration,
     ) -> Result<Self, crate::Failure> {
-        let (sts_config, _) = limited(base, sts_rps);
+        let (sts_config, _) = limited(base, sts_pace, patience);
         let caller = keyaudit_org_discovery::caller_identity(&sts_config).await.map_err(|e| {
             crate::Failure::usage(anyhow::Error::new(e).context(
                 "cannot identify the caller (sts:GetCallerIdentity); check the AWS credentials and --endpoint-url",
@@ -256,6 +272,7 @@ impl Reach {
                 iam_rps,
                 enrichment_rps: iam_rps,
                 management_account_id: None,
+                patience,
             },
             caller_arn: caller.arn,
             caller_account_id: caller.account_id,

@@ -17,6 +17,7 @@ mod aws;
 mod merge;
 mod notify;
 mod output;
+mod pacing;
 mod preflight;
 mod progress;
 mod reload;

@@ -186,7 +186,7 @@ pub(crate) async fn run(settings: Settings) -> Result<ExitStatus, Failure> {
     let Session { base, sts_config, org_config, caller, region } = Session::open(&settings).await?;
     let hub = settings.push_securityhub.as_ref().map(|(hub_region, rps)| {
         let region = hub_region.clone().unwrap_or(region);
-        let (limited, _) = crate::aws::limited(&base, *rps);
+        let (limited, _) = crate::aws::limited(&base, keyaudit_scanner::Pace::even(*rps), settings.throttle_patience);
         let base = limited.to_builder().region(aws_config::Region::new(region.clone())).build();
         HubTarget { base, partition: caller.partition.to_string(), region }
     });
@@ -202,7 +202,10 @@ pub(crate) async fn run(settings: Settings) -> Result<ExitStatus, Failure> {
         Some(org) => Scope::Organization { id: org.id, management_account_id: org.management_account_id },
         None => Scope::StandaloneAccount,
     };
-    let discovery = discover(&orgs, &caller, &settings.filter, &settings.role, &|_| {}).await.map_err(org_denied)?;
+    let discovery =
+        discover(&orgs, &caller, &settings.filter, &settings.role, settings.org_paces.listing_rates(), &|_| {})
+            .await
+            .map_err(org_denied)?;
     let management = scope.management_account_id().cloned();
     let connector = Connector::new(&settings, base, &sts_config, management.clone());
     let mut accounts: Vec<AccountCheck> = futures::stream::iter(discovery.accounts)

@@ -192,7 +192,7 @@ pub(crate) async fn collect(settings: &Settings, quiet: bool) -> Result<Report, 
     };
     let discovering = async {
         let result = tokio::select! {
-            result = discover(&orgs, &caller, &settings.filter, &settings.role, &emit) => Some(result),
+            result = discover(&orgs, &caller, &settings.filter, &settings.role, settings.org_paces.listing_rates(), &emit) => Some(result),
             () = shutdown.clone() => None,
         };
         found.close_channel();

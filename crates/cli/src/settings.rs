@@ -56,7 +56,10 @@ struct FileConfig {
     enrichment_rps: Option<u32>,
     sts_rps: Option<u32>,
     org_rps: Option<u32>,
+    #[serde(default)]
+    org_pace: Vec<String>,
     max_attempts: Option<u32>,
+    throttle_patience: Option<String>,
     report_attempts: Option<u32>,
     account_timeout: Option<String>,
     enrichment_timeout: Option<String>,
@@ -132,9 +135,13 @@ pub(crate) struct Settings {
     pub(crate) iam_rps: NonZeroU32,
     /// The rate of the optional look-ups (key ids, owners) per account.
     pub(crate) enrichment_rps: NonZeroU32,
-    pub(crate) sts_rps: NonZeroU32,
-    pub(crate) org_rps: NonZeroU32,
+    /// STS's bucket (AssumeRole, GetCallerIdentity).
+    pub(crate) sts_pace: keyaudit_scanner::Pace,
+    /// Organizations' buckets.
+    pub(crate) org_paces: crate::pacing::OrgPaces,
     pub(crate) max_attempts: u32,
+    /// How long one call's throttled answers are waited out.
+    pub(crate) throttle_patience: Duration,
     pub(crate) outputs: Vec<OutputSpec>,
     pub(crate) output_options: OutputOptions,
     /// `--suppressions`: the file and its entries.
@@ -272,6 +279,10 @@ impl Settings {
             "--enrichment-timeout",
             &pick(args.enrichment_timeout.clone(), file.enrichment_timeout).unwrap_or_else(|| "5m".into()),
         )?;
+        let throttle_patience = parse_duration(
+            "--throttle-patience",
+            &pick(args.throttle_patience.clone(), file.throttle_patience).unwrap_or_else(|| "5m".into()),
+        )?;
         if account_timeout.is_zero() {
             bail!("--account-timeout: expected a duration above zero");
         }
@@ -361,9 +372,16 @@ impl Settings {
             },
             iam_rps: positive("--iam-rps", args.iam_rps.or(file.iam_rps).unwrap_or(10))?,
             enrichment_rps: positive("--enrichment-rps", args.enrichment_rps.or(file.enrichment_rps).unwrap_or(10))?,
-            sts_rps: positive("--sts-rps", args.sts_rps.or(file.sts_rps).unwrap_or(200))?,
-            org_rps: positive("--org-rps", args.org_rps.or(file.org_rps).unwrap_or(20))?,
+            sts_pace: crate::pacing::sts_pace(positive(
+                "--sts-rps",
+                args.sts_rps.or(file.sts_rps).unwrap_or(crate::pacing::STS_RATE),
+            )?),
+            org_paces: crate::pacing::OrgPaces::resolve(
+                if args.org_pace.is_empty() { &file.org_pace } else { &args.org_pace },
+                args.org_rps.or(file.org_rps).map(|n| positive("--org-rps", n)).transpose()?,
+            )?,
             max_attempts,
+            throttle_patience,
             outputs,
             output_options,
             suppressions,

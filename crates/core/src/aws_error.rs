@@ -6,7 +6,7 @@
 pub enum ErrorClass {
     /// The caller lacks a permission (or a trust policy, SCP or external id refused it).
     AccessDenied,
-    /// AWS throttled the call (the SDK has already retried it).
+    /// AWS throttled the call (keyaudit waits it out at the wire before the SDK sees it).
     Throttled,
     /// The credential report is not ready (yet or any more), or no generation could be started.
     ReportNotReady,
@@ -29,6 +29,25 @@ pub fn classify(code: Option<&str>) -> ErrorClass {
     }
 }
 
+/// The response header in which keyaudit's wire limiter says how many times it re-sent a throttled request before
+/// this answer (absent: never). Callers that count an operation's attempts add it to the SDK's.
+pub const RESENT_HEADER: &str = "x-keyaudit-resent";
+
+/// The error code of an AWS error response body: `__type` of the JSON protocols (after its `#` namespace, if any),
+/// or the first `<Code>` of the query (XML) protocols. Read where the SDK is not involved (the wire limiter, which
+/// waits out throttling before the SDK sees it).
+pub fn code_in_body(body: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(body).ok()?;
+    if let Some(start) = text.find("<Code>") {
+        let rest = &text[start + "<Code>".len()..];
+        return rest.find("</Code>").map(|end| rest[..end].trim());
+    }
+    let at = text.find("\"__type\"")?;
+    let rest = text[at + "\"__type\"".len()..].trim_start().strip_prefix(':')?.trim_start().strip_prefix('"')?;
+    let value = &rest[..rest.find('"')?];
+    Some(value.rsplit('#').next().unwrap_or(value))
+}
+
 /// An error and its sources as `message: cause: cause`, each text once (SDK errors often repeat their source
 /// in their own message), from `Display` only: never a `Debug` structure, never a credential.
 pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
@@ -47,6 +66,30 @@ pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn codes_are_read_from_json_and_xml_error_bodies() {
+        let cases: [(&str, Option<&str>); 6] = [
+            (r#"{"__type":"TooManyRequestsException","Message":"slow down"}"#, Some("TooManyRequestsException")),
+            (
+                r#"{"Message": "x", "__type" : "com.amazonaws.organizations#TooManyRequestsException"}"#,
+                Some("TooManyRequestsException"),
+            ),
+            (
+                "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error></ErrorResponse>",
+                Some("Throttling"),
+            ),
+            (
+                "<Response><Errors><Error><Code> RequestLimitExceeded </Code></Error></Errors></Response>",
+                Some("RequestLimitExceeded"),
+            ),
+            ("not an error body", None),
+            (r#"{"__type": 5}"#, None),
+        ];
+        for (body, code) in cases {
+            assert_eq!(code_in_body(body.as_bytes()), code, "{body}");
+        }
+    }
 
     #[test]
     fn codes_are_classified_in_one_place() {

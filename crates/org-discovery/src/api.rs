@@ -56,24 +56,72 @@ pub struct CallerIdentity {
     pub aws_time: Option<Timestamp>,
 }
 
-/// The Organizations operations discovery needs.
+/// One page of a listing, and the token of the next (`None`: the last page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The page's items.
+    pub items: Vec<T>,
+    /// The next page's token.
+    pub next: Option<String>,
+}
+
+/// The Organizations operations discovery needs, a page at a time (at most 20 items per page on AWS), so that
+/// discovery can spread pages over AWS's throttling buckets and keep several in flight.
 pub trait OrganizationsApi: Send + Sync {
     /// DescribeOrganization; `None` when the account is not in an organization.
     fn describe_organization(&self) -> impl Future<Output = Result<Option<OrgInfo>, DiscoveryError>> + Send;
     /// ListRoots, every page.
     fn list_roots(&self) -> impl Future<Output = Result<Vec<OrgUnit>, DiscoveryError>> + Send;
-    /// ListOrganizationalUnitsForParent, every page.
-    fn list_child_ous(&self, parent_id: &str) -> impl Future<Output = Result<Vec<OrgUnit>, DiscoveryError>> + Send;
-    /// ListAccountsForParent, every page.
-    fn list_accounts_for_parent(
+    /// ListOrganizationalUnitsForParent: a parent's child OUs, with their names.
+    fn child_ous(
         &self,
         parent_id: &str,
-    ) -> impl Future<Output = Result<Vec<OrgAccount>, DiscoveryError>> + Send;
-    /// ListAccounts, every page: the whole organization in one listing, to cross-check the tree walk.
-    fn list_accounts(&self) -> impl Future<Output = Result<Vec<OrgAccount>, DiscoveryError>> + Send;
+        token: Option<String>,
+    ) -> impl Future<Output = Result<Page<OrgUnit>, DiscoveryError>> + Send;
+    /// ListAccountsForParent: a parent's accounts, with their names and states.
+    fn accounts_for_parent(
+        &self,
+        parent_id: &str,
+        token: Option<String>,
+    ) -> impl Future<Output = Result<Page<OrgAccount>, DiscoveryError>> + Send;
+    /// ListChildren (`ChildType=ACCOUNT`): a parent's accounts, by id only (another throttling bucket).
+    fn child_account_ids(
+        &self,
+        parent_id: &str,
+        token: Option<String>,
+    ) -> impl Future<Output = Result<Page<AccountId>, DiscoveryError>> + Send;
+    /// ListAccounts: the whole organization's accounts, with their names and states.
+    fn accounts(&self, token: Option<String>) -> impl Future<Output = Result<Page<OrgAccount>, DiscoveryError>> + Send;
     /// ListParents for an account: the id of its one parent (root or OU).
     fn parent_of(&self, account_id: &AccountId) -> impl Future<Output = Result<String, DiscoveryError>> + Send;
 }
+
+/// One row of AWS Organizations' published throttling limits ("Quotas for AWS Organizations", "Throttling
+/// limits"), per calling account: the operations that share one bucket (assumed shared: the page does not say),
+/// its rate per second and its burst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrgQuota {
+    /// The operations, as AWS spells them.
+    pub operations: &'static [&'static str],
+    /// Requests per second.
+    pub rate: u32,
+    /// Burst.
+    pub burst: u32,
+}
+
+/// AWS Organizations' throttling limits per calling account (the per-organization limits are a little higher).
+pub const ORG_QUOTAS: &[OrgQuota] = &[
+    OrgQuota { operations: &["ListAccounts"], rate: 8, burst: 12 },
+    OrgQuota { operations: &["ListChildren"], rate: 6, burst: 10 },
+    OrgQuota {
+        operations: &["ListParents", "ListAccountsForParent", "ListOrganizationalUnitsForParent"],
+        rate: 5,
+        burst: 8,
+    },
+    OrgQuota { operations: &["DescribeOrganization", "ListRoots"], rate: 1, burst: 2 },
+    OrgQuota { operations: &["DescribeAccount"], rate: 20, burst: 30 },
+    OrgQuota { operations: &["ListTagsForResource"], rate: 10, burst: 15 },
+];
 
 pub(crate) fn api_error<E, R>(action: &'static str, err: SdkError<E, R>) -> DiscoveryError
 where
@@ -155,70 +203,74 @@ impl OrganizationsApi for SdkOrganizations {
         }
     }
 
-    async fn list_child_ous(&self, parent_id: &str) -> Result<Vec<OrgUnit>, DiscoveryError> {
+    async fn child_ous(&self, parent_id: &str, token: Option<String>) -> Result<Page<OrgUnit>, DiscoveryError> {
         const ACTION: &str = "organizations:ListOrganizationalUnitsForParent";
-        let mut units = Vec::new();
-        let mut token = None;
-        loop {
-            self.before_call();
-            let out = self
-                .client
-                .list_organizational_units_for_parent()
-                .parent_id(parent_id)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| api_error(ACTION, e))?;
-            for ou in out.organizational_units() {
-                units.push(unit(ACTION, ou.id(), ou.name())?);
-            }
-            token = out.next_token().map(str::to_owned);
-            if token.is_none() {
-                return Ok(units);
-            }
-        }
+        self.before_call();
+        let out = self
+            .client
+            .list_organizational_units_for_parent()
+            .parent_id(parent_id)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| api_error(ACTION, e))?;
+        let items =
+            out.organizational_units().iter().map(|ou| unit(ACTION, ou.id(), ou.name())).collect::<Result<_, _>>()?;
+        Ok(Page { items, next: out.next_token().map(str::to_owned) })
     }
 
-    async fn list_accounts_for_parent(&self, parent_id: &str) -> Result<Vec<OrgAccount>, DiscoveryError> {
+    async fn accounts_for_parent(
+        &self,
+        parent_id: &str,
+        token: Option<String>,
+    ) -> Result<Page<OrgAccount>, DiscoveryError> {
         const ACTION: &str = "organizations:ListAccountsForParent";
-        let mut accounts = Vec::new();
-        let mut token = None;
-        loop {
-            self.before_call();
-            let out = self
-                .client
-                .list_accounts_for_parent()
-                .parent_id(parent_id)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| api_error(ACTION, e))?;
-            for a in out.accounts() {
-                accounts.push(org_account(ACTION, a)?);
-            }
-            token = out.next_token().map(str::to_owned);
-            if token.is_none() {
-                return Ok(accounts);
-            }
-        }
+        self.before_call();
+        let out = self
+            .client
+            .list_accounts_for_parent()
+            .parent_id(parent_id)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| api_error(ACTION, e))?;
+        let items = out.accounts().iter().map(|a| org_account(ACTION, a)).collect::<Result<_, _>>()?;
+        Ok(Page { items, next: out.next_token().map(str::to_owned) })
     }
 
-    async fn list_accounts(&self) -> Result<Vec<OrgAccount>, DiscoveryError> {
+    async fn child_account_ids(
+        &self,
+        parent_id: &str,
+        token: Option<String>,
+    ) -> Result<Page<AccountId>, DiscoveryError> {
+        const ACTION: &str = "organizations:ListChildren";
+        self.before_call();
+        let out = self
+            .client
+            .list_children()
+            .parent_id(parent_id)
+            .child_type(aws_sdk_organizations::types::ChildType::Account)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| api_error(ACTION, e))?;
+        let items = out
+            .children()
+            .iter()
+            .map(|c| {
+                AccountId::parse(c.id().unwrap_or_default())
+                    .map_err(|e| DiscoveryError::BadResponse { action: ACTION, problem: e.to_string() })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Page { items, next: out.next_token().map(str::to_owned) })
+    }
+
+    async fn accounts(&self, token: Option<String>) -> Result<Page<OrgAccount>, DiscoveryError> {
         const ACTION: &str = "organizations:ListAccounts";
-        let mut accounts = Vec::new();
-        let mut token = None;
-        loop {
-            self.before_call();
-            let out =
-                self.client.list_accounts().set_next_token(token).send().await.map_err(|e| api_error(ACTION, e))?;
-            for a in out.accounts() {
-                accounts.push(org_account(ACTION, a)?);
-            }
-            token = out.next_token().map(str::to_owned);
-            if token.is_none() {
-                return Ok(accounts);
-            }
-        }
+        self.before_call();
+        let out = self.client.list_accounts().set_next_token(token).send().await.map_err(|e| api_error(ACTION, e))?;
+        let items = out.accounts().iter().map(|a| org_account(ACTION, a)).collect::<Result<_, _>>()?;
+        Ok(Page { items, next: out.next_token().map(str::to_owned) })
     }
 
     async fn parent_of(&self, account_id: &AccountId) -> Result<String, DiscoveryError> {

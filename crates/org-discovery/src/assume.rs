@@ -11,7 +11,9 @@ use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{self, ProvideCredentials, SharedCredentialsProvider, error::CredentialsError};
-use aws_sdk_sts::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_sts::config::interceptors::{
+    BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
 use aws_sdk_sts::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_sts::error::ProvideErrorMetadata;
 use keyaudit_core::aws_error::{self, ErrorClass};
@@ -48,7 +50,8 @@ impl RoleAssumer {
     }
 
     /// Assumes `role_arn` now and returns a provider that renews the session before it expires. `retries` counts
-    /// the attempts the SDK retried (throttling, 5xx) for this first AssumeRole, whatever its outcome.
+    /// the attempts beyond the first (throttled answers waited out, the SDK's retries) for this first AssumeRole,
+    /// whatever its outcome.
     pub async fn assume(
         &self,
         role_arn: &str,
@@ -65,7 +68,8 @@ impl RoleAssumer {
     }
 }
 
-/// Counts the attempts of one operation (the first plus the SDK's retries).
+/// Counts the attempts of one operation: the first, the SDK's retries, and the throttled answers the wire limiter
+/// waited out (its resent header).
 #[derive(Debug, Clone, Default)]
 struct Attempts(Arc<AtomicU32>);
 
@@ -81,6 +85,17 @@ impl Intercept for Attempts {
         _cfg: &mut ConfigBag,
     ) -> Result<(), aws_sdk_sts::error::BoxError> {
         self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn read_before_deserialization(
+        &self,
+        context: &BeforeDeserializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_sts::error::BoxError> {
+        let resent = context.response().headers().get(aws_error::RESENT_HEADER).and_then(|v| v.parse::<u32>().ok());
+        self.0.fetch_add(resent.unwrap_or(0), Ordering::Relaxed);
         Ok(())
     }
 }

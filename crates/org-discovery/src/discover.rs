@@ -1,13 +1,13 @@
 //! Walks the organization's tree (roots, OUs, accounts under each parent) so every account gets its OU path,
 //! then applies the user's filters. Calls grow with the number of OUs, not accounts.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 
 use keyaudit_core::ids::{AccountId, Partition};
 use keyaudit_core::report::{AccessMethod, Account, AccountState, Scope};
 
 use crate::DiscoveryError;
-use crate::api::{CallerIdentity, OrgAccount, OrganizationsApi};
+use crate::api::{CallerIdentity, OrgAccount, OrgUnit, OrganizationsApi, Page};
 
 /// Which accounts to audit. Empty `ous` and `accounts` select every account.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -101,22 +101,127 @@ pub fn parse_ou_path(value: &str) -> Result<Vec<String>, DiscoveryError> {
     Ok(names)
 }
 
+/// How fast discovery's two account listings are served, per second: ListAccountsForParent's bucket (which it
+/// shares with ListOrganizationalUnitsForParent and ListParents) and ListChildren's. Discovery spreads the
+/// accounts' listings over both by their backlogs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ListingRates {
+    /// ListAccountsForParent / ListOrganizationalUnitsForParent / ListParents.
+    pub for_parent: f64,
+    /// ListChildren.
+    pub children: f64,
+    /// ListAccounts.
+    pub accounts: f64,
+}
+
+impl Default for ListingRates {
+    /// AWS's published rates ([`crate::api::ORG_QUOTAS`]).
+    fn default() -> Self {
+        let rate = |op: &str| {
+            crate::api::ORG_QUOTAS.iter().find(|q| q.operations.contains(&op)).map_or(1.0, |q| f64::from(q.rate))
+        };
+        Self {
+            for_parent: rate("ListAccountsForParent"),
+            children: rate("ListChildren"),
+            accounts: rate("ListAccounts"),
+        }
+    }
+}
+
+/// Which listing a parent's accounts come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Via {
+    /// ListAccountsForParent: ids, names and states.
+    ForParent,
+    /// ListChildren: ids only (names and states from ListAccounts).
+    Children,
+}
+
+/// One page to fetch.
+#[derive(Debug, Clone)]
+enum Job {
+    /// A parent's child OUs.
+    Ous { parent: String, token: Option<String> },
+    /// A parent's accounts.
+    Accounts { parent: String, token: Option<String>, via: Via },
+    /// The organization's accounts (ListAccounts).
+    All { token: Option<String> },
+}
+
+/// A fetched page, with the parent it lists.
+enum Answer {
+    Ous(String, Page<OrgUnit>),
+    ForParent(String, Page<OrgAccount>),
+    Children(String, Page<AccountId>),
+    All(Page<OrgAccount>),
+}
+
+/// The throttling buckets discovery's pages wait for (at the wire): ListAccountsForParent's (`A`), ListChildren's
+/// (`B`), ListAccounts' (`C`).
+const A: usize = 0;
+const B: usize = 1;
+const C: usize = 2;
+
+impl Job {
+    fn bucket(&self) -> usize {
+        match self {
+            Job::Ous { .. } | Job::Accounts { via: Via::ForParent, .. } => A,
+            Job::Accounts { via: Via::Children, .. } => B,
+            Job::All { .. } => C,
+        }
+    }
+
+    async fn fetch(self, api: &impl OrganizationsApi) -> (Job, Result<Answer, DiscoveryError>) {
+        let answer = match &self {
+            Job::Ous { parent, token } => {
+                api.child_ous(parent, token.clone()).await.map(|p| Answer::Ous(parent.clone(), p))
+            }
+            Job::Accounts { parent, token, via: Via::ForParent } => {
+                api.accounts_for_parent(parent, token.clone()).await.map(|p| Answer::ForParent(parent.clone(), p))
+            }
+            Job::Accounts { parent, token, via: Via::Children } => {
+                api.child_account_ids(parent, token.clone()).await.map(|p| Answer::Children(parent.clone(), p))
+            }
+            Job::All { token } => api.accounts(token.clone()).await.map(Answer::All),
+        };
+        (self, answer)
+    }
+}
+
+/// What the walk knows of one account: its details (once a listing with names gave them), and every parent it was
+/// listed under.
+#[derive(Default)]
+struct Placed {
+    details: Option<OrgAccount>,
+    parents: Vec<String>,
+}
+
 /// Discovers the organization's accounts and their OU paths, and applies `filter`.
 ///
-/// The tree walk gives every account its OU path. Accounts can move while it runs, so it is cross-checked with
-/// one listing of the whole organization (`ListAccounts`): an account listed under two parents, or found only
-/// in that listing, gets its parent from `ListParents`. Neither happens unless an account moves mid-walk.
+/// Every parent (root and OU) needs its child OUs listed (ListOrganizationalUnitsForParent, the only listing that
+/// names OUs) and its accounts listed, 20 per page. The pages wait for AWS's throttling buckets at the wire (see
+/// `keyaudit_scanner::ratelimit`); here they are spread over the buckets that can serve them and kept in flight:
+/// OU pages (which open the next level) first on ListAccountsForParent's bucket; each parent's accounts on
+/// ListChildren's bucket (ids only) or ListAccountsForParent's (with names), whichever has the shorter backlog at the
+/// rates `rates`; and one ListAccounts sweep of the whole organization on its own bucket, which names the accounts
+/// ListChildren found and cross-checks the walk. No call is made per account.
 ///
-/// `emit` sees every selected account once, as early as it can: with no `--ou` / `--account` selection, as the
-/// walk finds it (so that scanning starts while the walk goes on); otherwise once the tree is known. An account
-/// that moves during the walk is emitted under the parent it was first seen under.
+/// Accounts can move while the walk runs: an account listed under two parents, or found only by ListAccounts, gets
+/// its parent from `ListParents`. Neither happens unless an account moves mid-walk.
+///
+/// `emit` sees every selected account once, as early as it can: with no `--ou` / `--account` selection, as soon as
+/// its parent and its name are known (so that scanning starts while the walk goes on); otherwise once the tree is
+/// known. An account that moves during the walk is emitted under the parent it was first seen under.
 pub async fn discover(
     api: &impl OrganizationsApi,
     caller: &CallerIdentity,
     filter: &AccountFilter,
     role: &RoleSpec,
+    rates: ListingRates,
     emit: &(dyn Fn(Account) + Sync),
 ) -> Result<Discovery, DiscoveryError> {
+    use futures::StreamExt;
+
     let Some(org) = api.describe_organization().await? else {
         let discovery = standalone(caller, filter)?;
         discovery.accounts.iter().cloned().for_each(emit);
@@ -138,51 +243,151 @@ pub async fn discover(
         }
         Account { id: a.id.clone(), name: Some(a.name.clone()), ou_path, state: a.state.clone(), access }
     };
-    let mut emitted: HashSet<AccountId> = HashSet::new();
-    // Depth-first walk; `nodes` maps every root/OU id to its names and lineage.
     let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
-    let mut queue: Vec<String> = Vec::new();
+    let mut placed: BTreeMap<AccountId, Placed> = BTreeMap::new();
+    // The details ListAccounts gave, for accounts no ListAccountsForParent page named yet.
+    let mut listed: BTreeMap<AccountId, OrgAccount> = BTreeMap::new();
+    let mut emitted: HashSet<AccountId> = HashSet::new();
+    let mut try_emit = |id: &AccountId,
+                        placed: &BTreeMap<AccountId, Placed>,
+                        listed: &BTreeMap<AccountId, OrgAccount>,
+                        nodes: &BTreeMap<String, Node>| {
+        let Some(p) = placed.get(id) else { return };
+        let (Some(parent), Some(details)) = (p.parents.first(), p.details.as_ref().or_else(|| listed.get(id))) else {
+            return;
+        };
+        if select_all && !filter.exclude.contains(id) && emitted.insert(id.clone()) {
+            emit(make(details, parent, nodes));
+        }
+    };
+
+    // Queues by bucket (OU pages ahead of account pages on A), and at most `cap` pages in flight per bucket: enough
+    // to keep each bucket busy, few enough that the backlogs are known here rather than hidden at the wire.
+    let per_second = [rates.for_parent, rates.children, rates.accounts];
+    let cap: Vec<usize> = per_second.iter().map(|r| (r * 2.0).ceil().max(2.0) as usize).collect();
+    let mut ou_queue: VecDeque<Job> = VecDeque::new();
+    let mut queues: [VecDeque<Job>; 3] = Default::default();
+    let mut in_flight = [0usize; 3];
+    let mut children_denied = false;
+    let mut in_progress = futures::stream::FuturesUnordered::new();
+    // A parent's accounts go to the bucket with the shorter backlog (in seconds at its rate).
+    let choose = |ou_queue: &VecDeque<Job>, queues: &[VecDeque<Job>; 3], in_flight: &[usize; 3], denied: bool| {
+        let backlog = |b: usize, extra: usize| (queues[b].len() + in_flight[b] + extra) as f64 / per_second[b];
+        if !denied && backlog(B, 0) <= backlog(A, ou_queue.len()) { Via::Children } else { Via::ForParent }
+    };
+    queues[C].push_back(Job::All { token: None });
     for root in api.list_roots().await? {
         nodes.insert(root.id.clone(), Node { names: vec!["Root".into()], lineage: vec![root.id.clone()] });
-        queue.push(root.id);
+        ou_queue.push_back(Job::Ous { parent: root.id.clone(), token: None });
+        let job = Job::Accounts { parent: root.id, token: None, via: choose(&ou_queue, &queues, &in_flight, false) };
+        queues[job.bucket()].push_back(job);
     }
-    // Account id -> (account, every parent it was listed under).
-    let mut placed: BTreeMap<AccountId, (OrgAccount, Vec<String>)> = BTreeMap::new();
-    while let Some(parent) = queue.pop() {
-        let (names, lineage) = {
-            let n = &nodes[&parent];
-            (n.names.clone(), n.lineage.clone())
-        };
-        for ou in api.list_child_ous(&parent).await? {
-            let mut child = Node { names: names.clone(), lineage: lineage.clone() };
-            child.names.push(ou.name);
-            child.lineage.push(ou.id.clone());
-            nodes.insert(ou.id.clone(), child);
-            queue.push(ou.id);
-        }
-        for account in api.list_accounts_for_parent(&parent).await? {
-            if select_all && !filter.exclude.contains(&account.id) && emitted.insert(account.id.clone()) {
-                emit(make(&account, &parent, &nodes));
+    loop {
+        // Launch what the caps allow, OU pages first.
+        for b in [A, B, C] {
+            while in_flight[b] < cap[b] {
+                let next =
+                    if b == A { ou_queue.pop_front().or_else(|| queues[A].pop_front()) } else { queues[b].pop_front() };
+                let Some(job) = next else { break };
+                in_flight[b] += 1;
+                in_progress.push(job.fetch(api));
             }
-            placed.entry(account.id.clone()).or_insert_with(|| (account, Vec::new())).1.push(parent.clone());
+        }
+        let Some((job, answer)) = in_progress.next().await else { break };
+        in_flight[job.bucket()] -= 1;
+        let answer = match (answer, &job) {
+            (Err(e), Job::Accounts { parent, via: Via::Children, .. }) if e.is_access_denied() => {
+                // Without organizations:ListChildren, every parent's accounts come from ListAccountsForParent.
+                if !children_denied {
+                    tracing::warn!(
+                        "organizations:ListChildren is denied: discovery lists accounts with ListAccountsForParent \
+                         alone, which shares its bucket with the OU listings and is slower; grant it (the caller \
+                         policy of deploy/ does)"
+                    );
+                }
+                children_denied = true;
+                queues[A].push_back(Job::Accounts { parent: parent.clone(), token: None, via: Via::ForParent });
+                continue;
+            }
+            (answer, _) => answer?,
+        };
+        match answer {
+            Answer::Ous(parent, page) => {
+                let (names, lineage) = {
+                    let n = &nodes[&parent];
+                    (n.names.clone(), n.lineage.clone())
+                };
+                for ou in page.items {
+                    let mut child = Node { names: names.clone(), lineage: lineage.clone() };
+                    child.names.push(ou.name);
+                    child.lineage.push(ou.id.clone());
+                    nodes.insert(ou.id.clone(), child);
+                    ou_queue.push_back(Job::Ous { parent: ou.id.clone(), token: None });
+                    let via = choose(&ou_queue, &queues, &in_flight, children_denied);
+                    let job = Job::Accounts { parent: ou.id, token: None, via };
+                    queues[job.bucket()].push_back(job);
+                }
+                if let Some(token) = page.next {
+                    ou_queue.push_front(Job::Ous { parent, token: Some(token) });
+                }
+            }
+            Answer::ForParent(parent, page) => {
+                for account in page.items {
+                    let id = account.id.clone();
+                    let p = placed.entry(id.clone()).or_default();
+                    p.details = Some(account);
+                    if !p.parents.contains(&parent) {
+                        p.parents.push(parent.clone());
+                    }
+                    try_emit(&id, &placed, &listed, &nodes);
+                }
+                if let Some(token) = page.next {
+                    queues[A].push_front(Job::Accounts { parent, token: Some(token), via: Via::ForParent });
+                }
+            }
+            Answer::Children(parent, page) => {
+                for id in page.items {
+                    let p = placed.entry(id.clone()).or_default();
+                    if !p.parents.contains(&parent) {
+                        p.parents.push(parent.clone());
+                    }
+                    try_emit(&id, &placed, &listed, &nodes);
+                }
+                if let Some(token) = page.next {
+                    queues[B].push_front(Job::Accounts { parent, token: Some(token), via: Via::Children });
+                }
+            }
+            Answer::All(page) => {
+                for account in page.items {
+                    let id = account.id.clone();
+                    listed.insert(id.clone(), account);
+                    try_emit(&id, &placed, &listed, &nodes);
+                }
+                if let Some(token) = page.next {
+                    queues[C].push_back(Job::All { token: Some(token) });
+                }
+            }
         }
     }
+
     let mut found: Vec<(OrgAccount, String)> = Vec::new();
-    let listed = api.list_accounts().await?;
-    let walked: HashSet<AccountId> = placed.keys().cloned().collect();
-    for (id, (account, parents)) in placed {
-        let parent = match &parents[..] {
+    for (id, p) in &placed {
+        let Some(details) = p.details.clone().or_else(|| listed.get(id).cloned()) else {
+            tracing::info!(account = %id, "account listed under a parent but not by ListAccounts: it left the organization during the walk");
+            continue;
+        };
+        let parent = match &p.parents[..] {
             [one] => one.clone(),
             _ => {
-                tracing::info!(account = %id, "account listed under {} parents during the walk (moved)", parents.len());
-                api.parent_of(&id).await?
+                tracing::info!(account = %id, "account listed under {} parents during the walk (moved)", p.parents.len());
+                api.parent_of(id).await?
             }
         };
-        found.push((account, parent));
+        found.push((details, parent));
     }
-    for account in listed.into_iter().filter(|a| !walked.contains(&a.id)) {
-        tracing::info!(account = %account.id, "account missed by the walk (moved during it); asking for its parent");
-        let parent = api.parent_of(&account.id).await?;
+    for (id, account) in listed.into_iter().filter(|(id, _)| !placed.contains_key(id)) {
+        tracing::info!(account = %id, "account missed by the walk (moved during it); asking for its parent");
+        let parent = api.parent_of(&id).await?;
         found.push((account, parent));
     }
     let discovered = found.len();
@@ -281,6 +486,7 @@ mod tests {
         extra: Vec<OrgAccount>,
         parents: HashMap<&'static str, &'static str>,
         calls: Mutex<Vec<&'static str>>,
+        children_denied: bool,
     }
 
     impl FakeOrg {
@@ -292,6 +498,15 @@ mod tests {
         }
     }
 
+    /// Pages of `PAGE` items, the token being the next item's index.
+    const PAGE: usize = 2;
+
+    fn page<T: Clone>(items: &[T], token: Option<String>) -> Page<T> {
+        let start: usize = token.map_or(0, |t| t.parse().unwrap());
+        let end = (start + PAGE).min(items.len());
+        Page { items: items[start..end].to_vec(), next: (end < items.len()).then(|| end.to_string()) }
+    }
+
     impl OrganizationsApi for FakeOrg {
         async fn describe_organization(&self) -> Result<Option<OrgInfo>, DiscoveryError> {
             self.calls.lock().unwrap().push("DescribeOrganization");
@@ -301,21 +516,42 @@ mod tests {
             self.calls.lock().unwrap().push("ListRoots");
             Ok(vec![OrgUnit { id: "r-root".into(), name: "Root".into() }])
         }
-        async fn list_child_ous(&self, parent: &str) -> Result<Vec<OrgUnit>, DiscoveryError> {
+        async fn child_ous(&self, parent: &str, token: Option<String>) -> Result<Page<OrgUnit>, DiscoveryError> {
             self.calls.lock().unwrap().push("ListOrganizationalUnitsForParent");
-            Ok(self.children.get(parent).map(|c| c.0.clone()).unwrap_or_default())
+            Ok(page(&self.children.get(parent).map(|c| c.0.clone()).unwrap_or_default(), token))
         }
-        async fn list_accounts_for_parent(&self, parent: &str) -> Result<Vec<OrgAccount>, DiscoveryError> {
+        async fn accounts_for_parent(
+            &self,
+            parent: &str,
+            token: Option<String>,
+        ) -> Result<Page<OrgAccount>, DiscoveryError> {
             self.calls.lock().unwrap().push("ListAccountsForParent");
-            Ok(self.children.get(parent).map(|c| c.1.clone()).unwrap_or_default())
+            Ok(page(&self.children.get(parent).map(|c| c.1.clone()).unwrap_or_default(), token))
         }
-        async fn list_accounts(&self) -> Result<Vec<OrgAccount>, DiscoveryError> {
+        async fn child_account_ids(
+            &self,
+            parent: &str,
+            token: Option<String>,
+        ) -> Result<Page<AccountId>, DiscoveryError> {
+            self.calls.lock().unwrap().push("ListChildren");
+            if self.children_denied {
+                return Err(DiscoveryError::Api {
+                    action: "organizations:ListChildren",
+                    code: Some("AccessDeniedException".into()),
+                    message: "denied".into(),
+                });
+            }
+            let ids: Vec<AccountId> =
+                self.children.get(parent).map(|c| c.1.iter().map(|a| a.id.clone()).collect()).unwrap_or_default();
+            Ok(page(&ids, token))
+        }
+        async fn accounts(&self, token: Option<String>) -> Result<Page<OrgAccount>, DiscoveryError> {
             self.calls.lock().unwrap().push("ListAccounts");
             let mut all: Vec<OrgAccount> = self.children.values().flat_map(|c| c.1.clone()).collect();
             all.extend(self.extra.clone());
             all.sort_by(|a, b| a.id.cmp(&b.id));
             all.dedup_by(|a, b| a.id == b.id);
-            Ok(all)
+            Ok(page(&all, token))
         }
         async fn parent_of(&self, account_id: &AccountId) -> Result<String, DiscoveryError> {
             self.calls.lock().unwrap().push("ListParents");
@@ -354,6 +590,7 @@ mod tests {
             extra: Vec::new(),
             parents: HashMap::new(),
             calls: Mutex::default(),
+            children_denied: false,
         }
     }
 
@@ -371,7 +608,7 @@ mod tests {
     }
 
     async fn run(filter: AccountFilter) -> Result<Discovery, DiscoveryError> {
-        discover(&org(), &caller(), &filter, &role(), &|_| {}).await
+        discover(&org(), &caller(), &filter, &role(), ListingRates::default(), &|_| {}).await
     }
 
     fn ids(d: &Discovery) -> Vec<&str> {
@@ -381,7 +618,9 @@ mod tests {
     #[tokio::test]
     async fn every_account_gets_its_ou_path_and_access_method() {
         let fake = org();
-        let d = discover(&fake, &caller(), &AccountFilter::default(), &role(), &|_| {}).await.unwrap();
+        let d = discover(&fake, &caller(), &AccountFilter::default(), &role(), ListingRates::default(), &|_| {})
+            .await
+            .unwrap();
         let paths: Vec<(&str, &str)> =
             d.accounts.iter().map(|a| (a.id.as_str(), a.ou_path.as_deref().unwrap())).collect();
         assert_eq!(
@@ -402,9 +641,11 @@ mod tests {
         );
         assert_eq!(d.accounts[1].state, AccountState::Suspended);
         assert_eq!(d.discovered, 4);
-        // describe + roots + (OUs + accounts) for each of the 4 parents + one ListAccounts page to cross-check:
-        // grows with OUs, not accounts; no ListParents while nothing moves.
-        assert_eq!(fake.count(), 2 + 2 * 4 + 1);
+        // describe + roots + (OUs + accounts) for each of the 4 parents (one page each here) + the ListAccounts
+        // sweep (two pages of two here): no call per account; no ListParents while nothing moves.
+        assert_eq!(fake.count(), 2 + 2 * 4 + 2);
+        assert_eq!(fake.called("ListOrganizationalUnitsForParent"), 4);
+        assert_eq!(fake.called("ListAccountsForParent") + fake.called("ListChildren"), 4);
         assert_eq!(fake.called("ListParents"), 0);
     }
 
@@ -424,7 +665,11 @@ mod tests {
             ),
         ] {
             let seen = Mutex::new(Vec::new());
-            let d = discover(&org(), &caller(), &filter, &role(), &|a| seen.lock().unwrap().push(a)).await.unwrap();
+            let d = discover(&org(), &caller(), &filter, &role(), ListingRates::default(), &|a| {
+                seen.lock().unwrap().push(a)
+            })
+            .await
+            .unwrap();
             let mut emitted = seen.into_inner().unwrap();
             emitted.sort_by(|a, b| a.id.cmp(&b.id));
             assert_eq!(emitted, d.accounts, "{filter:?}");
@@ -471,8 +716,11 @@ mod tests {
             extra: Vec::new(),
             parents: HashMap::new(),
             calls: Mutex::default(),
+            children_denied: false,
         };
-        let d = discover(&fake, &caller(), &AccountFilter::default(), &role(), &|_| {}).await.unwrap();
+        let d = discover(&fake, &caller(), &AccountFilter::default(), &role(), ListingRates::default(), &|_| {})
+            .await
+            .unwrap();
         assert_eq!(d.scope, Scope::StandaloneAccount);
         assert_eq!(ids(&d), ["000000000001"]);
         assert_eq!(d.accounts[0].access, AccessMethod::CallerCredentials);
@@ -481,6 +729,7 @@ mod tests {
             &caller(),
             &AccountFilter { ous: vec!["/Root".into()], ..Default::default() },
             &role(),
+            ListingRates::default(),
             &|_| {},
         )
         .await
@@ -498,7 +747,9 @@ mod tests {
             partition: Partition::aws(),
             aws_time: None,
         };
-        let d = discover(&org(), &delegated, &AccountFilter::default(), &role(), &|_| {}).await.unwrap();
+        let d = discover(&org(), &delegated, &AccountFilter::default(), &role(), ListingRates::default(), &|_| {})
+            .await
+            .unwrap();
         let access: Vec<(&str, &AccessMethod)> = d.accounts.iter().map(|a| (a.id.as_str(), &a.access)).collect();
         let assumed = |acct: &str| AccessMethod::AssumeRole {
             role_arn: format!("arn:aws:iam::{acct}:role/OrganizationAccountAccessRole"),
@@ -521,7 +772,7 @@ mod tests {
         let fake = &fake;
         let run = |ous: &[&str]| {
             let filter = AccountFilter { ous: ous.iter().map(|o| (*o).to_owned()).collect(), ..Default::default() };
-            async move { discover(fake, &caller(), &filter, &role(), &|_| {}).await }
+            async move { discover(fake, &caller(), &filter, &role(), ListingRates::default(), &|_| {}).await }
         };
         let d = run(&[]).await.unwrap();
         let path = |acct: &str| d.accounts.iter().find(|a| a.id.as_str() == acct).unwrap().ou_path.clone().unwrap();
@@ -563,14 +814,65 @@ mod tests {
         fake.extra.push(acct("000000000009", "mover", AccountState::Active));
         fake.parents.insert("000000000003", "ou-dev");
         fake.parents.insert("000000000009", "ou-prod");
-        let d = discover(&fake, &caller(), &AccountFilter::default(), &role(), &|_| {}).await.unwrap();
+        let d = discover(&fake, &caller(), &AccountFilter::default(), &role(), ListingRates::default(), &|_| {})
+            .await
+            .unwrap();
         assert_eq!(ids(&d), ["000000000001", "000000000002", "000000000003", "000000000004", "000000000009"]);
         assert_eq!(d.discovered, 5);
         let path = |acct: &str| d.accounts.iter().find(|a| a.id.as_str() == acct).unwrap().ou_path.as_deref();
         assert_eq!(path("000000000003"), Some("/Root/Dev"));
         assert_eq!(path("000000000009"), Some("/Root/Prod"));
         assert_eq!(fake.called("ListParents"), 2);
-        assert_eq!(fake.called("ListAccounts"), 1);
+        assert_eq!(fake.called("ListAccounts"), 3, "one sweep, three pages of two");
+    }
+
+    /// Issue "10,000 accounts under AWS's published quotas": parents with more children than a page, their accounts
+    /// listed by ListChildren or ListAccountsForParent, whichever bucket is less busy; without ListChildren (denied),
+    /// by ListAccountsForParent alone; the same accounts and paths either way.
+    #[tokio::test]
+    async fn paged_listings_spread_over_the_buckets_find_every_account_with_or_without_list_children() {
+        let mut fake = org();
+        let many: Vec<OrgAccount> =
+            (10..19).map(|i| acct(&format!("0000000000{i}"), &format!("a{i}"), AccountState::Active)).collect();
+        let ous: Vec<OrgUnit> = (0..5).map(|i| ou(&format!("ou-x{i}"), &format!("X{i}"))).collect();
+        fake.children.insert("ou-dev", (ous, many));
+        for i in 0..5 {
+            let id: &'static str = Box::leak(format!("ou-x{i}").into_boxed_str());
+            let account: &'static str = Box::leak(format!("00000000002{i}").into_boxed_str());
+            fake.children.insert(id, (vec![], vec![acct(account, "x", AccountState::Active)]));
+        }
+        let expected: Vec<(String, String)> = {
+            let mut v: Vec<(String, String)> =
+                (10..19).map(|i| (format!("0000000000{i}"), "/Root/Dev".to_owned())).collect();
+            v.extend((0..5).map(|i| (format!("00000000002{i}"), format!("/Root/Dev/X{i}"))));
+            v.extend([
+                ("000000000001".to_owned(), "/Root".to_owned()),
+                ("000000000002".to_owned(), "/Root/Prod".to_owned()),
+                ("000000000003".to_owned(), "/Root/Prod/Payments".to_owned()),
+            ]);
+            v.sort();
+            v
+        };
+        for denied in [false, true] {
+            fake.children_denied = denied;
+            fake.calls.lock().unwrap().clear();
+            let seen = Mutex::new(Vec::new());
+            let d = discover(&fake, &caller(), &AccountFilter::default(), &role(), ListingRates::default(), &|a| {
+                seen.lock().unwrap().push(a.id.to_string())
+            })
+            .await
+            .unwrap();
+            let got: Vec<(String, String)> =
+                d.accounts.iter().map(|a| (a.id.to_string(), a.ou_path.clone().unwrap())).collect();
+            assert_eq!(got, expected, "denied: {denied}");
+            let mut seen = seen.into_inner().unwrap();
+            seen.sort();
+            assert_eq!(seen, expected.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>(), "each emitted once");
+            assert_eq!(fake.called("ListParents"), 0);
+            if !denied {
+                assert!(fake.called("ListChildren") > 0, "ListChildren's bucket is used");
+            }
+        }
     }
 
     #[test]

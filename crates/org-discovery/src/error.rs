@@ -75,4 +75,10 @@ impl DiscoveryError {
                 | DiscoveryError::InvalidRolePath { .. }
         )
     }
+
+    /// Whether AWS refused the call for want of a permission.
+    pub fn is_access_denied(&self) -> bool {
+        matches!(self, DiscoveryError::Api { code, .. }
+            if keyaudit_core::aws_error::classify(code.as_deref()) == keyaudit_core::aws_error::ErrorClass::AccessDenied)
+    }
 }

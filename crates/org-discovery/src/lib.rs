@@ -10,7 +10,7 @@ pub mod assume;
 pub mod discover;
 mod error;
 
-pub use api::{CallerIdentity, OrganizationsApi, SdkOrganizations, caller_identity};
+pub use api::{CallerIdentity, ORG_QUOTAS, OrgQuota, OrganizationsApi, Page, SdkOrganizations, caller_identity};
 pub use assume::{AssumeSettings, RoleAssumer, with_management_account_hint};
-pub use discover::{AccountFilter, Discovery, RoleSpec, discover, parse_ou_path};
+pub use discover::{AccountFilter, Discovery, ListingRates, RoleSpec, discover, parse_ou_path};
 pub use error::DiscoveryError;

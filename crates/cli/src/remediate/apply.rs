@@ -284,7 +284,8 @@ async fn execute(
         external_id: change.external_id.clone(),
         duration: std::time::Duration::from_secs(3600),
     };
-    let reach = Reach::new(&base, role, assume, per_second(200), per_second(10)).await?;
+    let sts = crate::pacing::sts_pace(per_second(200));
+    let reach = Reach::new(&base, role, assume, sts, per_second(10), keyaudit_scanner::THROTTLE_PATIENCE).await?;
     let mut journal = Journal::open(journal_path).map_err(Failure::usage)?;
 
     let mut apis: HashMap<AccountId, Result<(SdkIam, SdkSecrets), String>> = HashMap::new();

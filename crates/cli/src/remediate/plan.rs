@@ -118,8 +118,9 @@ pub(crate) async fn run(args: &PlanArgs, quiet: bool) -> Result<ExitStatus, Fail
                     &base,
                     settings.role.clone(),
                     settings.assume_settings(),
-                    settings.sts_rps,
+                    settings.sts_pace,
                     settings.iam_rps,
+                    settings.throttle_patience,
                 )
                 .await?;
                 look_up(&reach, found).await
@@ -386,8 +387,15 @@ async fn deletions(
             _ => {}
         }
     }
-    let reach =
-        Reach::new(base, settings.role.clone(), settings.assume_settings(), settings.sts_rps, settings.iam_rps).await?;
+    let reach = Reach::new(
+        base,
+        settings.role.clone(),
+        settings.assume_settings(),
+        settings.sts_pace,
+        settings.iam_rps,
+        settings.throttle_patience,
+    )
+    .await?;
     let mut keys = Vec::new();
     let mut unreachable = Vec::new();
     for (key, deactivated_at, last_used_then) in done.into_values() {

@@ -118,7 +118,7 @@ pub(crate) async fn push(settings: &Settings, report: &Report, region: Option<&s
     };
     let (base, _) = base_config(&settings.aws()).await;
     let base = base.to_builder().region(Region::new(region.clone())).build();
-    let (sts_config, _) = limited(&base, settings.sts_rps);
+    let (sts_config, _) = limited(&base, settings.sts_pace, settings.throttle_patience);
     // Each account's findings are imported with that account's own credentials, reached as the scan reached it.
     let connector = Connector::new(settings, base.clone(), &sts_config, None);
     let accounts: HashMap<&str, &Account> =
@@ -130,7 +130,8 @@ pub(crate) async fn push(settings: &Settings, report: &Report, region: Option<&s
             async move {
                 let config = match accounts.get(account.as_str()) {
                     Some(record) => match connector.session(record).await {
-                        Ok(session) => Ok(session.config(limited(base, rps).0)),
+                        Ok(session) => Ok(session
+                            .config(limited(base, keyaudit_scanner::Pace::even(rps), settings.throttle_patience).0)),
                         Err(failure) => Err(failure.reason.to_string()),
                     },
                     None => Err(format!("account {account} is not in the report")),
