@@ -8,6 +8,12 @@ one fresh key per user), inject LATENCY ms on every AWS call, then
      GetCredentialReport (waiting out ReportInProgress) + CSV parse, with boto3.
 Prints one table and writes bench-output/results.json. Run it through bench/run (which builds keyaudit).
 
+With --simulator 1000,10000,50000, keyaudit scans organizations of those sizes served by the benchmark's simulator
+(bench/simulator: AWS's throttling buckets, log-normal latency, 10-second credential report generation) instead of
+the emulator, and each run prints keyaudit's wall time against the floor the simulator's parameters imply, calls
+per account, throttled answers, peak RSS and CPU seconds, and checks every account and KA-IAM-001 verdict against
+the simulator's oracle.
+
 With --notify, only `keyaudit notify` is timed (a dry run over 10,000 findings and 2,000 owners).
 
 With --html, keyaudit also writes its HTML report, and tests/browser/check_html.mjs --bench opens it in headless
@@ -89,7 +95,8 @@ for line in sys.stdin:
     err = proc.stderr.read()
     _, status, usage = os.wait4(proc.pid, 0)
     print(json.dumps({"code": os.waitstatus_to_exitcode(status), "wall_s": time.perf_counter() - start,
-                      "peak_rss_mib": usage.ru_maxrss / 1024, "stderr": err.decode(errors="replace")}), flush=True)
+                      "peak_rss_mib": usage.ru_maxrss / 1024, "cpu_s": usage.ru_utime + usage.ru_stime,
+                      "stderr": err.decode(errors="replace")}), flush=True)
 """
 _spawner: subprocess.Popen | None = None
 
@@ -114,7 +121,8 @@ def run_keyaudit(binary: str, url: str, extra: list[str], creds: dict | None = N
     if run["code"] not in (0, 1):
         raise SystemExit(f"keyaudit exited {run['code']}: {run['stderr']}")
     report = json.loads(out.read_text())
-    return {"wall_s": run["wall_s"], "peak_rss_mib": run["peak_rss_mib"], "report": report, "path": out}
+    return {"wall_s": run["wall_s"], "peak_rss_mib": run["peak_rss_mib"], "cpu_s": run["cpu_s"], "report": report,
+            "path": out}
 
 
 def merge_figures(binary: str, url: str, first: Path, accounts: int, users: int, out: Path) -> dict:
@@ -232,6 +240,108 @@ def html_figures(html: Path) -> dict:
             "html_search_ms": best["search_ms"]}
 
 
+# The simulator's parameters in the benchmark (AWS-like): median latency and the report generation time.
+SIM_LATENCY_MS = 40.0
+SIM_GENERATION_S = 10.0
+# AWS's published Organizations buckets (rate/s, burst) and STS's rate, as the simulator enforces them.
+ORG_FOR_PARENT, ORG_CHILDREN, ORG_ACCOUNTS, STS_RATE = (5, 8), (6, 10), (8, 12), 600
+
+
+def simulator_floor(oracle: dict, ous: list[tuple[str, str]]) -> dict:
+    """The fastest any scan of the simulated organization can be: discovery's pages over the buckets that serve
+    them, AssumeRole at 600/s, and one report generation after the last account is reached (plus a few calls'
+    latency). Scanning overlaps discovery, so the floor is the later of the two, then the generation."""
+    parents: dict[str, int] = {}
+    for _, parent in ous:
+        parents[parent] = parents.get(parent, 0) + 1
+    child_accounts: dict[str, int] = {}
+    for a in oracle["accounts"]:
+        child_accounts[a["parent_id"]] = child_accounts.get(a["parent_id"], 0) + 1
+    all_parents = {oid for oid, _ in ous} | {oracle["root_id"]}
+    ou_pages = sum(max(1, -(-parents.get(p, 0) // 20)) for p in all_parents)
+    account_pages = sum(max(1, -(-child_accounts.get(p, 0) // 20)) for p in all_parents)
+    list_pages = -(-len(oracle["accounts"]) // 20)
+    (ra, ba), (rb, bb), (rc, bc) = ORG_FOR_PARENT, ORG_CHILDREN, ORG_ACCOUNTS
+    discovery = max((ou_pages - ba) / ra, (ou_pages + account_pages - ba - bb) / (ra + rb), (list_pages - bc) / rc, 0)
+    members = sum(1 for a in oracle["accounts"] if a["state"] == "ACTIVE") - 1
+    assume = max(members - STS_RATE, 0) / STS_RATE
+    floor = max(discovery, assume) + SIM_GENERATION_S + 4 * SIM_LATENCY_MS / 1000
+    return {"ou_pages": ou_pages, "account_pages": account_pages, "list_accounts_pages": list_pages,
+            "discovery_floor_s": round(discovery, 1), "assume_role_floor_s": round(assume, 1),
+            "floor_s": round(floor, 1)}
+
+
+def simulator_runs(binary: str, sizes: list[int], extra: list[str], out: Path) -> list[dict]:
+    simulator = Path(binary).with_name("keyaudit-simulator")
+    results = []
+    for n in sizes:
+        # Large organizations are mostly workload accounts without IAM users: at 50,000, one account in ten has any.
+        users_every = 1 if n <= 10_000 else 10
+        proc = subprocess.Popen([str(simulator), "--accounts", str(n), "--users-every", str(users_every),
+                                 "--latency-ms", str(SIM_LATENCY_MS),
+                                 "--report-generation-ms", str(int(SIM_GENERATION_S * 1000))],
+                                stdout=subprocess.PIPE, text=True)
+        try:
+            url = proc.stdout.readline().strip().split(" ", 1)[1]
+            sim = lambda method, route: json.loads(urllib.request.urlopen(  # noqa: E731
+                urllib.request.Request(f"{url}/_sim/{route}", method=method), timeout=600).read())
+            oracle = sim("GET", "oracle")
+            floor = simulator_floor(oracle, [(o["id"], o["parent_id"]) for o in oracle["ous"]])
+            sim("POST", "stats")
+            as_of = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            env_creds = {"access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": "bench-not-a-secret"}
+            ka = run_keyaudit(binary, url, ["--as-of", as_of, "--rules", "KA-IAM-001", *extra], env_creds)
+            stats = sim("GET", "stats")
+        finally:
+            proc.kill()
+        report = ka.pop("report")
+        lost = oracle_mismatches(oracle, report, as_of)
+        scanned = [a for a in report["accounts"] if a["status"] == "scanned"]
+        row = {
+            "accounts": len(oracle["accounts"]),
+            "ous": len(oracle["ous"]),
+            **floor,
+            "keyaudit_wall_s": round(ka["wall_s"], 1),
+            "wall_over_floor": round(ka["wall_s"] / floor["floor_s"], 3),
+            "failed": report["summary"]["accounts"]["failed"],
+            "throttled_answers": sum(stats["throttled"].values()),
+            "requests": stats["requests"],
+            "calls_per_account": round(stats["requests"] / max(len(scanned), 1), 2),
+            "sdk_retries": sum(a.get("sdk_retries", 0) for a in report["accounts"]),
+            "max_generating": stats["max_generating"],
+            "peak_rss_mib": round(ka["peak_rss_mib"], 1),
+            "cpu_s": round(ka["cpu_s"], 1),
+            "cpu_ms_per_account": round(1000 * ka["cpu_s"] / len(oracle["accounts"]), 3),
+            "oracle_mismatches": lost,
+        }
+        results.append(row)
+        print(json.dumps(row), flush=True)
+    out.mkdir(parents=True, exist_ok=True)
+    Path(out, "simulator.json").write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
+def oracle_mismatches(oracle: dict, report: dict, as_of: str) -> int:
+    """Accounts or KA-IAM-001 verdicts that differ from the simulator's truth (0: nothing lost)."""
+    now = dt.datetime.fromisoformat(as_of.replace("Z", "+00:00"))
+    seen = {a["account_id"]: a for a in report["accounts"]}
+    failing = {(f["account_id"], f["access_key_id"]) for f in report["findings"]
+               if f["rule_id"] == "KA-IAM-001" and f["verdict"] == "fail"}
+    wrong = 0
+    for truth in oracle["accounts"]:
+        got = seen.get(truth["id"])
+        status = "scanned" if truth["state"] == "ACTIVE" else "skipped"
+        if got is None or got["status"] != status or got["ou_path"] != truth["ou_path"]:
+            wrong += 1
+            continue
+        for key in truth["keys"]:
+            rotated = dt.datetime.fromisoformat(key["last_rotated"].replace("Z", "+00:00"))
+            stale = key["status"] == "Active" and (now - rotated).days > 90
+            if status == "scanned" and stale != ((truth["id"], key["id"]) in failing):
+                wrong += 1
+    return wrong
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--keyaudit", required=True, help="path to the keyaudit binary")
@@ -254,8 +364,14 @@ def main() -> None:
                         help="also scan a second organization of the same size and time `keyaudit merge` of the two")
     parser.add_argument("--notify", action="store_true",
                         help="only time `keyaudit notify` (a dry run) over 10,000 findings and 2,000 owners")
+    parser.add_argument("--simulator", default="",
+                        help="organization sizes to scan on the benchmark's simulator instead (e.g. 1000,10000,50000)")
     args = parser.parse_args()
 
+    if args.simulator:
+        simulator_runs(args.keyaudit, [int(x) for x in args.simulator.split(",")], args.keyaudit_args.split(),
+                       Path(args.out))
+        return
     emulator, url = start_emulator()
     if args.notify:
         try:

@@ -10,10 +10,12 @@ mod merge;
 mod multi_rule;
 mod notify;
 mod preflight;
+mod quotas;
 mod remediation;
 mod rotation;
 mod scheduled;
 mod securityhub;
+mod simulator;
 mod triage;
 
 use std::process::Command;

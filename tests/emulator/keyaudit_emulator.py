@@ -34,6 +34,13 @@ application (``DomainDispatcherApplication(create_backend_app)``) behind a small
   GET    /_keyaudit/sns/published    every message published to an SNS topic (topic, subject, message)
   GET    /_keyaudit/secrets          {account_id}: the account's Secrets Manager secrets as an administrator sees them
                                      (name, ARN, region, KMS key, tags, policy, deleted, number of values; no values)
+  POST   /_keyaudit/quotas           {organizations: bool}: enforce AWS Organizations' published throttling limits
+                                     (also the launcher's --org-quotas): one token bucket per row of AWS's table and
+                                     calling account, TooManyRequestsException (HTTP 400) when it is empty
+  GET    /_keyaudit/quotas           {enabled, served: {action: n}, throttled: {action: n}}
+  GET    /_keyaudit/export           the organization (OUs, accounts with their parents and states) and every
+                                     account's IAM users (keys, last uses, tags, root keys), as the benchmark's
+                                     simulator (bench/simulator) takes them: the same organization served there
   GET    /_keyaudit/requests         the request log: time, service, action, account (and IAM user) of every AWS call
   DELETE /_keyaudit/requests         clear the request log
 
@@ -113,6 +120,69 @@ def parse_time(value: str) -> dt.datetime:
     if t.tzinfo is not None:
         t = t.astimezone(dt.timezone.utc).replace(tzinfo=None)
     return t
+
+
+# AWS Organizations' throttling limits ("Quotas for AWS Organizations", "Throttling limits"), per calling account:
+# (operations, requests per second, burst). Whether one row is one bucket is not documented: the worst case (shared).
+ORG_QUOTAS = [
+    (("ListAccounts",), 8, 12),
+    (("ListChildren",), 6, 10),
+    (("ListParents", "ListAccountsForParent", "ListOrganizationalUnitsForParent"), 5, 8),
+    (("DescribeOrganization", "ListRoots"), 1, 2),
+    (("DescribeAccount",), 20, 30),
+    (("ListTagsForResource",), 10, 15),
+]
+
+
+class Quotas:
+    """Token buckets for Organizations, per (calling account, row), refilled continuously."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.enabled = False
+        self.buckets: dict[tuple[str, int], list[float]] = {}
+        self.served: dict[str, int] = {}
+        self.throttled: dict[str, int] = {}
+
+    def reset(self, enabled: bool = False) -> None:
+        with self.lock:
+            self.enabled = enabled
+            self.buckets.clear()
+            self.served.clear()
+            self.throttled.clear()
+
+    def admit(self, req: dict[str, Any]) -> bool:
+        """Whether the request gets a token (always, when off or for another service)."""
+        if not self.enabled or req.get("service") != "organizations":
+            return True
+        action = req.get("action") or ""
+        row = next((i for i, (ops, _, _) in enumerate(ORG_QUOTAS) if action in ops), None)
+        if row is None:
+            return True
+        _, rate, burst = ORG_QUOTAS[row]
+        now = time.monotonic()
+        with self.lock:
+            bucket = self.buckets.setdefault((req.get("account_id") or "", row), [float(burst), now])
+            bucket[0] = min(float(burst), bucket[0] + (now - bucket[1]) * rate)
+            bucket[1] = now
+            if bucket[0] >= 1.0:
+                bucket[0] -= 1.0
+                self.served[action] = self.served.get(action, 0) + 1
+                return True
+            self.throttled[action] = self.throttled.get(action, 0) + 1
+            return False
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            return {"enabled": self.enabled, "served": dict(self.served), "throttled": dict(self.throttled)}
+
+
+THROTTLED = {
+    "error_code": "TooManyRequestsException",
+    "http_status": 400,
+    "message": "You have sent too many requests in too short a period of time. The quota helps protect against "
+               "denial-of-service attacks. Try again later.",
+}
 
 
 class State:
@@ -297,6 +367,9 @@ class Emulator:
         self.moto = DomainDispatcherApplication(create_backend_app)
         self.state = State()
         self.hub = SecurityHub()
+        self.quotas = Quotas()
+        # --org-quotas: whether a reset leaves the quotas on.
+        self.org_quotas = False
         self.url = ""
 
     # ---- WSGI entry point -------------------------------------------------------------------------------
@@ -330,6 +403,8 @@ class Emulator:
                 return [payload]
             if fault and fault.get("error_code"):
                 return self.respond_error(start_response, req, fault)
+            if not self.quotas.admit(req):
+                return self.respond_error(start_response, req, THROTTLED)
             denied = self.authorize(environ, body, req) or self.missing_role(body, req)
             if denied:
                 return self.respond_error(start_response, req, denied)
@@ -536,6 +611,7 @@ class Emulator:
             self.state.reset()
             with self.hub.lock:
                 self.hub.reset()
+            self.quotas.reset(self.org_quotas)
             return {"ok": True}
         if (method, route) == ("POST", "seed"):
             result = Seeder(self.url, self.state).seed(args)
@@ -602,6 +678,15 @@ class Emulator:
             with self.state.lock:
                 self.state.faults.clear()
             return {"ok": True}
+        if (method, route) == ("POST", "quotas"):
+            self.quotas.reset(bool(args.get("organizations", False)))
+            return self.quotas.snapshot()
+        if (method, route) == ("GET", "quotas"):
+            return self.quotas.snapshot()
+        if (method, route) == ("GET", "export"):
+            with self.state.lock:
+                root_keys = {a: list(k) for a, k in self.state.root_keys.items()}
+            return export(root_keys)
         if (method, route) == ("GET", "requests"):
             with self.state.lock:
                 return {"max_in_flight": self.state.max_in_flight, "requests": list(self.state.requests)}
@@ -705,6 +790,41 @@ def list_keys(account_id: str) -> dict[str, list[dict[str, str]]]:
     """Every user's keys in an account, as moto holds them: what remediation tests check directly."""
     return {user.name: [{"access_key_id": k.access_key_id, "status": k.status} for k in user.access_keys]
             for user in iam_backend(account_id).users.values()}
+
+
+def export(root_keys: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """The management account's organization and every member's IAM users, in the simulator's spec format."""
+    backend = organizations_backends[MANAGEMENT_ACCOUNT]["aws"]
+    org = backend.org
+    stamp = lambda t: t.strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
+    accounts = [{"id": a.id, "name": a.name, "email": a.email, "state": a.state, "parent_id": a.parent_id}
+                for a in backend.accounts]
+    iam = {}
+    for account in accounts:
+        users = []
+        for user in iam_backend(account["id"]).users.values():
+            keys = []
+            for key in user.access_keys:
+                used = key.last_used
+                keys.append({
+                    "id": key.access_key_id, "status": key.status, "created": stamp(key.create_date),
+                    "last_rotated": stamp(getattr(key, "keyaudit_last_rotated", None) or key.create_date),
+                    "last_used": {"date": stamp(used.timestamp), "region": used.region, "service": used.service}
+                    if used else None,
+                })
+            tags = {t["Key"]: t["Value"] for t in iam_backend(account["id"]).list_user_tags(user.name)}
+            users.append({"name": user.name, "arn": user.arn, "created": stamp(user.create_date), "keys": keys,
+                          "tags": tags})
+        iam[account["id"]] = {"users": users, "root_keys": root_keys.get(account["id"], [])}
+    return {
+        "organization": {
+            "id": org.id, "management_account_id": org.master_account_id, "root_id": org.root_id,
+            "ous": [{"id": ou.id, "name": ou.name, "parent_id": ou.parent_id} for ou in backend.ou
+                    if ou.id != org.root_id],
+            "accounts": accounts,
+        },
+        "iam": iam,
+    }
 
 
 def set_account_state(account_id: str, state: str) -> dict[str, Any]:
@@ -881,10 +1001,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port (default 0: any free port)")
+    parser.add_argument("--org-quotas", action="store_true",
+                        help="enforce AWS Organizations' published throttling limits (per calling account)")
     args = parser.parse_args()
     if not args.host.startswith("127.") and args.host not in ("localhost", "::1"):
         parser.error("the emulator binds to loopback only")
     emulator = Emulator()
+    emulator.org_quotas = args.org_quotas
+    emulator.quotas.reset(args.org_quotas)
     SkewedClockHandler.state = emulator.state
     server = make_server(args.host, args.port, emulator, threaded=True, request_handler=SkewedClockHandler)
     emulator.url = f"http://{args.host}:{server.server_port}"
