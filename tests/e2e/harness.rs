@@ -141,6 +141,11 @@ impl Emulator {
         command.output().expect("run keyaudit")
     }
 
+    /// Like [`Emulator::command`], run in the directory `dir`.
+    pub(crate) fn command_in(&self, dir: &Path, args: &[&str]) -> Output {
+        self.prepare(args).current_dir(dir).output().expect("run keyaudit")
+    }
+
     /// Like [`Emulator::command`], without the environment variables `unset`.
     pub(crate) fn command_without(&self, args: &[&str], unset: &[&str]) -> Output {
         let mut command = self.prepare(args);

@@ -13,6 +13,7 @@ mod preflight;
 mod quotas;
 mod remediation;
 mod rotation;
+mod s3;
 mod scheduled;
 mod securityhub;
 mod simulator;

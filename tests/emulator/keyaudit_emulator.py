@@ -41,6 +41,8 @@ application (``DomainDispatcherApplication(create_backend_app)``) behind a small
   GET    /_keyaudit/export           the organization (OUs, accounts with their parents and states) and every
                                      account's IAM users (keys, last uses, tags, root keys), as the benchmark's
                                      simulator (bench/simulator) takes them: the same organization served there
+  GET    /_keyaudit/s3/objects       {bucket}: the bucket's objects as S3 stores them (key, size, content type,
+                                     server-side encryption, KMS key id, the body as text)
   GET    /_keyaudit/requests         the request log: time, service, action, account (and IAM user) of every AWS call
   DELETE /_keyaudit/requests         clear the request log
 
@@ -54,6 +56,9 @@ the generation time.
 Security Hub's finding calls (BatchImportFindings, GetFindings, BatchUpdateFindings) are answered by securityhub.py
 as AWS documents them (a new finding's workflow is set by its import, an existing one's only by
 BatchUpdateFindings), not by moto's Security Hub.
+
+S3 checks `x-amz-expected-bucket-owner` as AWS documents it (moto ignores it): a bucket owned by another account
+answers 403 AccessDenied.
 
 Requests are matched by service (SigV4 credential scope), action (X-Amz-Target or the Action= form field) and
 account (the RoleArn of AssumeRole, else the account that owns the signing access key).
@@ -90,6 +95,7 @@ from moto.iam.models import get_account_id_from, iam_backends
 from moto.moto_api._internal.models import moto_api_backend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.organizations.models import organizations_backends
+from moto.s3.models import s3_backends
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import WSGIRequestHandler, make_server
@@ -260,6 +266,11 @@ def describe_request(environ: dict[str, Any], body: bytes) -> dict[str, Any]:
     elif not target and body:
         form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
     action = target.rsplit(".", 1)[-1] if target else form.get("Action")
+    if service == "s3":  # path-style: /BUCKET/KEY
+        _, _, key = environ.get("PATH_INFO", "").lstrip("/").partition("/")
+        method = environ.get("REQUEST_METHOD", "")
+        action = {"PUT": "PutObject", "GET": "GetObject", "HEAD": "HeadObject", "DELETE": "DeleteObject"}.get(
+            method) if key else {"PUT": "CreateBucket", "HEAD": "HeadBucket"}.get(method)
     account_id = None
     role_arn = form.get("RoleArn")
     if role_arn and ROLE_ARN_RE.match(role_arn):
@@ -275,7 +286,11 @@ def error_response(req: dict[str, Any], fault: dict[str, Any]) -> tuple[str, lis
     status = int(fault.get("http_status", 400))
     reason = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 409: "Conflict", 410: "Gone"}.get(status, "Error")
     request_id = str(uuid.uuid4())
-    if req.get("service") in ("iam", "sts"):
+    if req.get("service") == "s3":
+        body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message>'
+                f"<RequestId>{request_id}</RequestId></Error>")
+        headers = [("Content-Type", "application/xml"), ("x-amz-request-id", request_id)]
+    elif req.get("service") in ("iam", "sts"):
         xmlns = IAM_XMLNS[req["service"]]
         body = (
             f'<ErrorResponse xmlns="{xmlns}"><Error><Type>Sender</Type><Code>{code}</Code>'
@@ -405,7 +420,8 @@ class Emulator:
                 return self.respond_error(start_response, req, fault)
             if not self.quotas.admit(req):
                 return self.respond_error(start_response, req, THROTTLED)
-            denied = self.authorize(environ, body, req) or self.missing_role(body, req)
+            denied = (self.authorize(environ, body, req) or self.missing_role(body, req)
+                      or self.bucket_owner(environ, req))
             if denied:
                 return self.respond_error(start_response, req, denied)
             if req.get("service") == "iam" and req.get("action") in ("GenerateCredentialReport", "GetCredentialReport"):
@@ -473,6 +489,18 @@ class Emulator:
                 code = "AccessDeniedException"  # the JSON services' name for it
             return {"error_code": code, "http_status": e.code, "message": getattr(e, "message", str(e))}
         return None
+
+    @staticmethod
+    def bucket_owner(environ: dict[str, Any], req: dict[str, Any]) -> dict[str, Any] | None:
+        """S3's ExpectedBucketOwner: the bucket must belong to that account, else AccessDenied (403)."""
+        expected = environ.get("HTTP_X_AMZ_EXPECTED_BUCKET_OWNER")
+        if req.get("service") != "s3" or not expected:
+            return None
+        bucket = environ.get("PATH_INFO", "").lstrip("/").partition("/")[0]
+        owner = s3_backends.bucket_accounts.get(bucket)
+        if owner is None or owner[1] == expected:
+            return None
+        return {"error_code": "AccessDenied", "http_status": 403, "message": "Access Denied"}
 
     @staticmethod
     def missing_role(body: bytes, req: dict[str, Any]) -> dict[str, Any] | None:
@@ -687,6 +715,8 @@ class Emulator:
             with self.state.lock:
                 root_keys = {a: list(k) for a, k in self.state.root_keys.items()}
             return export(root_keys)
+        if (method, route) == ("GET", "s3/objects"):
+            return s3_objects(args["bucket"])
         if (method, route) == ("GET", "requests"):
             with self.state.lock:
                 return {"max_in_flight": self.state.max_in_flight, "requests": list(self.state.requests)}
@@ -827,6 +857,15 @@ def export(root_keys: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     }
 
 
+def s3_objects(bucket_name: str) -> list[dict[str, Any]]:
+    owner = s3_backends.bucket_accounts[bucket_name]
+    bucket = s3_backends[owner[1]][owner[0]].get_bucket(bucket_name)
+    return [{"key": key.name, "size": len(key.value), "content_type": key.metadata.get("Content-Type"),
+             "sse": key.encryption, "kms_key_id": key.kms_key_id, "owner": owner[1],
+             "body": key.value.decode("utf-8", "replace")}
+            for key in bucket.keys.values()]
+
+
 def set_account_state(account_id: str, state: str) -> dict[str, Any]:
     status = {"ACTIVE": "ACTIVE", "PENDING_ACTIVATION": "ACTIVE", "PENDING_CLOSURE": "PENDING_CLOSURE"}.get(state, "SUSPENDED")
     for backends in organizations_backends.values():
@@ -845,6 +884,9 @@ class Seeder:
            "accounts": [ACCOUNT], "ous": [OU]}
       "sns_topics": [NAME]: SNS topics created in the management account (us-east-1); their ARNs are returned.
       "ses_identities": [ADDRESS]: SES identities verified in the management account (us-east-1).
+      "buckets": [{"name": str, "account_id"?: 12 digits}]: S3 buckets (us-east-1), the management account's
+      unless another account is named.
+      "kms_keys": [NAME]: KMS keys created in the management account; their ARNs are returned by name.
       "roles": [NAME]: roles created (path /, trusting the management account) in every member account the
       seeder creates, beside the OrganizationAccountAccessRole that Organizations creates: AssumeRole of a role
       that does not exist is AccessDenied, as on AWS.
@@ -900,6 +942,16 @@ class Seeder:
             self.result.setdefault("sns_topics", {})[topic] = arn
         for identity in spec.get("ses_identities", []):
             self.client("sesv2").create_email_identity(EmailIdentity=identity)
+        for bucket in spec.get("buckets", []):
+            s3 = self.client("s3")
+            if bucket.get("account_id"):
+                owner = bucket["account_id"]
+                s3.meta.events.register("before-send.s3.*", lambda request, **_: request.headers.__setitem__(
+                    "x-moto-account-id", owner))
+            s3.create_bucket(Bucket=bucket["name"])
+        for name in spec.get("kms_keys", []):
+            arn = self.client("kms").create_key(Description=name)["KeyMetadata"]["Arn"]
+            self.result.setdefault("kms_keys", {})[name] = arn
         self.populate(org, root, "/Root", spec)
         return self.result
 

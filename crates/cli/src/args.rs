@@ -544,6 +544,20 @@ pub(crate) struct ScanArgs {
     #[arg(long, env = "KEYAUDIT_OUTPUT_DIR", value_name = "DIR", help_heading = "Output")]
     pub(crate) output_dir: Option<std::path::PathBuf>,
 
+    /// S3 outputs (FORMAT=s3://BUCKET/KEY, --output-dir s3://BUCKET/PREFIX): server-side encryption, AES256
+    /// (SSE-S3) or aws:kms (SSE-KMS; with --s3-kms-key-id, that key) [default: AES256].
+    #[arg(long, env = "KEYAUDIT_S3_SSE", value_enum, help_heading = "Output")]
+    pub(crate) s3_sse: Option<SseArg>,
+
+    /// S3 outputs: the KMS key (id, ARN or alias ARN) of SSE-KMS; implies --s3-sse aws:kms.
+    #[arg(long, env = "KEYAUDIT_S3_KMS_KEY_ID", value_name = "KEY", help_heading = "Output")]
+    pub(crate) s3_kms_key_id: Option<String>,
+
+    /// S3 outputs: the account that must own the bucket (S3's ExpectedBucketOwner): a bucket of anyone else is
+    /// refused, and the report is kept locally.
+    #[arg(long, env = "KEYAUDIT_S3_EXPECTED_OWNER", value_name = "ACCOUNT", help_heading = "Output")]
+    pub(crate) s3_expected_owner: Option<String>,
+
     /// SARIF: also report passing findings, as results of kind "pass".
     #[arg(long, env = "KEYAUDIT_SARIF_INCLUDE_PASS", help_heading = "Output")]
     pub(crate) sarif_include_pass: bool,
@@ -564,4 +578,17 @@ pub(crate) struct ScanArgs {
     /// BatchImportFindings calls per second per account (AWS allows 10, bursts of 30) [default: 5].
     #[arg(long, env = "KEYAUDIT_SECURITYHUB_RPS", value_name = "N", help_heading = "Security Hub")]
     pub(crate) securityhub_rps: Option<u32>,
+}
+
+/// `--s3-sse`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+pub(crate) enum SseArg {
+    /// SSE-S3.
+    #[value(name = "AES256")]
+    #[serde(rename = "AES256")]
+    Aes256,
+    /// SSE-KMS.
+    #[value(name = "aws:kms")]
+    #[serde(rename = "aws:kms")]
+    AwsKms,
 }

@@ -10,6 +10,7 @@ use aws_config::identity::IdentityCache;
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::profile::ProfileFileRegionProvider;
 use aws_config::retry::RetryConfig;
+use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
@@ -43,6 +44,10 @@ pub(crate) async fn base_config(aws: &AwsSettings) -> (SdkConfig, bool) {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(region)
         .retry_config(RetryConfig::standard().with_max_attempts(aws.max_attempts))
+        // A request waits for its token bucket (and for throttling to pass) at the wire before its body is sent;
+        // the SDK's stall detection on uploads would read that wait as a stalled upload and fail the call. Our
+        // request bodies are small and whole in memory: only downloads are watched.
+        .stalled_stream_protection(StalledStreamProtectionConfig::enabled().upload_enabled(false).build())
         .http_client(https_client());
     if let Some(profile) = &aws.profile {
         loader = loader.profile_name(profile);

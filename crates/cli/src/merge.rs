@@ -13,6 +13,12 @@ use crate::{ExitStatus, Failure};
 
 pub(crate) fn run(args: &MergeArgs) -> Result<ExitStatus, Failure> {
     let outputs = OutputSpec::parse_all(&args.outputs, args.output_dir.as_deref()).map_err(Failure::usage)?;
+    if outputs.iter().any(OutputSpec::is_s3) {
+        return Err(Failure::usage(anyhow!(
+            "--output s3://…: keyaudit merge writes local files; upload them with `aws s3 cp`, or let each `keyaudit \
+             scan` write to S3"
+        )));
+    }
     refuse_overwriting_inputs(&args.reports, &outputs).map_err(Failure::usage)?;
     let fail_on = FailOn::from(args.fail_on.unwrap_or(FailOnArg::Fail));
     let mut inputs = Vec::with_capacity(args.reports.len());

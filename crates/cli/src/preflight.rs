@@ -175,6 +175,9 @@ async fn check_account(
 
 pub(crate) async fn run(settings: Settings) -> Result<ExitStatus, Failure> {
     let outputs: Vec<&OutputSpec> = settings.outputs.iter().collect();
+    if outputs.iter().any(|s| s.is_s3()) {
+        return Err(Failure::usage(anyhow!("--output s3://…: preflight writes to stdout or local files")));
+    }
     if let Some(other) = outputs.iter().find(|s| !matches!(s.format, Format::Table | Format::Json)) {
         return Err(Failure::usage(anyhow!(
             "--output: preflight writes a table or JSON, not {:?}",

@@ -53,10 +53,21 @@ pub(crate) fn now() -> Timestamp {
 
 pub(crate) async fn run(settings: Settings, quiet: bool) -> Result<ExitStatus, Failure> {
     let report = collect(&settings, quiet).await?;
-    write_all(&settings.outputs, &report, &settings.output_options, true)
+    let uploads = write_all(&settings.outputs, &report, &settings.output_options, true)
         .context("writing the report")
         .map_err(Failure::incomplete)?;
-    let status = ExitStatus::from(report.outcome(settings.fail_on));
+    let mut status = ExitStatus::from(report.outcome(settings.fail_on));
+    if !uploads.is_empty() {
+        let (base, _) = crate::aws::base_config(&settings.aws()).await;
+        let store = crate::output::s3::SdkS3::new(&base, settings.s3.clone());
+        let problems = crate::output::s3::upload_all(&store, uploads, std::path::Path::new(UNSENT_DIR)).await;
+        for problem in &problems {
+            tracing::error!("{problem}");
+        }
+        if !problems.is_empty() {
+            status = ExitStatus::Incomplete;
+        }
+    }
     if let Some((region, rps)) = &settings.push_securityhub {
         let pushed = crate::securityhub::push(&settings, &report, region.as_deref(), *rps).await;
         for problem in &pushed.problems {
@@ -78,6 +89,9 @@ pub(crate) async fn run(settings: Settings, quiet: bool) -> Result<ExitStatus, F
     }
     Ok(status)
 }
+
+/// Where a report bound for S3 waits for its upload (in the working directory), and stays if it fails.
+const UNSENT_DIR: &str = "keyaudit-unsent";
 
 /// Discovers and scans the organization and builds the report (exceptions and baseline applied); streamed
 /// outputs are written as accounts finish, the others are left to the caller.

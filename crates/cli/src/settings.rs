@@ -68,6 +68,9 @@ struct FileConfig {
     output_dir: Option<std::path::PathBuf>,
     sarif_include_pass: Option<bool>,
     ocsf_include_pass: Option<bool>,
+    s3_sse: Option<crate::args::SseArg>,
+    s3_kms_key_id: Option<String>,
+    s3_expected_owner: Option<String>,
 }
 
 /// `[grace-days]` in the settings file: days by severity, each optional.
@@ -144,6 +147,8 @@ pub(crate) struct Settings {
     pub(crate) throttle_patience: Duration,
     pub(crate) outputs: Vec<OutputSpec>,
     pub(crate) output_options: OutputOptions,
+    /// How S3 outputs are written.
+    pub(crate) s3: crate::output::s3::S3Options,
     /// `--suppressions`: the file and its entries.
     pub(crate) suppressions: Option<(std::path::PathBuf, Suppressions)>,
     /// `--baseline`: the report it names (a file, or the newest in a directory), or a first run.
@@ -335,6 +340,11 @@ impl Settings {
             exclude: account_ids("--exclude-account", &list(&args.exclude_accounts, file.exclude_account))?,
         };
         let outputs = OutputSpec::parse_all(&list(&args.outputs, file.output), output_dir.as_deref())?;
+        let s3 = s3_options(
+            args.s3_sse.or(file.s3_sse),
+            pick(args.s3_kms_key_id.clone(), file.s3_kms_key_id),
+            pick(args.s3_expected_owner.clone(), file.s3_expected_owner),
+        )?;
         let output_options = OutputOptions {
             sarif_include_pass: args.sarif_include_pass || file.sarif_include_pass.unwrap_or(false),
             ocsf_include_pass: args.ocsf_include_pass || file.ocsf_include_pass.unwrap_or(false),
@@ -384,10 +394,30 @@ impl Settings {
             throttle_patience,
             outputs,
             output_options,
+            s3,
             suppressions,
             baseline,
         })
     }
+}
+
+/// `--s3-sse`, `--s3-kms-key-id`, `--s3-expected-owner`: a key implies SSE-KMS; SSE-S3 with a key is a
+/// contradiction; the owner is a 12-digit account id.
+fn s3_options(
+    sse: Option<crate::args::SseArg>,
+    kms_key_id: Option<String>,
+    expected_owner: Option<String>,
+) -> Result<crate::output::s3::S3Options> {
+    use crate::args::SseArg;
+    if sse == Some(SseArg::Aes256) && kms_key_id.is_some() {
+        bail!("--s3-kms-key-id: SSE-KMS needs --s3-sse aws:kms (or no --s3-sse), not AES256");
+    }
+    if let Some(owner) = &expected_owner {
+        keyaudit_core::ids::AccountId::parse(owner)
+            .map_err(|e| anyhow::anyhow!("--s3-expected-owner {owner}: {e}; expected a 12-digit account id"))?;
+    }
+    let kms = sse == Some(SseArg::AwsKms) || kms_key_id.is_some();
+    Ok(crate::output::s3::S3Options { kms_key_id, kms, expected_owner })
 }
 
 /// `--owner-tags`: comma-separated IAM tag keys (1 to 128 characters each); "" means none.

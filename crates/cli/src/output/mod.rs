@@ -21,6 +21,7 @@ mod html;
 mod json;
 mod ndjson;
 mod ocsf;
+pub(crate) mod s3;
 mod sarif;
 mod spec;
 mod table;
@@ -78,7 +79,8 @@ pub(crate) fn open_streams(
 ) -> Result<Vec<NdjsonStream>> {
     specs
         .iter()
-        .filter(|s| s.format == Format::Ndjson)
+        // An S3 target gets its NDJSON whole when the scan ends (one PutObject: an object is never half-written).
+        .filter(|s| s.format == Format::Ndjson && !s.is_s3())
         .map(|s| {
             let out: Box<dyn Write + Send> = match s.path(report_start, false) {
                 None => Box::new(std::io::stdout()),
@@ -98,11 +100,38 @@ pub(crate) fn open_streams(
         .collect()
 }
 
-/// Writes every requested output; NDJSON only when `streamed` is false (a scan has streamed it already).
-pub(crate) fn write_all(specs: &[OutputSpec], report: &Report, opts: &OutputOptions, streamed: bool) -> Result<()> {
+/// A rendered output for S3, uploaded by [`s3::upload_all`].
+pub(crate) struct Upload {
+    pub(crate) format: Format,
+    pub(crate) object: spec::S3Location,
+    pub(crate) bytes: Vec<u8>,
+    /// The same format written to a local file in this run, if it was.
+    pub(crate) local: Option<std::path::PathBuf>,
+}
+
+/// Writes every requested local output (NDJSON only when `streamed` is false: a scan has streamed it already) and
+/// returns the S3 ones rendered, for [`s3::upload_all`].
+pub(crate) fn write_all(
+    specs: &[OutputSpec],
+    report: &Report,
+    opts: &OutputOptions,
+    streamed: bool,
+) -> Result<Vec<Upload>> {
     use std::io::IsTerminal;
-    for spec in specs.iter().filter(|s| !(streamed && s.format == Format::Ndjson)) {
-        let merged = matches!(report.run.scope, keyaudit_core::report::Scope::Merged(_));
+    let merged = matches!(report.run.scope, keyaudit_core::report::Scope::Merged(_));
+    let mut uploads = Vec::new();
+    for spec in specs.iter().filter(|s| !(streamed && s.format == Format::Ndjson && !s.is_s3())) {
+        if let Some(object) = spec.object(report.run.started_at, merged) {
+            let local =
+                specs.iter().filter(|s| s.format == spec.format).find_map(|s| s.path(report.run.started_at, merged));
+            uploads.push(Upload {
+                format: spec.format,
+                object,
+                bytes: render(spec.format, report, opts, false)?,
+                local,
+            });
+            continue;
+        }
         match spec.path(report.run.started_at, merged) {
             None => {
                 let color = std::io::stdout().is_terminal();
@@ -116,7 +145,7 @@ pub(crate) fn write_all(specs: &[OutputSpec], report: &Report, opts: &OutputOpti
             }
         }
     }
-    Ok(())
+    Ok(uploads)
 }
 
 /// Writes to stdout. A reader that went away (`keyaudit scan | head`) is not an error: the output simply ends

@@ -48,6 +48,59 @@ impl Format {
     fn extension(self) -> &'static str {
         Self::ALL.iter().find(|(_, f, _)| *f == self).map_or("out", |(.., ext)| ext)
     }
+
+    /// The `Content-Type` of an uploaded file.
+    pub(crate) fn content_type(self) -> &'static str {
+        match self {
+            Format::Table => "text/plain; charset=utf-8",
+            Format::Json | Format::Ocsf | Format::Asff => "application/json",
+            Format::Sarif => "application/sarif+json",
+            Format::Csv => "text/csv; charset=utf-8",
+            Format::Ndjson => "application/x-ndjson",
+            Format::Html => "text/html; charset=utf-8",
+        }
+    }
+}
+
+/// An S3 object (or, for `--output-dir`, a prefix): `s3://BUCKET/KEY`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct S3Location {
+    pub(crate) bucket: String,
+    pub(crate) key: String,
+}
+
+impl S3Location {
+    /// `value` as an S3 location, if it is one (`s3://…`); `what` names the flag in errors. An object's key must
+    /// name an object (`prefix: false`); a prefix may be empty and gets a trailing `/`.
+    pub(crate) fn parse(value: &str, what: &str, prefix: bool) -> Result<Option<Self>> {
+        let Some(rest) = value.strip_prefix("s3://") else { return Ok(None) };
+        let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+        let valid_bucket = (3..=63).contains(&bucket.len())
+            && bucket.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+            && bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && bucket.ends_with(|c: char| c.is_ascii_alphanumeric());
+        if !valid_bucket {
+            bail!(
+                "{what} {value}: {bucket:?} is not an S3 bucket name (3 to 63 lowercase letters, digits, dots and \
+                 hyphens); expected s3://BUCKET/{}",
+                if prefix { "PREFIX" } else { "KEY" }
+            );
+        }
+        let key = if prefix {
+            if key.is_empty() || key.ends_with('/') { key.to_owned() } else { format!("{key}/") }
+        } else if key.is_empty() || key.ends_with('/') {
+            bail!("{what} {value}: expected s3://BUCKET/KEY, the key of an object (a prefix is --output-dir's)");
+        } else {
+            key.to_owned()
+        };
+        Ok(Some(Self { bucket: bucket.to_owned(), key }))
+    }
+}
+
+impl std::fmt::Display for S3Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "s3://{}/{}", self.bucket, self.key)
+    }
 }
 
 /// Where one format goes.
@@ -57,6 +110,10 @@ pub(crate) enum Target {
     File(PathBuf),
     /// `--output-dir`: a timestamped file in this directory, named when the run starts.
     Dir(PathBuf),
+    /// `FORMAT=s3://BUCKET/KEY`: one object, uploaded when the report is complete.
+    S3(S3Location),
+    /// `--output-dir s3://BUCKET/PREFIX`: an object named as a file in `Dir` would be, under the prefix.
+    S3Dir(S3Location),
 }
 
 /// One `--output FORMAT[=PATH]`.
@@ -85,11 +142,22 @@ impl OutputSpec {
     /// Parses every `--output`. Without `--output`: a table on stdout (and JSON into `--output-dir`, if given).
     /// Formats without a path go to `--output-dir` when it is given, else to stdout (at most one may).
     pub(crate) fn parse_all(values: &[String], output_dir: Option<&Path>) -> Result<Vec<Self>> {
-        let mut specs: Vec<Self> = values.iter().map(|v| Self::parse(v, output_dir)).collect::<Result<_>>()?;
+        let s3_dir = match output_dir.and_then(Path::to_str) {
+            Some(dir) => S3Location::parse(dir, "--output-dir", true)?,
+            None => None,
+        };
+        let output_dir = output_dir.filter(|_| s3_dir.is_none());
+        let dir_target = |dir: Option<&Path>| match (&s3_dir, dir) {
+            (Some(s3), _) => Some(Target::S3Dir(s3.clone())),
+            (None, Some(dir)) => Some(Target::Dir(dir.to_owned())),
+            (None, None) => None,
+        };
+        let mut specs: Vec<Self> =
+            values.iter().map(|v| Self::parse(v, dir_target(output_dir))).collect::<Result<_>>()?;
         if specs.is_empty() {
             specs.push(Self { format: Format::Table, target: Target::Stdout });
-            if let Some(dir) = output_dir {
-                specs.push(Self { format: Format::Json, target: Target::Dir(dir.to_owned()) });
+            if let Some(target) = dir_target(output_dir) {
+                specs.push(Self { format: Format::Json, target });
             }
         }
         if specs.iter().filter(|s| s.target == Target::Stdout).count() > 1 {
@@ -114,7 +182,7 @@ impl OutputSpec {
         Ok(specs)
     }
 
-    fn parse(value: &str, output_dir: Option<&Path>) -> Result<Self> {
+    fn parse(value: &str, dir: Option<Target>) -> Result<Self> {
         let (name, path) = match value.split_once('=') {
             Some((name, path)) => (name, Some(path)),
             None => (value, None),
@@ -123,10 +191,13 @@ impl OutputSpec {
         let format = Format::parse(name.trim()).ok_or_else(|| {
             anyhow!("--output {value:?}: unknown format {name:?}; expected one of {}", names.join(", "))
         })?;
-        let target = match (path, output_dir) {
+        let target = match (path, dir) {
             (Some("-"), _) => Target::Stdout,
-            (Some(p), _) if !p.is_empty() => Target::File(PathBuf::from(p)),
-            (_, Some(dir)) => Target::Dir(dir.to_owned()),
+            (Some(p), _) if !p.is_empty() => match S3Location::parse(p, "--output", false)? {
+                Some(object) => Target::S3(object),
+                None => Target::File(PathBuf::from(p)),
+            },
+            (_, Some(dir)) => dir,
             (_, None) => Target::Stdout,
         };
         Ok(Self { format, target })
@@ -140,19 +211,40 @@ impl OutputSpec {
         }
     }
 
-    /// The file this spec writes to (`None` for stdout), given the run's start time for `--output-dir` names
-    /// (`keyaudit-merged-<time>` for a merged report, so that it never replaces one of the reports it merges).
+    /// The file this spec writes to (`None` for stdout and S3), given the run's start time for `--output-dir`
+    /// names (`keyaudit-merged-<time>` for a merged report, so that it never replaces one of the reports it merges).
     pub(crate) fn path(&self, started_at: Timestamp, merged: bool) -> Option<PathBuf> {
         match &self.target {
-            Target::Stdout => None,
+            Target::Stdout | Target::S3(_) | Target::S3Dir(_) => None,
             Target::File(p) => Some(p.clone()),
-            Target::Dir(dir) => Some(dir.join(format!(
-                "keyaudit-{}{}.{}",
-                if merged { "merged-" } else { "" },
-                started_at.strftime("%Y%m%dT%H%M%SZ"),
-                self.format.extension()
-            ))),
+            Target::Dir(dir) => Some(dir.join(self.file_name(started_at, merged))),
         }
+    }
+
+    /// The S3 object this spec uploads to, if any.
+    pub(crate) fn object(&self, started_at: Timestamp, merged: bool) -> Option<S3Location> {
+        match &self.target {
+            Target::S3(object) => Some(object.clone()),
+            Target::S3Dir(prefix) => Some(S3Location {
+                bucket: prefix.bucket.clone(),
+                key: format!("{}{}", prefix.key, self.file_name(started_at, merged)),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Whether this spec goes to S3.
+    pub(crate) fn is_s3(&self) -> bool {
+        matches!(self.target, Target::S3(_) | Target::S3Dir(_))
+    }
+
+    fn file_name(&self, started_at: Timestamp, merged: bool) -> String {
+        format!(
+            "keyaudit-{}{}.{}",
+            if merged { "merged-" } else { "" },
+            started_at.strftime("%Y%m%dT%H%M%SZ"),
+            self.format.extension()
+        )
     }
 }
 
@@ -237,6 +329,33 @@ mod tests {
         let err = prepare(&under_a_file).unwrap_err();
         assert!(err.to_string().starts_with("--output-dir "), "{err}");
         assert!(err.to_string().contains("cannot create the directory"), "{err}");
+    }
+
+    #[test]
+    fn s3_targets_parse_and_name_objects_as_files() {
+        let started: Timestamp = "2026-11-28T12:00:00Z".parse().unwrap();
+        let specs = OutputSpec::parse_all(&["json=s3://reports/weekly/r.json".into()], None).unwrap();
+        let object = S3Location { bucket: "reports".into(), key: "weekly/r.json".into() };
+        assert_eq!(specs[0].target, Target::S3(object.clone()));
+        assert_eq!((specs[0].object(started, false), specs[0].path(started, false)), (Some(object), None));
+        let dir = PathBuf::from("s3://reports/daily");
+        let specs = OutputSpec::parse_all(&["csv".into()], Some(&dir)).unwrap();
+        assert_eq!(
+            specs[0].object(started, false).unwrap().to_string(),
+            "s3://reports/daily/keyaudit-20261128T120000Z.csv"
+        );
+        prepare(&specs).unwrap();
+        assert!(!Path::new("s3:").exists(), "an S3 prefix is not a directory");
+        let defaults = OutputSpec::parse_all(&[], Some(&dir)).unwrap();
+        assert!(defaults[1].is_s3(), "JSON to the S3 prefix when no -o is given");
+        for (value, says) in [
+            ("json=s3://Reports/r.json", "\"Reports\" is not an S3 bucket name"),
+            ("json=s3://reports/", "expected s3://BUCKET/KEY, the key of an object"),
+            ("json=s3://reports", "expected s3://BUCKET/KEY"),
+        ] {
+            let err = OutputSpec::parse_all(&[value.into()], None).unwrap_err().to_string();
+            assert!(err.contains(says), "{value}: {err}");
+        }
     }
 
     #[test]

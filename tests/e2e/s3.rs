@@ -1,0 +1,157 @@
+//! Issue "Reports where the pipelines pick them up": S3 as an output target, read back from the emulator's S3.
+
+use serde_json::{Value, json};
+
+use crate::harness::{AS_OF, Emulator, Seeded};
+use crate::org_spec;
+
+const OTHER_ACCOUNT: &str = "210987654321";
+
+fn setup() -> (Emulator, Seeded) {
+    let emu = Emulator::start();
+    let mut spec = org_spec();
+    spec["buckets"] = json!([{"name": "reports"}, {"name": "theirs", "account_id": OTHER_ACCOUNT}]);
+    spec["kms_keys"] = json!(["reports"]);
+    let seeded = emu.seed(spec);
+    (emu, seeded)
+}
+
+fn objects(emu: &Emulator, bucket: &str) -> Vec<Value> {
+    emu.control("GET", "s3/objects", &json!({"bucket": bucket})).as_array().unwrap().clone()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn every_format_is_uploaded_whole_and_reads_back_equal_to_the_local_file() {
+    let (emu, _s) = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let formats = [
+        ("json", "json"),
+        ("sarif", "sarif"),
+        ("ocsf", "ocsf.json"),
+        ("asff", "asff.json"),
+        ("csv", "csv"),
+        ("ndjson", "ndjson"),
+        ("html", "html"),
+        ("table", "txt"),
+    ];
+    let mut args: Vec<String> = vec!["scan".into(), "--as-of".into(), AS_OF.into()];
+    for (format, ext) in formats {
+        args.extend(["-o".into(), format!("{format}={}", dir.path().join(format!("r.{ext}")).display())]);
+        args.extend(["-o".into(), format!("{format}=s3://reports/weekly/r.{ext}")]);
+    }
+    let out = emu.command_in(dir.path(), &args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let stored = objects(&emu, "reports");
+    assert_eq!(stored.len(), formats.len(), "{stored:?}");
+    for (format, ext) in formats {
+        let object = stored.iter().find(|o| o["key"] == format!("weekly/r.{ext}")).unwrap();
+        let local = std::fs::read_to_string(dir.path().join(format!("r.{ext}"))).unwrap();
+        let body = object["body"].as_str().unwrap();
+        if format == "ndjson" {
+            // The local file is streamed as accounts finish; the object is written whole at the end, in the
+            // report's order: the same lines.
+            let sorted = |text: &str| {
+                let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+                lines.sort();
+                lines
+            };
+            assert!(sorted(body) == sorted(&local), "ndjson: the object has the local file's lines");
+        } else {
+            assert!(body == local, "{format}: the object is the local file");
+        }
+        assert_eq!(object["sse"], "AES256", "SSE-S3 by default");
+        let content_type = object["content_type"].as_str().unwrap();
+        let expected = match format {
+            "json" | "ocsf" | "asff" => "application/json",
+            "sarif" => "application/sarif+json",
+            "csv" => "text/csv; charset=utf-8",
+            "ndjson" => "application/x-ndjson",
+            "html" => "text/html; charset=utf-8",
+            _ => "text/plain; charset=utf-8",
+        };
+        assert_eq!(content_type, expected, "{format}");
+    }
+    assert!(!dir.path().join("keyaudit-unsent").exists(), "nothing waits for an upload once it is done");
+}
+
+#[test]
+fn an_s3_output_dir_names_objects_as_files_and_sse_kms_carries_its_key() {
+    let (emu, s) = setup();
+    let key = s.0["kms_keys"]["reports"].as_str().unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "scan",
+        "--as-of",
+        AS_OF,
+        "-o",
+        "json",
+        "-o",
+        "csv",
+        "--output-dir",
+        "s3://reports/daily",
+        "--s3-kms-key-id",
+        &key,
+        "--s3-expected-owner",
+        "123456789012",
+    ];
+    let out = emu.command_in(dir.path(), &args);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let mut keys: Vec<String> =
+        objects(&emu, "reports").iter().map(|o| o["key"].as_str().unwrap().to_owned()).collect();
+    keys.sort();
+    assert_eq!(keys.len(), 2);
+    assert!(keys[0].starts_with("daily/keyaudit-") && keys[0].ends_with(".csv"), "{keys:?}");
+    assert!(keys[1].starts_with("daily/keyaudit-") && keys[1].ends_with(".json"), "{keys:?}");
+    for object in objects(&emu, "reports") {
+        assert_eq!((&object["sse"], &object["kms_key_id"]), (&json!("aws:kms"), &json!(key)), "{}", object["key"]);
+    }
+    let bad = emu.command_in(dir.path(), &["scan", "-o", "json=s3://reports/", "--as-of", AS_OF]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("--output s3://reports/: expected s3://BUCKET/KEY"), "{}", stderr(&bad));
+    let bad = emu.command_in(dir.path(), &["scan", "--s3-sse", "AES256", "--s3-kms-key-id", &key, "--as-of", AS_OF]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("--s3-kms-key-id: SSE-KMS needs --s3-sse aws:kms"), "{}", stderr(&bad));
+}
+
+#[test]
+fn a_bucket_of_another_owner_or_a_denied_put_keeps_the_report_locally_and_exits_3() {
+    let (emu, _s) = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["scan", "--as-of", AS_OF, "-o", "json=s3://theirs/r.json", "--s3-expected-owner", "123456789012"];
+    let out = emu.command_in(dir.path(), &args);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let kept = dir.path().join("keyaudit-unsent/r.json");
+    assert!(
+        stderr(&out).contains(
+            "s3://theirs/r.json: not uploaded (s3:PutObject to bucket theirs key r.json: AccessDenied: Access Denied); \
+             the report is kept at keyaudit-unsent/r.json"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&kept).unwrap()).unwrap();
+    assert_eq!(report["schema_version"], 1);
+    assert!(objects(&emu, "theirs").is_empty());
+
+    // A denied PutObject with a local copy written by the same run: that copy is named.
+    emu.fault(json!({"service": "s3", "action": "PutObject", "error_code": "AccessDenied", "http_status": 403,
+                     "message": "User is not authorized to perform: s3:PutObject"}));
+    let local = dir.path().join("local.csv");
+    let l = format!("csv={}", local.display());
+    let out = emu.command_in(dir.path(), &["scan", "--as-of", AS_OF, "-o", &l, "-o", "csv=s3://reports/r.csv"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "s3://reports/r.csv: not uploaded (s3:PutObject to bucket reports key r.csv: AccessDenied: \
+                               User is not authorized to perform: s3:PutObject); the report is kept at"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains(&local.display().to_string()), "{}", stderr(&out));
+    assert!(local.exists());
+}
