@@ -202,6 +202,7 @@ fn discovery_cross_checks_the_walk_with_one_listing_and_no_more() {
     let count = |action: &str| emu.requests().iter().filter(|(_, a, _)| a == action).count();
     assert_eq!(count("ListAccounts"), 1);
     assert_eq!(count("ListParents"), 0, "nothing moved: no account needs its parent looked up");
+    assert_eq!((count("DescribeOrganization"), count("ListRoots")), (1, 1), "the organization is asked for once");
 }
 
 #[test]

@@ -22,23 +22,26 @@ pub(crate) const STS_RATE: u32 = 600;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct OrgPaces(Vec<(&'static [&'static str], Pace)>);
 
-/// Tokens of each published burst keyaudit leaves unused by default: requests the network bunches up (sent at
-/// the rate, arriving closer together) then find AWS's bucket with these spare, never empty. At 5 requests per
-/// second, 2 tokens absorb 0.4 s of jitter; the rate, which sets the floor, stays AWS's.
-const BURST_RESERVE: u32 = 2;
+/// Tokens of each published burst keyaudit leaves unused by default (a quarter, at most 2): requests the network
+/// bunches up (sent at the rate, arriving closer together) then find AWS's bucket with these spare, never empty. At
+/// 5 requests per second, 2 tokens absorb 0.4 s of jitter; the rate, which sets the floor, stays AWS's. The small
+/// buckets (DescribeOrganization and ListRoots, bursts of 2, a few calls per run) keep their whole burst.
+fn burst_reserve(burst: u32) -> u32 {
+    (burst / 4).min(2)
+}
 
 /// Operations AWS publishes no limit for (none that keyaudit calls today) get the slowest published one.
 const UNLISTED: Pace = Pace::new(NonZeroU32::MIN, NonZeroU32::MIN);
 
 impl OrgPaces {
-    /// AWS's published paces (bursts less [`BURST_RESERVE`], at least 1), with `overrides` (`OPERATION=RATE[/BURST]`, from `--org-pace` or `org-pace` in the
+    /// AWS's published paces (bursts less [`burst_reserve`]), with `overrides` (`OPERATION=RATE[/BURST]`, from `--org-pace` or `org-pace` in the
     /// config file; an operation sets its whole row's bucket), each bucket's rate capped at `cap` (`--org-rps`).
     pub(crate) fn resolve(overrides: &[String], cap: Option<NonZeroU32>) -> Result<Self> {
         let mut rows: Vec<(&'static [&'static str], Pace)> = ORG_QUOTAS
             .iter()
             .map(|q| {
                 let n = |v: u32| NonZeroU32::new(v).unwrap_or(NonZeroU32::MIN);
-                (q.operations, Pace::new(n(q.rate), n(q.burst.saturating_sub(BURST_RESERVE))))
+                (q.operations, Pace::new(n(q.rate), n(q.burst - burst_reserve(q.burst))))
             })
             .collect();
         for value in overrides {
@@ -109,11 +112,11 @@ mod tests {
     fn aws_published_paces_are_the_default_and_each_row_is_overridable() {
         let paces = OrgPaces::resolve(&[], None).unwrap();
         let of = |p: &OrgPaces, op: &str| p.0.iter().find(|(ops, _)| ops.contains(&op)).unwrap().1;
-        // AWS's rates; its bursts less a reserve of 2 (at least 1).
+        // AWS's rates; its bursts less a reserve (a quarter, at most 2).
         assert_eq!(of(&paces, "ListAccounts"), Pace::new(n(8), n(10)));
         assert_eq!(of(&paces, "ListChildren"), Pace::new(n(6), n(8)));
         assert_eq!(of(&paces, "ListOrganizationalUnitsForParent"), Pace::new(n(5), n(6)));
-        assert_eq!(of(&paces, "ListRoots"), Pace::new(n(1), n(1)));
+        assert_eq!(of(&paces, "ListRoots"), Pace::new(n(1), n(2)));
         assert_eq!(paces.listing_rates(), ListingRates { for_parent: 5.0, children: 6.0, accounts: 8.0 });
 
         let set = OrgPaces::resolve(&["ListParents=3/4".into(), "ListChildren=2".into()], None).unwrap();
@@ -121,7 +124,7 @@ mod tests {
         assert_eq!(of(&set, "ListChildren"), Pace::new(n(2), n(2)));
         let capped = OrgPaces::resolve(&[], Some(n(4))).unwrap();
         assert_eq!(of(&capped, "ListAccounts"), Pace::new(n(4), n(4)));
-        assert_eq!(of(&capped, "ListRoots"), Pace::new(n(1), n(1)));
+        assert_eq!(of(&capped, "ListRoots"), Pace::new(n(1), n(2)));
 
         for (bad, says) in [
             ("ListAccounts", "expected OPERATION=RATE"),

@@ -140,12 +140,18 @@ where
 pub struct SdkOrganizations {
     client: aws_sdk_organizations::Client,
     calls: AtomicU32,
+    /// DescribeOrganization's answer, asked once per run (the scope is read before discovery, which needs it too).
+    organization: std::sync::OnceLock<Option<OrgInfo>>,
 }
 
 impl SdkOrganizations {
     /// A client with the caller's configuration.
     pub fn new(config: &aws_config::SdkConfig) -> Self {
-        Self { client: aws_sdk_organizations::Client::new(config), calls: AtomicU32::new(0) }
+        Self {
+            client: aws_sdk_organizations::Client::new(config),
+            calls: AtomicU32::new(0),
+            organization: std::sync::OnceLock::new(),
+        }
     }
 
     /// Calls made so far.
@@ -169,8 +175,11 @@ fn unit(action: &'static str, id: Option<&str>, name: Option<&str>) -> Result<Or
 impl OrganizationsApi for SdkOrganizations {
     async fn describe_organization(&self) -> Result<Option<OrgInfo>, DiscoveryError> {
         const ACTION: &str = "organizations:DescribeOrganization";
+        if let Some(known) = self.organization.get() {
+            return Ok(known.clone());
+        }
         self.before_call();
-        match self.client.describe_organization().send().await {
+        let answer = match self.client.describe_organization().send().await {
             Ok(out) => {
                 let org = out
                     .organization()
@@ -183,7 +192,8 @@ impl OrganizationsApi for SdkOrganizations {
             }
             Err(e) if aws_error::classify(e.code()) == ErrorClass::NotInOrganization => Ok(None),
             Err(e) => Err(api_error(ACTION, e)),
-        }
+        }?;
+        Ok(self.organization.get_or_init(|| answer).clone())
     }
 
     async fn list_roots(&self) -> Result<Vec<OrgUnit>, DiscoveryError> {
