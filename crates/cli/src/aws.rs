@@ -2,6 +2,7 @@
 //! SDK-owned retry policy), one rate-limited HTTP client per API family, and the connector that opens each
 //! account for the scanner.
 
+use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ use aws_smithy_runtime_api::client::identity::SharedIdentityCache;
 use keyaudit_core::ids::AccountId;
 use keyaudit_core::report::{AccessMethod, Account};
 use keyaudit_org_discovery::{RoleAssumer, with_management_account_hint};
-use keyaudit_scanner::{AccountConnector, ConnectFailure, Pace, RateLimitedHttpClient, SdkIam, bucket};
+use keyaudit_scanner::{AccountConnector, Buckets, ConnectFailure, Pace, RateLimitedHttpClient, SdkIam, bucket};
 
 /// The region used when none is configured: IAM, STS and Organizations of the `aws` partition are global.
 pub(crate) const DEFAULT_REGION: &str = "us-east-1";
@@ -226,13 +227,16 @@ impl Connector {
         }
     }
 
-    /// The account's IAM clients, from its session: one rate limiter for the credential report's calls, one for the
-    /// optional look-ups.
+    /// The account's IAM client, from its session: one HTTP client with one bucket for the credential report's
+    /// calls and one for the optional look-ups (ListAccessKeys, ListUserTags), which follow them.
     pub(crate) fn iam(&self, account: &Account, session: &AccountSession) -> SdkIam {
-        let (config, http) = limited(&self.base, Pace::even(self.iam_rps), self.patience);
-        let (optional_config, optional_http) = limited(&self.base, Pace::even(self.enrichment_rps), self.patience);
+        let optional = bucket(Pace::even(self.enrichment_rps));
+        let look_ups = ["ListAccessKeys", "ListUserTags"].map(|op| (op.to_owned(), optional.clone()));
+        let buckets = Buckets::new(bucket(Pace::even(self.iam_rps)), HashMap::from(look_ups));
+        let inner = self.base.http_client().unwrap_or_else(https_client);
+        let http = RateLimitedHttpClient::with_buckets(inner, buckets).with_patience(self.patience);
+        let config = self.base.to_builder().http_client(http.clone()).build();
         SdkIam::new(&session.config(config), &account.id, http.attempts(), session.calls, session.sdk_retries)
-            .with_optional_calls(&session.config(optional_config), &account.id, optional_http.attempts())
     }
 }
 

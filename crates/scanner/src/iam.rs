@@ -190,8 +190,6 @@ pub struct SdkIam {
     iam_calls: AtomicU32,
     wire_attempts: Arc<AtomicU32>,
     prior_retries: u32,
-    /// The client (and its attempt counter) for the optional look-ups, when they have a rate of their own.
-    optional: Option<(aws_sdk_iam::Client, Arc<AtomicU32>)>,
 }
 
 impl SdkIam {
@@ -216,27 +214,7 @@ impl SdkIam {
             iam_calls: AtomicU32::new(0),
             wire_attempts,
             prior_retries,
-            optional: None,
         }
-    }
-
-    /// Sends the optional look-ups (ListAccessKeys, ListUserTags) through `config` instead: the same
-    /// credentials with a rate limiter of their own, whose attempt counter is `wire_attempts`.
-    pub fn with_optional_calls(
-        mut self,
-        config: &aws_config::SdkConfig,
-        account: &AccountId,
-        wire_attempts: Arc<AtomicU32>,
-    ) -> Self {
-        let iam_config = aws_sdk_iam::config::Builder::from(config)
-            .retry_partition(RetryPartition::new(format!("keyaudit-iam-optional-{account}")))
-            .build();
-        self.optional = Some((aws_sdk_iam::Client::from_conf(iam_config), wire_attempts));
-        self
-    }
-
-    fn optional_client(&self) -> &aws_sdk_iam::Client {
-        self.optional.as_ref().map_or(&self.client, |(client, _)| client)
     }
 
     pub(crate) fn before_call(&self) {
@@ -282,7 +260,7 @@ impl IamApi for SdkIam {
         loop {
             self.before_call();
             let out = self
-                .optional_client()
+                .client
                 .list_access_keys()
                 .user_name(user_name)
                 .set_marker(marker.take())
@@ -316,7 +294,7 @@ impl IamApi for SdkIam {
         loop {
             self.before_call();
             let out = self
-                .optional_client()
+                .client
                 .list_user_tags()
                 .user_name(user_name)
                 .set_marker(marker.take())
@@ -337,8 +315,7 @@ impl IamApi for SdkIam {
     }
 
     fn sdk_retries(&self) -> u32 {
-        let optional = self.optional.as_ref().map_or(0, |(_, attempts)| attempts.load(Ordering::Relaxed));
-        let attempts = self.wire_attempts.load(Ordering::Relaxed) + optional;
+        let attempts = self.wire_attempts.load(Ordering::Relaxed);
         attempts.saturating_sub(self.iam_calls.load(Ordering::Relaxed)) + self.prior_retries
     }
 }
