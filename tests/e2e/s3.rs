@@ -109,6 +109,7 @@ fn an_s3_output_dir_names_objects_as_files_and_sse_kms_carries_its_key() {
     for object in objects(&emu, "reports") {
         assert_eq!((&object["sse"], &object["kms_key_id"]), (&json!("aws:kms"), &json!(key)), "{}", object["key"]);
     }
+    assert!(!dir.path().join("keyaudit-unsent").exists(), "the reports waited there, and left when uploaded");
     let bad = emu.command_in(dir.path(), &["scan", "-o", "json=s3://reports/", "--as-of", AS_OF]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("--output s3://reports/: expected s3://BUCKET/KEY"), "{}", stderr(&bad));

@@ -100,6 +100,8 @@ pub(crate) async fn upload_all(store: &impl ObjectStore, uploads: Vec<Upload>, k
             }),
         }
     }
+    // Only if it is empty: the directory stays while it keeps a report.
+    let _ = std::fs::remove_dir(keep_dir);
     problems
 }
 
@@ -160,6 +162,7 @@ mod tests {
             [("s3://ok-bucket/r/a.json".to_owned(), "application/json".to_owned(), 3)]
         );
         assert!(!keep.join("a.json").exists(), "an uploaded report's local copy is removed");
+        assert!(keep.is_dir(), "the directory stays while it keeps a failed one");
         assert_eq!(std::fs::read(keep.join("b.json")).unwrap(), b"{}\n", "a failed one is kept");
         assert_eq!(problems.len(), 2);
         assert!(
@@ -170,5 +173,10 @@ mod tests {
             "{problems:?}"
         );
         assert!(problems[1].ends_with(&format!("kept at {}", own.display())), "the run's own file: {problems:?}");
+
+        let clean = tempfile::tempdir().unwrap();
+        let keep = clean.path().join("unsent");
+        assert!(upload_all(&store, vec![upload("ok-bucket", "r/d.json", None)], &keep).await.is_empty());
+        assert!(!keep.exists(), "nothing is left behind when every upload went through");
     }
 }
