@@ -414,7 +414,11 @@ fn a_failing_webhook_does_not_stop_the_others_and_a_killed_run_sends_nothing_twi
     std::thread::sleep(std::time::Duration::from_secs(4)); // the delayed post lands at the receiver
     let tally = org.tally();
     assert!(tally.values().all(|n| *n <= 2), "no recipient got the reminder twice: {tally:?}");
-    assert_eq!(tally.values().sum::<usize>(), 12, "every recipient got its reminder once: {tally:?}");
+    // The Teams post was in flight when the run was killed: it reached the receiver or not (the kill can come
+    // before its bytes left), and either way it is never sent again. Every other recipient got its reminder once.
+    let others: Vec<usize> = tally.iter().filter(|(to, _)| to.as_str() != "/teams/platform").map(|(_, n)| *n).collect();
+    assert_eq!(others, [2; 5], "every other recipient got its reminder once: {tally:?}");
+    assert!(matches!(tally.get("/teams/platform"), Some(1 | 2)), "{tally:?}");
 }
 
 #[test]
