@@ -114,16 +114,7 @@ pub(crate) async fn run(args: &PlanArgs, quiet: bool) -> Result<ExitStatus, Fail
             let (finishes, starts) = if found == Rotations::default() {
                 (Vec::new(), Vec::new())
             } else {
-                let reach = Reach::new(
-                    &base,
-                    settings.role.clone(),
-                    settings.assume_settings(),
-                    settings.sts_pace,
-                    settings.iam_rps,
-                    settings.throttle_patience,
-                )
-                .await?;
-                look_up(&reach, found).await
+                look_up(&reach(&base, &settings).await?, found).await
             };
             let (planned, excluded) = combine(vec![
                 plan_deactivations(&candidates(&report), &policy),
@@ -211,6 +202,12 @@ const LOOKUP_ACCOUNTS_AT_ONCE: usize = 16;
 /// (`iam:GetAccessKeyLastUsed`), and the tags of each user a rotation could start for (`iam:ListUserTags`). One
 /// account's calls in sequence (its IAM rate limit), several accounts at once; a failed look-up is kept as the
 /// reason, never read as "not used" or "not opted in".
+/// The plan's way into single accounts: the scan's audit role, role session, rates and patience.
+async fn reach(base: &aws_config::SdkConfig, settings: &Settings) -> Result<Reach, Failure> {
+    let (role, assume) = (settings.role.clone(), settings.assume_settings());
+    Reach::new(base, role, assume, settings.sts_pace, settings.iam_rps, settings.throttle_patience).await
+}
+
 async fn look_up(reach: &Reach, found: Rotations) -> (Vec<(Pair, LastUse, LastUse)>, Vec<(Start, OptIn)>) {
     use futures::StreamExt;
     let mut by_account: BTreeMap<AccountId, (Vec<Pair>, Vec<Start>)> = BTreeMap::new();
@@ -387,15 +384,7 @@ async fn deletions(
             _ => {}
         }
     }
-    let reach = Reach::new(
-        base,
-        settings.role.clone(),
-        settings.assume_settings(),
-        settings.sts_pace,
-        settings.iam_rps,
-        settings.throttle_patience,
-    )
-    .await?;
+    let reach = reach(base, settings).await?;
     let mut keys = Vec::new();
     let mut unreachable = Vec::new();
     for (key, deactivated_at, last_used_then) in done.into_values() {
