@@ -85,21 +85,33 @@ pub(crate) enum Command {
     Notify(Box<NotifyArgs>),
 }
 
-/// Where notify's AWS calls (SES, SNS) go.
+/// Where and as whom the AWS calls of `notify`, `apply` and `undo` go.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct AwsArgs {
     /// AWS shared-config profile.
     #[arg(long, value_name = "NAME")]
     pub(crate) profile: Option<String>,
 
-    /// Region of SES (SNS topics are reached in their own region) [default: from the profile or environment, else
-    /// us-east-1].
+    /// Region for the API endpoints (notify: SES's; SNS topics are reached in their own region) [default: from the
+    /// profile or environment, else us-east-1].
     #[arg(long, value_name = "REGION")]
     pub(crate) region: Option<String>,
 
     /// Send every AWS call to this endpoint (also AWS_ENDPOINT_URL).
     #[arg(long, value_name = "URL")]
     pub(crate) endpoint_url: Option<String>,
+}
+
+impl AwsArgs {
+    /// The connection settings (5 attempts per call, the SDK's standard retry mode).
+    pub(crate) fn settings(&self) -> crate::aws::AwsSettings {
+        crate::aws::AwsSettings {
+            profile: self.profile.clone(),
+            region: self.region.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+            max_attempts: 5,
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -228,17 +240,8 @@ pub(crate) struct ChangeArgs {
     #[arg(long, env = "KEYAUDIT_EXTERNAL_ID", value_name = "ID")]
     pub(crate) external_id: Option<String>,
 
-    /// AWS shared-config profile.
-    #[arg(long, value_name = "NAME")]
-    pub(crate) profile: Option<String>,
-
-    /// Region for the API endpoints [default: from the profile or environment, else us-east-1].
-    #[arg(long, value_name = "REGION")]
-    pub(crate) region: Option<String>,
-
-    /// Send every AWS call to this endpoint (also AWS_ENDPOINT_URL).
-    #[arg(long, value_name = "URL")]
-    pub(crate) endpoint_url: Option<String>,
+    #[command(flatten)]
+    pub(crate) aws: AwsArgs,
 }
 
 #[derive(Debug, clap::Args)]

@@ -284,10 +284,10 @@ impl Settings {
             "--enrichment-timeout",
             &pick(args.enrichment_timeout.clone(), file.enrichment_timeout).unwrap_or_else(|| "5m".into()),
         )?;
-        let throttle_patience = parse_duration(
-            "--throttle-patience",
-            &pick(args.throttle_patience.clone(), file.throttle_patience).unwrap_or_else(|| "5m".into()),
-        )?;
+        let throttle_patience = match pick(args.throttle_patience.clone(), file.throttle_patience) {
+            Some(value) => parse_duration("--throttle-patience", &value)?,
+            None => keyaudit_scanner::THROTTLE_PATIENCE,
+        };
         if account_timeout.is_zero() {
             bail!("--account-timeout: expected a duration above zero");
         }

@@ -18,5 +18,5 @@ pub mod scan;
 pub use collect::{KeyIdMode, ReportPolicy};
 pub use iam::{CollectError, IamApi, SdkIam};
 pub use probe::{PROBE_USER, Probe, ProbeOutcome, probe_permissions};
-pub use ratelimit::{Bucket, Buckets, Pace, RateLimitedHttpClient, THROTTLE_PATIENCE, bucket, rate_limiter};
+pub use ratelimit::{Bucket, Buckets, Pace, RateLimitedHttpClient, THROTTLE_PATIENCE, bucket};
 pub use scan::{AccountConnector, AccountDone, ConnectFailure, ScanOptions, ScanOutput, Watch, scan_accounts};

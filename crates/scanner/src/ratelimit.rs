@@ -63,11 +63,6 @@ pub fn bucket(pace: Pace) -> Bucket {
     Arc::new(RateLimiter::direct(Quota::per_second(pace.rate).allow_burst(pace.burst)))
 }
 
-/// An even-rate bucket: at most `per_second` requests in any second, with no burst above the rate.
-pub fn rate_limiter(per_second: NonZeroU32) -> Bucket {
-    bucket(Pace::even(per_second))
-}
-
 /// Which bucket a request waits for: its operation's, else the default.
 #[derive(Clone)]
 pub struct Buckets {
@@ -264,7 +259,7 @@ mod tests {
 
     #[test]
     fn a_request_waits_for_its_operations_bucket() {
-        let default = rate_limiter(NonZeroU32::MIN);
+        let default = bucket(Pace::even(NonZeroU32::MIN));
         let accounts = bucket(Pace::new(NonZeroU32::new(8).unwrap(), NonZeroU32::new(12).unwrap()));
         let buckets =
             Buckets::new(Arc::clone(&default), HashMap::from([("ListAccounts".to_owned(), Arc::clone(&accounts))]));

@@ -82,13 +82,7 @@ pub(crate) async fn run(args: &NotifyArgs) -> Result<ExitStatus, Failure> {
         check_endpoints(&config, &to_send).map_err(Failure::usage)?;
     }
     let channels = if args.send {
-        let aws = crate::aws::AwsSettings {
-            profile: args.aws.profile.clone(),
-            region: args.aws.region.clone(),
-            endpoint_url: args.aws.endpoint_url.clone(),
-            max_attempts: 5,
-        };
-        let (base, _) = crate::aws::base_config(&aws).await;
+        let (base, _) = crate::aws::base_config(&args.aws.settings()).await;
         let emails = to_send.iter().any(|n| matches!(n.to, Target::Email(_)));
         Some(send::Channels::open(&config, base, emails).await.map_err(Failure::incomplete)?)
     } else {

@@ -18,7 +18,7 @@ use keyaudit_scanner::remediate::{
 
 use super::{Journal, JournalEntry, PlanFile, journal_beside, read_journal};
 use crate::args::{ApplyArgs, ChangeArgs, UndoArgs};
-use crate::aws::{AwsSettings, Reach, base_config, caller_key_id};
+use crate::aws::{Reach, base_config, caller_key_id};
 use crate::scan::now;
 use crate::{ExitStatus, Failure};
 
@@ -265,12 +265,7 @@ async fn execute(
         return Ok(ExitStatus::Clean);
     }
 
-    let aws = AwsSettings {
-        profile: change.profile.clone(),
-        region: change.region.clone(),
-        endpoint_url: change.endpoint_url.clone(),
-        max_attempts: 5,
-    };
+    let aws = change.aws.settings();
     let role = RoleSpec::new(
         change.remediation_role_name.as_deref().unwrap_or("KeyauditRemediation"),
         change.remediation_role_path.as_deref().unwrap_or("/"),
