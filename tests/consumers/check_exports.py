@@ -1,7 +1,7 @@
 """Checks keyaudit's exports with their real consumers (used by the end-to-end tests).
 
     check_exports.py --report R.json [--sarif F --sarif-schema S] [--ocsf F] [--asff F --endpoint URL]
-                     [--csv F] [--ndjson F]
+                     [--csv F] [--ndjson F] [--security-lake DIR]
 
 - SARIF: the official SARIF 2.1.0 JSON schema shipped with @microsoft/sarif-multitool (the multitool itself is
   run by the Rust test; once a log deserializes it no longer reports schema errors, hence this second check),
@@ -12,6 +12,12 @@
   with each account's own credentials, FailedCount 0, and GetFindings in each account reads back its Ids.
 - CSV: parsed with Python's csv module, equal to the JSON report's findings, row for row (formula-like text
   neutralised with a leading `'`).
+- Security Lake: DIR holds the custom source's objects as they were stored under its location (the key's path).
+  Each key is parsed as Security Lake partitions it (region=/accountId=/eventDay=/OBJECT); each object is read
+  with pyarrow: zstd in every column chunk, row groups under 256 MB as Security Lake asks, records sorted by time, every record in its partition's account, region and day, valid for
+  py-ocsf-models' ComplianceFinding once converted to JSON and an OCSF 1.3 record (metadata.version 1.3.0, no
+  attribute that came later); one object per scanned account (without rows when it has no finding), and every
+  finding of the report once.
 - NDJSON: every line parses; finding lines equal the JSON report's findings; the last line is the summary.
 Prints one line per problem and exits 1 if there is any.
 """
@@ -98,6 +104,71 @@ def check_ocsf(path: str) -> None:
         dropped = set(r) - fields - ({"cloud", "api"} if "cloud" in profiles else set())
         check(not dropped, f"OCSF record {i}: fields the model does not know: {sorted(dropped)}")
         check(r.get("class_uid") == 2003, f"OCSF record {i}: class_uid {r.get('class_uid')}")
+
+
+# Compliance Finding attributes keyaudit writes that OCSF added after 1.3 (ocsf-schema's CHANGELOG): none may
+# reach a 1.3 record.
+AFTER_1_3 = {("compliance", "desc"), ("compliance", "checks"), ("compliance", "assessments"), ("cloud", "cloud_partition")}
+
+
+def check_security_lake(root: str, report: dict) -> None:
+    import datetime
+    import pathlib
+
+    import pyarrow.parquet as pq
+    from py_ocsf_models.events.findings.compliance_finding import ComplianceFinding
+
+    def without_nulls(v: object) -> object:
+        if isinstance(v, dict):
+            return {k: without_nulls(x) for k, x in v.items() if x is not None}
+        if isinstance(v, list):
+            return [without_nulls(x) for x in v]
+        return v
+
+    seen: dict[str, int] = {}
+    for path in sorted(pathlib.Path(root).rglob("*")):
+        if path.is_dir():
+            continue
+        key = path.relative_to(root).as_posix()
+        parts = key.split("/")
+        partition = dict(p.split("=", 1) for p in parts[:-1] if "=" in p)
+        if [p.split("=", 1)[0] for p in parts[:-1]] != ["region", "accountId", "eventDay"]:
+            problems.append(f"Security Lake {key}: not under region=/accountId=/eventDay=/")
+            continue
+        account, day = partition["accountId"], partition["eventDay"]
+        check(len(account) == 12 and account.isdigit(), f"Security Lake {key}: accountId {account!r}")
+        check(len(day) == 8 and day.isdigit(), f"Security Lake {key}: eventDay {day!r} is not YYYYMMDD")
+        check(parts[-1].endswith(".parquet"), f"Security Lake {key}: not a .parquet object")
+        check(account not in seen, f"Security Lake: a second object for account {account}: {key}")
+        meta = pq.ParquetFile(path).metadata
+        for g in range(meta.num_row_groups):
+            group = meta.row_group(g)
+            check(group.total_byte_size < 256 * 1024 * 1024, f"Security Lake {key}: row group {g} over 256 MB")
+            for c in range(group.num_columns):
+                column = group.column(c)
+                check(column.compression == "ZSTD", f"Security Lake {key}: column {column.path_in_schema} is {column.compression}")
+        records = [without_nulls(r) for r in pq.ParquetFile(path).read().to_pylist()]
+        seen[account] = len(records)
+        times = [r["time"] for r in records]
+        check(times == sorted(times), f"Security Lake {key}: records not sorted by time")
+        for i, r in enumerate(records):
+            where = f"Security Lake {key} record {i}"
+            try:
+                ComplianceFinding.model_validate(r)
+            except Exception as e:  # pydantic's ValidationError, reported verbatim
+                problems.append(f"{where}: {e}")
+            check(r.get("class_uid") == 2003 and r.get("type_uid") == 200301, f"{where}: class {r.get('class_uid')}")
+            check(r["metadata"]["version"] == "1.3.0", f"{where}: OCSF {r['metadata']['version']}, not 1.3.0")
+            later = [f"{o}.{a}" for o, a in AFTER_1_3 if a in r.get(o, {})]
+            check(not later, f"{where}: attributes OCSF added after 1.3: {later}")
+            check(r["cloud"]["account"]["uid"] == account, f"{where}: account {r['cloud']['account']['uid']} in {account}'s partition")
+            check(r["cloud"]["region"] == partition["region"], f"{where}: region {r['cloud']['region']}")
+            when = datetime.datetime.fromtimestamp(r["time"] / 1000, datetime.timezone.utc).strftime("%Y%m%d")
+            check(when == day, f"{where}: time {r['time']} is not on eventDay {day}")
+    expected = {a["account_id"]: 0 for a in report["accounts"] if a["status"] == "scanned"}
+    for f in report["findings"]:
+        expected[f["account_id"]] = expected.get(f["account_id"], 0) + 1
+    check(seen == expected, f"Security Lake: records per account {seen}, the report has {expected}")
 
 
 def account_credentials(sts: object, account: str, caller: dict, management: str) -> dict:
@@ -211,6 +282,7 @@ def main() -> None:
     p.add_argument("--endpoint")
     p.add_argument("--csv")
     p.add_argument("--ndjson")
+    p.add_argument("--security-lake")
     a = p.parse_args()
     report = json.load(open(a.report))
     if a.sarif:
@@ -226,6 +298,8 @@ def main() -> None:
         check_csv(a.csv, report)
     if a.ndjson:
         check_ndjson(a.ndjson, report)
+    if a.security_lake:
+        check_security_lake(a.security_lake, report)
     for line in problems:
         print(line)
     print(f"{len(problems)} problems")

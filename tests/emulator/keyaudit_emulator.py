@@ -42,7 +42,7 @@ application (``DomainDispatcherApplication(create_backend_app)``) behind a small
                                      account's IAM users (keys, last uses, tags, root keys), as the benchmark's
                                      simulator (bench/simulator) takes them: the same organization served there
   GET    /_keyaudit/s3/objects       {bucket}: the bucket's objects as S3 stores them (key, size, content type,
-                                     server-side encryption, KMS key id, the body as text)
+                                     server-side encryption, KMS key id, the body as text and in base64)
   GET    /_keyaudit/requests         the request log: time, service, action, account (and IAM user) of every AWS call
   DELETE /_keyaudit/requests         clear the request log
 
@@ -862,7 +862,7 @@ def s3_objects(bucket_name: str) -> list[dict[str, Any]]:
     bucket = s3_backends[owner[1]][owner[0]].get_bucket(bucket_name)
     return [{"key": key.name, "size": len(key.value), "content_type": key.metadata.get("Content-Type"),
              "sse": key.encryption, "kms_key_id": key.kms_key_id, "owner": owner[1],
-             "body": key.value.decode("utf-8", "replace")}
+             "body": key.value.decode("utf-8", "replace"), "body_base64": base64.b64encode(key.value).decode()}
             for key in bucket.keys.values()]
 
 

@@ -23,6 +23,7 @@ mod ndjson;
 mod ocsf;
 pub(crate) mod s3;
 mod sarif;
+mod security_lake;
 mod spec;
 mod table;
 mod wording;
@@ -68,6 +69,7 @@ pub(crate) fn render(format: Format, report: &Report, opts: &OutputOptions, colo
         Format::Csv => csv::render(report)?,
         Format::Html => html::render(report)?,
         Format::Ndjson => ndjson::render(report)?,
+        Format::SecurityLake => anyhow::bail!("security-lake is one Parquet object per account, not one file"),
     })
 }
 
@@ -121,6 +123,10 @@ pub(crate) fn write_all(
     let merged = matches!(report.run.scope, keyaudit_core::report::Scope::Merged(_));
     let mut uploads = Vec::new();
     for spec in specs.iter().filter(|s| !(streamed && s.format == Format::Ndjson && !s.is_s3())) {
+        if spec.format == Format::SecurityLake {
+            uploads.extend(write_security_lake(spec, report)?);
+            continue;
+        }
         if let Some(object) = spec.object(report.run.started_at, merged) {
             let local =
                 specs.iter().filter(|s| s.format == spec.format).find_map(|s| s.path(report.run.started_at, merged));
@@ -146,6 +152,33 @@ pub(crate) fn write_all(
         }
     }
     Ok(uploads)
+}
+
+/// The Security Lake objects: written under a local directory, or returned for upload under the S3 location.
+fn write_security_lake(spec: &OutputSpec, report: &Report) -> Result<Vec<Upload>> {
+    let objects = security_lake::objects(report)?;
+    match &spec.target {
+        spec::Target::S3Dir(location) => Ok(objects
+            .into_iter()
+            .map(|o| Upload {
+                format: spec.format,
+                object: spec::S3Location { bucket: location.bucket.clone(), key: format!("{}{}", location.key, o.key) },
+                bytes: o.bytes,
+                local: None,
+            })
+            .collect()),
+        spec::Target::Dir(dir) => {
+            for object in objects {
+                let path = dir.join(&object.key);
+                std::fs::create_dir_all(parent_dir(&path))
+                    .with_context(|| format!("--output security-lake={}: cannot create", dir.display()))?;
+                write_file(&path, &object.bytes)?;
+            }
+            tracing::info!(dir = %dir.display(), "Security Lake objects written");
+            Ok(Vec::new())
+        }
+        _ => anyhow::bail!("security-lake writes to an S3 location or a directory"),
+    }
 }
 
 /// Writes to stdout. A reader that went away (`keyaudit scan | head`) is not an error: the output simply ends

@@ -1,6 +1,6 @@
-//! OCSF 1.5 Compliance Finding (class_uid 2003) records, built from typed structs: one per failing or warning
-//! finding of every rule (every finding with `--ocsf-include-pass`), as a JSON array. Checked against Prowler's
-//! `py-ocsf-models` in the tests.
+//! OCSF Compliance Finding (class_uid 2003) records, built from typed structs: the OCSF export is 1.5, one record per
+//! failing or warning finding of every rule (every finding with `--ocsf-include-pass`), as a JSON array; Security
+//! Lake takes the same records as 1.3 (see `security_lake`). Checked against Prowler's `py-ocsf-models` in the tests.
 
 use keyaudit_core::eval::{Finding, Verdict};
 use keyaudit_core::report::{AccountRecord, Report};
@@ -8,10 +8,26 @@ use serde::Serialize;
 
 use super::{ExportSeverity, OutputOptions, requirements, with_accounts};
 
-const OCSF_VERSION: &str = "1.5.0";
+/// The OCSF schema version a record is written for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Version {
+    /// Security Lake's custom sources (OCSF 1.3 at most): `compliance.desc` came in 1.5.
+    V1_3,
+    /// The OCSF export.
+    V1_5,
+}
+
+impl Version {
+    fn as_str(self) -> &'static str {
+        match self {
+            Version::V1_3 => "1.3.0",
+            Version::V1_5 => "1.5.0",
+        }
+    }
+}
 
 #[derive(Serialize)]
-struct Record<'a> {
+pub(super) struct Record<'a> {
     activity_id: u8,
     activity_name: &'static str,
     category_uid: u8,
@@ -69,7 +85,8 @@ struct FindingInfo<'a> {
 struct Compliance {
     status_id: u8,
     control: &'static str,
-    desc: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    desc: Option<&'static str>,
     standards: Vec<String>,
     requirements: Vec<String>,
 }
@@ -161,7 +178,13 @@ fn compliance_status(v: Verdict) -> (u8, &'static str) {
     }
 }
 
-fn record<'a>(report: &'a Report, f: &'a Finding, account: Option<&'a AccountRecord>) -> Record<'a> {
+/// The record of finding `f` for OCSF `version`.
+pub(super) fn record<'a>(
+    report: &'a Report,
+    f: &'a Finding,
+    account: Option<&'a AccountRecord>,
+    version: Version,
+) -> Record<'a> {
     let rule = f.rule;
     // Each organization of a merged report was assessed at its own as_of.
     let run = report.run_of(f.account_id.as_str());
@@ -223,7 +246,7 @@ fn record<'a>(report: &'a Report, f: &'a Finding, account: Option<&'a AccountRec
             .map(|s| format!("{} (exception {}, owner {}, until {})", s.reason, s.entry, s.owner, s.expires)),
         message: &f.message,
         metadata: Metadata {
-            version: OCSF_VERSION,
+            version: version.as_str(),
             profiles: ["cloud"],
             product: Product {
                 name: "keyaudit",
@@ -246,7 +269,7 @@ fn record<'a>(report: &'a Report, f: &'a Finding, account: Option<&'a AccountRec
         compliance: Compliance {
             status_id,
             control: rule.id,
-            desc: rule.title,
+            desc: (version >= Version::V1_5).then_some(rule.title),
             standards: rule.cis.iter().map(|c| format!("CIS AWS Foundations Benchmark v{}", c.version)).collect(),
             requirements: requirements(rule),
         },
@@ -288,7 +311,7 @@ fn record<'a>(report: &'a Report, f: &'a Finding, account: Option<&'a AccountRec
 pub(crate) fn render(report: &Report, opts: &OutputOptions) -> serde_json::Result<Vec<u8>> {
     let records: Vec<Record<'_>> = with_accounts(report)
         .filter(|(f, _)| f.verdict.is_actionable() || opts.ocsf_include_pass)
-        .map(|(f, account)| record(report, f, account))
+        .map(|(f, account)| record(report, f, account, Version::V1_5))
         .collect();
     let mut bytes = serde_json::to_vec_pretty(&records)?;
     bytes.push(b'\n');

@@ -27,6 +27,8 @@ pub(crate) enum Format {
     Ndjson,
     /// One self-contained HTML page.
     Html,
+    /// Amazon Security Lake custom source: OCSF 1.3 in Parquet, one object per account in its partition.
+    SecurityLake,
 }
 
 impl Format {
@@ -39,6 +41,7 @@ impl Format {
         ("csv", Format::Csv, "csv"),
         ("ndjson", Format::Ndjson, "ndjson"),
         ("html", Format::Html, "html"),
+        ("security-lake", Format::SecurityLake, "parquet"),
     ];
 
     fn parse(value: &str) -> Option<Self> {
@@ -58,6 +61,7 @@ impl Format {
             Format::Csv => "text/csv; charset=utf-8",
             Format::Ndjson => "application/x-ndjson",
             Format::Html => "text/html; charset=utf-8",
+            Format::SecurityLake => "application/vnd.apache.parquet",
         }
     }
 }
@@ -191,6 +195,9 @@ impl OutputSpec {
         let format = Format::parse(name.trim()).ok_or_else(|| {
             anyhow!("--output {value:?}: unknown format {name:?}; expected one of {}", names.join(", "))
         })?;
+        if format == Format::SecurityLake {
+            return Self::security_lake(value, path.unwrap_or_default());
+        }
         let target = match (path, dir) {
             (Some("-"), _) => Target::Stdout,
             (Some(p), _) if !p.is_empty() => match S3Location::parse(p, "--output", false)? {
@@ -201,6 +208,20 @@ impl OutputSpec {
             (_, None) => Target::Stdout,
         };
         Ok(Self { format, target })
+    }
+
+    /// `security-lake=LOCATION`: the custom source's S3 location (a prefix), or a local directory that gets the same
+    /// tree of objects (for another way into the bucket, or a look first).
+    fn security_lake(value: &str, location: &str) -> Result<Self> {
+        let target = match S3Location::parse(location, "--output security-lake", true)? {
+            Some(prefix) => Target::S3Dir(prefix),
+            None if location.is_empty() || location == "-" => bail!(
+                "--output {value:?}: security-lake needs the custom source's location: -o \
+                 security-lake=s3://BUCKET/ext/SOURCE/ (the location CreateCustomLogSource gave), or a local directory"
+            ),
+            None => Target::Dir(PathBuf::from(location)),
+        };
+        Ok(Self { format: Format::SecurityLake, target })
     }
 
     /// The explicit file of `FORMAT=PATH`.
