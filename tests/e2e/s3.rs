@@ -211,3 +211,66 @@ fn security_lake_gets_one_parquet_object_per_account_in_its_partition() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("security-lake needs the custom source's location"), "{}", stderr(&bad));
 }
+
+/// `--security-lake-role`: the Security Lake objects are written with the custom source's provider role (assumed
+/// with the external ID), the other outputs with the caller's credentials; a role that cannot be assumed keeps
+/// every object locally and exits 3 naming the objects and the role.
+#[test]
+fn security_lake_objects_are_written_with_the_provider_role() {
+    const ROLE: &str = "AmazonSecurityLake-Provider-keyaudit-us-east-1";
+    let emu = Emulator::start();
+    let mut spec = org_spec();
+    spec["buckets"] = json!([{"name": "lake"}]);
+    spec["roles"] = json!([ROLE]);
+    let s = emu.seed(spec);
+    let security = s.account("dev");
+    let dir = tempfile::tempdir().unwrap();
+    let role = format!("arn:aws:iam::{security}:role/{ROLE}");
+    emu.control("DELETE", "requests", &Value::Null);
+    let args = [
+        "scan",
+        "--as-of",
+        AS_OF,
+        "-o",
+        "security-lake=s3://lake/ext/keyaudit/",
+        "-o",
+        "json=s3://lake/reports/r.json",
+        "--security-lake-role",
+        &role,
+        "--security-lake-external-id",
+        "keyaudit-7f3a",
+    ];
+    let out = emu.command_in(dir.path(), &args);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let puts: Vec<(String, String, String)> =
+        emu.requests().into_iter().filter(|(service, action, _)| service == "s3" && action == "PutObject").collect();
+    let lake_objects = objects(&emu, "lake").iter().filter(|o| o["key"].as_str().unwrap().starts_with("ext/")).count();
+    assert!(lake_objects >= 3, "{lake_objects}");
+    assert_eq!(puts.iter().filter(|(.., account)| *account == security).count(), lake_objects, "{puts:?}");
+    assert_eq!(puts.len(), lake_objects + 1, "the JSON report with the caller's own credentials: {puts:?}");
+
+    let absent = format!("arn:aws:iam::{security}:role/NotThere");
+    let args = ["scan", "--as-of", AS_OF, "-o", "security-lake=s3://lake/ext/again/", "--security-lake-role", &absent];
+    let out = emu.command_in(dir.path(), &args);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let kept: Vec<String> = std::fs::read_dir(dir.path().join("keyaudit-unsent"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(kept.len(), lake_objects, "every object kept, one file per account: {kept:?}");
+    let err = stderr(&out);
+    assert!(err.contains("s3://lake/ext/again/region=us-east-1/accountId="), "{err}");
+    assert!(err.contains("cannot assume --security-lake-role: AccessDenied: "), "{err}");
+    assert!(err.contains(&absent), "the error names the role: {err}");
+    for (value, says) in
+        [("arn:aws:iam::123456789012:user/bob", "expected an IAM role ARN"), ("role/x", "expected an IAM role ARN")]
+    {
+        let bad =
+            emu.command_in(dir.path(), &["scan", "-o", "security-lake=s3://lake/x/", "--security-lake-role", value]);
+        assert_eq!(bad.status.code(), Some(2));
+        assert!(stderr(&bad).contains(says), "{value}: {}", stderr(&bad));
+    }
+    let bad = emu.command_in(dir.path(), &["scan", "--security-lake-role", &role]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("no Security Lake output in S3"), "{}", stderr(&bad));
+}

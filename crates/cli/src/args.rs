@@ -538,7 +538,9 @@ pub(crate) struct ScanArgs {
     pub(crate) enrichment_timeout: Option<String>,
 
     /// Write the report as FORMAT (table, json, sarif, ocsf, asff, csv, ndjson, html) to PATH, to --output-dir
-    /// without =PATH when that is given, else to stdout. Repeatable [default: table to stdout].
+    /// without =PATH when that is given, else to stdout; PATH may be s3://BUCKET/KEY. security-lake=LOCATION writes
+    /// Amazon Security Lake's custom-source objects (OCSF 1.3 Parquet, one per account) under LOCATION
+    /// (s3://BUCKET/ext/SOURCE/… or a directory). Repeatable [default: table to stdout].
     #[arg(long = "output", short = 'o', value_name = "FORMAT[=PATH]", help_heading = "Output")]
     pub(crate) outputs: Vec<String>,
 
@@ -560,6 +562,17 @@ pub(crate) struct ScanArgs {
     /// refused, and the report is kept locally.
     #[arg(long, env = "KEYAUDIT_S3_EXPECTED_OWNER", value_name = "ACCOUNT", help_heading = "Output")]
     pub(crate) s3_expected_owner: Option<String>,
+
+    /// -o security-lake: the role Security Lake made for the custom source
+    /// (AmazonSecurityLake-Provider-SOURCE-REGION), assumed to write its objects [default: the caller's own
+    /// credentials].
+    #[arg(long, env = "KEYAUDIT_SECURITY_LAKE_ROLE", value_name = "ROLE_ARN", help_heading = "Output")]
+    pub(crate) security_lake_role: Option<String>,
+
+    /// -o security-lake: the external ID given to CreateCustomLogSource (providerIdentity), sent with
+    /// --security-lake-role.
+    #[arg(long, env = "KEYAUDIT_SECURITY_LAKE_EXTERNAL_ID", value_name = "ID", help_heading = "Output")]
+    pub(crate) security_lake_external_id: Option<String>,
 
     /// SARIF: also report passing findings, as results of kind "pass".
     #[arg(long, env = "KEYAUDIT_SARIF_INCLUDE_PASS", help_heading = "Output")]

@@ -58,9 +58,19 @@ pub(crate) async fn run(settings: Settings, quiet: bool) -> Result<ExitStatus, F
         .map_err(Failure::incomplete)?;
     let mut status = ExitStatus::from(report.outcome(settings.fail_on));
     if !uploads.is_empty() {
+        use crate::output::s3::{SdkS3, upload_all};
         let (base, _) = crate::aws::base_config(&settings.aws()).await;
-        let store = crate::output::s3::SdkS3::new(&base, settings.s3.clone());
-        let problems = crate::output::s3::upload_all(&store, uploads, std::path::Path::new(UNSENT_DIR)).await;
+        let keep = std::path::Path::new(UNSENT_DIR);
+        let (lake, others): (Vec<_>, Vec<_>) = uploads
+            .into_iter()
+            .partition(|u| u.format == crate::output::Format::SecurityLake && settings.security_lake_role.is_some());
+        let mut problems = upload_all(&SdkS3::new(&base, settings.s3.clone()), others, keep).await;
+        if let Some(role) = settings.security_lake_role.as_ref().filter(|_| !lake.is_empty()) {
+            problems.extend(match SdkS3::as_role(&base, settings.s3.clone(), role).await {
+                Ok(store) => upload_all(&store, lake, keep).await,
+                Err(why) => upload_all(&crate::output::s3::Refused(why), lake, keep).await,
+            });
+        }
         for problem in &problems {
             tracing::error!("{problem}");
         }

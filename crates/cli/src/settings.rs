@@ -71,6 +71,8 @@ struct FileConfig {
     s3_sse: Option<crate::args::SseArg>,
     s3_kms_key_id: Option<String>,
     s3_expected_owner: Option<String>,
+    security_lake_role: Option<String>,
+    security_lake_external_id: Option<String>,
 }
 
 /// `[grace-days]` in the settings file: days by severity, each optional.
@@ -149,6 +151,8 @@ pub(crate) struct Settings {
     pub(crate) output_options: OutputOptions,
     /// How S3 outputs are written.
     pub(crate) s3: crate::output::s3::S3Options,
+    /// `--security-lake-role`: the custom source's provider role, assumed for the Security Lake objects.
+    pub(crate) security_lake_role: Option<crate::output::s3::ProviderRole>,
     /// `--suppressions`: the file and its entries.
     pub(crate) suppressions: Option<(std::path::PathBuf, Suppressions)>,
     /// `--baseline`: the report it names (a file, or the newest in a directory), or a first run.
@@ -345,6 +349,11 @@ impl Settings {
             pick(args.s3_kms_key_id.clone(), file.s3_kms_key_id),
             pick(args.s3_expected_owner.clone(), file.s3_expected_owner),
         )?;
+        let security_lake_role = provider_role(
+            pick(args.security_lake_role.clone(), file.security_lake_role),
+            pick(args.security_lake_external_id.clone(), file.security_lake_external_id),
+            &outputs,
+        )?;
         let output_options = OutputOptions {
             sarif_include_pass: args.sarif_include_pass || file.sarif_include_pass.unwrap_or(false),
             ocsf_include_pass: args.ocsf_include_pass || file.ocsf_include_pass.unwrap_or(false),
@@ -395,6 +404,7 @@ impl Settings {
             outputs,
             output_options,
             s3,
+            security_lake_role,
             suppressions,
             baseline,
         })
@@ -418,6 +428,36 @@ fn s3_options(
     }
     let kms = sse == Some(SseArg::AwsKms) || kms_key_id.is_some();
     Ok(crate::output::s3::S3Options { kms_key_id, kms, expected_owner })
+}
+
+/// `--security-lake-role`, `--security-lake-external-id`: an IAM role ARN, for a Security Lake output in S3.
+fn provider_role(
+    arn: Option<String>,
+    external_id: Option<String>,
+    outputs: &[OutputSpec],
+) -> Result<Option<crate::output::s3::ProviderRole>> {
+    let Some(arn) = arn else {
+        if external_id.is_some() {
+            bail!("--security-lake-external-id needs --security-lake-role (the role it is given to)");
+        }
+        return Ok(None);
+    };
+    let is_role = arn.starts_with("arn:aws")
+        && arn.split(':').nth(2) == Some("iam")
+        && arn.split(':').nth(4).is_some_and(|a| keyaudit_core::ids::AccountId::parse(a).is_ok())
+        && arn.split(':').nth(5).is_some_and(|r| r.starts_with("role/") && r.len() > "role/".len());
+    if !is_role {
+        bail!(
+            "--security-lake-role {arn}: expected an IAM role ARN, arn:aws:iam::ACCOUNT:role/NAME (the custom \
+             source's provider role, AmazonSecurityLake-Provider-SOURCE-REGION)"
+        );
+    }
+    if !outputs.iter().any(|o| o.format == crate::output::Format::SecurityLake && o.is_s3()) {
+        bail!(
+            "--security-lake-role: no Security Lake output in S3 to write with it (-o security-lake=s3://BUCKET/ext/SOURCE/)"
+        );
+    }
+    Ok(Some(crate::output::s3::ProviderRole { arn, external_id }))
 }
 
 /// `--owner-tags`: comma-separated IAM tag keys (1 to 128 characters each); "" means none.

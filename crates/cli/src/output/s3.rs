@@ -21,6 +21,14 @@ pub(crate) struct S3Options {
     pub(crate) expected_owner: Option<String>,
 }
 
+/// The role an output is written with instead of the caller's credentials: Security Lake's provider role for a
+/// custom source, which trusts the caller's account with an external ID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ProviderRole {
+    pub(crate) arn: String,
+    pub(crate) external_id: Option<String>,
+}
+
 /// Writes objects (the AWS SDK in the product, a fake in unit tests).
 pub(crate) trait ObjectStore {
     /// Puts one object whole; the error is `CODE: message` as AWS answered.
@@ -39,6 +47,41 @@ impl SdkS3 {
     pub(crate) fn new(config: &aws_config::SdkConfig, options: S3Options) -> Self {
         let s3 = aws_sdk_s3::config::Builder::from(config).force_path_style(config.endpoint_url().is_some()).build();
         Self { client: aws_sdk_s3::Client::from_conf(s3), options }
+    }
+
+    /// A client that writes as `role`, assumed from the run's credentials with its external ID (and renewed
+    /// before it expires); a role that cannot be assumed is one error, AWS's own, for every object.
+    pub(crate) async fn as_role(
+        config: &aws_config::SdkConfig,
+        options: S3Options,
+        role: &ProviderRole,
+    ) -> Result<Self, String> {
+        use keyaudit_org_discovery::{AssumeSettings, RoleAssumer};
+        let settings = AssumeSettings {
+            session_name: "keyaudit-security-lake".into(),
+            external_id: role.external_id.clone(),
+            duration: std::time::Duration::from_secs(3600),
+        };
+        let retries = std::sync::atomic::AtomicU32::new(0);
+        let credentials = RoleAssumer::new(config, settings).assume(&role.arn, &retries).await;
+        let credentials = credentials.map_err(|e| {
+            format!(
+                "cannot assume --security-lake-role: {}: {}",
+                e.aws_error_code.as_deref().unwrap_or("error"),
+                e.message
+            )
+        })?;
+        Ok(Self::new(&config.to_builder().credentials_provider(credentials).build(), options))
+    }
+}
+
+/// A store that refuses every object with one reason (the role to write with could not be assumed): the objects
+/// are kept locally as any failed upload's are.
+pub(crate) struct Refused(pub(crate) String);
+
+impl ObjectStore for Refused {
+    async fn put(&self, _: &S3Location, _: &str, _: Vec<u8>) -> Result<(), String> {
+        Err(self.0.clone())
     }
 }
 
