@@ -14,6 +14,10 @@ the emulator, and each run prints keyaudit's wall time against the floor the sim
 per account, throttled answers, peak RSS and CPU seconds, and checks every account and KA-IAM-001 verdict against
 the simulator's oracle.
 
+With --security-lake (implies --merge's second organization), the merged report (2 × N accounts) is also written
+as Security Lake objects: the Parquet writer's time and peak memory over a merge to the table alone, the objects'
+count and size.
+
 With --notify, only `keyaudit notify` is timed (a dry run over 10,000 findings and 2,000 owners).
 
 With --html, keyaudit also writes its HTML report, and tests/browser/check_html.mjs --bench opens it in headless
@@ -24,6 +28,7 @@ every row), and how long one filter, one sort and one search take.
 from __future__ import annotations
 
 import argparse
+import shutil
 import csv
 import datetime as dt
 import io
@@ -125,16 +130,24 @@ def run_keyaudit(binary: str, url: str, extra: list[str], creds: dict | None = N
             "path": out}
 
 
-def merge_figures(binary: str, url: str, first: Path, accounts: int, users: int, out: Path) -> dict:
+def merge_figures(binary: str, url: str, first: Path, accounts: int, users: int, out: Path, lake: bool) -> dict:
     """A second organization of the same size, scanned as its own management account, then `keyaudit merge` of the
-    two reports into JSON, SARIF, OCSF, CSV and HTML (timed), and the re-export of one report alone."""
+    two reports into JSON, SARIF, OCSF, CSV and HTML (timed), and the re-export of one report alone. With `lake`,
+    the merged report is also written as Security Lake objects alone (`-o security-lake=DIR`), beside a merge to
+    the table alone: the difference is the Parquet writer's time and memory."""
     control(url, "POST", "faults", {"latency_ms": 0})
     creds = control(url, "POST", "seed", {**org_spec(accounts, users), "management_account": "210987654321"})["credentials"]
     second = run_keyaudit(binary, url, [], creds)["path"]
     formats = [("json", "json"), ("sarif", "sarif"), ("ocsf", "ocsf.json"), ("csv", "csv"), ("html", "html")]
     outputs = [a for f, ext in formats for a in ("-o", f"{f}={out / f'merged.{ext}'}")]
     figures = {}
-    for name, args in [("merge", [str(first), str(second), *outputs]), ("reexport", [str(first), "-o", f"json={out / 'again.json'}"])]:
+    runs = [("merge", [str(first), str(second), *outputs]), ("reexport", [str(first), "-o", f"json={out / 'again.json'}"])]
+    lake_dir = out / "security-lake"
+    if lake:
+        shutil.rmtree(lake_dir, ignore_errors=True)
+        runs += [("merge_table_only", [str(first), str(second), "-o", f"table={out / 'merged.txt'}"]),
+                 ("security_lake", [str(first), str(second), "-o", f"security-lake={lake_dir}"])]
+    for name, args in runs:
         run = measured([binary, "merge", "--quiet", *args], bench_env(url))
         figures[f"{name}_wall_s"] = round(run["wall_s"], 3)
         figures[f"{name}_peak_rss_mib"] = round(run["peak_rss_mib"], 1)
@@ -145,6 +158,13 @@ def merge_figures(binary: str, url: str, first: Path, accounts: int, users: int,
     figures["merged_findings"] = len(merged["findings"])
     figures["inputs_mib"] = round((first.stat().st_size + second.stat().st_size) / 2**20, 2)
     figures["merged_json_mib"] = round((out / "merged.json").stat().st_size / 2**20, 2)
+    if lake:
+        objects = [p for p in lake_dir.rglob("*.parquet")]
+        figures["security_lake_objects"] = len(objects)
+        figures["security_lake_mib"] = round(sum(p.stat().st_size for p in objects) / 2**20, 2)
+        figures["parquet_writer_s"] = round(figures["security_lake_wall_s"] - figures["merge_table_only_wall_s"], 3)
+        figures["parquet_writer_rss_mib"] = round(
+            figures["security_lake_peak_rss_mib"] - figures["merge_table_only_peak_rss_mib"], 1)
     return figures
 
 
@@ -362,6 +382,9 @@ def main() -> None:
                         help="also scan again 30 days later (--as-of) and time `keyaudit diff` of the two reports")
     parser.add_argument("--merge", action="store_true",
                         help="also scan a second organization of the same size and time `keyaudit merge` of the two")
+    parser.add_argument("--security-lake", action="store_true",
+                        help="with the merge's second organization: time the Security Lake output (Parquet) of the "
+                             "merged report against a merge to the table alone")
     parser.add_argument("--notify", action="store_true",
                         help="only time `keyaudit notify` (a dry run) over 10,000 findings and 2,000 owners")
     parser.add_argument("--simulator", default="",
@@ -453,8 +476,9 @@ def main() -> None:
                 row["preflight_reports_generated"] = sum(1 for c in calls if c["action"] == "GenerateCredentialReport")
             if args.diff:
                 row.update(diff_figures(args.keyaudit, url, ka["path"], Path(args.out)))
-            if args.merge:
-                row.update(merge_figures(args.keyaudit, url, ka["path"], n, args.users, Path(args.out)))
+            if args.merge or args.security_lake:
+                row.update(merge_figures(args.keyaudit, url, ka["path"], n, args.users, Path(args.out),
+                                         args.security_lake))
             results.append(row)
             print(json.dumps(row), flush=True)
     finally:

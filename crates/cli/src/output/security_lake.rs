@@ -151,26 +151,28 @@ fn misfit(what: String) -> anyhow::Error {
 /// An assessed account without findings (no IAM user, no key) gets an object without rows: the partition shows it
 /// was assessed that day. Accounts that could not be assessed get none (the JSON report says why).
 pub(crate) fn objects(report: &Report) -> Result<Vec<LakeObject>> {
-    let mut by_account: BTreeMap<&str, Vec<Value>> = report
+    // Findings grouped by account first; each account's records are built, written and dropped in turn, so that
+    // memory holds one account's records at a time.
+    let mut by_account: BTreeMap<&str, Vec<_>> = report
         .accounts
         .iter()
         .filter(|r| matches!(r.status, AccountStatus::Scanned { .. }))
         .map(|r| (r.account.id.as_str(), Vec::new()))
         .collect();
     for (f, account) in with_accounts(report) {
-        let record = serde_json::to_value(ocsf::record(report, f, account, Version::V1_3))?;
-        by_account.entry(f.account_id.as_str()).or_default().push(record);
+        by_account.entry(f.account_id.as_str()).or_default().push((f, account));
     }
     let schema = Arc::new(parquet::schema::parser::parse_message_type(SCHEMA)?);
     let started = report.run.started_at.strftime("%Y%m%dT%H%M%SZ");
     by_account
         .into_iter()
-        .map(|(account, mut records)| {
+        .map(|(account, findings)| {
+            let mut records = findings
+                .into_iter()
+                .map(|(f, a)| serde_json::to_value(ocsf::record(report, f, a, Version::V1_3)))
+                .collect::<serde_json::Result<Vec<Value>>>()?;
             // Sorted by time (Security Lake's advice for cheaper queries), then by finding for a stable file.
-            records.sort_by(|a, b| {
-                let key = |v: &Value| (v["time"].as_i64(), v["finding_info"]["uid"].as_str().map(str::to_owned));
-                key(a).cmp(&key(b))
-            });
+            records.sort_by_cached_key(|v| (v["time"].as_i64(), v["finding_info"]["uid"].as_str().map(str::to_owned)));
             let day = report.run_of(account).as_of.strftime("%Y%m%d");
             let region = super::region_of(report, account);
             Ok(LakeObject {
