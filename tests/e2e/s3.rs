@@ -157,13 +157,18 @@ fn a_bucket_of_another_owner_or_a_denied_put_keeps_the_report_locally_and_exits_
     assert!(local.exists());
 }
 
-/// Security Lake custom source: the demo organization's findings as OCSF 1.3 Parquet, one object per account in
-/// its partition, read back from the bucket and checked with pyarrow and py-ocsf-models; the same tree written
-/// to a local directory is byte for byte what was uploaded.
+/// Security Lake custom source: the demo organization's findings (demo/org.json) as OCSF 1.3 Parquet, one object per
+/// scanned account in its partition (none for the account whose audit role is denied, or the suspended ones), read
+/// back from the bucket and checked with pyarrow and py-ocsf-models; the same tree written to a local directory is
+/// byte for byte what was uploaded.
 #[test]
 fn security_lake_gets_one_parquet_object_per_account_in_its_partition() {
     use base64::Engine;
-    let (emu, _s) = setup();
+    let emu = Emulator::start();
+    let demo = std::fs::read_to_string(crate::harness::repo_root().join("demo/org.json")).unwrap();
+    let mut spec: Value = serde_json::from_str(&demo).unwrap();
+    spec["buckets"] = json!([{"name": "reports"}]);
+    emu.seed(spec);
     let dir = tempfile::tempdir().unwrap();
     let local = dir.path().join("lake");
     let report = dir.path().join("r.json");
@@ -179,7 +184,7 @@ fn security_lake_gets_one_parquet_object_per_account_in_its_partition() {
         &format!("json={}", report.display()),
     ];
     let out = emu.command_in(dir.path(), &args);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(3), "the demo's forensics account is not assessed: {}", stderr(&out));
     let uploaded = dir.path().join("uploaded");
     let stored = objects(&emu, "reports");
     for object in &stored {
@@ -194,7 +199,8 @@ fn security_lake_gets_one_parquet_object_per_account_in_its_partition() {
     let json: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     let scanned: Vec<&Value> =
         json["accounts"].as_array().unwrap().iter().filter(|a| a["status"] == "scanned").collect();
-    assert!(scanned.len() >= 3, "{scanned:?}");
+    assert!(scanned.len() >= 8, "{scanned:?}");
+    assert!(json["accounts"].as_array().unwrap().iter().any(|a| a["status"] == "failed"), "the demo's denied account");
     assert_eq!(stored.len(), scanned.len(), "one object per scanned account");
     for account in scanned {
         let id = account["account_id"].as_str().unwrap();
