@@ -110,6 +110,13 @@ pub fn to_json(report: &CoreReport) -> serde_json::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// Writes the report as JSON (pretty, with a final newline) to `out` as it is serialized: the text is never held
+/// whole in memory (it is most of a large scan's peak).
+pub fn to_writer(report: &CoreReport, mut out: impl std::io::Write) -> serde_json::Result<()> {
+    serde_json::to_writer_pretty(&mut out, &schema::Report::of(report))?;
+    out.write_all(b"\n").map_err(serde_json::Error::io)
+}
+
 /// Reads a keyaudit JSON report back whole into the core model: its header and version first, then every value.
 pub fn from_slice(bytes: &[u8]) -> Result<CoreReport, ReadError> {
     let version = head(bytes)?.schema_version.unwrap_or_default();

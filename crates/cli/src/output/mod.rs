@@ -144,6 +144,11 @@ pub(crate) fn write_all(
                 let bytes = render(spec.format, report, opts, color)?;
                 write_stdout(&bytes).context("writing the report to stdout")?;
             }
+            // JSON, the largest, is streamed into its file as it is serialized.
+            Some(path) if spec.format == Format::Json => {
+                write_file_with(&path, |out| Ok(keyaudit_report::to_writer(report, out)?))?;
+                tracing::info!(path = %path.display(), "report written");
+            }
             Some(path) => {
                 let bytes = render(spec.format, report, opts, false)?;
                 write_file(&path, &bytes)?;
@@ -193,6 +198,11 @@ pub(crate) fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
 
 /// Writes `bytes` to `path` atomically (a temporary file beside it, renamed into place).
 pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_file_with(path, |out| Ok(out.write_all(bytes)?))
+}
+
+/// Writes to `path` atomically what `write` writes into the (buffered) temporary file beside it.
+pub(crate) fn write_file_with(path: &Path, write: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
     // Like any file the user creates (0666 less the umask), not tempfile's private 0600: a SIEM forwarder
     // running as another user must be able to read the reports.
     let mut builder = tempfile::Builder::new();
@@ -205,9 +215,12 @@ pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut tmp = builder.prefix(".keyaudit-").tempfile_in(parent_dir(path)).map_err(|e| {
         anyhow!("--output {}: cannot write in {} ({})", path.display(), parent_dir(path).display(), e.kind())
     })?;
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
-        .map_err(|e| anyhow!("writing {}: {}", path.display(), e.kind()))?;
+    let failed = |e: std::io::Error| anyhow!("writing {}: {}", path.display(), e.kind());
+    let mut out = std::io::BufWriter::new(tmp.as_file_mut());
+    write(&mut out).with_context(|| format!("writing {}", path.display()))?;
+    out.flush().map_err(failed)?;
+    drop(out);
+    tmp.as_file().sync_all().map_err(failed)?;
     tmp.persist(path)
         .map_err(|e| anyhow!("--output {}: cannot move the report into place ({})", path.display(), e.error))?;
     Ok(())
