@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::Result;
-use keyaudit_core::report::{AccountStatus, Report};
+use keyaudit_core::eval::Finding;
+use keyaudit_core::report::{AccountRecord, AccountStatus, Report};
 use parquet::basic::{Compression, Repetition, Type as Physical, ZstdLevel};
 use parquet::column::writer::ColumnWriter;
 use parquet::data_type::ByteArray;
@@ -163,24 +164,50 @@ pub(crate) fn objects(report: &Report) -> Result<Vec<LakeObject>> {
         by_account.entry(f.account_id.as_str()).or_default().push((f, account));
     }
     let schema = Arc::new(parquet::schema::parser::parse_message_type(SCHEMA)?);
-    let started = report.run.started_at.strftime("%Y%m%dT%H%M%SZ");
-    by_account
-        .into_iter()
-        .map(|(account, findings)| {
-            let mut records = findings
-                .into_iter()
-                .map(|(f, a)| serde_json::to_value(ocsf::record(report, f, a, Version::V1_3)))
-                .collect::<serde_json::Result<Vec<Value>>>()?;
-            // Sorted by time (Security Lake's advice for cheaper queries), then by finding for a stable file.
-            records.sort_by_cached_key(|v| (v["time"].as_i64(), v["finding_info"]["uid"].as_str().map(str::to_owned)));
-            let day = report.run_of(account).as_of.strftime("%Y%m%d");
-            let region = super::region_of(report, account);
-            Ok(LakeObject {
-                key: format!("region={region}/accountId={account}/eventDay={day}/keyaudit-{started}-{account}.parquet"),
-                bytes: parquet_file(&schema, &records)?,
-            })
+    let started = report.run.started_at.strftime("%Y%m%dT%H%M%SZ").to_string();
+    let object = |account: &str, findings: Vec<(&Finding, Option<&AccountRecord>)>| -> Result<LakeObject> {
+        let mut records = findings
+            .into_iter()
+            .map(|(f, a)| serde_json::to_value(ocsf::record(report, f, a, Version::V1_3)))
+            .collect::<serde_json::Result<Vec<Value>>>()?;
+        // Sorted by time (Security Lake's advice for cheaper queries), then by finding for a stable file.
+        records.sort_by_cached_key(|v| (v["time"].as_i64(), v["finding_info"]["uid"].as_str().map(str::to_owned)));
+        let day = report.run_of(account).as_of.strftime("%Y%m%d");
+        let region = super::region_of(report, account);
+        Ok(LakeObject {
+            key: format!("region={region}/accountId={account}/eventDay={day}/keyaudit-{started}-{account}.parquet"),
+            bytes: parquet_file(&schema, &records)?,
         })
-        .collect()
+    };
+    // Objects are independent: written on every core (most of a small object's cost is the Parquet writer's
+    // per-column set-up, zstd contexts included), then put back in account order.
+    let workers = std::thread::available_parallelism().map_or(1, usize::from).clamp(1, 8);
+    let mut queues: Vec<Vec<_>> = (0..workers).map(|_| Vec::new()).collect();
+    for (i, entry) in by_account.into_iter().enumerate() {
+        queues[i % workers].push((i, entry));
+    }
+    let mut done: Vec<(usize, LakeObject)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = queues
+            .into_iter()
+            .map(|queue| {
+                scope.spawn(|| {
+                    queue
+                        .into_iter()
+                        .map(|(i, (account, findings))| Ok((i, object(account, findings)?)))
+                        .collect::<Result<Vec<_>>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().map_err(|_| anyhow::anyhow!("a Security Lake writer thread panicked"))?)
+            .collect::<Result<Vec<Vec<_>>>>()
+    })?
+    .into_iter()
+    .flatten()
+    .collect();
+    done.sort_by_key(|(i, _)| *i);
+    Ok(done.into_iter().map(|(_, o)| o).collect())
 }
 
 /// The Parquet file of `records`, each a JSON object that fits `schema`.
@@ -188,7 +215,9 @@ pub(super) fn parquet_file(schema: &Arc<Type>, records: &[Value]) -> Result<Vec<
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_data_page_size_limit(PAGE_BYTES)
-        .set_dictionary_page_size_limit(PAGE_BYTES)
+        .set_dictionary_enabled(false)
+        .set_statistics_enabled(parquet::file::properties::EnabledStatistics::Chunk)
+        .set_offset_index_disabled(true)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_created_by(format!("keyaudit {}", env!("CARGO_PKG_VERSION")))
         .build();
@@ -200,7 +229,8 @@ pub(super) fn parquet_file(schema: &Arc<Type>, records: &[Value]) -> Result<Vec<
         for record in group {
             shredder.next = 0;
             for field in schema.get_fields() {
-                shredder.field(field, record.get(field.name()), 0, 0, 0, field.name())?;
+                let path = FieldPath { parent: None, name: field.name() };
+                shredder.field(field, record.get(field.name()), 0, 0, 0, &path)?;
             }
             if let Some(unknown) = record.as_object().and_then(|o| o.keys().find(|k| !has_field(schema, k))) {
                 return Err(misfit(format!("field {unknown} is not in the schema")));
@@ -266,6 +296,21 @@ fn leaves(ty: &Type, out: &mut Vec<Column>) {
     }
 }
 
+/// A field's dotted path, for errors alone: made only when one is written.
+struct FieldPath<'a> {
+    parent: Option<&'a FieldPath<'a>>,
+    name: &'a str,
+}
+
+impl std::fmt::Display for FieldPath<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(parent) = self.parent {
+            write!(f, "{parent}.")?;
+        }
+        f.write_str(self.name)
+    }
+}
+
 /// Dremel's record shredding: each value goes to its leaf column with its definition level (how many of its
 /// optional or repeated ancestors are present) and repetition level (at which list it repeats; 0 starts a record).
 struct Shredder<'c> {
@@ -277,7 +322,15 @@ struct Shredder<'c> {
 impl Shredder<'_> {
     /// Field `ty` of a record or group, `value` its JSON (absent or null: not there); `def` and `rep` are the levels
     /// reached by its parent, `depth` the number of lists around it.
-    fn field(&mut self, ty: &Type, value: Option<&Value>, def: i16, rep: i16, depth: i16, path: &str) -> Result<()> {
+    fn field(
+        &mut self,
+        ty: &Type,
+        value: Option<&Value>,
+        def: i16,
+        rep: i16,
+        depth: i16,
+        path: &FieldPath<'_>,
+    ) -> Result<()> {
         let value = value.filter(|v| !v.is_null());
         let (def, value) = match (ty.get_basic_info().repetition(), value) {
             (Repetition::OPTIONAL, None) => {
@@ -313,7 +366,7 @@ impl Shredder<'_> {
             return Err(misfit(format!("field {path}.{unknown} is not in the schema")));
         }
         for child in ty.get_fields() {
-            let path = format!("{path}.{}", child.name());
+            let path = FieldPath { parent: Some(path), name: child.name() };
             self.field(child, object.get(child.name()), def, rep, depth, &path)?;
         }
         Ok(())
@@ -333,7 +386,7 @@ impl Shredder<'_> {
         }
     }
 
-    fn leaf(&mut self, ty: &Type, value: &Value, def: i16, rep: i16, path: &str) -> Result<()> {
+    fn leaf(&mut self, ty: &Type, value: &Value, def: i16, rep: i16, path: &FieldPath<'_>) -> Result<()> {
         let wrong = || misfit(format!("{path}: {value} is not {:?}", ty.get_physical_type()));
         let column = &mut self.columns[self.next];
         match &mut column.values {
