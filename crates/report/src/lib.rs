@@ -105,15 +105,15 @@ pub fn head(bytes: &[u8]) -> Result<Head, ReadError> {
 
 /// The report as JSON (pretty, with a final newline).
 pub fn to_json(report: &CoreReport) -> serde_json::Result<Vec<u8>> {
-    let mut bytes = serde_json::to_vec_pretty(&schema::Report::of(report))?;
-    bytes.push(b'\n');
+    let mut bytes = Vec::new();
+    to_writer(report, &mut bytes)?;
     Ok(bytes)
 }
 
-/// Writes the report as JSON (pretty, with a final newline) to `out` as it is serialized: the text is never held
-/// whole in memory (it is most of a large scan's peak).
+/// Writes the report as JSON (pretty, with a final newline) to `out` as it is serialized: neither the text nor the
+/// converted report is ever held whole in memory (they were most of a large scan's peak).
 pub fn to_writer(report: &CoreReport, mut out: impl std::io::Write) -> serde_json::Result<()> {
-    serde_json::to_writer_pretty(&mut out, &schema::Report::of(report))?;
+    serde_json::to_writer_pretty(&mut out, &write::Streamed(report))?;
     out.write_all(b"\n").map_err(serde_json::Error::io)
 }
 

@@ -48,6 +48,51 @@ impl<'a> Report<'a> {
     }
 }
 
+/// The report's JSON document as it is serialized: the same document as [`Report::of`] (same fields, same order),
+/// its accounts and findings converted one at a time as they are written, so that the converted report is never
+/// held whole (for a 50,000-account scan it is tens of MiB).
+pub(crate) struct Streamed<'a>(pub(crate) &'a CoreReport);
+
+/// [`Report`]'s layout, with the accounts and findings as sequences written from iterators.
+#[derive(serde::Serialize)]
+struct StreamedLayout<'a, A, F> {
+    #[serde(flatten)]
+    header: Header<'a>,
+    accounts: A,
+    findings: F,
+    resolved: Vec<ChangedFinding<'a>>,
+    suppressions: Option<Vec<Entry<'a>>>,
+    baseline: Option<BaselineSection<'a>>,
+}
+
+/// A sequence serialized from an iterator (once).
+struct Lazy<I>(std::cell::RefCell<Option<I>>);
+
+impl<I: Iterator<Item: serde::Serialize>> serde::Serialize for Lazy<I> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let items = self.0.borrow_mut().take().ok_or_else(|| serde::ser::Error::custom("a sequence written twice"))?;
+        serializer.collect_seq(items)
+    }
+}
+
+impl serde::Serialize for Streamed<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let report = self.0;
+        let records: HashMap<&AccountId, &AccountRecord> = report.accounts.iter().map(|r| (&r.account.id, r)).collect();
+        let accounts = report.accounts.iter().map(|r| Account::of(r, organization_of(report, &r.account.id)));
+        let findings = report.findings.iter().map(|f| Finding::of(report, f, records.get(&f.account_id).copied()));
+        StreamedLayout {
+            header: Header::of(report),
+            accounts: Lazy(std::cell::RefCell::new(Some(accounts))),
+            findings: Lazy(std::cell::RefCell::new(Some(findings))),
+            resolved: report.comparison.as_ref().map(resolved).unwrap_or_default(),
+            suppressions: report.suppressions.as_ref().map(|v| v.iter().map(Entry::of).collect()),
+            baseline: report.comparison.as_ref().map(BaselineSection::of),
+        }
+        .serialize(serializer)
+    }
+}
+
 /// The organization an account belongs to (`None` for a standalone account).
 pub fn organization_of<'a>(report: &'a CoreReport, account: &AccountId) -> Option<&'a str> {
     report.run_of(account.as_str()).scope.organization_id()

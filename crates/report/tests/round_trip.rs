@@ -547,6 +547,10 @@ proptest! {
     fn a_report_written_and_read_back_is_the_same_report_and_the_same_bytes(spec in spec()) {
         let original = report(&spec);
         let bytes = keyaudit_report::to_json(&original).unwrap();
+        // The streamed writer writes exactly the document of the schema's types.
+        let mut whole = serde_json::to_vec_pretty(&keyaudit_report::schema::Report::of(&original)).unwrap();
+        whole.push(b'\n');
+        prop_assert_eq!(&bytes, &whole);
         let read = keyaudit_report::from_slice(&bytes).map_err(|e| TestCaseError::fail(format!("{e}")))?;
         prop_assert_eq!(&read, &original);
         let again = keyaudit_report::to_json(&read).unwrap();
