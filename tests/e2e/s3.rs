@@ -276,7 +276,15 @@ fn security_lake_objects_are_written_with_the_provider_role() {
         assert_eq!(bad.status.code(), Some(2));
         assert!(stderr(&bad).contains(says), "{value}: {}", stderr(&bad));
     }
-    let bad = emu.command_in(dir.path(), &["scan", "--security-lake-role", &role]);
-    assert_eq!(bad.status.code(), Some(2));
-    assert!(stderr(&bad).contains("no Security Lake output in S3"), "{}", stderr(&bad));
+    for (args, says) in [
+        (vec!["scan", "--security-lake-role", &role], "no Security Lake output in S3"),
+        (
+            vec!["scan", "-o", "security-lake=s3://lake/x/", "--security-lake-external-id", "x"],
+            "--security-lake-external-id needs --security-lake-role",
+        ),
+    ] {
+        let bad = emu.command_in(dir.path(), &args);
+        assert_eq!(bad.status.code(), Some(2));
+        assert!(stderr(&bad).contains(says), "{args:?}: {}", stderr(&bad));
+    }
 }

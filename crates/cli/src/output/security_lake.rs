@@ -228,13 +228,8 @@ pub(super) fn parquet_file(schema: &Arc<Type>, records: &[Value]) -> Result<Vec<
         let mut shredder = Shredder { columns: &mut columns, next: 0 };
         for record in group {
             shredder.next = 0;
-            for field in schema.get_fields() {
-                let path = FieldPath { parent: None, name: field.name() };
-                shredder.field(field, record.get(field.name()), 0, 0, 0, &path)?;
-            }
-            if let Some(unknown) = record.as_object().and_then(|o| o.keys().find(|k| !has_field(schema, k))) {
-                return Err(misfit(format!("field {unknown} is not in the schema")));
-            }
+            let record = record.as_object().ok_or_else(|| misfit("a record that is not an object".into()))?;
+            shredder.group(schema, record, 0, 0, 0, None)?;
         }
         let mut row_group = writer.next_row_group()?;
         let mut columns = columns.into_iter();
@@ -253,10 +248,6 @@ pub(super) fn parquet_file(schema: &Arc<Type>, records: &[Value]) -> Result<Vec<
         row_group.close()?;
     }
     Ok(writer.into_inner()?)
-}
-
-fn has_field(group: &Type, name: &str) -> bool {
-    group.get_fields().iter().any(|f| f.name() == name)
 }
 
 /// A LIST in Parquet's three-level form: `<optional|required> group NAME (LIST) { repeated group list { element } }`.
@@ -362,11 +353,26 @@ impl Shredder<'_> {
             return Ok(());
         }
         let object = value.as_object().ok_or_else(|| misfit(format!("{path} is not an object")))?;
-        if let Some(unknown) = object.keys().find(|k| !has_field(ty, k)) {
-            return Err(misfit(format!("field {path}.{unknown} is not in the schema")));
+        self.group(ty, object, def, rep, depth, Some(path))
+    }
+
+    /// The fields of group `ty` (the record itself at the root, `path` `None`), from `object`, which may have no
+    /// field the schema does not.
+    fn group(
+        &mut self,
+        ty: &Type,
+        object: &serde_json::Map<String, Value>,
+        def: i16,
+        rep: i16,
+        depth: i16,
+        path: Option<&FieldPath<'_>>,
+    ) -> Result<()> {
+        if let Some(unknown) = object.keys().find(|k| !ty.get_fields().iter().any(|f| f.name() == *k)) {
+            let unknown = FieldPath { parent: path, name: unknown };
+            return Err(misfit(format!("field {unknown} is not in the schema")));
         }
         for child in ty.get_fields() {
-            let path = FieldPath { parent: Some(path), name: child.name() };
+            let path = FieldPath { parent: path, name: child.name() };
             self.field(child, object.get(child.name()), def, rep, depth, &path)?;
         }
         Ok(())
