@@ -442,10 +442,11 @@ fn provider_role(
         }
         return Ok(None);
     };
-    let is_role = arn.starts_with("arn:aws")
-        && arn.split(':').nth(2) == Some("iam")
-        && arn.split(':').nth(4).is_some_and(|a| keyaudit_core::ids::AccountId::parse(a).is_ok())
-        && arn.split(':').nth(5).is_some_and(|r| r.starts_with("role/") && r.len() > "role/".len());
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let is_role = matches!(parts[..], ["arn", partition, "iam", "", account, resource]
+        if partition.starts_with("aws")
+            && keyaudit_core::ids::AccountId::parse(account).is_ok()
+            && resource.strip_prefix("role/").is_some_and(|name| !name.is_empty()));
     if !is_role {
         bail!(
             "--security-lake-role {arn}: expected an IAM role ARN, arn:aws:iam::ACCOUNT:role/NAME (the custom \

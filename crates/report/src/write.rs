@@ -30,22 +30,36 @@ fn opt(s: Option<&str>) -> Option<Text<'_>> {
 impl<'a> Report<'a> {
     /// The whole report.
     pub fn of(report: &'a CoreReport) -> Self {
-        let records: HashMap<&AccountId, &AccountRecord> = report.accounts.iter().map(|r| (&r.account.id, r)).collect();
-        let finding = |f: &'a CoreFinding| Finding::of(report, f, records.get(&f.account_id).copied());
-        Report { findings: report.findings.iter().map(finding).collect(), ..Self::without_findings(report) }
+        Report { findings: findings_of(report).collect(), ..Self::without_findings(report) }
     }
 
     /// The report with an empty `findings` (the HTML page writes its findings one at a time).
     pub fn without_findings(report: &'a CoreReport) -> Self {
+        Report { accounts: accounts_of(report).collect(), ..Self::without_lists(report) }
+    }
+
+    /// The report without its accounts and findings (empty lists).
+    fn without_lists(report: &'a CoreReport) -> Self {
         Report {
             header: Header::of(report),
-            accounts: report.accounts.iter().map(|r| Account::of(r, organization_of(report, &r.account.id))).collect(),
+            accounts: Vec::new(),
             findings: Vec::new(),
             resolved: report.comparison.as_ref().map(resolved).unwrap_or_default(),
             suppressions: report.suppressions.as_ref().map(|v| v.iter().map(Entry::of).collect()),
             baseline: report.comparison.as_ref().map(BaselineSection::of),
         }
     }
+}
+
+/// The report's accounts, converted one at a time.
+fn accounts_of(report: &CoreReport) -> impl Iterator<Item = Account<'_>> {
+    report.accounts.iter().map(|r| Account::of(r, organization_of(report, &r.account.id)))
+}
+
+/// The report's findings, converted one at a time (each with its account's record).
+fn findings_of(report: &CoreReport) -> impl Iterator<Item = Finding<'_>> {
+    let records: HashMap<&AccountId, &AccountRecord> = report.accounts.iter().map(|r| (&r.account.id, r)).collect();
+    report.findings.iter().map(move |f| Finding::of(report, f, records.get(&f.account_id).copied()))
 }
 
 /// The report's JSON document as it is serialized: the same document as [`Report::of`] (same fields, same order),
@@ -77,17 +91,14 @@ impl<I: Iterator<Item: serde::Serialize>> serde::Serialize for Lazy<I> {
 
 impl serde::Serialize for Streamed<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let report = self.0;
-        let records: HashMap<&AccountId, &AccountRecord> = report.accounts.iter().map(|r| (&r.account.id, r)).collect();
-        let accounts = report.accounts.iter().map(|r| Account::of(r, organization_of(report, &r.account.id)));
-        let findings = report.findings.iter().map(|f| Finding::of(report, f, records.get(&f.account_id).copied()));
+        let Report { header, resolved, suppressions, baseline, .. } = Report::without_lists(self.0);
         StreamedLayout {
-            header: Header::of(report),
-            accounts: Lazy(std::cell::RefCell::new(Some(accounts))),
-            findings: Lazy(std::cell::RefCell::new(Some(findings))),
-            resolved: report.comparison.as_ref().map(resolved).unwrap_or_default(),
-            suppressions: report.suppressions.as_ref().map(|v| v.iter().map(Entry::of).collect()),
-            baseline: report.comparison.as_ref().map(BaselineSection::of),
+            header,
+            accounts: Lazy(std::cell::RefCell::new(Some(accounts_of(self.0)))),
+            findings: Lazy(std::cell::RefCell::new(Some(findings_of(self.0)))),
+            resolved,
+            suppressions,
+            baseline,
         }
         .serialize(serializer)
     }

@@ -419,17 +419,19 @@ mod tests {
     fn records_round_trip_through_parquet() {
         let report = report();
         let objects = objects(&report).unwrap();
-        let accounts: std::collections::BTreeSet<&str> =
-            report.findings.iter().map(|f| f.account_id.as_str()).collect();
         let scanned = report.accounts.iter().filter(|r| matches!(r.status, AccountStatus::Scanned { .. }));
-        let accounts: std::collections::BTreeSet<&str> =
-            accounts.into_iter().chain(scanned.map(|r| r.account.id.as_str())).collect();
+        let accounts: std::collections::BTreeSet<&str> = report
+            .findings
+            .iter()
+            .map(|f| f.account_id.as_str())
+            .chain(scanned.map(|r| r.account.id.as_str()))
+            .collect();
         assert_eq!(objects.len(), accounts.len(), "one object per assessed account or account with findings");
         let mut read = 0;
         for object in &objects {
             let account = object.key.split("accountId=").nth(1).and_then(|s| s.split('/').next()).unwrap();
             assert!(object.key.starts_with("region="), "{}", object.key);
-            let expected: Vec<Value> = with_accounts(&report)
+            let mut expected: Vec<Value> = with_accounts(&report)
                 .filter(|(f, _)| f.account_id.as_str() == account)
                 .map(|(f, a)| without_nulls(serde_json::to_value(ocsf::record(&report, f, a, Version::V1_3)).unwrap()))
                 .collect();
@@ -438,13 +440,11 @@ mod tests {
             assert_eq!(meta.file_metadata().num_rows() as usize, expected.len());
             let column = meta.row_group(0).column(0);
             assert_eq!(column.compression(), Compression::ZSTD(ZstdLevel::default()));
-            let rows: Vec<Value> =
+            let mut rows: Vec<Value> =
                 reader.get_row_iter(None).unwrap().map(|r| without_nulls(to_json(&Field::Group(r.unwrap())))).collect();
             let times: Vec<i64> = rows.iter().map(|r| r["time"].as_i64().unwrap()).collect();
             assert!(times.is_sorted(), "records sorted by time");
-            let mut expected = expected;
             expected.sort_by_key(|v| v["finding_info"]["uid"].as_str().map(str::to_owned));
-            let mut rows = rows;
             rows.sort_by_key(|v| v["finding_info"]["uid"].as_str().map(str::to_owned));
             assert_eq!(rows, expected);
             read += rows.len();
