@@ -2,7 +2,7 @@
 //! and key-id enrichment for the users that need it.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
@@ -87,6 +87,7 @@ pub struct Slot<'a> {
     slots: &'a Semaphore,
     permit: Option<SemaphorePermit<'a>>,
     waiting: &'a AtomicUsize,
+    generations: &'a GenerationEstimate,
 }
 
 /// Counts an account as waiting on AWS for as long as it lives (also when the wait is cut short).
@@ -106,9 +107,10 @@ impl Drop for Waiting<'_> {
 }
 
 impl<'a> Slot<'a> {
-    /// Waits for a place among `slots`; `waiting` counts the accounts waiting on AWS (for progress).
-    pub async fn take(slots: &'a Semaphore, waiting: &'a AtomicUsize) -> Self {
-        Self { slots, permit: slots.acquire().await.ok(), waiting }
+    /// Waits for a place among `slots`; `waiting` counts the accounts waiting on AWS (for progress), and
+    /// `generations` is the scan's estimate of how long credential reports take to generate.
+    pub async fn take(slots: &'a Semaphore, waiting: &'a AtomicUsize, generations: &'a GenerationEstimate) -> Self {
+        Self { slots, permit: slots.acquire().await.ok(), waiting, generations }
     }
 
     /// Sleeps for `d` without holding a place, then takes one again.
@@ -122,11 +124,68 @@ impl<'a> Slot<'a> {
     }
 }
 
+/// How long this scan's credential report generations take, learned as the scan goes: the wait between a
+/// generation's start (`GenerateCredentialReport` answered `STARTED`) and the first `GetCredentialReport`.
+///
+/// Asking for a report AWS is still generating costs a call that answers `ReportInProgress`; asking too late
+/// keeps the account open for nothing. The estimate starts at zero (the first accounts ask at once, then back off),
+/// and every answer to an account's own generation that tells something about it corrects it: a report ready at a
+/// first ask made no later than the estimate makes it 2% shorter; a report not ready at or after the estimate's time
+/// makes it 8% longer, and at least as long as that (at most twice as long at a time, so that one slow account does
+/// not hold every other back). The steps settle where about one first ask in five is early: about 1.2 asks per
+/// generation.
+#[derive(Debug, Default)]
+pub struct GenerationEstimate {
+    micros: AtomicU64,
+}
+
+impl GenerationEstimate {
+    const SHRINK: f64 = 0.98;
+    const GROW: f64 = 1.08;
+    /// The first step up from zero.
+    const FLOOR: Duration = Duration::from_millis(250);
+    /// No generation is waited for longer than this before asking: past it, the report policy's backoff asks.
+    const CAP: Duration = Duration::from_secs(30);
+
+    /// The wait before the first `GetCredentialReport` of a generation just started.
+    pub fn first_wait(&self) -> Duration {
+        Duration::from_micros(self.micros.load(Ordering::Relaxed))
+    }
+
+    /// A report was ready at its generation's first ask, `at` after the generation started: the estimate shrinks,
+    /// unless the ask came later than the estimate says (which tells nothing about it).
+    fn ready_at_first_ask(&self, at: Duration) {
+        self.update(|now| (at <= now).then(|| now.mul_f64(Self::SHRINK)));
+    }
+
+    /// A report was not ready `at` after its generation started: the estimate grows, unless that was before the
+    /// estimate's time (which tells nothing about it).
+    fn not_ready(&self, at: Duration) {
+        self.update(|now| (at >= now).then(|| now.mul_f64(Self::GROW).max(at.min((now * 2).max(Self::FLOOR)))));
+    }
+
+    fn update(&self, next: impl Fn(Duration) -> Option<Duration>) {
+        let step = |micros: u64| {
+            let next = next(Duration::from_micros(micros))?;
+            Some(u64::try_from(next.min(Self::CAP).as_micros()).unwrap_or(u64::MAX))
+        };
+        // `None` leaves the estimate as it is.
+        let _ = self.micros.fetch_update(Ordering::Relaxed, Ordering::Relaxed, step);
+    }
+}
+
+/// A generation this account started: when, and how many times its report was asked for.
+struct Generation {
+    started: tokio::time::Instant,
+    asks: u32,
+}
+
 /// Generates (or reuses) the credential report, waiting as AWS semantics require, bounded by `policy`; the
 /// waits give `slot` up.
 ///
-/// The report is asked for right after the generation request, whatever its state: a small report is often
-/// ready at once, and one that is not answers `ReportInProgress`, which is then waited out with backoff.
+/// A report that is ready (`COMPLETE`, reused for up to 4 hours) is asked for at once; one whose generation this
+/// account just started is asked for after the scan's [`GenerationEstimate`], and while it answers
+/// `ReportInProgress` it is waited out with backoff.
 pub async fn collect_credential_report(
     api: &impl IamApi,
     policy: &ReportPolicy,
@@ -134,17 +193,30 @@ pub async fn collect_credential_report(
 ) -> Result<(AccountInventory, u32), CollectError> {
     let mut attempt = 0;
     let mut need_generate = true;
+    let mut generation: Option<Generation> = None;
     loop {
         let result = async {
             if need_generate {
                 let state: ReportState = api.generate_credential_report().await?;
                 tracing::trace!(?state, "credential report generation");
+                generation = (state == ReportState::Started)
+                    .then(|| Generation { started: tokio::time::Instant::now(), asks: 0 });
+                let wait = slot.generations.first_wait();
+                if state != ReportState::Complete && !wait.is_zero() {
+                    slot.wait_for_aws(wait).await;
+                }
+            }
+            if let Some(g) = &mut generation {
+                g.asks += 1;
             }
             api.get_credential_report().await
         }
         .await;
         let last = match result {
             Ok(raw) => {
+                if let Some(g) = generation.filter(|g| g.asks == 1) {
+                    slot.generations.ready_at_first_ask(g.started.elapsed());
+                }
                 let users = parse_credential_report(&raw.content)?;
                 return Ok((AccountInventory { report_generated_at: raw.generated_at, users }, attempt));
             }
@@ -158,8 +230,15 @@ pub async fn collect_credential_report(
         if attempt >= policy.max_attempts {
             return Err(CollectError::ReportUnavailable { attempts: attempt, last: Box::new(last) });
         }
+        let mut wait = policy.backoff(attempt);
+        if let Some(g) = generation.as_ref().filter(|_| !need_generate) {
+            // A generation under way: not asked for again before the estimate (learned meanwhile, perhaps) says.
+            let not_ready_at = g.started.elapsed();
+            slot.generations.not_ready(not_ready_at);
+            wait = wait.max(slot.generations.first_wait().saturating_sub(not_ready_at));
+        }
         tracing::debug!(attempt, error = %last, "credential report not ready; waiting");
-        slot.wait_for_aws(policy.backoff(attempt)).await;
+        slot.wait_for_aws(wait).await;
     }
 }
 
@@ -374,8 +453,8 @@ mod tests {
         account: &AccountId,
         opts: &ScanOptions,
     ) -> Result<Collected, CollectError> {
-        let (places, waiting) = (Semaphore::new(1), AtomicUsize::new(0));
-        let mut slot = Slot::take(&places, &waiting).await;
+        let (places, waiting, generations) = (Semaphore::new(1), AtomicUsize::new(0), GenerationEstimate::default());
+        let mut slot = Slot::take(&places, &waiting, &generations).await;
         let far = tokio::time::Instant::now() + Duration::from_secs(3600);
         collect_account(api, account, &builtin(), &ctx(), opts, &mut slot, far).await
     }
@@ -524,6 +603,117 @@ mod tests {
         // generate (refused), generate (started), get (in progress), get (ok): no needless regeneration.
         assert_eq!(api.api_calls(), 4);
         assert_eq!(c.findings.len(), 3, "KA-IAM-001, -003 and -004 on the one user (KA-IAM-002 is the root's)");
+    }
+
+    #[test]
+    fn the_generation_estimate_grows_from_zero_to_what_was_seen_and_shrinks_when_early_enough() {
+        let secs = |s: f64| Duration::from_secs_f64(s);
+        let from = |now: f64, ready: bool, at: f64| {
+            let e = GenerationEstimate { micros: AtomicU64::new((now * 1e6) as u64) };
+            if ready {
+                e.ready_at_first_ask(secs(at))
+            } else {
+                e.not_ready(secs(at))
+            }
+            e.first_wait().as_secs_f64()
+        };
+        let cases = [
+            // (estimate in s, ready (at the first ask) or not, at, next estimate)
+            (0.0, true, 0.0, 0.0),     // nothing learned yet, and nothing to shrink
+            (0.0, false, 0.0, 0.0),    // not ready at once: nothing to learn
+            (0.0, false, 7.75, 0.25),  // from zero: the first step
+            (1.0, false, 7.75, 2.0),   // at most twice the estimate at a time
+            (5.0, false, 7.75, 7.75),  // at least the time it was known not to be ready
+            (10.0, false, 10.0, 10.8), // asked too early: 8% later
+            (10.0, false, 9.0, 10.0),  // not ready before the estimate's time: nothing learned
+            (10.0, true, 10.0, 9.8),   // ready when the estimate said: 2% earlier
+            (10.0, true, 8.0, 9.8),    // ready before it: 2% earlier
+            (10.0, true, 12.0, 10.0),  // ready after waiting longer than the estimate: nothing learned
+            (29.0, false, 60.0, 30.0), // never more than 30 s
+        ];
+        for (now, ready, at, next) in cases {
+            let got = from(now, ready, at);
+            assert!((got - next).abs() < 1e-3, "{now} s, ready {ready} at {at} s: {got} s, not {next} s");
+        }
+    }
+
+    /// An account whose report takes `generation` to generate after each `GenerateCredentialReport`.
+    struct GeneratingIam {
+        generation: Duration,
+        started: Mutex<Option<tokio::time::Instant>>,
+        gets: AtomicU32,
+    }
+
+    impl IamApi for GeneratingIam {
+        async fn generate_credential_report(&self) -> Result<ReportState, CollectError> {
+            *self.started.lock().unwrap() = Some(tokio::time::Instant::now());
+            Ok(ReportState::Started)
+        }
+        async fn get_credential_report(&self) -> Result<RawReport, CollectError> {
+            self.gets.fetch_add(1, Ordering::SeqCst);
+            let started = self.started.lock().unwrap().expect("asked before generating");
+            if started.elapsed() < self.generation {
+                return Err(not_ready("iam:GetCredentialReport", "ReportInProgress"));
+            }
+            Ok(raw(&[FRESH]))
+        }
+        async fn list_access_keys(&self, _: &str) -> Result<Vec<ListedKey>, CollectError> {
+            unreachable!()
+        }
+        async fn list_user_tags(&self, _: &str) -> Result<Vec<(String, String)>, CollectError> {
+            unreachable!()
+        }
+        fn api_calls(&self) -> u32 {
+            0
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_scan_learns_how_long_generations_take_and_asks_about_once_per_report() {
+        // 600 accounts arriving 20 a second (as discovery hands them over), all waiting for 10-second generations
+        // at once, 8 places to work.
+        let (places, waiting, generations) = (Semaphore::new(8), AtomicUsize::new(0), GenerationEstimate::default());
+        let account = |i: u64| {
+            let (places, waiting, generations) = (&places, &waiting, &generations);
+            async move {
+                tokio::time::sleep(Duration::from_millis(50 * i)).await;
+                let api = GeneratingIam {
+                    generation: Duration::from_secs(10),
+                    started: Mutex::default(),
+                    gets: AtomicU32::new(0),
+                };
+                let mut slot = Slot::take(places, waiting, generations).await;
+                let start = tokio::time::Instant::now();
+                collect_credential_report(&api, &ReportPolicy::default(), &mut slot).await.unwrap();
+                (i, api.gets.load(Ordering::SeqCst), start.elapsed().as_secs_f64())
+            }
+        };
+        let mut done: Vec<(u64, u32, f64)> = stream::iter(0..600).map(account).buffer_unordered(600).collect().await;
+        done.sort_by_key(|d| d.0);
+        // The first accounts know nothing: they ask at once and back off (0.25 s doubling, jittered).
+        assert!(done[0].1 >= 5, "{:?}", &done[..5]);
+        // From the first report on (about 15 s in), the others ask when the estimate says, whenever they started.
+        let later = &done[400..];
+        let mean = f64::from(later.iter().map(|d| d.1).sum::<u32>()) / later.len() as f64;
+        assert!(mean < 1.4, "asks per report once learned: {mean}");
+        let slowest = later.iter().map(|d| d.2).fold(0.0, f64::max);
+        assert!(slowest < 11.5, "a report of 10 s is read within {slowest} s");
+        let total: u32 = done.iter().map(|d| d.1).sum();
+        // Asking with backoff alone takes about 6 asks per 10-second report.
+        assert!(total < 1500, "{total} asks for 600 reports");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_ready_report_is_asked_for_at_once_whatever_the_estimate() {
+        let generations = GenerationEstimate { micros: AtomicU64::new(10_000_000) };
+        let (places, waiting) = (Semaphore::new(1), AtomicUsize::new(0));
+        let api = FakeIam::default();
+        api.get.lock().unwrap().push_back(Ok(raw(&[FRESH])));
+        let mut slot = Slot::take(&places, &waiting, &generations).await;
+        let start = tokio::time::Instant::now();
+        collect_credential_report(&api, &ReportPolicy::default(), &mut slot).await.unwrap();
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        assert_eq!(api.api_calls(), 2);
     }
 
     #[tokio::test(start_paused = true)]

@@ -15,7 +15,7 @@ use keyaudit_core::report::{
 use keyaudit_core::rules::RuleSet;
 use tokio::sync::Semaphore;
 
-use crate::collect::{KeyIdMode, ReportPolicy, Slot, collect_account};
+use crate::collect::{GenerationEstimate, KeyIdMode, ReportPolicy, Slot, collect_account};
 use crate::iam::{CollectError, IamApi};
 
 /// Why an account could not be opened, and how many API calls that took.
@@ -128,17 +128,18 @@ pub async fn scan_accounts<C: AccountConnector>(
     // Accounts taken from `accounts` and not finished yet: the ones an interrupt marks `interrupted`.
     let pending: Mutex<BTreeMap<AccountId, Account>> = Mutex::new(BTreeMap::new());
     let workers = Semaphore::new(opts.concurrency.max(1));
+    let generations = GenerationEstimate::default();
     let mut results = std::pin::pin!(
         accounts
             .map(|account| {
                 if let Ok(mut p) = pending.lock() {
                     p.insert(account.id.clone(), account.clone());
                 }
-                let (workers, pending) = (&workers, &pending);
+                let (workers, pending, generations) = (&workers, &pending, &generations);
                 async move {
                     let done = match not_scanned(&account) {
                         Some(status) => (AccountRecord { account, status, stats: AccountStats::default() }, Vec::new()),
-                        None => scan_one(connector, account, rules, ctx, opts, workers, waiting).await,
+                        None => scan_one(connector, account, rules, ctx, opts, (workers, waiting, generations)).await,
                     };
                     if let Ok(mut p) = pending.lock() {
                         p.remove(&done.0.account.id);
@@ -205,11 +206,10 @@ async fn scan_one<C: AccountConnector>(
     rules: &RuleSet,
     ctx: &EvalContext,
     opts: &ScanOptions,
-    workers: &Semaphore,
-    waiting: &AtomicUsize,
+    (workers, waiting, generations): (&Semaphore, &AtomicUsize, &GenerationEstimate),
 ) -> (AccountRecord, Vec<Finding>) {
     // The account's clock starts when it gets a place to work, not while it queues for one.
-    let mut slot = Slot::take(workers, waiting).await;
+    let mut slot = Slot::take(workers, waiting, generations).await;
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + opts.account_timeout;
     let mut stats = AccountStats::default();
