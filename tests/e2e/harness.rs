@@ -26,8 +26,13 @@ pub(crate) struct Emulator {
     host_port: String,
 }
 
+/// The repository the tests run in: cargo and nextest say where the package is when they run a test, and that is
+/// preferred to where it was when the test was compiled (a build cache shared between two clones can hand one
+/// clone's test binary to the other, which would then read the first clone's files).
 pub(crate) fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+        .join("../..")
 }
 
 #[allow(clippy::disallowed_methods)] // the harness reads its own environment, as documented above

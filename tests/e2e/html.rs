@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::harness::{AS_OF, Emulator, check_exports};
+use crate::harness::{AS_OF, Emulator, check_exports, repo_root};
 
 const IMG: &str = "<img src=x onerror=alert(1)>";
 const SCRIPT_OU: &str = "</script><script>alert(2)</script>";
@@ -40,7 +40,7 @@ fn output_dir() -> PathBuf {
 
 /// Runs the browser check; panics with its problems.
 pub(crate) fn check_in_browser(html: &Path, json: &Path, out: &Path, extra: &[&str]) -> Value {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser/check_html.mjs");
+    let script = repo_root().join("tests/browser/check_html.mjs");
     let output = Command::new("node")
         .arg(script)
         .args([
