@@ -123,6 +123,11 @@ fn the_simulator_enforces_aws_quotas_and_its_oracle_matches_a_scan() {
         let status = if truth["state"] == "ACTIVE" { "scanned" } else { "skipped" };
         assert_eq!(seen["status"], status, "{id}");
     }
+    // Reports are asked for when this scan's generations have been taking, not polled through them: asked at once
+    // and then with backoff, a 200 ms generation costs two asks per account.
+    let scanned = report["summary"]["accounts"]["scanned"].as_u64().unwrap();
+    let asks = stats["served"]["GetCredentialReport"].as_u64().unwrap();
+    assert!(asks * 2 < scanned * 3, "{asks} GetCredentialReport for {scanned} accounts: {stats}");
 }
 
 /// A GET with the standard library alone (the simulator's control routes are plain HTTP/1.1 on loopback).
