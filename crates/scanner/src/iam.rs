@@ -235,7 +235,9 @@ impl IamApi for SdkIam {
     async fn generate_credential_report(&self) -> Result<ReportState, CollectError> {
         const ACTION: &str = "iam:GenerateCredentialReport";
         self.before_call();
-        let out = self.client.generate_credential_report().send().await.map_err(|e| classify(ACTION, e))?;
+        // Boxed: the SDK's call future is a few KiB, and inline it would size every open account's future, also
+        // through the long waits between calls.
+        let out = Box::pin(self.client.generate_credential_report().send()).await.map_err(|e| classify(ACTION, e))?;
         Ok(match out.state() {
             Some(ReportStateType::Complete) => ReportState::Complete,
             Some(ReportStateType::Started) => ReportState::Started,
@@ -246,7 +248,7 @@ impl IamApi for SdkIam {
     async fn get_credential_report(&self) -> Result<RawReport, CollectError> {
         const ACTION: &str = "iam:GetCredentialReport";
         self.before_call();
-        let out = self.client.get_credential_report().send().await.map_err(|e| classify(ACTION, e))?;
+        let out = Box::pin(self.client.get_credential_report().send()).await.map_err(|e| classify(ACTION, e))?;
         Ok(RawReport {
             content: out.content().map(|b| b.as_ref().to_vec()).unwrap_or_default(),
             generated_at: out.generated_time().and_then(timestamp),

@@ -213,7 +213,8 @@ async fn scan_one<C: AccountConnector>(
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + opts.account_timeout;
     let mut stats = AccountStats::default();
-    let api = match tokio::time::timeout_at(deadline, connector.connect(&account)).await {
+    // Boxed, like the IAM calls: AssumeRole's future would otherwise size the account's future through its waits.
+    let api = match tokio::time::timeout_at(deadline, Box::pin(connector.connect(&account))).await {
         Ok(Ok(api)) => api,
         Ok(Err(failure)) => {
             stats.api_calls = failure.api_calls;
