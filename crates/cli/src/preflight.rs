@@ -205,13 +205,15 @@ pub(crate) async fn run(settings: Settings) -> Result<ExitStatus, Failure> {
         Some(org) => Scope::Organization { id: org.id, management_account_id: org.management_account_id },
         None => Scope::StandaloneAccount,
     };
-    let discovery =
-        discover(&orgs, &caller, &settings.filter, &settings.role, settings.org_paces.listing_rates(), &|_| {})
-            .await
-            .map_err(org_denied)?;
+    let found = std::sync::Mutex::new(Vec::new());
+    let keep = |account| found.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(account);
+    discover(&orgs, &caller, &settings.filter, &settings.role, settings.org_paces.listing_rates(), &keep)
+        .await
+        .map_err(org_denied)?;
     let management = scope.management_account_id().cloned();
     let connector = Connector::new(&settings, base, &sts_config, management.clone());
-    let mut accounts: Vec<AccountCheck> = futures::stream::iter(discovery.accounts)
+    let found = found.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut accounts: Vec<AccountCheck> = futures::stream::iter(found)
         .map(|account| {
             let owner_tags = !settings.scan.owner_tags.is_empty();
             check_account(&connector, owner_tags, hub.as_ref(), account, &caller.arn, management.as_ref())

@@ -229,7 +229,7 @@ pub(crate) async fn collect(settings: &Settings, quiet: bool) -> Result<Report, 
         Some(result) => {
             let discovery = result.map_err(discovery_failed)?;
             tracing::info!(
-                accounts = discovery.accounts.len(),
+                accounts = discovery.selected,
                 discovered = discovery.discovered,
                 calls = orgs.api_calls(),
                 "organization discovered"
