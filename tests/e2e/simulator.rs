@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::harness::{AS_OF, Emulator};
 use crate::setup;
 
-/// The simulator binary, built beside keyaudit (`cargo build --workspace` and the test suite build it).
+/// The simulator binary, built beside keyaudit (`cargo build --workspace`; `scripts/test` builds it first).
 fn simulator_binary() -> PathBuf {
     let keyaudit = PathBuf::from(env!("CARGO_BIN_EXE_keyaudit"));
     let path = keyaudit.with_file_name("keyaudit-simulator");
