@@ -86,10 +86,11 @@ pub(crate) fn open_streams(
         .map(|s| {
             let out: Box<dyn Write + Send> = match s.path(report_start, false) {
                 None => Box::new(std::io::stdout()),
-                Some(path) => Box::new(
+                Some(path) if !s.names_its_file() => Box::new(
                     std::fs::File::create(&path)
                         .with_context(|| format!("--output {}: cannot create", path.display()))?,
                 ),
+                Some(path) => Box::new(create_new(&path, |n| s.numbered_path(report_start, false, n))?),
             };
             Ok(NdjsonStream::new(
                 out,
@@ -100,6 +101,18 @@ pub(crate) fn open_streams(
             ))
         })
         .collect()
+}
+
+/// Creates `path`, or the first of `numbered(2)`, `numbered(3)`, … that is free: never an earlier run's file.
+fn create_new(path: &Path, numbered: impl Fn(u32) -> std::path::PathBuf) -> Result<std::fs::File> {
+    let mut target = path.to_owned();
+    for n in 2..10_000 {
+        match std::fs::File::create_new(&target) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => target = numbered(n),
+            other => return other.with_context(|| format!("--output {}: cannot create", target.display())),
+        }
+    }
+    anyhow::bail!("--output {}: cannot create: too many reports of the same second", path.display())
 }
 
 /// A rendered output for S3, uploaded by [`s3::upload_all`].
@@ -121,40 +134,50 @@ pub(crate) fn write_all(
 ) -> Result<Vec<Upload>> {
     use std::io::IsTerminal;
     let merged = matches!(report.run.scope, keyaudit_core::report::Scope::Merged(_));
+    let started_at = report.run.started_at;
     let mut uploads = Vec::new();
+    // The file each format was written to in this run: a failed upload names it as the report's local copy.
+    let mut written: HashMap<Format, std::path::PathBuf> = HashMap::new();
     for spec in specs.iter().filter(|s| !(streamed && s.format == Format::Ndjson && !s.is_s3())) {
         if spec.format == Format::SecurityLake {
             uploads.extend(write_security_lake(spec, report)?);
             continue;
         }
-        if let Some(object) = spec.object(report.run.started_at, merged) {
-            let local =
-                specs.iter().filter(|s| s.format == spec.format).find_map(|s| s.path(report.run.started_at, merged));
+        if let Some(object) = spec.object(started_at, merged) {
             uploads.push(Upload {
                 format: spec.format,
                 object,
                 bytes: render(spec.format, report, opts, false)?,
-                local,
+                local: None,
             });
             continue;
         }
-        match spec.path(report.run.started_at, merged) {
-            None => {
-                let color = std::io::stdout().is_terminal();
-                let bytes = render(spec.format, report, opts, color)?;
-                write_stdout(&bytes).context("writing the report to stdout")?;
-            }
-            // JSON, the largest, is streamed into its file as it is serialized.
-            Some(path) if spec.format == Format::Json => {
-                write_file_with(&path, |out| Ok(keyaudit_report::to_writer(report, out)?))?;
-                tracing::info!(path = %path.display(), "report written");
-            }
-            Some(path) => {
-                let bytes = render(spec.format, report, opts, false)?;
-                write_file(&path, &bytes)?;
-                tracing::info!(path = %path.display(), "report written");
-            }
-        }
+        let Some(path) = spec.path(started_at, merged) else {
+            let color = std::io::stdout().is_terminal();
+            let bytes = render(spec.format, report, opts, color)?;
+            write_stdout(&bytes).context("writing the report to stdout")?;
+            continue;
+        };
+        let numbered = |n| spec.numbered_path(started_at, merged, n);
+        let existing = if spec.names_its_file() { Existing::Keep(&numbered) } else { Existing::Replace };
+        // JSON, the largest, is streamed into its file as it is serialized.
+        let path = if spec.format == Format::Json {
+            write_file_with(&path, &existing, |out| Ok(keyaudit_report::to_writer(report, out)?))?
+        } else {
+            let bytes = render(spec.format, report, opts, false)?;
+            write_file_with(&path, &existing, |out| Ok(out.write_all(&bytes)?))?
+        };
+        tracing::info!(path = %path.display(), "report written");
+        written.insert(spec.format, path);
+    }
+    for upload in &mut uploads {
+        // A streamed NDJSON file is named before the scan: only one the user named is certain to be this run's.
+        upload.local = written.get(&upload.format).cloned().or_else(|| {
+            specs
+                .iter()
+                .filter(|s| s.format == upload.format && !s.names_its_file())
+                .find_map(|s| s.path(started_at, merged))
+        });
     }
     Ok(uploads)
 }
@@ -196,13 +219,39 @@ pub(crate) fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
     }
 }
 
-/// Writes `bytes` to `path` atomically (a temporary file beside it, renamed into place).
+/// Writes `bytes` to `path` atomically (a temporary file beside it, renamed into place), replacing the file there:
+/// for paths the user named.
 pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_file_with(path, |out| Ok(out.write_all(bytes)?))
+    write_file_with(path, &Existing::Replace, |out| Ok(out.write_all(bytes)?)).map(drop)
 }
 
-/// Writes to `path` atomically what `write` writes into the (buffered) temporary file beside it.
-pub(crate) fn write_file_with(path: &Path, write: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
+/// Writes `bytes` atomically to `path`, or to `path~2`, `path~3`, … when a file is there: an earlier file is
+/// never replaced. Returns the path written.
+pub(crate) fn write_new_file(path: &Path, bytes: &[u8]) -> Result<std::path::PathBuf> {
+    let numbered = |n: u32| {
+        let mut name = path.file_name().unwrap_or_default().to_owned();
+        name.push(format!("~{n}"));
+        path.with_file_name(name)
+    };
+    write_file_with(path, &Existing::Keep(&numbered), |out| Ok(out.write_all(bytes)?))
+}
+
+/// What a write does when its file is already there.
+pub(crate) enum Existing<'a> {
+    /// Replaces it (a path the user named: the same file each run).
+    Replace,
+    /// Keeps it, and writes under the `n`-th other name instead (`n` = 2, 3, …), the first one free: files keyaudit
+    /// names itself (`--output-dir`, kept uploads), where a file there is an earlier run's report.
+    Keep(&'a dyn Fn(u32) -> std::path::PathBuf),
+}
+
+/// Writes atomically what `write` writes into the (buffered) temporary file beside `path`, then moves it into place
+/// as `existing` says. Returns the path written.
+pub(crate) fn write_file_with(
+    path: &Path,
+    existing: &Existing<'_>,
+    write: impl FnOnce(&mut dyn Write) -> Result<()>,
+) -> Result<std::path::PathBuf> {
     // Like any file the user creates (0666 less the umask), not tempfile's private 0600: a SIEM forwarder
     // running as another user must be able to read the reports.
     let mut builder = tempfile::Builder::new();
@@ -221,9 +270,29 @@ pub(crate) fn write_file_with(path: &Path, write: impl FnOnce(&mut dyn Write) ->
     out.flush().map_err(failed)?;
     drop(out);
     tmp.as_file().sync_all().map_err(failed)?;
-    tmp.persist(path)
-        .map_err(|e| anyhow!("--output {}: cannot move the report into place ({})", path.display(), e.error))?;
-    Ok(())
+    let cannot_move =
+        |e: std::io::Error| anyhow!("--output {}: cannot move the report into place ({e})", path.display());
+    let Existing::Keep(numbered) = existing else {
+        tmp.persist(path).map_err(|e| cannot_move(e.error))?;
+        return Ok(path.to_owned());
+    };
+    // No check-then-rename: the rename itself refuses an existing file, so two runs at once never replace each
+    // other's report either.
+    let mut target = path.to_owned();
+    for n in 2.. {
+        match tmp.persist_noclobber(&target) {
+            Ok(_) => break,
+            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists && n < 10_000 => {
+                tmp = e.file;
+                target = numbered(n);
+            }
+            Err(e) => return Err(cannot_move(e.error)),
+        }
+    }
+    if target != path {
+        tracing::warn!("{} is an earlier report, kept as it is: this one is {}", path.display(), target.display());
+    }
+    Ok(target)
 }
 
 #[cfg(test)]

@@ -109,8 +109,13 @@ impl ObjectStore for SdkS3 {
     }
 }
 
-/// Uploads every rendered output; returns one sentence per object that could not be uploaded, each saying where
-/// the report is kept instead (the run's local file of the same format, else a file written under `keep_dir`).
+/// Uploads every rendered output; returns one sentence per object that could not be uploaded, each naming the file
+/// that holds the report instead (the run's local file of the same format, else a copy kept under `keep_dir`).
+///
+/// A copy kept under `keep_dir` is named after its object (`BUCKET/KEY`, see [`kept_path`]), so two objects never
+/// share a file, and it never replaces an earlier run's copy of the same object (that one stays, the new one is
+/// `…~2`). A copy stays until a person removes it or a later upload of that very object goes through: then every
+/// kept copy of that object is removed, as the object it was waiting for is in S3.
 pub(crate) async fn upload_all(store: &impl ObjectStore, uploads: Vec<Upload>, keep_dir: &Path) -> Vec<String> {
     let mut problems = Vec::new();
     for upload in uploads {
@@ -121,10 +126,8 @@ pub(crate) async fn upload_all(store: &impl ObjectStore, uploads: Vec<Upload>, k
         };
         match store.put(&object, format.content_type(), bytes).await {
             Ok(()) => {
-                if local.is_none()
-                    && let Ok(path) = &kept
-                {
-                    let _ = std::fs::remove_file(path);
+                if local.is_none() {
+                    forget(keep_dir, &object);
                 }
                 tracing::info!(object = %object, "report uploaded");
             }
@@ -143,19 +146,62 @@ pub(crate) async fn upload_all(store: &impl ObjectStore, uploads: Vec<Upload>, k
             }),
         }
     }
-    // Only if it is empty: the directory stays while it keeps a report.
-    let _ = std::fs::remove_dir(keep_dir);
     problems
 }
 
-/// Writes the report under `dir` (named after the object's key) before its upload, so that nothing is lost
-/// whatever happens to the upload; removed once the object is in S3.
+/// The file that keeps `object` while its upload is pending or failed: `dir/BUCKET/KEY`, each segment of the key a
+/// directory or file name as it is, except the bytes a portable file name cannot hold (and `%`, `~`), which are
+/// percent-encoded, and the segments `.`, `..` and empty ones, encoded whole: two objects never share a file, and
+/// a key never leaves `dir`.
+pub(crate) fn kept_path(dir: &Path, object: &S3Location) -> PathBuf {
+    let mut path = dir.join(&object.bucket);
+    for segment in object.key.split('/') {
+        let whole = matches!(segment, "" | "." | "..");
+        let mut name = String::with_capacity(segment.len());
+        for byte in segment.bytes() {
+            if !whole && (byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-' | b'=' | b'+' | b',')) {
+                name.push(char::from(byte));
+            } else {
+                name.push_str(&format!("%{byte:02X}"));
+            }
+        }
+        path.push(if name.is_empty() { "%" } else { &name });
+    }
+    path
+}
+
+/// Writes the report under `dir` before its upload, so that nothing is lost whatever happens to the upload: at
+/// [`kept_path`], or beside it (`~2`, `~3`, …) when an earlier run keeps a copy of the same object there.
 fn keep(dir: &Path, object: &S3Location, bytes: &[u8]) -> Result<PathBuf, String> {
-    let name = object.key.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("keyaudit-report");
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let path = dir.join(name);
-    super::write_file(&path, bytes).map_err(|e| format!("{e:#}"))?;
-    Ok(path)
+    let first = kept_path(dir, object);
+    let parent = super::spec::parent_dir(&first);
+    std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    super::write_new_file(&first, bytes).map_err(|e| format!("{e:#}"))
+}
+
+/// Removes every kept copy of `object` (its upload went through), and the directories that held only them.
+fn forget(dir: &Path, object: &S3Location) {
+    let path = kept_path(dir, object);
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else { return };
+    let copy = |file: &str| {
+        file == name
+            || file.strip_prefix(name).and_then(|rest| rest.strip_prefix('~')).is_some_and(|n| n.parse::<u32>().is_ok())
+    };
+    if let Ok(entries) = std::fs::read_dir(parent) {
+        for entry in entries.flatten() {
+            if entry.file_name().to_str().is_some_and(copy) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+    // Only empty directories go, up to and including `dir`: the directory stays while it keeps a report.
+    let mut parent = Some(parent);
+    while let Some(p) = parent.filter(|p| p.starts_with(dir)) {
+        if std::fs::remove_dir(p).is_err() {
+            break;
+        }
+        parent = p.parent();
+    }
 }
 
 #[cfg(test)]
@@ -204,16 +250,17 @@ mod tests {
             *store.0.lock().unwrap(),
             [("s3://ok-bucket/r/a.json".to_owned(), "application/json".to_owned(), 3)]
         );
-        assert!(!keep.join("a.json").exists(), "an uploaded report's local copy is removed");
-        assert!(keep.is_dir(), "the directory stays while it keeps a failed one");
-        assert_eq!(std::fs::read(keep.join("b.json")).unwrap(), b"{}\n", "a failed one is kept");
+        assert!(!keep.join("ok-bucket").exists(), "an uploaded report's local copy is removed, with its directories");
+        assert_eq!(std::fs::read(keep.join("denied/r/b.json")).unwrap(), b"{}\n", "a failed one is kept");
         assert_eq!(problems.len(), 2);
-        assert!(
-            problems[0].starts_with(
-                "s3://denied/r/b.json: not uploaded (s3:PutObject to bucket denied key r/b.json: \
-                                     AccessDenied: Access Denied); the report is kept at "
-            ),
-            "{problems:?}"
+        let kept = keep.join("denied/r/b.json");
+        assert_eq!(
+            problems[0],
+            format!(
+                "s3://denied/r/b.json: not uploaded (s3:PutObject to bucket denied key r/b.json: AccessDenied: \
+                 Access Denied); the report is kept at {}",
+                kept.display()
+            )
         );
         assert!(problems[1].ends_with(&format!("kept at {}", own.display())), "the run's own file: {problems:?}");
 
@@ -221,5 +268,58 @@ mod tests {
         let keep = clean.path().join("unsent");
         assert!(upload_all(&store, vec![upload("ok-bucket", "r/d.json", None)], &keep).await.is_empty());
         assert!(!keep.exists(), "nothing is left behind when every upload went through");
+    }
+
+    #[tokio::test]
+    async fn kept_copies_never_replace_each_other_and_leave_only_with_their_own_object() {
+        let dir = tempfile::tempdir().unwrap();
+        let keep = dir.path().join("unsent");
+        let store = Fake::default();
+        let with = |key: &str, body: &[u8]| {
+            let mut u = upload("denied", key, None);
+            u.bytes = body.to_vec();
+            u
+        };
+        // Two objects with the same file name, in one run: two files, each message naming its own.
+        let problems =
+            upload_all(&store, vec![with("a/keyaudit.json", b"json"), with("b/keyaudit.json", b"html")], &keep).await;
+        assert_eq!(std::fs::read(keep.join("denied/a/keyaudit.json")).unwrap(), b"json");
+        assert_eq!(std::fs::read(keep.join("denied/b/keyaudit.json")).unwrap(), b"html");
+        assert!(problems[0].ends_with(&keep.join("denied/a/keyaudit.json").display().to_string()), "{problems:?}");
+        assert!(problems[1].ends_with(&keep.join("denied/b/keyaudit.json").display().to_string()), "{problems:?}");
+
+        // A later run that fails the same object again: the earlier copy stays as it was, the new one beside it.
+        let problems = upload_all(&store, vec![with("a/keyaudit.json", b"json, later")], &keep).await;
+        assert_eq!(std::fs::read(keep.join("denied/a/keyaudit.json")).unwrap(), b"json");
+        assert_eq!(std::fs::read(keep.join("denied/a/keyaudit.json~2")).unwrap(), b"json, later");
+        assert!(problems[0].ends_with("keyaudit.json~2"), "{problems:?}");
+
+        // A later run whose uploads all go through, of other objects: every kept copy stays.
+        assert!(upload_all(&store, vec![upload("ok-bucket", "a/keyaudit.json", None)], &keep).await.is_empty());
+        assert_eq!(std::fs::read_dir(keep.join("denied/a")).unwrap().count(), 2);
+        assert!(keep.join("denied/b/keyaudit.json").exists());
+
+        // An upload of that very object goes through: its copies go, the other object's stays.
+        let ok = |key: &str| upload("ok-bucket", key, None);
+        let moved = S3Location { bucket: "ok-bucket".into(), key: "a/keyaudit.json".into() };
+        std::fs::create_dir_all(kept_path(&keep, &moved).parent().unwrap()).unwrap();
+        std::fs::write(kept_path(&keep, &moved), "earlier").unwrap();
+        assert!(upload_all(&store, vec![ok("a/keyaudit.json")], &keep).await.is_empty());
+        assert!(!keep.join("ok-bucket").exists());
+        assert!(keep.join("denied/b/keyaudit.json").exists());
+    }
+
+    #[test]
+    fn a_kept_copy_is_named_after_its_bucket_and_key_and_never_leaves_its_directory() {
+        let dir = Path::new("unsent");
+        let path = |bucket: &str, key: &str| {
+            kept_path(dir, &S3Location { bucket: bucket.into(), key: key.into() }).display().to_string()
+        };
+        assert_eq!(path("b", "r/keyaudit-20261128T120000Z.json"), "unsent/b/r/keyaudit-20261128T120000Z.json");
+        assert_eq!(path("b", "ext/src/region=eu-west-1/x.parquet"), "unsent/b/ext/src/region=eu-west-1/x.parquet");
+        assert_eq!(path("b", "../../etc/passwd"), "unsent/b/%2E%2E/%2E%2E/etc/passwd");
+        assert_eq!(path("b", "a//b"), "unsent/b/a/%/b");
+        assert_eq!(path("b", "/abs"), "unsent/b/%/abs");
+        assert_eq!(path("b", "x~2 %/\u{202e}\r\n"), "unsent/b/x%7E2%20%25/%E2%80%AE%0D%0A");
     }
 }

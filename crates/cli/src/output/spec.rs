@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use keyaudit_core::report::FailOn;
 
 /// An output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Format {
     /// Terminal summary.
     Table,
@@ -259,11 +259,32 @@ impl OutputSpec {
         matches!(self.target, Target::S3(_) | Target::S3Dir(_))
     }
 
+    /// Whether keyaudit names this spec's file itself (`--output-dir`): a file already there is then an earlier
+    /// run's report, never replaced (see [`numbered_path`](Self::numbered_path)). A path the user named is theirs
+    /// to replace each run.
+    pub(crate) fn names_its_file(&self) -> bool {
+        matches!(self.target, Target::Dir(_))
+    }
+
+    /// The `n`-th other name of an `--output-dir` file, for a run that finds its name taken by an earlier report
+    /// (two runs started in the same second): `keyaudit-<time>-<n>.<ext>`. Other targets keep their path.
+    pub(crate) fn numbered_path(&self, started_at: Timestamp, merged: bool, n: u32) -> PathBuf {
+        match &self.target {
+            Target::Dir(dir) => dir.join(self.numbered_file_name(started_at, merged, Some(n))),
+            _ => self.path(started_at, merged).unwrap_or_default(),
+        }
+    }
+
     fn file_name(&self, started_at: Timestamp, merged: bool) -> String {
+        self.numbered_file_name(started_at, merged, None)
+    }
+
+    fn numbered_file_name(&self, started_at: Timestamp, merged: bool, n: Option<u32>) -> String {
         format!(
-            "keyaudit-{}{}.{}",
+            "keyaudit-{}{}{}.{}",
             if merged { "merged-" } else { "" },
             started_at.strftime("%Y%m%dT%H%M%SZ"),
+            n.map(|n| format!("-{n}")).unwrap_or_default(),
             self.format.extension()
         )
     }
