@@ -15,15 +15,25 @@ use keyaudit_scanner::AccountDone;
 static SHOWN: Mutex<Option<ProgressBar>> = Mutex::new(None);
 
 /// stderr for `tracing`, suspending the progress bar around each log line.
+///
+/// Each line is written inert (`keyaudit_core::text::shown`): a log line carries names from member accounts (users,
+/// OU paths, AWS's messages about them), and a control character or a bidirectional override in one must not
+/// clear, recolour, forge or reorder lines on the reader's terminal. Only the line's own end stays a line break, so
+/// the log has no colours of its own either (see `init_logging`).
 pub(crate) struct LogWriter;
 
 impl Write for LogWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // tracing-subscriber hands over one whole formatted event per call.
+        let text = String::from_utf8_lossy(buf);
+        let (line, end) = text.strip_suffix('\n').map_or((&*text, ""), |line| (line, "\n"));
+        let inert = format!("{}{end}", keyaudit_core::text::shown(line));
         let shown = SHOWN.lock().unwrap_or_else(PoisonError::into_inner).clone();
         let written = match shown {
-            Some(bar) => bar.suspend(|| std::io::stderr().write_all(buf)).map(|()| buf.len()),
-            None => std::io::stderr().write(buf),
-        };
+            Some(bar) => bar.suspend(|| std::io::stderr().write_all(inert.as_bytes())),
+            None => std::io::stderr().write_all(inert.as_bytes()),
+        }
+        .map(|()| buf.len());
         // A reader that went away (`2>&1 | head`) is not an error: tracing-subscriber would report it with
         // `eprintln!`, which panics on the very stderr that is closed.
         match written {

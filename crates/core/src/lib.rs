@@ -17,6 +17,7 @@ pub mod remediation;
 pub mod report;
 pub mod rules;
 pub mod suppress;
+pub mod text;
 pub mod triage;
 
 pub use error::ModelError;

@@ -473,7 +473,9 @@ fn resolve_ous<'a>(wanted: &[String], nodes: &'a BTreeMap<String, Node>) -> Resu
                 ids.insert(id);
             }
             [] => {
-                let mut known: Vec<String> = nodes.values().map(|n| ou_path(&n.names)).collect();
+                // OU names are any characters: shown inert (a name may clear or rewrite the terminal).
+                let mut known: Vec<String> =
+                    nodes.values().map(|n| keyaudit_core::text::shown(&ou_path(&n.names))).collect();
                 known.sort_unstable();
                 known.truncate(20);
                 return Err(DiscoveryError::UnknownOu { value: value.clone(), known: known.join(", ") });

@@ -81,16 +81,4 @@ pub(crate) fn next_step(f: &Finding) -> String {
     }
 }
 
-/// Text from outside keyaudit (account, OU and user names, tag values, error messages), made safe to show on a
-/// terminal or a web page: control characters (an OU name may carry escape sequences that recolour, hide or rewrite
-/// the screen) and the bidirectional-override characters that reorder what is shown are written as `\u{..}`
-/// escapes.
-pub(crate) fn shown(s: &str) -> String {
-    let unsafe_char = |c: char| {
-        c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-    };
-    if !s.chars().any(unsafe_char) {
-        return s.to_owned();
-    }
-    s.chars().map(|c| if unsafe_char(c) { c.escape_unicode().to_string() } else { c.to_string() }).collect()
-}
+pub(crate) use keyaudit_core::text::shown;

@@ -244,7 +244,7 @@ async fn execute(
             s.n,
             op_name(s.op),
             s.key.user.account_id,
-            s.key.user.user_name,
+            crate::output::shown(&s.key.user.user_name),
             s.key.access_key_id,
             match s.op {
                 Operation::Plan(ChangeKind::Delete) => "  (cannot be undone)",
