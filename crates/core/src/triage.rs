@@ -122,6 +122,66 @@ impl Action {
     }
 }
 
+/// The steps for finding `f`: its action's procedure with every key id keyaudit knows filled in. A root key's is
+/// the root user's own procedure (no `aws iam` command acts on a root key through a user name); a user with two
+/// active keys (KA-IAM-003) gets both ids.
+pub fn steps(f: &Finding) -> Vec<String> {
+    let key_id = f.key.as_ref().and_then(|k| k.access_key_id.as_ref()).map(|k| k.as_str());
+    if f.is_root() {
+        return root_steps(f.account_id.as_str(), key_id);
+    }
+    match (&f.evidence, f.triage.action) {
+        (Evidence::ActiveKeys { keys, .. }, Action::FinishRotation) => {
+            let ids: Vec<&str> = keys.iter().filter_map(|k| k.access_key_id.as_ref().map(|id| id.as_str())).collect();
+            match ids[..] {
+                [older, newer] => two_keys_steps(&f.user_name, older, newer),
+                _ => f.triage.action.steps(&f.user_name, None),
+            }
+        }
+        (_, action) => action.steps(&f.user_name, key_id),
+    }
+}
+
+/// Retiring the older of a user's two active keys (`older` created first).
+fn two_keys_steps(user: &str, older: &str, newer: &str) -> Vec<String> {
+    vec![
+        format!(
+            "Check which key applications use: aws iam get-access-key-last-used --access-key-id {newer} (the newer \
+             key) and --access-key-id {older} (the older key)"
+        ),
+        format!(
+            "Move what still uses the older key {older} to {newer}, then deactivate it: aws iam update-access-key \
+             --user-name {user} --access-key-id {older} --status Inactive (if something breaks, run it again with \
+             --status Active)"
+        ),
+        format!(
+            "After a waiting period without complaints, delete it: aws iam delete-access-key --user-name {user} \
+             --access-key-id {older}"
+        ),
+    ]
+}
+
+/// Removing an access key of the root user of `account`: as the root user, or with centralized root access.
+fn root_steps(account: &str, key: Option<&str>) -> Vec<String> {
+    let which = key.map_or_else(|| "its access key".to_owned(), |k| format!("the access key {k}"));
+    let id = key.unwrap_or("<the key id, shown there>");
+    vec![
+        format!(
+            "Sign in to the AWS Management Console as the root user of account {account}, open Security \
+             credentials, check the key's last use there, and deactivate {which}"
+        ),
+        "After a waiting period without complaints, delete it there (a deleted key cannot be recovered); use IAM \
+         roles or IAM Identity Center for programmatic access instead"
+            .to_owned(),
+        format!(
+            "Or, with centralized root access in the organization, from the management account: aws sts assume-root \
+             --target-principal {account} --task-policy-arn \
+             arn=arn:aws:iam::aws:policy/root-task/IAMDeleteRootUserCredentials, then with those credentials: aws \
+             iam delete-access-key --access-key-id {id}"
+        ),
+    ]
+}
+
 /// A finding's triage.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Triage {
@@ -259,7 +319,7 @@ fn action(f: &Finding, usage: Option<Usage>, user: Option<&CredentialUser>, ctx:
 mod tests {
     use super::*;
     use crate::eval::{RuleConfig, Verdict};
-    use crate::ids::AccountId;
+    use crate::ids::{AccessKeyId, AccountId};
     use crate::inventory::{KeySlot, Owner, ROOT_USER_NAME};
     use crate::rules::builtin;
 
@@ -353,5 +413,45 @@ mod tests {
         let root = triaged(ROOT_USER_NAME, &[(KeySlot::One, KeyStatus::Active, 200, Some(1))]);
         assert_eq!(root.triage.action, Action::Deactivate);
         assert!(root.triage.action_reason.unwrap().starts_with("root access keys should not exist"));
+    }
+
+    /// Every finding of `rules` for `user` (its keys given ids AKIA…1 and AKIA…2 by slot), triaged.
+    fn evaluated(rules: &str, user: &str, keys: &[KeySpec]) -> Vec<Finding> {
+        let with_id = |spec: KeySpec| KeySlotRecord {
+            access_key_id: Some(AccessKeyId::parse(&format!("AKIAEXAMPLE00000000{}", spec.0.number())).unwrap()),
+            ..key(spec)
+        };
+        let inv = AccountInventory {
+            report_generated_at: None,
+            users: vec![CredentialUser {
+                user_name: user.into(),
+                arn: format!("arn:aws:iam::012345678901:user/{user}"),
+                keys: keys.iter().copied().map(with_id).collect(),
+                owner: None,
+            }],
+        };
+        let selected = builtin().select(&[rules.to_owned()], &[]).unwrap();
+        let ctx = EvalContext { as_of: as_of(), config: RuleConfig::default() };
+        let mut findings = crate::eval::evaluate(&selected, &ctx, &AccountId::parse("012345678901").unwrap(), &inv);
+        triage(&mut findings, &inv, &ctx);
+        findings
+    }
+
+    #[test]
+    fn steps_name_every_key_keyaudit_knows_and_a_root_key_gets_the_root_procedure() {
+        use KeySlot::{One, Two};
+        use KeyStatus::Active;
+        let two = evaluated("KA-IAM-003", "alice", &[(One, Active, 200, Some(1)), (Two, Active, 3, Some(1))]);
+        let text = steps(&two[0]).join("\n");
+        assert!(!text.contains("list-access-keys"), "both ids are known: {text}");
+        assert!(text.contains("--access-key-id AKIAEXAMPLE000000001 --status Inactive"), "the older one goes: {text}");
+        assert!(text.contains("AKIAEXAMPLE000000002 (the newer key)"), "{text}");
+
+        let root = evaluated("KA-IAM-002", ROOT_USER_NAME, &[(One, Active, 200, Some(1))]);
+        let text = steps(&root[0]).join("\n");
+        assert!(!text.contains("--user-name"), "no user-name command acts on a root key: {text}");
+        assert!(text.contains("as the root user of account 012345678901"), "{text}");
+        assert!(text.contains("assume-root --target-principal 012345678901"), "{text}");
+        assert!(text.contains("delete-access-key --access-key-id AKIAEXAMPLE000000001"), "{text}");
     }
 }

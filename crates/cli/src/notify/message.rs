@@ -113,13 +113,7 @@ fn key_view(report: &Report, item: &Item<'_>, line: &Line<'_>, as_of: Timestamp,
         verdict: f.verdict.as_str(),
         action: f.triage.action.as_str(),
         action_reason: f.triage.action_reason.as_deref().map(shown).unwrap_or_default(),
-        steps: f
-            .triage
-            .action
-            .steps(&f.user_name, f.key.as_ref().and_then(|k| k.access_key_id.as_ref()).map(|k| k.as_str()))
-            .iter()
-            .map(|s| shown(s))
-            .collect(),
+        steps: keyaudit_core::triage::steps(f).iter().map(|s| shown(s)).collect(),
         rotation: rotations.get(&f.user_arn).map(|r| shown(&rotation_line(&f.user_name, r))),
         due: item.due.map(|d| d.strftime("%Y-%m-%d").to_string()),
         days_left: item.due.filter(|_| overdue.is_none()).map(|due| days_between(as_of, due)),
