@@ -104,6 +104,12 @@ for (const [path, shown] of figures) {
   check(v !== undefined && String(v) === shown.trim(), `figure ${path}: the page shows ${JSON.stringify(shown)}, the JSON has ${JSON.stringify(v)}`);
 }
 
+// Layout: "What to do" beside "By rule" reads as compactly as a list: one line a row, never stretched to the height of
+// the table beside it.
+const actionRows = await page.$$eval("#rules .pair > table:nth-of-type(2) tbody tr", (rows) => rows.map((r) => r.getBoundingClientRect().height));
+check(actionRows.length > 0, "no triage-action table beside the rules");
+check(actionRows.every((h) => h <= 40), `the triage actions' rows are stretched: ${actionRows.map(Math.round).join(", ")} px high`);
+
 // Paging: one page of rows at first, all of them on "Show all".
 const PAGE = await pageSize(page);
 check(PAGE === 250, `page size ${PAGE}`);

@@ -6,6 +6,7 @@ mod aws_behaviour;
 mod deploy;
 mod harness;
 mod html;
+mod loose_ends;
 mod merge;
 mod multi_rule;
 mod notify;
@@ -167,7 +168,8 @@ fn org_wide_scan_reports_exact_verdicts_ou_paths_and_account_statuses() {
     );
     assert_eq!(
         summary["keys"],
-        json!({"total": 7, "active": 6, "fail": 2, "warn": 2, "pass": 2, "not_applicable": 1, "resolved": 0})
+        json!({"total": 7, "active": 6, "fail": 2, "warn": 2, "pass": 2, "not_applicable": 1, "resolved": 0,
+               "suppressed": 0})
     );
 
     for text in ["/Root/Prod/Payments", "INCOMPLETE", "assume_role_denied", "KA-IAM-001 stale-access-key", special] {

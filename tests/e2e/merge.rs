@@ -211,7 +211,7 @@ fn reports_that_do_not_add_up_are_refused_and_one_report_is_written_as_it_is() {
     refused(&["merge", &a, &path("missing.json")], "missing.json: cannot read the file");
 
     // Since the last run: kept when every report had a baseline (added up), else left out with a warning, and then
-    // --fail-on new has nothing to judge by.
+    // --fail-on newly-failing has nothing to judge by.
     let (a2, b2) = (path("a2.json"), path("b2.json"));
     emu.command(&["scan", "--as-of", AS_OF, "--baseline", &a, "-o", &format!("json={a2}")]);
     let creds = &s.b_creds;
@@ -220,7 +220,7 @@ fn reports_that_do_not_add_up_are_refused_and_one_report_is_written_as_it_is() {
         &[("AWS_ACCESS_KEY_ID", &creds.0), ("AWS_SECRET_ACCESS_KEY", &creds.1)],
     );
     let since = path("since.json");
-    let out = emu.command(&["merge", &a2, &b2, "--fail-on", "new", "-o", &format!("json={since}")]);
+    let out = emu.command(&["merge", &a2, &b2, "--fail-on", "newly-failing", "-o", &format!("json={since}")]);
     assert_eq!(out.status.code(), Some(3), "A's denied account: {}", String::from_utf8_lossy(&out.stderr));
     let read = |p: &str| -> Value { serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap() };
     let (ra, rb, m) = (read(&a2), read(&b2), read(&since));
@@ -236,8 +236,8 @@ fn reports_that_do_not_add_up_are_refused_and_one_report_is_written_as_it_is() {
     assert!(stderr.contains("only 1 of the 2 reports were compared with a baseline"), "{stderr}");
     assert!(read(&path("mixed.json"))["summary"]["since_baseline"].is_null());
     refused(
-        &["merge", &a2, &b, "--fail-on", "new"],
-        "--fail-on new: every merged report must have been made with --baseline",
+        &["merge", &a2, &b, "--fail-on", "newly-failing"],
+        "--fail-on newly-failing: every merged report must have been made with --baseline",
     );
 
     // A merged report is not a baseline: each organization compares with its own.

@@ -411,7 +411,7 @@ fn a_never_used_key_is_planned_and_every_failing_deactivate_key_left_out_is_list
         "ous": [
             {"name": "Dev", "accounts": [{"name": "work", "users": [
                 {"name": "old-never", "keys": [{"created": FIFTY_DAYS_AGO}]},
-                // Unused for 60 days: fails KA-IAM-004 (45), but within the plan's --unused-days (90).
+                // Unused for 60 days: fails KA-IAM-004 (45), but within the plan's --deactivate-unused-days (90).
                 {"name": "monthly", "keys": [{"created": OLD, "last_used": "2026-09-29T12:00:00Z"}]},
                 // Two keys created in the same second: no report slot matches one key id.
                 {"name": "twins", "keys": [{"created": FIFTY_DAYS_AGO}, {"created": FIFTY_DAYS_AGO}]},
@@ -491,7 +491,7 @@ fn a_never_used_key_is_planned_and_every_failing_deactivate_key_left_out_is_list
     assert_eq!(others, ["auditor", "busy"]);
     let monthly = plan["excluded"].as_array().unwrap().iter().find(|e| e["user_name"] == "monthly").unwrap();
     assert_eq!(monthly["rules"], json!(["KA-IAM-004"]));
-    assert!(monthly["reason"].as_str().unwrap().contains("used 60 days ago, within --unused-days (90)"));
+    assert!(monthly["reason"].as_str().unwrap().contains("used 60 days ago, within --deactivate-unused-days (90)"));
     assert_eq!(plan["summary"]["excluded"]["unknown_key_id"], 2);
     let table = stdout(&out);
     assert!(
@@ -524,7 +524,7 @@ fn a_never_used_key_is_planned_and_every_failing_deactivate_key_left_out_is_list
     assert_eq!([org.statuses("work"), org.statuses("management")], before, "undo restores the key");
 
     let help = stdout(&org.run(&["plan", "--help"]));
-    assert!(help.contains("applies to keys that were used"), "{help}");
+    assert!(help.contains("--deactivate-unused-days") && help.contains("Keys never used are not held"), "{help}");
 }
 
 /// Issue "A new user's first hour": the README's remediation journey on the bundled demo organization (whose last
@@ -556,4 +556,49 @@ fn the_demo_organizations_remediation_journey_deactivates_its_dormant_key() {
     let keys = emu.control("GET", "keys", &json!({"account_id": payments}));
     assert_eq!(keys["batch+settlement@corp"][0]["status"], "Inactive", "{keys}");
     assert_eq!(keys["ci-deployer"][0]["status"], "Active", "a key in use is left alone");
+}
+
+/// Issue "Nothing lost, nothing raw": the plan's guard for keys that were used has a name of its own,
+/// --deactivate-unused-days; KEYAUDIT_UNUSED_DAYS exported for scans is KA-IAM-004's threshold in the plan's scan too
+/// (and says so), never the guard; --unused-days on plan's command line, the guard's old name, is refused.
+#[test]
+fn the_plan_guard_has_its_own_name_and_keyaudit_unused_days_never_lowers_it() {
+    let org = Org::seeded(json!({
+        "management": {"users": [{"name": "auditor", "keys": [{"created": OLD, "return_secret": true}]}]},
+        "ous": [{"name": "Dev", "accounts": [{"name": "work", "users": [
+        // Failing KA-IAM-001 and, unused for 60 days, KA-IAM-004 at 45 days.
+        {"name": "monthly", "keys": [{"created": OLD, "last_used": "2026-09-29T12:00:00Z"}]}]}]}]}));
+    let plan_with = |extra: &[&str], env: &[(&str, &str)]| {
+        let path = org.path("plan.json");
+        let _ = std::fs::remove_file(&path);
+        let p = path.display().to_string();
+        let mut args = vec!["plan", "--as-of", AS_OF, "-o", &p, "--owner-tags", ""];
+        args.extend_from_slice(extra);
+        let creds = [("AWS_ACCESS_KEY_ID", org.key_id.as_str()), ("AWS_SECRET_ACCESS_KEY", org.secret.as_str())];
+        let out = org.emu.command_with(&args, &[&creds[..], env].concat());
+        let plan = std::fs::read_to_string(&path).ok().map(|t| serde_json::from_str::<Value>(&t).unwrap());
+        (out, plan)
+    };
+    let (out, plan) = plan_with(&["--unused-days", "30"], &[]);
+    assert_eq!(code(&out), 2, "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(plan.is_none());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--unused-days: in `plan` this is now --deactivate-unused-days"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let (out, plan) = plan_with(&[], &[("KEYAUDIT_UNUSED_DAYS", "30")]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let plan = plan.unwrap();
+    assert!(users(&plan, "changes").is_empty(), "the guard stays at 90 days: {plan}");
+    assert!(users(&plan, "excluded").contains(&"monthly".to_owned()), "{plan}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("KEYAUDIT_UNUSED_DAYS is KA-IAM-004's threshold"));
+
+    let (out, plan) = plan_with(&["--deactivate-unused-days", "30"], &[]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(users(&plan.unwrap(), "changes"), ["monthly"], "used 60 days ago, past a 30-day guard");
+    let (out, plan) = plan_with(&[], &[("KEYAUDIT_DEACTIVATE_UNUSED_DAYS", "30")]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(users(&plan.unwrap(), "changes"), ["monthly"]);
 }

@@ -160,6 +160,11 @@ fn a_finished_rotation_deactivates_the_quiet_old_key_and_every_other_user_mid_ro
 
     // apply: the finished rotation is made (the creation needs --allow-create-keys); nothing in `slow` is touched.
     let p = org.path("plan.json").display().to_string();
+    // The dry run says the whole command, --allow-create-keys included (the plan holds a create_key).
+    let dry = org.run(&["apply", &p]);
+    assert_eq!(code(&dry), 0, "{}", String::from_utf8_lossy(&dry.stderr));
+    let rerun = format!("To make these changes, run:\n  keyaudit apply {p} --yes --allow-create-keys\n");
+    assert!(stdout(&dry).ends_with(&rerun), "{}", stdout(&dry));
     let out = org.run(&["apply", &p, "--yes"]);
     assert_eq!(code(&out), 1, "one change not attempted\n{}", stdout(&out));
     assert!(stdout(&out).contains("a key creation needs --allow-create-keys"), "{}", stdout(&out));
@@ -297,9 +302,12 @@ fn an_opted_in_user_gets_a_second_key_whose_secret_is_only_in_secrets_manager_an
         .collect();
     let told = mails.iter().find(|m| m.contains("Rotation under way")).expect("a notice about the rotation");
     assert!(
-        told.contains(&text(&secret["arn"])) && told.contains(&format!("by {}", &text(&create["switch_by"])[..10])),
+        told.contains(&text(&secret["arn"]))
+            && told.contains(&format!("Switch-by date {}: move every", &text(&create["switch_by"])[..10])),
         "{told}"
     );
+    // Two dates, each named: the switch-by date of the hand-over, and the deadline to fix the old key.
+    assert!(told.contains("Deadline to fix it: ") && told.contains("(The deadline is the date by which"), "{told}");
     let (out, finish) = org.rotation_plan("finish.json", &[]);
     outputs.push(out);
     let change = finish["changes"].as_array().unwrap().iter().find(|c| c["user_name"] == "auto").unwrap();

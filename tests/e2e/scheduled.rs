@@ -1,5 +1,5 @@
 //! Issue "Scheduled runs": exceptions that expire (`--suppressions`) and the change since the last run
-//! (`--baseline`, `keyaudit diff`, `--fail-on new`), through the real binary, the emulator and the exports'
+//! (`--baseline`, `keyaudit diff`, `--fail-on newly-failing`), through the real binary, the emulator and the exports'
 //! consumers.
 
 use std::collections::BTreeMap;
@@ -150,11 +150,19 @@ fn a_second_run_reports_exactly_what_changed_and_the_exit_code_follows_fail_on()
     );
     emu.control("DELETE", "reports", &Value::Null);
 
-    // Run 2, ten days later: with the baseline, the exceptions, and --fail-on new.
+    // Run 2, ten days later: with the baseline, the exceptions, and --fail-on newly-failing.
     let b = baseline.display().to_string();
     let out = dir.path().join("run2");
-    let mut args =
-        vec!["--suppressions", sup.as_str(), "--baseline", b.as_str(), "--fail-on", "new", "--as-of", AS_OF_2];
+    let mut args = vec![
+        "--suppressions",
+        sup.as_str(),
+        "--baseline",
+        b.as_str(),
+        "--fail-on",
+        "newly-failing",
+        "--as-of",
+        AS_OF_2,
+    ];
     args.extend(["--rules", "KA-IAM-001", "--owner-tags", "", "-o", "table=-"]);
     let run2 = export_files(&emu, &out, &args);
     assert_eq!(run2.code, 1, "newbie's key is a new failing finding\n{}", run2.stderr);
@@ -211,7 +219,7 @@ fn a_second_run_reports_exactly_what_changed_and_the_exit_code_follows_fail_on()
         BTreeMap::from([("ager", "new"), ("deactivator", "resolved"), ("newbie", "new"), ("vendor", "still_open")])
     );
     let table = &run2.stdout;
-    assert!(table.contains("Since the last run: 2 new, 3 resolved, 1 still open"), "{table}");
+    assert!(table.contains("Since the last run: 2 new, 3 resolved, 1 still open; 1 newly failing"), "{table}");
     for (user, label) in [("newbie", "fail (new)"), ("ager", "warn (new)"), ("vendor", "fail (still open)")] {
         assert!(table.lines().any(|l| l.contains(label) && l.contains(user)), "{user}: {label}\n{table}");
     }
@@ -266,7 +274,11 @@ fn a_second_run_reports_exactly_what_changed_and_the_exit_code_follows_fail_on()
     // The table opens with the change.
     let table = scan(&emu, AS_OF_2, &["--suppressions", &sup, "--baseline", &b]);
     assert_eq!(table.code, 1, "--fail-on fail: known debt fails");
-    assert!(table.stdout.contains("Since the last run: 2 new, 3 resolved, 1 still open"), "{}", table.stdout);
+    assert!(
+        table.stdout.contains("Since the last run: 2 new, 3 resolved, 1 still open; 1 newly failing"),
+        "{}",
+        table.stdout
+    );
     assert!(table.stdout.contains("Resolved since the last run"));
     let expired = stderr_lines(&table, "entry vendor-contract (line 3) expired on 2026-12-01");
     assert_eq!(expired.len(), 1, "a warning names the expired entry:\n{}", table.stderr);
@@ -276,7 +288,7 @@ fn a_second_run_reports_exactly_what_changed_and_the_exit_code_follows_fail_on()
     let diff = emu.command(&["diff", &b, &second_report.display().to_string()]);
     let diff_out = String::from_utf8_lossy(&diff.stdout);
     assert_eq!(diff.status.code(), Some(0), "{}", String::from_utf8_lossy(&diff.stderr));
-    assert!(diff_out.contains("Since the last run: 2 new, 3 resolved, 1 still open"), "{diff_out}");
+    assert!(diff_out.contains("Since the last run: 2 new, 3 resolved, 1 still open; 1 newly failing"), "{diff_out}");
     let diff_json = emu.command(&["diff", &b, &second_report.display().to_string(), "-o", "json"]);
     let d: Value = serde_json::from_slice(&diff_json.stdout).unwrap();
     let users = |k: &str| -> Vec<&str> {
@@ -288,22 +300,27 @@ fn a_second_run_reports_exactly_what_changed_and_the_exit_code_follows_fail_on()
     assert_eq!(users("resolved"), ["ager", "deactivator", "rotator"]);
     assert_eq!(d["summary"]["still_open"], 1);
 
-    // Run 3, same day, against run 2: known debt only, so --fail-on new passes.
+    // Run 3, same day, against run 2: known debt only, so --fail-on newly-failing passes.
     let run3 = scan(
         &emu,
         AS_OF_2,
-        &["--suppressions", &sup, "--baseline", &second_report.display().to_string(), "--fail-on", "new"],
+        &["--suppressions", &sup, "--baseline", &second_report.display().to_string(), "--fail-on", "newly-failing"],
     );
     assert_eq!(run3.code, 0, "nothing new since run 2\n{}", run3.stdout);
-    assert!(run3.stdout.contains("PASS (--fail-on new): nothing newly failing;"), "{}", run3.stdout);
+    assert!(run3.stdout.contains("PASS (--fail-on newly-failing): 0 newly failing;"), "{}", run3.stdout);
 
     // Run 4, thirty days after the first: ager's key now fails, with the same fingerprint; warn → fail is new.
+    // (The old name of the gate, `new`, still works, with a deprecation warning.)
     let run4 = scan(
         &emu,
         AS_OF_3,
         &["--suppressions", &sup, "--baseline", &second_report.display().to_string(), "--fail-on", "new"],
     );
     assert_eq!(run4.code, 1);
+    assert!(run4.stderr.contains("--fail-on new: deprecated, say --fail-on newly-failing"), "{}", run4.stderr);
+    // One word, one meaning: warn → fail is still open, not new, and it is what the gate counts: newly failing.
+    assert!(run4.stdout.contains("still open; 1 newly failing (baseline as of"), "{}", run4.stdout);
+    assert!(run4.stdout.contains("FAIL (--fail-on newly-failing): 1 finding(s) newly failing"), "{}", run4.stdout);
     let fourth = by_user(&run4);
     assert_eq!((&fourth["ager"][0].0, &fourth["ager"][0].1), (&json!("fail"), &json!("updated")));
     assert_eq!(fourth["ager"][0].3, first["ager"][1].3, "pass, warn, fail: one fingerprint");
@@ -337,7 +354,7 @@ fn an_account_that_stops_being_assessed_is_listed_never_resolved_and_never_suppr
             "--suppressions",
             &suppressions.display().to_string(),
             "--fail-on",
-            "new",
+            "newly-failing",
         ],
     );
     assert_eq!(run2.code, 3, "an account not assessed is never suppressed into passing\n{}", run2.stderr);
@@ -422,7 +439,7 @@ fn bad_suppression_files_and_bad_baselines_are_usage_errors_that_say_what_is_wro
         (vec!["--baseline", &partition], "the baseline is from partition aws-cn, this run from aws"),
         (vec!["--baseline", &not_json], "not JSON"),
         (vec!["--baseline", &b, "--rules", "KA-IAM-001,KA-IAM-004"], "only in this run: KA-IAM-004"),
-        (vec!["--fail-on", "new"], "--fail-on new: needs --baseline"),
+        (vec!["--fail-on", "newly-failing"], "--fail-on newly-failing: needs --baseline"),
     ];
     for (args, needle) in cases {
         let mut all = vec!["scan", "--as-of", AS_OF, "-o", "table", "--owner-tags", ""];
@@ -484,7 +501,7 @@ fn the_weekly_recipe_runs_from_an_empty_directory_without_shell_logic() {
             "--baseline",
             &w,
             "--fail-on",
-            "new",
+            "newly-failing",
         ]);
         // Files are named after the run's start, to the second.
         std::thread::sleep(std::time::Duration::from_millis(1100));
@@ -503,7 +520,7 @@ fn the_weekly_recipe_runs_from_an_empty_directory_without_shell_logic() {
 
     // Week 1: the directory does not exist yet. A first run: every failing finding is new, said so on stderr.
     let first = week(AS_OF);
-    assert_eq!(first.code, 1, "the stale key is new, and --fail-on new fails on it\n{}", first.stderr);
+    assert_eq!(first.code, 1, "the stale key is new, and --fail-on newly-failing fails on it\n{}", first.stderr);
     assert!(first.stderr.contains("this is the first run"), "{}", first.stderr);
     let r = first.report();
     assert_eq!(r["summary"]["since_baseline"]["new"], 1, "{}", r["summary"]);
@@ -565,9 +582,9 @@ fn a_baseline_that_is_another_export_says_what_it_is_and_what_was_expected() {
             "{stderr}"
         );
     }
-    // A directory with exports but no keyaudit JSON report is a first run only with --fail-on new's consent: it
+    // A directory with exports but no keyaudit JSON report is a first run only with --fail-on newly-failing's consent: it
     // compares with nothing, and says so.
-    let out = emu.command(&["scan", "--as-of", AS_OF, "--baseline", &d, "--fail-on", "new", "-o", "table"]);
+    let out = emu.command(&["scan", "--as-of", AS_OF, "--baseline", &d, "--fail-on", "newly-failing", "-o", "table"]);
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("this is the first run"));
 }

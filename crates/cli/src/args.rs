@@ -18,7 +18,7 @@ use clap::{ArgAction, Parser, Subcommand, ValueEnum};
 /// then `keyaudit merge` them into one report.
 ///
 /// Exit codes of scan: 0 nothing failing; 1 at least one failing finding not under an exception (or warning one
-/// with --fail-on warn; only new ones with --fail-on new); 2 usage or configuration error; 3 at least one
+/// with --fail-on warn; only newly failing ones with --fail-on newly-failing); 2 usage or configuration error; 3 at least one
 /// account could not be assessed, or a finding was not imported into Security Hub (takes precedence over 1).
 #[derive(Debug, Parser)]
 #[command(
@@ -59,7 +59,7 @@ pub(crate) enum Command {
     /// the older went quiet); start them for users who opted in (create_key); or, with --delete-deactivated-after,
     /// delete keys keyaudit deactivated long enough ago. Every other key the plan could act on is listed as left
     /// out, with its reason. Changes nothing.
-    #[command(mut_arg("unused_days", |a| a.help(PLAN_UNUSED_DAYS_HELP).help_heading("Plan")))]
+    #[command(mut_arg("unused_days", |a| a.help(PLAN_UNUSED_DAYS_HELP).hide(true)))]
     Plan(Box<PlanArgs>),
     /// Carry out a reviewed plan: re-check each key, then deactivate, delete (--allow-delete) or rotate it
     /// (--allow-create-keys: a second key, its secret handed over in Secrets Manager only), journaling every change.
@@ -68,6 +68,7 @@ pub(crate) enum Command {
     /// Check, without generating a report or changing anything, that a scan with these flags can reach and read
     /// every selected account (caller, Organizations, AssumeRole, each IAM action), and say what to deploy where
     /// when not. `-o table` (default) or `-o json[=PATH]`. Exit 0 when every account is ready, 3 otherwise.
+    #[command(mut_args(preflight_arg))]
     Preflight(Box<ScanArgs>),
     /// Combine saved JSON reports (`scan -o json`), e.g. one per AWS Organization, into one report, and write it
     /// in any format. Accounts and findings keep their organization; every total is added up. Reports made with
@@ -156,19 +157,61 @@ pub(crate) struct NotifyArgs {
     pub(crate) aws: AwsArgs,
 }
 
-/// `plan --unused-days`: the plan's own guard, not KA-IAM-004's threshold.
-const PLAN_UNUSED_DAYS_HELP: &str = "A key that was used is deactivated only when its last use is this many days \
-    ago or more (it may belong to a monthly job) [default: 90]. It applies to keys that were used once: a never-used \
-    key with a failing finding is planned whatever its age. The plan's scan evaluates KA-IAM-004 at the --config \
-    file's unused-days (else 45 days), as `scan` does; in `plan`, this flag and KEYAUDIT_UNUSED_DAYS set the guard \
-    only.";
+/// A scan flag as `preflight --help` shows it: the ones preflight has no use for (the rules' thresholds, the
+/// report's formats and destinations, exceptions and baselines) are accepted, so that one settings file or
+/// environment serves both commands, but not listed; S3 and Security Lake outputs, which preflight refuses, neither.
+fn preflight_arg(arg: clap::Arg) -> clap::Arg {
+    const NOT_USED: &[&str] = &[
+        "as_of",
+        "max_age_days",
+        "warn_days",
+        "unused_days",
+        "dormant_days",
+        "grace_days",
+        "fail_on",
+        "suppressions",
+        "baseline",
+        "s3_sse",
+        "s3_kms_key_id",
+        "s3_expected_owner",
+        "security_lake_role",
+        "security_lake_external_id",
+        "sarif_include_pass",
+        "ocsf_include_pass",
+    ];
+    match arg.get_id().as_str() {
+        id if NOT_USED.contains(&id) => arg.hide(true),
+        "outputs" => {
+            arg.help("Write the preflight as table (default) or json, to stdout or a local file: -o json=PATH")
+        }
+        _ => arg,
+    }
+}
+
+/// `plan --unused-days`: refused on plan's command line, where it was the guard that is now
+/// `--deactivate-unused-days` (see [`PlanArgs::deactivate_unused_days`]).
+const PLAN_UNUSED_DAYS_HELP: &str = "KA-IAM-004's threshold for the plan's scan, as in `scan`; in `plan` only from the \
+    --config file or KEYAUDIT_UNUSED_DAYS: on the command line it is refused, as it was the guard that is now \
+    --deactivate-unused-days.";
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct PlanArgs {
-    /// Every scan flag (`keyaudit scan --help`); `-o FILE` (or `-o json=FILE`) is where the plan goes, and
-    /// --unused-days is the plan's own guard for keys that were used ([`PLAN_UNUSED_DAYS_HELP`]).
+    /// Every scan flag (`keyaudit scan --help`); `-o FILE` (or `-o json=FILE`) is where the plan goes.
+    /// `--unused-days` is refused on plan's command line ([`PLAN_UNUSED_DAYS_HELP`]).
     #[command(flatten)]
     pub(crate) scan: ScanArgs,
+
+    /// A key that was used is deactivated only when its last use is this many days ago or more (it may belong to a
+    /// monthly or quarterly job) [default: 90]. Keys never used are not held back by it. Not KA-IAM-004's threshold
+    /// (--unused-days / KEYAUDIT_UNUSED_DAYS, which the plan's scan evaluates as `scan` does).
+    #[arg(
+        long,
+        env = "KEYAUDIT_DEACTIVATE_UNUSED_DAYS",
+        value_name = "DAYS",
+        value_parser = clap::value_parser!(u32).range(1..=36500),
+        help_heading = "Plan"
+    )]
+    pub(crate) deactivate_unused_days: Option<u32>,
 
     /// Plan from this saved JSON report (`scan -o json`) instead of scanning; refused when older than 24 hours.
     #[arg(long, value_name = "REPORT.json", help_heading = "Plan")]
@@ -305,7 +348,8 @@ pub(crate) struct MergeArgs {
     #[arg(long, value_name = "DIR")]
     pub(crate) output_dir: Option<PathBuf>,
 
-    /// Which findings make the exit code 1 [default: fail]; `new` needs every report to have had a --baseline.
+    /// Which findings make the exit code 1 [default: fail]; `newly-failing` needs every report to have had a
+    /// --baseline.
     #[arg(long, value_enum)]
     pub(crate) fail_on: Option<FailOnArg>,
 
@@ -344,7 +388,7 @@ impl From<FailOnArg> for keyaudit_core::report::FailOn {
         match arg {
             FailOnArg::Fail => Self::Fail,
             FailOnArg::Warn => Self::Warn,
-            FailOnArg::New => Self::New,
+            FailOnArg::NewlyFailing | FailOnArg::New => Self::NewlyFailing,
         }
     }
 }
@@ -367,8 +411,27 @@ pub(crate) enum FailOnArg {
     Fail,
     /// Exit 1 when a key fails or warns.
     Warn,
-    /// Exit 1 only for failing findings that did not fail in --baseline (CI gates that accept known debt).
+    /// Exit 1 only for newly failing findings: failing now and not in --baseline (new ones, and ones that warned
+    /// then); for CI gates that accept known debt.
+    NewlyFailing,
+    /// The old name of newly-failing, accepted with a deprecation warning ("new" is also a count of the table, with
+    /// another meaning).
+    #[value(hide = true)]
     New,
+}
+
+impl FailOnArg {
+    /// The level, with a deprecation warning for the old name `new` (it keeps working: a job that ran last month
+    /// must not break); `what` says where it was given.
+    pub(crate) fn resolve(self, what: &str) -> keyaudit_core::report::FailOn {
+        if self == FailOnArg::New {
+            tracing::warn!(
+                "{what} new: deprecated, say --fail-on newly-failing (the same gate: findings failing now and not in \
+                 the baseline; \"new\" in the table counts findings failing or warning now and not then)"
+            );
+        }
+        self.into()
+    }
 }
 
 #[derive(Debug, Clone, clap::Args)]

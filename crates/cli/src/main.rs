@@ -8,7 +8,6 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::anyhow;
-use clap::Parser;
 use keyaudit_core::rules::builtin;
 use tracing_subscriber::EnvFilter;
 
@@ -77,7 +76,8 @@ fn init_logging(verbose: u8, quiet: bool) {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::new(filter))
         .with_writer(progress::LogWriter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        // No colours: the log writer escapes every control character, ESC included (see `progress::LogWriter`).
+        .with_ansi(false)
         .with_target(false)
         .init();
 }
@@ -133,7 +133,7 @@ fn diff(args: &args::DiffArgs) -> Result<ExitStatus, Failure> {
     Ok(ExitStatus::Clean)
 }
 
-fn run(cli: Cli) -> Result<ExitStatus, Failure> {
+fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<ExitStatus, Failure> {
     match cli.command {
         Command::Rules => print(&rules_listing()),
         Command::Rule { id } => {
@@ -146,7 +146,10 @@ fn run(cli: Cli) -> Result<ExitStatus, Failure> {
         Command::Notify(args) => runtime()?.block_on(notify::run(&args)),
         Command::Diff(args) => diff(&args),
         Command::Merge(args) => merge::run(&args),
-        Command::Plan(args) => runtime()?.block_on(remediate::plan::run(&args, cli.quiet)),
+        Command::Plan(args) => {
+            let unused_days = matches.subcommand_matches("plan").and_then(|m| m.value_source("unused_days"));
+            runtime()?.block_on(remediate::plan::run(&args, cli.quiet, unused_days))
+        }
         Command::Apply(args) => runtime()?.block_on(remediate::apply::apply(&args)),
         Command::Undo(args) => runtime()?.block_on(remediate::apply::undo(&args)),
         Command::Preflight(args) => {
@@ -161,14 +164,19 @@ fn run(cli: Cli) -> Result<ExitStatus, Failure> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     init_logging(cli.verbose, cli.quiet);
-    match run(cli) {
+    match run(cli, &matches) {
         Ok(status) => ExitCode::from(status as u8),
         Err(Failure { status, error }) => {
             // A closed stderr (`2>&1 | head`) must not turn an error into a panic.
-            let _ =
-                writeln!(std::io::stderr(), "keyaudit: error: {}", keyaudit_core::aws_error::describe(error.as_ref()));
+            // Inert: an error can carry names from member accounts; keyaudit's own line breaks stay.
+            let message = keyaudit_core::text::shown_lines(&keyaudit_core::aws_error::describe(error.as_ref()));
+            let _ = writeln!(std::io::stderr(), "keyaudit: error: {message}");
             ExitCode::from(status as u8)
         }
     }

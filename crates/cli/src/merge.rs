@@ -7,7 +7,7 @@ use anyhow::{Context, anyhow, bail};
 use keyaudit_core::merge::merge;
 use keyaudit_core::report::FailOn;
 
-use crate::args::{FailOnArg, MergeArgs};
+use crate::args::MergeArgs;
 use crate::output::{OutputOptions, OutputSpec, prepare, write_all};
 use crate::{ExitStatus, Failure};
 
@@ -20,7 +20,7 @@ pub(crate) fn run(args: &MergeArgs) -> Result<ExitStatus, Failure> {
         )));
     }
     refuse_overwriting_inputs(&args.reports, &outputs).map_err(Failure::usage)?;
-    let fail_on = FailOn::from(args.fail_on.unwrap_or(FailOnArg::Fail));
+    let fail_on = args.fail_on.map_or(FailOn::Fail, |arg| arg.resolve("--fail-on"));
     let mut inputs = Vec::with_capacity(args.reports.len());
     for path in &args.reports {
         let label = path.display().to_string();
@@ -31,10 +31,10 @@ pub(crate) fn run(args: &MergeArgs) -> Result<ExitStatus, Failure> {
         tracing::warn!("{note}");
     }
     let report = merged.report;
-    if fail_on == FailOn::New && report.comparison.is_none() {
+    if fail_on == FailOn::NewlyFailing && report.comparison.is_none() {
         return Err(Failure::usage(anyhow!(
-            "--fail-on new: every merged report must have been made with --baseline (the merged report has no \
-             comparison to judge what is new)"
+            "--fail-on newly-failing: every merged report must have been made with --baseline (the merged report \
+             has no comparison to judge what is newly failing)"
         )));
     }
     prepare(&outputs).map_err(Failure::usage)?;

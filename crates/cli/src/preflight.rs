@@ -12,7 +12,7 @@ use keyaudit_scanner::{Probe, ProbeOutcome, probe_permissions};
 use serde::Serialize;
 
 use crate::aws::{Connector, Session};
-use crate::output::{Format, OutputSpec, columns, write_file, write_stdout};
+use crate::output::{Format, OutputSpec, columns, write_spec_file, write_stdout};
 use crate::settings::Settings;
 use crate::{ExitStatus, Failure};
 
@@ -249,7 +249,10 @@ pub(crate) async fn run(settings: Settings) -> Result<ExitStatus, Failure> {
         };
         match spec.path(started_at, false) {
             None => write_stdout(&bytes).map_err(|e| Failure::incomplete(anyhow!("writing to stdout: {e}")))?,
-            Some(path) => write_file(&path, &bytes).map_err(Failure::incomplete)?,
+            Some(_) => {
+                let write = |out: &mut dyn std::io::Write| Ok(out.write_all(&bytes)?);
+                write_spec_file(spec, (started_at, false), write).map_err(Failure::incomplete)?;
+            }
         }
     }
     Ok(if ready { ExitStatus::Clean } else { ExitStatus::Incomplete })

@@ -316,7 +316,11 @@ impl Settings {
             KeyIdsArg::All => KeyIdMode::All,
             KeyIdsArg::None => KeyIdMode::None,
         };
-        let fail_on = FailOn::from(args.fail_on.or(file.fail_on).unwrap_or(FailOnArg::Fail));
+        let fail_on = match (args.fail_on, file.fail_on) {
+            (Some(arg), _) => arg.resolve("--fail-on"),
+            (None, Some(arg)) => arg.resolve("fail-on (the --config file)"),
+            (None, None) => FailOn::Fail,
+        };
         let suppressions = match args.suppressions.clone().or(file.suppressions) {
             Some(path) => {
                 let loaded = crate::suppressions::load(&path)?;
@@ -331,10 +335,11 @@ impl Settings {
             .or(file.baseline)
             .map(|path| crate::saved::baseline(&path, output_dir.as_deref()))
             .transpose()?;
-        if fail_on == FailOn::New && baseline.is_none() {
+        if fail_on == FailOn::NewlyFailing && baseline.is_none() {
             bail!(
-                "--fail-on new: needs --baseline PREVIOUS.json or DIR (a failing finding is new only against a \
-                 baseline; a directory without a report yet makes a first run, where every failing finding is new)"
+                "--fail-on newly-failing: needs --baseline PREVIOUS.json or DIR (a finding is newly failing only \
+                 against a baseline; a directory without a report yet makes a first run, where every failing finding \
+                 is newly failing)"
             );
         }
 

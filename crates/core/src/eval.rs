@@ -540,6 +540,14 @@ impl Finding {
         self.baseline_state?.was(self.verdict)
     }
 
+    /// Whether the finding is newly failing: it fails now and did not fail in the baseline (new, or warning then).
+    /// What `--fail-on newly-failing` counts, with the exceptions left out; a warn → fail is still open (see
+    /// `SinceLastRun`), and newly failing too.
+    pub fn is_newly_failing(&self) -> bool {
+        self.verdict == Verdict::Fail
+            && self.baseline_state.is_none_or(|state| state.was(self.verdict) != Some(Verdict::Fail))
+    }
+
     /// Whether this is about the root user.
     pub fn is_root(&self) -> bool {
         self.user_name == crate::inventory::ROOT_USER_NAME

@@ -474,8 +474,12 @@ pub struct Summary {
     pub keys_total: usize,
     /// Of which active as last seen.
     pub keys_active: usize,
-    /// Keys with key-level findings, each counted once under its worst verdict across the rules that ran.
+    /// Keys with key-level findings, each counted once under its worst verdict across the rules that ran, its
+    /// findings under an exception left out.
     pub keys: VerdictCounts,
+    /// Keys whose failing or warning findings are all under an exception (and none fails or warns outside one):
+    /// counted here, not in `keys`, so that every key is counted once.
+    pub keys_suppressed: usize,
     /// Findings by rule id, then verdict.
     pub findings_by_rule: BTreeMap<&'static str, VerdictCounts>,
     /// Findings of every rule by verdict.
@@ -533,8 +537,9 @@ pub enum FailOn {
     Fail,
     /// `warn` and `fail` findings.
     Warn,
-    /// Only `fail` findings that did not fail in the baseline (new ones, and ones that got worse).
-    New,
+    /// Only newly failing findings: `fail` findings that did not fail in the baseline (new ones, and ones that
+    /// warned then).
+    NewlyFailing,
 }
 
 /// The run's outcome, as the exit code reports it.
@@ -594,10 +599,16 @@ impl Report {
                 }
             }
         }
+        // Each key once: under its worst verdict outside exceptions, or as suppressed when only exceptions hold
+        // its failing or warning findings.
         let mut worst: BTreeMap<(&AccountId, &str, KeySlot), Verdict> = BTreeMap::new();
+        let mut suppressed_keys: BTreeSet<(&AccountId, &str, KeySlot)> = BTreeSet::new();
         for f in &self.findings {
             if f.suppression.is_some() {
                 s.suppressed.add(f.verdict);
+                if let Some(key) = f.key.as_ref().filter(|_| f.verdict.is_actionable()) {
+                    suppressed_keys.insert((&f.account_id, f.user_arn.as_str(), key.slot));
+                }
                 continue;
             }
             s.findings.add(f.verdict);
@@ -610,9 +621,13 @@ impl Report {
                 *entry = (*entry).min(f.verdict);
             }
         }
-        for verdict in worst.into_values() {
-            s.keys.add(verdict);
+        for (key, verdict) in &worst {
+            if !verdict.is_actionable() && suppressed_keys.contains(key) {
+                continue;
+            }
+            s.keys.add(*verdict);
         }
+        s.keys_suppressed = suppressed_keys.iter().filter(|k| worst.get(*k).is_none_or(|v| !v.is_actionable())).count();
         s
     }
 
@@ -621,10 +636,7 @@ impl Report {
         let counts = |f: &&Finding| match fail_on {
             FailOn::Fail => f.verdict == Verdict::Fail,
             FailOn::Warn => f.verdict.is_actionable(),
-            FailOn::New => {
-                f.verdict == Verdict::Fail
-                    && f.baseline_state.is_none_or(|state| state.was(f.verdict) != Some(Verdict::Fail))
-            }
+            FailOn::NewlyFailing => f.is_newly_failing(),
         };
         let failed = self.accounts.iter().any(|r| matches!(r.status, AccountStatus::Failed(_)));
         if failed || !self.run.discovery_complete {
@@ -794,13 +806,17 @@ mod tests {
         let cases = [
             (vec![suppressed(fail())], FailOn::Fail, Outcome::Clean),
             (vec![suppressed(warn())], FailOn::Warn, Outcome::Clean),
-            (vec![state(BaselineState::Unchanged, fail())], FailOn::New, Outcome::Clean),
+            (vec![state(BaselineState::Unchanged, fail())], FailOn::NewlyFailing, Outcome::Clean),
             (vec![state(BaselineState::Unchanged, fail())], FailOn::Fail, Outcome::Findings),
-            (vec![state(BaselineState::New, fail())], FailOn::New, Outcome::Findings),
-            (vec![state(BaselineState::New, suppressed(fail()))], FailOn::New, Outcome::Clean),
-            (vec![state(BaselineState::New, warn())], FailOn::New, Outcome::Clean),
-            (vec![state(BaselineState::Updated { was: Verdict::Warn }, fail())], FailOn::New, Outcome::Findings),
-            (vec![state(BaselineState::Updated { was: Verdict::Fail }, warn())], FailOn::New, Outcome::Clean),
+            (vec![state(BaselineState::New, fail())], FailOn::NewlyFailing, Outcome::Findings),
+            (vec![state(BaselineState::New, suppressed(fail()))], FailOn::NewlyFailing, Outcome::Clean),
+            (vec![state(BaselineState::New, warn())], FailOn::NewlyFailing, Outcome::Clean),
+            (
+                vec![state(BaselineState::Updated { was: Verdict::Warn }, fail())],
+                FailOn::NewlyFailing,
+                Outcome::Findings,
+            ),
+            (vec![state(BaselineState::Updated { was: Verdict::Fail }, warn())], FailOn::NewlyFailing, Outcome::Clean),
         ];
         for (i, (findings, fail_on, expected)) in cases.into_iter().enumerate() {
             assert_eq!(

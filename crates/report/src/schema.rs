@@ -268,9 +268,14 @@ pub struct KeyCounts {
     pub total: usize,
     /// Of which active as last seen.
     pub active: usize,
-    /// Keys with key-level findings, each counted once under its worst verdict.
+    /// Keys with key-level findings, each counted once under its worst verdict (findings under an exception left
+    /// out).
     #[serde(flatten)]
     pub by_verdict: Counts,
+    /// Keys whose failing or warning findings are all under an exception: counted here, not by verdict, so that
+    /// every key is counted once (absent in reports of keyaudit before it: 0).
+    #[serde(default)]
+    pub suppressed: usize,
 }
 
 /// Findings (or keys) by verdict.

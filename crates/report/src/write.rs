@@ -154,7 +154,12 @@ impl<'a> Header<'a> {
                     failed: s.accounts_failed,
                     failed_by_reason: s.failures_by_code.into_iter().map(|(k, v)| (text(k), v)).collect(),
                 },
-                keys: KeyCounts { total: s.keys_total, active: s.keys_active, by_verdict: s.keys.into() },
+                keys: KeyCounts {
+                    total: s.keys_total,
+                    active: s.keys_active,
+                    by_verdict: s.keys.into(),
+                    suppressed: s.keys_suppressed,
+                },
                 findings_by_rule: s.findings_by_rule.into_iter().map(|(id, c)| (text(id), c.into())).collect(),
                 actions: s.actions.into_iter().map(|(k, v)| (text(k), v)).collect(),
                 suppressed: s.suppressed.into(),

@@ -98,7 +98,13 @@ pub(crate) fn render<'a>(
         paths.1.display(),
         new.as_of
     );
-    let _ = writeln!(out, "{}", since_line(&st, comparison));
+    // Newly failing (what --fail-on newly-failing counts): new ones that fail, and still-open ones that warned.
+    let newly_failing = fresh
+        .iter()
+        .chain(&updated)
+        .filter(|(f, was)| f.verdict == Verdict::Fail && *was != Some(Verdict::Fail))
+        .count();
+    let _ = writeln!(out, "{}", since_line(&st, comparison, newly_failing));
     for (title, list) in [("New since the last run", &fresh), ("Still open, with another verdict", &updated)] {
         if list.is_empty() {
             continue;

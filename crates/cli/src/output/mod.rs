@@ -103,6 +103,21 @@ pub(crate) fn open_streams(
         .collect()
 }
 
+/// Writes the file of `spec` (a run started at `run.0`, merged or not: `run.1`) atomically: a path the user named
+/// is replaced, a file keyaudit names in `--output-dir` never is (see [`Existing::Keep`]). Returns the path written;
+/// `None` from `spec.path` (stdout, S3) is the caller's to handle first.
+pub(crate) fn write_spec_file(
+    spec: &OutputSpec,
+    run: (Timestamp, bool),
+    write: impl FnOnce(&mut dyn Write) -> Result<()>,
+) -> Result<std::path::PathBuf> {
+    let (started_at, merged) = run;
+    let path = spec.path(started_at, merged).ok_or_else(|| anyhow!("--output: not a file"))?;
+    let numbered = |n| spec.numbered_path(started_at, merged, n);
+    let existing = if spec.names_its_file() { Existing::Keep(&numbered) } else { Existing::Replace };
+    write_file_with(&path, &existing, write)
+}
+
 /// Creates `path`, or the first of `numbered(2)`, `numbered(3)`, … that is free: never an earlier run's file.
 fn create_new(path: &Path, numbered: impl Fn(u32) -> std::path::PathBuf) -> Result<std::fs::File> {
     let mut target = path.to_owned();
@@ -152,20 +167,18 @@ pub(crate) fn write_all(
             });
             continue;
         }
-        let Some(path) = spec.path(started_at, merged) else {
+        if spec.path(started_at, merged).is_none() {
             let color = std::io::stdout().is_terminal();
             let bytes = render(spec.format, report, opts, color)?;
             write_stdout(&bytes).context("writing the report to stdout")?;
             continue;
-        };
-        let numbered = |n| spec.numbered_path(started_at, merged, n);
-        let existing = if spec.names_its_file() { Existing::Keep(&numbered) } else { Existing::Replace };
+        }
         // JSON, the largest, is streamed into its file as it is serialized.
         let path = if spec.format == Format::Json {
-            write_file_with(&path, &existing, |out| Ok(keyaudit_report::to_writer(report, out)?))?
+            write_spec_file(spec, (started_at, merged), |out| Ok(keyaudit_report::to_writer(report, out)?))?
         } else {
             let bytes = render(spec.format, report, opts, false)?;
-            write_file_with(&path, &existing, |out| Ok(out.write_all(&bytes)?))?
+            write_spec_file(spec, (started_at, merged), |out| Ok(out.write_all(&bytes)?))?
         };
         tracing::info!(path = %path.display(), "report written");
         written.insert(spec.format, path);

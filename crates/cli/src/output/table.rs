@@ -172,7 +172,7 @@ pub(crate) fn render(report: &Report, fail_on: FailOn, color: bool) -> String {
         scope_line(&mut out, &st, run, merged);
     }
     if let Some(c) = &report.comparison {
-        let _ = writeln!(out, "{}", since_line(&st, c));
+        let _ = writeln!(out, "{}", since_line(&st, c, newly_failing(report)));
     }
     if !report.run.discovery_complete {
         let _ = writeln!(
@@ -194,14 +194,19 @@ pub(crate) fn render(report: &Report, fail_on: FailOn, color: bool) -> String {
     let k = s.keys;
     let _ = writeln!(
         out,
-        "Keys      {} found ({} active): {}, {}, {} pass, {} not applicable (inactive){}",
+        "Keys      {} found ({} active): {}, {}, {} pass, {} not applicable (inactive){}{}{}",
         s.keys_total,
         s.keys_active,
         if k.fail > 0 { st.red(&format!("{} fail", k.fail)) } else { "0 fail".into() },
         if k.warn > 0 { st.yellow(&format!("{} warn", k.warn)) } else { "0 warn".into() },
         k.pass,
         k.not_applicable,
-        if k.resolved > 0 { format!(", {} resolved (deleted since the report)", k.resolved) } else { String::new() }
+        if k.resolved > 0 { format!(", {} resolved (deleted since the report)", k.resolved) } else { String::new() },
+        if s.keys_suppressed > 0 { format!(", {} under exceptions", s.keys_suppressed) } else { String::new() },
+        match s.keys_total.checked_sub(k.fail + k.warn + k.pass + k.not_applicable + k.resolved + s.keys_suppressed) {
+            Some(0) | None => String::new(),
+            Some(n) => format!(", {n} not evaluated by the selected rules"),
+        }
     );
     let sup = s.suppressed;
     if sup.fail + sup.warn > 0 {
@@ -419,12 +424,13 @@ pub(crate) fn render(report: &Report, fail_on: FailOn, color: bool) -> String {
 
     let verdict_line = match report.outcome(fail_on) {
         Outcome::Incomplete => st.red("INCOMPLETE: some accounts could not be assessed; compliance cannot be claimed"),
-        Outcome::Findings if fail_on == FailOn::New => st.red(
-            "FAIL (--fail-on new): findings fail that did not fail in the last run (new, or still open and failing \
-             after a warning)",
-        ),
-        Outcome::Clean if fail_on == FailOn::New && s.findings.fail > 0 => st.yellow(&format!(
-            "PASS (--fail-on new): nothing newly failing; {} failing finding(s) still open",
+        Outcome::Findings if fail_on == FailOn::NewlyFailing => st.red(&format!(
+            "FAIL (--fail-on newly-failing): {} finding(s) newly failing (failing now and not in the last run: new, \
+             or warning then)",
+            newly_failing(report)
+        )),
+        Outcome::Clean if fail_on == FailOn::NewlyFailing && s.findings.fail > 0 => st.yellow(&format!(
+            "PASS (--fail-on newly-failing): 0 newly failing; {} failing finding(s) still open",
             s.findings.fail
         )),
         Outcome::Findings if s.findings.fail > 0 => st.red("FAIL: findings that fail a control were found"),
@@ -436,12 +442,27 @@ pub(crate) fn render(report: &Report, fail_on: FailOn, color: bool) -> String {
     out
 }
 
-/// "Since the last run: N new, M resolved, K still open" (the rows say the same words, see [`SinceLastRun`]).
-pub(crate) fn since_line(st: &Style, c: &Comparison) -> String {
+/// Findings newly failing, not under an exception: what `--fail-on newly-failing` counts.
+fn newly_failing(report: &Report) -> usize {
+    report.findings.iter().filter(|f| f.suppression.is_none() && f.is_newly_failing()).count()
+}
+
+/// "Since the last run: N new, M resolved, K still open; J newly failing" (the rows say the same words, see
+/// [`SinceLastRun`]; newly failing is what `--fail-on newly-failing` counts: new ones that fail, and still-open ones
+/// that warned then).
+pub(crate) fn since_line(st: &Style, c: &Comparison, newly_failing: usize) -> String {
     let n = c.counts;
     let new = if n.new > 0 { st.red(&format!("{} new", n.new)) } else { "0 new".to_owned() };
     let resolved = if n.resolved > 0 { st.green(&format!("{} resolved", n.resolved)) } else { "0 resolved".to_owned() };
-    format!("Since the last run: {new}, {resolved}, {} still open (baseline as of {})", n.still_open, c.baseline_as_of)
+    let failing = if newly_failing > 0 {
+        st.red(&format!("{newly_failing} newly failing"))
+    } else {
+        "0 newly failing".to_owned()
+    };
+    format!(
+        "Since the last run: {new}, {resolved}, {} still open; {failing} (baseline as of {})",
+        n.still_open, c.baseline_as_of
+    )
 }
 
 /// Exceptions in force (those ending within 14 days first), then the expired and stale ones.

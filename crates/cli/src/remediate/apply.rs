@@ -161,6 +161,30 @@ pub(crate) async fn undo(args: &UndoArgs) -> Result<ExitStatus, Failure> {
     execute(steps, &plan_id, &journal, &args.change, &caps).await
 }
 
+/// The whole command that makes a dry run's changes: the one that ran, with `--yes` and every `--allow-*` flag the
+/// pending changes need (a plan with `create_key` needs --allow-create-keys, one with `delete` --allow-delete), each
+/// word quoted for a POSIX shell where it has to be.
+fn rerun_command(pending: &[&Step], caps: &Caps) -> String {
+    let mut words: Vec<String> = std::iter::once("keyaudit".to_owned())
+        .chain(std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()))
+        .collect();
+    let needs = |kind: ChangeKind| pending.iter().any(|s| s.op == Operation::Plan(kind));
+    for (flag, needed) in [
+        ("--yes", true),
+        ("--allow-create-keys", needs(ChangeKind::CreateKey) && !caps.allow_create_keys),
+        ("--allow-delete", needs(ChangeKind::Delete) && !caps.allow_delete),
+    ] {
+        if needed && !words.iter().any(|w| w == flag) {
+            words.push(flag.to_owned());
+        }
+    }
+    let quoted = |w: &String| {
+        let plain = !w.is_empty() && w.bytes().all(|b| b.is_ascii_alphanumeric() || b"_./=:@%+,-".contains(&b));
+        if plain { w.clone() } else { format!("'{}'", w.replace('\'', r"'\''")) }
+    };
+    crate::output::shown(&words.iter().map(quoted).collect::<Vec<_>>().join(" "))
+}
+
 /// Asks for "yes" on a terminal; `false` when stdin or stdout is not one.
 fn confirmed(prompt: &str) -> bool {
     if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
@@ -261,7 +285,10 @@ async fn execute(
         journal_path.display()
     );
     if !change.yes && !confirmed(&heading) {
-        crate::print(&format!("{heading}Dry run: nothing was changed. Re-run with --yes to make these changes.\n"))?;
+        crate::print(&format!(
+            "{heading}Dry run: nothing was changed. To make these changes, run:\n  {}\n",
+            rerun_command(&pending, caps)
+        ))?;
         return Ok(ExitStatus::Clean);
     }
 

@@ -29,10 +29,17 @@ use crate::{ExitStatus, Failure};
 
 /// A plan made from a report older than this is refused: the keys may have changed since.
 const MAX_REPORT_AGE: SignedDuration = SignedDuration::from_hours(24);
-/// The default `--unused-days` of a plan: a key used 45 days ago may belong to a monthly job.
+/// The default `--deactivate-unused-days` of a plan: a key used 45 days ago may belong to a monthly job.
 pub(crate) const DEFAULT_UNUSED_DAYS: u32 = 90;
 
-pub(crate) async fn run(args: &PlanArgs, quiet: bool) -> Result<ExitStatus, Failure> {
+/// `unused_days_given` says where `--unused-days` came from, if it was given: the command line (refused: in `plan` it
+/// was the guard now called `--deactivate-unused-days`, and a job that relied on it must not lose its guard
+/// silently) or KEYAUDIT_UNUSED_DAYS (KA-IAM-004's threshold, as in `scan`).
+pub(crate) async fn run(
+    args: &PlanArgs,
+    quiet: bool,
+    unused_days_given: Option<clap::parser::ValueSource>,
+) -> Result<ExitStatus, Failure> {
     if let Some(path) = &args.show {
         let plan = PlanFile::load(path).map_err(Failure::usage)?;
         return crate::print(&plan.table());
@@ -42,10 +49,25 @@ pub(crate) async fn run(args: &PlanArgs, quiet: bool) -> Result<ExitStatus, Fail
     crate::output::check_writable(&target).map_err(Failure::usage)?;
     let mut scan_args = args.scan.clone();
     scan_args.outputs.clear();
-    // --unused-days is the plan's own guard for keys that were used; the plan's scan evaluates the rules as
-    // `keyaudit scan` does (KA-IAM-004's threshold from the --config file, else 45), so that it sees the same failing
-    // findings: a never-used key failing KA-IAM-004 is a candidate whatever --unused-days says.
-    let unused_days = scan_args.unused_days.take().unwrap_or(DEFAULT_UNUSED_DAYS);
+    // --deactivate-unused-days is the plan's own guard for keys that were used; the plan's scan evaluates the rules
+    // as `keyaudit scan` does (KA-IAM-004 at --unused-days: KEYAUDIT_UNUSED_DAYS, the --config file, else 45), so
+    // that it sees the same failing findings: a never-used key failing KA-IAM-004 is a candidate whatever the guard.
+    match unused_days_given {
+        Some(clap::parser::ValueSource::CommandLine) => {
+            return Err(Failure::usage(anyhow!(
+                "--unused-days: in `plan` this is now --deactivate-unused-days (the guard for keys that were used, \
+                 default 90); --unused-days is KA-IAM-004's threshold, as in `scan`, and a plan takes it from \
+                 KEYAUDIT_UNUSED_DAYS or the --config file"
+            )));
+        }
+        Some(_) if args.deactivate_unused_days.is_none() => tracing::warn!(
+            "KEYAUDIT_UNUSED_DAYS is KA-IAM-004's threshold for the plan's scan, as in `scan`; it no longer sets the \
+             plan's guard for keys that were used: that is --deactivate-unused-days / \
+             KEYAUDIT_DEACTIVATE_UNUSED_DAYS ({DEFAULT_UNUSED_DAYS} days by default, in force now)"
+        ),
+        _ => {}
+    }
+    let unused_days = args.deactivate_unused_days.unwrap_or(DEFAULT_UNUSED_DAYS);
     let settings = Settings::resolve(&scan_args).map_err(Failure::usage)?;
     if settings.push_securityhub.is_some() {
         return Err(Failure::usage(anyhow!(

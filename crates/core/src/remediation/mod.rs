@@ -295,7 +295,9 @@ impl Exclusion {
             Exclusion::ProtectedOu(ou) => format!("in a protected OU ({ou}, --protect-ou)"),
             Exclusion::Suppressed => "under an exception (--suppressions)".into(),
             Exclusion::RecentlyUsed { days } => {
-                format!("used {days} days ago, within --unused-days ({unused_days}): it may belong to a periodic job")
+                format!(
+                    "used {days} days ago, within --deactivate-unused-days ({unused_days}): it may belong to a periodic job"
+                )
             }
             Exclusion::UnknownKeyId => "its key id is unknown (not looked up with --key-ids, the look-up failed or \
                                         timed out, or its report slot matched no single key; see the account's \
