@@ -287,8 +287,13 @@ fn one_message_per_recipient_with_exactly_their_keys_and_hostile_names_inert_eve
             assert!(html.contains("&lt;!channel&gt; payments"), "the account's name, escaped: {html}");
             assert!(text.contains("x\\u{d}\\u{a}Bcc: all@corp.example"), "the OU's line break shown escaped: {text}");
             assert!(text.contains("aws iam create-access-key --user-name alice-app"), "the CIS steps: {text}");
-            assert!(text.contains("Deadline: 2026-12-28 (in 30 days)"), "{text}");
+            assert!(text.contains("Deadline to fix it: 2026-12-28 (in 30 days)"), "{text}");
             assert!(text.contains("https://reports.corp.example/keyaudit.html"), "{text}");
+            assert!(text.contains("found AWS access keys that you own that fail"), "{text}");
+        } else {
+            // The catch-all owns none of its keys, and is told why they came to it.
+            assert!(text.contains("found AWS access keys that have no owner keyaudit could reach"), "{text}");
+            assert!(!text.contains("that you own") && !html.contains("that you own"), "{text}");
         }
     }
     // Slack: the mention and the markup inert; exactly svc-pay's key.
@@ -357,6 +362,11 @@ fn one_message_per_recipient_with_exactly_their_keys_and_hostile_names_inert_eve
         "every overdue key of /Root/Prod"
     );
     assert!(parts["text/plain"].contains("OVERDUE KEYS ESCALATED TO YOU (5)"), "{}", parts["text/plain"]);
+    // Each escalated key says who was told: the owner, or the route (never a route labelled as the owner).
+    let text = &parts["text/plain"];
+    assert!(text.contains("Sent to owner alice@corp.example. Deadline to fix it"), "{text}");
+    assert!(text.contains("Sent to the route of its OU or account: "), "{text}");
+    assert!(!text.contains("Owner:"), "{text}");
 }
 
 #[test]
@@ -430,10 +440,19 @@ fn bad_notify_input_is_exit_2_naming_the_file_and_line() {
     std::fs::write(&bad, "from = \"keyaudit@corp.example\"\ncatch-all = \"security@corp.example\"\n[[route]]\nou = \"Prod\"\nto = \"x@y.example\"\n")
         .unwrap();
     let b = bad.display().to_string();
-    let cases: [(Vec<&str>, String); 3] = [
+    // An undefined target is named at its own line, not at the [[route]] line.
+    let undefined = org.path("undefined.toml");
+    std::fs::write(&undefined, "from = \"keyaudit@corp.example\"\ncatch-all = \"security@corp.example\"\n[[route]]\nou = \"/Root/Prod\"\n\nto = \"slack:nope\"\n")
+        .unwrap();
+    let u = undefined.display().to_string();
+    let cases: [(Vec<&str>, String); 4] = [
         (
             vec!["notify", &r, "--config", &b],
             format!("--config {b}: line 3: [[route]] ou \"Prod\": expected an OU path"),
+        ),
+        (
+            vec!["notify", &r, "--config", &u],
+            format!("--config {u}: line 6: to \"slack:nope\": no such entry in [slack]"),
         ),
         (vec!["notify", &r, "--config", &b, "--send"], "--send needs --state FILE".to_owned()),
         (vec!["notify", &b, "--config", &b], format!("notify {b}: not JSON")),

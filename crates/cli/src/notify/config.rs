@@ -45,8 +45,9 @@ struct RawConfig {
 struct RawRoute {
     ou: Option<String>,
     account: Option<String>,
-    to: String,
-    escalate_to: Option<String>,
+    /// Spanned, so that an error about the target names its own line, not the table's.
+    to: Spanned<String>,
+    escalate_to: Option<Spanned<String>>,
 }
 
 /// A webhook: its URL in the file, or the name of the environment variable that holds it; for a generic webhook,
@@ -217,8 +218,8 @@ fn parse(text: &str, report_grace: GraceDays) -> Result<NotifyConfig> {
                 }
                 _ => bail!("line {at}: [[route]]: give exactly one of ou = \"/Root/…\" or account = \"123456789012\""),
             };
-            let to = target(&r.to, at, "to")?;
-            let escalate_to = r.escalate_to.map(|e| target(&e, at, "escalate-to")).transpose()?;
+            let to = target(r.to.get_ref(), line(r.to.span()), "to")?;
+            let escalate_to = r.escalate_to.map(|e| target(e.get_ref(), line(e.span()), "escalate-to")).transpose()?;
             Ok(Route { scope, to, escalate_to })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -353,6 +354,14 @@ servicenow = { url = "https://snow.corp.example/hook", secret-env = "SNOW_SECRET
             (
                 &format!("{base}[[route]]\naccount = \"12\"\nto = \"a@b.example\"\n"),
                 "line 3: [[route]] invalid AWS account id",
+            ),
+            (
+                &format!("{base}[[route]]\nou = \"/Root/Prod\"\nto = \"slack:nope\"\n"),
+                "line 5: to \"slack:nope\": no such entry in [slack]",
+            ),
+            (
+                &format!("{base}[[route]]\nou = \"/Root/Prod\"\nto = \"a@b.example\"\nescalate-to = \"teams:x\"\n"),
+                "line 6: escalate-to \"teams:x\": no such entry in [teams]",
             ),
             (
                 &format!("{base}[owners]\nteam = \"slack:nowhere\"\n"),

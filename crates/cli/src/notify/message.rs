@@ -12,7 +12,7 @@ use anyhow::{Context, Result, anyhow};
 use base64::Engine as _;
 use jiff::Timestamp;
 use keyaudit_core::eval::Finding;
-use keyaudit_core::notice::{Item, Line, Notice, Target, Trigger, days_between};
+use keyaudit_core::notice::{Item, Line, Notice, RoutedBy, Target, Trigger, days_between};
 use keyaudit_core::report::Report;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde::Serialize;
@@ -48,7 +48,12 @@ pub(crate) struct KeyView {
     pub(crate) overdue_days: Option<i64>,
     /// `new`, `reminder`, `overdue`, or empty.
     pub(crate) status: &'static str,
+    /// Who the key's notices go to (its owner, the route of its OU or account, or the catch-all): kept under this
+    /// name for templates written before `sent_to`.
     pub(crate) owner: String,
+    /// Who the key's notices go to, and why: `owner alice@…`, `the route of its OU or account: team@…`, `the
+    /// catch-all, as it has no owner keyaudit could reach (reason): sec@…`.
+    pub(crate) sent_to: String,
     pub(crate) fingerprints: Vec<String>,
 }
 
@@ -65,6 +70,9 @@ pub(crate) struct View {
     pub(crate) exceptions: String,
     pub(crate) own: Vec<KeyView>,
     pub(crate) escalated: Vec<KeyView>,
+    /// Why `own` came to this recipient, for the opening sentence: `that you own`, `in the OUs or accounts routed
+    /// to you`, `that have no owner keyaudit could reach`, or `that you own or that are routed to you`.
+    pub(crate) why_you: &'static str,
 }
 
 /// The rotations keyaudit started, by user ARN: (new key id, its secret's ARN, switch-by date).
@@ -73,9 +81,10 @@ pub(crate) type Rotations = std::collections::BTreeMap<String, (String, String, 
 fn rotation_line(user: &str, (key, arn, by): &(String, String, Timestamp)) -> String {
     format!(
         "keyaudit created a new access key {key} for {user}; its secret is in AWS Secrets Manager as {arn}, readable \
-         with {user}'s own credentials only (aws secretsmanager get-secret-value --secret-id {arn}). Move every \
-         application to the new key by {}; once this key is no longer used, keyaudit deactivates it, and it can \
-         be re-activated if something breaks.",
+         with {user}'s own credentials only (aws secretsmanager get-secret-value --secret-id {arn}). Switch-by date \
+         {}: move every application to the new key by then; once this old key is no longer used, keyaudit \
+         deactivates it, and it can be re-activated if something breaks. (The deadline is the date by which the \
+         old key must be fixed, rotated or gone, as the control requires.)",
         by.strftime("%Y-%m-%d")
     )
 }
@@ -120,6 +129,13 @@ fn key_view(report: &Report, item: &Item<'_>, line: &Line<'_>, as_of: Timestamp,
         overdue_days: overdue.map(|due| days_between(due, as_of)),
         status: line.trigger.map_or("", Trigger::as_str),
         owner: shown(&item.to.to_string()),
+        sent_to: shown(&match &item.routed_by {
+            RoutedBy::OwnerAddress | RoutedBy::OwnerMapping => format!("owner {}", item.to),
+            RoutedBy::Route(_) => format!("the route of its OU or account: {}", item.to),
+            RoutedBy::CatchAll(why) => {
+                format!("the catch-all, as it has no owner keyaudit could reach ({why}): {}", item.to)
+            }
+        }),
         fingerprints: item.fingerprints(report),
     }
 }
@@ -139,6 +155,17 @@ pub(crate) fn view(
         let k = key_view(report, line.item, line, as_of, rotations);
         if line.escalated { escalated.push(k) } else { own.push(k) }
     }
+    let owned = |l: &&Line<'_>| matches!(l.item.routed_by, RoutedBy::OwnerAddress | RoutedBy::OwnerMapping);
+    let mine: Vec<&Line<'_>> = notice.lines.iter().filter(|l| !l.escalated).collect();
+    let why_you = if mine.iter().all(owned) {
+        "that you own"
+    } else if mine.iter().all(|l| matches!(l.item.routed_by, RoutedBy::Route(_))) {
+        "in the OUs or accounts routed to you"
+    } else if mine.iter().all(|l| matches!(l.item.routed_by, RoutedBy::CatchAll(_))) {
+        "that have no owner keyaudit could reach"
+    } else {
+        "that you own or that are routed to you"
+    };
     let keys = own.len() + escalated.len();
     let overdue = own.iter().chain(&escalated).filter(|k| k.overdue_days.is_some()).count();
     let first_due = own.iter().chain(&escalated).filter_map(|k| k.due.clone()).min();
@@ -161,6 +188,7 @@ pub(crate) fn view(
         exceptions: exceptions.to_owned(),
         own,
         escalated,
+        why_you,
     }
 }
 
@@ -316,13 +344,13 @@ fn slack_escape(s: &str) -> String {
 
 fn key_lines(k: &KeyView, escalated: bool) -> String {
     let deadline = match (&k.due, k.overdue_days, k.days_left) {
-        (Some(due), Some(over), _) => format!("deadline {due}, OVERDUE by {over} days"),
-        (Some(due), None, Some(left)) => format!("deadline {due}, in {left} days"),
+        (Some(due), Some(over), _) => format!("deadline to fix it {due}, OVERDUE by {over} days"),
+        (Some(due), None, Some(left)) => format!("deadline to fix it {due}, in {left} days"),
         _ => "no deadline".to_owned(),
     };
     let status = if k.status.is_empty() { String::new() } else { format!("[{}] ", k.status.to_uppercase()) };
     let tail = if escalated {
-        format!("owner {}", k.owner)
+        format!("sent to {}", k.sent_to)
     } else {
         format!(
             "what to do ({}): {}{}",
