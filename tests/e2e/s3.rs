@@ -20,6 +20,21 @@ fn objects(emu: &Emulator, bucket: &str) -> Vec<Value> {
     emu.control("GET", "s3/objects", &json!({"bucket": bucket})).as_array().unwrap().clone()
 }
 
+/// Every file under `dir`, as paths relative to it.
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            files.extend(walk(&path).into_iter().map(|f| format!("{name}/{f}")));
+        } else {
+            files.push(path.file_name().unwrap().to_string_lossy().into_owned());
+        }
+    }
+    files
+}
+
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -125,11 +140,11 @@ fn a_bucket_of_another_owner_or_a_denied_put_keeps_the_report_locally_and_exits_
     let args = ["scan", "--as-of", AS_OF, "-o", "json=s3://theirs/r.json", "--s3-expected-owner", "123456789012"];
     let out = emu.command_in(dir.path(), &args);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    let kept = dir.path().join("keyaudit-unsent/r.json");
+    let kept = dir.path().join("keyaudit-unsent/theirs/r.json");
     assert!(
         stderr(&out).contains(
             "s3://theirs/r.json: not uploaded (s3:PutObject to bucket theirs key r.json: AccessDenied: Access Denied); \
-             the report is kept at keyaudit-unsent/r.json"
+             the report is kept at keyaudit-unsent/theirs/r.json"
         ),
         "{}",
         stderr(&out)
@@ -259,11 +274,10 @@ fn security_lake_objects_are_written_with_the_provider_role() {
     let args = ["scan", "--as-of", AS_OF, "-o", "security-lake=s3://lake/ext/again/", "--security-lake-role", &absent];
     let out = emu.command_in(dir.path(), &args);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    let kept: Vec<String> = std::fs::read_dir(dir.path().join("keyaudit-unsent"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    // Kept under their bucket and key: keyaudit-unsent/lake/ext/again/region=…/accountId=…/eventDay=…/….parquet.
+    let kept: Vec<String> = walk(&dir.path().join("keyaudit-unsent/lake/ext/again"));
     assert_eq!(kept.len(), lake_objects, "every object kept, one file per account: {kept:?}");
+    assert!(kept.iter().all(|k| k.contains("/accountId=") && k.ends_with(".parquet")), "{kept:?}");
     let err = stderr(&out);
     assert!(err.contains("s3://lake/ext/again/region=us-east-1/accountId="), "{err}");
     assert!(err.contains("cannot assume --security-lake-role: AccessDenied: "), "{err}");
