@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod aws_behaviour;
+mod deadlines;
 mod deploy;
 mod harness;
 mod html;

@@ -464,11 +464,13 @@ impl Baseline {
         Ok(())
     }
 
-    /// When the baseline's finding `fingerprint` was first seen: its own `first_seen`, or the baseline's `as_of` for a
-    /// report that did not record it; `None` when the baseline does not have it.
-    pub fn first_seen_of(&self, fingerprint: &str) -> Option<Timestamp> {
+    /// Since when the baseline's finding `fingerprint` has been failing or warning without a break: its own
+    /// `first_seen`, or the baseline's `as_of` for a report that did not record it; `None` when the baseline does not
+    /// have it, or had it passing (or not applicable, or resolved): a finding's clock starts at its first failing or
+    /// warning sighting, and a pass in between ends it.
+    pub fn failing_since(&self, fingerprint: &str) -> Option<Timestamp> {
         let f = &self.snapshot.findings[*self.by_fingerprint.get(fingerprint)?];
-        Some(f.first_seen.unwrap_or(self.snapshot.as_of))
+        f.verdict.is_actionable().then(|| f.first_seen.unwrap_or(self.snapshot.as_of))
     }
 
     /// How a finding with `fingerprint` and `verdict` compares with the baseline.
@@ -617,6 +619,35 @@ mod tests {
     const A: &str = "000000000001";
     const B: &str = "000000000002";
     const C: &str = "000000000003";
+
+    #[test]
+    fn the_clock_is_carried_only_from_a_failing_or_warning_sighting() {
+        use Verdict::*;
+        let seen =
+            |f: SnapshotFinding, at: Option<&str>| SnapshotFinding { first_seen: at.map(|t| t.parse().unwrap()), ..f };
+        let before = Baseline::new(snapshot(
+            vec![account(A, Coverage::Scanned)],
+            vec![
+                seen(finding("failing", A, Fail), Some("2026-09-01T00:00:00Z")),
+                seen(finding("warning", A, Warn), Some("2026-10-01T00:00:00Z")),
+                seen(finding("passing", A, Pass), Some("2026-01-01T00:00:00Z")),
+                seen(finding("inactive", A, NotApplicable), Some("2026-01-01T00:00:00Z")),
+                seen(finding("unrecorded", A, Fail), None),
+            ],
+        ));
+        let cases = [
+            ("failing", Some("2026-09-01T00:00:00Z")),
+            ("warning", Some("2026-10-01T00:00:00Z")),
+            ("passing", None),
+            ("inactive", None),
+            ("unrecorded", Some("2026-11-01T00:00:00Z")),
+            ("absent", None),
+        ];
+        for (fingerprint, want) in cases {
+            let want: Option<Timestamp> = want.map(|t| t.parse().unwrap());
+            assert_eq!(before.failing_since(fingerprint), want, "{fingerprint}");
+        }
+    }
 
     #[test]
     fn findings_are_new_unchanged_updated_or_resolved_and_unassessed_accounts_resolve_nothing() {

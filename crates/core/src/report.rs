@@ -11,7 +11,7 @@ use crate::eval::{Finding, RuleConfig, Verdict};
 use crate::ids::{AccountId, Partition};
 use crate::inventory::{AccountInventory, KeySlot};
 use crate::rules::RuleMeta;
-use crate::suppress::{EntryStatus, Suppressions};
+use crate::suppress::{EntryStatus, Subject, Suppressions};
 
 /// An Organizations account state (`State`, not the retiring `Status`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -507,7 +507,18 @@ pub fn annotate(
         let fingerprint = f.fingerprint(partition);
         f.suppression = suppressions.and_then(|s| s.find(f, &fingerprint, Some(account), as_of));
         f.baseline_state = baseline.map(|b| b.state_of(&fingerprint, f.verdict));
-        f.first_seen = baseline.and_then(|b| b.first_seen_of(&fingerprint));
+        // The clock (docs/notify.md, "When the clock starts"): from the first failing or warning sighting, carried
+        // while the finding keeps failing or warning; an exception that has ended since starts a fresh grace from
+        // its end, so that an expired exception never makes a key overdue the next day.
+        let failing_since = baseline.and_then(|b| b.failing_since(&fingerprint));
+        let exception_ended = match (suppressions, &f.suppression) {
+            (Some(s), None) if f.verdict.is_actionable() => {
+                s.last_ended_for(&Subject::of(f, &fingerprint, Some(account)), as_of)
+            }
+            _ => None,
+        };
+        // (Without an earlier failing sighting the clock starts now, which is after any exception's end.)
+        f.first_seen = failing_since.map(|since| exception_ended.map_or(since, |ended| since.max(ended)));
     }
 }
 

@@ -285,6 +285,16 @@ impl Suppressions {
         self.in_force_for(&Subject::of(finding, fingerprint, account), as_of).map(Suppression::applied)
     }
 
+    /// When the last entry that matches `subject` and has ended by `as_of` ended (its [`Suppression::ends_at`]), if
+    /// one has: a finding that comes out from under an exception gets its grace from then.
+    pub fn last_ended_for(&self, subject: &Subject<'_>, as_of: Timestamp) -> Option<Timestamp> {
+        self.entries
+            .iter()
+            .filter(|e| !e.in_force(as_of) && e.selector.matches(subject))
+            .map(Suppression::ends_at)
+            .max()
+    }
+
     /// The first entry in force at `as_of` that matches `subject` (whatever its verdict).
     pub fn in_force_for(&self, subject: &Subject<'_>, as_of: Timestamp) -> Option<&Suppression> {
         self.entries.iter().find(|e| e.in_force(as_of) && e.selector.matches(subject))
@@ -397,5 +407,27 @@ mod tests {
         let err = entry("2027-11-28", false).check_horizon(as_of).unwrap_err();
         assert!(err.contains("more than 365 days after as_of") && err.contains("allow_long = true"), "{err}");
         assert!(entry("2030-01-01", true).check_horizon(as_of).is_ok());
+    }
+
+    #[test]
+    fn the_last_ended_entry_that_matches_gives_a_fresh_grace_from_its_end() {
+        let at = |s: &str| s.parse::<Timestamp>().unwrap();
+        let account = AccountId::parse("000000000001").unwrap();
+        let subject = Subject {
+            fingerprint: "f",
+            rule_id: "KA-IAM-001",
+            account_id: &account,
+            ou_path: None,
+            user_arn: "arn:aws:iam::000000000001:user/u",
+            key_ids: Vec::new(),
+        };
+        let other = Suppression {
+            selector: Selector { account_id: Some(AccountId::parse("000000000002").unwrap()), ..Selector::default() },
+            ..entry("2026-12-20", false)
+        };
+        let s = Suppressions { entries: vec![entry("2026-10-31", false), entry("2026-11-15", false), other] };
+        assert_eq!(s.last_ended_for(&subject, at("2026-11-10T00:00:00Z")), Some(at("2026-11-01T00:00:00Z")));
+        assert_eq!(s.last_ended_for(&subject, at("2026-12-31T00:00:00Z")), Some(at("2026-11-16T00:00:00Z")));
+        assert_eq!(s.last_ended_for(&subject, at("2026-10-31T12:00:00Z")), None, "still in force through its day");
     }
 }

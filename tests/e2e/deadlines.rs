@@ -1,0 +1,63 @@
+//! Issue "Deadlines that hold": a finding's clock starts at its first failing or warning sighting (a pass in between
+//! ends it), and an exception that ended starts a fresh grace from its end; over a timeline of scans, each with the
+//! last one's report as its baseline.
+
+use serde_json::{Value, json};
+
+use crate::harness::{AS_OF, Emulator};
+
+/// 40 days after AS_OF.
+const LATER: &str = "2027-01-07T12:00:00Z";
+
+fn finding<'a>(report: &'a Value, user: &str, rule: &str) -> &'a Value {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["user_name"] == user && f["rule_id"] == rule)
+        .unwrap_or_else(|| panic!("no {rule} finding for {user}"))
+}
+
+#[test]
+fn a_second_key_gets_its_grace_from_its_first_failing_sighting_and_an_ended_exception_from_its_end() {
+    let emu = Emulator::start();
+    let seeded = emu.seed(json!({
+        "management": {"users": [{"name": "admin", "keys": [{"created": "2026-11-01T00:00:00Z", "last_used": "2026-11-27T00:00:00Z"}]}]},
+        "accounts": [{"name": "work", "users": [
+            // One key, in use: KA-IAM-003 passes at AS_OF (the user is seen, passing, for 40 days).
+            {"name": "rotator", "keys": [{"created": "2026-10-15T00:00:00Z", "last_used": "2026-11-27T00:00:00Z"}]},
+            // Stale and in use, under an exception that ends on 2026-12-15.
+            {"name": "vendor", "keys": [{"created": "2026-05-01T00:00:00Z", "last_used": "2026-11-27T00:00:00Z"}]}
+        ]}]
+    }));
+    let dir = tempfile::tempdir().unwrap();
+    let exceptions = dir.path().join("exceptions.toml");
+    std::fs::write(
+        &exceptions,
+        "[[suppression]]\nuser_arn = \"arn:aws:iam::*:user/vendor\"\nreason = \"contract\"\nowner = \"o\"\nexpires = 2026-12-15\n",
+    )
+    .unwrap();
+    let e = exceptions.display().to_string();
+    let first = emu.keyaudit(&["scan", "--as-of", AS_OF, "--owner-tags", "", "--suppressions", &e]);
+    assert_eq!(finding(first.report(), "rotator", "KA-IAM-003")["verdict"], "pass");
+    assert!(finding(first.report(), "vendor", "KA-IAM-001")["suppression"].is_object());
+    let baseline = dir.path().join("first.json");
+    std::fs::write(&baseline, serde_json::to_vec(first.report()).unwrap()).unwrap();
+
+    // The user starts a rotation: a second key. The next scan is 40 days after the first.
+    emu.change_key(&seeded.account("work"), "rotator", "create", None);
+    emu.control("DELETE", "reports", &Value::Null);
+    let b = baseline.display().to_string();
+    let second = emu.keyaudit(&["scan", "--as-of", LATER, "--owner-tags", "", "--suppressions", &e, "--baseline", &b]);
+    let r = second.report();
+
+    // KA-IAM-003 fails from now: its 30 days run from this sighting, not from the first, passing one.
+    let two = finding(r, "rotator", "KA-IAM-003");
+    assert_eq!((two["verdict"].as_str(), two["first_seen"].as_str()), (Some("fail"), Some(LATER)), "{two}");
+    assert_eq!(two["due"], "2027-02-06T12:00:00Z", "{two}");
+    // The exception ended on 2026-12-15: a fresh grace (30 days, medium) from its end, not overdue the next day.
+    let vendor = finding(r, "vendor", "KA-IAM-001");
+    assert!(vendor["suppression"].is_null(), "{vendor}");
+    assert_eq!(vendor["first_seen"], "2026-12-16T00:00:00Z", "{vendor}");
+    assert_eq!(vendor["due"], "2027-01-15T00:00:00Z", "{vendor}");
+}
