@@ -543,8 +543,8 @@ class Emulator:
             return None
         params = json.loads(body or b"{}")
         recipients = params.get("Destination", {}).get("ToAddresses", [])
-        verified = {a for backend in ses_backends[account].values() for a in backend.addresses}
-        refused = [r for r in recipients if r not in verified]
+        backend = ses_backends[account][req.get("region") or "us-east-1"]
+        refused = [r for r in recipients if not backend._is_verified_address(r)]
         if not refused:
             return None
         fault = {"error_code": "MessageRejected", "http_status": 400,

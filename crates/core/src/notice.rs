@@ -3,7 +3,7 @@
 //! weekly reminder that also goes to the route's escalation contact. `keyaudit notify` renders and sends what this
 //! decides; the history of earlier sends is its input, so that re-running sends nothing twice.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use jiff::{SignedDuration, Timestamp};
 
@@ -366,21 +366,43 @@ fn recipient(f: &Finding, route: Option<&Route>, routing: &Routing) -> (Target, 
     }
 }
 
+/// The history, indexed once: the last message to each recipient, and the last one to each recipient about each
+/// finding (planning is linear in the items and the history, not their product).
+struct LastSent<'h> {
+    to: HashMap<&'h Target, Timestamp>,
+    about: HashMap<(&'h Target, &'h str), Timestamp>,
+}
+
+impl<'h> LastSent<'h> {
+    fn of(history: &'h [Sent]) -> Self {
+        let mut last = Self { to: HashMap::new(), about: HashMap::new() };
+        for s in history {
+            let at = last.to.entry(&s.to).or_insert(s.at);
+            *at = (*at).max(s.at);
+            for f in &s.fingerprints {
+                let at = last.about.entry((&s.to, f.as_str())).or_insert(s.at);
+                *at = (*at).max(s.at);
+            }
+        }
+        last
+    }
+
+    /// The last message to `to` that listed any of `fingerprints`.
+    fn about(&self, to: &Target, fingerprints: &[String]) -> Option<Timestamp> {
+        fingerprints.iter().filter_map(|f| self.about.get(&(to, f.as_str())).copied()).max()
+    }
+}
+
 /// Why an item is due a notice to `to` at `as_of`, given the history (`None`: it is not).
 fn trigger(
     item: &Item<'_>,
     fingerprints: &[String],
     to: &Target,
-    history: &[Sent],
+    history: &LastSent<'_>,
     as_of: Timestamp,
     c: &Cadence,
 ) -> Option<Trigger> {
-    let last = history
-        .iter()
-        .filter(|s| s.to == *to && fingerprints.iter().any(|f| s.fingerprints.contains(f)))
-        .map(|s| s.at)
-        .max();
-    let Some(last) = last else { return Some(Trigger::New) };
+    let Some(last) = history.about(to, fingerprints) else { return Some(Trigger::New) };
     let due = item.due?;
     if as_of >= due {
         let overdue_point = due.max(last.checked_add(c.overdue_every).unwrap_or(Timestamp::MAX));
@@ -398,15 +420,19 @@ fn trigger(
 pub fn plan<'a>(report: &Report, items: &'a [Item<'a>], history: &[Sent], routing: &Routing) -> Vec<Notice<'a>> {
     let as_of = report.run.as_of;
     let c = &routing.cadence;
+    let history = LastSent::of(history);
     let mut by_recipient: BTreeMap<Target, Vec<Line<'a>>> = BTreeMap::new();
     for item in items {
         let fingerprints = item.fingerprints(report);
-        let trigger_for = |to: &Target| trigger(item, &fingerprints, to, history, as_of, c);
+        let trigger_for = |to: &Target| trigger(item, &fingerprints, to, &history, as_of, c);
         let own = trigger_for(&item.to);
         by_recipient.entry(item.to.clone()).or_default().push(Line { item, trigger: own, escalated: false });
         if item.escalate_to != item.to && item.due.is_some_and(|due| as_of >= due) {
-            // The escalation contact hears of an overdue key when its owner is reminded of it (weekly).
-            let escalation = (own == Some(Trigger::Overdue)).then_some(Trigger::Overdue);
+            // Escalation is a duty of its own, judged on the escalation contact's own history: told in the first run
+            // past the deadline whatever happened to the owner's message (a late start, an owner held by
+            // min-interval, a channel that always fails), then every overdue-every; never twice for one overdue
+            // period. One that failed, was held or was capped left no record as sent, so the next run retries it.
+            let escalation = trigger_for(&item.escalate_to).map(|_| Trigger::Overdue);
             by_recipient.entry(item.escalate_to.clone()).or_default().push(Line {
                 item,
                 trigger: escalation,
@@ -417,7 +443,7 @@ pub fn plan<'a>(report: &Report, items: &'a [Item<'a>], history: &[Sent], routin
     by_recipient
         .into_iter()
         .map(|(to, lines)| {
-            let last = history.iter().filter(|s| s.to == to).map(|s| s.at).max();
+            let last = history.to.get(&to).copied();
             let any_new = lines.iter().any(|l| l.trigger == Some(Trigger::New) && !l.escalated);
             let decision = if lines.iter().all(|l| l.trigger.is_none()) {
                 Decision::NothingDue
@@ -678,6 +704,33 @@ mod tests {
         assert!(planned(&run("2027-01-02T12:00:00Z"), &history).iter().all(|(_, d, _)| d == "NothingDue"));
         // A week after the last overdue notice: again, both.
         assert_eq!(planned(&run("2027-01-05T12:00:00Z"), &history), [alice("Send", Some(Overdue)), escalated]);
+    }
+
+    #[test]
+    fn escalation_is_told_in_the_first_run_past_the_deadline_and_retried_until_it_is_sent() {
+        // Rotated 2026-06-01 (fell due 2026-08-30), first failing 2026-09-01: due 2026-10-01, long past at AS_OF.
+        let users = [("alice", "000000000002", "2026-06-01T00:00:00Z", Some("alice@corp.example"))];
+        let run = |as_of: &str| at(as_of, "2026-09-01T00:00:00Z", &users);
+        use Trigger::{New, Overdue};
+        let line = |trigger: Option<Trigger>, escalated: bool| vec![("alice".to_owned(), trigger, escalated)];
+        let alice =
+            |decision: &str, trigger| ("alice@corp.example".to_owned(), decision.to_owned(), line(trigger, false));
+        let ciso = |decision: &str, trigger| ("ciso@corp.example".to_owned(), decision.to_owned(), line(trigger, true));
+
+        // A late start: the owner's first notice, and the escalation in the same run (not a week later).
+        let late = run(AS_OF);
+        assert_eq!(planned(&late, &[]), [alice("Send", Some(New)), ciso("Send", Some(Overdue))]);
+        // The escalation failed (or was held, or capped): no record of it. The next day it goes out, though the
+        // owner is not due again for a week.
+        let owner_only: Vec<Sent> =
+            sent(&late, &[]).into_iter().filter(|s| s.to.to_string() == "alice@corp.example").collect();
+        let next_day = run("2026-11-29T12:00:00Z");
+        assert_eq!(planned(&next_day, &owner_only), [alice("NothingDue", None), ciso("Send", Some(Overdue))]);
+        // An owner whose channel always fails never holds it back either.
+        assert_eq!(planned(&next_day, &[])[1], ciso("Send", Some(Overdue)));
+        // Once sent, never twice for the same overdue period.
+        let history = sent(&next_day, &owner_only);
+        assert_eq!(planned(&run("2026-12-02T12:00:00Z"), &history)[1], ciso("NothingDue", None));
     }
 
     #[test]
