@@ -144,7 +144,8 @@ pub(crate) struct NotifyArgs {
     #[arg(long, value_name = "DIR")]
     pub(crate) templates: Option<PathBuf>,
 
-    /// At most this many messages in one run; the rest are reported and go out on the next run.
+    /// At most this many messages in one run, the most urgent first (escalations, overdue, reminders, then first
+    /// notices); the rest are counted on stderr and go out on the next run.
     #[arg(long, value_name = "N", default_value_t = 500)]
     pub(crate) max_messages: usize,
 

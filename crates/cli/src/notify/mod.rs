@@ -49,6 +49,18 @@ pub(crate) async fn run(args: &NotifyArgs) -> Result<ExitStatus, Failure> {
         );
     }
     let templates = message::Templates::load(args.templates.as_deref()).map_err(Failure::usage)?;
+    // With --send, the state file is held for the whole run (a second run stops at once), and compacted under
+    // that hold before it is read.
+    let _lock = match (&args.state, args.send) {
+        (Some(path), true) => {
+            let lock = state::lock(path).map_err(Failure::incomplete)?;
+            if let Some((before, after)) = state::compact(path, &lock).map_err(Failure::usage)? {
+                tracing::info!("--state {}: compacted from {before} to {after} lines", path.display());
+            }
+            Some(lock)
+        }
+        _ => None,
+    };
     let history = match &args.state {
         Some(path) => state::read(path).map_err(Failure::usage)?,
         None => state::History::default(),
@@ -94,8 +106,15 @@ pub(crate) async fn run(args: &NotifyArgs) -> Result<ExitStatus, Failure> {
     };
 
     let as_of = report.run.as_of;
+    let ids: Vec<String> = notices
+        .iter()
+        .map(|notice| {
+            let fingerprints: Vec<String> = notice.lines.iter().flat_map(|l| l.item.fingerprints(&report)).collect();
+            state::message_id(&notice.to, as_of, &fingerprints)
+        })
+        .collect();
+    let allowed = within_cap(&notices, &ids, &history.done, args.max_messages);
     let mut outcomes = Vec::new();
-    let mut sent = 0usize;
     for (n, notice) in notices.iter().enumerate() {
         let counts = counts(notice);
         let keys = notice.lines.len();
@@ -119,13 +138,13 @@ pub(crate) async fn run(args: &NotifyArgs) -> Result<ExitStatus, Failure> {
             Decision::Send => {}
         }
         let fingerprints: Vec<String> = notice.lines.iter().flat_map(|l| l.item.fingerprints(&report)).collect();
-        let id = state::message_id(&notice.to, as_of, &fingerprints);
+        let id = ids[n].clone();
         if history.done.contains(&id) {
             outcomes.push(outcome("already sent by an earlier run".into(), false));
             continue;
         }
-        if sent >= args.max_messages {
-            outcomes.push(outcome(format!("not sent: --max-messages {} reached", args.max_messages), true));
+        if !allowed.contains(&n) {
+            outcomes.push(outcome(format!("not sent: --max-messages {} reached (next run)", args.max_messages), true));
             continue;
         }
         let view = message::view(&report, notice, &id, config.report_url.as_deref(), &config.exceptions, &rotations);
@@ -135,7 +154,6 @@ pub(crate) async fn run(args: &NotifyArgs) -> Result<ExitStatus, Failure> {
             Some(dir) => Some(write_outbox(dir, n + 1, &notice.to, &rendered).map_err(Failure::incomplete)?),
             None => None,
         };
-        sent += 1;
         let (Some(channels), Some(state_file)) = (&channels, state_file.as_mut()) else {
             let file = file.map(|f| f.display().to_string()).unwrap_or_default();
             outcomes.push(outcome(format!("would send ({file})"), false));
@@ -164,8 +182,41 @@ pub(crate) async fn run(args: &NotifyArgs) -> Result<ExitStatus, Failure> {
             }
         }
     }
+    let held = notices.iter().enumerate().filter(|(n, x)| x.decision == Decision::Send && !allowed.contains(n));
+    let held = held.filter(|(n, _)| !history.done.contains(&ids[*n])).count();
+    if held > 0 {
+        tracing::warn!(
+            "--max-messages {}: {held} message(s) held back, the least urgent (first notices before reminders, \
+             reminders before overdue notices and escalations); they go out on the next run",
+            args.max_messages
+        );
+    }
     crate::print(&table(&report, &items, &outcomes, args.send, outbox.as_deref()))?;
     Ok(if outcomes.iter().any(|o| o.failed) && args.send { ExitStatus::Incomplete } else { ExitStatus::Clean })
+}
+
+/// The notices (by position) that `--max-messages` lets out, the most urgent first: those with an escalation, then
+/// an overdue key, then a reminder, then first notices (then recipient order). Notices not due, or sent by an
+/// earlier run, take no place.
+fn within_cap(
+    notices: &[Notice<'_>],
+    ids: &[String],
+    done: &std::collections::BTreeSet<String>,
+    cap: usize,
+) -> std::collections::BTreeSet<usize> {
+    let urgency = |notice: &Notice<'_>| {
+        let rank = |l: &keyaudit_core::notice::Line<'_>| match (l.escalated, l.trigger?) {
+            (true, _) => Some(0),
+            (false, Trigger::Overdue) => Some(1),
+            (false, Trigger::Reminder) => Some(2),
+            (false, Trigger::New) => Some(3),
+        };
+        notice.lines.iter().filter_map(rank).min().unwrap_or(4)
+    };
+    let mut due: Vec<usize> =
+        (0..notices.len()).filter(|&n| notices[n].decision == Decision::Send && !done.contains(&ids[n])).collect();
+    due.sort_by_key(|&n| (urgency(&notices[n]), n));
+    due.into_iter().take(cap).collect()
 }
 
 /// Every webhook a message goes to has its URL (and a generic webhook's signing secret) before anything is sent.
