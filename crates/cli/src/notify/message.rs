@@ -24,6 +24,18 @@ const HTML: &str = include_str!("templates/notice.html");
 
 /// At most this many keys are itemised in a Slack or Teams post (Slack allows 50 blocks); the rest are counted.
 const CHAT_ITEMS: usize = 40;
+/// Slack takes at most 3,000 characters in a section's text.
+const SLACK_SECTION_CHARS: usize = 3_000;
+
+/// `text` cut to at most `max` characters, an ellipsis marking the cut.
+fn within_chars(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
 
 /// One key as a notice shows it; every text from outside keyaudit already escaped for display.
 #[derive(Debug, Clone, Serialize)]
@@ -70,6 +82,8 @@ pub(crate) struct View {
     pub(crate) exceptions: String,
     pub(crate) own: Vec<KeyView>,
     pub(crate) escalated: Vec<KeyView>,
+    /// Keys left out of this message to keep it within its channel's size (`and N more: see the report`).
+    pub(crate) more: usize,
     /// Why `own` came to this recipient, for the opening sentence: `that you own`, `in the OUs or accounts routed
     /// to you`, `that have no owner keyaudit could reach`, or `that you own or that are routed to you`.
     pub(crate) why_you: &'static str,
@@ -188,6 +202,7 @@ pub(crate) fn view(
         exceptions: exceptions.to_owned(),
         own,
         escalated,
+        more: 0,
         why_you,
     }
 }
@@ -255,8 +270,69 @@ impl Rendered {
     }
 }
 
-/// Renders `view` for `to`'s channel; `from` is the e-mail sender, `date` the message's date.
+/// What each channel delivers at most (bytes of the whole message, or of the JSON body), with a margin below the
+/// service's own limit: SNS 256 KB per message, a Teams incoming-webhook card about 28 KB, SES 10 MB per message;
+/// Slack's limits are per block (3,000 characters a section, 50 blocks), kept by `slack` itself; a generic webhook
+/// has none published: 1 MiB, which common receivers take.
+fn budget(to: &Target) -> usize {
+    match to {
+        Target::Sns(_) => 250_000,
+        Target::Teams(_) => 27_000,
+        Target::Email(_) => 9_000_000,
+        Target::Slack(_) | Target::Webhook(_) => 1 << 20,
+    }
+}
+
+impl Rendered {
+    fn size(&self) -> usize {
+        match self {
+            Rendered::Email { raw } => raw.len(),
+            Rendered::Post { body } => body.len(),
+            Rendered::Sns { subject, message } => subject.len() + message.len(),
+        }
+    }
+}
+
+/// Renders `view` for `to`'s channel within the channel's size ([`budget`]): when the whole list does not fit, the
+/// least urgent keys are left out (first notices before reminders, before overdue keys, escalations last) and the
+/// message says `and N more: see the report` — never a message the channel cannot deliver. `from` is the e-mail
+/// sender, `date` the message's date.
 pub(crate) fn render(templates: &Templates, view: &View, to: &Target, from: &str, date: Timestamp) -> Result<Rendered> {
+    let budget = budget(to);
+    let whole = render_whole(templates, view, to, from, date)?;
+    if whole.size() <= budget {
+        return Ok(whole);
+    }
+    let total = view.own.len() + view.escalated.len();
+    // The keys in the order they are kept: escalations, then the owner's keys by urgency.
+    let rank = |k: &KeyView| match k.status {
+        "overdue" => 0,
+        "reminder" => 1,
+        "new" => 2,
+        _ => 3,
+    };
+    let mut own: Vec<&KeyView> = view.own.iter().collect();
+    own.sort_by_key(|k| rank(k));
+    let cut = |keep: usize| View {
+        escalated: view.escalated.iter().take(keep).cloned().collect(),
+        own: own.iter().take(keep.saturating_sub(view.escalated.len())).map(|k| (*k).clone()).collect(),
+        more: total - keep.min(total),
+        ..view.clone()
+    };
+    // The largest number of keys that fits (sizes grow with the keys kept): a binary search, a few renders.
+    let (mut fits, mut over) = (0, total);
+    while over - fits > 1 {
+        let mid = (fits + over) / 2;
+        if render_whole(templates, &cut(mid), to, from, date)?.size() <= budget {
+            fits = mid;
+        } else {
+            over = mid;
+        }
+    }
+    render_whole(templates, &cut(fits), to, from, date)
+}
+
+fn render_whole(templates: &Templates, view: &View, to: &Target, from: &str, date: Timestamp) -> Result<Rendered> {
     Ok(match to {
         Target::Email(address) => {
             let text = templates.text(view)?;
@@ -277,6 +353,7 @@ pub(crate) fn render(templates: &Templates, view: &View, to: &Target, from: &str
                 "report_url": view.report_url,
                 "keys": view.own,
                 "escalated": view.escalated,
+                "more": view.more,
             }))?,
         },
         Target::Sns(_) => Rendered::Sns { subject: sns_subject(&view.subject), message: templates.text(view)? },
@@ -387,12 +464,14 @@ fn slack(view: &View) -> serde_json::Value {
     let sections = chat_sections(view);
     for (text, escalated) in sections.iter().take(CHAT_ITEMS) {
         let prefix = if *escalated { "Escalated to you: " } else { "" };
-        blocks.push(serde_json::json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("{prefix}{}", slack_escape(text))}}));
+        let text = within_chars(&format!("{prefix}{}", slack_escape(text)), SLACK_SECTION_CHARS);
+        blocks.push(serde_json::json!({"type": "section", "text": {"type": "mrkdwn", "text": text}}));
     }
-    if sections.len() > CHAT_ITEMS {
-        blocks.push(serde_json::json!({"type": "context", "elements": [{"type": "mrkdwn", "text": format!("and {} more: see the report", sections.len() - CHAT_ITEMS)}]}));
+    let more = sections.len().saturating_sub(CHAT_ITEMS) + view.more;
+    if more > 0 {
+        blocks.push(serde_json::json!({"type": "context", "elements": [{"type": "mrkdwn", "text": format!("and {more} more: see the report")}]}));
     }
-    let mut footer = slack_escape(&view.exceptions);
+    let mut footer = within_chars(&slack_escape(&view.exceptions), SLACK_SECTION_CHARS - 200);
     if let Some(url) = &view.report_url {
         footer.push_str(&format!(" <{}|Open the report>", slack_escape(url)));
     }
@@ -421,8 +500,9 @@ fn teams(view: &View) -> serde_json::Value {
         let prefix = if *escalated { "Escalated to you: " } else { "" };
         body.push(text(&format!("{prefix}{section}"), "Default"));
     }
-    if sections.len() > CHAT_ITEMS {
-        body.push(text(&format!("and {} more: see the report", sections.len() - CHAT_ITEMS), "Default"));
+    let more = sections.len().saturating_sub(CHAT_ITEMS) + view.more;
+    if more > 0 {
+        body.push(text(&format!("and {more} more: see the report"), "Default"));
     }
     body.push(text(&view.exceptions, "Default"));
     let actions: Vec<serde_json::Value> = view
@@ -465,5 +545,88 @@ mod tests {
             teams_escape("[x](http://evil) **b** <at>all</at>"),
             "\\[x\\]\\(http://evil\\) \\*\\*b\\*\\* \\<at\\>all\\</at\\>"
         );
+    }
+
+    fn key(n: usize) -> KeyView {
+        KeyView {
+            account: format!("payments-{n} (000000000002)"),
+            account_id: "000000000002".into(),
+            ou_path: Some("/Root/Prod/Payments".into()),
+            user: format!("svc-{n}"),
+            key: format!("AKIA{n:016}"),
+            age_days: Some(200),
+            last_used: "last used 2026-11-27 by s3".into(),
+            rules: vec!["KA-IAM-001 stale-access-key".into()],
+            verdict: "fail",
+            action: "rotate",
+            action_reason: "in use; the user has a free key slot: create a second key, move the applications".into(),
+            steps: keyaudit_core::triage::Action::Rotate.steps(&format!("svc-{n}"), Some(&format!("AKIA{n:016}"))),
+            rotation: None,
+            due: Some("2026-12-28".into()),
+            days_left: Some(30),
+            overdue_days: None,
+            status: if n.is_multiple_of(3) { "new" } else { "" },
+            owner: "team@corp.example".into(),
+            sent_to: "owner team@corp.example".into(),
+            fingerprints: vec![format!("{n:064}")],
+        }
+    }
+
+    #[test]
+    fn a_recipient_of_500_keys_gets_a_message_each_channel_can_deliver() {
+        let templates = Templates::load(None).unwrap();
+        let view = View {
+            message_id: "0123456789abcdef".into(),
+            recipient: "team@corp.example".into(),
+            subject: "[keyaudit] 500 AWS access keys to act on".into(),
+            scope: "the AWS Organization o-example".into(),
+            as_of: "2026-11-28 12:00 UTC".into(),
+            report_url: Some("https://reports.corp.example/keyaudit.html".into()),
+            exceptions: "To ask for an exception, write to security@corp.example.".into(),
+            own: (0..490).map(key).collect(),
+            escalated: (490..500).map(key).collect(),
+            more: 0,
+            why_you: "that you own",
+        };
+        let date: Timestamp = "2026-11-28T12:00:00Z".parse().unwrap();
+        let targets =
+            ["sns:arn:aws:sns:us-east-1:123456789012:t", "teams:t", "slack:s", "webhook:w", "team@corp.example"];
+        for to in targets.map(|t| Target::parse(t).unwrap()) {
+            let rendered = render(&templates, &view, &to, "keyaudit@corp.example", date).unwrap();
+            let (limit, text) = match &rendered {
+                Rendered::Sns { message, .. } => (256 * 1024, message.clone()),
+                Rendered::Email { raw } => (10 * 1024 * 1024, String::from_utf8_lossy(raw).into_owned()),
+                Rendered::Post { body } if matches!(to, Target::Teams(_)) => {
+                    (28 * 1024, String::from_utf8_lossy(body).into_owned())
+                }
+                Rendered::Post { body } => (1 << 20, String::from_utf8_lossy(body).into_owned()),
+            };
+            assert!(rendered.size() <= limit, "{to}: {} bytes", rendered.size());
+            if let Target::Slack(_) = to {
+                let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+                let blocks = body["blocks"].as_array().unwrap();
+                assert!(blocks.len() <= 50, "{} blocks", blocks.len());
+                for b in blocks {
+                    let t = b["text"]["text"].as_str().or(b["elements"][0]["text"].as_str()).unwrap();
+                    assert!(t.chars().count() <= 3_000, "a section of {} characters", t.chars().count());
+                }
+            }
+            // What is left out is said: the SNS text has room for a part of the list only.
+            if matches!(to, Target::Sns(_) | Target::Teams(_) | Target::Slack(_)) {
+                assert!(text.contains("more"), "{to}: the cut is not said");
+            }
+            if let Target::Webhook(_) = to {
+                let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+                let listed = body["keys"].as_array().unwrap().len() + body["escalated"].as_array().unwrap().len();
+                assert_eq!(listed + body["more"].as_u64().unwrap() as usize, 500);
+            }
+        }
+        // The escalations are never the ones left out.
+        if let Rendered::Sns { message, .. } =
+            render(&templates, &view, &targets.map(|t| Target::parse(t).unwrap())[0], "k@corp.example", date).unwrap()
+        {
+            assert!(message.contains("OVERDUE KEYS ESCALATED TO YOU (10)"), "{}", &message[..300]);
+            assert!(message.contains("more key(s): see the report"));
+        }
     }
 }
