@@ -465,3 +465,153 @@ fn bad_notify_input_is_exit_2_naming_the_file_and_line() {
     }
     assert!(org.tally().is_empty(), "nothing sent");
 }
+
+/// Issue "Deadlines that hold": escalation is its own duty. Notify turned on over a backlog (keys already past their
+/// deadline in the reports' history): the escalation contact is told in that first run, not a week later; when its
+/// message is refused, it goes out the next day, though no owner is due again.
+#[test]
+fn a_late_start_escalates_at_once_and_a_refused_escalation_goes_out_the_next_day() {
+    let org = setup();
+    let week1 = org.scan(AS_OF, None, "week1.json");
+    let late = org.scan(PAST_DUE, Some(&week1), "late.json");
+    // SES in its sandbox: only verified recipients; the CISO is not verified yet, so the escalation is refused.
+    let verified = ["keyaudit@corp.example", "alice@corp.example", "security@corp.example"];
+    org.emu.control("POST", "ses", &json!({"identities": verified, "sandbox": true}));
+    let first = org.notify(&late, &["--send"]);
+    let table = stdout(&first);
+    assert_eq!(first.status.code(), Some(3), "the refused escalation is exit 3\n{table}");
+    assert!(
+        table.lines().any(|l| l.trim_start().starts_with("ciso@corp.example") && l.contains("FAILED")),
+        "the escalation was attempted in the first run:\n{table}"
+    );
+    assert_eq!(org.tally()["alice@corp.example"], 1, "the owner's first notice, overdue");
+    assert!(!org.tally().contains_key("ciso@corp.example"));
+
+    // The next day: the CISO hears of every overdue key under /Root/Prod; no owner is told again.
+    org.emu.control("POST", "ses", &json!({"identities": ["ciso@corp.example"], "sandbox": true}));
+    let next_day = org.scan("2026-12-30T12:00:00Z", Some(&late), "next-day.json");
+    let before = org.tally();
+    let second = org.notify(&next_day, &["--send"]);
+    assert_eq!(second.status.code(), Some(0), "{}", stdout(&second));
+    let after = org.tally();
+    assert_eq!(after["ciso@corp.example"], 1, "{after:?}");
+    assert_eq!(after.values().sum::<usize>(), before.values().sum::<usize>() + 1, "only the escalation: {after:?}");
+    let ciso = org.emails().into_iter().find(|(to, _)| to == "ciso@corp.example").unwrap().1;
+    assert!(parse_mime(&ciso).1["text/plain"].contains("OVERDUE KEYS ESCALATED TO YOU (5)"));
+}
+
+/// Two `notify --send` runs at once send once: the second finds the state file held (here, by this test, as a
+/// running notify holds it) and stops at once, exit 3, having sent nothing; once released, a run sends.
+#[test]
+fn a_second_notify_run_at_once_sends_nothing_and_says_why() {
+    let org = setup();
+    let report = org.scan(AS_OF, None, "week1.json");
+    let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(org.path("state.jsonl.lock"));
+    let lock = lock.unwrap();
+    lock.try_lock().unwrap();
+    let blocked = org.notify(&report, &["--send"]);
+    assert_eq!(blocked.status.code(), Some(3), "{}", stdout(&blocked));
+    let err = String::from_utf8_lossy(&blocked.stderr);
+    assert!(err.contains("another `keyaudit notify --send` is running with this state file"), "{err}");
+    assert!(org.tally().is_empty(), "nothing sent while the other run holds the state file");
+    drop(lock);
+    let run = org.notify(&report, &["--send"]);
+    assert_eq!(run.status.code(), Some(0), "{}", stdout(&run));
+    assert_eq!(org.tally().values().sum::<usize>(), 6);
+}
+
+/// `--max-messages` lets the most urgent out first (an escalation, then overdue notices, then reminders, then first
+/// notices), says on stderr how many it held back, and those go out on the next run.
+#[test]
+fn max_messages_sends_the_most_urgent_first_and_says_what_it_held_back() {
+    let org = setup();
+    let week1 = org.scan(AS_OF, None, "week1.json");
+    assert_eq!(org.notify(&week1, &["--send"]).status.code(), Some(0));
+    let late = org.scan(PAST_DUE, Some(&week1), "late.json");
+    let before: usize = org.tally().values().sum();
+    let capped = org.notify(&late, &["--send", "--max-messages", "1"]);
+    assert_eq!(capped.status.code(), Some(3), "{}", stdout(&capped));
+    let after = org.tally();
+    assert_eq!(after.get("ciso@corp.example"), Some(&1), "the escalation first, not the first recipient by name");
+    assert_eq!(after.values().sum::<usize>(), before + 1, "{after:?}");
+    let err = String::from_utf8_lossy(&capped.stderr);
+    assert!(err.contains("--max-messages 1: 6 message(s) held back"), "{err}");
+    // The next run sends what was held back, and nothing twice.
+    let rest = org.notify(&late, &["--send"]);
+    assert_eq!(rest.status.code(), Some(0), "{}", stdout(&rest));
+    assert_eq!(org.tally().values().sum::<usize>(), before + 7);
+    assert_eq!(org.tally()["ciso@corp.example"], 1);
+}
+
+/// A recipient of 500 keys gets a message every channel can deliver (SNS 256 KB, Teams' card about 28 KB, Slack's
+/// 3,000 characters a section and 50 blocks, SES 10 MB), the keys that did not fit counted: "and N more".
+#[test]
+fn a_recipient_of_500_keys_gets_a_deliverable_message_on_every_channel() {
+    let emu = Emulator::start();
+    let users: Vec<Value> =
+        (0..500).map(|n| json!({"name": format!("svc-{n:03}"), "keys": [key()], "tags": {"team": "big"}})).collect();
+    let s = emu.seed(json!({"sns_topics": ["big"], "ses_identities": ["keyaudit@corp.example"],
+                            "accounts": [{"name": "big", "users": users}]}));
+    let hooks = Receiver::start();
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.json");
+    // Owners from tags, faster than the default look-up pace (500 ListUserTags), and no key id look-ups.
+    let json_out = format!("json={}", report.display());
+    let args = ["scan", "-q", "--as-of", AS_OF, "--rules", "KA-IAM-001", "-o", &json_out];
+    let out = emu.command(&[&args[..], &["--key-ids", "none", "--enrichment-rps", "200"]].concat());
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let topic = s.0["sns_topics"]["big"].as_str().unwrap().to_owned();
+    let ca = hooks.ca.display().to_string();
+    for target in [
+        format!("sns:{topic}"),
+        "slack:big".into(),
+        "teams:big".into(),
+        "webhook:big".into(),
+        "big@corp.example".into(),
+    ] {
+        let config = dir.path().join("notify.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "from = \"keyaudit@corp.example\"\ncatch-all = \"security@corp.example\"\n[owners]\nbig = \"{target}\"\n\
+                 [slack]\nbig = \"{h}/slack/big\"\n[teams]\nbig = \"{h}/teams/big\"\n[webhook]\nbig = \"{h}/webhook/big\"\n",
+                h = hooks.url
+            ),
+        )
+        .unwrap();
+        let state = dir.path().join(format!("state-{}.jsonl", target.split(':').next().unwrap()));
+        let args = [
+            "notify",
+            report.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+            "--state",
+            state.to_str().unwrap(),
+            "--send",
+        ];
+        let out = emu.command_with(&args, &[("SSL_CERT_FILE", ca.as_str())]);
+        assert_eq!(out.status.code(), Some(0), "{target}: {}", String::from_utf8_lossy(&out.stdout));
+    }
+    let published = emu.control("GET", "sns/published", &Value::Null);
+    let sns = published.as_array().unwrap()[0]["message"].as_str().unwrap().to_owned();
+    assert!(sns.len() <= 256 * 1024 && sns.contains("more key(s): see the report"), "{} bytes", sns.len());
+    let post = |path: &str| {
+        let body =
+            hooks.received().into_iter().find(|p| p["path"] == path).unwrap()["body"].as_str().unwrap().to_owned();
+        serde_json::from_str::<Value>(&body).map(|v| (body.len(), v)).unwrap()
+    };
+    let (teams_len, teams) = post("/teams/big");
+    assert!(teams_len <= 28 * 1024 && teams.to_string().contains("more: see the report"), "{teams_len} bytes");
+    let (_, slack) = post("/slack/big");
+    let blocks = slack["blocks"].as_array().unwrap();
+    assert!(blocks.len() <= 50);
+    assert!(blocks.iter().all(|b| b.to_string().chars().count() <= 3_200), "a Slack section over 3,000 characters");
+    assert!(slack.to_string().contains("and 460 more: see the report"), "{slack}");
+    let (_, webhook) = post("/webhook/big");
+    let listed = webhook["keys"].as_array().unwrap().len() + webhook["escalated"].as_array().unwrap().len();
+    assert_eq!(listed + webhook["more"].as_u64().unwrap() as usize, 500);
+    let sent = emu.control("GET", "ses/sent", &Value::Null);
+    let mail = sent.as_array().unwrap().iter().find(|m| m["destinations"][0] == "big@corp.example").unwrap();
+    let text = &parse_mime(mail["raw"].as_str().unwrap()).1["text/plain"];
+    assert_eq!(text.matches(" of IAM user svc-").count(), 500, "e-mail holds all 500");
+}
