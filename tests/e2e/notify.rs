@@ -615,3 +615,29 @@ fn a_recipient_of_500_keys_gets_a_deliverable_message_on_every_channel() {
     let text = &parse_mime(mail["raw"].as_str().unwrap()).1["text/plain"];
     assert_eq!(text.matches(" of IAM user svc-").count(), 500, "e-mail holds all 500");
 }
+
+/// A report whose deadlines restart (scanned without --baseline), given with a state file that records notices about
+/// earlier reports, is refused with a message naming --baseline — never a silent reset that re-announces every key;
+/// --allow-deadline-reset sends all the same.
+#[test]
+fn a_report_without_its_history_does_not_silently_reset_the_deadlines() {
+    let org = setup();
+    let week1 = org.scan(AS_OF, None, "week1.json");
+    assert_eq!(org.notify(&week1, &["--send"]).status.code(), Some(0));
+    let sent = org.tally().values().sum::<usize>();
+    let orphan = org.scan(SIX_DAYS_BEFORE, None, "no-baseline.json");
+    let refused = org.notify(&orphan, &["--send"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stdout(&refused));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("every deadline in it restarts") && err.contains("Scan with --baseline DIR"), "{err}");
+    assert_eq!(org.tally().values().sum::<usize>(), sent, "nothing sent");
+    // With its history, the same day: the reminders, 6 days before the deadlines set at the first sighting.
+    let with_history = org.scan(SIX_DAYS_BEFORE, Some(&week1), "week2.json");
+    let reminded = org.notify(&with_history, &["--send"]);
+    assert_eq!(reminded.status.code(), Some(0), "{}", stdout(&reminded));
+    assert_eq!(org.tally().values().sum::<usize>(), sent + 6, "one reminder per recipient\n{}", stdout(&reminded));
+    // Forced: the restarted deadlines are a month away, so nothing is due.
+    let forced = org.notify(&orphan, &["--send", "--allow-deadline-reset"]);
+    assert_eq!(forced.status.code(), Some(0), "{}", String::from_utf8_lossy(&forced.stderr));
+    assert_eq!(org.tally().values().sum::<usize>(), sent + 6);
+}

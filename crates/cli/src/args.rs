@@ -149,6 +149,12 @@ pub(crate) struct NotifyArgs {
     #[arg(long, value_name = "N", default_value_t = 500)]
     pub(crate) max_messages: usize,
 
+    /// Send from a report whose deadlines restart (made without --baseline, or with an empty baseline directory)
+    /// although the state file records notices of earlier reports; refused without it (exit 2), as a silent reset
+    /// would re-announce every key as new, with a fresh deadline.
+    #[arg(long)]
+    pub(crate) allow_deadline_reset: bool,
+
     /// The journals of `keyaudit apply` (*.jsonl): a key whose rotation keyaudit started is listed with where its
     /// replacement's secret is (Secrets Manager) and the date applications must switch by.
     #[arg(long, value_name = "DIR")]

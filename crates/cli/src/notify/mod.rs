@@ -65,6 +65,23 @@ pub(crate) async fn run(args: &NotifyArgs) -> Result<ExitStatus, Failure> {
         Some(path) => state::read(path).map_err(Failure::usage)?,
         None => state::History::default(),
     };
+    // Never a silent reset: a report whose deadlines restart at its own as_of (no earlier report behind it), given
+    // with a history of notices about earlier reports, would tell every owner again, as new, with a fresh deadline.
+    let restarts = report.comparison.as_ref().is_none_or(|c| c.baseline_as_of >= report.run.as_of);
+    if let Some(first) = history.sent.iter().map(|s| s.at).filter(|at| *at < report.run.as_of).min()
+        && restarts
+        && !args.allow_deadline_reset
+    {
+        let told = history.sent.iter().filter(|s| s.at < report.run.as_of).count();
+        return Err(Failure::usage(anyhow!(
+            "notify {}: the report has no earlier report behind it (scanned without --baseline, or with an empty \
+             baseline directory), so every deadline in it restarts at its as_of {}; but --state records {told} \
+             notice(s) since {first} about earlier reports. Scan with --baseline DIR (the directory of the earlier \
+             reports) so that deadlines carry over, or pass --allow-deadline-reset to send with restarted deadlines",
+            args.report.display(),
+            report.run.as_of
+        )));
+    }
     for (id, to) in &history.unknown {
         tracing::warn!(
             "--state: message {id} to {to} was being sent when an earlier run stopped; whether it arrived is unknown: \
