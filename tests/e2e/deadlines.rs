@@ -61,3 +61,59 @@ fn a_second_key_gets_its_grace_from_its_first_failing_sighting_and_an_ended_exce
     assert_eq!(vendor["first_seen"], "2026-12-16T00:00:00Z", "{vendor}");
     assert_eq!(vendor["due"], "2027-01-15T00:00:00Z", "{vendor}");
 }
+
+/// A run limited to one OU (or one where an account failed) does not restart the other accounts' clocks: the next
+/// full run takes each account's last known state from the newest report in the baseline directory that assessed it.
+#[test]
+fn a_run_limited_to_one_ou_does_not_move_other_keys_deadlines() {
+    let emu = Emulator::start();
+    emu.seed(json!({
+        "management": {"users": [{"name": "admin", "keys": [{"created": "2026-11-01T00:00:00Z", "last_used": "2026-11-27T00:00:00Z"}]}]},
+        "ous": [
+            {"name": "Prod", "accounts": [{"name": "prod", "users": [
+                {"name": "prod-stale", "keys": [{"created": "2026-05-01T00:00:00Z", "last_used": "2026-11-27T00:00:00Z"}]}]}]},
+            {"name": "Dev", "accounts": [{"name": "dev", "users": [
+                {"name": "dev-stale", "keys": [{"created": "2026-05-01T00:00:00Z", "last_used": "2026-11-27T00:00:00Z"}]}]}]}
+        ]
+    }));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let scan = |as_of: &str, extra: &[&str]| {
+        let args = [
+            "scan",
+            "--as-of",
+            as_of,
+            "--rules",
+            "KA-IAM-001",
+            "--owner-tags",
+            "",
+            "--baseline",
+            &d,
+            "--output-dir",
+            &d,
+            "-o",
+            "json",
+        ];
+        let out = emu.command(&[&args[..], extra].concat());
+        assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+        // The report of this run: the one with this as_of.
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| serde_json::from_slice::<Value>(&std::fs::read(e.unwrap().path()).unwrap()).unwrap())
+            .find(|r| r["run"]["as_of"] == as_of)
+            .unwrap()
+    };
+    scan(AS_OF, &[]);
+    let limited = scan("2026-12-08T12:00:00Z", &["--ou", "/Root/Dev"]);
+    assert!(limited["findings"].as_array().unwrap().iter().all(|f| f["user_name"] != "prod-stale"));
+    emu.control("DELETE", "reports", &Value::Null);
+    let full = scan("2026-12-18T12:00:00Z", &[]);
+    for user in ["prod-stale", "dev-stale"] {
+        let f = finding(&full, user, "KA-IAM-001");
+        assert_eq!(
+            (f["first_seen"].as_str(), f["due"].as_str()),
+            (Some(AS_OF), Some("2026-12-28T12:00:00Z")),
+            "{user}: {f}"
+        );
+    }
+}

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use anyhow::{Result, anyhow, bail};
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use keyaudit_core::baseline::{Baseline, Coverage, Snapshot, SnapshotAccount, SnapshotFinding, thresholds};
 use keyaudit_core::eval::Verdict;
 use keyaudit_core::ids::AccountId;
@@ -17,6 +17,9 @@ use keyaudit_report::SCHEMA_VERSION;
 #[derive(Deserialize)]
 struct Saved {
     run: Run,
+    /// `summary.accounts.discovered`: accounts in the organization before filters.
+    #[serde(default)]
+    summary: Option<SavedSummary>,
     #[serde(default)]
     accounts: Vec<Account>,
     #[serde(default)]
@@ -35,6 +38,16 @@ struct Run {
     warn_days: u32,
     unused_days: u32,
     rules: Vec<Rule>,
+}
+
+#[derive(Deserialize)]
+struct SavedSummary {
+    accounts: SavedAccountCounts,
+}
+
+#[derive(Deserialize)]
+struct SavedAccountCounts {
+    discovered: usize,
 }
 
 #[derive(Deserialize)]
@@ -83,7 +96,7 @@ pub(crate) enum BaselineSource {
     FirstRun(std::path::PathBuf),
 }
 
-/// Reads `--baseline PATH`: a report, or the newest keyaudit JSON report in a directory (see [`newest_report`]).
+/// Reads `--baseline PATH`: a report, or the newest keyaudit JSON report in a directory (see [`reports_in`]).
 /// The run's own `--output-dir` may not exist yet: it is created with the first report, so that is a first run.
 pub(crate) fn baseline(path: &Path, output_dir: Option<&Path>) -> Result<BaselineSource> {
     if !path.exists() && output_dir == Some(path) {
@@ -92,23 +105,39 @@ pub(crate) fn baseline(path: &Path, output_dir: Option<&Path>) -> Result<Baselin
     if !path.is_dir() {
         return Ok(BaselineSource::Report(path.to_owned(), Box::new(Baseline::new(load("--baseline", path)?))));
     }
-    match newest_report(path)? {
-        Some(report) => {
-            tracing::info!(report = %report.display(), "--baseline {}: the newest keyaudit JSON report there", path.display());
-            let baseline = Box::new(Baseline::new(load("--baseline", &report)?));
-            Ok(BaselineSource::Report(report, baseline))
+    let mut reports = reports_in(path)?.into_iter();
+    let Some((newest_as_of, report)) = reports.next() else { return Ok(BaselineSource::FirstRun(path.to_owned())) };
+    tracing::info!(report = %report.display(), "--baseline {}: the newest keyaudit JSON report there", path.display());
+    let (snapshot, discovered) = load_saved("--baseline", &report)?;
+    let mut baseline = Box::new(Baseline::new(snapshot));
+    // Deadlines survive gaps: when the newest report left accounts without a state (a run limited by --ou, an
+    // account that failed), each of them takes its last known state from the newest older report that assessed it,
+    // within CARRY_DAYS. A complete newest report reads nothing more.
+    if baseline.is_partial(discovered) {
+        let horizon = newest_as_of.checked_sub(SignedDuration::from_hours(24 * CARRY_DAYS)).unwrap_or(newest_as_of);
+        for (as_of, older) in reports.take_while(|(as_of, _)| *as_of >= horizon) {
+            match load_saved("--baseline", &older) {
+                Ok((snapshot, _)) => {
+                    tracing::info!(report = %older.display(), %as_of, "--baseline: carrying accounts the newest report did not assess");
+                    baseline.carry(&snapshot);
+                }
+                Err(e) => tracing::warn!("--baseline {}: skipping an older report: {e:#}", path.display()),
+            }
         }
-        None => Ok(BaselineSource::FirstRun(path.to_owned())),
     }
+    Ok(BaselineSource::Report(report, baseline))
 }
 
-/// The newest keyaudit JSON report in `dir` (by its run's `as_of`, then its start, then its name), or `None` when
-/// there is none. Only `*.json` files count, never keyaudit's other formats (`*.ocsf.json`, `*.asff.json`, SARIF,
-/// NDJSON) nor a merged report; another JSON file is skipped with a note in the log.
-pub(crate) fn newest_report(dir: &Path) -> Result<Option<std::path::PathBuf>> {
+/// How far back `--baseline DIR` looks for the last known state of accounts the newest report did not assess.
+const CARRY_DAYS: i64 = 90;
+
+/// Every keyaudit JSON report in `dir`, newest first (by its run's `as_of`, then its start, then its name), with its
+/// `as_of`. Only `*.json` files count, never keyaudit's other formats (`*.ocsf.json`, `*.asff.json`, SARIF, NDJSON)
+/// nor a merged report; another JSON file is skipped with a note in the log.
+fn reports_in(dir: &Path) -> Result<Vec<(Timestamp, std::path::PathBuf)>> {
     let shown = dir.display();
     let entries = std::fs::read_dir(dir).map_err(|e| anyhow!("--baseline {shown}: cannot list the directory ({e})"))?;
-    let mut newest: Option<((Timestamp, Timestamp, std::path::PathBuf), std::path::PathBuf)> = None;
+    let mut found: Vec<(Timestamp, Timestamp, std::path::PathBuf)> = Vec::new();
     for entry in entries {
         let path = entry.map_err(|e| anyhow!("--baseline {shown}: cannot list the directory ({e})"))?.path();
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -128,16 +157,19 @@ pub(crate) fn newest_report(dir: &Path) -> Result<Option<std::path::PathBuf>> {
             }
         };
         let (Some(as_of), Some(started)) = (run.as_of, run.started_at) else { continue };
-        let order = (as_of, started, path.clone());
-        if newest.as_ref().is_none_or(|(best, _)| order > *best) {
-            newest = Some((order, path));
-        }
+        found.push((as_of, started, path));
     }
-    Ok(newest.map(|(_, path)| path))
+    found.sort_by(|a, b| b.cmp(a));
+    Ok(found.into_iter().map(|(as_of, _, path)| (as_of, path)).collect())
 }
 
 /// Reads a keyaudit JSON report; `flag` names where it came from in messages (`--baseline`, `diff`).
 pub(crate) fn load(flag: &str, path: &Path) -> Result<Snapshot> {
+    load_saved(flag, path).map(|(snapshot, _)| snapshot)
+}
+
+/// [`load`], with the report's `run.accounts_discovered` when it has one.
+fn load_saved(flag: &str, path: &Path) -> Result<(Snapshot, Option<usize>)> {
     let shown = path.display();
     let bytes = std::fs::read(path).map_err(|e| anyhow!("{flag} {shown}: cannot read the file ({e})"))?;
     let version = schema_version(&bytes).map_err(|e| anyhow!("{flag} {shown}: {e}"))?;
@@ -203,7 +235,7 @@ pub(crate) fn load(flag: &str, path: &Path) -> Result<Snapshot> {
             })
         })
         .collect::<Result<_>>()?;
-    Ok(Snapshot {
+    let snapshot = Snapshot {
         as_of: saved.run.as_of,
         organization_id: saved.run.organization_id,
         caller_account_id,
@@ -213,7 +245,8 @@ pub(crate) fn load(flag: &str, path: &Path) -> Result<Snapshot> {
         thresholds: thresholds(saved.run.max_age_days, saved.run.warn_days, saved.run.unused_days),
         accounts,
         findings,
-    })
+    };
+    Ok((snapshot, saved.summary.map(|s| s.accounts.discovered)))
 }
 
 #[cfg(test)]
@@ -259,7 +292,11 @@ mod tests {
             )
         };
         let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
-        assert_eq!(newest_report(dir.path()).unwrap(), None, "an empty directory: a first run");
+        assert_eq!(
+            reports_in(dir.path()).unwrap().into_iter().next().map(|(_, path)| path),
+            None,
+            "an empty directory: a first run"
+        );
         write("week1.json", &report("2026-11-28T12:00:00Z", "2026-11-28T12:00:00Z", "organization"));
         write("week2.json", &report("2026-12-05T12:00:00Z", "2026-12-05T12:00:00Z", "organization"));
         // Written later, but of an earlier instant (--as-of): not the newest.
@@ -270,6 +307,9 @@ mod tests {
         write("other.json", r#"{"name": "not a report"}"#);
         write("broken.json", "{");
         write("later.sarif", r#"{"runs": []}"#);
-        assert_eq!(newest_report(dir.path()).unwrap(), Some(dir.path().join("week2.json")));
+        assert_eq!(
+            reports_in(dir.path()).unwrap().into_iter().next().map(|(_, path)| path),
+            Some(dir.path().join("week2.json"))
+        );
     }
 }

@@ -361,6 +361,16 @@ pub struct Baseline {
     /// The baseline report.
     pub snapshot: Snapshot,
     by_fingerprint: HashMap<String, usize>,
+    /// Accounts whose last known state is known: scanned by the baseline report, or by an older report carried in.
+    assessed: HashSet<AccountId>,
+    /// From older reports, for accounts the baseline report did not assess (a run limited by `--ou`, an account that
+    /// failed): each finding's verdict and when its clock started, so that deadlines survive the gap.
+    carried: HashMap<String, (Verdict, Timestamp)>,
+}
+
+/// The accounts a snapshot scanned.
+fn scanned(snapshot: &Snapshot) -> impl Iterator<Item = &AccountId> {
+    snapshot.accounts.iter().filter(|a| a.coverage == Coverage::Scanned).map(|a| &a.account_id)
 }
 
 /// An account whose coverage got worse since the baseline.
@@ -423,7 +433,26 @@ impl Baseline {
     /// Indexes a baseline snapshot.
     pub fn new(snapshot: Snapshot) -> Self {
         let by_fingerprint = snapshot.findings.iter().enumerate().map(|(i, f)| (f.fingerprint.clone(), i)).collect();
-        Self { snapshot, by_fingerprint }
+        let assessed = scanned(&snapshot).cloned().collect();
+        Self { snapshot, by_fingerprint, assessed, carried: HashMap::new() }
+    }
+
+    /// Whether the baseline report left accounts without a state: some failed, or fewer were selected than
+    /// `discovered` (a run limited by `--ou`, `--account` or `--exclude-account`). Then older reports are worth
+    /// [`carry`](Self::carry)ing in.
+    pub fn is_partial(&self, discovered: Option<usize>) -> bool {
+        self.snapshot.accounts.iter().any(|a| a.coverage == Coverage::Failed)
+            || discovered.is_some_and(|d| d > self.snapshot.accounts.len())
+    }
+
+    /// Carries in an older report: for each account it scanned and no newer report did, its findings' verdicts and
+    /// clocks (the newest report that assessed an account speaks for it). Call from newest to oldest.
+    pub fn carry(&mut self, older: &Snapshot) {
+        let fresh: HashSet<&AccountId> = scanned(older).filter(|a| !self.assessed.contains(*a)).collect();
+        for f in older.findings.iter().filter(|f| fresh.contains(&f.account_id)) {
+            self.carried.insert(f.fingerprint.clone(), (f.verdict, f.first_seen.unwrap_or(older.as_of)));
+        }
+        self.assessed.extend(fresh.into_iter().cloned());
     }
 
     /// Checks that the baseline can be compared with a report of `current`'s organization, partition, scheme
@@ -469,8 +498,14 @@ impl Baseline {
     /// have it, or had it passing (or not applicable, or resolved): a finding's clock starts at its first failing or
     /// warning sighting, and a pass in between ends it.
     pub fn failing_since(&self, fingerprint: &str) -> Option<Timestamp> {
-        let f = &self.snapshot.findings[*self.by_fingerprint.get(fingerprint)?];
-        f.verdict.is_actionable().then(|| f.first_seen.unwrap_or(self.snapshot.as_of))
+        let (verdict, since) = match self.by_fingerprint.get(fingerprint) {
+            Some(&i) => {
+                let f = &self.snapshot.findings[i];
+                (f.verdict, f.first_seen.unwrap_or(self.snapshot.as_of))
+            }
+            None => *self.carried.get(fingerprint)?,
+        };
+        verdict.is_actionable().then_some(since)
     }
 
     /// How a finding with `fingerprint` and `verdict` compares with the baseline.
@@ -619,6 +654,48 @@ mod tests {
     const A: &str = "000000000001";
     const B: &str = "000000000002";
     const C: &str = "000000000003";
+
+    #[test]
+    fn accounts_the_newest_report_did_not_assess_keep_their_clock_from_the_newest_report_that_did() {
+        use Verdict::*;
+        let seen = |f: SnapshotFinding, at: &str| SnapshotFinding { first_seen: Some(at.parse().unwrap()), ..f };
+        // The newest report: limited to A (B not selected), C failed.
+        let mut newest = Baseline::new(snapshot(
+            vec![account(A, Coverage::Scanned), account(C, Coverage::Failed)],
+            vec![seen(finding("a", A, Fail), "2026-10-01T00:00:00Z")],
+        ));
+        assert!(
+            newest.is_partial(Some(3))
+                && !Baseline::new(snapshot(vec![account(A, Coverage::Scanned)], vec![])).is_partial(Some(1))
+        );
+        let older = Snapshot {
+            as_of: "2026-10-20T00:00:00Z".parse().unwrap(),
+            ..snapshot(
+                vec![account(A, Coverage::Scanned), account(B, Coverage::Scanned), account(C, Coverage::Scanned)],
+                vec![
+                    seen(finding("a", A, Fail), "2026-09-01T00:00:00Z"),
+                    seen(finding("a-gone", A, Fail), "2026-09-01T00:00:00Z"),
+                    seen(finding("b", B, Fail), "2026-09-15T00:00:00Z"),
+                    finding("c", C, Warn),
+                    finding("c-passing", C, Pass),
+                ],
+            )
+        };
+        let oldest = Snapshot {
+            as_of: "2026-06-01T00:00:00Z".parse().unwrap(),
+            ..snapshot(vec![account(B, Coverage::Scanned)], vec![seen(finding("b", B, Fail), "2026-01-01T00:00:00Z")])
+        };
+        newest.carry(&older);
+        newest.carry(&oldest);
+        let at = |t: &str| Some(t.parse::<Timestamp>().unwrap());
+        assert_eq!(newest.failing_since("a"), at("2026-10-01T00:00:00Z"), "A: the newest report speaks");
+        assert_eq!(newest.failing_since("a-gone"), None, "A assessed by the newest: gone is gone");
+        assert_eq!(newest.failing_since("b"), at("2026-09-15T00:00:00Z"), "B: the newer of the older reports");
+        assert_eq!(newest.failing_since("c"), at("2026-10-20T00:00:00Z"), "C failed: its last assessment");
+        assert_eq!(newest.failing_since("c-passing"), None);
+        // The comparison ("since the last run") is still against the newest report alone.
+        assert_eq!(newest.state_of("b", Fail), BaselineState::New);
+    }
 
     #[test]
     fn the_clock_is_carried_only_from_a_failing_or_warning_sighting() {
