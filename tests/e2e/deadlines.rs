@@ -117,3 +117,51 @@ fn a_run_limited_to_one_ou_does_not_move_other_keys_deadlines() {
         );
     }
 }
+
+/// `allowed-domains`: an owner tag's address outside the organization's domains is never written to; the key is
+/// routed as unowned (here to the catch-all) and the table says why.
+#[test]
+fn owner_addresses_outside_the_allowed_domains_are_routed_as_unowned_with_the_reason() {
+    let emu = Emulator::start();
+    let key = json!({"created": "2026-05-01T00:00:00Z", "last_used": "2026-11-27T00:00:00Z"});
+    emu.seed(json!({"accounts": [{"name": "work", "users": [
+        {"name": "inside", "tags": {"owner": "alice@eu.corp.example"}, "keys": [key.clone()]},
+        {"name": "outside", "tags": {"owner": "bob@gmail.example"}, "keys": [key]}
+    ]}]}));
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.json");
+    let out =
+        emu.command(&["scan", "--as-of", AS_OF, "--rules", "KA-IAM-001", "-o", &format!("json={}", report.display())]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let config = dir.path().join("notify.toml");
+    std::fs::write(
+        &config,
+        "from = \"keyaudit@corp.example\"\ncatch-all = \"security@corp.example\"\nallowed-domains = [\"corp.example\"]\n",
+    )
+    .unwrap();
+    let outbox = dir.path().join("outbox");
+    let out = emu.command(&[
+        "notify",
+        report.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+        "--outbox",
+        outbox.to_str().unwrap(),
+    ]);
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{table}");
+    let mails: Vec<String> =
+        std::fs::read_dir(&outbox).unwrap().map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap()).collect();
+    assert!(mails.iter().any(|m| m.contains("To: <alice@eu.corp.example>")), "a subdomain is inside");
+    assert!(!mails.iter().any(|m| m.contains("bob@gmail.example>")), "never written to");
+    assert!(mails.iter().any(|m| m.contains("To: <security@corp.example>")), "the catch-all instead");
+    assert!(
+        table.lines().any(|l| l.contains("outside") && l.contains("outside allowed-domains (corp.example)")),
+        "{table}"
+    );
+    // A domain that is not one is refused, naming its line.
+    std::fs::write(&config, "from = \"keyaudit@corp.example\"\ncatch-all = \"security@corp.example\"\nallowed-domains = [\"not a domain\"]\n").unwrap();
+    let out = emu.command(&["notify", report.to_str().unwrap(), "--config", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 3: allowed-domains \"not a domain\""));
+}

@@ -42,6 +42,17 @@ impl Address {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether the address is in one of `domains` (a domain or any of its subdomains, case-insensitively); every
+    /// address is when `domains` is empty.
+    pub fn in_domains(&self, domains: &[String]) -> bool {
+        let domain = self.0.rsplit_once('@').map_or("", |(_, d)| d).to_ascii_lowercase();
+        domains.is_empty()
+            || domains.iter().any(|d| {
+                let d = d.to_ascii_lowercase();
+                domain == d || domain.strip_suffix(&d).is_some_and(|rest| rest.ends_with('.'))
+            })
+    }
 }
 
 impl std::fmt::Display for Address {
@@ -164,6 +175,9 @@ pub struct Routing {
     pub routes: Vec<Route>,
     /// Told about every key nobody else can be told about, and the escalation contact when no route names one.
     pub catch_all: Address,
+    /// Owner addresses (from tags) are used only in these domains, when any are given (`allowed-domains`); an owner
+    /// elsewhere is routed as unowned, with the reason.
+    pub allowed_domains: Vec<String>,
     /// When.
     pub cadence: Cadence,
     /// The deadlines' grace days (the report's, unless the notify config sets its own).
@@ -342,19 +356,26 @@ fn routes_for<'r>(account: &AccountId, ou_path: Option<&str>, routing: &'r Routi
 /// catch-all.
 fn recipient(f: &Finding, route: Option<&Route>, routing: &Routing) -> (Target, RoutedBy) {
     let owner_problem = match &f.owner {
-        Some(owner) => {
-            if let Some(address) = Address::parse(&owner.value) {
+        Some(owner) => match Address::parse(&owner.value) {
+            Some(address) if address.in_domains(&routing.allowed_domains) => {
                 return (Target::Email(address), RoutedBy::OwnerAddress);
             }
-            if let Some(target) = routing.owners.get(&owner.value) {
-                return (target.clone(), RoutedBy::OwnerMapping);
-            }
-            Some(format!(
-                "owner tag {}={:?} is neither one address nor in [owners]",
+            Some(address) => Some(format!(
+                "owner tag {}={address} is outside allowed-domains ({})",
                 owner.tag,
-                owner.value.chars().take(60).collect::<String>()
-            ))
-        }
+                routing.allowed_domains.join(", ")
+            )),
+            None => {
+                if let Some(target) = routing.owners.get(&owner.value) {
+                    return (target.clone(), RoutedBy::OwnerMapping);
+                }
+                Some(format!(
+                    "owner tag {}={:?} is neither one address nor in [owners]",
+                    owner.tag,
+                    owner.value.chars().take(60).collect::<String>()
+                ))
+            }
+        },
         None => None,
     };
     match route {
@@ -594,9 +615,32 @@ mod tests {
                 },
             ],
             catch_all: Address::parse("security@corp.example").unwrap(),
+            allowed_domains: Vec::new(),
             cadence: Cadence::default(),
             grace_days: GraceDays::DEFAULT,
         }
+    }
+
+    #[test]
+    fn owner_addresses_outside_the_allowed_domains_are_routed_as_unowned() {
+        let old = "2026-01-01T00:00:00Z";
+        let users = [
+            ("alice", "000000000002", old, Some("alice@corp.example")),
+            ("sub", "000000000002", old, Some("bob@eu.CORP.example")),
+            ("outside", "000000000002", old, Some("mallory@corp.example.evil.example")),
+            ("gmail", "000000000003", old, Some("someone@gmail.example")),
+        ];
+        let r = report(AS_OF, &users);
+        let routing = Routing { allowed_domains: vec!["corp.example".into()], ..routing() };
+        let got: BTreeMap<String, (String, String)> = items(&r, &routing)
+            .iter()
+            .map(|i| (i.lead().user_name.clone(), (i.to.to_string(), format!("{:?}", i.routed_by))))
+            .collect();
+        assert_eq!(got["alice"].0, "alice@corp.example");
+        assert_eq!(got["sub"].0, "bob@eu.CORP.example", "a subdomain, whatever its case");
+        assert_eq!(got["outside"].0, "pay@corp.example", "routed by its OU instead");
+        assert!(got["outside"].1.contains("outside allowed-domains (corp.example)"), "{:?}", got["outside"]);
+        assert_eq!(got["gmail"].0, "dev@corp.example");
     }
 
     #[test]

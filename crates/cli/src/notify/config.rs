@@ -21,6 +21,7 @@ use crate::toml_errors::{describe, line_of};
 struct RawConfig {
     from: Spanned<String>,
     catch_all: Spanned<String>,
+    allowed_domains: Option<Spanned<Vec<String>>>,
     report_url: Option<Spanned<String>>,
     exceptions: Option<String>,
     ses_configuration_set: Option<String>,
@@ -140,6 +141,12 @@ fn parse(text: &str, report_grace: GraceDays) -> Result<NotifyConfig> {
     };
     let from = address(&raw.from, "from")?;
     let catch_all = address(&raw.catch_all, "catch-all")?;
+    let allowed_domains = raw.allowed_domains.as_ref().map_or_else(Vec::new, |d| d.get_ref().clone());
+    if let (Some(bad), Some(given)) =
+        (allowed_domains.iter().find(|d| Address::parse(&format!("x@{d}")).is_none()), &raw.allowed_domains)
+    {
+        bail!("line {}: allowed-domains {bad:?}: expected a domain such as corp.example", line(given.span()));
+    }
     let report_url = match raw.report_url {
         Some(url) if !url.get_ref().starts_with("https://") => {
             bail!("line {}: report-url {:?}: expected an https:// URL", line(url.span()), url.get_ref())
@@ -266,6 +273,7 @@ fn parse(text: &str, report_grace: GraceDays) -> Result<NotifyConfig> {
             owners,
             routes,
             catch_all,
+            allowed_domains,
             cadence,
             grace_days: raw.grace_days.map_or(report_grace, |g| g.over(report_grace)),
         },
