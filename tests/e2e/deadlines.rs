@@ -54,12 +54,12 @@ fn a_second_key_gets_its_grace_from_its_first_failing_sighting_and_an_ended_exce
     // KA-IAM-003 fails from now: its 30 days run from this sighting, not from the first, passing one.
     let two = finding(r, "rotator", "KA-IAM-003");
     assert_eq!((two["verdict"].as_str(), two["first_seen"].as_str()), (Some("fail"), Some(LATER)), "{two}");
-    assert_eq!(two["due"], "2027-02-06T12:00:00Z", "{two}");
+    assert_eq!(two["due"], "2027-02-06T23:59:59Z", "{two}");
     // The exception ended on 2026-12-15: a fresh grace (30 days, medium) from its end, not overdue the next day.
     let vendor = finding(r, "vendor", "KA-IAM-001");
     assert!(vendor["suppression"].is_null(), "{vendor}");
     assert_eq!(vendor["first_seen"], "2026-12-16T00:00:00Z", "{vendor}");
-    assert_eq!(vendor["due"], "2027-01-15T00:00:00Z", "{vendor}");
+    assert_eq!(vendor["due"], "2027-01-15T23:59:59Z", "{vendor}");
 }
 
 /// A run limited to one OU (or one where an account failed) does not restart the other accounts' clocks: the next
@@ -112,7 +112,7 @@ fn a_run_limited_to_one_ou_does_not_move_other_keys_deadlines() {
         let f = finding(&full, user, "KA-IAM-001");
         assert_eq!(
             (f["first_seen"].as_str(), f["due"].as_str()),
-            (Some(AS_OF), Some("2026-12-28T12:00:00Z")),
+            (Some(AS_OF), Some("2026-12-28T23:59:59Z")),
             "{user}: {f}"
         );
     }

@@ -287,7 +287,7 @@ fn one_message_per_recipient_with_exactly_their_keys_and_hostile_names_inert_eve
             assert!(html.contains("&lt;!channel&gt; payments"), "the account's name, escaped: {html}");
             assert!(text.contains("x\\u{d}\\u{a}Bcc: all@corp.example"), "the OU's line break shown escaped: {text}");
             assert!(text.contains("aws iam create-access-key --user-name alice-app"), "the CIS steps: {text}");
-            assert!(text.contains("Deadline to fix it: 2026-12-28 (in 30 days)"), "{text}");
+            assert!(text.contains("Deadline to fix it: 2026-12-28 UTC (in 30 days)"), "{text}");
             assert!(text.contains("https://reports.corp.example/keyaudit.html"), "{text}");
             assert!(text.contains("found AWS access keys that you own that fail"), "{text}");
         } else {

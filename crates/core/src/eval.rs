@@ -172,6 +172,18 @@ impl RuleConfig {
     }
 }
 
+/// Calendar days (UTC) from `from`'s day to `to`'s day: how a deadline's days left or overdue are counted, so that
+/// the time of day of a run never changes them.
+pub fn calendar_days(from: Timestamp, to: Timestamp) -> i64 {
+    to.as_second().div_euclid(86_400) - from.as_second().div_euclid(86_400)
+}
+
+/// The last second of `t`'s day in UTC (23:59:59): a deadline is a date, due through its whole day.
+pub fn end_of_day(t: Timestamp) -> Timestamp {
+    let second = t.as_second().div_euclid(86_400) * 86_400 + 86_399;
+    Timestamp::from_second(second).unwrap_or(t)
+}
+
 fn days(n: u32) -> SignedDuration {
     SignedDuration::from_secs(i64::from(n) * SECONDS_PER_DAY)
 }
@@ -515,14 +527,16 @@ impl Finding {
     }
 
     /// Its deadline, for a failing or warning finding no exception covers: the later of its first sighting (this
-    /// run's `as_of` when no earlier run saw it) and its rule's own due date, plus the grace days of its severity.
+    /// run's `as_of` when no earlier run saw it) and its rule's own due date, plus the grace days of its severity —
+    /// a date: the deadline is the last second of that day (UTC), so that a run a few seconds or hours later, or a
+    /// weekly schedule's jitter, never moves it (see [`end_of_day`]).
     pub fn due(&self, as_of: Timestamp, grace: &GraceDays) -> Option<Timestamp> {
         if !self.counts_against() {
             return None;
         }
         let first_seen = self.first_seen.unwrap_or(as_of);
         let start = self.rule_due().map_or(first_seen, |due| due.max(first_seen));
-        start.checked_add(days(grace.of(self.rule.severity))).ok()
+        start.checked_add(days(grace.of(self.rule.severity))).ok().map(end_of_day)
     }
 
     /// Whether the finding counts: failing or warning, and not under an exception.
@@ -673,11 +687,12 @@ mod tests {
         };
         let cases = [
             // Seen before it fell due: the rule's date plus 30 days.
-            (Some("2026-08-01T00:00:00Z"), Verdict::Fail, false, Some("2026-10-29T12:00:00Z")),
-            // First seen by this run, after it fell due: this run plus 30 days.
-            (None, Verdict::Fail, false, Some("2026-12-28T12:00:00Z")),
-            (Some("2026-11-01T00:00:00Z"), Verdict::Fail, false, Some("2026-12-01T00:00:00Z")),
-            (Some("2026-08-01T00:00:00Z"), Verdict::Warn, false, Some("2026-10-29T12:00:00Z")),
+            (Some("2026-08-01T00:00:00Z"), Verdict::Fail, false, Some("2026-10-29T23:59:59Z")),
+            // First seen by this run, after it fell due: this run plus 30 days, through the end of that day (UTC).
+            (None, Verdict::Fail, false, Some("2026-12-28T23:59:59Z")),
+            (Some("2026-11-01T00:00:00Z"), Verdict::Fail, false, Some("2026-12-01T23:59:59Z")),
+            (Some("2026-11-01T23:59:59Z"), Verdict::Fail, false, Some("2026-12-01T23:59:59Z")),
+            (Some("2026-08-01T00:00:00Z"), Verdict::Warn, false, Some("2026-10-29T23:59:59Z")),
             (Some("2026-08-01T00:00:00Z"), Verdict::Pass, false, None),
             (Some("2026-08-01T00:00:00Z"), Verdict::Fail, true, None),
         ];

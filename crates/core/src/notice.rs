@@ -429,9 +429,12 @@ fn trigger(
         let overdue_point = due.max(last.checked_add(c.overdue_every).unwrap_or(Timestamp::MAX));
         return (last < due || as_of >= overdue_point).then_some(Trigger::Overdue);
     }
+    // Reminder points are days before the due day, from the start of their day: the 1-day reminder is due all of
+    // the day before the deadline's day.
+    let due_day = due.checked_sub(SignedDuration::from_secs(86_399)).unwrap_or(due);
     c.reminders
         .iter()
-        .filter_map(|before| due.checked_sub(*before).ok())
+        .filter_map(|before| due_day.checked_sub(*before).ok())
         .any(|point| as_of >= point && last < point)
         .then_some(Trigger::Reminder)
 }
@@ -783,11 +786,11 @@ mod tests {
         let one = [("alice", "000000000002", old, Some("alice@corp.example"))];
         let first = at(AS_OF, AS_OF, &one);
         let history = sent(&first, &[]);
-        // A reminder point reached 10 hours later is held back by the 20-hour minimum.
-        let mut soon = at("2026-11-28T22:00:00Z", AS_OF, &one);
+        // A reminder point reached 14 hours later is held back by the 20-hour minimum.
+        let mut soon = at("2026-11-29T02:00:00Z", AS_OF, &one);
         for f in &mut soon.findings {
-            // Due 2026-11-29T18:00: its one-day reminder point, 2026-11-28T18:00, falls between the two runs.
-            f.first_seen = Some(ts("2026-10-30T18:00:00Z"));
+            // Due on 2026-11-30: its one-day reminder point, the start of 2026-11-29, falls between the two runs.
+            f.first_seen = Some(ts("2026-10-31T18:00:00Z"));
         }
         let plans = planned(&soon, &history);
         assert!(plans[0].1.starts_with("TooSoon"), "{plans:?}");
@@ -796,7 +799,7 @@ mod tests {
             ("alice", "000000000002", old, Some("alice@corp.example")),
             ("bob", "000000000002", old, Some("alice@corp.example")),
         ];
-        let plans = planned(&at("2026-11-28T22:00:00Z", AS_OF, &two), &history);
+        let plans = planned(&at("2026-11-29T02:00:00Z", AS_OF, &two), &history);
         assert_eq!(plans.len(), 1, "one message per recipient");
         assert_eq!(plans[0].1, "Send");
         assert_eq!(plans[0].2, [("alice".to_owned(), None, false), ("bob".to_owned(), Some(Trigger::New), false)]);

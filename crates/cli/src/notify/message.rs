@@ -11,8 +11,8 @@ use std::path::Path;
 use anyhow::{Context, Result, anyhow};
 use base64::Engine as _;
 use jiff::Timestamp;
-use keyaudit_core::eval::Finding;
-use keyaudit_core::notice::{Item, Line, Notice, RoutedBy, Target, Trigger, days_between};
+use keyaudit_core::eval::{Finding, calendar_days};
+use keyaudit_core::notice::{Item, Line, Notice, RoutedBy, Target, Trigger};
 use keyaudit_core::report::Report;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde::Serialize;
@@ -138,9 +138,9 @@ fn key_view(report: &Report, item: &Item<'_>, line: &Line<'_>, as_of: Timestamp,
         action_reason: f.triage.action_reason.as_deref().map(shown).unwrap_or_default(),
         steps: keyaudit_core::triage::steps(f).iter().map(|s| shown(s)).collect(),
         rotation: rotations.get(&f.user_arn).map(|r| shown(&rotation_line(&f.user_name, r))),
-        due: item.due.map(|d| d.strftime("%Y-%m-%d").to_string()),
-        days_left: item.due.filter(|_| overdue.is_none()).map(|due| days_between(as_of, due)),
-        overdue_days: overdue.map(|due| days_between(due, as_of)),
+        due: item.due.map(|d| d.strftime("%Y-%m-%d UTC").to_string()),
+        days_left: item.due.filter(|_| overdue.is_none()).map(|due| calendar_days(as_of, due)),
+        overdue_days: overdue.map(|due| calendar_days(due, as_of)),
         status: line.trigger.map_or("", Trigger::as_str),
         owner: shown(&item.to.to_string()),
         sent_to: shown(&match &item.routed_by {

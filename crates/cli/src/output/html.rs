@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use anyhow::{Context, Result};
 use base64::Engine as _;
-use keyaudit_core::eval::{Verdict, whole_days};
+use keyaudit_core::eval::Verdict;
 use keyaudit_core::ids::AccountId;
 use keyaudit_core::inventory::KeySlot;
 use keyaudit_core::report::{AccountStatus, Report, Scope};
@@ -187,7 +187,8 @@ fn rows(report: &Report, env: &Environment<'_>) -> Result<String> {
         let ou_path =
             if merged { Some(tree_path(report, f.account_id.as_str(), ou_path)) } else { ou_path.map(str::to_owned) };
         let as_of = report.run_of(f.account_id.as_str()).as_of;
-        let overdue_days = finding.due.filter(|due| *due < as_of).map(|due| whole_days(as_of.duration_since(due)));
+        let overdue_days =
+            finding.due.filter(|due| *due < as_of).map(|due| keyaudit_core::eval::calendar_days(due, as_of));
         let row = minijinja::context! {
             f => minijinja::Value::from(minijinja::value::Serde(&finding)),
             ou_path,
