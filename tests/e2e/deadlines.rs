@@ -136,7 +136,8 @@ fn owner_addresses_outside_the_allowed_domains_are_routed_as_unowned_with_the_re
     let config = dir.path().join("notify.toml");
     std::fs::write(
         &config,
-        "from = \"keyaudit@corp.example\"\ncatch-all = \"security@corp.example\"\nallowed-domains = [\"corp.example\"]\n",
+        "from = \"keyaudit@corp.example\"\ncatch-all = \"security@corp.example\"\nallowed-domains = [\"corp.example\"]\n\
+         timezone = \"Pacific/Kiritimati\"\n",
     )
     .unwrap();
     let outbox = dir.path().join("outbox");
@@ -152,14 +153,28 @@ fn owner_addresses_outside_the_allowed_domains_are_routed_as_unowned_with_the_re
     assert_eq!(out.status.code(), Some(0), "{table}");
     let mails: Vec<String> =
         std::fs::read_dir(&outbox).unwrap().map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap()).collect();
-    assert!(mails.iter().any(|m| m.contains("To: <alice@eu.corp.example>")), "a subdomain is inside");
+    let alice = mails.iter().find(|m| m.contains("To: <alice@eu.corp.example>")).expect("a subdomain is inside");
+    // `timezone`: due through the end of the due day there. 30 days after AS_OF (12:00 UTC) is already the 29th at
+    // UTC+14, so that is the date, shown with its zone.
+    let text = &crate::notify::parse_mime(alice).1["text/plain"];
+    assert!(text.contains("Deadline to fix it: 2026-12-29 Pacific/Kiritimati (in 30 days)"), "{text}");
     assert!(!mails.iter().any(|m| m.contains("bob@gmail.example>")), "never written to");
     assert!(mails.iter().any(|m| m.contains("To: <security@corp.example>")), "the catch-all instead");
     assert!(
         table.lines().any(|l| l.contains("outside") && l.contains("outside allowed-domains (corp.example)")),
         "{table}"
     );
-    // A domain that is not one is refused, naming its line.
+    // A zone that is not one, and a domain that is not one, are refused, naming their line.
+    std::fs::write(
+        &config,
+        "from = \"keyaudit@corp.example\"\ncatch-all = \"security@corp.example\"\ntimezone = \"Mars/Olympus\"\n",
+    )
+    .unwrap();
+    let out = emu.command(&["notify", report.to_str().unwrap(), "--config", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("line 3: timezone \"Mars/Olympus\": expected an IANA time zone")
+    );
     std::fs::write(&config, "from = \"keyaudit@corp.example\"\ncatch-all = \"security@corp.example\"\nallowed-domains = [\"not a domain\"]\n").unwrap();
     let out = emu.command(&["notify", report.to_str().unwrap(), "--config", config.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));

@@ -1,5 +1,6 @@
 //! Pure evaluation: an account's inventory plus the run's fixed `as_of` instant in, findings out.
 
+use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
 use crate::ModelError;
@@ -172,16 +173,22 @@ impl RuleConfig {
     }
 }
 
-/// Calendar days (UTC) from `from`'s day to `to`'s day: how a deadline's days left or overdue are counted, so that
-/// the time of day of a run never changes them.
-pub fn calendar_days(from: Timestamp, to: Timestamp) -> i64 {
-    to.as_second().div_euclid(86_400) - from.as_second().div_euclid(86_400)
+/// Calendar days in `tz` from `from`'s day to `to`'s day: how a deadline's days left or overdue are counted, so
+/// that the time of day of a run never changes them.
+pub fn calendar_days(from: Timestamp, to: Timestamp, tz: &TimeZone) -> i64 {
+    let day = |t: Timestamp| t.to_zoned(tz.clone()).date();
+    day(to).since(day(from)).map_or(0, |span| i64::from(span.get_days()))
 }
 
-/// The last second of `t`'s day in UTC (23:59:59): a deadline is a date, due through its whole day.
-pub fn end_of_day(t: Timestamp) -> Timestamp {
-    let second = t.as_second().div_euclid(86_400) * 86_400 + 86_399;
-    Timestamp::from_second(second).unwrap_or(t)
+/// The last second of `t`'s day in `tz` (23:59:59 there): a deadline is a date, due through its whole day.
+pub fn end_of_day(t: Timestamp, tz: &TimeZone) -> Timestamp {
+    let next = t.to_zoned(tz.clone()).date().tomorrow().ok().and_then(|d| d.to_zoned(tz.clone()).ok());
+    next.and_then(|z| z.timestamp().checked_sub(SignedDuration::from_secs(1)).ok()).unwrap_or(t)
+}
+
+/// The first second of `t`'s day in `tz`.
+pub fn start_of_day(t: Timestamp, tz: &TimeZone) -> Timestamp {
+    t.to_zoned(tz.clone()).start_of_day().map_or(t, |z| z.timestamp())
 }
 
 fn days(n: u32) -> SignedDuration {
@@ -531,12 +538,18 @@ impl Finding {
     /// a date: the deadline is the last second of that day (UTC), so that a run a few seconds or hours later, or a
     /// weekly schedule's jitter, never moves it (see [`end_of_day`]).
     pub fn due(&self, as_of: Timestamp, grace: &GraceDays) -> Option<Timestamp> {
+        self.due_in(as_of, grace, &TimeZone::UTC)
+    }
+
+    /// [`due`](Self::due), with the due day taken in `tz` (notices in the organization's time zone): the last second
+    /// of that day there.
+    pub fn due_in(&self, as_of: Timestamp, grace: &GraceDays, tz: &TimeZone) -> Option<Timestamp> {
         if !self.counts_against() {
             return None;
         }
         let first_seen = self.first_seen.unwrap_or(as_of);
         let start = self.rule_due().map_or(first_seen, |due| due.max(first_seen));
-        start.checked_add(days(grace.of(self.rule.severity))).ok().map(end_of_day)
+        start.checked_add(days(grace.of(self.rule.severity))).ok().map(|t| end_of_day(t, tz))
     }
 
     /// Whether the finding counts: failing or warning, and not under an exception.
@@ -700,6 +713,24 @@ mod tests {
             assert_eq!(with(first_seen, verdict, suppressed), due.map(ts), "{first_seen:?} {verdict:?} {suppressed}");
         }
         assert!(RuleConfig::default().with_grace_days(GraceDays { critical: 3651, ..GraceDays::DEFAULT }).is_err());
+    }
+
+    #[test]
+    fn a_deadline_is_the_end_of_its_day_in_the_zone_and_days_are_calendar_days() {
+        let ts = |s: &str| s.parse::<Timestamp>().unwrap();
+        let zone = |name: &str| TimeZone::get(name).unwrap();
+        let t = ts("2026-12-28T12:00:00Z");
+        assert_eq!(end_of_day(t, &TimeZone::UTC), ts("2026-12-28T23:59:59Z"));
+        // 12:00 UTC is already the 29th at UTC+14, still the 28th in Los Angeles.
+        assert_eq!(end_of_day(t, &zone("Pacific/Kiritimati")), ts("2026-12-29T09:59:59Z"));
+        assert_eq!(end_of_day(t, &zone("America/Los_Angeles")), ts("2026-12-29T07:59:59Z"));
+        // A day of 23 hours (Europe/Berlin, the last Sunday of March).
+        assert_eq!(end_of_day(ts("2027-03-28T05:00:00Z"), &zone("Europe/Berlin")), ts("2027-03-28T21:59:59Z"));
+        assert_eq!(start_of_day(ts("2027-03-28T05:00:00Z"), &zone("Europe/Berlin")), ts("2027-03-27T23:00:00Z"));
+        let utc = &TimeZone::UTC;
+        assert_eq!(calendar_days(ts("2026-11-28T12:00:00Z"), ts("2026-12-28T23:59:59Z"), utc), 30);
+        assert_eq!(calendar_days(ts("2026-12-28T23:59:59Z"), ts("2026-12-29T00:00:00Z"), utc), 1, "one second past");
+        assert_eq!(calendar_days(ts("2026-12-28T23:59:59Z"), ts("2026-12-28T08:00:00Z"), utc), 0, "the due day itself");
     }
 
     #[test]

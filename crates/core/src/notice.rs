@@ -175,6 +175,8 @@ pub struct Routing {
     pub routes: Vec<Route>,
     /// Told about every key nobody else can be told about, and the escalation contact when no route names one.
     pub catch_all: Address,
+    /// The zone deadlines are dates in (`timezone`, default UTC): a key is due through the end of its due day there.
+    pub timezone: jiff::tz::TimeZone,
     /// Owner addresses (from tags) are used only in these domains, when any are given (`allowed-domains`); an owner
     /// elsewhere is routed as unowned, with the reason.
     pub allowed_domains: Vec<String>,
@@ -318,7 +320,7 @@ pub fn items<'a>(report: &'a Report, routing: &Routing) -> Vec<Item<'a>> {
         .into_iter()
         .map(|((account, ..), mut findings)| {
             let as_of = report.run_of(account.as_str()).as_of;
-            let due_of = |f: &Finding| f.due(as_of, &routing.grace_days);
+            let due_of = |f: &Finding| f.due_in(as_of, &routing.grace_days, &routing.timezone);
             findings.sort_by_key(|f| (f.verdict, due_of(f), f.rule.id));
             let due = findings.iter().filter_map(|f| due_of(f)).min();
             let routes = routes_for(account, accounts.get(account).copied().flatten(), routing);
@@ -422,6 +424,7 @@ fn trigger(
     history: &LastSent<'_>,
     as_of: Timestamp,
     c: &Cadence,
+    tz: &jiff::tz::TimeZone,
 ) -> Option<Trigger> {
     let Some(last) = history.about(to, fingerprints) else { return Some(Trigger::New) };
     let due = item.due?;
@@ -431,7 +434,7 @@ fn trigger(
     }
     // Reminder points are days before the due day, from the start of their day: the 1-day reminder is due all of
     // the day before the deadline's day.
-    let due_day = due.checked_sub(SignedDuration::from_secs(86_399)).unwrap_or(due);
+    let due_day = crate::eval::start_of_day(due, tz);
     c.reminders
         .iter()
         .filter_map(|before| due_day.checked_sub(*before).ok())
@@ -448,7 +451,7 @@ pub fn plan<'a>(report: &Report, items: &'a [Item<'a>], history: &[Sent], routin
     let mut by_recipient: BTreeMap<Target, Vec<Line<'a>>> = BTreeMap::new();
     for item in items {
         let fingerprints = item.fingerprints(report);
-        let trigger_for = |to: &Target| trigger(item, &fingerprints, to, &history, as_of, c);
+        let trigger_for = |to: &Target| trigger(item, &fingerprints, to, &history, as_of, c, &routing.timezone);
         let own = trigger_for(&item.to);
         by_recipient.entry(item.to.clone()).or_default().push(Line { item, trigger: own, escalated: false });
         if item.escalate_to != item.to && item.due.is_some_and(|due| as_of >= due) {
@@ -619,6 +622,7 @@ mod tests {
             ],
             catch_all: Address::parse("security@corp.example").unwrap(),
             allowed_domains: Vec::new(),
+            timezone: jiff::tz::TimeZone::UTC,
             cadence: Cadence::default(),
             grace_days: GraceDays::DEFAULT,
         }

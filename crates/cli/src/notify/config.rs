@@ -22,6 +22,7 @@ struct RawConfig {
     from: Spanned<String>,
     catch_all: Spanned<String>,
     allowed_domains: Option<Spanned<Vec<String>>>,
+    timezone: Option<Spanned<String>>,
     report_url: Option<Spanned<String>>,
     exceptions: Option<String>,
     ses_configuration_set: Option<String>,
@@ -141,6 +142,16 @@ fn parse(text: &str, report_grace: GraceDays) -> Result<NotifyConfig> {
     };
     let from = address(&raw.from, "from")?;
     let catch_all = address(&raw.catch_all, "catch-all")?;
+    let timezone = match &raw.timezone {
+        None => jiff::tz::TimeZone::UTC,
+        Some(name) => jiff::tz::TimeZone::get(name.get_ref()).map_err(|_| {
+            anyhow!(
+                "line {}: timezone {:?}: expected an IANA time zone such as Europe/Berlin or UTC",
+                line(name.span()),
+                name.get_ref()
+            )
+        })?,
+    };
     let allowed_domains = raw.allowed_domains.as_ref().map_or_else(Vec::new, |d| d.get_ref().clone());
     if let (Some(bad), Some(given)) =
         (allowed_domains.iter().find(|d| Address::parse(&format!("x@{d}")).is_none()), &raw.allowed_domains)
@@ -274,6 +285,7 @@ fn parse(text: &str, report_grace: GraceDays) -> Result<NotifyConfig> {
             routes,
             catch_all,
             allowed_domains,
+            timezone,
             cadence,
             grace_days: raw.grace_days.map_or(report_grace, |g| g.over(report_grace)),
         },

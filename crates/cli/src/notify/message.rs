@@ -11,6 +11,7 @@ use std::path::Path;
 use anyhow::{Context, Result, anyhow};
 use base64::Engine as _;
 use jiff::Timestamp;
+use jiff::tz::TimeZone;
 use keyaudit_core::eval::{Finding, calendar_days};
 use keyaudit_core::notice::{Item, Line, Notice, RoutedBy, Target, Trigger};
 use keyaudit_core::report::Report;
@@ -103,7 +104,14 @@ fn rotation_line(user: &str, (key, arn, by): &(String, String, Timestamp)) -> St
     )
 }
 
-fn key_view(report: &Report, item: &Item<'_>, line: &Line<'_>, as_of: Timestamp, rotations: &Rotations) -> KeyView {
+fn key_view(
+    report: &Report,
+    item: &Item<'_>,
+    line: &Line<'_>,
+    as_of: Timestamp,
+    rotations: &Rotations,
+    tz: &TimeZone,
+) -> KeyView {
     let f: &Finding = item.lead();
     let record = report.accounts.iter().find(|r| r.account.id == f.account_id);
     let account_name = record.and_then(|r| r.account.name.as_deref());
@@ -138,9 +146,12 @@ fn key_view(report: &Report, item: &Item<'_>, line: &Line<'_>, as_of: Timestamp,
         action_reason: f.triage.action_reason.as_deref().map(shown).unwrap_or_default(),
         steps: keyaudit_core::triage::steps(f).iter().map(|s| shown(s)).collect(),
         rotation: rotations.get(&f.user_arn).map(|r| shown(&rotation_line(&f.user_name, r))),
-        due: item.due.map(|d| d.strftime("%Y-%m-%d UTC").to_string()),
-        days_left: item.due.filter(|_| overdue.is_none()).map(|due| calendar_days(as_of, due)),
-        overdue_days: overdue.map(|due| calendar_days(due, as_of)),
+        due: item.due.map(|d| {
+            let zone = tz.iana_name().unwrap_or("UTC");
+            format!("{} {zone}", d.to_zoned(tz.clone()).strftime("%Y-%m-%d"))
+        }),
+        days_left: item.due.filter(|_| overdue.is_none()).map(|due| calendar_days(as_of, due, tz)),
+        overdue_days: overdue.map(|due| calendar_days(due, as_of, tz)),
         status: line.trigger.map_or("", Trigger::as_str),
         owner: shown(&item.to.to_string()),
         sent_to: shown(&match &item.routed_by {
@@ -162,11 +173,12 @@ pub(crate) fn view(
     report_url: Option<&str>,
     exceptions: &str,
     rotations: &Rotations,
+    tz: &TimeZone,
 ) -> View {
     let as_of = report.run.as_of;
     let (mut own, mut escalated) = (Vec::new(), Vec::new());
     for line in &notice.lines {
-        let k = key_view(report, line.item, line, as_of, rotations);
+        let k = key_view(report, line.item, line, as_of, rotations, tz);
         if line.escalated { escalated.push(k) } else { own.push(k) }
     }
     let owned = |l: &&Line<'_>| matches!(l.item.routed_by, RoutedBy::OwnerAddress | RoutedBy::OwnerMapping);

@@ -123,13 +123,11 @@ pub(crate) async fn run(args: &NotifyArgs) -> Result<ExitStatus, Failure> {
     };
 
     let as_of = report.run.as_of;
-    let ids: Vec<String> = notices
-        .iter()
-        .map(|notice| {
-            let fingerprints: Vec<String> = notice.lines.iter().flat_map(|l| l.item.fingerprints(&report)).collect();
-            state::message_id(&notice.to, as_of, &fingerprints)
-        })
-        .collect();
+    // Each message's findings and id, once.
+    let listed: Vec<Vec<String>> =
+        notices.iter().map(|n| n.lines.iter().flat_map(|l| l.item.fingerprints(&report)).collect()).collect();
+    let ids: Vec<String> =
+        notices.iter().zip(&listed).map(|(n, fingerprints)| state::message_id(&n.to, as_of, fingerprints)).collect();
     let allowed = within_cap(&notices, &ids, &history.done, args.max_messages);
     let mut outcomes = Vec::new();
     for (n, notice) in notices.iter().enumerate() {
@@ -154,8 +152,7 @@ pub(crate) async fn run(args: &NotifyArgs) -> Result<ExitStatus, Failure> {
             }
             Decision::Send => {}
         }
-        let fingerprints: Vec<String> = notice.lines.iter().flat_map(|l| l.item.fingerprints(&report)).collect();
-        let id = ids[n].clone();
+        let (fingerprints, id) = (&listed[n], ids[n].clone());
         if history.done.contains(&id) {
             outcomes.push(outcome("already sent by an earlier run".into(), false));
             continue;
@@ -164,7 +161,15 @@ pub(crate) async fn run(args: &NotifyArgs) -> Result<ExitStatus, Failure> {
             outcomes.push(outcome(format!("not sent: --max-messages {} reached (next run)", args.max_messages), true));
             continue;
         }
-        let view = message::view(&report, notice, &id, config.report_url.as_deref(), &config.exceptions, &rotations);
+        let view = message::view(
+            &report,
+            notice,
+            &id,
+            config.report_url.as_deref(),
+            &config.exceptions,
+            &rotations,
+            &config.routing.timezone,
+        );
         let rendered = message::render(&templates, &view, &notice.to, config.from.as_str(), crate::scan::now())
             .map_err(|e| Failure::usage(e.context("--templates")))?;
         let file = match &outbox {

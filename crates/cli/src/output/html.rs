@@ -187,8 +187,10 @@ fn rows(report: &Report, env: &Environment<'_>) -> Result<String> {
         let ou_path =
             if merged { Some(tree_path(report, f.account_id.as_str(), ou_path)) } else { ou_path.map(str::to_owned) };
         let as_of = report.run_of(f.account_id.as_str()).as_of;
-        let overdue_days =
-            finding.due.filter(|due| *due < as_of).map(|due| keyaudit_core::eval::calendar_days(due, as_of));
+        let overdue_days = finding
+            .due
+            .filter(|due| *due < as_of)
+            .map(|due| keyaudit_core::eval::calendar_days(due, as_of, &jiff::tz::TimeZone::UTC));
         let row = minijinja::context! {
             f => minijinja::Value::from(minijinja::value::Serde(&finding)),
             ou_path,

@@ -115,7 +115,9 @@ fn detail(f: &Finding) -> String {
 fn deadline(f: &Finding, report: &Report) -> String {
     let as_of = report.run_of(f.account_id.as_str()).as_of;
     match f.due(as_of, &report.run.config.grace_days()) {
-        Some(due) if due < as_of => format!("overdue {}d", keyaudit_core::eval::calendar_days(due, as_of)),
+        Some(due) if due < as_of => {
+            format!("overdue {}d", keyaudit_core::eval::calendar_days(due, as_of, &jiff::tz::TimeZone::UTC))
+        }
         Some(due) => due.strftime("%Y-%m-%d").to_string(),
         None => "-".to_owned(),
     }
