@@ -484,11 +484,6 @@ pub fn plan<'a>(report: &Report, items: &'a [Item<'a>], history: &[Sent], routin
         .collect()
 }
 
-/// Whole days from `a` to `b` (negative when `b` is earlier), floored.
-pub fn days_between(a: Timestamp, b: Timestamp) -> i64 {
-    b.duration_since(a).as_secs().div_euclid(86_400)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

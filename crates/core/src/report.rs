@@ -457,6 +457,23 @@ impl VerdictCounts {
     }
 }
 
+/// How one access key counts across its findings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyStanding {
+    /// Its worst verdict outside exceptions (`None`: every finding of it is under one).
+    pub worst: Option<Verdict>,
+    /// An exception holds one of its failing or warning findings.
+    pub excepted: bool,
+}
+
+impl KeyStanding {
+    /// The verdict the key is counted under, or `None` when it counts as under exceptions: exceptions hold its
+    /// failing or warning findings and none fails or warns outside one. Every key counts once.
+    pub fn counted(&self) -> Option<Verdict> {
+        self.worst.filter(|v| v.is_actionable() || !self.excepted)
+    }
+}
+
 /// Counts derived from a report.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
@@ -610,16 +627,9 @@ impl Report {
                 }
             }
         }
-        // Each key once: under its worst verdict outside exceptions, or as suppressed when only exceptions hold
-        // its failing or warning findings.
-        let mut worst: BTreeMap<(&AccountId, &str, KeySlot), Verdict> = BTreeMap::new();
-        let mut suppressed_keys: BTreeSet<(&AccountId, &str, KeySlot)> = BTreeSet::new();
         for f in &self.findings {
             if f.suppression.is_some() {
                 s.suppressed.add(f.verdict);
-                if let Some(key) = f.key.as_ref().filter(|_| f.verdict.is_actionable()) {
-                    suppressed_keys.insert((&f.account_id, f.user_arn.as_str(), key.slot));
-                }
                 continue;
             }
             s.findings.add(f.verdict);
@@ -627,19 +637,30 @@ impl Report {
                 *s.actions.entry(f.triage.action.as_str()).or_default() += 1;
             }
             s.findings_by_rule.entry(f.rule.id).or_default().add(f.verdict);
-            if let Some(key) = &f.key {
-                let entry = worst.entry((&f.account_id, f.user_arn.as_str(), key.slot)).or_insert(f.verdict);
-                *entry = (*entry).min(f.verdict);
+        }
+        for standing in self.key_standings().into_values() {
+            match standing.counted() {
+                Some(verdict) => s.keys.add(verdict),
+                None => s.keys_suppressed += 1,
             }
         }
-        for (key, verdict) in &worst {
-            if !verdict.is_actionable() && suppressed_keys.contains(key) {
-                continue;
-            }
-            s.keys.add(*verdict);
-        }
-        s.keys_suppressed = suppressed_keys.iter().filter(|k| worst.get(*k).is_none_or(|v| !v.is_actionable())).count();
         s
+    }
+
+    /// Every access key with key-level findings, once, with how it counts (the summary's `keys` and
+    /// `keys_suppressed`, the HTML page's age chart).
+    pub fn key_standings(&self) -> BTreeMap<(&AccountId, &str, KeySlot), KeyStanding> {
+        let mut keys: BTreeMap<(&AccountId, &str, KeySlot), KeyStanding> = BTreeMap::new();
+        for f in &self.findings {
+            let Some(key) = &f.key else { continue };
+            let standing = keys.entry((&f.account_id, f.user_arn.as_str(), key.slot)).or_default();
+            if f.suppression.is_none() {
+                standing.worst = Some(standing.worst.map_or(f.verdict, |v| v.min(f.verdict)));
+            } else {
+                standing.excepted |= f.verdict.is_actionable();
+            }
+        }
+        keys
     }
 
     /// The outcome: an incomplete scan takes precedence over findings, since it cannot claim compliance.

@@ -86,14 +86,7 @@ impl Action {
         let unknown = format!("<its key id, from: aws iam list-access-keys --user-name {user}>");
         let key = key.unwrap_or(&unknown);
         let last_use = format!("aws iam get-access-key-last-used --access-key-id {key}");
-        let deactivate = format!(
-            "Deactivate it: aws iam update-access-key --user-name {user} --access-key-id {key} --status Inactive \
-             (if something breaks, run it again with --status Active)"
-        );
-        let delete = format!(
-            "After a waiting period without complaints, delete it: aws iam delete-access-key --user-name {user} \
-             --access-key-id {key}"
-        );
+        let (deactivate, delete) = (deactivate_step(user, key), delete_step(user, key));
         let rotate = [
             format!(
                 "Create a second key: aws iam create-access-key --user-name {user} (keep its secret in your secrets \
@@ -149,16 +142,25 @@ fn two_keys_steps(user: &str, older: &str, newer: &str) -> Vec<String> {
             "Check which key applications use: aws iam get-access-key-last-used --access-key-id {newer} (the newer \
              key) and --access-key-id {older} (the older key)"
         ),
-        format!(
-            "Move what still uses the older key {older} to {newer}, then deactivate it: aws iam update-access-key \
-             --user-name {user} --access-key-id {older} --status Inactive (if something breaks, run it again with \
-             --status Active)"
-        ),
-        format!(
-            "After a waiting period without complaints, delete it: aws iam delete-access-key --user-name {user} \
-             --access-key-id {older}"
-        ),
+        format!("Move what still uses the older key {older} to {newer}. {}", deactivate_step(user, older)),
+        delete_step(user, older),
     ]
+}
+
+/// Deactivating `user`'s key `key`, reversibly.
+fn deactivate_step(user: &str, key: &str) -> String {
+    format!(
+        "Deactivate it: aws iam update-access-key --user-name {user} --access-key-id {key} --status Inactive (if \
+         something breaks, run it again with --status Active)"
+    )
+}
+
+/// Deleting `user`'s key `key`, after the wait.
+fn delete_step(user: &str, key: &str) -> String {
+    format!(
+        "After a waiting period without complaints, delete it: aws iam delete-access-key --user-name {user} \
+         --access-key-id {key}"
+    )
 }
 
 /// Removing an access key of the root user of `account`: as the root user, or with centralized root access.

@@ -49,21 +49,19 @@ pub(crate) async fn run(args: &NotifyArgs) -> Result<ExitStatus, Failure> {
         );
     }
     let templates = message::Templates::load(args.templates.as_deref()).map_err(Failure::usage)?;
-    // With --send, the state file is held for the whole run (a second run stops at once), and compacted under
-    // that hold before it is read.
-    let _lock = match (&args.state, args.send) {
+    // With --send, the state file is held for the whole run (a second run stops at once), and read compacted under
+    // that hold.
+    let (_lock, history) = match (&args.state, args.send) {
         (Some(path), true) => {
             let lock = state::lock(path).map_err(Failure::incomplete)?;
-            if let Some((before, after)) = state::compact(path, &lock).map_err(Failure::usage)? {
+            let (history, rewritten) = state::read_compacted(path, &lock).map_err(Failure::usage)?;
+            if let Some((before, after)) = rewritten {
                 tracing::info!("--state {}: compacted from {before} to {after} lines", path.display());
             }
-            Some(lock)
+            (Some(lock), history)
         }
-        _ => None,
-    };
-    let history = match &args.state {
-        Some(path) => state::read(path).map_err(Failure::usage)?,
-        None => state::History::default(),
+        (Some(path), false) => (None, state::read(path).map_err(Failure::usage)?),
+        (None, _) => (None, state::History::default()),
     };
     // Never a silent reset: a report whose deadlines restart at its own as_of (no earlier report behind it), given
     // with a history of notices about earlier reports, would tell every owner again, as new, with a fresh deadline.

@@ -54,14 +54,14 @@ pub(crate) struct History {
 /// line is a message that never went, and a torn outcome leaves its `sending` line, an outcome unknown: counted as
 /// sent.)
 pub(crate) fn read(path: &Path) -> Result<History> {
-    history(path, &lines(path)?)
+    history(path, &lines(path)?.0)
 }
 
-/// The state file's lines, a torn last line left out (with a warning).
-fn lines(path: &Path) -> Result<Vec<StateLine>> {
+/// The state file's lines, a torn last line left out (with a warning), and whether there was one.
+fn lines(path: &Path) -> Result<(Vec<StateLine>, bool)> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), false)),
         Err(e) => bail!("--state {}: cannot read ({e})", path.display()),
     };
     let torn = !text.is_empty() && !text.ends_with('\n');
@@ -78,7 +78,7 @@ fn lines(path: &Path) -> Result<Vec<StateLine>> {
             Err(e) => bail!("--state {}:{}: not a keyaudit notify state line ({e})", path.display(), i + 1),
         }
     }
-    Ok(lines)
+    Ok((lines, torn))
 }
 
 fn history(path: &Path, lines: &[StateLine]) -> Result<History> {
@@ -156,17 +156,16 @@ pub(crate) fn lock(path: &Path) -> Result<Lock> {
     }
 }
 
-/// Compacts the state file under the lock: the lines [`compacted`] keeps, written beside it and renamed into place
-/// (a crash leaves the old file or the new one, never half of one), when that drops anything or a torn last line.
-/// Returns the lines before and after, when it rewrote the file.
-pub(crate) fn compact(path: &Path, _lock: &Lock) -> Result<Option<(usize, usize)>> {
-    let text_len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    let lines = lines(path)?;
+/// Reads the state file under the lock, compacted: the lines [`compacted`] keeps, written beside it and renamed into
+/// place (a crash leaves the old file or the new one, never half of one) when that drops anything or a torn last
+/// line. The file is read once; returns its history and, when it was rewritten, its lines before and after.
+pub(crate) fn read_compacted(path: &Path, _lock: &Lock) -> Result<(History, Option<(usize, usize)>)> {
+    let (lines, torn) = lines(path)?;
     let before = lines.len();
-    let ends_cleanly = std::fs::read(path).map(|b| b.is_empty() || b.ends_with(b"\n")).unwrap_or(true);
     let kept = compacted(lines);
-    if (kept.len() == before && ends_cleanly) || text_len == 0 {
-        return Ok(None);
+    let history = history(path, &kept)?;
+    if kept.len() == before && !torn {
+        return Ok((history, None));
     }
     let mut bytes = Vec::new();
     for l in &kept {
@@ -175,7 +174,7 @@ pub(crate) fn compact(path: &Path, _lock: &Lock) -> Result<Option<(usize, usize)
     }
     crate::output::write_file(path, &bytes)
         .map_err(|e| anyhow!("--state {}: cannot compact ({e:#})", path.display()))?;
-    Ok(Some((before, kept.len())))
+    Ok((history, Some((before, kept.len()))))
 }
 
 /// The state file, appended to and synced line by line.
@@ -273,7 +272,8 @@ mod tests {
         assert_eq!(h.done, BTreeSet::from(["1".to_owned()]), "the torn line left out, the rest read");
         // Compaction under the lock drops it for good, so that the next line appended starts a line of its own.
         let lock = lock(&path).unwrap();
-        assert_eq!(compact(&path, &lock).unwrap(), Some((2, 2)));
+        let (history, rewritten) = read_compacted(&path, &lock).unwrap();
+        assert_eq!((history.done, rewritten), (BTreeSet::from(["1".to_owned()]), Some((2, 2))));
         assert_eq!(std::fs::read_to_string(&path).unwrap(), whole);
         // A bad line that is not the last, or the last one when complete, is an error naming it.
         std::fs::write(&path, format!("{{\"event\": 1}}\n{whole}")).unwrap();

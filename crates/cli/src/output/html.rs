@@ -240,25 +240,19 @@ fn filters(report: &Report, tree: &[OuNode]) -> Filters {
 /// Active keys by age, each once, coloured by its worst verdict over the findings that count (a key whose
 /// findings are all under exceptions is `suppressed`) — the same rule as `summary.keys`.
 fn age_chart(report: &Report) -> Chart {
-    // (age, worst verdict outside exceptions, whether an exception holds a failing or warning finding of it)
-    type Seen = (i64, Option<Verdict>, bool);
-    let mut keys: BTreeMap<(&AccountId, &str, KeySlot), Seen> = BTreeMap::new();
+    let standings = report.key_standings();
+    let mut ages: BTreeMap<(&AccountId, &str, KeySlot), i64> = BTreeMap::new();
     for f in &report.findings {
-        let Some(key) = f.key.as_ref().filter(|k| k.is_active()) else { continue };
-        let entry = keys.entry((&f.account_id, f.user_arn.as_str(), key.slot)).or_insert((key.age_days(), None, false));
-        if f.suppression.is_none() {
-            entry.1 = Some(entry.1.map_or(f.verdict, |v| v.min(f.verdict)));
-        } else {
-            entry.2 |= f.verdict.is_actionable();
+        if let Some(key) = f.key.as_ref().filter(|k| k.is_active()) {
+            ages.insert((&f.account_id, f.user_arn.as_str(), key.slot), key.age_days());
         }
     }
     let mut counts = [[0usize; CHART_CLASSES.len()]; AGE_BUCKETS.len()];
-    for (age, verdict, excepted) in keys.into_values() {
+    for (key, age) in ages {
         let bucket = AGE_BUCKETS.iter().position(|(_, max)| age <= *max).unwrap_or(AGE_BUCKETS.len() - 1);
-        let class = match verdict {
+        let class = match standings.get(&key).and_then(|s| s.counted()) {
             Some(Verdict::Fail) => 0,
             Some(Verdict::Warn) => 1,
-            Some(_) if excepted => 3,
             Some(Verdict::Pass | Verdict::NotApplicable | Verdict::Resolved) => 2,
             None => 3,
         };

@@ -90,7 +90,7 @@ pub(crate) fn open_streams(
                     std::fs::File::create(&path)
                         .with_context(|| format!("--output {}: cannot create", path.display()))?,
                 ),
-                Some(path) => Box::new(create_new(&path, |n| s.numbered_path(report_start, false, n))?),
+                Some(path) => Box::new(create_new(&path, &|n| s.numbered_path(report_start, false, n))?),
             };
             Ok(NdjsonStream::new(
                 out,
@@ -119,15 +119,28 @@ pub(crate) fn write_spec_file(
 }
 
 /// Creates `path`, or the first of `numbered(2)`, `numbered(3)`, … that is free: never an earlier run's file.
-fn create_new(path: &Path, numbered: impl Fn(u32) -> std::path::PathBuf) -> Result<std::fs::File> {
+fn create_new(path: &Path, numbered: &dyn Fn(u32) -> std::path::PathBuf) -> Result<std::fs::File> {
+    first_free(path, numbered, |target: &Path| std::fs::File::create_new(target))
+        .map(|(file, _)| file)
+        .map_err(|e| anyhow!("--output {}: cannot create ({e})", path.display()))
+}
+
+/// `at(path)`, or `at(numbered(2))`, `at(numbered(3))`, … while the name is taken (`AlreadyExists`): the first free
+/// name, with what `at` made there. `at` itself must refuse a taken name, so that two runs at once never share one.
+fn first_free<T>(
+    path: &Path,
+    numbered: &dyn Fn(u32) -> std::path::PathBuf,
+    mut at: impl FnMut(&Path) -> std::io::Result<T>,
+) -> std::io::Result<(T, std::path::PathBuf)> {
     let mut target = path.to_owned();
     for n in 2..10_000 {
-        match std::fs::File::create_new(&target) {
+        match at(&target) {
+            Ok(made) => return Ok((made, target)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => target = numbered(n),
-            other => return other.with_context(|| format!("--output {}: cannot create", target.display())),
+            Err(e) => return Err(e),
         }
     }
-    anyhow::bail!("--output {}: cannot create: too many reports of the same second", path.display())
+    Err(std::io::Error::other("every name is taken (too many reports of the same second)"))
 }
 
 /// A rendered output for S3, uploaded by [`s3::upload_all`].
@@ -291,17 +304,15 @@ pub(crate) fn write_file_with(
     };
     // No check-then-rename: the rename itself refuses an existing file, so two runs at once never replace each
     // other's report either.
-    let mut target = path.to_owned();
-    for n in 2.. {
-        match tmp.persist_noclobber(&target) {
-            Ok(_) => break,
-            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists && n < 10_000 => {
-                tmp = e.file;
-                target = numbered(n);
-            }
-            Err(e) => return Err(cannot_move(e.error)),
-        }
-    }
+    let mut pending = Some(tmp);
+    let persist = |target: &Path| {
+        let Some(file) = pending.take() else { return Err(std::io::Error::other("already moved")) };
+        file.persist_noclobber(target).map(drop).map_err(|e| {
+            pending = Some(e.file);
+            e.error
+        })
+    };
+    let ((), target) = first_free(path, *numbered, persist).map_err(cannot_move)?;
     if target != path {
         tracing::warn!("{} is an earlier report, kept as it is: this one is {}", path.display(), target.display());
     }
