@@ -15,6 +15,7 @@ mod preflight;
 mod quotas;
 mod remediation;
 mod rotation;
+mod rotation_safety;
 mod s3;
 mod scheduled;
 mod securityhub;

@@ -15,8 +15,8 @@ pub(crate) struct Org {
     pub(crate) emu: Emulator,
     pub(crate) s: Seeded,
     /// The caller's credentials: the management account's `auditor` user (its key must never be planned).
-    key_id: String,
-    secret: String,
+    pub(crate) key_id: String,
+    pub(crate) secret: String,
     pub(crate) dir: tempfile::TempDir,
 }
 

@@ -10,7 +10,8 @@ application (``DomainDispatcherApplication(create_backend_app)``) behind a small
                                      last_used? | last_used_days?}
   POST   /_keyaudit/keys             change a user's keys as the user would, between two scans:
                                      {account_id, user_name, op: create|deactivate|activate|delete, access_key_id?}
-                                     answers {access_key_id}
+                                     answers {access_key_id}; op tag (with tags: {key: value}) tags the user, op
+                                     delete_user deletes the user with its keys
   POST   /_keyaudit/root-keys        give an account's root user access keys (moto has none):
                                      {account_id, keys: [{created, status?: Active|Inactive, last_used?}]}
   POST   /_keyaudit/reports          {generation_ms?: N}: a new credential report takes N ms to generate
@@ -56,6 +57,9 @@ the generation time.
 Security Hub's finding calls (BatchImportFindings, GetFindings, BatchUpdateFindings) are answered by securityhub.py
 as AWS documents them (a new finding's workflow is set by its import, an existing one's only by
 BatchUpdateFindings), not by moto's Security Hub.
+
+Secrets Manager evaluates a secret's resource policy's explicit denies (principal, action, conditions on
+aws:PrincipalArn) as AWS does and moto does not, and refuses a CreateSecret Name AWS would refuse.
 
 S3 checks `x-amz-expected-bucket-owner` as AWS documents it (moto ignores it): a bucket owned by another account
 answers 403 AccessDenied.
@@ -280,6 +284,107 @@ def describe_request(environ: dict[str, Any], body: bytes) -> dict[str, Any]:
     return {"service": service, "action": action, "account_id": account_id, "user_name": form.get("UserName")}
 
 
+SECRET_NAME_RE = re.compile(r"[A-Za-z0-9/_+=.@-]{1,512}")
+
+
+def secret_name_invalid(body: bytes, req: dict[str, Any]) -> dict[str, Any] | None:
+    """CreateSecret's Name as AWS's API reference constrains it (moto accepts any): ASCII letters, digits and
+    /_+=.@- only, 1 to 512 characters; else ValidationException."""
+    if req.get("service") != "secretsmanager" or req.get("action") != "CreateSecret":
+        return None
+    try:
+        name = json.loads(body or b"{}").get("Name", "")
+    except ValueError:
+        return None
+    if SECRET_NAME_RE.fullmatch(name):
+        return None
+    return {"error_code": "ValidationException", "http_status": 400,
+            "message": "Invalid name. Must be a valid name containing alphanumeric characters, or any of the "
+                       "following: -/_+=.@!"}
+
+
+def principal_arn(environ: dict[str, Any]) -> str | None:
+    """aws:PrincipalArn of the signing credentials: an IAM user's ARN, or an assumed role's role ARN."""
+    from moto.sts.models import sts_backends
+
+    scope = SCOPE_RE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    if not scope:
+        return None
+    access_key = scope.group(1)
+    account = get_account_id_from(access_key)
+    for user in iam_backend(account).users.values():
+        if any(k.access_key_id == access_key for k in user.access_keys):
+            return user.arn
+    for role in sts_backends[account]["aws"].assumed_roles:
+        if role.access_key_id == access_key:
+            return role.role_arn
+    return None
+
+
+def secret_policy_denial(environ: dict[str, Any], body: bytes, req: dict[str, Any]) -> dict[str, Any] | None:
+    """A secret's resource policy, as AWS evaluates it and moto does not: an explicit Deny that matches the call
+    (principal, action with wildcards, and conditions on aws:PrincipalArn: StringEquals, StringNotEquals, ArnEquals,
+    ArnNotEquals, ArnLike, ArnNotLike) refuses it with AccessDeniedException, whatever the caller's identity policies
+    allow. Allow statements add nothing here (the caller's own policies are moto's to check); a condition on another
+    key keeps its statement from applying."""
+    if req.get("service") != "secretsmanager" or not req.get("action"):
+        return None
+    try:
+        secret_id = json.loads(body or b"{}").get("SecretId")
+    except ValueError:
+        return None
+    scope = re.search(r"Credential=[A-Z0-9]+/\d{8}/([a-z0-9-]+)/", environ.get("HTTP_AUTHORIZATION", ""))
+    if not secret_id or not scope or not req.get("account_id"):
+        return None
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    backend = secretsmanager_backends[req["account_id"]][scope.group(1)]
+    if secret_id not in backend.secrets:
+        return None
+    policy = getattr(backend.secrets[secret_id], "policy", None)
+    if not policy:
+        return None
+    caller = principal_arn(environ) or ""
+    action = f"secretsmanager:{req['action']}"
+
+    def listed(value: Any) -> list[str]:
+        return value if isinstance(value, list) else [value]
+
+    def like(pattern: str, value: str) -> bool:
+        return re.fullmatch(re.escape(pattern).replace(r"\*", ".*").replace(r"\?", "."), value) is not None
+
+    def conditions_hold(conditions: dict[str, Any]) -> bool:
+        for operator, pairs in conditions.items():
+            for key, wanted in pairs.items():
+                if key.lower() != "aws:principalarn":
+                    return False
+                values = listed(wanted)
+                matched = any(like(v, caller) if "Like" in operator else v == caller for v in values)
+                if operator in ("StringEquals", "ArnEquals", "ArnLike", "StringLike") and not matched:
+                    return False
+                if operator in ("StringNotEquals", "ArnNotEquals", "ArnNotLike", "StringNotLike") and matched:
+                    return False
+                if operator not in ("StringEquals", "ArnEquals", "ArnLike", "StringLike", "StringNotEquals",
+                                    "ArnNotEquals", "ArnNotLike", "StringNotLike"):
+                    return False
+        return True
+
+    for statement in listed(json.loads(policy).get("Statement", [])):
+        if statement.get("Effect") != "Deny":
+            continue
+        principal = statement.get("Principal")
+        principals = ["*"] if principal == "*" else listed((principal or {}).get("AWS", []))
+        if "*" not in principals and caller not in principals:
+            continue
+        if not any(like(a.lower(), action.lower()) for a in listed(statement.get("Action", []))):
+            continue
+        if conditions_hold(statement.get("Condition", {})):
+            return {"error_code": "AccessDeniedException", "http_status": 400,
+                    "message": f"User: {caller} is not authorized to perform: {action} on resource: {secret_id} "
+                               "with an explicit deny in a resource-based policy"}
+    return None
+
+
 def error_response(req: dict[str, Any], fault: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
     code = fault.get("error_code", "Throttling")
     message = fault.get("message", "Injected by the keyaudit emulator")
@@ -421,7 +526,8 @@ class Emulator:
             if not self.quotas.admit(req):
                 return self.respond_error(start_response, req, THROTTLED)
             denied = (self.authorize(environ, body, req) or self.missing_role(body, req)
-                      or self.bucket_owner(environ, req))
+                      or self.bucket_owner(environ, req) or secret_name_invalid(body, req)
+                      or secret_policy_denial(environ, body, req))
             if denied:
                 return self.respond_error(start_response, req, denied)
             if req.get("service") == "iam" and req.get("action") in ("GenerateCredentialReport", "GetCredentialReport"):
@@ -666,6 +772,8 @@ class Emulator:
                 args["created"] = days_ago(args.pop("age_days"))
             if "last_used_days" in args:
                 args["last_used"] = days_ago(args.pop("last_used_days"))
+            if "reactivated_days" in args:
+                args["reactivated"] = days_ago(args.pop("reactivated_days"))
             return backdate_key(**args)
         if (method, route) == ("POST", "keys"):
             return change_key(**args)
@@ -800,11 +908,21 @@ def days_ago(days: float) -> str:
     return (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days)).isoformat()
 
 
-def change_key(account_id: str, user_name: str, op: str, access_key_id: str | None = None) -> dict[str, Any]:
-    """What a user does between two scans: create a key, deactivate, re-activate or delete one."""
+def change_key(account_id: str, user_name: str, op: str, access_key_id: str | None = None,
+               tags: dict[str, str] | None = None) -> dict[str, Any]:
+    """What a user (or an administrator) does between two runs: create a key, deactivate, re-activate or delete one;
+    tag the user (`tag`, with `tags`), or delete the user with its keys (`delete_user`)."""
     backend = iam_backend(account_id)
     if op == "create":
         return {"access_key_id": backend.create_access_key(user_name).access_key_id}
+    if op == "tag":
+        backend.tag_user(user_name, [{"Key": k, "Value": v} for k, v in (tags or {}).items()])
+        return {"ok": True}
+    if op == "delete_user":
+        for key in list(backend.get_user(user_name).access_keys):
+            backend.delete_access_key(key.access_key_id, user_name)
+        backend.delete_user(user_name)
+        return {"ok": True}
     if access_key_id is None:
         raise ValueError(f"op {op!r} needs access_key_id")
     if op in ("deactivate", "activate"):

@@ -133,6 +133,8 @@ pub struct SecretState {
     pub has_value: bool,
     /// Whether its deletion is scheduled.
     pub deleting: bool,
+    /// Its tags.
+    pub tags: Vec<(String, String)>,
 }
 
 /// A secret to create, without its value.
@@ -157,6 +159,8 @@ pub trait SecretStore: Send + Sync {
     /// `secretsmanager:PutSecretValue`.
     fn put_secret_value(&self, arn: &str, value: &SecretValue)
     -> impl Future<Output = Result<(), CollectError>> + Send;
+    /// `secretsmanager:GetResourcePolicy`: the secret's policy, `None` when it has none.
+    fn get_resource_policy(&self, arn: &str) -> impl Future<Output = Result<Option<String>, CollectError>> + Send;
     /// `secretsmanager:DescribeSecret`: `None` when there is no such secret.
     fn describe_secret(&self, id: &str) -> impl Future<Output = Result<Option<SecretState>, CollectError>> + Send;
     /// `secretsmanager:DeleteSecret`: scheduled after `recovery_days`, or at once (`None`: a secret that never
@@ -248,6 +252,12 @@ impl SecretStore for SdkSecrets {
         Ok(())
     }
 
+    async fn get_resource_policy(&self, arn: &str) -> Result<Option<String>, CollectError> {
+        const ACTION: &str = "secretsmanager:GetResourcePolicy";
+        let out = self.client.get_resource_policy().secret_id(arn).send().await.map_err(|e| classify(ACTION, e))?;
+        Ok(out.resource_policy().map(str::to_owned))
+    }
+
     async fn describe_secret(&self, id: &str) -> Result<Option<SecretState>, CollectError> {
         const ACTION: &str = "secretsmanager:DescribeSecret";
         match self.client.describe_secret().secret_id(id).send().await {
@@ -255,6 +265,11 @@ impl SecretStore for SdkSecrets {
                 arn: out.arn().unwrap_or(id).to_owned(),
                 has_value: out.version_ids_to_stages().is_some_and(|v| !v.is_empty()),
                 deleting: out.deleted_date().is_some(),
+                tags: out
+                    .tags()
+                    .iter()
+                    .map(|t| (t.key().unwrap_or_default().to_owned(), t.value().unwrap_or_default().to_owned()))
+                    .collect(),
             })),
             Err(e) => {
                 let e = classify(ACTION, e);
@@ -284,15 +299,17 @@ fn seconds(t: Timestamp) -> Timestamp {
 }
 
 /// A change to carry out: a plan's (deactivate, delete; a key creation is [`start_rotation`]'s) or an undo's
-/// (re-activate, delete a created key).
+/// (re-activate, deactivate a created key).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
     /// A plan's change.
     Plan(ChangeKind),
     /// `keyaudit undo` of a deactivation: back to active.
     Reactivate,
-    /// `keyaudit undo` of a key creation: the created key deleted (only if it was never used).
-    DeleteCreated,
+    /// `keyaudit undo` of a key creation: the created key deactivated (only if it shows no use). Never deleted:
+    /// AWS records a key's last use hours late, so a key an application switched to minutes ago looks unused; a
+    /// later `plan --delete-deactivated-after` deletes it as any key keyaudit deactivated.
+    DeactivateCreated,
 }
 
 /// What happened to one change.
@@ -303,12 +320,16 @@ pub enum Outcome {
         /// The key's last use just before the change.
         last_used_at: Option<Timestamp>,
     },
+    /// The key, or its user, no longer exists: nothing to change, now or later.
+    Gone(String),
     /// The re-check found the key otherwise: nothing was changed.
     Skipped {
         /// What the re-check found.
         reason: String,
-        /// The key is already as the change would leave it (deactivated, deleted, re-activated): a change made
-        /// by an earlier run that stopped before it could record it.
+        /// The key is already as the change would leave it (deleted, re-activated): a change made by an earlier
+        /// run that stopped before it could record it. Never for a deactivation: a key found inactive may have
+        /// been disabled by someone else (an incident team), and recording it as keyaudit's would let `undo`
+        /// re-activate it.
         already_done: bool,
     },
 }
@@ -323,19 +344,32 @@ pub async fn carry_out<A: KeyAdmin>(
     expect_last_used_at: Option<Timestamp>,
     other: Option<&OtherKey>,
 ) -> Result<Outcome, CollectError> {
-    let listed = api.list_access_keys(&key.user.user_name).await?;
+    let listed = match api.list_access_keys(&key.user.user_name).await {
+        Err(e) if e.code() == Some("NoSuchEntity") => {
+            return Ok(Outcome::Gone("the user no longer exists".into()));
+        }
+        other => other?,
+    };
     let Some(current) = listed.iter().find(|k| k.access_key_id == key.access_key_id) else {
-        let already_done = matches!(op, Operation::Plan(ChangeKind::Delete) | Operation::DeleteCreated);
-        return Ok(Outcome::Skipped { reason: "the key no longer exists".into(), already_done });
+        if op == Operation::Plan(ChangeKind::Delete) {
+            return Ok(Outcome::Skipped { reason: "the key no longer exists".into(), already_done: true });
+        }
+        return Ok(Outcome::Gone("the key no longer exists".into()));
     };
     let wanted = match op {
-        Operation::Plan(ChangeKind::Deactivate | ChangeKind::CreateKey) | Operation::DeleteCreated => KeyStatus::Active,
+        Operation::Plan(ChangeKind::Deactivate | ChangeKind::CreateKey) | Operation::DeactivateCreated => {
+            KeyStatus::Active
+        }
         Operation::Plan(ChangeKind::Delete) | Operation::Reactivate => KeyStatus::Inactive,
     };
     if current.status != wanted {
-        return Ok(Outcome::Skipped {
-            reason: format!("the key is {} now, not {} as expected", current.status.as_str(), wanted.as_str()),
-            already_done: matches!(op, Operation::Plan(ChangeKind::Deactivate) | Operation::Reactivate),
+        let reason = format!("the key is {} now, not {} as expected", current.status.as_str(), wanted.as_str());
+        return Ok(match op {
+            Operation::Plan(ChangeKind::Deactivate) | Operation::DeactivateCreated => skip(format!(
+                "{reason} (deactivated by someone else, or by an earlier run that stopped before recording it): not \
+                 recorded as keyaudit's, so `undo` will not re-activate it"
+            )),
+            _ => Outcome::Skipped { reason, already_done: op == Operation::Reactivate },
         });
     }
     if let Some(other) = other {
@@ -359,10 +393,10 @@ pub async fn carry_out<A: KeyAdmin>(
     }
     let last_used_at = api.access_key_last_used(&key.access_key_id).await?;
     match (op, last_used_at) {
-        (Operation::DeleteCreated, Some(used)) => {
+        (Operation::DeactivateCreated, Some(used)) => {
             return Ok(skip(format!(
-                "the key keyaudit created was used on {}: applications depend on it; delete it by hand if that is \
-                 what you want",
+                "the key keyaudit created was used on {}: applications depend on it; deactivate it by hand if that \
+                 is what you want",
                 seconds(used)
             )));
         }
@@ -382,12 +416,10 @@ pub async fn carry_out<A: KeyAdmin>(
     }
     let user = &key.user.user_name;
     match op {
-        Operation::Plan(ChangeKind::Deactivate) => {
+        Operation::Plan(ChangeKind::Deactivate) | Operation::DeactivateCreated => {
             api.update_access_key(user, &key.access_key_id, KeyStatus::Inactive).await?;
         }
-        Operation::Plan(ChangeKind::Delete) | Operation::DeleteCreated => {
-            api.delete_access_key(user, &key.access_key_id).await?;
-        }
+        Operation::Plan(ChangeKind::Delete) => api.delete_access_key(user, &key.access_key_id).await?,
         Operation::Reactivate => api.update_access_key(user, &key.access_key_id, KeyStatus::Active).await?,
         Operation::Plan(ChangeKind::CreateKey) => {
             return Ok(skip("a key creation is carried out by start_rotation".into()));
@@ -429,6 +461,8 @@ pub enum Started {
     Recovered(Created),
     /// The re-check found the user otherwise: nothing was changed.
     Skipped(String),
+    /// The key, or its user, no longer exists.
+    Gone(String),
 }
 
 /// A rotation's start that failed part-way, with what was undone.
@@ -453,51 +487,71 @@ pub enum StartError {
     },
 }
 
-/// Starts `key`'s rotation: re-checks that its user still has exactly this one key, active, creates a second key
-/// and hands its secret over in the account's Secrets Manager (the secret created empty, its policy put, then its
-/// value: the value never exists without the policy), tagged with both key ids, the switch-by date and the plan.
-/// A failure part-way deletes what was created. With `resume` (an earlier run started this and stopped), a
-/// second key created by that run is recognised: kept when its secret holds it, else deleted and created again.
+/// Where an earlier run of the same `create_key` change stopped, as its journal says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resume {
+    /// No earlier run started it.
+    No,
+    /// An earlier run started it and recorded no key it created (it stopped before `CreateAccessKey`, or before it
+    /// could record the key that call created).
+    Started,
+    /// An earlier run created this key (its journal says so) and stopped before recording the hand-over.
+    Created(AccessKeyId),
+}
+
+/// Starts `key`'s rotation: re-checks that its user still has exactly this one key, active, creates a second key,
+/// calls `created` with its id (the journal records it before anything else happens), and hands its secret over in
+/// the account's Secrets Manager: the secret created empty, a policy that lets nobody but the user read it, the
+/// value, then the sealed policy that lets nobody but the user read or change it ([`secret_policy`]); tagged with
+/// both key ids, the switch-by date and the plan. A failure part-way deletes what was created. `resume` says what
+/// an earlier run of this change did: only the key that run recorded creating is ever deleted or taken over.
 pub async fn start_rotation<A: KeyAdmin, S: SecretStore>(
     api: &A,
     store: &S,
     key: &KeyRef,
     handover: &Handover,
-    resume: bool,
+    resume: &Resume,
+    created: impl FnOnce(&AccessKeyId) -> Result<(), String> + Send,
 ) -> Result<Started, StartError> {
     let user = &key.user;
     let failed = StartError::Failed;
-    let listed = api.list_access_keys(&user.user_name).await.map_err(failed)?;
+    let listed = match api.list_access_keys(&user.user_name).await {
+        Err(e) if e.code() == Some("NoSuchEntity") => return Ok(Started::Gone("the user no longer exists".into())),
+        other => other.map_err(failed)?,
+    };
     let others: Vec<_> = listed.iter().filter(|k| k.access_key_id != key.access_key_id).collect();
     let Some(current) = listed.iter().find(|k| k.access_key_id == key.access_key_id) else {
-        return Ok(Started::Skipped("the key no longer exists".into()));
+        return Ok(Started::Gone("the key no longer exists".into()));
     };
     if current.status != KeyStatus::Active {
         return Ok(Started::Skipped(format!("the key is {} now, not active", current.status.as_str())));
     }
     match (&others[..], resume) {
         ([], _) => {}
-        ([second], true) => {
-            // An earlier run of this change created `second`; was its secret stored?
+        ([second], Resume::Created(mine)) if second.access_key_id == *mine => {
+            // This change's earlier run created `second`: was its secret stored?
             let name = rotation_secret_name(&user.user_name, &second.access_key_id);
             let stored = store.describe_secret(&name).await.map_err(failed)?;
             if let Some(s) = stored.as_ref().filter(|s| s.has_value && !s.deleting) {
+                seal(store, &s.arn, &user.user_arn).await.map_err(failed)?;
                 return Ok(Started::Recovered(Created {
                     access_key_id: second.access_key_id.clone(),
                     secret_arn: s.arn.clone(),
                 }));
             }
-            if api.access_key_last_used(&second.access_key_id).await.map_err(failed)?.is_some() {
-                return Ok(Started::Skipped(format!(
-                    "the user has a second key ({}) that has been used: not created by an interrupted run of this \
-                     plan, or in use since; nothing was changed",
-                    second.access_key_id
-                )));
-            }
+            // Its secret never reached the store: nobody has it. Remove the key (and the empty secret) and start over.
             if let Some(s) = stored {
                 store.delete_secret(&s.arn, None).await.map_err(failed)?;
             }
             api.delete_access_key(&user.user_name, &second.access_key_id).await.map_err(failed)?;
+        }
+        ([second], Resume::Started | Resume::Created(_)) => {
+            return Ok(Started::Skipped(format!(
+                "the user has a second key ({}) that this change's journal does not record creating: keyaudit leaves \
+                 it alone (if an interrupted run created it and stopped before recording it, nobody has its secret: \
+                 delete it by hand)",
+                second.access_key_id
+            )));
         }
         _ => {
             return Ok(Started::Skipped(format!(
@@ -509,7 +563,10 @@ pub async fn start_rotation<A: KeyAdmin, S: SecretStore>(
     let (new, secret) = api.create_access_key(&user.user_name).await.map_err(failed)?;
     let name = rotation_secret_name(&user.user_name, &new);
     let mut arn = None;
-    let stored = hand_over(store, user, key, &new, &name, secret, handover, &mut arn).await;
+    let stored = match created(&new) {
+        Ok(()) => hand_over(store, user, key, &new, &name, secret, handover, &mut arn).await,
+        Err(e) => Err(CollectError::Api { action: "the journal", code: None, message: e }),
+    };
     match stored {
         Ok(secret_arn) => Ok(Started::Created(Created { access_key_id: new, secret_arn })),
         Err(error) => {
@@ -554,9 +611,21 @@ async fn hand_over<S: SecretStore>(
         })
         .await?;
     let secret_arn = arn.insert(created).clone();
-    store.put_resource_policy(&secret_arn, &secret_policy(&user.user_arn)).await?;
+    // Nobody but the user can read it before it holds anything; once it does, nobody but the user can change it.
+    store.put_resource_policy(&secret_arn, &secret_policy(&user.user_arn, false)).await?;
     store.put_secret_value(&secret_arn, &SecretValue::of(&user.user_name, new, secret)).await?;
+    store.put_resource_policy(&secret_arn, &secret_policy(&user.user_arn, true)).await?;
     Ok(secret_arn)
+}
+
+/// Puts the sealed policy on a secret whose value is stored, unless it has it already (a run that stopped between
+/// the value and the seal): after it, keyaudit's own role can no longer change the policy.
+async fn seal<S: SecretStore>(store: &S, arn: &str, user_arn: &str) -> Result<(), CollectError> {
+    let sealed = store.get_resource_policy(arn).await?.is_some_and(|p| p.contains("secretsmanager:PutResourcePolicy"));
+    if !sealed {
+        store.put_resource_policy(arn, &secret_policy(user_arn, true)).await?;
+    }
+    Ok(())
 }
 
 /// Schedules a rotation secret's deletion (with [`SECRET_RECOVERY_DAYS`] to restore it); a secret already gone or
@@ -707,11 +776,21 @@ mod tests {
                     assert_eq!(writes, [w], "case {i}");
                 }
                 None => {
-                    assert!(matches!(outcome, Outcome::Skipped { .. }), "case {i}: {outcome:?}");
+                    let gone = status.is_none();
+                    assert!(
+                        matches!(outcome, Outcome::Skipped { .. }) && !gone
+                            || matches!(outcome, Outcome::Gone(_)) && gone,
+                        "case {i}: {outcome:?}"
+                    );
                     assert!(writes.is_empty(), "case {i}: nothing is changed when the re-check fails");
                 }
             }
         }
+        // A key found deactivated already is never recorded as keyaudit's deactivation.
+        let inactive = admin(Some(Inactive), then);
+        let outcome = carry_out(&inactive, deactivate, &key(), None, None).await.unwrap();
+        let Outcome::Skipped { reason, already_done: false } = outcome else { panic!("{outcome:?}") };
+        assert!(reason.contains("not recorded as keyaudit's"), "{reason}");
         let api = admin(Some(Active), Some("2026-06-01T00:00:01.25Z"));
         let outcome = carry_out(&api, deactivate, &key(), then.map(|t| t.parse().unwrap()), None).await.unwrap();
         let Outcome::Skipped { reason, already_done: false } = outcome else { panic!("{outcome:?}") };
@@ -746,13 +825,13 @@ mod tests {
             assert_eq!(matches!(outcome, Outcome::Done { .. }), done, "{name}: {outcome:?}");
             assert_eq!(api.writes.lock().unwrap().len(), usize::from(done), "{name}");
         }
-        // Undo of a creation: the created key is deleted only while nobody has used it.
+        // Undo of a creation: the created key is deactivated only while it shows no use.
         let unused = admin(Some(Active), None);
-        let outcome = carry_out(&unused, Operation::DeleteCreated, &key(), None, None).await.unwrap();
+        let outcome = carry_out(&unused, Operation::DeactivateCreated, &key(), None, None).await.unwrap();
         assert!(matches!(outcome, Outcome::Done { .. }), "{outcome:?}");
-        assert_eq!(*unused.writes.lock().unwrap(), [format!("{ID} deleted")]);
+        assert_eq!(*unused.writes.lock().unwrap(), [format!("{ID} inactive")], "deactivated, never deleted");
         let used = admin(Some(Active), Some("2026-11-29T00:00:00Z"));
-        let outcome = carry_out(&used, Operation::DeleteCreated, &key(), None, None).await.unwrap();
+        let outcome = carry_out(&used, Operation::DeactivateCreated, &key(), None, None).await.unwrap();
         let Outcome::Skipped { reason, .. } = outcome else { panic!("{outcome:?}") };
         assert!(reason.starts_with("the key keyaudit created was used on 2026-11-29T00:00:00Z"), "{reason}");
         assert!(used.writes.lock().unwrap().is_empty());
@@ -765,6 +844,7 @@ mod tests {
         secrets: Mutex<Vec<(String, String, bool)>>,
         fail_value: bool,
         values: Mutex<Vec<String>>,
+        policies: Mutex<Vec<String>>,
     }
 
     impl SecretStore for FakeStore {
@@ -777,7 +857,9 @@ mod tests {
         }
         async fn put_resource_policy(&self, arn: &str, policy: &str) -> Result<(), CollectError> {
             assert!(policy.contains("arn:aws:iam::000000000002:user/u"), "{policy}");
-            self.calls.lock().unwrap().push(format!("policy {arn}"));
+            let sealed = policy.contains("secretsmanager:PutResourcePolicy");
+            self.calls.lock().unwrap().push(format!("{} policy {arn}", if sealed { "sealed" } else { "read-only" }));
+            self.policies.lock().unwrap().push(policy.to_owned());
             Ok(())
         }
         async fn put_secret_value(&self, arn: &str, value: &SecretValue) -> Result<(), CollectError> {
@@ -795,12 +877,17 @@ mod tests {
             }
             Ok(())
         }
+        async fn get_resource_policy(&self, arn: &str) -> Result<Option<String>, CollectError> {
+            self.calls.lock().unwrap().push(format!("get policy {arn}"));
+            Ok(self.policies.lock().unwrap().last().cloned())
+        }
         async fn describe_secret(&self, id: &str) -> Result<Option<SecretState>, CollectError> {
             self.calls.lock().unwrap().push(format!("describe {id}"));
             Ok(self.secrets.lock().unwrap().iter().find(|s| s.0 == id || s.1 == id).map(|s| SecretState {
                 arn: s.1.clone(),
                 has_value: s.2,
                 deleting: false,
+                tags: Vec::new(),
             }))
         }
         async fn delete_secret(&self, arn: &str, days: Option<i64>) -> Result<(), CollectError> {
@@ -818,7 +905,14 @@ mod tests {
     async fn a_rotation_starts_only_from_one_active_key_and_its_secret_goes_to_the_store_alone() {
         let api = admin(Some(KeyStatus::Active), Some("2026-11-27T00:00:00Z"));
         let store = FakeStore::default();
-        let started = start_rotation(&api, &store, &key(), &handover(), false).await.unwrap();
+        let mut recorded = None;
+        let started = start_rotation(&api, &store, &key(), &handover(), &Resume::No, |id| {
+            recorded = Some(id.clone());
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(recorded, Some(AccessKeyId::parse(NEW).unwrap()), "the journal heard of the key");
         let name = format!("keyaudit/rotation/u/{NEW}");
         let arn = format!("arn:aws:secretsmanager:us-east-1:000000000002:secret:{name}-AbCdEf");
         assert_eq!(
@@ -832,10 +926,11 @@ mod tests {
                     "create {name} [keyaudit:user=u keyaudit:old-access-key-id={ID} keyaudit:new-access-key-id={NEW} \
                      keyaudit:switch-by=2026-12-12 keyaudit:plan-id=p1]"
                 ),
-                format!("policy {arn}"),
+                format!("read-only policy {arn}"),
                 format!("value {arn}"),
+                format!("sealed policy {arn}"),
             ],
-            "created empty, its policy first, then its value"
+            "created empty, a policy that lets the user alone read it, its value, then the sealed policy"
         );
         assert_eq!(
             *store.values.lock().unwrap(),
@@ -844,19 +939,30 @@ mod tests {
         assert!(!format!("{started:?}").contains(SECRET));
 
         // Once two keys exist, a second start changes nothing.
-        let again = start_rotation(&api, &store, &key(), &handover(), false).await.unwrap();
+        let none = |_: &AccessKeyId| -> Result<(), String> { panic!("nothing is created") };
+        let again = start_rotation(&api, &store, &key(), &handover(), &Resume::No, none).await.unwrap();
         assert!(matches!(&again, Started::Skipped(r) if r.contains("exactly one key")), "{again:?}");
-        // A run that stopped after it stored the secret is recognised on resume.
-        let resumed = start_rotation(&api, &store, &key(), &handover(), true).await.unwrap();
+        // A run that stopped after it stored the secret is recognised on resume (its seal is in place already).
+        let mine = Resume::Created(AccessKeyId::parse(NEW).unwrap());
+        let resumed = start_rotation(&api, &store, &key(), &handover(), &mine, none).await.unwrap();
         assert!(matches!(resumed, Started::Recovered(_)), "{resumed:?}");
         assert_eq!(*api.writes.lock().unwrap(), [format!("{NEW} created")]);
+        assert_eq!(store.calls.lock().unwrap().iter().filter(|c| c.starts_with("sealed")).count(), 1);
+        // A second key the journal does not record creating is never taken over or deleted.
+        let started = Resume::Started;
+        let other = start_rotation(&api, &store, &key(), &handover(), &started, none).await.unwrap();
+        assert!(matches!(&other, Started::Skipped(r) if r.contains("does not record creating")), "{other:?}");
+        let theirs = Resume::Created(AccessKeyId::parse("AKIA0000000000000003").unwrap());
+        let other = start_rotation(&api, &store, &key(), &handover(), &theirs, none).await.unwrap();
+        assert!(matches!(&other, Started::Skipped(_)), "{other:?}");
+        assert_eq!(*api.writes.lock().unwrap(), [format!("{NEW} created")], "nothing deleted");
     }
 
     #[tokio::test]
     async fn a_failed_hand_over_removes_the_new_key_and_a_resumed_one_starts_over() {
         let api = admin(Some(KeyStatus::Active), Some("2026-11-27T00:00:00Z"));
         let store = FakeStore { fail_value: true, ..FakeStore::default() };
-        let err = start_rotation(&api, &store, &key(), &handover(), false).await.unwrap_err();
+        let err = start_rotation(&api, &store, &key(), &handover(), &Resume::No, |_| Ok(())).await.unwrap_err();
         assert!(
             err.to_string()
                 .ends_with(&format!("the new key {NEW} was deleted again (its secret was never handed over)")),
@@ -866,11 +972,13 @@ mod tests {
         assert_eq!(*api.writes.lock().unwrap(), [format!("{NEW} created"), format!("{NEW} deleted")]);
         assert!(store.secrets.lock().unwrap().is_empty(), "the empty secret is deleted at once");
 
-        // A run killed after CreateAccessKey: on resume, the key whose secret was never stored is replaced.
+        // A run killed after CreateAccessKey (and its journal line): on resume, the key it recorded creating, whose
+        // secret was never stored, is replaced.
         let api = admin(Some(KeyStatus::Active), Some("2026-11-27T00:00:00Z"));
         api.keys.lock().unwrap().push(listed(NEW, KeyStatus::Active));
         let store = FakeStore::default();
-        let started = start_rotation(&api, &store, &key(), &handover(), true).await.unwrap();
+        let mine = Resume::Created(AccessKeyId::parse(NEW).unwrap());
+        let started = start_rotation(&api, &store, &key(), &handover(), &mine, |_| Ok(())).await.unwrap();
         assert!(matches!(started, Started::Created(_)), "{started:?}");
         assert_eq!(*api.writes.lock().unwrap(), [format!("{NEW} deleted"), format!("{NEW} created")]);
     }

@@ -90,17 +90,34 @@ pub(crate) struct View {
     pub(crate) why_you: &'static str,
 }
 
-/// The rotations keyaudit started, by user ARN: (new key id, its secret's ARN, switch-by date).
-pub(crate) type Rotations = std::collections::BTreeMap<String, (String, String, Timestamp)>;
+/// The open rotations keyaudit started, by user ARN.
+pub(crate) type Rotations = std::collections::BTreeMap<String, crate::remediate::StartedRotation>;
 
-fn rotation_line(user: &str, (key, arn, by): &(String, String, Timestamp)) -> String {
+/// The rotation line of a notice: where the new key is (the fetch command names the secret's Region: it lives in
+/// the Region `apply` ran in, which need not be the user's default), and by when to switch; once the switch-by date
+/// has passed with the rotation still open, it says the rotation stalled and what to do.
+fn rotation_line(user: &str, r: &crate::remediate::StartedRotation, as_of: Timestamp) -> String {
+    let arn = &r.secret_arn;
+    let region = arn.split(':').nth(3).filter(|r| !r.is_empty()).map(|r| format!(" --region {r}")).unwrap_or_default();
+    let fetch = format!("aws secretsmanager get-secret-value{region} --secret-id {arn}");
+    let by = r.switch_by.strftime("%Y-%m-%d");
+    let (key, old) = (&r.new_key, &r.old_key);
+    if r.switch_by < as_of {
+        return format!(
+            "STALLED: keyaudit created a new access key {key} for {user} to replace {old}, and the switch-by date {by} \
+             has passed without the rotation finishing: {old} is still active (in use, or the new key is not). Move \
+             the remaining applications to {key} now (its secret: {fetch}, with {user}'s own credentials); keyaudit \
+             deactivates {old} once it has gone unused for the quiet period. If the new key is not wanted, ask your \
+             security team to undo the rotation (keyaudit undo --key {key}). Until then keyaudit never deactivates \
+             {key} as unused."
+        );
+    }
     format!(
         "keyaudit created a new access key {key} for {user}; its secret is in AWS Secrets Manager as {arn}, readable \
-         with {user}'s own credentials only (aws secretsmanager get-secret-value --secret-id {arn}). Switch-by date \
-         {}: move every application to the new key by then; once this old key is no longer used, keyaudit \
-         deactivates it, and it can be re-activated if something breaks. (The deadline is the date by which the \
-         old key must be fixed, rotated or gone, as the control requires.)",
-        by.strftime("%Y-%m-%d")
+         with {user}'s own credentials only ({fetch}). Switch-by date {by}: move every application to the new key by \
+         then; once this old key is no longer used, keyaudit deactivates it, and it can be re-activated if something \
+         breaks. (The deadline is the date by which the old key must be fixed, rotated or gone, as the control \
+         requires.)"
     )
 }
 
@@ -145,7 +162,7 @@ fn key_view(
         action: f.triage.action.as_str(),
         action_reason: f.triage.action_reason.as_deref().map(shown).unwrap_or_default(),
         steps: keyaudit_core::triage::steps(f).iter().map(|s| shown(s)).collect(),
-        rotation: rotations.get(&f.user_arn).map(|r| shown(&rotation_line(&f.user_name, r))),
+        rotation: rotations.get(&f.user_arn).map(|r| shown(&rotation_line(&f.user_name, r, as_of))),
         due: item.due.map(|d| {
             let zone = tz.iana_name().unwrap_or("UTC");
             format!("{} {zone}", d.to_zoned(tz.clone()).strftime("%Y-%m-%d"))

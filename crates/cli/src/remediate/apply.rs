@@ -7,13 +7,16 @@ use std::path::Path;
 
 use anyhow::anyhow;
 use jiff::Timestamp;
+use keyaudit_core::ids::AccessKeyId;
 use keyaudit_core::ids::AccountId;
 use keyaudit_core::inventory::ROOT_USER_NAME;
+use keyaudit_core::remediation::rotation::ROTATION_TAG;
 use keyaudit_core::remediation::{ChangeKind, KeyRef, OtherKey};
 use keyaudit_org_discovery::{AssumeSettings, RoleSpec};
+use keyaudit_scanner::IamApi;
 use keyaudit_scanner::SdkIam;
 use keyaudit_scanner::remediate::{
-    Created, Handover, Operation, Outcome, SdkSecrets, Started, carry_out, retire_secret, start_rotation,
+    Created, Handover, Operation, Outcome, Resume, SdkSecrets, Started, carry_out, retire_secret, start_rotation,
 };
 
 use super::{Journal, JournalEntry, PlanFile, journal_beside, read_journal};
@@ -46,7 +49,7 @@ fn op_name(op: Operation) -> &'static str {
     match op {
         Operation::Plan(kind) => kind.as_str(),
         Operation::Reactivate => "reactivate",
-        Operation::DeleteCreated => "delete_created",
+        Operation::DeactivateCreated => "deactivate_created",
     }
 }
 
@@ -107,7 +110,9 @@ pub(crate) async fn undo(args: &UndoArgs) -> Result<ExitStatus, Failure> {
         )));
     }
     let entries = read_journal(&args.journal_file).map_err(Failure::usage)?;
-    let undoable = |e: &&JournalEntry| e.phase == "done" && matches!(e.operation.as_str(), "deactivate" | "create_key");
+    let undoable = |e: &&JournalEntry| {
+        e.phase == "done" && matches!(e.operation.as_str(), "deactivate" | "deactivate_created" | "create_key")
+    };
     if !entries.iter().any(|e| undoable(&e)) {
         return Err(Failure::usage(anyhow!(
             "{shown}: the journal records no deactivation or key creation that was done, so there is nothing to undo"
@@ -121,7 +126,7 @@ pub(crate) async fn undo(args: &UndoArgs) -> Result<ExitStatus, Failure> {
     for e in entries.iter().filter(undoable) {
         let bad = |err: anyhow::Error| Failure::usage(anyhow!("{shown}: {err}"));
         let mut key = e.key().map_err(bad)?;
-        // A creation is undone by deleting the key it created.
+        // A creation is undone by deactivating the key it created.
         let created = e.operation == "create_key";
         if created {
             let id =
@@ -137,7 +142,7 @@ pub(crate) async fn undo(args: &UndoArgs) -> Result<ExitStatus, Failure> {
             continue;
         }
         steps.push(if created {
-            Step { secret_arn: e.secret_arn.clone(), ..Step::new(n, Operation::DeleteCreated, key) }
+            Step { secret_arn: e.secret_arn.clone(), ..Step::new(n, Operation::DeactivateCreated, key) }
         } else {
             Step::new(n, Operation::Reactivate, key)
         });
@@ -205,14 +210,18 @@ enum StepResult {
         note: Option<String>,
     },
     Skipped(String),
+    /// The key or its user no longer exists: final, never retried.
+    Gone(String),
     Failed(String),
 }
 
 /// A rotation's start, done: the journal line records the new key and its secret (never the secret itself), and the
 /// summary says where the secret is.
 fn created(entry: JournalEntry, c: Created, switch_by: Timestamp, how: Option<&str>) -> StepResult {
+    let region = c.secret_arn.split(':').nth(3).unwrap_or_default();
     let note = format!(
-        "{}new key {}; its secret is in Secrets Manager: {} (readable by the user alone); switch applications by {}",
+        "{}new key {}; its secret is in Secrets Manager: {} in {region} (readable by the user alone); switch \
+         applications by {}",
         how.map(|h| format!("{h}: ")).unwrap_or_default(),
         c.access_key_id,
         c.secret_arn,
@@ -247,12 +256,28 @@ async fn execute(
         read_journal(journal_path).map_err(Failure::usage)?.into_iter().filter(|e| e.plan_id == plan_id).collect();
     // The last phase each step reached in earlier runs, by (position, key id).
     let mut last_phase: HashMap<(usize, &str), &str> = HashMap::new();
+    // A key creation's key, recorded by an earlier run that stopped before the hand-over was recorded.
+    let mut created_by_earlier: HashMap<(usize, &str), AccessKeyId> = HashMap::new();
     for e in &previous {
-        last_phase.insert((e.n, e.access_key_id.as_str()), e.phase.as_str());
+        let step = (e.n, e.access_key_id.as_str());
+        last_phase.insert(step, e.phase.as_str());
+        match e.phase.as_str() {
+            "key_created" => {
+                if let Some(id) = e.created_key_id.as_deref().and_then(|id| AccessKeyId::parse(id).ok()) {
+                    created_by_earlier.insert(step, id);
+                }
+            }
+            "started" => {}
+            _ => {
+                created_by_earlier.remove(&step);
+            }
+        }
     }
     let phase = |s: &Step| last_phase.get(&(s.n, s.key.access_key_id.as_str())).copied();
-    let already: usize = steps.iter().filter(|s| phase(s) == Some("done")).count();
-    let pending: Vec<&Step> = steps.iter().filter(|s| phase(s) != Some("done")).collect();
+    // Done, or gone (the key or its user no longer exists): nothing left to do.
+    let finished = |s: &&Step| matches!(phase(s), Some("done" | "gone"));
+    let already: usize = steps.iter().filter(finished).count();
+    let pending: Vec<&Step> = steps.iter().filter(|s| !finished(s)).collect();
     if pending.is_empty() {
         crate::print(&format!(
             "Nothing to do: all {} change(s) are done (journal {}).\n",
@@ -274,7 +299,7 @@ async fn execute(
                 Operation::Plan(ChangeKind::Delete) => "  (cannot be undone)",
                 Operation::Plan(ChangeKind::CreateKey) =>
                     "  (a second key for this user; its secret to Secrets Manager)",
-                Operation::DeleteCreated => "  (deletes the key keyaudit created, if it was never used)",
+                Operation::DeactivateCreated => "  (deactivates the key keyaudit created, if it shows no use)",
                 _ => "",
             }
         ));
@@ -402,7 +427,7 @@ async fn execute(
                 continue;
             }
         };
-        let was_started = phase(step) == Some("started");
+        let was_started = matches!(phase(step), Some("started" | "key_created"));
         journal.write(&entry("started")).map_err(Failure::incomplete)?;
         let result = if step.op == Operation::Plan(ChangeKind::CreateKey) {
             let handover = Handover {
@@ -410,16 +435,41 @@ async fn execute(
                 switch_by: step.switch_by.unwrap_or_else(now),
                 plan_id: plan_id.to_owned(),
             };
-            match start_rotation(api, secrets, &step.key, &handover, was_started).await {
-                Ok(Started::Created(c)) => created(entry("done"), c, handover.switch_by, None),
-                Ok(Started::Recovered(c)) => created(
-                    JournalEntry { recovered: true, ..entry("done") },
-                    c,
-                    handover.switch_by,
-                    Some("created by an earlier run that stopped before recording it"),
-                ),
-                Ok(Started::Skipped(reason)) => StepResult::Skipped(reason),
-                Err(e) => StepResult::Failed(e.to_string()),
+            let resume = match created_by_earlier.get(&(step.n, step.key.access_key_id.as_str())) {
+                Some(id) => Resume::Created(id.clone()),
+                None if was_started => Resume::Started,
+                None => Resume::No,
+            };
+            // The opt-out is re-read: a user who tagged keyaudit:rotation=off since the plan gets no key.
+            let opted_out = match api.list_user_tags(&step.key.user.user_name).await {
+                Ok(tags) => tags.iter().any(|(k, v)| k == ROTATION_TAG && v == "off"),
+                Err(_) => false,
+            };
+            // The created key's id is journaled before its hand-over: a resumed run deletes or takes over only
+            // that key.
+            let journal = &mut journal;
+            let record = |id: &AccessKeyId| {
+                journal
+                    .write(&JournalEntry { created_key_id: Some(id.to_string()), ..entry("key_created") })
+                    .map_err(|e| e.to_string())
+            };
+            if opted_out {
+                StepResult::Skipped(format!(
+                    "the user opted out since the plan (user tag {ROTATION_TAG}=off): no key created"
+                ))
+            } else {
+                match start_rotation(api, secrets, &step.key, &handover, &resume, record).await {
+                    Ok(Started::Created(c)) => created(entry("done"), c, handover.switch_by, None),
+                    Ok(Started::Recovered(c)) => created(
+                        JournalEntry { recovered: true, ..entry("done") },
+                        c,
+                        handover.switch_by,
+                        Some("created by an earlier run that stopped before recording it"),
+                    ),
+                    Ok(Started::Skipped(reason)) => StepResult::Skipped(reason),
+                    Ok(Started::Gone(reason)) => StepResult::Gone(reason),
+                    Err(e) => StepResult::Failed(e.to_string()),
+                }
             }
         } else {
             match carry_out(api, step.op, &step.key, step.expect_last_used_at, step.other_key.as_ref()).await {
@@ -446,6 +496,7 @@ async fn execute(
                     }
                 }
                 Ok(Outcome::Skipped { reason, .. }) => StepResult::Skipped(reason),
+                Ok(Outcome::Gone(reason)) => StepResult::Gone(reason),
                 Err(e) => StepResult::Failed(e.to_string()),
             }
         };
@@ -453,6 +504,9 @@ async fn execute(
             StepResult::Done { entry, note } => (JournalEntry { reason: note.clone(), ..*entry }, "done", note),
             StepResult::Skipped(reason) => {
                 (JournalEntry { reason: Some(reason.clone()), ..entry("skipped") }, "skipped", Some(reason))
+            }
+            StepResult::Gone(reason) => {
+                (JournalEntry { reason: Some(reason.clone()), ..entry("gone") }, "gone", Some(reason))
             }
             StepResult::Failed(reason) => {
                 unreachable = true;
@@ -480,15 +534,17 @@ async fn execute(
     let mut out = String::new();
     crate::output::columns(&mut out, &["#", "ACTION", "ACCOUNT", "USER", "KEY ID", "RESULT", "WHY"], &rows);
     let done = report.iter().filter(|d| d.result == "done").count();
+    let gone = report.iter().filter(|d| d.result == "gone").count();
     out.push_str(&format!(
-        "{done} of {} change(s) done in this run ({already} before); journal {}\n",
+        "{done} of {} change(s) done in this run ({already} before){}; journal {}\n",
         report.len(),
+        if gone > 0 { format!("; {gone} gone (the key or its user no longer exists)") } else { String::new() },
         journal_path.display()
     ));
     crate::print(&out)?;
     Ok(if unreachable {
         ExitStatus::Incomplete
-    } else if done < report.len() {
+    } else if done + gone < report.len() {
         ExitStatus::Findings
     } else {
         ExitStatus::Clean

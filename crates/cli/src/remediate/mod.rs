@@ -347,22 +347,24 @@ pub(crate) struct JournalEntry {
     pub(crate) plan_id: String,
     /// The change's position in the plan (or in the undone journal's list).
     pub(crate) n: usize,
-    /// `deactivate`, `delete`, `create_key`, `reactivate` or `delete_created` (undo of a `create_key`).
+    /// `deactivate`, `delete`, `create_key`, `reactivate` or `deactivate_created` (undo of a `create_key`;
+    /// `delete_created` in journals of earlier versions).
     pub(crate) operation: String,
-    /// `started`, then `done`, `skipped` or `failed`.
+    /// `started`, then `done`, `skipped`, `gone` (the key or its user no longer exists) or `failed`; a
+    /// `create_key` writes `key_created` (with `created_key_id`) between `started` and the hand-over.
     pub(crate) phase: String,
     pub(crate) account_id: String,
     pub(crate) account_name: Option<String>,
     pub(crate) ou_path: Option<String>,
     pub(crate) user_name: String,
     pub(crate) user_arn: String,
-    /// The key changed (`create_key`: the key being rotated; `delete_created`: the key deleted).
+    /// The key changed (`create_key`: the key being rotated; `deactivate_created`: the key keyaudit had created).
     pub(crate) access_key_id: String,
     /// `create_key`: the key created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) created_key_id: Option<String>,
-    /// `create_key`: the secret its secret access key is in; `delete` and `delete_created`: the rotation secret whose
-    /// deletion was scheduled.
+    /// `create_key`: the secret its secret access key is in; `delete` and `deactivate_created`: the rotation secret
+    /// whose deletion was scheduled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) secret_arn: Option<String>,
     /// `create_key`: the date applications must use the new key by.
@@ -420,18 +422,39 @@ pub(crate) fn read_journals(dir: &Path) -> Result<Vec<JournalEntry>> {
     Ok(entries)
 }
 
-/// The rotations keyaudit started and that were not undone, by the user's ARN: the created key, its secret's ARN,
-/// and the date applications must use it by (`keyaudit notify --journal-dir` tells the key's owner).
-pub(crate) fn started_rotations(entries: &[JournalEntry]) -> BTreeMap<String, (String, String, Timestamp)> {
-    let mut started = BTreeMap::new();
+/// A rotation keyaudit started, as its journals tell it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StartedRotation {
+    /// The key being rotated.
+    pub(crate) old_key: String,
+    /// The key keyaudit created.
+    pub(crate) new_key: String,
+    /// Its secret's ARN.
+    pub(crate) secret_arn: String,
+    /// The date applications must use the new key by.
+    pub(crate) switch_by: Timestamp,
+}
+
+/// The rotations keyaudit started that are still open, by the user's ARN (`keyaudit notify --journal-dir` tells the
+/// key's owner): a rotation ends when its old key is deactivated or deleted by keyaudit (finished), or its creation
+/// is undone.
+pub(crate) fn started_rotations(entries: &[JournalEntry]) -> BTreeMap<String, StartedRotation> {
+    let mut started: BTreeMap<String, StartedRotation> = BTreeMap::new();
     for e in entries.iter().filter(|e| e.phase == "done") {
         match (e.operation.as_str(), &e.created_key_id, &e.secret_arn, e.switch_by) {
             ("create_key", Some(key), Some(arn), Some(by)) => {
-                started.insert(e.user_arn.clone(), (key.clone(), arn.clone(), by));
+                let rotation = StartedRotation {
+                    old_key: e.access_key_id.clone(),
+                    new_key: key.clone(),
+                    secret_arn: arn.clone(),
+                    switch_by: by,
+                };
+                started.insert(e.user_arn.clone(), rotation);
             }
-            ("delete_created", ..) => {
-                started.retain(|_, (key, _, _)| *key != e.access_key_id);
+            ("delete_created" | "deactivate_created", ..) => {
+                started.retain(|_, r| r.new_key != e.access_key_id);
             }
+            ("deactivate" | "delete", ..) => started.retain(|_, r| r.old_key != e.access_key_id),
             _ => {}
         }
     }
@@ -483,6 +506,40 @@ mod tests {
         std::fs::write(&path, "\n{\"not\": \"an entry\"}\n").unwrap();
         let err = read_journal(&path).unwrap_err().to_string();
         assert!(err.starts_with(&format!("{}:2: not a journal line", path.display())), "{err}");
+    }
+
+    #[test]
+    fn a_rotation_is_open_from_its_creation_until_its_old_key_is_retired_or_the_creation_undone() {
+        let line = |operation: &str, key: &str, created: Option<&str>| JournalEntry {
+            at: "2026-12-01T00:00:00Z".parse().unwrap(),
+            plan_id: "p".into(),
+            n: 1,
+            operation: operation.into(),
+            phase: "done".into(),
+            account_id: "000000000002".into(),
+            account_name: None,
+            ou_path: None,
+            user_name: "u".into(),
+            user_arn: "arn:aws:iam::000000000002:user/u".into(),
+            access_key_id: key.into(),
+            created_key_id: created.map(str::to_owned),
+            secret_arn: created.map(|_| "arn:aws:secretsmanager:eu-west-1:000000000002:secret:s".to_owned()),
+            switch_by: created.map(|_| "2026-12-15T00:00:00Z".parse().unwrap()),
+            last_used_at: None,
+            reason: None,
+            recovered: false,
+        };
+        let start = line("create_key", "AKIAOLD0000000000001", Some("AKIANEW0000000000001"));
+        assert_eq!(started_rotations(std::slice::from_ref(&start)).len(), 1);
+        for (end, open) in [
+            (line("deactivate", "AKIAOLD0000000000001", None), false),
+            (line("delete", "AKIAOLD0000000000001", None), false),
+            (line("deactivate_created", "AKIANEW0000000000001", None), false),
+            (line("delete_created", "AKIANEW0000000000001", None), false),
+            (line("deactivate", "AKIAOTHER00000000001", None), true),
+        ] {
+            assert_eq!(started_rotations(&[start.clone(), end.clone()]).len(), usize::from(open), "{end:?}");
+        }
     }
 
     #[test]

@@ -10,7 +10,8 @@ use keyaudit_core::eval::Verdict;
 use keyaudit_core::ids::{AccessKeyId, AccountId};
 use keyaudit_core::inventory::KeySlot;
 use keyaudit_core::remediation::rotation::{
-    LastUse, OptIn, Pair, ROTATION_TAG, RotationPolicy, Rotations, Start, plan_finishes, plan_starts, rotations,
+    HandedOver, Listed, OptIn, Pair, PairNow, ROTATION_TAG, RotationPolicy, Rotations, Start, handover_suspects,
+    hold_open_rotations, plan_finishes, plan_starts, rotations,
 };
 use keyaudit_core::remediation::{
     ChangeKind, Deactivated, Excluded, Exclusion, KeyRef, PlanPolicy, PlannedChange, candidates, combine,
@@ -133,16 +134,28 @@ pub(crate) async fn run(
                 caller_key_id: caller_key_id.clone(),
             };
             let found = rotations(&report);
+            let mut reach_once = None;
             let (finishes, starts) = if found == Rotations::default() {
                 (Vec::new(), Vec::new())
             } else {
-                look_up(&reach(&base, &settings).await?, found).await
+                look_up(reach_once.insert(reach(&base, &settings).await?), found).await
             };
-            let (planned, excluded) = combine(vec![
+            let (mut planned, mut excluded) = combine(vec![
                 plan_deactivations(&candidates(&report), &policy),
                 plan_finishes(&finishes, &policy, &rotation),
                 plan_starts(&starts, &policy, &rotation),
             ]);
+            // A rotation keyaudit started puts its new key beside the old one; while it is open, that key is never
+            // deactivated as unused.
+            let suspects = handover_suspects(&planned, &report);
+            if !suspects.is_empty() {
+                let reach = match reach_once {
+                    Some(r) => r,
+                    None => reach(&base, &settings).await?,
+                };
+                let found = handed_over(&reach, suspects).await;
+                hold_open_rotations(&mut planned, &mut excluded, &found);
+            }
             let incomplete = report.accounts.iter().any(|a| matches!(a.status, AccountStatus::Failed(_)));
             let source = Source {
                 as_of: policy.as_of,
@@ -230,7 +243,7 @@ async fn reach(base: &aws_config::SdkConfig, settings: &Settings) -> Result<Reac
     Reach::new(base, role, assume, settings.sts_pace, settings.iam_rps, settings.throttle_patience).await
 }
 
-async fn look_up(reach: &Reach, found: Rotations) -> (Vec<(Pair, LastUse, LastUse)>, Vec<(Start, OptIn)>) {
+async fn look_up(reach: &Reach, found: Rotations) -> (Vec<(Pair, PairNow)>, Vec<(Start, OptIn, Listed)>) {
     use futures::StreamExt;
     let mut by_account: BTreeMap<AccountId, (Vec<Pair>, Vec<Start>)> = BTreeMap::new();
     for pair in found.finish {
@@ -256,11 +269,23 @@ async fn look_up(reach: &Reach, found: Rotations) -> (Vec<(Pair, LastUse, LastUs
                     }
                 }
             };
+            // The user's keys now: the credential report can be 4 hours old, and only CreateDate says which key is
+            // older (the report's last_rotated moves when a key is re-activated).
+            let listed = |user_name: String| {
+                let api = &api;
+                async move {
+                    match api {
+                        Ok(api) => api.list_access_keys(&user_name).await.map_err(|e| e.to_string()),
+                        Err(reason) => Err(reason.clone()),
+                    }
+                }
+            };
             let mut finishes = Vec::new();
             for pair in pairs {
-                let old = last_use(pair.old.access_key_id.clone()).await;
-                let new = last_use(pair.new.access_key_id.clone()).await;
-                finishes.push((pair, old, new));
+                let listed = listed(pair.user.user_name.clone()).await;
+                let first = last_use(pair.old.access_key_id.clone()).await;
+                let second = last_use(pair.new.access_key_id.clone()).await;
+                finishes.push((pair, PairNow { listed, first, second }));
             }
             let mut opt_ins = Vec::new();
             for start in starts {
@@ -271,7 +296,12 @@ async fn look_up(reach: &Reach, found: Rotations) -> (Vec<(Pair, LastUse, LastUs
                     },
                     Err(reason) => OptIn::Unknown(reason.clone()),
                 };
-                opt_ins.push((start, opt_in));
+                // Only for users who could be planned: most keys in use are not opted in.
+                let now = match opt_in {
+                    OptIn::Tag(Some(ref v)) if v == "off" => Ok(Vec::new()),
+                    _ => listed(start.key.user.user_name.clone()).await,
+                };
+                opt_ins.push((start, opt_in, now));
             }
             (finishes, opt_ins)
         })
@@ -285,6 +315,64 @@ async fn look_up(reach: &Reach, found: Rotations) -> (Vec<(Pair, LastUse, LastUs
         starts.extend(s);
     }
     (finishes, starts)
+}
+
+/// Whether each key is the new key of a rotation keyaudit started that is still open: its hand-over secret
+/// (`keyaudit/rotation/<user>/<key id>`, in the plan's region, where `apply` runs) exists and is not being deleted.
+/// Read with the audit role (`secretsmanager:DescribeSecret` on `keyaudit/rotation/*`: names and tags, never a
+/// value); one account's look-ups in sequence, several accounts at once.
+async fn handed_over(reach: &Reach, keys: Vec<KeyRef>) -> Vec<(KeyRef, HandedOver)> {
+    use futures::StreamExt;
+    use keyaudit_core::remediation::rotation_secret_name;
+    use keyaudit_scanner::remediate::{SdkSecrets, SecretStore};
+    let mut by_account: BTreeMap<AccountId, Vec<KeyRef>> = BTreeMap::new();
+    for key in keys {
+        by_account.entry(key.user.account_id.clone()).or_default().push(key);
+    }
+    let per_account = futures::stream::iter(by_account.into_values())
+        .map(|keys| async move {
+            let store = match keys.first() {
+                Some(key) => {
+                    let account = reach.account(key);
+                    match reach.connector.session(&account).await {
+                        Ok(session) => Ok(SdkSecrets::new(&session.config(reach.connector.base.clone()))),
+                        Err(f) => Err(f.reason.to_string()),
+                    }
+                }
+                None => Err("nothing to look up".to_owned()),
+            };
+            let mut found = Vec::new();
+            for key in keys {
+                let state = match &store {
+                    Ok(store) => {
+                        match store
+                            .describe_secret(&rotation_secret_name(&key.user.user_name, &key.access_key_id))
+                            .await
+                        {
+                            Ok(Some(s)) if !s.deleting => HandedOver::Open {
+                                switch_by: s
+                                    .tags
+                                    .iter()
+                                    .find(|(k, _)| k == "keyaudit:switch-by")
+                                    .and_then(|(_, v)| v.parse::<jiff::civil::Date>().ok())
+                                    .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
+                                    .map(|z| z.timestamp()),
+                                secret: s.arn,
+                            },
+                            Ok(_) => HandedOver::No,
+                            Err(e) => HandedOver::Unknown(e.to_string()),
+                        }
+                    }
+                    Err(reason) => HandedOver::Unknown(reason.clone()),
+                };
+                found.push((key, state));
+            }
+            found
+        })
+        .buffered(LOOKUP_ACCOUNTS_AT_ONCE)
+        .collect::<Vec<_>>()
+        .await;
+    per_account.into_iter().flatten().collect()
 }
 
 /// The plan file of `-o`: `-o FILE`, or `-o json=FILE` as `scan` writes a format to a file (a plan is JSON).
@@ -389,7 +477,12 @@ async fn deletions(
     let mut secrets: BTreeMap<String, String> = BTreeMap::new();
     for entry in entries.into_iter().filter(|e| e.phase == "done") {
         match entry.operation.as_str() {
-            "deactivate" => {
+            "deactivate" | "deactivate_created" => {
+                // An undone creation's key is deactivated, not deleted (`undo`): deleted after the waiting period;
+                // its secret's deletion is scheduled already.
+                if entry.operation == "deactivate_created" {
+                    secrets.retain(|_, arn| Some(&*arn) != entry.secret_arn.as_ref());
+                }
                 let key = entry.key().map_err(Failure::usage)?;
                 done.insert(entry.access_key_id.clone(), (key, entry.at, entry.last_used_at));
             }
@@ -401,7 +494,8 @@ async fn deletions(
                     secrets.insert(entry.access_key_id, arn);
                 }
             }
-            // An undone creation's secret is scheduled for deletion already.
+            // An undone creation's secret is scheduled for deletion already (`delete_created`: journals of keyaudit
+            // before undo deactivated created keys instead of deleting them).
             "delete_created" => secrets.retain(|_, arn| Some(&*arn) != entry.secret_arn.as_ref()),
             _ => {}
         }

@@ -49,9 +49,20 @@ impl ChangeKind {
 }
 
 /// The name of the secret a rotation's new key is handed over in: under a fixed prefix, so that the remediation
-/// role's Secrets Manager permissions can be limited to it.
+/// role's Secrets Manager permissions can be limited to it. IAM user names may hold `,`, which Secrets Manager
+/// names may not (they allow letters, digits and `/_+=.@-`): `,` is written `=2C` and `=` itself `=3D` (as in
+/// quoted-printable), so that every valid IAM user name yields a valid secret name and no two names yield the same
+/// one. Every other character of an IAM user name is kept as it is.
 pub fn rotation_secret_name(user_name: &str, new_key: &AccessKeyId) -> String {
-    format!("{ROTATION_SECRET_PREFIX}{user_name}/{new_key}")
+    let mut user = String::with_capacity(user_name.len());
+    for c in user_name.chars() {
+        match c {
+            '=' => user.push_str("=3D"),
+            ',' => user.push_str("=2C"),
+            c => user.push(c),
+        }
+    }
+    format!("{ROTATION_SECRET_PREFIX}{user}/{new_key}")
 }
 
 /// The prefix of every rotation secret's name.
@@ -258,13 +269,23 @@ pub enum Exclusion {
     NotOptedIn,
     /// Starting a rotation: the user's other key slot is taken (its inactive key must go first).
     NoFreeSlot,
+    /// Rotation: the user's keys changed since the credential report (ListAccessKeys shows otherwise): what changed.
+    ChangedSinceReport(String),
+    /// A key keyaudit created for a rotation that is still open (its hand-over secret exists): never deactivated
+    /// or deleted by another rule while applications may be moving to it.
+    RotationOpen {
+        /// The hand-over secret.
+        secret: String,
+        /// The rotation's switch-by date, from the secret's tag.
+        switch_by: Option<Timestamp>,
+    },
 }
 
 impl Exclusion {
     /// A stable code: `root_user`, `caller_key`, `protected_account`, `protected_ou`, `suppressed`,
     /// `recently_used`, `unknown_key_id`, `not_active`, `waiting_period`, `not_inactive`,
     /// `used_since_deactivation`, `unverified`, `old_key_still_used`, `new_key_unused`, `not_opted_in`,
-    /// `no_free_slot`.
+    /// `no_free_slot`, `changed_since_report`, `rotation_open`.
     pub fn code(&self) -> &'static str {
         match self {
             Exclusion::RootUser => "root_user",
@@ -283,6 +304,8 @@ impl Exclusion {
             Exclusion::NewKeyUnused => "new_key_unused",
             Exclusion::NotOptedIn => "not_opted_in",
             Exclusion::NoFreeSlot => "no_free_slot",
+            Exclusion::ChangedSinceReport(_) => "changed_since_report",
+            Exclusion::RotationOpen { .. } => "rotation_open",
         }
     }
 
@@ -321,6 +344,13 @@ impl Exclusion {
             Exclusion::NoFreeSlot => "in use, and the user's other key slot is taken: its other key must go first \
                                       (rotation needs a free slot)"
                 .into(),
+            Exclusion::ChangedSinceReport(what) => what.clone(),
+            Exclusion::RotationOpen { secret, switch_by } => format!(
+                "keyaudit created this key for a rotation that is still open (its secret {secret}{}): it is not \
+                 deactivated while applications may be moving to it; finish the rotation, or undo it with `keyaudit \
+                 undo`",
+                switch_by.map(|t| format!(", switch by {}", t.strftime("%Y-%m-%d"))).unwrap_or_default()
+            ),
         }
     }
 }
@@ -623,6 +653,27 @@ mod tests {
             caller_user_arn: Some("arn:aws:iam::000000000001:user/auditor".into()),
             caller_key_id: Some(AccessKeyId::parse("AKIACALLER0000000001").unwrap()),
         }
+    }
+
+    #[test]
+    fn every_iam_user_name_yields_a_valid_secret_name_and_no_two_the_same() {
+        let key = AccessKeyId::parse("AKIA0000000000000002").unwrap();
+        // IAM user names: [\w+=,.@-]{1,64}; Secrets Manager names: [A-Za-z0-9/_+=.@-]{1,512}.
+        let valid = |name: &str| {
+            name.len() <= 512
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_+=.@-".contains(&b))
+                && !name.contains("//")
+        };
+        let all = "abcXYZ019_+=,.@-";
+        let names = ["a,b", "a=2Cb", "a=b", "a=3Db", ",", "=", "==,,", all, &",".repeat(64), &"=".repeat(64)];
+        let mut seen = std::collections::HashSet::new();
+        for user in names {
+            let name = rotation_secret_name(user, &key);
+            assert!(valid(&name), "{user:?} -> {name:?}");
+            assert!(seen.insert(name.clone()), "{user:?} -> {name:?} twice");
+        }
+        assert_eq!(rotation_secret_name("team.ci-bot@x", &key), "keyaudit/rotation/team.ci-bot@x/AKIA0000000000000002");
+        assert_eq!(rotation_secret_name("a,b=c", &key), "keyaudit/rotation/a=2Cb=3Dc/AKIA0000000000000002");
     }
 
     #[test]

@@ -19,7 +19,7 @@ use super::{
 };
 use crate::eval::{Evidence, Finding, Verdict};
 use crate::ids::{AccessKeyId, AccountId};
-use crate::inventory::KeySlot;
+use crate::inventory::{KeySlot, KeyStatus, ListedKey};
 use crate::report::{Account, Report};
 use crate::triage::{Action, Usage, use_recorded_since};
 
@@ -46,6 +46,16 @@ pub struct PairKey {
     pub access_key_id: Option<AccessKeyId>,
     /// Its creation (or last re-activation), per the credential report.
     pub last_rotated: Timestamp,
+    /// Its `CreateDate`, when the scan looked its id up (the credential report's `last_rotated` moves when a key
+    /// is re-activated; `CreateDate` never does).
+    pub created_at: Option<Timestamp>,
+}
+
+impl PairKey {
+    /// When the key was created, as well as the report knows it.
+    fn created(&self) -> Timestamp {
+        self.created_at.unwrap_or(self.last_rotated)
+    }
 }
 
 /// A user with two active keys whose older key fails KA-IAM-001, or who fails KA-IAM-003: a rotation to finish.
@@ -131,7 +141,12 @@ pub fn rotations(report: &Report) -> Rotations {
             if let Some(k) = f.key.as_ref().filter(|k| k.is_active()) {
                 active.insert(
                     k.slot,
-                    PairKey { slot: k.slot, access_key_id: k.access_key_id.clone(), last_rotated: k.last_rotated },
+                    PairKey {
+                        slot: k.slot,
+                        access_key_id: k.access_key_id.clone(),
+                        last_rotated: k.last_rotated,
+                        created_at: k.created_at,
+                    },
                 );
             }
             if let Evidence::ActiveKeys { keys, .. } = &f.evidence {
@@ -140,6 +155,7 @@ pub fn rotations(report: &Report) -> Rotations {
                         slot: k.slot,
                         access_key_id: k.access_key_id.clone(),
                         last_rotated: k.last_rotated,
+                        created_at: None,
                     });
                 }
             }
@@ -147,7 +163,8 @@ pub fn rotations(report: &Report) -> Rotations {
         let failing = |f: &&&Finding| f.verdict == Verdict::Fail;
         match active.into_values().collect::<Vec<_>>()[..] {
             [ref a, ref b] => {
-                let (old, new) = if (a.last_rotated, a.slot) <= (b.last_rotated, b.slot) { (a, b) } else { (b, a) };
+                // A first guess, from the report; the plan's ListAccessKeys decides (see `plan_finishes`).
+                let (old, new) = if (a.created(), a.slot) <= (b.created(), b.slot) { (a, b) } else { (b, a) };
                 let acting: Vec<&&Finding> = findings
                     .iter()
                     .filter(failing)
@@ -197,23 +214,54 @@ pub fn rotations(report: &Report) -> Rotations {
 /// error when the look-up failed.
 pub type LastUse = Result<Option<Timestamp>, String>;
 
+/// A user's keys now, as the plan's look-up (`iam:ListAccessKeys`) found them, or the error.
+pub type Listed = Result<Vec<ListedKey>, String>;
+
+/// What the plan's look-ups found about a pair: the user's keys now, and the last uses of the pair's keys (in the
+/// report's order: `first` is [`Pair::old`]'s, `second` [`Pair::new`]'s).
+#[derive(Debug, Clone)]
+pub struct PairNow {
+    /// `iam:ListAccessKeys`: which key was created first (`CreateDate`), and whether both are still active.
+    pub listed: Listed,
+    /// The last use of the key the report took for the older one.
+    pub first: LastUse,
+    /// The last use of the key the report took for the newer one.
+    pub second: LastUse,
+}
+
 fn shown(t: Option<Timestamp>) -> String {
     t.map_or_else(|| "never".to_owned(), |t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
 }
 
-/// The deactivations that finish rotations: each pair with its keys' last uses as the plan's look-ups found them
-/// (`(pair, old key's, new key's)`); every other pair listed with its reason.
+fn day(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%d").to_string()
+}
+
+/// The deactivations that finish rotations: each pair with what the plan's look-ups found now; every other pair
+/// listed with its reason. Which key is the older one is decided by `CreateDate` (ListAccessKeys), never by the
+/// credential report's `last_rotated`, which moves when a key is re-activated.
 pub fn plan_finishes(
-    pairs: &[(Pair, LastUse, LastUse)],
+    pairs: &[(Pair, PairNow)],
     policy: &PlanPolicy,
     rotation: &RotationPolicy,
 ) -> (Vec<PlannedChange>, Vec<Excluded>) {
     let mut planned = Vec::new();
     let mut excluded = Vec::new();
-    for (pair, old_used, new_used) in pairs {
+    for (pair, now) in pairs {
+        let (pair, old_used, new_used) = match by_creation(pair, now) {
+            Ok(ordered) => ordered,
+            Err(why) => {
+                excluded.push(Excluded {
+                    key: pair.old_key(),
+                    kind: ChangeKind::Deactivate,
+                    rules: pair.rules.clone(),
+                    why,
+                });
+                continue;
+            }
+        };
         let old = pair.old_key();
-        let verdict = finish(pair, &old, old_used, new_used, policy, rotation);
-        match verdict {
+        match finish(&pair, &old, old_used, new_used, policy, rotation) {
             Ok((key, new_key, old_last_used)) => {
                 let new_last_used = new_key.last_used_at;
                 planned.push(PlannedChange {
@@ -222,10 +270,13 @@ pub fn plan_finishes(
                     expect_active: true,
                     expect_last_used_at: old_last_used,
                     reason: format!(
-                        "rotation finished: the user's newer key {} was last used {}; this key was last used {} \
-                         ({} days or more without use, --rotation-quiet-days {}): deactivate it, re-activate it \
-                         with `keyaudit undo` if something breaks",
+                        "rotation finished: this is the older key (created {}); the user's newer key {} (created \
+                         {}) was last used {}; this key was last used {} ({} days or more without use, \
+                         --rotation-quiet-days {}): deactivate it, re-activate it with `keyaudit undo` if something \
+                         breaks",
+                        day(pair.old.created()),
                         new_key.access_key_id,
+                        day(pair.new.created()),
                         shown(new_last_used),
                         shown(old_last_used),
                         rotation.quiet_days,
@@ -245,6 +296,38 @@ pub fn plan_finishes(
         }
     }
     (planned, excluded)
+}
+
+/// The pair ordered by `CreateDate` as ListAccessKeys lists it now (both keys must still be there and active), with
+/// the older key's last use and the newer one's.
+fn by_creation<'a>(pair: &Pair, now: &'a PairNow) -> Result<(Pair, &'a LastUse, &'a LastUse), Exclusion> {
+    let listed =
+        now.listed.as_ref().map_err(|e| Exclusion::Unverified(format!("the user's keys could not be listed ({e})")))?;
+    let find = |k: &PairKey| {
+        let id = k.access_key_id.as_ref()?;
+        listed.iter().find(|l| l.access_key_id == *id)
+    };
+    let (Some(a), Some(b)) = (find(&pair.old), find(&pair.new)) else {
+        if pair.old.access_key_id.is_none() || pair.new.access_key_id.is_none() {
+            return Err(Exclusion::UnknownKeyId);
+        }
+        return Err(Exclusion::ChangedSinceReport(
+            "one of the user's two keys no longer exists (ListAccessKeys)".into(),
+        ));
+    };
+    if a.status != KeyStatus::Active || b.status != KeyStatus::Active {
+        return Err(Exclusion::ChangedSinceReport(
+            "one of the user's two keys is inactive now (ListAccessKeys): no rotation to finish".into(),
+        ));
+    }
+    let with_created = |k: &PairKey, l: &ListedKey| PairKey { created_at: Some(l.created_at), ..k.clone() };
+    let (first, second) = (with_created(&pair.old, a), with_created(&pair.new, b));
+    Ok(if (a.created_at, first.slot) <= (b.created_at, second.slot) {
+        (Pair { old: first, new: second, ..pair.clone() }, &now.first, &now.second)
+    } else {
+        // The report took the re-activated older key for the newer one.
+        (Pair { old: second, new: first, ..pair.clone() }, &now.second, &now.first)
+    })
 }
 
 /// One pair's verdict: the older key, the newer one, and the older one's last use; or why not.
@@ -273,7 +356,7 @@ fn finish(
     };
     let old_last_used = looked_up(old_used, "older")?;
     let new_last_used = looked_up(new_used, "newer")?;
-    if old_last_used.is_none() && pair.old.last_rotated < use_recorded_since() {
+    if old_last_used.is_none() && pair.old.created() < use_recorded_since() {
         return Err(Exclusion::Unverified(
             "the older key predates AWS's use records (2015-04-22) and has no recorded use: it may be used".into(),
         ));
@@ -287,6 +370,79 @@ fn finish(
     Ok((key, OtherKey { access_key_id: new_id, last_used_at: Some(new_last_used) }, old_last_used))
 }
 
+/// What the look-up of a key's hand-over secret (`keyaudit/rotation/<user>/<key id>`) found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandedOver {
+    /// No such secret (or its deletion is scheduled): not the new key of an open rotation keyaudit started.
+    No,
+    /// The secret exists: keyaudit created the key for a rotation that is still open.
+    Open {
+        /// The secret's ARN.
+        secret: String,
+        /// Its `keyaudit:switch-by` tag.
+        switch_by: Option<Timestamp>,
+    },
+    /// The look-up failed: the reason.
+    Unknown(String),
+}
+
+/// The planned deactivations whose key could be the new key of a rotation keyaudit started: a rotation's new key
+/// sits beside the user's older active key, so these are the deactivations (of unused keys) of users with two
+/// active keys in `report`. The plan looks each one's hand-over secret up ([`hold_open_rotations`]).
+pub fn handover_suspects(planned: &[PlannedChange], report: &Report) -> Vec<KeyRef> {
+    let mut active: BTreeMap<(&AccountId, &str), std::collections::BTreeSet<KeySlot>> = BTreeMap::new();
+    for f in &report.findings {
+        let slots = active.entry((&f.account_id, f.user_arn.as_str())).or_default();
+        if let Some(k) = f.key.as_ref().filter(|k| k.is_active()) {
+            slots.insert(k.slot);
+        }
+        if let Evidence::ActiveKeys { keys, .. } = &f.evidence {
+            slots.extend(keys.iter().map(|k| k.slot));
+        }
+    }
+    planned
+        .iter()
+        .filter(|c| c.kind == ChangeKind::Deactivate && c.reason_code == "unused")
+        .filter(|c| active.get(&(&c.key.user.account_id, c.key.user.user_arn.as_str())).is_some_and(|s| s.len() > 1))
+        .map(|c| c.key.clone())
+        .collect()
+}
+
+/// Takes out of `planned` every deactivation of a key keyaudit handed over in a rotation that is still open — and of
+/// a key whose hand-over secret could not be looked up — and lists it in `excluded` with its reason: while a
+/// rotation is open, its new key is never deactivated by another rule (the secret and the notices advertise it).
+pub fn hold_open_rotations(
+    planned: &mut Vec<PlannedChange>,
+    excluded: &mut Vec<Excluded>,
+    found: &[(KeyRef, HandedOver)],
+) {
+    planned.retain(|c| {
+        let held = found.iter().find(|(k, _)| *k == c.key).and_then(|(_, h)| match h {
+            HandedOver::No => None,
+            HandedOver::Open { secret, switch_by } => {
+                Some(Exclusion::RotationOpen { secret: secret.clone(), switch_by: *switch_by })
+            }
+            HandedOver::Unknown(e) => Some(Exclusion::Unverified(format!(
+                "the user has two active keys, and whether keyaudit handed this one over in a rotation that is still \
+                 open could not be checked ({e}; the audit role needs secretsmanager:DescribeSecret on \
+                 keyaudit/rotation/*)"
+            ))),
+        });
+        match held {
+            Some(why) => {
+                excluded.push(Excluded {
+                    key: c.key.clone().into(),
+                    kind: ChangeKind::Deactivate,
+                    rules: c.rules.clone(),
+                    why,
+                });
+                false
+            }
+            None => true,
+        }
+    });
+}
+
 /// Whether a user opted in to keyaudit starting rotations of their keys, as the plan's look-up of their tags found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OptIn {
@@ -298,15 +454,18 @@ pub enum OptIn {
 
 /// The key creations that start rotations, for users who opted in (the tag [`ROTATION_TAG`] = `auto`, or a user
 /// under one of `rotation.start_ous` whose tag is not `off`); every other start candidate listed with its reason.
+/// `listed` is the user's keys now (ListAccessKeys): the credential report can be 4 hours old, and a start is
+/// planned only while the user still has the one key the report shows (a plan made right after `apply` created a
+/// key sees two here, and proposes no second start).
 pub fn plan_starts(
-    starts: &[(Start, OptIn)],
+    starts: &[(Start, OptIn, Listed)],
     policy: &PlanPolicy,
     rotation: &RotationPolicy,
 ) -> (Vec<PlannedChange>, Vec<Excluded>) {
     let mut planned = Vec::new();
     let mut excluded = Vec::new();
     let switch_by = policy.as_of.checked_add(rotation.switch_within).unwrap_or(policy.as_of);
-    for (start, opt_in) in starts {
+    for (start, opt_in, listed) in starts {
         let decision = policy
             .guard(&start.key, true, start.suppressed)
             .map_or_else(|| start.key.identified().ok_or(Exclusion::UnknownKeyId), Err)
@@ -331,7 +490,22 @@ pub fn plan_starts(
                 if !start.free_slot {
                     return Err(Exclusion::NoFreeSlot);
                 }
-                Ok((key, opted))
+                let listed = listed
+                    .as_ref()
+                    .map_err(|e| Exclusion::Unverified(format!("the user's keys could not be listed ({e})")))?;
+                if let [only] = &listed[..]
+                    && only.access_key_id == key.access_key_id
+                    && only.status == KeyStatus::Active
+                {
+                    return Ok((key, opted));
+                }
+                let now: Vec<String> =
+                    listed.iter().map(|k| format!("{} {}", k.access_key_id, k.status.as_str())).collect();
+                Err(Exclusion::ChangedSinceReport(format!(
+                    "the user's keys are {} now (ListAccessKeys), not the one active key of the credential report \
+                     (which can be 4 hours old): a rotation may have started since",
+                    if now.is_empty() { "none".to_owned() } else { now.join(", ") }
+                )))
             });
         match decision {
             Ok((key, opted)) => planned.push(PlannedChange {
@@ -370,17 +544,45 @@ pub fn plan_starts(
     (planned, excluded)
 }
 
-/// The resource policy of a rotation secret: the user alone may read it (`GetSecretValue` denied to every other
-/// principal, whatever their identity policies allow). `user_arn` is an IAM user ARN (no quotes or backslashes: IAM
-/// names and paths cannot hold them).
-pub fn secret_policy(user_arn: &str) -> String {
+/// What every principal but the secret's user is denied by a handed-over secret's policy: reading the value and
+/// every way to change the value, the policy, the encryption or the versions, or to copy the secret elsewhere (a
+/// rotation function or a replica would run with another principal). Deleting (and restoring) the secret stays
+/// with whoever IAM lets do it: keyaudit schedules the deletion when the rotation ends.
+pub const SEALED_ACTIONS: [&str; 11] = [
+    "secretsmanager:GetSecretValue",
+    "secretsmanager:PutSecretValue",
+    "secretsmanager:UpdateSecret",
+    "secretsmanager:UpdateSecretVersionStage",
+    "secretsmanager:PutResourcePolicy",
+    "secretsmanager:DeleteResourcePolicy",
+    "secretsmanager:RotateSecret",
+    "secretsmanager:CancelRotateSecret",
+    "secretsmanager:ReplicateSecretToRegions",
+    "secretsmanager:RemoveRegionsFromReplication",
+    "secretsmanager:StopReplicationToReplica",
+];
+
+/// A rotation secret's resource policy. `sealed`: the final one, put once the value is stored — the user alone may
+/// read the secret, and nobody else (keyaudit's own roles and the account's administrators included, whatever their
+/// identity policies allow) may read it or change its value, policy, encryption or versions ([`SEALED_ACTIONS`]).
+/// Not sealed: the policy the secret gets before its value, which denies reading to everyone but the user and
+/// leaves the one write keyaudit still needs (the value, then this policy's replacement) to the remediation role's
+/// identity policy. `user_arn` is an IAM user ARN (no quotes or backslashes: IAM names and paths cannot hold them).
+pub fn secret_policy(user_arn: &str, sealed: bool) -> String {
+    let denied = if sealed {
+        format!("[{}]", SEALED_ACTIONS.iter().map(|a| format!("\"{a}\"")).collect::<Vec<_>>().join(","))
+    } else {
+        "\"secretsmanager:GetSecretValue\"".to_owned()
+    };
     format!(
-        r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"TheUserReadsTheNewKey","Effect":"Allow","Principal":{{"AWS":"{user_arn}"}},"Action":["secretsmanager:GetSecretValue","secretsmanager:DescribeSecret"],"Resource":"*"}},{{"Sid":"NobodyElseReadsIt","Effect":"Deny","Principal":"*","Action":"secretsmanager:GetSecretValue","Resource":"*","Condition":{{"StringNotEquals":{{"aws:PrincipalArn":"{user_arn}"}}}}}}]}}"#
+        r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"TheUserReadsTheNewKey","Effect":"Allow","Principal":{{"AWS":"{user_arn}"}},"Action":["secretsmanager:GetSecretValue","secretsmanager:DescribeSecret"],"Resource":"*"}},{{"Sid":"NobodyElseReadsOrChangesIt","Effect":"Deny","Principal":"*","Action":{denied},"Resource":"*","Condition":{{"StringNotEquals":{{"aws:PrincipalArn":"{user_arn}"}}}}}}]}}"#
     )
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
     use crate::eval::{EvalContext, RuleConfig, evaluate};
     use crate::inventory::{AccountInventory, CredentialUser, KeySlotRecord, KeyStatus};
@@ -538,8 +740,13 @@ mod tests {
         };
         Pair {
             user,
-            old: PairKey { slot: KeySlot::One, access_key_id: Some(id(1)), last_rotated: ago(old_created) },
-            new: PairKey { slot: KeySlot::Two, access_key_id: Some(id(2)), last_rotated: ago(5) },
+            old: PairKey {
+                slot: KeySlot::One,
+                access_key_id: Some(id(1)),
+                last_rotated: ago(old_created),
+                created_at: None,
+            },
+            new: PairKey { slot: KeySlot::Two, access_key_id: Some(id(2)), last_rotated: ago(5), created_at: None },
             rules: vec!["KA-IAM-001".into()],
             suppressed: false,
             usage: Some(Usage::InUse),
@@ -585,7 +792,8 @@ mod tests {
             ),
         ];
         for (name, p, old, new, want) in cases {
-            let (planned, excluded) = plan_finishes(&[(p, old, new)], &policy(), &rotation());
+            let now = listed_now(&p, old, new);
+            let (planned, excluded) = plan_finishes(&[(p, now)], &policy(), &rotation());
             let got = match (&planned[..], &excluded[..]) {
                 ([c], []) => {
                     assert_eq!(
@@ -603,16 +811,71 @@ mod tests {
             };
             assert_eq!(got, want, "{name}");
         }
-        let (planned, _) = plan_finishes(&[(pair(200), used(8 * DAY), used(DAY))], &policy(), &rotation());
+        let finishes = |p: Pair, old: LastUse, new: LastUse| {
+            let now = listed_now(&p, old, new);
+            plan_finishes(&[(p, now)], &policy(), &rotation())
+        };
+        let (planned, _) = finishes(pair(200), used(8 * DAY), used(DAY));
         assert_eq!(planned[0].expect_last_used_at, Some(ago(8)));
         assert_eq!(planned[0].other_key.as_ref().unwrap().last_used_at, Some(ago(1)));
         assert!(planned[0].reason.starts_with(&format!(
-            "rotation finished: the user's newer key {} was last used 2026-11-27 12:00:00 UTC; this key was last \
-             used 2026-11-20 12:00:00 UTC",
+            "rotation finished: this is the older key (created 2026-05-12); the user's newer key {} (created \
+             2026-11-23) was last used 2026-11-27 12:00:00 UTC; this key was last used 2026-11-20 12:00:00 UTC",
             id(2)
         )));
-        let (_, excluded) = plan_finishes(&[(pair(200), used(DAY), used(DAY))], &policy(), &rotation());
+        let (_, excluded) = finishes(pair(200), used(DAY), used(DAY));
         assert_eq!(excluded[0].why, Exclusion::OldKeyStillUsed { days: 1, quiet_days: 7 });
+    }
+
+    /// ListAccessKeys as it lists a pair's keys: both active, created as the report says.
+    fn listed_now(p: &Pair, first: LastUse, second: LastUse) -> PairNow {
+        let listed = [&p.old, &p.new]
+            .iter()
+            .filter_map(|k| {
+                Some(ListedKey {
+                    access_key_id: k.access_key_id.clone()?,
+                    status: KeyStatus::Active,
+                    created_at: k.created(),
+                })
+            })
+            .collect();
+        PairNow { listed: Ok(listed), first, second }
+    }
+
+    #[test]
+    fn the_older_key_is_the_one_created_first_whatever_the_report_says_and_keys_changed_since_are_left_alone() {
+        let used = |days: i64| Ok(Some(ago(days)));
+        // The report took key 2 for the older one: key 1, created in 2019, was re-activated 3 days ago, and its
+        // last_rotated moved then. ListAccessKeys has both CreateDates.
+        let report_says = Pair {
+            old: PairKey { slot: KeySlot::Two, access_key_id: Some(id(2)), last_rotated: ago(60), created_at: None },
+            new: PairKey { slot: KeySlot::One, access_key_id: Some(id(1)), last_rotated: ago(3), created_at: None },
+            ..pair(0)
+        };
+        let listed = |status: KeyStatus| {
+            Ok(vec![
+                ListedKey { access_key_id: id(1), status: KeyStatus::Active, created_at: ago(2600) },
+                ListedKey { access_key_id: id(2), status, created_at: ago(60) },
+            ])
+        };
+        // Key 2 (the new one) carries the traffic, key 1 went quiet 50 days ago.
+        let now = PairNow { listed: listed(KeyStatus::Active), first: used(1), second: used(50) };
+        let (planned, excluded) = plan_finishes(&[(report_says.clone(), now)], &policy(), &rotation());
+        assert!(excluded.is_empty(), "{excluded:?}");
+        assert_eq!(planned[0].key.access_key_id, id(1), "the key created in 2019 is retired");
+        assert_eq!(planned[0].other_key.as_ref().unwrap().access_key_id, id(2));
+        assert_eq!(planned[0].expect_last_used_at, Some(ago(50)));
+        assert!(planned[0].reason.contains("this is the older key (created 2019-"), "{}", planned[0].reason);
+
+        for (now, code) in [
+            (PairNow { listed: listed(KeyStatus::Inactive), first: used(1), second: used(50) }, "changed_since_report"),
+            (PairNow { listed: Ok(Vec::new()), first: used(1), second: used(50) }, "changed_since_report"),
+            (PairNow { listed: Err("Throttling".into()), first: used(1), second: used(50) }, "unverified"),
+        ] {
+            let (planned, excluded) = plan_finishes(&[(report_says.clone(), now)], &policy(), &rotation());
+            assert!(planned.is_empty());
+            assert_eq!(excluded[0].why.code(), code);
+        }
     }
 
     #[test]
@@ -654,8 +917,27 @@ mod tests {
                 "unknown_key_id",
             ),
         ];
-        for (name, s, opt_in, want) in cases {
-            let (planned, excluded) = plan_starts(&[(s, opt_in)], &policy(), &rotation());
+        let one = |status: KeyStatus| Ok(vec![ListedKey { access_key_id: id(1), status, created_at: ago(200) }]);
+        let mut cases: Vec<(&str, Start, OptIn, Listed, &str)> =
+            cases.into_iter().map(|(n, s, o, w)| (n, s, o, one(KeyStatus::Active), w)).collect();
+        let two = Ok(vec![
+            ListedKey { access_key_id: id(1), status: KeyStatus::Active, created_at: ago(200) },
+            ListedKey { access_key_id: id(2), status: KeyStatus::Active, created_at: ago(0) },
+        ]);
+        cases.extend([
+            // A plan made right after `apply` created a key: the report (4 hours old) shows one key, ListAccessKeys two.
+            ("a second key since the report", start("/Root/Dev", true), tag(Some("auto")), two, "changed_since_report"),
+            (
+                "deactivated since",
+                start("/Root/Dev", true),
+                tag(Some("auto")),
+                one(KeyStatus::Inactive),
+                "changed_since_report",
+            ),
+            ("keys unreadable", start("/Root/Dev", true), tag(Some("auto")), Err("Throttling".into()), "unverified"),
+        ]);
+        for (name, s, opt_in, listed, want) in cases {
+            let (planned, excluded) = plan_starts(&[(s, opt_in, listed)], &policy(), &rotation());
             let got = match (&planned[..], &excluded[..]) {
                 ([c], []) => {
                     assert_eq!((c.kind, c.reason_code), (ChangeKind::CreateKey, "rotation_start"), "{name}");
@@ -674,15 +956,18 @@ mod tests {
     }
 
     #[test]
-    fn the_secrets_policy_lets_the_user_alone_read_it() {
+    fn the_secrets_policy_lets_the_user_alone_read_it_and_once_sealed_nobody_else_change_it() {
         let arn = "arn:aws:iam::000000000002:user/team/busy";
-        let policy: serde_json::Value = serde_json::from_str(&secret_policy(arn)).unwrap();
-        let statements = policy["Statement"].as_array().unwrap();
-        assert_eq!(statements.len(), 2);
-        assert_eq!((&statements[0]["Effect"], &statements[0]["Principal"]["AWS"]), (&"Allow".into(), &arn.into()));
-        assert_eq!(statements[1]["Effect"], "Deny");
-        assert_eq!(statements[1]["Principal"], "*");
-        assert_eq!(statements[1]["Action"], "secretsmanager:GetSecretValue");
-        assert_eq!(statements[1]["Condition"]["StringNotEquals"]["aws:PrincipalArn"], arn);
+        for (sealed, denied) in [(false, json!("secretsmanager:GetSecretValue")), (true, json!(SEALED_ACTIONS))] {
+            let policy: serde_json::Value = serde_json::from_str(&secret_policy(arn, sealed)).unwrap();
+            let statements = policy["Statement"].as_array().unwrap();
+            assert_eq!(statements.len(), 2);
+            assert_eq!((&statements[0]["Effect"], &statements[0]["Principal"]["AWS"]), (&"Allow".into(), &arn.into()));
+            assert_eq!(statements[1]["Effect"], "Deny");
+            assert_eq!(statements[1]["Principal"], "*");
+            assert_eq!(statements[1]["Action"], denied);
+            assert_eq!(statements[1]["Condition"]["StringNotEquals"]["aws:PrincipalArn"], arn);
+        }
+        assert!(!SEALED_ACTIONS.contains(&"secretsmanager:DeleteSecret"), "keyaudit retires the secret");
     }
 }
