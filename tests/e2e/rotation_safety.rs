@@ -306,3 +306,62 @@ fn a_deleted_user_is_gone_and_an_opt_out_since_the_plan_is_honoured() {
     let again = org.run(&["apply", &p, "--yes", "--allow-create-keys"]);
     assert!(!stdout(&again).contains(" idle "), "gone is final: {}", stdout(&again));
 }
+
+/// Runs a Python snippet with boto3 signed as `access_key_id`/`secret` (an IAM user of the account), `KMS` a
+/// client of it in us-east-1; prints JSON.
+fn kms_as(org: &Org, access_key_id: &str, secret: &str, body: &str) -> Value {
+    let script = format!(
+        "import boto3, json, os\nkms = boto3.client('kms', endpoint_url=os.environ['EP'], region_name='us-east-1', \
+         aws_access_key_id=os.environ['AK'], aws_secret_access_key=os.environ['SK'])\n{body}\n"
+    );
+    let out = Command::new(python())
+        .args(["-c", &script])
+        .env("EP", &org.emu.url)
+        .env("AK", access_key_id)
+        .env("SK", secret)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn with_a_customer_managed_key_the_user_is_granted_decrypt_for_their_secret_or_nothing_is_handed_over() {
+    let org = org();
+    let old = org.keys("work")["auto"][0].0.clone();
+    let user_secret = org.s.0["secrets"][&old].as_str().unwrap().to_owned();
+    let kms_key = kms_as(&org, &old, &user_secret, "print(json.dumps(kms.create_key()['KeyMetadata']['Arn']))");
+    let kms_key = text(&kms_key);
+    let (_, plan) = org.rotation_plan("start.json", &[]);
+    assert_eq!(changes_of(&plan, "auto").len(), 1);
+    let p = org.path("start.json").display().to_string();
+
+    // A key the grant cannot be made on: each creation fails, its new key is deleted again.
+    let missing = kms_key.rsplit_once('/').map(|(a, _)| format!("{a}/00000000-0000-0000-0000-000000000000")).unwrap();
+    let out = org.run(&["apply", &p, "--yes", "--allow-create-keys", "--kms-key-id", &missing]);
+    assert_eq!(code(&out), 3, "{}", stdout(&out));
+    assert!(stdout(&out).contains("kms:CreateGrant"), "{}", stdout(&out));
+    assert_eq!(org.keys("work")["auto"].len(), 1, "nothing handed over: {}", stdout(&out));
+
+    let out = org.run(&["apply", &p, "--yes", "--allow-create-keys", "--kms-key-id", &kms_key]);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    let secret =
+        org.secrets("work").into_iter().find(|s| s["tags"]["keyaudit:user"] == "auto" && s["deleted"] == false);
+    let secret = secret.expect("the secret");
+    let arn = text(&secret["arn"]);
+    let grants = kms_as(
+        &org,
+        &old,
+        &user_secret,
+        &format!("print(json.dumps(kms.list_grants(KeyId='{kms_key}')['Grants'], default=str))"),
+    );
+    let grants = grants.as_array().unwrap();
+    assert_eq!(grants.len(), 2, "one per user handed over: {grants:?}");
+    let mine =
+        grants.iter().find(|g| g["GranteePrincipal"] == format!("arn:aws:iam::{}:user/auto", org.s.account("work")));
+    let mine = mine.expect("a grant for the user");
+    assert_eq!(mine["Operations"], json!(["Decrypt"]), "{mine}");
+    assert_eq!(mine["Constraints"]["EncryptionContextSubset"]["SecretARN"], json!(arn), "this secret only: {mine}");
+    let value = read_secret_as(&org, &old, &user_secret, &arn).unwrap();
+    assert_eq!(text(&value["UserName"]), "auto");
+}

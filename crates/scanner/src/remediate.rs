@@ -163,6 +163,16 @@ pub trait SecretStore: Send + Sync {
     fn get_resource_policy(&self, arn: &str) -> impl Future<Output = Result<Option<String>, CollectError>> + Send;
     /// `secretsmanager:DescribeSecret`: `None` when there is no such secret.
     fn describe_secret(&self, id: &str) -> impl Future<Output = Result<Option<SecretState>, CollectError>> + Send;
+    /// `kms:CreateGrant` on the customer managed key `kms_key_id`: `user_arn` may `Decrypt` with it, only the
+    /// secret `secret_arn`'s values (encryption context `SecretARN`, which Secrets Manager always sets), as the
+    /// user's reads through Secrets Manager need.
+    fn grant_decrypt(
+        &self,
+        kms_key_id: &str,
+        user_arn: &str,
+        secret_arn: &str,
+        grant_name: &str,
+    ) -> impl Future<Output = Result<(), CollectError>> + Send;
     /// `secretsmanager:DeleteSecret`: scheduled after `recovery_days`, or at once (`None`: a secret that never
     /// held a value).
     fn delete_secret(
@@ -190,15 +200,17 @@ impl SecretValue {
     }
 }
 
-/// [`SecretStore`] over the AWS SDK, in one account.
+/// [`SecretStore`] over the AWS SDK, in one account (Secrets Manager, and KMS for the grants of secrets encrypted
+/// with a customer managed key).
 pub struct SdkSecrets {
     client: aws_sdk_secretsmanager::Client,
+    kms: aws_sdk_kms::Client,
 }
 
 impl SdkSecrets {
-    /// A client from `config` (the account's credentials and region).
+    /// Clients from `config` (the account's credentials and region).
     pub fn new(config: &aws_config::SdkConfig) -> Self {
-        Self { client: aws_sdk_secretsmanager::Client::new(config) }
+        Self { client: aws_sdk_secretsmanager::Client::new(config), kms: aws_sdk_kms::Client::new(config) }
     }
 }
 
@@ -276,6 +288,29 @@ impl SecretStore for SdkSecrets {
                 if e.code() == Some("ResourceNotFoundException") { Ok(None) } else { Err(e) }
             }
         }
+    }
+
+    async fn grant_decrypt(
+        &self,
+        kms_key_id: &str,
+        user_arn: &str,
+        secret_arn: &str,
+        grant_name: &str,
+    ) -> Result<(), CollectError> {
+        const ACTION: &str = "kms:CreateGrant";
+        let constraints =
+            aws_sdk_kms::types::GrantConstraints::builder().encryption_context_subset("SecretARN", secret_arn).build();
+        self.kms
+            .create_grant()
+            .key_id(kms_key_id)
+            .grantee_principal(user_arn)
+            .operations(aws_sdk_kms::types::GrantOperation::Decrypt)
+            .constraints(constraints)
+            .name(grant_name)
+            .send()
+            .await
+            .map_err(|e| classify(ACTION, e))?;
+        Ok(())
     }
 
     async fn delete_secret(&self, arn: &str, recovery_days: Option<i64>) -> Result<(), CollectError> {
@@ -435,7 +470,8 @@ fn skip(reason: String) -> Outcome {
 /// How a rotation's new key is handed over.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Handover {
-    /// The KMS key the secret is encrypted with (`None`: the account's `aws/secretsmanager` key).
+    /// The KMS key the secret is encrypted with (`None`: the account's `aws/secretsmanager` key); the user is
+    /// granted `kms:Decrypt` with it for this secret.
     pub kms_key_id: Option<String>,
     /// The date applications must use the new key by (the secret's `keyaudit:switch-by` tag).
     pub switch_by: Timestamp,
@@ -613,6 +649,11 @@ async fn hand_over<S: SecretStore>(
     let secret_arn = arn.insert(created).clone();
     // Nobody but the user can read it before it holds anything; once it does, nobody but the user can change it.
     store.put_resource_policy(&secret_arn, &secret_policy(&user.user_arn, false)).await?;
+    // With a customer managed key, the user can read the secret only if they may decrypt with that key: granted for
+    // this secret alone; a grant that cannot be made fails the hand-over (nobody could read the new key).
+    if let Some(kms_key_id) = &handover.kms_key_id {
+        store.grant_decrypt(kms_key_id, &user.user_arn, &secret_arn, &format!("keyaudit-rotation-{new}")).await?;
+    }
     store.put_secret_value(&secret_arn, &SecretValue::of(&user.user_name, new, secret)).await?;
     store.put_resource_policy(&secret_arn, &secret_policy(&user.user_arn, true)).await?;
     Ok(secret_arn)
@@ -843,6 +884,7 @@ mod tests {
         calls: Mutex<Vec<String>>,
         secrets: Mutex<Vec<(String, String, bool)>>,
         fail_value: bool,
+        fail_grant: bool,
         values: Mutex<Vec<String>>,
         policies: Mutex<Vec<String>>,
     }
@@ -889,6 +931,17 @@ mod tests {
                 deleting: false,
                 tags: Vec::new(),
             }))
+        }
+        async fn grant_decrypt(&self, key: &str, user: &str, arn: &str, name: &str) -> Result<(), CollectError> {
+            self.calls.lock().unwrap().push(format!("grant {key} {user} {arn} {name}"));
+            if self.fail_grant {
+                return Err(CollectError::Api {
+                    action: "kms:CreateGrant",
+                    code: Some("NotFoundException".into()),
+                    message: "no such key".into(),
+                });
+            }
+            Ok(())
         }
         async fn delete_secret(&self, arn: &str, days: Option<i64>) -> Result<(), CollectError> {
             self.calls.lock().unwrap().push(format!("delete {arn} {days:?}"));
@@ -956,6 +1009,33 @@ mod tests {
         let other = start_rotation(&api, &store, &key(), &handover(), &theirs, none).await.unwrap();
         assert!(matches!(&other, Started::Skipped(_)), "{other:?}");
         assert_eq!(*api.writes.lock().unwrap(), [format!("{NEW} created")], "nothing deleted");
+    }
+
+    #[tokio::test]
+    async fn with_a_customer_managed_key_the_user_is_granted_decrypt_for_this_secret_or_nothing_is_handed_over() {
+        let kms = "arn:aws:kms:us-east-1:000000000002:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        let handover = Handover { kms_key_id: Some(kms.into()), ..handover() };
+        let api = admin(Some(KeyStatus::Active), Some("2026-11-27T00:00:00Z"));
+        let store = FakeStore::default();
+        start_rotation(&api, &store, &key(), &handover, &Resume::No, |_| Ok(())).await.unwrap();
+        let arn = format!("arn:aws:secretsmanager:us-east-1:000000000002:secret:keyaudit/rotation/u/{NEW}-AbCdEf");
+        let calls = store.calls.lock().unwrap().clone();
+        assert_eq!(
+            calls[1..4],
+            [
+                format!("read-only policy {arn}"),
+                format!("grant {kms} arn:aws:iam::000000000002:user/u {arn} keyaudit-rotation-{NEW}"),
+                format!("value {arn}"),
+            ],
+            "granted before the value exists"
+        );
+        // A key the grant cannot be made on: the new key is removed again, nothing is handed over.
+        let api = admin(Some(KeyStatus::Active), Some("2026-11-27T00:00:00Z"));
+        let store = FakeStore { fail_grant: true, ..FakeStore::default() };
+        let err = start_rotation(&api, &store, &key(), &handover, &Resume::No, |_| Ok(())).await.unwrap_err();
+        assert!(err.to_string().contains("kms:CreateGrant"), "{err}");
+        assert_eq!(*api.writes.lock().unwrap(), [format!("{NEW} created"), format!("{NEW} deleted")]);
+        assert!(store.values.lock().unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -956,6 +956,38 @@ mod tests {
     }
 
     #[test]
+    fn an_open_rotations_new_key_is_never_deactivated_as_unused_and_an_unchecked_one_neither() {
+        use KeyStatus::Active;
+        // `pair`: the old key in use, the new one never used for 60 days (KA-IAM-004 fails it); `lonely`: one key,
+        // never used.
+        let r = report(&[("pair", &[(Active, 300, Some(1)), (Active, 60, None)]), ("lonely", &[(Active, 60, None)])]);
+        let (planned, _) = super::super::plan_deactivations(&super::super::candidates(&r), &policy());
+        let ids: Vec<&AccessKeyId> = planned.iter().map(|c| &c.key.access_key_id).collect();
+        assert_eq!(ids, [&id(3), &id(2)], "by user: lonely, pair");
+        let suspects = handover_suspects(&planned, &r);
+        assert_eq!(suspects.iter().map(|k| &k.access_key_id).collect::<Vec<_>>(), [&id(2)], "users with two keys");
+        let secret = "arn:aws:secretsmanager:us-east-1:000000000002:secret:keyaudit/rotation/pair/x".to_owned();
+        for (found, code) in [
+            (HandedOver::Open { secret: secret.clone(), switch_by: Some(ago(10)) }, Some("rotation_open")),
+            (HandedOver::Unknown("AccessDeniedException".into()), Some("unverified")),
+            (HandedOver::No, None),
+        ] {
+            let (mut kept, mut excluded) = (planned.clone(), Vec::new());
+            hold_open_rotations(&mut kept, &mut excluded, &[(suspects[0].clone(), found)]);
+            assert_eq!(excluded.first().map(|e| e.why.code()), code);
+            assert_eq!(kept.len(), if code.is_some() { 1 } else { 2 });
+            assert!(kept.iter().any(|c| c.key.access_key_id == id(3)), "the lonely key is deactivated");
+        }
+        let (mut kept, mut excluded) = (planned.clone(), Vec::new());
+        hold_open_rotations(
+            &mut kept,
+            &mut excluded,
+            &[(suspects[0].clone(), HandedOver::Open { secret, switch_by: Some(ago(10)) })],
+        );
+        assert!(excluded[0].why.describe(90).contains("switch by 2026-11-18"), "{:?}", excluded[0].why);
+    }
+
+    #[test]
     fn the_secrets_policy_lets_the_user_alone_read_it_and_once_sealed_nobody_else_change_it() {
         let arn = "arn:aws:iam::000000000002:user/team/busy";
         for (sealed, denied) in [(false, json!("secretsmanager:GetSecretValue")), (true, json!(SEALED_ACTIONS))] {
