@@ -24,7 +24,7 @@ use keyaudit_org_discovery::{RoleAssumer, with_management_account_hint};
 use keyaudit_scanner::{AccountConnector, Buckets, ConnectFailure, Pace, RateLimitedHttpClient, SdkIam, bucket};
 
 /// The region used when none is configured: IAM, STS and Organizations of the `aws` partition are global.
-pub(crate) const DEFAULT_REGION: &str = "us-east-1";
+pub(crate) use keyaudit_core::ids::DEFAULT_REGION;
 
 /// Loads the caller's configuration. `AWS_ENDPOINT_URL` is honoured by aws-config itself; `--endpoint-url`
 /// overrides it. IAM, STS and Organizations are global: the region comes from `--region`, `AWS_REGION` or the

@@ -128,7 +128,7 @@ fn diff(args: &args::DiffArgs) -> Result<ExitStatus, Failure> {
         args.output == args::DiffFormat::Json,
         color,
     )
-    .map_err(Failure::incomplete)?;
+    .map_err(|e| Failure::incomplete(e.into()))?;
     output::write_stdout(&bytes).map_err(|e| Failure::incomplete(anyhow!("writing to stdout: {e}")))?;
     Ok(ExitStatus::Clean)
 }

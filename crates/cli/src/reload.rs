@@ -28,7 +28,8 @@ mod tests {
 
     use super::*;
     use crate::output::fixture::{fixture, report};
-    use crate::output::{Format, OutputOptions, json_bytes, render};
+    use crate::output::{Format, OutputOptions, render};
+    use keyaudit_exports::json_bytes;
 
     const FORMATS: [Format; 8] = [
         Format::Table,

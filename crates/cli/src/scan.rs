@@ -201,7 +201,7 @@ pub(crate) async fn collect(settings: &Settings, quiet: bool) -> Result<Report, 
         annotate(done.findings, &done.record.account, &partition, as_of, suppressions, baseline);
         progress.account_done(&done);
         for stream in &streams {
-            stream.account_done(&done);
+            stream.account_done(done.record, done.findings);
         }
     };
     let waiting = std::sync::atomic::AtomicUsize::new(0);
@@ -267,7 +267,7 @@ pub(crate) async fn collect(settings: &Settings, quiet: bool) -> Result<Report, 
     }
     report.comparison = baseline.map(|b| b.compare(&Snapshot::of(&report)));
     for stream in &streams {
-        stream.finish(&report).map_err(Failure::incomplete)?;
+        stream.finish(&report).map_err(|e| Failure::incomplete(e.into()))?;
     }
     Ok(report)
 }

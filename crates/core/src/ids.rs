@@ -4,6 +4,10 @@ use std::fmt;
 
 use crate::ModelError;
 
+/// The AWS Region keyaudit works in when none is configured (`--region`, the profile): where global services
+/// such as IAM and STS answer.
+pub const DEFAULT_REGION: &str = "us-east-1";
+
 /// A 12-digit AWS account id. Kept as text: ids may start with `0`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AccountId(String);

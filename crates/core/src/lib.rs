@@ -13,6 +13,7 @@ pub mod ids;
 pub mod inventory;
 pub mod merge;
 pub mod notice;
+pub mod ou;
 pub mod remediation;
 pub mod report;
 pub mod rules;

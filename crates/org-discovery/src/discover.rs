@@ -76,30 +76,8 @@ pub fn ou_path(names: &[String]) -> String {
 /// Splits an `--ou` path into OU names, undoing [`escape_ou_name`]. The leading and a trailing `/` are
 /// optional; an empty name or a `\` before anything but `/` or `\` is an error.
 pub fn parse_ou_path(value: &str) -> Result<Vec<String>, DiscoveryError> {
-    let invalid =
-        |problem: &str| DiscoveryError::InvalidOuPath { value: value.to_owned(), problem: problem.to_owned() };
-    let body = value.trim();
-    let body = body.strip_prefix('/').unwrap_or(body);
-    let (mut names, mut name) = (Vec::new(), String::new());
-    let mut chars = body.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => match chars.next() {
-                Some(e @ ('/' | '\\')) => name.push(e),
-                _ => return Err(invalid("a '\\' must be followed by '/' or '\\' (write a/b as a\\/b)")),
-            },
-            '/' => names.push(std::mem::take(&mut name)),
-            c => name.push(c),
-        }
-    }
-    // A trailing '/' leaves an empty last name behind: it is optional, so it is dropped.
-    if !name.is_empty() || names.is_empty() {
-        names.push(name);
-    }
-    if names.iter().any(String::is_empty) {
-        return Err(invalid("an OU name in the path is empty"));
-    }
-    Ok(names)
+    keyaudit_core::ou::split_ou_path(value)
+        .map_err(|problem| DiscoveryError::InvalidOuPath { value: value.to_owned(), problem: problem.to_owned() })
 }
 
 /// How fast discovery's two account listings are served, per second: ListAccountsForParent's bucket (which it

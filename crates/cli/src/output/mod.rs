@@ -1,6 +1,6 @@
-//! Output writers. Each maps the core report model to its own output types; files are written atomically
-//! (a temporary file in the same directory, renamed into place), so a reader never sees half a report. The
-//! one exception is NDJSON, which is streamed line by line as accounts finish.
+//! Where the exports go: `--output` specifications, files written atomically (a temporary file in the same
+//! directory, renamed into place, so a reader never sees half a report; NDJSON is streamed line by line as accounts
+//! finish), stdout, and S3 uploads. The formats themselves are rendered by `keyaudit_exports`.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -8,69 +8,20 @@ use std::path::Path;
 
 use anyhow::{Context, Result, anyhow};
 use jiff::Timestamp;
-use keyaudit_core::eval::Finding;
-use keyaudit_core::ids::AccountId;
-use keyaudit_core::report::{AccountRecord, Report};
+use keyaudit_core::report::Report;
 
-mod asff;
-mod csv;
-pub(crate) mod diff;
-#[cfg(test)]
-pub(crate) mod fixture;
-mod html;
-mod json;
-mod ndjson;
-mod ocsf;
 pub(crate) mod s3;
-mod sarif;
-mod security_lake;
 mod spec;
-mod table;
-mod wording;
 
-pub(crate) use asff::{HubFinding, for_security_hub};
 #[cfg(test)]
-pub(crate) use json::render as json_bytes;
-pub(crate) use ndjson::NdjsonStream;
+pub(crate) use keyaudit_exports::fixture;
+pub(crate) use keyaudit_exports::{Format, NdjsonStream, OutputOptions, columns, diff, shown};
 use spec::parent_dir;
-pub(crate) use spec::{Format, OutputOptions, OutputSpec, check_writable, prepare};
-pub(crate) use table::columns;
-pub(crate) use wording::{ExportSeverity, next_step, requirements, rule_tags, sentence, shown};
-
-/// Each finding with its account's record (name, OU path), in the report's order.
-pub(crate) fn with_accounts(report: &Report) -> impl Iterator<Item = (&Finding, Option<&AccountRecord>)> {
-    let by_id: HashMap<&AccountId, &AccountRecord> = report.accounts.iter().map(|r| (&r.account.id, r)).collect();
-    report.findings.iter().map(move |f| (f, by_id.get(&f.account_id).copied()))
-}
-
-/// The region of the scan `account` comes from (each organization of a merged report has its own).
-pub(crate) fn region_of<'a>(report: &'a Report, account: &str) -> &'a str {
-    report.run_of(account).origin.as_ref().map_or(crate::aws::DEFAULT_REGION, |o| o.region.as_str())
-}
-
-/// The account's enrichment status when its optional look-ups were cut short (`partial`, `skipped`), else `None`.
-pub(crate) fn enrichment_cut_short(record: Option<&AccountRecord>) -> Option<&'static str> {
-    match record.map(|r| &r.status) {
-        Some(keyaudit_core::report::AccountStatus::Scanned { enrichment, .. }) if !enrichment.is_complete() => {
-            Some(enrichment.status())
-        }
-        _ => None,
-    }
-}
+pub(crate) use spec::{OutputSpec, check_writable, prepare};
 
 /// Renders `report` in `format` (a scan streams NDJSON instead, see [`open_streams`]).
 pub(crate) fn render(format: Format, report: &Report, opts: &OutputOptions, color: bool) -> Result<Vec<u8>> {
-    Ok(match format {
-        Format::Table => table::render(report, opts.fail_on, color).into_bytes(),
-        Format::Json => json::render(report)?,
-        Format::Sarif => sarif::render(report, opts)?,
-        Format::Ocsf => ocsf::render(report, opts)?,
-        Format::Asff => asff::render(report)?,
-        Format::Csv => csv::render(report)?,
-        Format::Html => html::render(report)?,
-        Format::Ndjson => ndjson::render(report)?,
-        Format::SecurityLake => anyhow::bail!("security-lake is one Parquet object per account, not one file"),
-    })
+    Ok(keyaudit_exports::render(format, report, opts, color)?)
 }
 
 /// Opens the NDJSON streams requested, before the scan starts.
@@ -210,7 +161,7 @@ pub(crate) fn write_all(
 
 /// The Security Lake objects: written under a local directory, or returned for upload under the S3 location.
 fn write_security_lake(spec: &OutputSpec, report: &Report) -> Result<Vec<Upload>> {
-    let objects = security_lake::objects(report)?;
+    let objects = keyaudit_exports::security_lake::objects(report)?;
     match &spec.target {
         spec::Target::S3Dir(location) => Ok(objects
             .into_iter()

@@ -6,65 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, anyhow, bail};
 use jiff::Timestamp;
-use keyaudit_core::report::FailOn;
-
-/// An output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum Format {
-    /// Terminal summary.
-    Table,
-    /// Versioned JSON (schema_version 1).
-    Json,
-    /// SARIF 2.1.0.
-    Sarif,
-    /// OCSF 1.5 Compliance Finding records.
-    Ocsf,
-    /// AWS Security Finding Format for Security Hub.
-    Asff,
-    /// One CSV row per finding.
-    Csv,
-    /// Streamed JSON lines.
-    Ndjson,
-    /// One self-contained HTML page.
-    Html,
-    /// Amazon Security Lake custom source: OCSF 1.3 in Parquet, one object per account in its partition.
-    SecurityLake,
-}
-
-impl Format {
-    const ALL: &[(&str, Format, &str)] = &[
-        ("table", Format::Table, "txt"),
-        ("json", Format::Json, "json"),
-        ("sarif", Format::Sarif, "sarif"),
-        ("ocsf", Format::Ocsf, "ocsf.json"),
-        ("asff", Format::Asff, "asff.json"),
-        ("csv", Format::Csv, "csv"),
-        ("ndjson", Format::Ndjson, "ndjson"),
-        ("html", Format::Html, "html"),
-        ("security-lake", Format::SecurityLake, "parquet"),
-    ];
-
-    fn parse(value: &str) -> Option<Self> {
-        Self::ALL.iter().find(|(name, ..)| name.eq_ignore_ascii_case(value)).map(|(_, f, _)| *f)
-    }
-
-    fn extension(self) -> &'static str {
-        Self::ALL.iter().find(|(_, f, _)| *f == self).map_or("out", |(.., ext)| ext)
-    }
-
-    /// The `Content-Type` of an uploaded file.
-    pub(crate) fn content_type(self) -> &'static str {
-        match self {
-            Format::Table => "text/plain; charset=utf-8",
-            Format::Json | Format::Ocsf | Format::Asff => "application/json",
-            Format::Sarif => "application/sarif+json",
-            Format::Csv => "text/csv; charset=utf-8",
-            Format::Ndjson => "application/x-ndjson",
-            Format::Html => "text/html; charset=utf-8",
-            Format::SecurityLake => "application/vnd.apache.parquet",
-        }
-    }
-}
+use keyaudit_exports::Format;
 
 /// An S3 object (or, for `--output-dir`, a prefix): `s3://BUCKET/KEY`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,21 +67,6 @@ pub(crate) enum Target {
 pub(crate) struct OutputSpec {
     pub(crate) format: Format,
     pub(crate) target: Target,
-}
-
-/// Per-format options.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct OutputOptions {
-    pub(crate) sarif_include_pass: bool,
-    pub(crate) ocsf_include_pass: bool,
-    /// The level from which findings fail the run: the table's verdict line follows it.
-    pub(crate) fail_on: FailOn,
-}
-
-impl Default for OutputOptions {
-    fn default() -> Self {
-        Self { sarif_include_pass: false, ocsf_include_pass: false, fail_on: FailOn::Fail }
-    }
 }
 
 impl OutputSpec {

@@ -23,14 +23,14 @@ use futures::StreamExt;
 use keyaudit_core::report::{Account, Report};
 
 use crate::aws::{Connector, base_config, limited};
-use crate::output::{HubFinding, for_security_hub};
 use crate::settings::Settings;
 
 mod api;
-pub(crate) mod workflow;
+mod findings;
 
 pub(crate) use api::{HubApi, SdkHub, probe};
-use workflow::{Desired, Update, Workflow};
+use findings::{HubFinding, for_security_hub};
+use keyaudit_exports::workflow::{self, Desired, Update, Workflow};
 
 /// AWS's limits for `BatchImportFindings` and `BatchUpdateFindings`.
 const PER_CALL: usize = 100;
@@ -94,10 +94,7 @@ impl Pushed {
     }
 }
 
-/// The default (custom integration) product of `account` in `region`.
-pub(crate) fn product_arn(partition: &str, region: &str, account: &str) -> String {
-    format!("arn:{partition}:securityhub:{region}:{account}:product/{account}/default")
-}
+pub(crate) use keyaudit_exports::asff::hub_product_arn as product_arn;
 
 /// Imports the report's findings and brings their workflows up to date; whatever did not happen is in `problems`.
 pub(crate) async fn push(settings: &Settings, report: &Report, region: Option<&str>, rps: NonZeroU32) -> Pushed {

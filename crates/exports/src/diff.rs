@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::fmt::Write;
 use std::path::Path;
 
-use anyhow::Result;
+use crate::Result;
 use keyaudit_core::baseline::{Baseline, BaselineState, Comparison, SinceLastRun, Snapshot, SnapshotFinding};
 use keyaudit_core::eval::Verdict;
 use serde::Serialize;
@@ -54,7 +54,7 @@ struct Side {
 }
 
 /// Renders the comparison of `new` with `baseline` (read from `old_path`, `new_path`).
-pub(crate) fn render<'a>(
+pub fn render<'a>(
     baseline: &Baseline,
     new: &'a Snapshot,
     comparison: &'a Comparison,

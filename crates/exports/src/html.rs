@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use anyhow::{Context, Result};
+use crate::{ExportError, Result};
 use base64::Engine as _;
 use keyaudit_core::eval::Verdict;
 use keyaudit_core::ids::AccountId;
@@ -141,7 +141,7 @@ pub(crate) fn render(report: &Report) -> Result<Vec<u8>> {
     let html = env
         .get_template("report.html")
         .and_then(|t| t.render(minijinja::value::Serde(&page)))
-        .context("rendering the HTML report")?;
+        .map_err(|source| ExportError::Template { what: "rendering the HTML report", source })?;
     Ok(html.into_bytes())
 }
 
@@ -159,8 +159,10 @@ fn environment() -> Result<Environment<'static>> {
         _ => minijinja::escape_formatter(out, state, value),
     });
     env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env.add_template("report.html", TEMPLATE).context("the HTML report's template")?;
-    env.add_template("row.html", ROW_TEMPLATE).context("the HTML report's row template")?;
+    env.add_template("report.html", TEMPLATE)
+        .map_err(|source| ExportError::Template { what: "the HTML report's template", source })?;
+    env.add_template("row.html", ROW_TEMPLATE)
+        .map_err(|source| ExportError::Template { what: "the HTML report's row template", source })?;
     Ok(env)
 }
 
@@ -177,7 +179,9 @@ fn rows(report: &Report, env: &Environment<'_>) -> Result<String> {
     order.sort_by_cached_key(|(f, _)| {
         (rank(f.verdict), std::cmp::Reverse(f.key.as_ref().map_or(-1, |k| k.age.as_secs())))
     });
-    let template = env.get_template("row.html").context("the HTML report's row template")?;
+    let template = env
+        .get_template("row.html")
+        .map_err(|source| ExportError::Template { what: "the HTML report's row template", source })?;
     let (has_suppressions, has_baseline) = (report.suppressions.is_some(), report.comparison.is_some());
     let merged = matches!(report.run.scope, Scope::Merged(_));
     let mut out = String::new();
@@ -199,7 +203,11 @@ fn rows(report: &Report, env: &Environment<'_>) -> Result<String> {
             has_suppressions,
             has_baseline,
         };
-        out.push_str(&template.render(row).context("rendering the HTML report's findings")?);
+        out.push_str(
+            &template
+                .render(row)
+                .map_err(|source| ExportError::Template { what: "rendering the HTML report's findings", source })?,
+        );
     }
     Ok(out)
 }
@@ -416,7 +424,7 @@ fn ou_tree(report: &Report) -> Vec<OuNode> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::fixture::report;
+    use crate::fixture::report;
 
     #[test]
     fn ou_paths_split_at_unescaped_slashes() {

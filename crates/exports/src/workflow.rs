@@ -17,11 +17,11 @@
 //! finding is keyaudit's when its note was written by `keyaudit`.
 
 /// The `Note.UpdatedBy` of every note keyaudit writes: what marks a suppression as keyaudit's own.
-pub(crate) const UPDATED_BY: &str = "keyaudit";
+pub const UPDATED_BY: &str = "keyaudit";
 
 /// Security Hub's `Workflow.Status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) enum Workflow {
+pub enum Workflow {
     New,
     Notified,
     Suppressed,
@@ -29,7 +29,7 @@ pub(crate) enum Workflow {
 }
 
 impl Workflow {
-    pub(crate) fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Workflow::New => "NEW",
             Workflow::Notified => "NOTIFIED",
@@ -38,7 +38,7 @@ impl Workflow {
         }
     }
 
-    pub(crate) fn parse(s: &str) -> Option<Self> {
+    pub fn parse(s: &str) -> Option<Self> {
         [Workflow::New, Workflow::Notified, Workflow::Suppressed, Workflow::Resolved]
             .into_iter()
             .find(|w| w.as_str() == s)
@@ -47,7 +47,7 @@ impl Workflow {
 
 /// Why keyaudit resolves a finding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) enum Resolution {
+pub enum Resolution {
     /// The finding passes (or its key is inactive).
     Passes,
     /// Its key or user is gone (deleted, or rotated away since the baseline): the finding is archived.
@@ -56,7 +56,7 @@ pub(crate) enum Resolution {
 
 /// Where keyaudit's state puts a finding.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Desired {
+pub enum Desired {
     /// Failing or warning, under no exception.
     Open,
     /// Under an exception: the note that says which, why and whose.
@@ -67,13 +67,13 @@ pub(crate) enum Desired {
 
 /// What Security Hub holds for a finding (GetFindings).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct HubState {
-    pub(crate) id: String,
-    pub(crate) workflow: Workflow,
+pub struct HubState {
+    pub id: String,
+    pub workflow: Workflow,
     /// `Note.UpdatedBy`.
-    pub(crate) note_by: Option<String>,
+    pub note_by: Option<String>,
     /// `Note.Text`.
-    pub(crate) note_text: Option<String>,
+    pub note_text: Option<String>,
 }
 
 impl HubState {
@@ -84,9 +84,9 @@ impl HubState {
 
 /// A `BatchUpdateFindings` change: the workflow and the note that says why.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) struct Update {
-    pub(crate) workflow: Workflow,
-    pub(crate) note: String,
+pub struct Update {
+    pub workflow: Workflow,
+    pub note: String,
 }
 
 const RESOLVED_PASSES: &str = "keyaudit: resolved: the finding passes now (its key was rotated, deactivated or used)";
@@ -98,7 +98,7 @@ const EXCEPTION_ENDED: &str =
 const MAX_NOTE: usize = 512;
 
 /// The note of a finding under an exception (at most 512 characters).
-pub(crate) fn exception_note(entry: &str, owner: &str, expires: &str, reason: &str) -> String {
+pub fn exception_note(entry: &str, owner: &str, expires: &str, reason: &str) -> String {
     let text = format!("keyaudit exception {entry} (owner {owner}, until {expires}): {reason}");
     if text.chars().count() <= MAX_NOTE {
         return text;
@@ -110,7 +110,7 @@ pub(crate) fn exception_note(entry: &str, owner: &str, expires: &str, reason: &s
 
 impl Desired {
     /// The workflow and note an import gives the finding when it creates it.
-    pub(crate) fn at_creation(&self) -> (Workflow, Option<&str>) {
+    pub fn at_creation(&self) -> (Workflow, Option<&str>) {
         match self {
             Desired::Open => (Workflow::New, None),
             Desired::Suppressed(note) => (Workflow::Suppressed, Some(note)),
@@ -119,7 +119,7 @@ impl Desired {
     }
 
     /// The update that brings `current` where keyaudit's state puts it, if one is needed.
-    pub(crate) fn update_for(&self, current: &HubState) -> Option<Update> {
+    pub fn update_for(&self, current: &HubState) -> Option<Update> {
         let to = |workflow, note: &str| Some(Update { workflow, note: note.to_owned() });
         match self {
             Desired::Suppressed(note) => match current.workflow {

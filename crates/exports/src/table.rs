@@ -37,7 +37,7 @@ impl Style {
 
 /// Lays out rows in columns separated by two spaces (widths in characters). Every cell goes through [`shown`]:
 /// cells hold names from member accounts, so they never carry colour or any other control sequence.
-pub(crate) fn columns(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
+pub fn columns(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
     let rows: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(|c| shown(c)).collect()).collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in &rows {
@@ -562,7 +562,7 @@ pub(crate) fn comparison_sections(out: &mut String, st: &Style, c: &Comparison) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::fixture::report;
+    use crate::fixture::report;
 
     #[test]
     fn outside_text_cannot_drive_the_terminal() {

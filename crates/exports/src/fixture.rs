@@ -15,7 +15,7 @@ use keyaudit_core::report::{
 use keyaudit_core::rules::{RuleSet, builtin};
 use keyaudit_core::suppress::{Selector, Suppression, Suppressions, UserArnGlob};
 
-pub(crate) fn ts(s: &str) -> Timestamp {
+pub fn ts(s: &str) -> Timestamp {
     s.parse().unwrap()
 }
 
@@ -40,13 +40,13 @@ fn key(slot: KeySlot, status: KeyStatus, days: i64, id: Option<&str>) -> KeySlot
 }
 
 /// A fixed report covering every status and verdict, with every rule.
-pub(crate) fn report() -> Report {
+pub fn report() -> Report {
     fixture(builtin(), true)
 }
 
 /// The fixed report with `rules`; `new_rule_cases` adds the users that only the rules after KA-IAM-001 were
 /// written for (a root key, a key never used), so that without them the fixture is the one-rule fixture.
-pub(crate) fn fixture(rules: RuleSet, new_rule_cases: bool) -> Report {
+pub fn fixture(rules: RuleSet, new_rule_cases: bool) -> Report {
     let ctx = EvalContext { as_of: ts("2026-11-28T12:00:00Z"), config: RuleConfig::default() };
     let payments = account("000000000002", "payments", "/Root/Prod/Payments", AccountState::Active);
     let mut inv = AccountInventory {

@@ -6,11 +6,10 @@
 use std::io::Write;
 use std::sync::Mutex;
 
-use anyhow::{Result, anyhow};
+use crate::{ExportError, Result};
 use keyaudit_core::eval::Finding;
 use keyaudit_core::ids::Partition;
 use keyaudit_core::report::{AccountRecord, Report};
-use keyaudit_scanner::AccountDone;
 use serde::Serialize;
 
 use keyaudit_core::eval::GraceDays;
@@ -53,7 +52,7 @@ pub(crate) fn render(report: &Report) -> Result<Vec<u8>> {
 }
 
 /// An open NDJSON stream.
-pub(crate) struct NdjsonStream {
+pub struct NdjsonStream {
     out: Mutex<Box<dyn Write + Send>>,
     partition: Partition,
     /// The organization every account of the scan belongs to (`None` outside one).
@@ -71,7 +70,7 @@ fn line<T: Serialize>(kind: &'static str, body: T, buf: &mut Vec<u8>) -> serde_j
 }
 
 impl NdjsonStream {
-    pub(crate) fn new(
+    pub fn new(
         out: Box<dyn Write + Send>,
         partition: Partition,
         organization_id: Option<String>,
@@ -94,7 +93,7 @@ impl NdjsonStream {
     }
 
     /// Writes one account's findings and its coverage line, in one write.
-    pub(crate) fn account_done(&self, done: &AccountDone<'_>) {
+    pub fn account_done(&self, record: &AccountRecord, findings: &[Finding]) {
         let mut buf = Vec::new();
         let run = FindingRun {
             partition: &self.partition,
@@ -102,7 +101,7 @@ impl NdjsonStream {
             as_of: self.as_of,
             grace_days: self.grace_days,
         };
-        let result = lines(done.record, done.findings, &run, &mut buf);
+        let result = lines(record, findings, &run, &mut buf);
         match result {
             Ok(()) => self.write(&buf),
             Err(e) => {
@@ -114,14 +113,14 @@ impl NdjsonStream {
     }
 
     /// Writes the summary line and reports the first write error, if any.
-    pub(crate) fn finish(&self, report: &Report) -> Result<()> {
+    pub fn finish(&self, report: &Report) -> Result<()> {
         let mut buf = Vec::new();
         line("summary", schema::Header::of(report), &mut buf)?;
         self.write(&buf);
         match self.error.lock().map(|e| e.clone()) {
             Ok(None) => Ok(()),
-            Ok(Some(e)) => Err(anyhow!("writing the NDJSON stream: {e}")),
-            Err(_) => Err(anyhow!("writing the NDJSON stream: poisoned")),
+            Ok(Some(e)) => Err(ExportError::Write(format!("writing the NDJSON stream: {e}"))),
+            Err(_) => Err(ExportError::Write("writing the NDJSON stream: poisoned".into())),
         }
     }
 }
@@ -129,7 +128,7 @@ impl NdjsonStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::fixture::report;
+    use crate::fixture::report;
 
     #[test]
     fn ndjson_lines_are_whole_objects_ending_with_a_summary() {
@@ -152,9 +151,8 @@ mod tests {
             r.run.config.grace_days(),
         );
         for record in &r.accounts {
-            let mut findings: Vec<_> =
-                r.findings.iter().filter(|f| f.account_id == record.account.id).cloned().collect();
-            stream.account_done(&keyaudit_scanner::AccountDone { record, findings: &mut findings });
+            let findings: Vec<_> = r.findings.iter().filter(|f| f.account_id == record.account.id).cloned().collect();
+            stream.account_done(record, &findings);
         }
         stream.finish(&r).unwrap();
         let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();

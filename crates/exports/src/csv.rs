@@ -4,7 +4,7 @@
 //! would take for a formula (starting with `=`, `+`, `-`, `@`, tab or carriage return: user names and tag values
 //! may) is written with a leading `'`, as OWASP recommends against CSV injection.
 
-use anyhow::{Result, anyhow};
+use crate::{ExportError, Result};
 use keyaudit_core::report::Report;
 use serde_json::Value;
 
@@ -35,13 +35,13 @@ pub(crate) fn render(report: &Report) -> Result<Vec<u8>> {
         });
         writer.write_record(row)?;
     }
-    writer.into_inner().map_err(|e| anyhow!("CSV output: {}", e.error()))
+    writer.into_inner().map_err(|e| ExportError::Write(format!("CSV output: {}", e.error())))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::fixture::report;
+    use crate::fixture::report;
 
     #[test]
     fn the_columns_are_the_json_finding_fields() {
@@ -83,7 +83,7 @@ mod tests {
         insta::assert_snapshot!(text);
         let mut reader = ::csv::Reader::from_reader(bytes.as_slice());
         assert_eq!(reader.headers().unwrap().iter().collect::<Vec<_>>(), FINDING_COLUMNS);
-        let rows: Vec<::csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        let rows: Vec<::csv::StringRecord> = reader.records().map(std::result::Result::unwrap).collect();
         assert_eq!(rows.len(), report().findings.len());
         let user = FINDING_COLUMNS.iter().position(|c| *c == "user_name").unwrap();
         let evidence = FINDING_COLUMNS.iter().position(|c| *c == "evidence").unwrap();

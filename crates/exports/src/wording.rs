@@ -81,4 +81,4 @@ pub(crate) fn next_step(f: &Finding) -> String {
     }
 }
 
-pub(crate) use keyaudit_core::text::shown;
+pub use keyaudit_core::text::shown;

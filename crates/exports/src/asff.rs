@@ -4,7 +4,7 @@
 //! credential report, or gone since the baseline → PASSED and ARCHIVED). `Id` is the stable fingerprint, so
 //! re-imports update in place. `Workflow` (and `Note`) are where keyaudit's state puts a finding when an import
 //! creates it: NEW when open, SUPPRESSED under an exception (the note names it), RESOLVED when passing or gone
-//! (`crate::securityhub::workflow`; `--push-securityhub` moves existing findings).
+//! (`crate::workflow`; `--push-securityhub` moves existing findings).
 //!
 //! Each finding names the default product of **its own account** (`product/<AwsAccountId>/default`): AWS accepts
 //! a custom-integration finding only from the account it is about, so the file is grouped by account and each
@@ -20,109 +20,114 @@ use keyaudit_core::rules::RuleMeta;
 use serde::Serialize;
 
 use super::{ExportSeverity, with_accounts};
-use crate::securityhub::workflow::{self, Desired, Resolution};
+use crate::workflow::{self, Desired, Resolution};
+
+/// The default (custom integration) product of `account` in `region`.
+pub fn hub_product_arn(partition: &str, region: &str, account: &str) -> String {
+    format!("arn:{partition}:securityhub:{region}:{account}:product/{account}/default")
+}
 
 const TYPE: &str = "Software and Configuration Checks/Industry and Regulatory Standards/CIS AWS Foundations Benchmark";
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct AsffFinding<'a> {
-    schema_version: &'static str,
-    id: String,
-    product_arn: String,
-    generator_id: &'static str,
-    aws_account_id: &'a str,
-    types: [&'static str; 1],
-    created_at: String,
-    updated_at: String,
-    severity: AsffSeverity,
-    finding_provider_fields: ProviderFields,
-    title: &'static str,
-    description: &'a str,
-    remediation: Remediation,
-    product_fields: BTreeMap<&'static str, String>,
-    resources: [Resource<'a>; 1],
-    compliance: Compliance,
-    record_state: &'static str,
-    workflow: Workflow,
+pub struct AsffFinding<'a> {
+    pub schema_version: &'static str,
+    pub id: String,
+    pub product_arn: String,
+    pub generator_id: &'static str,
+    pub aws_account_id: &'a str,
+    pub types: [&'static str; 1],
+    pub created_at: String,
+    pub updated_at: String,
+    pub severity: AsffSeverity,
+    pub finding_provider_fields: ProviderFields,
+    pub title: &'static str,
+    pub description: &'a str,
+    pub remediation: Remediation,
+    pub product_fields: BTreeMap<&'static str, String>,
+    pub resources: [Resource<'a>; 1],
+    pub compliance: Compliance,
+    pub record_state: &'static str,
+    pub workflow: Workflow,
     /// keyaudit's note on a finding it creates suppressed (the exception); Security Hub keeps it once created.
     #[serde(skip_serializing_if = "Option::is_none")]
-    note: Option<Note>,
+    pub note: Option<Note>,
     /// Where keyaudit's state puts the finding in Security Hub's workflow (`Workflow` and `Note` are its state at
     /// creation).
     #[serde(skip)]
-    desired: Desired,
+    pub desired: Desired,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct Note {
-    text: String,
-    updated_by: &'static str,
-    updated_at: String,
+pub struct Note {
+    pub text: String,
+    pub updated_by: &'static str,
+    pub updated_at: String,
 }
 
 /// The provider's own severity and types (the top-level ones are for customers once the finding exists).
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct ProviderFields {
-    severity: AsffSeverity,
-    types: [&'static str; 1],
+pub struct ProviderFields {
+    pub severity: AsffSeverity,
+    pub types: [&'static str; 1],
 }
 
 #[derive(Serialize, Clone, Copy)]
 #[serde(rename_all = "PascalCase")]
-struct AsffSeverity {
-    label: &'static str,
-    original: &'static str,
+pub struct AsffSeverity {
+    pub label: &'static str,
+    pub original: &'static str,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct Remediation {
-    recommendation: Recommendation,
+pub struct Remediation {
+    pub recommendation: Recommendation,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct Recommendation {
+pub struct Recommendation {
     /// The finding's next step when there is one, then the rule's remediation (Security Hub allows 512
     /// characters).
-    text: String,
-    url: &'static str,
+    pub text: String,
+    pub url: &'static str,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct Resource<'a> {
+pub struct Resource<'a> {
     #[serde(rename = "Type")]
-    kind: &'static str,
-    id: &'a str,
-    partition: &'a str,
-    region: &'a str,
-    details: Details,
+    pub kind: &'static str,
+    pub id: &'a str,
+    pub partition: &'a str,
+    pub region: &'a str,
+    pub details: Details,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct Details {
+pub struct Details {
     /// ASFF's `Details.Other` is a map of strings.
-    other: BTreeMap<&'static str, String>,
+    pub other: BTreeMap<&'static str, String>,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct Compliance {
-    status: &'static str,
-    related_requirements: Vec<String>,
+pub struct Compliance {
+    pub status: &'static str,
+    pub related_requirements: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    security_control_id: Option<&'static str>,
+    pub security_control_id: Option<&'static str>,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct Workflow {
-    status: &'static str,
+pub struct Workflow {
+    pub status: &'static str,
 }
 
 fn compliance_status(v: Verdict) -> &'static str {
@@ -272,7 +277,7 @@ impl AsffFinding<'_> {
 /// for it, and only from that account.
 fn product_arn(report: &Report, account: &str) -> String {
     let (partition, region) = (report.run.partition.as_str(), super::region_of(report, account));
-    crate::securityhub::product_arn(partition, region, account)
+    hub_product_arn(partition, region, account)
 }
 
 /// A finding that failed or warned in the baseline and is gone from this report (its key deleted or rotated
@@ -313,7 +318,7 @@ fn truncate(text: &str, max: usize) -> String {
 }
 
 /// Every ASFF finding of the report (resolved ones included), grouped by account.
-fn findings(report: &Report) -> Vec<AsffFinding<'_>> {
+pub fn findings(report: &Report) -> Vec<AsffFinding<'_>> {
     // Inactive keys too: a key deactivated after it failed must turn its earlier FAILED finding into PASSED.
     let resolved = report.comparison.iter().flat_map(|c| &c.resolved);
     let mut findings: Vec<AsffFinding<'_>> =
@@ -336,106 +341,10 @@ pub(crate) fn render(report: &Report) -> serde_json::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// One finding for `BatchImportFindings`: its `Id`, its size as ASFF JSON (AWS takes at most 240 KB per
-/// finding), the SDK's typed finding, and where keyaudit's state puts it in Security Hub's workflow.
-pub(crate) struct HubFinding {
-    pub(crate) id: String,
-    pub(crate) json_bytes: usize,
-    pub(crate) finding: aws_sdk_securityhub::types::AwsSecurityFinding,
-    pub(crate) desired: Desired,
-}
-
-/// The report's findings for Security Hub in `region`, by account: the same findings as the file, each naming
-/// the default product of its own account in that region.
-pub(crate) fn for_security_hub(report: &Report, region: &str) -> serde_json::Result<Vec<(String, Vec<HubFinding>)>> {
-    let partition = report.run.partition.as_str();
-    let mut by_account: Vec<(String, Vec<HubFinding>)> = Vec::new();
-    for mut f in findings(report) {
-        let account = f.aws_account_id.to_owned();
-        f.product_arn = crate::securityhub::product_arn(partition, region, &account);
-        let json_bytes = serde_json::to_vec(&f)?.len();
-        let finding = to_sdk(&f);
-        let hub = HubFinding { id: f.id.clone(), json_bytes, finding, desired: f.desired };
-        match by_account.last_mut() {
-            Some((last, list)) if *last == account => list.push(hub),
-            _ => by_account.push((account, vec![hub])),
-        }
-    }
-    Ok(by_account)
-}
-
-/// The typed SDK finding with exactly the fields the ASFF file has.
-fn to_sdk(f: &AsffFinding<'_>) -> aws_sdk_securityhub::types::AwsSecurityFinding {
-    use aws_sdk_securityhub::types as t;
-    let severity =
-        |s: &AsffSeverity| t::Severity::builder().label(t::SeverityLabel::from(s.label)).original(s.original).build();
-    let resource = &f.resources[0];
-    let details = resource.details.other.iter().fold(t::ResourceDetails::builder(), |b, (k, v)| b.other(*k, v));
-    let compliance = f.compliance.related_requirements.iter().fold(
-        t::Compliance::builder()
-            .status(t::ComplianceStatus::from(f.compliance.status))
-            .set_security_control_id(f.compliance.security_control_id.map(str::to_owned)),
-        |b, r| b.related_requirements(r),
-    );
-    f.product_fields
-        .iter()
-        .fold(t::AwsSecurityFinding::builder(), |b, (k, v)| b.product_fields(*k, v))
-        .schema_version(f.schema_version)
-        .id(&f.id)
-        .product_arn(&f.product_arn)
-        .generator_id(f.generator_id)
-        .aws_account_id(f.aws_account_id)
-        .types(f.types[0])
-        .created_at(&f.created_at)
-        .updated_at(&f.updated_at)
-        .severity(severity(&f.severity))
-        .finding_provider_fields(
-            t::FindingProviderFields::builder()
-                .severity(
-                    t::FindingProviderSeverity::builder()
-                        .label(t::SeverityLabel::from(f.finding_provider_fields.severity.label))
-                        .original(f.finding_provider_fields.severity.original)
-                        .build(),
-                )
-                .types(f.finding_provider_fields.types[0])
-                .build(),
-        )
-        .title(f.title)
-        .description(f.description)
-        .remediation(
-            t::Remediation::builder()
-                .recommendation(
-                    t::Recommendation::builder()
-                        .text(&f.remediation.recommendation.text)
-                        .url(f.remediation.recommendation.url)
-                        .build(),
-                )
-                .build(),
-        )
-        .resources(
-            t::Resource::builder()
-                .r#type(resource.kind)
-                .id(resource.id)
-                .partition(t::Partition::from(resource.partition))
-                .region(resource.region)
-                .details(details.build())
-                .build(),
-        )
-        .compliance(compliance.build())
-        .record_state(t::RecordState::from(f.record_state))
-        .workflow(t::Workflow::builder().status(t::WorkflowStatus::from(f.workflow.status)).build())
-        .set_note(
-            f.note
-                .as_ref()
-                .map(|n| t::Note::builder().text(&n.text).updated_by(n.updated_by).updated_at(&n.updated_at).build()),
-        )
-        .build()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::fixture::report;
+    use crate::fixture::report;
 
     #[test]
     fn asff_snapshot() {

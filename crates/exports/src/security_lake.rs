@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use anyhow::Result;
+use crate::Result;
 use keyaudit_core::eval::Finding;
 use keyaudit_core::report::{AccountRecord, AccountStatus, Report};
 use parquet::basic::{Compression, Repetition, Type as Physical, ZstdLevel};
@@ -137,21 +137,21 @@ const ROW_GROUP_ROWS: usize = 10_000;
 const PAGE_BYTES: usize = 1024 * 1024;
 
 /// One Parquet object: its key under the custom source's location, and its bytes.
-pub(crate) struct LakeObject {
-    pub(crate) key: String,
-    pub(crate) bytes: Vec<u8>,
+pub struct LakeObject {
+    pub key: String,
+    pub bytes: Vec<u8>,
 }
 
 /// A record that does not fit [`SCHEMA`]: a defect, caught by the unit tests.
-fn misfit(what: String) -> anyhow::Error {
-    anyhow::anyhow!("the Security Lake record does not fit its Parquet schema: {what}")
+fn misfit(what: String) -> crate::ExportError {
+    crate::ExportError::Parquet(format!("the Security Lake record does not fit its Parquet schema: {what}"))
 }
 
 /// Every finding of the report (passing ones too: a lake keeps the posture, and a pass is how a consumer closes an
 /// earlier fail), one object per assessed account, named `keyaudit-<run start>-<account>.parquet` in its partition.
 /// An assessed account without findings (no IAM user, no key) gets an object without rows: the partition shows it
 /// was assessed that day. Accounts that could not be assessed get none (the JSON report says why).
-pub(crate) fn objects(report: &Report) -> Result<Vec<LakeObject>> {
+pub fn objects(report: &Report) -> Result<Vec<LakeObject>> {
     // Findings grouped by account first; each account's records are built, written and dropped in turn, so that
     // memory holds one account's records at a time.
     let mut by_account: BTreeMap<&str, Vec<_>> = report
@@ -200,7 +200,9 @@ pub(crate) fn objects(report: &Report) -> Result<Vec<LakeObject>> {
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().map_err(|_| anyhow::anyhow!("a Security Lake writer thread panicked"))?)
+            .map(|h| {
+                h.join().map_err(|_| crate::ExportError::Parquet("a Security Lake writer thread panicked".into()))?
+            })
             .collect::<Result<Vec<Vec<_>>>>()
     })?
     .into_iter()
@@ -410,7 +412,7 @@ impl Shredder<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::fixture::report;
+    use crate::fixture::report;
     use parquet::file::reader::{FileReader, SerializedFileReader};
     use parquet::record::Field;
 

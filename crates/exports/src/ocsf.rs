@@ -321,7 +321,7 @@ pub(crate) fn render(report: &Report, opts: &OutputOptions) -> serde_json::Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::fixture::report;
+    use crate::fixture::report;
 
     #[test]
     fn ocsf_snapshot() {

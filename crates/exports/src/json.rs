@@ -1,10 +1,10 @@
 //! The versioned JSON report (`schema_version` 1): the contract's types, their conversions and the JSON Schema live
 //! in `keyaudit-report` (crates/report), so that the writer and every reader of saved reports share them.
 
-use anyhow::Result;
+use crate::Result;
 use keyaudit_core::report::Report;
 
-pub(crate) fn render(report: &Report) -> Result<Vec<u8>> {
+pub fn render(report: &Report) -> Result<Vec<u8>> {
     Ok(keyaudit_report::to_json(report)?)
 }
 #[cfg(test)]
@@ -12,7 +12,7 @@ mod tests {
     use keyaudit_core::rules::builtin;
 
     use super::*;
-    use crate::output::fixture::{fixture, report};
+    use crate::fixture::{fixture, report};
 
     #[test]
     fn json_snapshot() {

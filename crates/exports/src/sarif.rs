@@ -18,7 +18,6 @@ use keyaudit_core::inventory::ROOT_USER_NAME;
 use keyaudit_core::report::{AccountRecord, AccountStatus, Report, RunInfo};
 use keyaudit_core::rules::{RuleMeta, Severity};
 use keyaudit_core::triage::Action;
-use keyaudit_org_discovery::parse_ou_path;
 use serde::Serialize;
 
 use super::{OutputOptions, rule_tags, sentence, with_accounts};
@@ -391,7 +390,7 @@ impl Locations {
             fqn = id.to_owned();
             parent = Some(self.add(fqn.clone(), id, "namespace", None));
             let path = record.and_then(|r| r.account.ou_path.as_deref());
-            for name in path.and_then(|p| parse_ou_path(p).ok()).unwrap_or_default() {
+            for name in path.and_then(|p| keyaudit_core::ou::split_ou_path(p).ok()).unwrap_or_default() {
                 fqn = format!("{fqn}/{}", name.replace('/', "\\/"));
                 parent = Some(self.add(fqn.clone(), &name, "namespace", parent));
             }
@@ -643,7 +642,7 @@ pub(crate) fn render(report: &Report, opts: &OutputOptions) -> serde_json::Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::fixture::report;
+    use crate::fixture::report;
 
     #[test]
     fn artifact_uris_are_repository_relative_and_encoded() {
