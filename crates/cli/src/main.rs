@@ -26,7 +26,6 @@ mod scan;
 mod securityhub;
 mod settings;
 mod suppressions;
-mod toml_errors;
 
 use args::{Cli, Command};
 
@@ -57,11 +56,11 @@ pub(crate) struct Failure {
 }
 
 impl Failure {
-    pub(crate) fn usage(error: anyhow::Error) -> Self {
-        Self { status: ExitStatus::Usage, error }
+    pub(crate) fn usage(error: impl Into<anyhow::Error>) -> Self {
+        Self { status: ExitStatus::Usage, error: error.into() }
     }
-    pub(crate) fn incomplete(error: anyhow::Error) -> Self {
-        Self { status: ExitStatus::Incomplete, error }
+    pub(crate) fn incomplete(error: impl Into<anyhow::Error>) -> Self {
+        Self { status: ExitStatus::Incomplete, error: error.into() }
     }
 }
 
@@ -128,7 +127,7 @@ fn diff(args: &args::DiffArgs) -> Result<ExitStatus, Failure> {
         args.output == args::DiffFormat::Json,
         color,
     )
-    .map_err(|e| Failure::incomplete(e.into()))?;
+    .map_err(Failure::incomplete)?;
     output::write_stdout(&bytes).map_err(|e| Failure::incomplete(anyhow!("writing to stdout: {e}")))?;
     Ok(ExitStatus::Clean)
 }

@@ -136,7 +136,7 @@ pub(crate) async fn collect(settings: &Settings, quiet: bool) -> Result<Report, 
     let orgs = SdkOrganizations::new(&org_config);
     let discovery_failed = |e: DiscoveryError| {
         if e.is_usage() {
-            return Failure::usage(e.into());
+            return Failure::usage(e);
         }
         Failure::incomplete(anyhow::Error::new(e).context(
             "cannot discover the organization's accounts; run keyaudit from the management or a delegated-admin \
@@ -267,7 +267,7 @@ pub(crate) async fn collect(settings: &Settings, quiet: bool) -> Result<Report, 
     }
     report.comparison = baseline.map(|b| b.compare(&Snapshot::of(&report)));
     for stream in &streams {
-        stream.finish(&report).map_err(|e| Failure::incomplete(e.into()))?;
+        stream.finish(&report).map_err(Failure::incomplete)?;
     }
     Ok(report)
 }

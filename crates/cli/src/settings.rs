@@ -75,27 +75,7 @@ struct FileConfig {
     security_lake_external_id: Option<String>,
 }
 
-/// `[grace-days]` in the settings file: days by severity, each optional.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct GraceDaysTable {
-    critical: Option<u32>,
-    high: Option<u32>,
-    medium: Option<u32>,
-    low: Option<u32>,
-}
-
-impl GraceDaysTable {
-    /// The days given, over `base` for the severities left out.
-    pub(crate) fn over(&self, base: GraceDays) -> GraceDays {
-        GraceDays {
-            critical: self.critical.unwrap_or(base.critical),
-            high: self.high.unwrap_or(base.high),
-            medium: self.medium.unwrap_or(base.medium),
-            low: self.low.unwrap_or(base.low),
-        }
-    }
-}
+pub(crate) use keyaudit_config::GraceDaysTable;
 
 /// `--grace-days critical=7,high=30`: days by severity; the ones left out keep `base`'s.
 pub(crate) fn parse_grace_days(value: &str, base: GraceDays) -> Result<GraceDays> {
@@ -182,20 +162,14 @@ fn load_file(path: &Path) -> Result<FileConfig> {
         anyhow!(
             "--config {}: {} (keys are the long flag names of `keyaudit scan --help`)",
             path.display(),
-            crate::toml_errors::describe(&text, &e)
+            keyaudit_config::toml_errors::describe(&text, &e)
         )
     })
 }
 
 /// Parses a duration such as `90s`, `5m`, `1h30m` or ISO 8601 `PT1H`.
 pub(crate) fn parse_duration(flag: &str, value: &str) -> Result<Duration> {
-    let bad = || anyhow!("{flag} {value:?}: expected a duration such as 90s, 5m, 1h30m or 30d");
-    // Days of 24 hours (`30d`): jiff's absolute durations have no calendar units.
-    if let Some(days) = value.trim().strip_suffix('d').and_then(|d| d.parse::<u64>().ok()) {
-        return days.checked_mul(86_400).map(Duration::from_secs).ok_or_else(bad);
-    }
-    let d: jiff::SignedDuration = value.trim().parse().map_err(|_| bad())?;
-    Duration::try_from(d).map_err(|_| anyhow!("{flag} {value:?}: expected a positive duration"))
+    keyaudit_config::parse_duration(flag, value).map_err(|e| anyhow!(e))
 }
 
 fn positive(flag: &str, value: u32) -> Result<NonZeroU32> {

@@ -12,7 +12,7 @@ use keyaudit_core::suppress::{Selector, Suppression, Suppressions, UserArnGlob};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::toml_errors::line_of;
+use keyaudit_config::toml_errors::line_of;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -46,7 +46,7 @@ pub(crate) fn load(path: &Path) -> Result<Suppressions> {
 
 /// Parses a suppressions file; each problem reads `line N: …`.
 fn parse(text: &str) -> Result<Suppressions, Vec<String>> {
-    let raw: RawFile = toml::from_str(text).map_err(|e| vec![crate::toml_errors::describe(text, &e)])?;
+    let raw: RawFile = toml::from_str(text).map_err(|e| vec![keyaudit_config::toml_errors::describe(text, &e)])?;
     let mut problems = Vec::new();
     let mut entries = Vec::new();
     let mut names = HashSet::new();

@@ -16,8 +16,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use keyaudit_core::notice::Target;
 
-use super::config::{Endpoint, NotifyConfig, UrlSource};
-use super::message::Rendered;
+use keyaudit_notify::config::{Endpoint, NotifyConfig, UrlSource};
+use keyaudit_notify::message::Rendered;
 
 /// Attempts per webhook post (429 and 5xx are tried again).
 const WEBHOOK_ATTEMPTS: u32 = 5;

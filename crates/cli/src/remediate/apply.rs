@@ -322,7 +322,7 @@ async fn execute(
         change.remediation_role_name.as_deref().unwrap_or("KeyauditRemediation"),
         change.remediation_role_path.as_deref().unwrap_or("/"),
     )
-    .map_err(|e| Failure::usage(e.into()))?;
+    .map_err(Failure::usage)?;
     let (base, _) = base_config(&aws).await;
     let own_key = caller_key_id(&base).await;
     let per_second = |n| std::num::NonZeroU32::new(n).unwrap_or(std::num::NonZeroU32::MIN);

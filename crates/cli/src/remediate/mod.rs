@@ -422,18 +422,7 @@ pub(crate) fn read_journals(dir: &Path) -> Result<Vec<JournalEntry>> {
     Ok(entries)
 }
 
-/// A rotation keyaudit started, as its journals tell it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct StartedRotation {
-    /// The key being rotated.
-    pub(crate) old_key: String,
-    /// The key keyaudit created.
-    pub(crate) new_key: String,
-    /// Its secret's ARN.
-    pub(crate) secret_arn: String,
-    /// The date applications must use the new key by.
-    pub(crate) switch_by: Timestamp,
-}
+pub(crate) use keyaudit_notify::StartedRotation;
 
 /// The rotations keyaudit started that are still open, by the user's ARN (`keyaudit notify --journal-dir` tells the
 /// key's owner): a rotation ends when its old key is deactivated or deleted by keyaudit (finished), or its creation

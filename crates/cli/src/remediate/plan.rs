@@ -204,7 +204,7 @@ pub(crate) async fn run(
     }
     .seal()
     .map_err(Failure::incomplete)?;
-    let bytes = serde_json::to_vec_pretty(&plan).map_err(|e| Failure::incomplete(e.into()))?;
+    let bytes = serde_json::to_vec_pretty(&plan).map_err(Failure::incomplete)?;
     crate::output::write_file(&target, &bytes).map_err(Failure::usage)?;
     // As `scan -q` keeps its report, `plan -q` keeps the plan's table: -q quiets the progress bar and the log.
     crate::print(&plan.table())?;

@@ -14,10 +14,9 @@ use keyaudit_core::notice::{Decision, Notice, RoutedBy, Target, Trigger, items, 
 use crate::args::NotifyArgs;
 use crate::{ExitStatus, Failure};
 
-mod config;
-mod message;
 mod send;
-mod state;
+
+use keyaudit_notify::{config, message, state};
 
 /// What happened to one recipient's notice.
 struct Outcome {
@@ -169,7 +168,7 @@ pub(crate) async fn run(args: &NotifyArgs) -> Result<ExitStatus, Failure> {
             &config.routing.timezone,
         );
         let rendered = message::render(&templates, &view, &notice.to, config.from.as_str(), crate::scan::now())
-            .map_err(|e| Failure::usage(e.context("--templates")))?;
+            .map_err(|e| Failure::usage(anyhow::Error::new(e).context("--templates")))?;
         let file = match &outbox {
             Some(dir) => Some(write_outbox(dir, n + 1, &notice.to, &rendered).map_err(Failure::incomplete)?),
             None => None,

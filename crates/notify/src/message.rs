@@ -8,7 +8,6 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, anyhow};
 use base64::Engine as _;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -18,7 +17,9 @@ use keyaudit_core::report::Report;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde::Serialize;
 
-use crate::output::shown;
+use keyaudit_core::text::shown;
+
+use crate::{Result, StartedRotation, err};
 
 const TEXT: &str = include_str!("templates/notice.txt");
 const HTML: &str = include_str!("templates/notice.html");
@@ -40,63 +41,63 @@ fn within_chars(text: &str, max: usize) -> String {
 
 /// One key as a notice shows it; every text from outside keyaudit already escaped for display.
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct KeyView {
-    pub(crate) account: String,
-    pub(crate) account_id: String,
-    pub(crate) ou_path: Option<String>,
-    pub(crate) user: String,
+pub struct KeyView {
+    pub account: String,
+    pub account_id: String,
+    pub ou_path: Option<String>,
+    pub user: String,
     /// The key id, `slot N` when it is unknown, or `both keys` for a user-level finding.
-    pub(crate) key: String,
-    pub(crate) age_days: Option<i64>,
-    pub(crate) last_used: String,
-    pub(crate) rules: Vec<String>,
-    pub(crate) verdict: &'static str,
-    pub(crate) action: &'static str,
-    pub(crate) action_reason: String,
-    pub(crate) steps: Vec<String>,
+    pub key: String,
+    pub age_days: Option<i64>,
+    pub last_used: String,
+    pub rules: Vec<String>,
+    pub verdict: &'static str,
+    pub action: &'static str,
+    pub action_reason: String,
+    pub steps: Vec<String>,
     /// A rotation keyaudit started for the key's user: where the new key's secret is and when to switch by.
-    pub(crate) rotation: Option<String>,
-    pub(crate) due: Option<String>,
-    pub(crate) days_left: Option<i64>,
-    pub(crate) overdue_days: Option<i64>,
+    pub rotation: Option<String>,
+    pub due: Option<String>,
+    pub days_left: Option<i64>,
+    pub overdue_days: Option<i64>,
     /// `new`, `reminder`, `overdue`, or empty.
-    pub(crate) status: &'static str,
+    pub status: &'static str,
     /// Who the key's notices go to (its owner, the route of its OU or account, or the catch-all): kept under this
     /// name for templates written before `sent_to`.
-    pub(crate) owner: String,
+    pub owner: String,
     /// Who the key's notices go to, and why: `owner alice@…`, `the route of its OU or account: team@…`, `the
     /// catch-all, as it has no owner keyaudit could reach (reason): sec@…`.
-    pub(crate) sent_to: String,
-    pub(crate) fingerprints: Vec<String>,
+    pub sent_to: String,
+    pub fingerprints: Vec<String>,
 }
 
 /// What every channel renders.
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct View {
-    pub(crate) message_id: String,
-    pub(crate) recipient: String,
-    pub(crate) subject: String,
+pub struct View {
+    pub message_id: String,
+    pub recipient: String,
+    pub subject: String,
     /// `the AWS Organization o-…` or `the AWS account …`.
-    pub(crate) scope: String,
-    pub(crate) as_of: String,
-    pub(crate) report_url: Option<String>,
-    pub(crate) exceptions: String,
-    pub(crate) own: Vec<KeyView>,
-    pub(crate) escalated: Vec<KeyView>,
+    pub scope: String,
+    pub as_of: String,
+    pub report_url: Option<String>,
+    pub exceptions: String,
+    pub own: Vec<KeyView>,
+    pub escalated: Vec<KeyView>,
     /// Keys left out of this message to keep it within its channel's size (`and N more: see the report`).
-    pub(crate) more: usize,
+    pub more: usize,
     /// Why `own` came to this recipient, for the opening sentence: `that you own`, `in the OUs or accounts routed
     /// to you`, `that have no owner keyaudit could reach`, or `that you own or that are routed to you`.
-    pub(crate) why_you: &'static str,
+    pub why_you: &'static str,
 }
 
 /// The open rotations keyaudit started, by user ARN.
-pub(crate) type Rotations = std::collections::BTreeMap<String, crate::remediate::StartedRotation>;
+pub type Rotations = std::collections::BTreeMap<String, StartedRotation>;
 
 /// The rotation line of a notice: where the new key is (the fetch command names the secret's Region: it lives in
 /// the Region `apply` ran in, which need not be the user's default), and by when to switch; once the switch-by date
 /// has passed with the rotation still open, it says the rotation stalled and what to do.
-fn rotation_line(user: &str, r: &crate::remediate::StartedRotation, as_of: Timestamp) -> String {
+fn rotation_line(user: &str, r: &StartedRotation, as_of: Timestamp) -> String {
     let arn = &r.secret_arn;
     let region = arn.split(':').nth(3).filter(|r| !r.is_empty()).map(|r| format!(" --region {r}")).unwrap_or_default();
     let fetch = format!("aws secretsmanager get-secret-value{region} --secret-id {arn}");
@@ -183,7 +184,7 @@ fn key_view(
 }
 
 /// The view of one notice.
-pub(crate) fn view(
+pub fn view(
     report: &Report,
     notice: &Notice<'_>,
     id: &str,
@@ -237,16 +238,16 @@ pub(crate) fn view(
 }
 
 /// The text and HTML templates: keyaudit's, or those of `--templates DIR` (`notice.txt`, `notice.html`).
-pub(crate) struct Templates {
+pub struct Templates {
     env: Environment<'static>,
 }
 
 impl Templates {
-    pub(crate) fn load(dir: Option<&Path>) -> Result<Self> {
+    pub fn load(dir: Option<&Path>) -> Result<Self> {
         let read = |name: &str, default: &'static str| -> Result<String> {
             match dir {
                 Some(dir) if dir.join(name).is_file() => std::fs::read_to_string(dir.join(name))
-                    .map_err(|e| anyhow!("--templates {}: cannot read {name} ({e})", dir.display())),
+                    .map_err(|e| err!("--templates {}: cannot read {name} ({e})", dir.display())),
                 _ => Ok(default.to_owned()),
             }
         };
@@ -255,7 +256,7 @@ impl Templates {
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         for (name, default) in [("notice.txt", TEXT), ("notice.html", HTML)] {
             let source = read(name, default)?;
-            env.add_template_owned(name.to_owned(), source).map_err(|e| anyhow!("--templates: {name}: {e}"))?;
+            env.add_template_owned(name.to_owned(), source).map_err(|e| err!("--templates: {name}: {e}"))?;
         }
         Ok(Self { env })
     }
@@ -264,18 +265,18 @@ impl Templates {
         self.env
             .get_template(name)
             .and_then(|t| t.render(minijinja::value::Serde(view)))
-            .with_context(|| format!("rendering {name}"))
+            .map_err(|e| err!("rendering {name}: {e}"))
     }
 
     /// The plain-text body (e-mail, SNS).
-    pub(crate) fn text(&self, view: &View) -> Result<String> {
+    pub fn text(&self, view: &View) -> Result<String> {
         self.render("notice.txt", view)
     }
 }
 
 /// A message ready for its channel.
 #[derive(Debug, Clone)]
-pub(crate) enum Rendered {
+pub enum Rendered {
     /// An RFC 5322 message (MIME, UTF-8, plain text and HTML).
     Email { raw: Vec<u8> },
     /// A JSON body to POST (Slack, Teams, generic webhook).
@@ -286,7 +287,7 @@ pub(crate) enum Rendered {
 
 impl Rendered {
     /// The outbox file's extension and contents.
-    pub(crate) fn outbox(&self) -> (&'static str, Vec<u8>) {
+    pub fn outbox(&self) -> (&'static str, Vec<u8>) {
         match self {
             Rendered::Email { raw } => ("eml", raw.clone()),
             Rendered::Post { body } => ("json", body.clone()),
@@ -326,7 +327,7 @@ impl Rendered {
 /// least urgent keys are left out (first notices before reminders, before overdue keys, escalations last) and the
 /// message says `and N more: see the report` — never a message the channel cannot deliver. `from` is the e-mail
 /// sender, `date` the message's date.
-pub(crate) fn render(templates: &Templates, view: &View, to: &Target, from: &str, date: Timestamp) -> Result<Rendered> {
+pub fn render(templates: &Templates, view: &View, to: &Target, from: &str, date: Timestamp) -> Result<Rendered> {
     let budget = budget(to);
     let whole = render_whole(templates, view, to, from, date)?;
     if whole.size() <= budget {

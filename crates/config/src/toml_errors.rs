@@ -2,12 +2,12 @@
 //! unknown key the known key it most likely meant, instead of toml's list of every key.
 
 /// The line (1-based) of byte `offset` in `text`.
-pub(crate) fn line_of(text: &str, offset: usize) -> usize {
+pub fn line_of(text: &str, offset: usize) -> usize {
     text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
 }
 
 /// `err` as `line N: …`; an unknown key says which known key is closest (`max_age_days` → `max-age-days`).
-pub(crate) fn describe(text: &str, err: &toml::de::Error) -> String {
+pub fn describe(text: &str, err: &toml::de::Error) -> String {
     let line = err.span().map_or(String::new(), |s| format!("line {}: ", line_of(text, s.start)));
     let message = err.message().trim_end();
     match unknown_key(message) {

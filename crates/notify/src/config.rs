@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{Result, anyhow, bail};
 use jiff::SignedDuration;
 use keyaudit_core::eval::GraceDays;
 use keyaudit_core::ids::AccountId;
@@ -13,8 +12,10 @@ use keyaudit_core::notice::{Address, Cadence, Route, RouteScope, Routing, Target
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::settings::GraceDaysTable;
-use crate::toml_errors::{describe, line_of};
+use keyaudit_config::GraceDaysTable;
+use keyaudit_config::toml_errors::{describe, line_of};
+
+use crate::{Result, bail, err};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -71,7 +72,7 @@ struct EndpointTable {
 
 /// Where a webhook's URL comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum UrlSource {
+pub enum UrlSource {
     /// Written in the file.
     Literal(String),
     /// In this environment variable.
@@ -80,32 +81,32 @@ pub(crate) enum UrlSource {
 
 /// A webhook endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Endpoint {
-    pub(crate) url: UrlSource,
+pub struct Endpoint {
+    pub url: UrlSource,
     /// The environment variable with the HMAC-SHA256 signing secret (generic webhooks).
-    pub(crate) secret_env: Option<String>,
+    pub secret_env: Option<String>,
 }
 
 /// The checked config.
 #[derive(Debug, Clone)]
-pub(crate) struct NotifyConfig {
+pub struct NotifyConfig {
     /// The SES sender (a verified identity).
-    pub(crate) from: Address,
-    pub(crate) report_url: Option<String>,
+    pub from: Address,
+    pub report_url: Option<String>,
     /// How to ask for an exception, in the notices.
-    pub(crate) exceptions: String,
-    pub(crate) ses_configuration_set: Option<String>,
-    pub(crate) routing: Routing,
+    pub exceptions: String,
+    pub ses_configuration_set: Option<String>,
+    pub routing: Routing,
     /// `[grace-days]` given: deadlines in the notices use it instead of the report's.
-    pub(crate) grace_days_given: bool,
-    pub(crate) slack: BTreeMap<String, Endpoint>,
-    pub(crate) teams: BTreeMap<String, Endpoint>,
-    pub(crate) webhook: BTreeMap<String, Endpoint>,
+    pub grace_days_given: bool,
+    pub slack: BTreeMap<String, Endpoint>,
+    pub teams: BTreeMap<String, Endpoint>,
+    pub webhook: BTreeMap<String, Endpoint>,
 }
 
 impl NotifyConfig {
     /// The endpoint a webhook target names.
-    pub(crate) fn endpoint(&self, target: &Target) -> Option<&Endpoint> {
+    pub fn endpoint(&self, target: &Target) -> Option<&Endpoint> {
         match target {
             Target::Slack(name) => self.slack.get(name),
             Target::Teams(name) => self.teams.get(name),
@@ -116,24 +117,24 @@ impl NotifyConfig {
 }
 
 /// Reads and checks `path`; `report_grace` is the report's (used when the file has no `[grace-days]`).
-pub(crate) fn load(path: &Path, report_grace: GraceDays) -> Result<NotifyConfig> {
+pub fn load(path: &Path, report_grace: GraceDays) -> Result<NotifyConfig> {
     let shown = path.display();
-    let text = std::fs::read_to_string(path).map_err(|e| anyhow!("--config {shown}: cannot read the file ({e})"))?;
-    parse(&text, report_grace).map_err(|e| anyhow!("--config {shown}: {e}"))
+    let text = std::fs::read_to_string(path).map_err(|e| err!("--config {shown}: cannot read the file ({e})"))?;
+    parse(&text, report_grace).map_err(|e| err!("--config {shown}: {e}"))
 }
 
 fn duration(value: &Spanned<String>, key: &str, text: &str) -> Result<SignedDuration> {
     let at = line_of(text, value.span().start);
-    let parsed = crate::settings::parse_duration(key, value.get_ref()).map_err(|e| anyhow!("line {at}: {e}"))?;
-    SignedDuration::try_from(parsed).map_err(|_| anyhow!("line {at}: {key}: too long"))
+    let parsed = keyaudit_config::parse_duration(key, value.get_ref()).map_err(|e| err!("line {at}: {e}"))?;
+    SignedDuration::try_from(parsed).map_err(|_| err!("line {at}: {key}: too long"))
 }
 
 fn parse(text: &str, report_grace: GraceDays) -> Result<NotifyConfig> {
-    let raw: RawConfig = toml::from_str(text).map_err(|e| anyhow!("{}", describe(text, &e)))?;
+    let raw: RawConfig = toml::from_str(text).map_err(|e| err!("{}", describe(text, &e)))?;
     let line = |span: std::ops::Range<usize>| line_of(text, span.start);
     let address = |value: &Spanned<String>, key: &str| {
         Address::parse(value.get_ref()).ok_or_else(|| {
-            anyhow!(
+            err!(
                 "line {}: {key} {:?}: expected one e-mail address such as security@corp.example",
                 line(value.span()),
                 value.get_ref()
@@ -145,7 +146,7 @@ fn parse(text: &str, report_grace: GraceDays) -> Result<NotifyConfig> {
     let timezone = match &raw.timezone {
         None => jiff::tz::TimeZone::UTC,
         Some(name) => jiff::tz::TimeZone::get(name.get_ref()).map_err(|_| {
-            anyhow!(
+            err!(
                 "line {}: timezone {:?}: expected an IANA time zone such as Europe/Berlin or UTC",
                 line(name.span()),
                 name.get_ref()
@@ -201,7 +202,7 @@ fn parse(text: &str, report_grace: GraceDays) -> Result<NotifyConfig> {
 
     let target = |value: &str, at: usize, key: &str| -> Result<Target> {
         let target = Target::parse(value).ok_or_else(|| {
-            anyhow!(
+            err!(
                 "line {at}: {key} {value:?}: expected one e-mail address, or slack:NAME, teams:NAME, webhook:NAME \
                  (named in [slack], [teams], [webhook]) or sns:TOPIC-ARN"
             )
@@ -228,11 +229,12 @@ fn parse(text: &str, report_grace: GraceDays) -> Result<NotifyConfig> {
                     if !ou.starts_with('/') {
                         bail!("line {at}: [[route]] ou {ou:?}: expected an OU path such as /Root/Prod");
                     }
-                    keyaudit_org_discovery::parse_ou_path(&ou).map_err(|e| anyhow!("line {at}: [[route]] {e}"))?;
+                    keyaudit_core::ou::split_ou_path(&ou)
+                        .map_err(|p| err!("line {at}: [[route]] --ou {ou:?} is not a valid OU path: {p}"))?;
                     RouteScope::Ou(ou.trim_end_matches('/').to_owned())
                 }
                 (None, Some(account)) => {
-                    RouteScope::Account(AccountId::parse(&account).map_err(|e| anyhow!("line {at}: [[route]] {e}"))?)
+                    RouteScope::Account(AccountId::parse(&account).map_err(|e| err!("line {at}: [[route]] {e}"))?)
                 }
                 _ => bail!("line {at}: [[route]]: give exactly one of ou = \"/Root/…\" or account = \"123456789012\""),
             };
@@ -255,7 +257,7 @@ fn parse(text: &str, report_grace: GraceDays) -> Result<NotifyConfig> {
                 .iter()
                 .map(|r| duration(&Spanned::new(list.span(), r.clone()), "reminders", text))
                 .collect::<Result<Vec<_>>>()
-                .map_err(|e| anyhow!("{e} (line {at})"))?
+                .map_err(|e| err!("{e} (line {at})"))?
         }
         None => defaults.reminders,
     };

@@ -7,45 +7,46 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, anyhow, bail};
 use jiff::Timestamp;
 use keyaudit_core::notice::{Sent, Target};
 use serde::{Deserialize, Serialize};
 
+use crate::{Result, bail, err};
+
 /// One line of the state file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct StateLine {
+pub struct StateLine {
     /// `sending`, `sent` or `failed`.
-    pub(crate) event: String,
+    pub event: String,
     /// The message: SHA-256 (16 hex) of its recipient, its report's as_of and its findings.
-    pub(crate) id: String,
+    pub id: String,
     /// The recipient, as the config writes it.
-    pub(crate) to: String,
+    pub to: String,
     /// The report's as_of.
-    pub(crate) at: Timestamp,
+    pub at: Timestamp,
     /// The wall clock of the step.
-    pub(crate) wall: Timestamp,
+    pub wall: Timestamp,
     /// The findings the message lists (on `sending`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub(crate) fingerprints: Vec<String>,
+    pub fingerprints: Vec<String>,
     /// The channel's id of the message (`sent`), when it gives one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) provider_id: Option<String>,
+    pub provider_id: Option<String>,
     /// Why it failed (`failed`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) reason: Option<String>,
+    pub reason: Option<String>,
 }
 
 /// What the state file says.
 #[derive(Debug, Default)]
-pub(crate) struct History {
+pub struct History {
     /// Messages sent, or whose outcome is unknown: the cadence's history.
-    pub(crate) sent: Vec<Sent>,
+    pub sent: Vec<Sent>,
     /// Every message id that was sent or may have been: never sent again.
-    pub(crate) done: BTreeSet<String>,
+    pub done: BTreeSet<String>,
     /// Message ids whose outcome is unknown (`sending` without an outcome), with their recipient.
-    pub(crate) unknown: BTreeMap<String, String>,
+    pub unknown: BTreeMap<String, String>,
 }
 
 /// Reads the state file; a missing file is an empty history, a line that does not parse is an error with its number
@@ -53,7 +54,7 @@ pub(crate) struct History {
 /// (Such a line is never a lost send: a message's `sending` line is synced before it goes out, so a torn `sending`
 /// line is a message that never went, and a torn outcome leaves its `sending` line, an outcome unknown: counted as
 /// sent.)
-pub(crate) fn read(path: &Path) -> Result<History> {
+pub fn read(path: &Path) -> Result<History> {
     history(path, &lines(path)?.0)
 }
 
@@ -87,7 +88,7 @@ fn history(path: &Path, lines: &[StateLine]) -> Result<History> {
     let mut history = History::default();
     for l in lines.iter().filter(|l| l.event == "sending") {
         let to = Target::parse(&l.to)
-            .ok_or_else(|| anyhow!("--state {}: recipient {:?} is not one keyaudit writes", path.display(), l.to))?;
+            .ok_or_else(|| err!("--state {}: recipient {:?} is not one keyaudit writes", path.display(), l.to))?;
         match outcome.get(l.id.as_str()) {
             Some(&"failed") => continue,
             Some(_) => {}
@@ -130,18 +131,19 @@ fn compacted(lines: Vec<StateLine>) -> Vec<StateLine> {
 /// `--send`'s hold on the state file: an exclusive lock on `STATE.lock` beside it, for the whole run, so that two
 /// overlapping runs never both send (the second stops at once and says why). Released when dropped (or when the
 /// process ends, however it ends).
-pub(crate) struct Lock {
+pub struct Lock {
     _file: std::fs::File,
 }
 
 /// Takes the lock of the state file `path`.
-pub(crate) fn lock(path: &Path) -> Result<Lock> {
+pub fn lock(path: &Path) -> Result<Lock> {
     let mut name = path.file_name().unwrap_or_default().to_owned();
     name.push(".lock");
     let lock_path = path.with_file_name(name);
-    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(|e| {
-        anyhow!("--state {}: cannot open its lock {} ({})", path.display(), lock_path.display(), e.kind())
-    })?;
+    let file =
+        std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(|e| {
+            err!("--state {}: cannot open its lock {} ({})", path.display(), lock_path.display(), e.kind())
+        })?;
     match file.try_lock() {
         Ok(()) => Ok(Lock { _file: file }),
         Err(std::fs::TryLockError::WouldBlock) => bail!(
@@ -159,7 +161,7 @@ pub(crate) fn lock(path: &Path) -> Result<Lock> {
 /// Reads the state file under the lock, compacted: the lines [`compacted`] keeps, written beside it and renamed into
 /// place (a crash leaves the old file or the new one, never half of one) when that drops anything or a torn last
 /// line. The file is read once; returns its history and, when it was rewritten, its lines before and after.
-pub(crate) fn read_compacted(path: &Path, _lock: &Lock) -> Result<(History, Option<(usize, usize)>)> {
+pub fn read_compacted(path: &Path, _lock: &Lock) -> Result<(History, Option<(usize, usize)>)> {
     let (lines, torn) = lines(path)?;
     let before = lines.len();
     let kept = compacted(lines);
@@ -172,39 +174,58 @@ pub(crate) fn read_compacted(path: &Path, _lock: &Lock) -> Result<(History, Opti
         serde_json::to_writer(&mut bytes, l)?;
         bytes.push(b'\n');
     }
-    crate::output::write_file(path, &bytes)
-        .map_err(|e| anyhow!("--state {}: cannot compact ({e:#})", path.display()))?;
+    replace(path, &bytes).map_err(|e| err!("--state {}: cannot compact ({e})", path.display()))?;
     Ok((history, Some((before, kept.len()))))
 }
 
+/// Replaces `path` with `bytes` atomically: a temporary file beside it, synced, renamed into place (a crash leaves
+/// the old file or the new one, never half of one).
+fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    // Like any file the user creates (0666 less the umask), not tempfile's private 0600.
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let mut tmp = builder.prefix(".keyaudit-").tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map(drop).map_err(|e| e.error)
+}
+
 /// The state file, appended to and synced line by line.
-pub(crate) struct StateFile {
+pub struct StateFile {
     file: std::fs::File,
     path: PathBuf,
 }
 
 impl StateFile {
-    pub(crate) fn open(path: &Path) -> Result<Self> {
+    pub fn open(path: &Path) -> Result<Self> {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
-            .map_err(|e| anyhow!("--state {}: cannot open for appending ({})", path.display(), e.kind()))?;
+            .map_err(|e| err!("--state {}: cannot open for appending ({})", path.display(), e.kind()))?;
         Ok(Self { file, path: path.to_owned() })
     }
 
-    pub(crate) fn write(&mut self, line: &StateLine) -> Result<()> {
+    pub fn write(&mut self, line: &StateLine) -> Result<()> {
         let mut bytes = serde_json::to_vec(line)?;
         bytes.push(b'\n');
         self.file
             .write_all(&bytes)
             .and_then(|()| self.file.sync_data())
-            .map_err(|e| anyhow!("--state {}: cannot write ({})", self.path.display(), e.kind()))
+            .map_err(|e| err!("--state {}: cannot write ({})", self.path.display(), e.kind()))
     }
 }
 
 /// A message's id: SHA-256 (16 hex) of its recipient, its report's `as_of` and the findings it lists.
-pub(crate) fn message_id(to: &Target, at: Timestamp, fingerprints: &[String]) -> String {
+pub fn message_id(to: &Target, at: Timestamp, fingerprints: &[String]) -> String {
     use sha2::Digest;
     let mut sorted: Vec<&String> = fingerprints.iter().collect();
     sorted.sort();
