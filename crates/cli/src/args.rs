@@ -103,18 +103,6 @@ pub(crate) struct AwsArgs {
     pub(crate) endpoint_url: Option<String>,
 }
 
-impl AwsArgs {
-    /// The connection settings (5 attempts per call, the SDK's standard retry mode).
-    pub(crate) fn settings(&self) -> crate::aws::AwsSettings {
-        crate::aws::AwsSettings {
-            profile: self.profile.clone(),
-            region: self.region.clone(),
-            endpoint_url: self.endpoint_url.clone(),
-            max_attempts: 5,
-        }
-    }
-}
-
 #[derive(Debug, clap::Args)]
 pub(crate) struct NotifyArgs {
     /// The JSON report of the scan that just ran (`keyaudit scan -o json=…`).

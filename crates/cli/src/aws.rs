@@ -23,6 +23,8 @@ use keyaudit_core::report::{AccessMethod, Account};
 use keyaudit_org_discovery::{RoleAssumer, with_management_account_hint};
 use keyaudit_scanner::{AccountConnector, Buckets, ConnectFailure, Pace, RateLimitedHttpClient, SdkIam, bucket};
 
+use crate::settings::AwsSettings;
+
 /// The region used when none is configured: IAM, STS and Organizations of the `aws` partition are global.
 pub(crate) use keyaudit_core::ids::DEFAULT_REGION;
 
@@ -57,15 +59,6 @@ pub(crate) async fn base_config(aws: &AwsSettings) -> (SdkConfig, bool) {
         loader = loader.endpoint_url(url);
     }
     (loader.load().await, defaulted)
-}
-
-/// Where and how to reach AWS: the flags every command that calls AWS shares.
-#[derive(Debug, Clone)]
-pub(crate) struct AwsSettings {
-    pub(crate) profile: Option<String>,
-    pub(crate) region: Option<String>,
-    pub(crate) endpoint_url: Option<String>,
-    pub(crate) max_attempts: u32,
 }
 
 /// The access key id the caller's credentials carry (never the secret), to keep remediation off it.

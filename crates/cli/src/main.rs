@@ -1,3 +1,7 @@
+//! keyaudit — the binary: flags, settings (file < environment < flags), progress, exit codes, dispatch; and the
+//! deliveries that are the command's own (S3 uploads, the Security Hub push, sending notices, the plan and journal
+//! files). Depends on every crate above.
+//!
 //! keyaudit: audits every account of an AWS Organization's IAM access keys against the CIS AWS Foundations
 //! access-key controls.
 //!

@@ -108,7 +108,7 @@ pub(crate) async fn run(args: &NotifyArgs) -> Result<ExitStatus, Failure> {
         check_endpoints(&config, &to_send).map_err(Failure::usage)?;
     }
     let channels = if args.send {
-        let (base, _) = crate::aws::base_config(&args.aws.settings()).await;
+        let (base, _) = crate::aws::base_config(&crate::settings::AwsSettings::of(&args.aws)).await;
         let emails = to_send.iter().any(|n| matches!(n.to, Target::Email(_)));
         Some(send::Channels::open(&config, base, emails).await.map_err(Failure::incomplete)?)
     } else {

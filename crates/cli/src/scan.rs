@@ -3,10 +3,11 @@
 use anyhow::{Context, Result};
 use futures::FutureExt;
 use jiff::Timestamp;
+use keyaudit_core::baseline::annotate;
 use keyaudit_core::baseline::{Baseline, Sides, Snapshot};
 use keyaudit_core::eval::EvalContext;
 use keyaudit_core::report::Scope;
-use keyaudit_core::report::{ClockCheck, Origin, Report, RunInfo, annotate};
+use keyaudit_core::report::{ClockCheck, Origin, Report, RunInfo};
 use keyaudit_core::suppress::{EntryState, EntryStatus, Suppressions};
 use keyaudit_org_discovery::{DiscoveryError, OrganizationsApi, SdkOrganizations, discover};
 use keyaudit_scanner::scan_accounts;

@@ -77,6 +77,28 @@ struct FileConfig {
 
 pub(crate) use keyaudit_config::GraceDaysTable;
 
+/// Where and how to reach AWS: the flags every command that calls AWS shares.
+#[derive(Debug, Clone)]
+pub(crate) struct AwsSettings {
+    pub(crate) profile: Option<String>,
+    pub(crate) region: Option<String>,
+    pub(crate) endpoint_url: Option<String>,
+    pub(crate) max_attempts: u32,
+}
+
+impl AwsSettings {
+    /// The connection settings of a command's `--profile`, `--region`, `--endpoint-url` (5 attempts per call, the
+    /// SDK's standard retry mode).
+    pub(crate) fn of(args: &crate::args::AwsArgs) -> Self {
+        Self {
+            profile: args.profile.clone(),
+            region: args.region.clone(),
+            endpoint_url: args.endpoint_url.clone(),
+            max_attempts: 5,
+        }
+    }
+}
+
 /// `--grace-days critical=7,high=30`: days by severity; the ones left out keep `base`'s.
 pub(crate) fn parse_grace_days(value: &str, base: GraceDays) -> Result<GraceDays> {
     let mut grace = base;
@@ -191,8 +213,8 @@ impl Settings {
     }
 
     /// The AWS connection settings.
-    pub(crate) fn aws(&self) -> crate::aws::AwsSettings {
-        crate::aws::AwsSettings {
+    pub(crate) fn aws(&self) -> AwsSettings {
+        AwsSettings {
             profile: self.profile.clone(),
             region: self.region.clone(),
             endpoint_url: self.endpoint_url.clone(),

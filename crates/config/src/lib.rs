@@ -1,5 +1,7 @@
-//! keyaudit-config: what keyaudit's TOML files share (the settings file, the exceptions file, `notify.toml`): errors
-//! in the user's terms, the `[grace-days]` table, durations such as `30d`.
+//! keyaudit-config — what keyaudit's TOML files share: errors in the user's terms, `[grace-days]`, durations. Depends
+//! on core.
+//!
+//! Used by the settings file, the exceptions file and `notify.toml`.
 
 use std::time::Duration;
 

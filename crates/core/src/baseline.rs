@@ -10,138 +10,16 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use jiff::Timestamp;
 
-use crate::eval::{FINGERPRINT_SCHEME, RuleConfig, Verdict};
+pub use crate::comparison::{
+    AccountChange, ChangeCounts, Comparison, Coverage, ResolvedFinding, SnapshotAccount, SnapshotFinding,
+};
+use crate::finding::Finding;
+pub use crate::finding::{BaselineState, SinceLastRun};
+use crate::finding::{FINGERPRINT_SCHEME, RuleConfig, Verdict};
 use crate::ids::{AccountId, Partition};
-use crate::report::{AccountRecord, AccountStatus, Report, Scope};
-use crate::rules::RuleMeta;
-
-/// How a finding compares with the baseline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BaselineState {
-    /// Not in the baseline.
-    New,
-    /// In the baseline with the same verdict.
-    Unchanged,
-    /// In the baseline with another verdict.
-    Updated {
-        /// The baseline's verdict.
-        was: Verdict,
-    },
-}
-
-impl BaselineState {
-    /// `new`, `unchanged` or `updated`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BaselineState::New => "new",
-            BaselineState::Unchanged => "unchanged",
-            BaselineState::Updated { .. } => "updated",
-        }
-    }
-
-    /// The baseline's verdict (`None` for a new finding), given the current one.
-    pub fn was(self, now: Verdict) -> Option<Verdict> {
-        match self {
-            BaselineState::New => None,
-            BaselineState::Unchanged => Some(now),
-            BaselineState::Updated { was } => Some(was),
-        }
-    }
-}
-
-/// Where a finding stands since the last run, in the words "Since the last run" counts with (the table's headline
-/// and rows, the JSON report's `since_last_run` and `summary.since_baseline`, the HTML report).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SinceLastRun {
-    /// Fails or warns now, and did not in the last run (new, or passing then).
-    New,
-    /// Failed or warned in the last run and still does (its verdict may have changed: warn → fail).
-    StillOpen,
-    /// Failed or warned in the last run and no longer does.
-    Resolved,
-}
-
-impl SinceLastRun {
-    /// `new`, `still_open` or `resolved`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SinceLastRun::New => "new",
-            SinceLastRun::StillOpen => "still_open",
-            SinceLastRun::Resolved => "resolved",
-        }
-    }
-
-    /// `new`, `still open` or `resolved`: the words of the table and the HTML report.
-    pub fn words(self) -> &'static str {
-        match self {
-            SinceLastRun::New => "new",
-            SinceLastRun::StillOpen => "still open",
-            SinceLastRun::Resolved => "resolved",
-        }
-    }
-}
-
-impl BaselineState {
-    /// Where a finding of this run with verdict `now` stands since the last run: `None` when there is nothing to
-    /// say (passing then and now) or when an exception covers a failing or warning finding (it counts nowhere).
-    pub fn since_last_run(self, now: Verdict, suppressed: bool) -> Option<SinceLastRun> {
-        let was_open = self.was(now).is_some_and(Verdict::is_actionable);
-        match (now.is_actionable(), was_open) {
-            (true, _) if suppressed => None,
-            (true, true) => Some(SinceLastRun::StillOpen),
-            (true, false) => Some(SinceLastRun::New),
-            (false, true) => Some(SinceLastRun::Resolved),
-            (false, false) => None,
-        }
-    }
-}
-
-/// Whether an account was assessed, as a snapshot records it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Coverage {
-    /// Scanned.
-    Scanned,
-    /// Skipped (not active).
-    Skipped,
-    /// Could not be assessed.
-    Failed,
-}
-
-impl Coverage {
-    /// `scanned`, `skipped` or `failed` (the JSON report's account `status`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Coverage::Scanned => "scanned",
-            Coverage::Skipped => "skipped",
-            Coverage::Failed => "failed",
-        }
-    }
-
-    /// Parses the JSON report's account `status`.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "scanned" => Some(Coverage::Scanned),
-            "skipped" => Some(Coverage::Skipped),
-            "failed" => Some(Coverage::Failed),
-            _ => None,
-        }
-    }
-}
-
-/// One account of a snapshot.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SnapshotAccount {
-    /// The account.
-    pub account_id: AccountId,
-    /// Its name.
-    pub name: Option<String>,
-    /// Its OU path.
-    pub ou_path: Option<String>,
-    /// Whether it was assessed.
-    pub coverage: Coverage,
-    /// Why not, when it failed or was skipped (the stable reason code).
-    pub reason_code: Option<String>,
-}
+use crate::report::{Account, AccountRecord, AccountStatus, Report, Scope};
+use crate::rules::meta::RuleMeta;
+use crate::suppress::{Subject, Suppressions};
 
 impl SnapshotAccount {
     /// An account of a live report as a snapshot records it.
@@ -159,33 +37,6 @@ impl SnapshotAccount {
             reason_code,
         }
     }
-}
-
-/// One finding of a snapshot: what the comparison needs and what a resolved finding shows.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SnapshotFinding {
-    /// The finding's fingerprint.
-    pub fingerprint: String,
-    /// Its rule id.
-    pub rule_id: String,
-    /// The account.
-    pub account_id: AccountId,
-    /// The user.
-    pub user_name: String,
-    /// The user's ARN.
-    pub user_arn: String,
-    /// The key slot, for a key-level finding.
-    pub key_slot: Option<u8>,
-    /// The key id, when it was looked up.
-    pub access_key_id: Option<String>,
-    /// The verdict.
-    pub verdict: Verdict,
-    /// The finding's sentence.
-    pub message: String,
-    /// Whether an exception covered it.
-    pub suppressed: bool,
-    /// When it was first seen (`None`: a report written before keyaudit recorded it).
-    pub first_seen: Option<Timestamp>,
 }
 
 /// What a comparison needs of one report.
@@ -373,62 +224,6 @@ fn scanned(snapshot: &Snapshot) -> impl Iterator<Item = &AccountId> {
     snapshot.accounts.iter().filter(|a| a.coverage == Coverage::Scanned).map(|a| &a.account_id)
 }
 
-/// An account whose coverage got worse since the baseline.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AccountChange {
-    /// The account (as this run knows it, else as the baseline did).
-    pub account: SnapshotAccount,
-    /// Its coverage in the baseline (`None`: not in the baseline).
-    pub was: Option<Coverage>,
-    /// Its coverage now (`None`: not selected in this run).
-    pub now: Option<Coverage>,
-}
-
-/// A baseline finding that failed or warned and no longer does.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResolvedFinding {
-    /// The finding as the baseline reported it (its verdict is the baseline's).
-    pub finding: SnapshotFinding,
-    /// Its verdict now (`pass`, `not_applicable`, `resolved`), or `None` when it is gone from the report.
-    pub now: Option<Verdict>,
-    /// Its account as this run knows it.
-    pub account: Option<SnapshotAccount>,
-}
-
-/// Counts for "since the last run".
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ChangeCounts {
-    /// Failing or warning findings (not suppressed) that did not fail or warn in the baseline.
-    pub new: usize,
-    /// Failing or warning findings (not suppressed) that failed or warned in the baseline too.
-    pub still_open: usize,
-    /// Resolved findings.
-    pub resolved: usize,
-    /// Findings by state, every verdict included.
-    pub by_state_new: usize,
-    /// Findings with the baseline's verdict.
-    pub by_state_unchanged: usize,
-    /// Findings whose verdict changed.
-    pub by_state_updated: usize,
-}
-
-/// The comparison of a report with its baseline.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Comparison {
-    /// The baseline's `as_of`.
-    pub baseline_as_of: Timestamp,
-    /// Thresholds that differ, as (name, baseline, now).
-    pub threshold_changes: Vec<(&'static str, u32, u32)>,
-    /// Findings that failed or warned in the baseline and no longer do.
-    pub resolved: Vec<ResolvedFinding>,
-    /// Accounts failed now that were not failed in the baseline.
-    pub newly_failed_accounts: Vec<AccountChange>,
-    /// Accounts the baseline scanned that this run did not (failed, skipped, or not selected).
-    pub no_longer_assessed: Vec<AccountChange>,
-    /// The counts.
-    pub counts: ChangeCounts,
-}
-
 impl Baseline {
     /// Indexes a baseline snapshot.
     pub fn new(snapshot: Snapshot) -> Self {
@@ -604,6 +399,38 @@ impl Baseline {
             no_longer_assessed,
             counts,
         }
+    }
+}
+
+/// Marks one account's findings with the exception each is under, how each compares with the baseline, and when the
+/// baseline first saw it.
+pub fn annotate(
+    findings: &mut [Finding],
+    account: &Account,
+    partition: &Partition,
+    as_of: Timestamp,
+    suppressions: Option<&Suppressions>,
+    baseline: Option<&Baseline>,
+) {
+    if suppressions.is_none() && baseline.is_none() {
+        return;
+    }
+    for f in findings {
+        let fingerprint = f.fingerprint(partition);
+        f.suppression = suppressions.and_then(|s| s.find(f, &fingerprint, Some(account), as_of));
+        f.baseline_state = baseline.map(|b| b.state_of(&fingerprint, f.verdict));
+        // The clock (docs/notify.md, "When the clock starts"): from the first failing or warning sighting, carried
+        // while the finding keeps failing or warning; an exception that has ended since starts a fresh grace from
+        // its end, so that an expired exception never makes a key overdue the next day.
+        let failing_since = baseline.and_then(|b| b.failing_since(&fingerprint));
+        let exception_ended = match (suppressions, &f.suppression) {
+            (Some(s), None) if f.verdict.is_actionable() => {
+                s.last_ended_for(&Subject::of(f, &fingerprint, Some(account)), as_of)
+            }
+            _ => None,
+        };
+        // (Without an earlier failing sighting the clock starts now, which is after any exception's end.)
+        f.first_seen = failing_since.map(|since| exception_ended.map_or(since, |ended| since.max(ended)));
     }
 }
 

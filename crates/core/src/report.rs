@@ -6,88 +6,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::baseline::{Baseline, Comparison};
-use crate::eval::{Finding, RuleConfig, Verdict};
+pub use crate::account::{AccessMethod, Account, AccountState};
+use crate::comparison::Comparison;
+use crate::finding::{Finding, RuleConfig, Verdict};
 use crate::ids::{AccountId, Partition};
 use crate::inventory::{AccountInventory, KeySlot};
-use crate::rules::RuleMeta;
-use crate::suppress::{EntryStatus, Subject, Suppressions};
-
-/// An Organizations account state (`State`, not the retiring `Status`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum AccountState {
-    /// ACTIVE: the only state that is scanned.
-    Active,
-    /// SUSPENDED.
-    Suspended,
-    /// PENDING_CLOSURE.
-    PendingClosure,
-    /// CLOSED.
-    Closed,
-    /// PENDING_ACTIVATION.
-    PendingActivation,
-    /// A state this version does not know, kept verbatim.
-    Other(String),
-}
-
-impl AccountState {
-    /// Maps the API's upper-case state name.
-    pub fn from_api(value: &str) -> Self {
-        match value {
-            "ACTIVE" => Self::Active,
-            "SUSPENDED" => Self::Suspended,
-            "PENDING_CLOSURE" => Self::PendingClosure,
-            "CLOSED" => Self::Closed,
-            "PENDING_ACTIVATION" => Self::PendingActivation,
-            other => Self::Other(other.to_owned()),
-        }
-    }
-
-    /// One of the non-active states AWS documents: such an account is skipped. A state this version does not
-    /// know is neither active nor known to be inactive, so it is never skipped.
-    pub fn is_known_inactive(&self) -> bool {
-        matches!(self, Self::Suspended | Self::PendingClosure | Self::Closed | Self::PendingActivation)
-    }
-
-    /// The API's upper-case state name.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Active => "ACTIVE",
-            Self::Suspended => "SUSPENDED",
-            Self::PendingClosure => "PENDING_CLOSURE",
-            Self::Closed => "CLOSED",
-            Self::PendingActivation => "PENDING_ACTIVATION",
-            Self::Other(s) => s,
-        }
-    }
-}
-
-/// An account to audit, as discovered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Account {
-    /// The account id.
-    pub id: AccountId,
-    /// The account name from Organizations (absent outside an organization).
-    pub name: Option<String>,
-    /// OU path such as `/Root/Prod/Payments` (absent outside an organization).
-    pub ou_path: Option<String>,
-    /// The account's state.
-    pub state: AccountState,
-    /// How keyaudit reaches the account.
-    pub access: AccessMethod,
-}
-
-/// How an account's IAM data is read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AccessMethod {
-    /// With the caller's own credentials (the management account, the caller's account).
-    CallerCredentials,
-    /// Through STS AssumeRole of this role ARN.
-    AssumeRole {
-        /// `arn:{partition}:iam::{account}:role/{path}{name}`.
-        role_arn: String,
-    },
-}
+use crate::rules::meta::RuleMeta;
+use crate::suppress::{EntryStatus, Suppressions};
 
 /// Why an account could not be assessed. The codes are stable and machine-readable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -505,38 +430,6 @@ pub struct Summary {
     pub actions: BTreeMap<&'static str, usize>,
     /// Findings under an exception, by verdict; every other count leaves them out.
     pub suppressed: VerdictCounts,
-}
-
-/// Marks one account's findings with the exception each is under, how each compares with the baseline, and when the
-/// baseline first saw it.
-pub fn annotate(
-    findings: &mut [Finding],
-    account: &Account,
-    partition: &Partition,
-    as_of: Timestamp,
-    suppressions: Option<&Suppressions>,
-    baseline: Option<&Baseline>,
-) {
-    if suppressions.is_none() && baseline.is_none() {
-        return;
-    }
-    for f in findings {
-        let fingerprint = f.fingerprint(partition);
-        f.suppression = suppressions.and_then(|s| s.find(f, &fingerprint, Some(account), as_of));
-        f.baseline_state = baseline.map(|b| b.state_of(&fingerprint, f.verdict));
-        // The clock (docs/notify.md, "When the clock starts"): from the first failing or warning sighting, carried
-        // while the finding keeps failing or warning; an exception that has ended since starts a fresh grace from
-        // its end, so that an expired exception never makes a key overdue the next day.
-        let failing_since = baseline.and_then(|b| b.failing_since(&fingerprint));
-        let exception_ended = match (suppressions, &f.suppression) {
-            (Some(s), None) if f.verdict.is_actionable() => {
-                s.last_ended_for(&Subject::of(f, &fingerprint, Some(account)), as_of)
-            }
-            _ => None,
-        };
-        // (Without an earlier failing sighting the clock starts now, which is after any exception's end.)
-        f.first_seen = failing_since.map(|since| exception_ended.map_or(since, |ended| since.max(ended)));
-    }
 }
 
 impl Report {

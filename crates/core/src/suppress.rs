@@ -10,9 +10,10 @@ use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
 
 use crate::ModelError;
-use crate::eval::{Evidence, Finding};
+use crate::account::Account;
+pub use crate::finding::AppliedSuppression;
+use crate::finding::{Evidence, Finding};
 use crate::ids::{AccessKeyId, AccountId};
-use crate::report::Account;
 
 /// An entry expiring within this many days is listed as expiring soon.
 pub const EXPIRING_SOON_DAYS: i64 = 14;
@@ -201,19 +202,6 @@ impl Suppression {
             expires: self.expires,
         }
     }
-}
-
-/// The exception a finding is under.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AppliedSuppression {
-    /// The entry's label (name or `#N`).
-    pub entry: String,
-    /// Its reason.
-    pub reason: String,
-    /// Its owner.
-    pub owner: String,
-    /// Its last day.
-    pub expires: Date,
 }
 
 /// Every entry of a suppressions file, in file order (the first matching entry applies).

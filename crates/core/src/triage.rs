@@ -9,111 +9,9 @@ use std::collections::HashMap;
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::eval::{EvalContext, Evidence, Finding, KeyFacts, whole_days};
+pub use crate::finding::{Action, Triage, Usage};
+use crate::finding::{EvalContext, Evidence, Finding, KeyFacts, whole_days};
 use crate::inventory::{AccountInventory, CredentialUser, KeyChange, KeySlotRecord, KeyStatus};
-
-/// How an access key is used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Usage {
-    /// AWS recorded no use.
-    NeverUsed,
-    /// Last used `dormant-days` or more before `as_of`.
-    Dormant,
-    /// Used more recently.
-    InUse,
-    /// No recorded use, but the key predates AWS's use records (2015-04-22): it may have been used.
-    Unknown,
-}
-
-impl Usage {
-    /// `never_used`, `dormant`, `in_use` or `unknown`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Usage::NeverUsed => "never_used",
-            Usage::Dormant => "dormant",
-            Usage::InUse => "in_use",
-            Usage::Unknown => "unknown",
-        }
-    }
-
-    /// Parses [`Usage::as_str`].
-    pub fn parse(s: &str) -> Option<Self> {
-        [Usage::NeverUsed, Usage::Dormant, Usage::InUse, Usage::Unknown].into_iter().find(|v| v.as_str() == s)
-    }
-}
-
-/// What to do about a finding.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Action {
-    /// Nothing depends on the key (or it must not exist): make it inactive now, delete it later.
-    Deactivate,
-    /// In use, and the user has a free key slot: create a second key, move the applications, deactivate this.
-    Rotate,
-    /// In use, and the user's other slot is taken: free it first (rotation needs a free slot).
-    FreeSlotThenRotate,
-    /// In use, and the user's other key is newer and active: applications should be moving to it; check this
-    /// key's last use, then deactivate it.
-    FinishRotation,
-    /// Nothing to do (passing and inactive keys).
-    #[default]
-    None,
-}
-
-impl Action {
-    /// Every action, in the order the table lists them.
-    pub const ALL: [Action; 5] =
-        [Action::Deactivate, Action::Rotate, Action::FreeSlotThenRotate, Action::FinishRotation, Action::None];
-
-    /// `deactivate`, `rotate`, `free_slot_then_rotate`, `finish_rotation` or `none`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Deactivate => "deactivate",
-            Action::Rotate => "rotate",
-            Action::FreeSlotThenRotate => "free_slot_then_rotate",
-            Action::FinishRotation => "finish_rotation",
-            Action::None => "none",
-        }
-    }
-    /// Parses [`Action::as_str`].
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|a| a.as_str() == s)
-    }
-}
-
-impl Action {
-    /// The CIS procedure for this action as concrete steps, for the key `key` (its id, when known) of `user`.
-    pub fn steps(self, user: &str, key: Option<&str>) -> Vec<String> {
-        let unknown = format!("<its key id, from: aws iam list-access-keys --user-name {user}>");
-        let key = key.unwrap_or(&unknown);
-        let last_use = format!("aws iam get-access-key-last-used --access-key-id {key}");
-        let (deactivate, delete) = (deactivate_step(user, key), delete_step(user, key));
-        let rotate = [
-            format!(
-                "Create a second key: aws iam create-access-key --user-name {user} (keep its secret in your secrets \
-                 manager; never send it by mail or chat)"
-            ),
-            "Move every application that uses the old key to the new one.".to_owned(),
-            format!("Wait several days, then check that the old key is no longer used: {last_use}"),
-        ];
-        match self {
-            Action::Deactivate => vec![format!("Check its last use: {last_use}"), deactivate, delete],
-            Action::Rotate => rotate.into_iter().chain([deactivate, delete]).collect(),
-            Action::FinishRotation => vec![
-                format!("Check that applications have moved to the user's newer key: {last_use} shows no recent use"),
-                deactivate,
-                delete,
-            ],
-            Action::FreeSlotThenRotate => std::iter::once(format!(
-                "Free a key slot first: delete the user's inactive key, or finish the rotation of its other \
-                     active key (aws iam list-access-keys --user-name {user})"
-            ))
-            .chain(rotate)
-            .chain([deactivate, delete])
-            .collect(),
-            Action::None => Vec::new(),
-        }
-    }
-}
 
 /// The steps for finding `f`: its action's procedure with every key id keyaudit knows filled in. A root key's is
 /// the root user's own procedure (no `aws iam` command acts on a root key through a user name); a user with two
@@ -182,17 +80,6 @@ fn root_steps(account: &str, key: Option<&str>) -> Vec<String> {
              iam delete-access-key --access-key-id {id}"
         ),
     ]
-}
-
-/// A finding's triage.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Triage {
-    /// How the key is used (`None` for a user-level finding).
-    pub usage: Option<Usage>,
-    /// What to do.
-    pub action: Action,
-    /// Why, in one sentence (`None` when there is nothing to do).
-    pub action_reason: Option<String>,
 }
 
 /// AWS has recorded access-key use since 2015-04-22; an older key without a recorded use may have been used.
@@ -317,10 +204,45 @@ fn action(f: &Finding, usage: Option<Usage>, user: Option<&CredentialUser>, ctx:
     }
 }
 
+impl Action {
+    /// The CIS procedure for this action as concrete steps, for the key `key` (its id, when known) of `user`.
+    pub fn steps(self, user: &str, key: Option<&str>) -> Vec<String> {
+        let unknown = format!("<its key id, from: aws iam list-access-keys --user-name {user}>");
+        let key = key.unwrap_or(&unknown);
+        let last_use = format!("aws iam get-access-key-last-used --access-key-id {key}");
+        let (deactivate, delete) = (deactivate_step(user, key), delete_step(user, key));
+        let rotate = [
+            format!(
+                "Create a second key: aws iam create-access-key --user-name {user} (keep its secret in your secrets \
+                 manager; never send it by mail or chat)"
+            ),
+            "Move every application that uses the old key to the new one.".to_owned(),
+            format!("Wait several days, then check that the old key is no longer used: {last_use}"),
+        ];
+        match self {
+            Action::Deactivate => vec![format!("Check its last use: {last_use}"), deactivate, delete],
+            Action::Rotate => rotate.into_iter().chain([deactivate, delete]).collect(),
+            Action::FinishRotation => vec![
+                format!("Check that applications have moved to the user's newer key: {last_use} shows no recent use"),
+                deactivate,
+                delete,
+            ],
+            Action::FreeSlotThenRotate => std::iter::once(format!(
+                "Free a key slot first: delete the user's inactive key, or finish the rotation of its other \
+                     active key (aws iam list-access-keys --user-name {user})"
+            ))
+            .chain(rotate)
+            .chain([deactivate, delete])
+            .collect(),
+            Action::None => Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eval::{RuleConfig, Verdict};
+    use crate::finding::{RuleConfig, Verdict};
     use crate::ids::{AccessKeyId, AccountId};
     use crate::inventory::{KeySlot, Owner, ROOT_USER_NAME};
     use crate::rules::builtin;

@@ -2,12 +2,12 @@
 //! one failed and one skipped account.
 
 use jiff::{SignedDuration, Timestamp};
+use keyaudit_core::baseline::annotate;
 use keyaudit_core::baseline::{Baseline, Snapshot, SnapshotFinding};
 use keyaudit_core::eval::Verdict;
 use keyaudit_core::eval::{EvalContext, RuleConfig, evaluate};
 use keyaudit_core::ids::{AccessKeyId, AccountId, Partition};
 use keyaudit_core::inventory::{AccountInventory, CredentialUser, KeyChange, KeySlot, KeySlotRecord, KeyStatus};
-use keyaudit_core::report::annotate;
 use keyaudit_core::report::{
     AccessMethod, Account, AccountRecord, AccountState, AccountStats, AccountStatus, ClockCheck, Enrichment,
     FailureCode, FailureReason, KeyTally, Origin, Report, RunInfo, Scope, SkipReason,

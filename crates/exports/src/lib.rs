@@ -1,5 +1,7 @@
-//! keyaudit-exports: every file format keyaudit writes, each rendered from the report model (`keyaudit_core`):
-//! the terminal table and the diff, JSON (the report crate's schema), SARIF, OCSF, ASFF (and Security Hub's
+//! keyaudit-exports — every file format keyaudit writes, rendered from the report model. Depends on core and report;
+//! no AWS SDK.
+//!
+//! The formats: the terminal table and the diff, JSON (the report crate's schema), SARIF, OCSF, ASFF (and Security Hub's
 //! workflow decisions), CSV, NDJSON, the HTML page and Security Lake's Parquet objects. No AWS SDK, no network, no
 //! flags: where a file goes and how it is uploaded is the binary's.
 

@@ -1,4 +1,7 @@
-//! keyaudit-notify: owner notices, everything but the sending. `notify.toml` read and checked into core's routing
+//! keyaudit-notify — owner notices, all but the sending: `notify.toml`, the messages, the state file. Depends on core
+//! and config.
+//!
+//! `notify.toml` read and checked into core's routing
 //! ([`config`]), each notice rendered from the report into its message for every channel ([`message`]), and the
 //! state file of what was sent, locked, compacted and appended line by line ([`state`]). Who is told what and when
 //! is core's (`keyaudit_core::notice`); the network side (SES, SNS, HTTPS webhooks) is the binary's.

@@ -1,4 +1,7 @@
-//! keyaudit-org-discovery: finds the organization's accounts with their OU paths, and opens member accounts
+//! keyaudit-org-discovery — the organization's accounts with their OU paths (Organizations), and member accounts
+//! opened through STS. Depends on core.
+//!
+//! Finds the organization's accounts with their OU paths, and opens member accounts
 //! through STS AssumeRole.
 //!
 //! Rate limits are not applied here but at the wire, by the HTTP client of the configuration each client is

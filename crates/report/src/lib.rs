@@ -1,4 +1,7 @@
-//! keyaudit-report: the versioned JSON report, keyaudit's contract with every consumer and with itself (`merge`,
+//! keyaudit-report — the versioned JSON report: its schema types, written and read back by the same code. Depends on
+//! core.
+//!
+//! The versioned JSON report, keyaudit's contract with every consumer and with itself (`merge`,
 //! `diff`, `plan --from-report`, `--baseline`, `notify` read it back).
 //!
 //! The contract is written once: [`schema`] holds its types, which derive `Serialize`, `Deserialize` and

@@ -1,4 +1,7 @@
-//! keyaudit-scanner: per-account IAM collection.
+//! keyaudit-scanner — each account's IAM facts (credential report, keys, tags), paced and retried, and remediation's
+//! writes to IAM, Secrets Manager and KMS. Depends on core.
+//!
+//! Per-account IAM collection.
 //!
 //! For each account: the IAM credential report (a few API calls however many users), parsed by header name,
 //! evaluated by the core rules at the run's `as_of`, then `ListAccessKeys` only for the users whose keys need

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicUsize;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::stream::{Stream, StreamExt};
 use keyaudit_core::eval::{EvalContext, Finding};
@@ -15,7 +15,8 @@ use keyaudit_core::report::{
 use keyaudit_core::rules::RuleSet;
 use tokio::sync::Semaphore;
 
-use crate::collect::{GenerationEstimate, KeyIdMode, ReportPolicy, Slot, collect_account};
+pub use crate::collect::ScanOptions;
+use crate::collect::{GenerationEstimate, Slot, collect_account};
 use crate::iam::{CollectError, IamApi};
 
 /// Why an account could not be opened, and how many API calls that took.
@@ -35,42 +36,6 @@ pub trait AccountConnector: Send + Sync {
     type Api: IamApi;
     /// Opens `account`.
     fn connect(&self, account: &Account) -> impl Future<Output = Result<Self::Api, ConnectFailure>> + Send;
-}
-
-/// Scan settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScanOptions {
-    /// Accounts doing work at once. An account waiting for AWS to generate its credential report gives its place
-    /// up (up to `concurrency × OPEN_PER_WORKER` accounts are open at once, most of them waiting).
-    pub concurrency: usize,
-    /// Credential-report waits.
-    pub report_policy: ReportPolicy,
-    /// Which users get key ids.
-    pub key_ids: KeyIdMode,
-    /// `ListAccessKeys` calls in flight per account.
-    pub enrichment_concurrency: usize,
-    /// Budget for one account's mandatory part: connecting and getting its credential report (the verdicts).
-    pub account_timeout: Duration,
-    /// Budget for one account's optional look-ups (key ids, owners) after its report; what is not done by then is
-    /// left empty, and the account stays `scanned` with all its verdicts.
-    pub enrichment_timeout: Duration,
-    /// User tag keys naming a user's owner, in order of preference; empty turns the `ListUserTags` look-up off.
-    pub owner_tags: Vec<String>,
-}
-
-impl Default for ScanOptions {
-    fn default() -> Self {
-        Self {
-            // Measured: 32 accounts in flight reach the emulator's ceiling at 25 ms per call (docs/performance.md).
-            concurrency: 32,
-            report_policy: ReportPolicy::default(),
-            key_ids: KeyIdMode::default(),
-            enrichment_concurrency: 4,
-            account_timeout: Duration::from_secs(300),
-            enrichment_timeout: Duration::from_secs(300),
-            owner_tags: ["owner", "Owner", "email", "contact", "team"].map(str::to_owned).to_vec(),
-        }
-    }
 }
 
 /// Accounts open at once per working place: the others wait for AWS (their credential report being generated)
@@ -272,6 +237,8 @@ mod tests {
     use keyaudit_core::inventory::ListedKey;
     use keyaudit_core::report::AccessMethod;
     use keyaudit_core::rules::builtin;
+
+    use std::time::Duration;
 
     use super::*;
     use crate::iam::{CollectError, RawReport, ReportState};

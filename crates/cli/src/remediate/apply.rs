@@ -317,7 +317,7 @@ async fn execute(
         return Ok(ExitStatus::Clean);
     }
 
-    let aws = change.aws.settings();
+    let aws = crate::settings::AwsSettings::of(&change.aws);
     let role = RoleSpec::new(
         change.remediation_role_name.as_deref().unwrap_or("KeyauditRemediation"),
         change.remediation_role_path.as_deref().unwrap_or("/"),

@@ -7,7 +7,7 @@ pub mod unused_access_key;
 
 use jiff::Timestamp;
 
-use crate::eval::KeyFacts;
+use crate::finding::KeyFacts;
 use crate::inventory::KeyChange;
 
 /// The sentence for a key that `ListAccessKeys` shows deactivated or deleted since the (cached) credential

@@ -3,10 +3,11 @@
 
 use jiff::SignedDuration;
 
-use crate::eval::{ActiveKey, EvalContext, Evidence, Finding, KeyFacts, Verdict, whole_days};
+use crate::finding::{ActiveKey, EvalContext, Evidence, Finding, KeyFacts, Verdict, whole_days};
 use crate::ids::AccountId;
 use crate::inventory::AccountInventory;
-use crate::rules::{CisRef, Rule, RuleMeta, Severity};
+use crate::rules::meta::{CisRef, RuleMeta, Severity};
+use crate::rules::rule::Rule;
 
 static META: RuleMeta = RuleMeta {
     id: "KA-IAM-003",
@@ -101,7 +102,7 @@ mod tests {
     use jiff::Timestamp;
 
     use super::*;
-    use crate::eval::RuleConfig;
+    use crate::finding::RuleConfig;
     use crate::inventory::{CredentialUser, KeyChange, KeySlot, KeySlotRecord, KeyStatus, ROOT_USER_NAME};
 
     fn as_of() -> Timestamp {

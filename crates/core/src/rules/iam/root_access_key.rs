@@ -1,10 +1,11 @@
 //! KA-IAM-002 `root-access-key`: the root user must have no active access key (CIS AWS Foundations "Ensure no
 //! 'root' user account access key exists", Security Hub IAM.4).
 
-use crate::eval::{EvalContext, Evidence, Finding, KeyFacts, Verdict};
+use crate::finding::{EvalContext, Evidence, Finding, KeyFacts, Verdict};
 use crate::ids::AccountId;
 use crate::inventory::AccountInventory;
-use crate::rules::{CisRef, Rule, RuleMeta, Severity};
+use crate::rules::meta::{CisRef, RuleMeta, Severity};
+use crate::rules::rule::Rule;
 
 static META: RuleMeta = RuleMeta {
     id: "KA-IAM-002",
@@ -66,7 +67,7 @@ mod tests {
     use jiff::{SignedDuration, Timestamp};
 
     use super::*;
-    use crate::eval::RuleConfig;
+    use crate::finding::RuleConfig;
     use crate::inventory::{CredentialUser, KeySlot, KeySlotRecord, KeyStatus, ROOT_USER_NAME};
 
     fn as_of() -> Timestamp {

@@ -3,11 +3,12 @@
 
 use jiff::Timestamp;
 
-use crate::eval::{AgeSource, EvalContext, Evidence, Finding, KeyFacts, Verdict};
+use crate::finding::{AgeSource, EvalContext, Evidence, Finding, KeyFacts, Verdict};
 use crate::ids::AccountId;
 use crate::inventory::{AccountInventory, CredentialUser, KeyChange, KeySlotRecord, KeyStatus};
 use crate::rules::iam::changed_since_report;
-use crate::rules::{CisRef, Rule, RuleMeta, Severity};
+use crate::rules::meta::{CisRef, RuleMeta, Severity};
+use crate::rules::rule::Rule;
 
 static META: RuleMeta = RuleMeta {
     id: "KA-IAM-001",
@@ -115,7 +116,7 @@ mod tests {
     use jiff::SignedDuration;
 
     use super::*;
-    use crate::eval::RuleConfig;
+    use crate::finding::RuleConfig;
     use crate::inventory::KeySlot;
 
     const AS_OF: &str = "2026-11-28T12:00:00Z";

@@ -1,11 +1,12 @@
 //! KA-IAM-004 `unused-access-key`: active access keys unused for `unused-days` (45 by default) or more fail
 //! (CIS AWS Foundations "Ensure credentials unused for 45 days or greater are disabled", Security Hub IAM.22).
 
-use crate::eval::{EvalContext, Evidence, Finding, KeyFacts, Verdict, whole_days};
+use crate::finding::{EvalContext, Evidence, Finding, KeyFacts, Verdict, whole_days};
 use crate::ids::AccountId;
 use crate::inventory::{AccountInventory, KeyChange, KeyStatus};
 use crate::rules::iam::changed_since_report;
-use crate::rules::{CisRef, Rule, RuleMeta, Severity};
+use crate::rules::meta::{CisRef, RuleMeta, Severity};
+use crate::rules::rule::Rule;
 
 static META: RuleMeta = RuleMeta {
     id: "KA-IAM-004",
@@ -85,7 +86,7 @@ mod tests {
     use jiff::{SignedDuration, Timestamp};
 
     use super::*;
-    use crate::eval::RuleConfig;
+    use crate::finding::RuleConfig;
     use crate::inventory::{CredentialUser, KeySlot, KeySlotRecord, ROOT_USER_NAME};
 
     const DAY: i64 = 86_400;
