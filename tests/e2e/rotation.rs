@@ -69,6 +69,25 @@ impl Org {
         all.as_array().unwrap().clone()
     }
 
+    /// `keyaudit notify REPORT --journal-dir` (the test's directory, where apply and undo keep their journals) into an
+    /// outbox: its output, and each message's text part.
+    pub(crate) fn notify_with_journals(&self, report: &str) -> (Output, Vec<String>) {
+        let config = self.path("notify.toml");
+        std::fs::write(&config, "from = \"keyaudit@corp.example\"\ncatch-all = \"security@corp.example\"\n").unwrap();
+        let (c, outbox, dir) = (
+            config.display().to_string(),
+            self.path("outbox").display().to_string(),
+            self.dir.path().display().to_string(),
+        );
+        let out = self.run(&["notify", report, "--config", &c, "--outbox", &outbox, "--journal-dir", &dir]);
+        assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+        let mails = std::fs::read_dir(self.path("outbox"))
+            .unwrap()
+            .map(|e| parse_mime(&std::fs::read_to_string(e.unwrap().path()).unwrap()).1["text/plain"].clone())
+            .collect();
+        (out, mails)
+    }
+
     pub(crate) fn backdate(&self, account: &str, user: &str, key: &str, age_days: u32, last_used_days: u32) {
         self.emu.control(
             "POST",
@@ -291,17 +310,8 @@ fn an_opted_in_user_gets_a_second_key_whose_secret_is_only_in_secrets_manager_an
     let report = org.path("report.json").display().to_string();
     outputs.push(org.run(&["scan", "-o", &format!("json={report}"), "--owner-tags", ""]));
     // The owner's notice says where the new key's secret is and by when applications must switch.
-    let config = org.path("notify.toml");
-    std::fs::write(&config, "from = \"keyaudit@corp.example\"\ncatch-all = \"security@corp.example\"\n").unwrap();
-    let (c, outbox, dir) =
-        (config.display().to_string(), org.path("outbox").display().to_string(), org.dir.path().display().to_string());
-    let out = org.run(&["notify", &report, "--config", &c, "--outbox", &outbox, "--journal-dir", &dir]);
-    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let (out, mails) = org.notify_with_journals(&report);
     outputs.push(out);
-    let mails: Vec<String> = std::fs::read_dir(org.path("outbox"))
-        .unwrap()
-        .map(|e| parse_mime(&std::fs::read_to_string(e.unwrap().path()).unwrap()).1["text/plain"].clone())
-        .collect();
     let told = mails.iter().find(|m| m.contains("Rotation under way")).expect("a notice about the rotation");
     assert!(
         told.contains(&text(&secret["arn"]))
@@ -320,6 +330,7 @@ fn an_opted_in_user_gets_a_second_key_whose_secret_is_only_in_secrets_manager_an
     let f = org.path("finish.json").display().to_string();
     let out = org.run(&["apply", &f, "--yes", "--max-per-account", "1"]);
     outputs.push(out);
+    let dir = org.dir.path().display().to_string();
     let (out, delete) = org.rotation_plan("delete.json", &["--delete-deactivated-after", "0d", "--journal-dir", &dir]);
     outputs.push(out);
     // Other users' keys deactivated earlier in this test are due for deletion too; the plan orders by key id.

@@ -8,7 +8,6 @@ use std::process::Command;
 use serde_json::{Value, json};
 
 use super::harness::python;
-use super::notify::parse_mime;
 use super::remediation::{Org, code, journal, stdout};
 use super::rotation::{read_secret_as, text};
 
@@ -210,16 +209,7 @@ fn a_plan_right_after_a_start_proposes_none_and_a_stalled_rotations_new_key_is_n
     let report = org.path("report.json").display().to_string();
     let out = org.run(&["scan", "-o", &format!("json={report}"), "--owner-tags", ""]);
     assert!(matches!(code(&out), 0 | 1), "{}", String::from_utf8_lossy(&out.stderr));
-    let config = org.path("notify.toml");
-    std::fs::write(&config, "from = \"keyaudit@corp.example\"\ncatch-all = \"security@corp.example\"\n").unwrap();
-    let (c, outbox, dir) =
-        (config.display().to_string(), org.path("outbox").display().to_string(), org.dir.path().display().to_string());
-    let out = org.run(&["notify", &report, "--config", &c, "--outbox", &outbox, "--journal-dir", &dir]);
-    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
-    let mails: Vec<String> = std::fs::read_dir(org.path("outbox"))
-        .unwrap()
-        .map(|e| parse_mime(&std::fs::read_to_string(e.unwrap().path()).unwrap()).1["text/plain"].clone())
-        .collect();
+    let (_, mails) = org.notify_with_journals(&report);
     let told = mails.iter().find(|m| m.contains("STALLED")).expect("the stalled rotation is said");
     assert!(told.contains(&format!("has passed without the rotation finishing: {old} is still active")), "{told}");
     assert!(told.contains("aws secretsmanager get-secret-value --region us-east-1 --secret-id"), "{told}");
@@ -295,6 +285,9 @@ fn a_deleted_user_is_gone_and_an_opt_out_since_the_plan_is_honoured() {
         "keys",
         &json!({"account_id": work, "user_name": "auto", "op": "tag", "tags": {"keyaudit:rotation": "off"}}),
     );
+    // Another user's tags cannot be read at apply: an opt-out cannot be ruled out.
+    org.emu.fault(json!({"service": "iam", "action": "ListUserTags", "account_id": work, "user_name": EVERY_CHARACTER,
+                         "error_code": "AccessDenied", "http_status": 403, "message": "denied"}));
     let p = org.path("plan.json").display().to_string();
     let out = org.run(&["apply", &p, "--yes", "--allow-create-keys"]);
     assert_ne!(code(&out), 3, "a deleted user is no failure: {}", stdout(&out));
@@ -302,7 +295,9 @@ fn a_deleted_user_is_gone_and_an_opt_out_since_the_plan_is_honoured() {
     let idle = table.lines().find(|l| l.contains(" idle ")).unwrap();
     assert!(idle.contains("gone") && idle.contains("the user no longer exists"), "{table}");
     assert!(table.contains("the user opted out since the plan"), "{table}");
+    assert!(table.contains("tags could not be re-read"), "{table}");
     assert_eq!(org.keys("work")["auto"].len(), 1, "no key created");
+    assert_eq!(org.keys("work")[EVERY_CHARACTER].len(), 1, "no key created");
     let again = org.run(&["apply", &p, "--yes", "--allow-create-keys"]);
     assert!(!stdout(&again).contains(" idle "), "gone is final: {}", stdout(&again));
 }

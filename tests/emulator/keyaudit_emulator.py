@@ -19,7 +19,7 @@ application (``DomainDispatcherApplication(create_backend_app)``) behind a small
   DELETE /_keyaudit/reports          forget every cached report (as if their 4 hours had passed)
   POST   /_keyaudit/clock            {skew_seconds: N}: every AWS answer's Date header is N seconds off
   POST   /_keyaudit/accounts/state   set an Organizations account's State (SUSPENDED, PENDING_CLOSURE, ...)
-  POST   /_keyaudit/faults           add a fault rule for matching requests: {service?, action?, account_id?,
+  POST   /_keyaudit/faults           add a fault rule for matching requests: {service?, action?, account_id?, user_name?,
                                      error_code?, http_status?, message?, latency_ms?, probability?, times?,
                                      report_content? (a successful GetCredentialReport with this CSV)}
   DELETE /_keyaudit/faults           remove every fault rule
@@ -232,7 +232,7 @@ class State:
     def match_fault(self, req: dict[str, Any]) -> dict[str, Any] | None:
         with self.lock:
             for fault in self.faults:
-                if any(fault.get(k) not in (None, req.get(k)) for k in ("service", "action", "account_id")):
+                if any(fault.get(k) not in (None, req.get(k)) for k in ("service", "action", "account_id", "user_name")):
                     continue
                 if fault.get("times") is not None and fault["times"] <= 0:
                     continue

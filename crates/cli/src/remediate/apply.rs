@@ -440,10 +440,20 @@ async fn execute(
                 None if was_started => Resume::Started,
                 None => Resume::No,
             };
-            // The opt-out is re-read: a user who tagged keyaudit:rotation=off since the plan gets no key.
-            let opted_out = match api.list_user_tags(&step.key.user.user_name).await {
-                Ok(tags) => tags.iter().any(|(k, v)| k == ROTATION_TAG && v == "off"),
-                Err(_) => false,
+            // The opt-out is re-read: a user who tagged keyaudit:rotation=off since the plan gets no key, and tags that
+            // cannot be read cannot rule an opt-out out.
+            let held = match api.list_user_tags(&step.key.user.user_name).await {
+                Ok(tags) if tags.iter().any(|(k, v)| k == ROTATION_TAG && v == "off") => Some(StepResult::Skipped(
+                    format!("the user opted out since the plan (user tag {ROTATION_TAG}=off): no key created"),
+                )),
+                Ok(_) => None,
+                Err(e) if e.code() == Some("NoSuchEntity") => {
+                    Some(StepResult::Gone("the user no longer exists".to_owned()))
+                }
+                Err(e) => Some(StepResult::Skipped(format!(
+                    "the user's tags could not be re-read ({e}), so an opt-out ({ROTATION_TAG}=off) since the plan \
+                     cannot be ruled out: no key created"
+                ))),
             };
             // The created key's id is journaled before its hand-over: a resumed run deletes or takes over only
             // that key.
@@ -453,10 +463,8 @@ async fn execute(
                     .write(&JournalEntry { created_key_id: Some(id.to_string()), ..entry("key_created") })
                     .map_err(|e| e.to_string())
             };
-            if opted_out {
-                StepResult::Skipped(format!(
-                    "the user opted out since the plan (user tag {ROTATION_TAG}=off): no key created"
-                ))
+            if let Some(held) = held {
+                held
             } else {
                 match start_rotation(api, secrets, &step.key, &handover, &resume, record).await {
                     Ok(Started::Created(c)) => created(entry("done"), c, handover.switch_by, None),
