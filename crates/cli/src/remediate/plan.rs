@@ -138,7 +138,7 @@ pub(crate) async fn run(
             let (finishes, starts) = if found == Rotations::default() {
                 (Vec::new(), Vec::new())
             } else {
-                look_up(reach_once.insert(reach(&base, &settings).await?), found).await
+                look_up(reach_once.insert(reach(&base, &settings).await?), found, &rotation).await
             };
             let (mut planned, mut excluded) = combine(vec![
                 plan_deactivations(&candidates(&report), &policy),
@@ -243,7 +243,11 @@ async fn reach(base: &aws_config::SdkConfig, settings: &Settings) -> Result<Reac
     Reach::new(base, role, assume, settings.sts_pace, settings.iam_rps, settings.throttle_patience).await
 }
 
-async fn look_up(reach: &Reach, found: Rotations) -> (Vec<(Pair, PairNow)>, Vec<(Start, OptIn, Listed)>) {
+async fn look_up(
+    reach: &Reach,
+    found: Rotations,
+    rotation: &RotationPolicy,
+) -> (Vec<(Pair, PairNow)>, Vec<(Start, OptIn, Listed)>) {
     use futures::StreamExt;
     let mut by_account: BTreeMap<AccountId, (Vec<Pair>, Vec<Start>)> = BTreeMap::new();
     for pair in found.finish {
@@ -296,10 +300,11 @@ async fn look_up(reach: &Reach, found: Rotations) -> (Vec<(Pair, PairNow)>, Vec<
                     },
                     Err(reason) => OptIn::Unknown(reason.clone()),
                 };
-                // Only for users who could be planned: most keys in use are not opted in.
-                let now = match opt_in {
-                    OptIn::Tag(Some(ref v)) if v == "off" => Ok(Vec::new()),
-                    _ => listed(start.key.user.user_name.clone()).await,
+                // Listed only for users a rotation could start for: most keys in use are not opted in.
+                let now = if rotation.may_start(start.key.user.ou_path.as_deref(), &opt_in) {
+                    listed(start.key.user.user_name.clone()).await
+                } else {
+                    Ok(Vec::new())
                 };
                 opt_ins.push((start, opt_in, now));
             }

@@ -86,6 +86,19 @@ impl Pair {
     }
 }
 
+impl RotationPolicy {
+    /// Whether a user under `ou_path` whose tags read `opt_in` could have a rotation started (tag `auto`, or a start
+    /// OU and no `off`): the plan lists the keys of those users only.
+    pub fn may_start(&self, ou_path: Option<&str>, opt_in: &OptIn) -> bool {
+        match opt_in {
+            OptIn::Tag(Some(v)) if v == "auto" => true,
+            OptIn::Tag(Some(v)) if v == "off" => false,
+            OptIn::Tag(_) => self.start_ous.iter().any(|ou| under(ou_path, ou)),
+            OptIn::Unknown(_) => false,
+        }
+    }
+}
+
 /// A user's only active key, in use and failing KA-IAM-001: a rotation to start, if the user opted in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Start {
@@ -985,6 +998,23 @@ mod tests {
             &[(suspects[0].clone(), HandedOver::Open { secret, switch_by: Some(ago(10)) })],
         );
         assert!(excluded[0].why.describe(90).contains("switch by 2026-11-18"), "{:?}", excluded[0].why);
+    }
+
+    #[test]
+    fn only_users_a_rotation_could_start_for_have_their_keys_listed() {
+        let tag = |v: Option<&str>| OptIn::Tag(v.map(str::to_owned));
+        let r = rotation();
+        for (ou, opt_in, may) in [
+            ("/Root/Dev", tag(Some("auto")), true),
+            ("/Root/Dev", tag(None), false),
+            ("/Root/Dev", tag(Some("yes")), false),
+            ("/Root/Dev/Auto/Team", tag(None), true),
+            ("/Root/Dev/Auto", tag(Some("off")), false),
+            ("/Root/Dev/AutoX", tag(None), false),
+            ("/Root/Dev/Auto", OptIn::Unknown("Throttling".into()), false),
+        ] {
+            assert_eq!(r.may_start(Some(ou), &opt_in), may, "{ou} {opt_in:?}");
+        }
     }
 
     #[test]
