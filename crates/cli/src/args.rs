@@ -75,8 +75,8 @@ pub(crate) enum Command {
     /// other rules or thresholds, of another schema version, or holding the same organization or account twice,
     /// are refused (exit 2). Exit codes as for scan.
     Merge(MergeArgs),
-    /// Re-activate the keys a journal of `apply` deactivated (and that are still inactive), and delete the keys it
-    /// created (if never used; their secrets' deletion scheduled). Changes keys only with --yes.
+    /// Re-activate the keys a journal of `apply` deactivated (and that are still inactive), and deactivate the keys
+    /// it created (if they show no use; their secrets' deletion scheduled). Changes keys only with --yes.
     Undo(Box<UndoArgs>),
     /// Print the JSON Schema (draft 2020-12) of the JSON report (`-o json`), as docs/json-schema.json holds it.
     Schema,
