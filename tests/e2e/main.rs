@@ -21,6 +21,7 @@ mod scheduled;
 mod securityhub;
 mod simulator;
 mod triage;
+mod where_used;
 
 use std::process::Command;
 

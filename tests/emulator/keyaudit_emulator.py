@@ -54,6 +54,10 @@ and reuses that report for 4 hours; GetCredentialReport answers ReportNotPresent
 ReportInProgress while generating, ReportExpired after 4 hours, else the frozen content with GeneratedTime =
 the generation time.
 
+CloudTrail's LookupEvents (which moto lacks) is answered by cloudtrail.py as AWS's API reference documents it, quota
+included (2 per second per account and Region): seed events with `POST /_keyaudit/cloudtrail {account_id, region,
+events}`, read `{served, throttled}` with `GET /_keyaudit/cloudtrail`.
+
 Security Hub's finding calls (BatchImportFindings, GetFindings, BatchUpdateFindings) are answered by securityhub.py
 as AWS documents them (a new finding's workflow is set by its import, an existing one's only by
 BatchUpdateFindings), not by moto's Security Hub.
@@ -104,6 +108,7 @@ from werkzeug.datastructures import EnvironHeaders
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from cloudtrail import CloudTrail
 from securityhub import SecurityHub
 
 CONTROL = "/_keyaudit/"
@@ -487,6 +492,7 @@ class Emulator:
         self.moto = DomainDispatcherApplication(create_backend_app)
         self.state = State()
         self.hub = SecurityHub()
+        self.trail = CloudTrail()
         self.quotas = Quotas()
         # --org-quotas: whether a reset leaves the quotas on.
         self.org_quotas = False
@@ -545,6 +551,18 @@ class Emulator:
                                                                     "message": answer["Message"]})
                 payload = json.dumps(answer).encode()
                 start_response("200 OK", [("Content-Type", "application/json"),
+                                          ("Content-Length", str(len(payload)))])
+                return [payload]
+            if req.get("service") == "cloudtrail" and req.get("action"):
+                scope = re.search(r"Credential=[A-Z0-9]+/\d{8}/([a-z0-9-]+)/", environ.get("HTTP_AUTHORIZATION", ""))
+                status, answer = self.trail.handle(req["action"], req.get("account_id") or MANAGEMENT_ACCOUNT,
+                                                   scope.group(1) if scope else "us-east-1", body)
+                if status != 200:
+                    return self.respond_error(start_response, req, {"error_code": answer["__type"],
+                                                                    "http_status": status,
+                                                                    "message": answer["Message"]})
+                payload = json.dumps(answer).encode()
+                start_response("200 OK", [("Content-Type", "application/x-amz-json-1.1"),
                                           ("Content-Length", str(len(payload)))])
                 return [payload]
             return self.passthrough(environ, start_response, req)
@@ -745,6 +763,8 @@ class Emulator:
             self.state.reset()
             with self.hub.lock:
                 self.hub.reset()
+            with self.trail.lock:
+                self.trail.reset()
             self.quotas.reset(self.org_quotas)
             return {"ok": True}
         if (method, route) == ("POST", "seed"):
@@ -755,6 +775,10 @@ class Emulator:
             return result
         if (method, route) == ("POST", "securityhub"):
             return self.hub.control(args)
+        if (method, route) == ("POST", "cloudtrail"):
+            return self.trail.control(args)
+        if (method, route) == ("GET", "cloudtrail"):
+            return self.trail.counts()
         if (method, route) == ("POST", "ses"):
             return self.ses_control(args)
         if (method, route) == ("GET", "ses/sent"):
