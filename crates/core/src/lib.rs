@@ -27,5 +27,6 @@ pub mod rules;
 pub mod suppress;
 pub mod text;
 pub mod triage;
+pub mod where_used;
 
 pub use error::ModelError;
