@@ -108,3 +108,48 @@ fn lookup_events_pages_newest_first_by_access_key_within_90_days_per_region_and_
     let counts = emu.control("GET", "cloudtrail", &Value::Null);
     assert!(counts["throttled"][format!("{ACCOUNT}/us-east-1")].as_u64().unwrap() >= 1, "{counts}");
 }
+
+/// The scanner's look-up (`keyaudit_scanner::where_used`) through the AWS SDK against that model: every page read
+/// and summarized, the page limit said as a cut, and no request throttled by its own pacing.
+#[test]
+fn the_scanners_look_up_reads_every_page_paced_under_the_quota() {
+    use keyaudit_core::ids::AccessKeyId;
+    use keyaudit_scanner::where_used::{SdkTrail, look_up};
+
+    let emu = Emulator::start();
+    let events: Vec<Value> = (0..120)
+        .map(|i| {
+            json!({"access_key_id": KEY, "event_source": "sts.amazonaws.com", "minutes_ago": i,
+                   "source_ip": "198.51.100.7", "user_agent": "aws-sdk-rust/1.3 os/linux"})
+        })
+        .collect();
+    emu.control("POST", "cloudtrail", &json!({"account_id": ACCOUNT, "region": "us-east-1", "events": events}));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (whole, cut) = runtime.block_on(async {
+        let credentials = aws_credential_types::Credentials::new("AKIAEXAMPLEEXAMPLE01", "x", None, None, "test");
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&emu.url)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(credentials)
+            .load()
+            .await;
+        let trail = SdkTrail::new(&config);
+        let key = AccessKeyId::parse(KEY).unwrap();
+        let now = jiff::Timestamp::from_second(std::time::SystemTime::UNIX_EPOCH.elapsed().unwrap().as_secs() as i64)
+            .unwrap();
+        let start = now - jiff::SignedDuration::from_hours(24 * 90);
+        let end = now + jiff::SignedDuration::from_mins(1);
+        let whole = look_up(&trail, &key, start, end, 5).await.unwrap();
+        let cut = look_up(&trail, &key, start, end, 2).await.unwrap();
+        (whole, cut)
+    });
+    assert_eq!(whole.used.sources.len(), 1);
+    let source = &whole.used.sources[0];
+    assert_eq!((source.calls, whole.cut, whole.unreadable), (120, false, 0));
+    assert_eq!((source.user_agent.as_str(), source.source_ip.as_str()), ("aws-sdk-rust/1.3 os/linux", "198.51.100.7"));
+    assert_eq!(source.services.iter().collect::<Vec<_>>(), ["sts.amazonaws.com"]);
+    assert_eq!((cut.used.sources[0].calls, cut.cut), (100, true));
+    let counts = emu.control("GET", "cloudtrail", &Value::Null);
+    assert_eq!(counts["served"][format!("{ACCOUNT}/us-east-1")], 5, "{counts}");
+    assert!(counts["throttled"].as_object().unwrap().is_empty(), "paced under the quota: {counts}");
+}

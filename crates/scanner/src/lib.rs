@@ -17,6 +17,7 @@ pub mod probe;
 pub mod ratelimit;
 pub mod remediate;
 pub mod scan;
+pub mod where_used;
 
 pub use collect::{KeyIdMode, ReportPolicy};
 pub use iam::{CollectError, IamApi, SdkIam};
