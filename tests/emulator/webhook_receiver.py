@@ -116,6 +116,9 @@ class Control(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
     def do_GET(self) -> None:  # noqa: N802
+        # Read what the request sent, if anything: a socket closed with unread bytes is reset (RST), and the reset can
+        # destroy the answer on its way to the test.
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
         with LOCK:
             self.answer(list(RECEIVED))
 
