@@ -1,5 +1,5 @@
-//! keyaudit-scanner — each account's IAM facts (credential report, keys, tags), paced and retried, and remediation's
-//! writes to IAM, Secrets Manager and KMS. Depends on core.
+//! keyaudit-scanner — each account's IAM facts (credential report, keys, tags), paced and retried; CloudTrail's
+//! record of where a key is used; and remediation's writes to IAM, Secrets Manager and KMS. Depends on core.
 //!
 //! Per-account IAM collection.
 //!
