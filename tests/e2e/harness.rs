@@ -40,6 +40,14 @@ pub(crate) fn python() -> String {
     std::env::var("KEYAUDIT_EMULATOR_PYTHON").unwrap_or_else(|_| "python3".into())
 }
 
+/// Runs a Python `script` (the emulator's interpreter, with boto3) with `env`, expects it to succeed, and reads what
+/// it prints as JSON.
+pub(crate) fn python_json(script: &str, env: &[(&str, &str)]) -> Value {
+    let out = Command::new(python()).args(["-c", script]).envs(env.iter().copied()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 impl Emulator {
     pub(crate) fn start() -> Self {
         let launcher = repo_root().join("tests/emulator/keyaudit_emulator.py");

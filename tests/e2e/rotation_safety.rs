@@ -3,11 +3,9 @@
 //! start; and the review's items (only the key a run created is ever taken over, a deactivation found done is not
 //! keyaudit's, a deleted user is gone, the opt-out re-read). Through the real binary against the emulator.
 
-use std::process::Command;
-
 use serde_json::{Value, json};
 
-use super::harness::python;
+use super::harness::python_json;
 use super::remediation::{Org, code, journal, stdout};
 use super::rotation::{read_secret_as, text};
 
@@ -98,17 +96,10 @@ fn remediation_session(org: &Org, account: &str) -> (String, String, String) {
             aws_access_key_id=os.environ['AK'], aws_secret_access_key=os.environ['SK'])\n\
         r = c.assume_role(RoleArn=os.environ['ROLE'], RoleSessionName='keyaudit-remediation')['Credentials']\n\
         print(json.dumps([r['AccessKeyId'], r['SecretAccessKey'], r['SessionToken']]))\n";
-    let out = Command::new(python())
-        .args(["-c", SCRIPT])
-        .env("EP", &org.emu.url)
-        .env("AK", &org.key_id)
-        .env("SK", &org.secret)
-        .env("ROLE", format!("arn:aws:iam::{account}:role/KeyauditRemediation"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let v: Vec<String> = serde_json::from_slice(&out.stdout).unwrap();
-    (v[0].clone(), v[1].clone(), v[2].clone())
+    let role = format!("arn:aws:iam::{account}:role/KeyauditRemediation");
+    let v = python_json(SCRIPT, &[("EP", &org.emu.url), ("AK", &org.key_id), ("SK", &org.secret), ("ROLE", &role)]);
+    let text = |i: usize| v[i].as_str().unwrap().to_owned();
+    (text(0), text(1), text(2))
 }
 
 /// Each way back into a secret, tried with the given credentials: call → the error code, or "ok".
@@ -138,17 +129,7 @@ for name, call in calls.items():
         out[name] = getattr(e, 'response', {}).get('Error', {}).get('Code', str(e))
 print(json.dumps(out))
 "#;
-    let out = Command::new(python())
-        .args(["-c", SCRIPT])
-        .env("EP", &org.emu.url)
-        .env("AK", &creds.0)
-        .env("SK", &creds.1)
-        .env("TK", &creds.2)
-        .env("ID", secret)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
+    python_json(SCRIPT, &[("EP", &org.emu.url), ("AK", &creds.0), ("SK", &creds.1), ("TK", &creds.2), ("ID", secret)])
 }
 
 #[test]
@@ -316,15 +297,7 @@ fn kms_as(org: &Org, access_key_id: &str, secret: &str, body: &str) -> Value {
         "import boto3, json, os\nkms = boto3.client('kms', endpoint_url=os.environ['EP'], region_name='us-east-1', \
          aws_access_key_id=os.environ['AK'], aws_secret_access_key=os.environ['SK'])\n{body}\n"
     );
-    let out = Command::new(python())
-        .args(["-c", &script])
-        .env("EP", &org.emu.url)
-        .env("AK", access_key_id)
-        .env("SK", secret)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
+    python_json(&script, &[("EP", &org.emu.url), ("AK", access_key_id), ("SK", secret)])
 }
 
 #[test]

@@ -2,11 +2,9 @@
 //! documents it — moto has none — so that the look-ups keyaudit will make are tested against pages, filters, the
 //! 90-day window, per-account-and-Region histories and the 2-per-second quota, not against a stub.
 
-use std::process::Command;
-
 use serde_json::{Value, json};
 
-use super::harness::{Emulator, python};
+use super::harness::{Emulator, python_json};
 
 const ACCOUNT: &str = "123456789012";
 const KEY: &str = "AKIAIOSFODNN7EXAMPLE";
@@ -23,9 +21,7 @@ fn boto(emu: &Emulator, region: &str, body: &str) -> Value {
          def code(call):\n    try:\n        call()\n        return 'ok'\n    except Exception as e:\n        \
          return e.response['Error']['Code']\n{body}\n"
     );
-    let out = Command::new(python()).args(["-c", &script]).env("EP", &emu.url).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
+    python_json(&script, &[("EP", &emu.url)])
 }
 
 #[test]

@@ -112,7 +112,7 @@ from cloudtrail import CloudTrail
 from securityhub import SecurityHub
 
 CONTROL = "/_keyaudit/"
-SCOPE_RE = re.compile(r"Credential=([A-Z0-9]+)/\d{8}/[^/]+/([a-z0-9-]+)/aws4_request")
+SCOPE_RE = re.compile(r"Credential=([A-Z0-9]+)/\d{8}/([^/]+)/([a-z0-9-]+)/aws4_request")
 ROLE_ARN_RE = re.compile(r"arn:[a-z-]+:iam::(\d{12}):role/")
 MANAGEMENT_ACCOUNT = "123456789012"
 REPORT_TTL_SECONDS = 4 * 3600
@@ -267,7 +267,7 @@ REST_ACTIONS = {
 def describe_request(environ: dict[str, Any], body: bytes) -> dict[str, Any]:
     auth = environ.get("HTTP_AUTHORIZATION", "")
     scope = SCOPE_RE.search(auth)
-    access_key, service = (scope.group(1), scope.group(2)) if scope else (None, None)
+    access_key, region, service = (scope.group(1), scope.group(2), scope.group(3)) if scope else (None, None, None)
     target = environ.get("HTTP_X_AMZ_TARGET", "")
     form = {}
     if service in REST_ACTIONS:
@@ -286,7 +286,8 @@ def describe_request(environ: dict[str, Any], body: bytes) -> dict[str, Any]:
         account_id = ROLE_ARN_RE.match(role_arn).group(1)
     elif access_key:
         account_id = get_account_id_from(access_key)
-    return {"service": service, "action": action, "account_id": account_id, "user_name": form.get("UserName")}
+    return {"service": service, "action": action, "account_id": account_id, "region": region,
+            "user_name": form.get("UserName")}
 
 
 SECRET_NAME_RE = re.compile(r"[A-Za-z0-9/_+=.@-]{1,512}")
@@ -338,12 +339,11 @@ def secret_policy_denial(environ: dict[str, Any], body: bytes, req: dict[str, An
         secret_id = json.loads(body or b"{}").get("SecretId")
     except ValueError:
         return None
-    scope = re.search(r"Credential=[A-Z0-9]+/\d{8}/([a-z0-9-]+)/", environ.get("HTTP_AUTHORIZATION", ""))
-    if not secret_id or not scope or not req.get("account_id"):
+    if not secret_id or not req.get("region") or not req.get("account_id"):
         return None
     from moto.secretsmanager.models import secretsmanager_backends
 
-    backend = secretsmanager_backends[req["account_id"]][scope.group(1)]
+    backend = secretsmanager_backends[req["account_id"]][req["region"]]
     if secret_id not in backend.secrets:
         return None
     policy = getattr(backend.secrets[secret_id], "policy", None)
@@ -542,33 +542,30 @@ class Emulator:
                 answer = self.ses_call(req, body)
                 if answer is not None:
                     return answer(start_response)
+            account = req.get("account_id") or MANAGEMENT_ACCOUNT
             if req.get("service") == "securityhub" and req.get("action"):
-                status, answer = self.hub.handle(req["action"], req.get("account_id") or MANAGEMENT_ACCOUNT,
-                                                 environ, body)
-                if status != 200:
-                    return self.respond_error(start_response, req, {"error_code": answer["__type"],
-                                                                    "http_status": status,
-                                                                    "message": answer["Message"]})
-                payload = json.dumps(answer).encode()
-                start_response("200 OK", [("Content-Type", "application/json"),
-                                          ("Content-Length", str(len(payload)))])
-                return [payload]
+                answer = self.hub.handle(req["action"], account, environ, body)
+                return self.respond_modelled(start_response, req, answer, "application/json")
             if req.get("service") == "cloudtrail" and req.get("action"):
-                scope = re.search(r"Credential=[A-Z0-9]+/\d{8}/([a-z0-9-]+)/", environ.get("HTTP_AUTHORIZATION", ""))
-                status, answer = self.trail.handle(req["action"], req.get("account_id") or MANAGEMENT_ACCOUNT,
-                                                   scope.group(1) if scope else "us-east-1", body)
-                if status != 200:
-                    return self.respond_error(start_response, req, {"error_code": answer["__type"],
-                                                                    "http_status": status,
-                                                                    "message": answer["Message"]})
-                payload = json.dumps(answer).encode()
-                start_response("200 OK", [("Content-Type", "application/x-amz-json-1.1"),
-                                          ("Content-Length", str(len(payload)))])
-                return [payload]
+                answer = self.trail.handle(req["action"], account, req.get("region") or "us-east-1", body)
+                return self.respond_modelled(start_response, req, answer, "application/x-amz-json-1.1")
             return self.passthrough(environ, start_response, req)
         finally:
             with self.state.lock:
                 self.state.in_flight -= 1
+
+    @classmethod
+    def respond_modelled(cls, start_response: Any, req: dict[str, Any], answer: tuple[int, dict[str, Any]],
+                         content_type: str) -> Any:
+        """The answer of a service this emulator models itself (Security Hub, CloudTrail): `(status, body)`, an
+        error body being `{__type, Message}`."""
+        status, body = answer
+        if status != 200:
+            return cls.respond_error(start_response, req, {"error_code": body["__type"], "http_status": status,
+                                                           "message": body["Message"]})
+        payload = json.dumps(body).encode()
+        start_response("200 OK", [("Content-Type", content_type), ("Content-Length", str(len(payload)))])
+        return [payload]
 
     @staticmethod
     def respond_error(start_response: Any, req: dict[str, Any], fault: dict[str, Any]) -> Any:

@@ -12,6 +12,8 @@ pub enum ErrorClass {
     ReportNotReady,
     /// The account is not in an organization.
     NotInOrganization,
+    /// The thing asked about does not exist (an IAM user, a secret).
+    NotFound,
     /// Anything else.
     Other,
 }
@@ -25,6 +27,7 @@ pub fn classify(code: Option<&str>) -> ErrorClass {
         }
         Some("LimitExceeded" | "ReportInProgress" | "ReportNotPresent" | "ReportExpired") => ErrorClass::ReportNotReady,
         Some("AWSOrganizationsNotInUseException") => ErrorClass::NotInOrganization,
+        Some("NoSuchEntity" | "ResourceNotFoundException") => ErrorClass::NotFound,
         _ => ErrorClass::Other,
     }
 }
@@ -102,6 +105,8 @@ mod tests {
             ("ReportInProgress", ErrorClass::ReportNotReady),
             ("LimitExceeded", ErrorClass::ReportNotReady),
             ("AWSOrganizationsNotInUseException", ErrorClass::NotInOrganization),
+            ("NoSuchEntity", ErrorClass::NotFound),
+            ("ResourceNotFoundException", ErrorClass::NotFound),
             ("InvalidClientTokenId", ErrorClass::Other),
         ];
         for (code, class) in cases {

@@ -109,6 +109,15 @@ impl fmt::Display for Partition {
     }
 }
 
+/// The Region named in an ARN (`arn:PARTITION:SERVICE:REGION:…`), if the text is an ARN of a regional resource.
+pub fn region_of_arn(arn: &str) -> Option<&str> {
+    let mut parts = arn.split(':');
+    match (parts.next(), parts.nth(2)) {
+        (Some("arn"), Some(region)) if !region.is_empty() => Some(region),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,6 +137,13 @@ mod tests {
         assert!(AccessKeyId::parse("akiaiosfodnn7example").is_err());
         assert!(AccessKeyId::parse("AKIA").is_err());
         assert!(AccessKeyId::parse("AKIA-OSFODNN7EXAMPLE").is_err());
+    }
+
+    #[test]
+    fn the_region_comes_from_a_regional_arn() {
+        assert_eq!(region_of_arn("arn:aws:secretsmanager:eu-west-1:123456789012:secret:x"), Some("eu-west-1"));
+        assert_eq!(region_of_arn("arn:aws:iam::123456789012:user/alice"), None, "IAM is global");
+        assert_eq!(region_of_arn("eu-west-1"), None);
     }
 
     #[test]

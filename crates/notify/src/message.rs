@@ -99,7 +99,7 @@ pub type Rotations = std::collections::BTreeMap<String, StartedRotation>;
 /// has passed with the rotation still open, it says the rotation stalled and what to do.
 fn rotation_line(user: &str, r: &StartedRotation, as_of: Timestamp) -> String {
     let arn = &r.secret_arn;
-    let region = arn.split(':').nth(3).filter(|r| !r.is_empty()).map(|r| format!(" --region {r}")).unwrap_or_default();
+    let region = keyaudit_core::ids::region_of_arn(arn).map(|r| format!(" --region {r}")).unwrap_or_default();
     let fetch = format!("aws secretsmanager get-secret-value{region} --secret-id {arn}");
     let by = r.switch_by.strftime("%Y-%m-%d");
     let (key, old) = (&r.new_key, &r.old_key);

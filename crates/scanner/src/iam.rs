@@ -98,7 +98,12 @@ pub enum CollectError {
 }
 
 impl CollectError {
-    /// The AWS error code, when AWS sent one.
+    /// Whether AWS answered that the thing asked about does not exist (an IAM user, a secret).
+    pub fn is_not_found(&self) -> bool {
+        aws_error::classify(self.code()) == ErrorClass::NotFound
+    }
+
+    /// The AWS error code, when AWS answered with one.
     pub fn code(&self) -> Option<&str> {
         match self {
             CollectError::AccessDenied { code, .. }

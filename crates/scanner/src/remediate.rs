@@ -6,7 +6,7 @@ use aws_sdk_iam::types::StatusType;
 use jiff::Timestamp;
 use keyaudit_core::ids::AccessKeyId;
 use keyaudit_core::inventory::KeyStatus;
-use keyaudit_core::remediation::rotation::secret_policy;
+use keyaudit_core::remediation::rotation::{is_sealed, secret_policy};
 use keyaudit_core::remediation::{ChangeKind, KeyRef, OtherKey, UserRef, rotation_secret_name, used_after};
 
 use crate::iam::{CollectError, IamApi, SdkIam, classify};
@@ -285,7 +285,7 @@ impl SecretStore for SdkSecrets {
             })),
             Err(e) => {
                 let e = classify(ACTION, e);
-                if e.code() == Some("ResourceNotFoundException") { Ok(None) } else { Err(e) }
+                if e.is_not_found() { Ok(None) } else { Err(e) }
             }
         }
     }
@@ -380,9 +380,7 @@ pub async fn carry_out<A: KeyAdmin>(
     other: Option<&OtherKey>,
 ) -> Result<Outcome, CollectError> {
     let listed = match api.list_access_keys(&key.user.user_name).await {
-        Err(e) if e.code() == Some("NoSuchEntity") => {
-            return Ok(Outcome::Gone("the user no longer exists".into()));
-        }
+        Err(e) if e.is_not_found() => return Ok(Outcome::Gone("the user no longer exists".into())),
         other => other?,
     };
     let Some(current) = listed.iter().find(|k| k.access_key_id == key.access_key_id) else {
@@ -552,7 +550,7 @@ pub async fn start_rotation<A: KeyAdmin, S: SecretStore>(
     let user = &key.user;
     let failed = StartError::Failed;
     let listed = match api.list_access_keys(&user.user_name).await {
-        Err(e) if e.code() == Some("NoSuchEntity") => return Ok(Started::Gone("the user no longer exists".into())),
+        Err(e) if e.is_not_found() => return Ok(Started::Gone("the user no longer exists".into())),
         other => other.map_err(failed)?,
     };
     let others: Vec<_> = listed.iter().filter(|k| k.access_key_id != key.access_key_id).collect();
@@ -662,8 +660,7 @@ async fn hand_over<S: SecretStore>(
 /// Puts the sealed policy on a secret whose value is stored, unless it has it already (a run that stopped between
 /// the value and the seal): after it, keyaudit's own role can no longer change the policy.
 async fn seal<S: SecretStore>(store: &S, arn: &str, user_arn: &str) -> Result<(), CollectError> {
-    let sealed = store.get_resource_policy(arn).await?.is_some_and(|p| p.contains("secretsmanager:PutResourcePolicy"));
-    if !sealed {
+    if !store.get_resource_policy(arn).await?.as_deref().is_some_and(is_sealed) {
         store.put_resource_policy(arn, &secret_policy(user_arn, true)).await?;
     }
     Ok(())
@@ -899,7 +896,7 @@ mod tests {
         }
         async fn put_resource_policy(&self, arn: &str, policy: &str) -> Result<(), CollectError> {
             assert!(policy.contains("arn:aws:iam::000000000002:user/u"), "{policy}");
-            let sealed = policy.contains("secretsmanager:PutResourcePolicy");
+            let sealed = is_sealed(policy);
             self.calls.lock().unwrap().push(format!("{} policy {arn}", if sealed { "sealed" } else { "read-only" }));
             self.policies.lock().unwrap().push(policy.to_owned());
             Ok(())

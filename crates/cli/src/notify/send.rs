@@ -124,7 +124,7 @@ impl<'c> Channels<'c> {
 
     async fn sns(&self, arn: &str, subject: &str, message: &str) -> Result<Option<String>, String> {
         // The topic's own region, from its ARN.
-        let region = arn.split(':').nth(3).unwrap_or_default().to_owned();
+        let region = keyaudit_core::ids::region_of_arn(arn).unwrap_or_default().to_owned();
         let config = self.base.to_builder().region(aws_config::Region::new(region)).build();
         let out = aws_sdk_sns::Client::new(&config)
             .publish()

@@ -218,7 +218,7 @@ enum StepResult {
 /// A rotation's start, done: the journal line records the new key and its secret (never the secret itself), and the
 /// summary says where the secret is.
 fn created(entry: JournalEntry, c: Created, switch_by: Timestamp, how: Option<&str>) -> StepResult {
-    let region = c.secret_arn.split(':').nth(3).unwrap_or_default();
+    let region = keyaudit_core::ids::region_of_arn(&c.secret_arn).unwrap_or_default();
     let note = format!(
         "{}new key {}; its secret is in Secrets Manager: {} in {region} (readable by the user alone); switch \
          applications by {}",
@@ -447,9 +447,7 @@ async fn execute(
                     format!("the user opted out since the plan (user tag {ROTATION_TAG}=off): no key created"),
                 )),
                 Ok(_) => None,
-                Err(e) if e.code() == Some("NoSuchEntity") => {
-                    Some(StepResult::Gone("the user no longer exists".to_owned()))
-                }
+                Err(e) if e.is_not_found() => Some(StepResult::Gone("the user no longer exists".to_owned())),
                 Err(e) => Some(StepResult::Skipped(format!(
                     "the user's tags could not be re-read ({e}), so an opt-out ({ROTATION_TAG}=off) since the plan \
                      cannot be ruled out: no key created"

@@ -126,16 +126,51 @@ pub struct Rotations {
 const STALE: &str = "KA-IAM-001";
 const MULTIPLE: &str = "KA-IAM-003";
 
-/// The rotations `report` allows a plan to consider, in (account, user) order.
-pub fn rotations(report: &Report) -> Rotations {
-    let accounts: BTreeMap<&AccountId, &Account> =
-        report.accounts.iter().map(|r| (&r.account.id, &r.account)).collect();
+/// A user's active keys, by slot, from the user's findings: the key-level findings' facts, and KA-IAM-003's evidence
+/// (which names both keys even when a rule that reports one of them was not selected).
+fn active_keys<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> BTreeMap<KeySlot, PairKey> {
+    let mut active: BTreeMap<KeySlot, PairKey> = BTreeMap::new();
+    for f in findings {
+        if let Some(k) = f.key.as_ref().filter(|k| k.is_active()) {
+            active.insert(
+                k.slot,
+                PairKey {
+                    slot: k.slot,
+                    access_key_id: k.access_key_id.clone(),
+                    last_rotated: k.last_rotated,
+                    created_at: k.created_at,
+                },
+            );
+        }
+        if let Evidence::ActiveKeys { keys, .. } = &f.evidence {
+            for k in keys {
+                active.entry(k.slot).or_insert_with(|| PairKey {
+                    slot: k.slot,
+                    access_key_id: k.access_key_id.clone(),
+                    last_rotated: k.last_rotated,
+                    created_at: None,
+                });
+            }
+        }
+    }
+    active
+}
+
+/// The report's findings by user (account, user ARN), in that order.
+fn by_user(report: &Report) -> BTreeMap<(&AccountId, &str), Vec<&Finding>> {
     let mut by_user: BTreeMap<(&AccountId, &str), Vec<&Finding>> = BTreeMap::new();
     for f in &report.findings {
         by_user.entry((&f.account_id, f.user_arn.as_str())).or_default().push(f);
     }
+    by_user
+}
+
+/// The rotations `report` allows a plan to consider, in (account, user) order.
+pub fn rotations(report: &Report) -> Rotations {
+    let accounts: BTreeMap<&AccountId, &Account> =
+        report.accounts.iter().map(|r| (&r.account.id, &r.account)).collect();
     let mut out = Rotations::default();
-    for ((account_id, _), findings) in by_user {
+    for ((account_id, _), findings) in by_user(report) {
         let first = findings[0];
         if first.is_root() {
             continue;
@@ -148,31 +183,7 @@ pub fn rotations(report: &Report) -> Rotations {
             user_name: first.user_name.clone(),
             user_arn: first.user_arn.clone(),
         };
-        // The user's active keys, by slot: from the key-level findings and from KA-IAM-003's evidence.
-        let mut active: BTreeMap<KeySlot, PairKey> = BTreeMap::new();
-        for f in &findings {
-            if let Some(k) = f.key.as_ref().filter(|k| k.is_active()) {
-                active.insert(
-                    k.slot,
-                    PairKey {
-                        slot: k.slot,
-                        access_key_id: k.access_key_id.clone(),
-                        last_rotated: k.last_rotated,
-                        created_at: k.created_at,
-                    },
-                );
-            }
-            if let Evidence::ActiveKeys { keys, .. } = &f.evidence {
-                for k in keys {
-                    active.entry(k.slot).or_insert_with(|| PairKey {
-                        slot: k.slot,
-                        access_key_id: k.access_key_id.clone(),
-                        last_rotated: k.last_rotated,
-                        created_at: None,
-                    });
-                }
-            }
-        }
+        let active = active_keys(findings.iter().copied());
         let failing = |f: &&&Finding| f.verdict == Verdict::Fail;
         match active.into_values().collect::<Vec<_>>()[..] {
             [ref a, ref b] => {
@@ -403,20 +414,14 @@ pub enum HandedOver {
 /// sits beside the user's older active key, so these are the deactivations (of unused keys) of users with two
 /// active keys in `report`. The plan looks each one's hand-over secret up ([`hold_open_rotations`]).
 pub fn handover_suspects(planned: &[PlannedChange], report: &Report) -> Vec<KeyRef> {
-    let mut active: BTreeMap<(&AccountId, &str), std::collections::BTreeSet<KeySlot>> = BTreeMap::new();
-    for f in &report.findings {
-        let slots = active.entry((&f.account_id, f.user_arn.as_str())).or_default();
-        if let Some(k) = f.key.as_ref().filter(|k| k.is_active()) {
-            slots.insert(k.slot);
-        }
-        if let Evidence::ActiveKeys { keys, .. } = &f.evidence {
-            slots.extend(keys.iter().map(|k| k.slot));
-        }
-    }
+    let by_user = by_user(report);
+    let two_active = |key: &KeyRef| {
+        let user = by_user.get(&(&key.user.account_id, key.user.user_arn.as_str()));
+        user.is_some_and(|findings| active_keys(findings.iter().copied()).len() > 1)
+    };
     planned
         .iter()
-        .filter(|c| c.kind == ChangeKind::Deactivate && c.reason_code == "unused")
-        .filter(|c| active.get(&(&c.key.user.account_id, c.key.user.user_arn.as_str())).is_some_and(|s| s.len() > 1))
+        .filter(|c| c.kind == ChangeKind::Deactivate && c.reason_code == "unused" && two_active(&c.key))
         .map(|c| c.key.clone())
         .collect()
 }
@@ -590,6 +595,13 @@ pub fn secret_policy(user_arn: &str, sealed: bool) -> String {
     format!(
         r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"TheUserReadsTheNewKey","Effect":"Allow","Principal":{{"AWS":"{user_arn}"}},"Action":["secretsmanager:GetSecretValue","secretsmanager:DescribeSecret"],"Resource":"*"}},{{"Sid":"NobodyElseReadsOrChangesIt","Effect":"Deny","Principal":"*","Action":{denied},"Resource":"*","Condition":{{"StringNotEquals":{{"aws:PrincipalArn":"{user_arn}"}}}}}}]}}"#
     )
+}
+
+/// Whether a secret's resource policy, as Secrets Manager answers it, is the sealed one of [`secret_policy`]: of the
+/// two, only the sealed policy names `secretsmanager:PutResourcePolicy` (in its `Deny`), whatever white space
+/// Secrets Manager answers the JSON with.
+pub fn is_sealed(policy: &str) -> bool {
+    policy.contains("\"secretsmanager:PutResourcePolicy\"")
 }
 
 #[cfg(test)]
@@ -1031,5 +1043,7 @@ mod tests {
             assert_eq!(statements[1]["Condition"]["StringNotEquals"]["aws:PrincipalArn"], arn);
         }
         assert!(!SEALED_ACTIONS.contains(&"secretsmanager:DeleteSecret"), "keyaudit retires the secret");
+        assert!(is_sealed(&secret_policy(arn, true)));
+        assert!(!is_sealed(&secret_policy(arn, false)));
     }
 }
